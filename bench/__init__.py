@@ -1,0 +1,1 @@
+"""gridbench bench layer: devices, scenario, chain, store; never imports Qt."""

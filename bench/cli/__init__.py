@@ -1,0 +1,1 @@
+"""Subcommands of the gridbench CLI; each module has register(subparsers)."""

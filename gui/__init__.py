@@ -1,0 +1,1 @@
+"""gridbench user layer: the Qt panel and the command line."""
