@@ -1,0 +1,158 @@
+"""A local Anvil node: free loopback port, readiness wait, clean stop, saved state."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from bench.chain.tools import native_binary
+from bench.errors import ChainError
+
+ANVIL_CHAIN_ID = 31337
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rpc_call(url: str, method: str, params: list[object] | None = None, timeout_s: float = 5.0):
+    """One raw JSON-RPC call; raises OSError/ValueError on transport or protocol failure."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
+    request = urllib.request.Request(
+        url, data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        reply = json.loads(response.read())
+    if "error" in reply:
+        raise ValueError(f"{method}: {reply['error'].get('message', reply['error'])}")
+    return reply["result"]
+
+
+class Anvil:
+    """An Anvil process on a free loopback port; use as a context manager.
+
+    ``load_state`` starts from a state file written earlier by ``dump_state`` (or by
+    ``dump_state_on_stop``, which Anvil writes when it is stopped cleanly).
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        chain_id: int = ANVIL_CHAIN_ID,
+        load_state: Path | None = None,
+        dump_state_on_stop: Path | None = None,
+        gas_limit: int | None = None,
+        start_timeout_s: float = 10.0,
+    ) -> None:
+        self.port = port or free_port()
+        self.chain_id = chain_id
+        self.load_state = load_state
+        self.dump_state_on_stop = dump_state_on_stop
+        self.gas_limit = gas_limit
+        self.start_timeout_s = start_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The node's HTTP JSON-RPC URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """True while the Anvil process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> Anvil:
+        """Spawn the native anvil binary and wait until ``eth_chainId`` answers."""
+        if self.running:
+            return self
+        args = [
+            str(native_binary("anvil")),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--chain-id", str(self.chain_id),
+            "--silent",
+        ]  # fmt: skip
+        if self.gas_limit is not None:
+            args += ["--gas-limit", str(self.gas_limit)]
+        if self.load_state is not None:
+            if not Path(self.load_state).is_file():
+                raise ChainError(
+                    f"Anvil state file {self.load_state} does not exist: "
+                    "give the file written by a previous run's dump_state, or start fresh"
+                )
+            args += ["--load-state", str(self.load_state)]
+        if self.dump_state_on_stop is not None:
+            args += ["--dump-state", str(self.dump_state_on_stop)]
+        self._process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        assert self._process is not None
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                stderr = (
+                    self._process.stderr.read().decode(errors="replace")
+                    if self._process.stderr
+                    else ""
+                )
+                raise ChainError(
+                    f"anvil exited with code {self._process.returncode} on port {self.port}: "
+                    f"{stderr.strip()[-500:] or 'no output'}; check the port and state file"
+                )
+            try:
+                rpc_call(self.url, "eth_chainId", timeout_s=0.5)
+                return
+            except (OSError, ValueError):
+                time.sleep(0.02)
+        self.stop()
+        raise ChainError(
+            f"anvil did not answer on {self.url} within {self.start_timeout_s:.0f} s: "
+            "check that the machine is not overloaded and retry"
+        )
+
+    def dump_state(self, path: Path) -> Path:
+        """Write the node's whole state to ``path`` now (``anvil_dumpState``)."""
+        state = rpc_call(self.url, "anvil_dumpState", timeout_s=30.0)
+        Path(path).write_text(json.dumps(state))
+        return Path(path)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Terminate (state is dumped if asked), wait, kill on timeout; never leaves orphans."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stderr:
+            process.stderr.close()
+
+    def __enter__(self) -> Anvil:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

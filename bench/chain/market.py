@@ -1,0 +1,432 @@
+"""The bench's facade over the deployed contracts: participants, meters, settlement.
+
+``Market.deploy(url)`` deploys LabCredit and GridMarket; ``Market.attach(url, address)``
+reuses a deployment (after a restart, or on a shared devnet).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from web3 import Web3
+
+from bench.chain.artifacts import load_artifact
+from bench.chain.client import ChainClient, Receipt, Wallet
+from bench.chain.encoding import BatchEncodingError, encode_batch
+from bench.chain.identities import (
+    ANVIL_OPERATOR_KEY,
+    meter_attestor,
+    meter_id,
+    participant_account,
+)
+from bench.chain.readings import NO_READING, sign_reading
+from bench.errors import ChainError
+from pricing import Trade
+
+GAS_FUNDING_WEI = 10**20
+REJECT_REASONS = {1: "insufficient balance", 2: "no verified meter reading", 3: "self trade"}
+_GAS = {"mint": 100_000, "approve": 60_000, "deposit": 250_000, "register": 400_000}
+
+
+def _topic(signature: str) -> bytes:
+    return keccak(text=signature)
+
+
+TOPIC_SETTLED = _topic("IntervalSettled(uint64,bytes32,uint256,uint256,uint256,uint256)")
+TOPIC_REJECTED = _topic("TradeRejected(uint64,uint256,uint8)")
+TOPIC_READING_REJECTED = _topic("ReadingRejected(bytes32,uint64,uint8)")
+TOPIC_SESSION_OPENED = _topic("SessionOpened(uint256,bytes32,address,uint256,uint32)")
+TOPIC_SESSION_CLOSED = _topic("SessionClosed(uint256,bytes32,address,uint256,uint256,uint256)")
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What one interval's settlement transaction did."""
+
+    interval_id: int
+    tx_hash: str
+    batch_hash: str
+    block_number: int
+    settled_trades: tuple[Trade, ...]
+    rejected_trades: tuple[tuple[Trade, str], ...]
+    gas_used: int
+    value_settled_wei: int
+    energy_settled_wh: int
+
+
+@dataclass(frozen=True)
+class SessionBill:
+    """A closed supply session: metered energy, what was billed and refunded."""
+
+    session_id: int
+    meter: str
+    consumer: str
+    energy_wh: int
+    billed_wei: int
+    refund_wei: int
+
+
+def _word(data: bytes, n: int) -> int:
+    return int.from_bytes(data[32 * n : 32 * n + 32], "big")
+
+
+class Market:
+    """A deployed LabCredit + GridMarket pair, driven by the operator's wallet."""
+
+    def __init__(
+        self,
+        client: ChainClient,
+        operator: Wallet,
+        market_address: str,
+        *,
+        from_block: int = 0,
+    ) -> None:
+        client.require_code(market_address, "GridMarket")
+        self.client = client
+        self.operator = operator
+        self.w3 = client.w3
+        self.address = Web3.to_checksum_address(market_address)
+        self.contract = self.w3.eth.contract(self.address, abi=load_artifact("GridMarket").abi)
+        self.token_address = Web3.to_checksum_address(self.contract.functions.token().call())
+        self.token = self.w3.eth.contract(self.token_address, abi=load_artifact("LabCredit").abi)
+        self.require_readings = bool(self.contract.functions.requireReadings().call())
+        self.from_block = from_block
+        self._wallets: dict[str, Wallet] = {}
+        self._index: dict[str, int] = {}
+        self._name_of: dict[int, str] = {}
+        self._meter_of: dict[str, str] = {}
+
+    # ---------------------------------------------------------------- set-up
+
+    @classmethod
+    def deploy(
+        cls,
+        url: str,
+        *,
+        operator_key: str | None = None,
+        require_readings: bool = True,
+        expected_chain_id: int | None = None,
+    ) -> Market:
+        """Deploy LabCredit and GridMarket; the operator defaults to Anvil's first account."""
+        client = ChainClient(url, expected_chain_id=expected_chain_id)
+        operator = Wallet.from_key(client, operator_key or ANVIL_OPERATOR_KEY)
+        _require_gas(client, operator)
+        start = int(client.w3.eth.block_number)
+        token = _deploy(operator, "LabCredit", [])
+        market = _deploy(operator, "GridMarket", [token, require_readings])
+        return cls(client, operator, market, from_block=start)
+
+    @classmethod
+    def attach(
+        cls,
+        url: str,
+        market_address: str,
+        *,
+        operator_key: str | None = None,
+        expected_chain_id: int | None = None,
+        from_block: int = 0,
+    ) -> Market:
+        """Reuse a GridMarket already deployed at ``market_address``."""
+        client = ChainClient(url, expected_chain_id=expected_chain_id)
+        operator = Wallet.from_key(client, operator_key or ANVIL_OPERATOR_KEY)
+        return cls(client, operator, market_address, from_block=from_block)
+
+    def wallet(self, name: str) -> Wallet:
+        """The (deterministic) wallet of participant ``name``."""
+        if name not in self._wallets:
+            self._wallets[name] = self._wallet_for(participant_account(name))
+        return self._wallets[name]
+
+    def _wallet_for(self, account: LocalAccount) -> Wallet:
+        return Wallet(self.client, account, gas_price_wei=self.operator.gas_price_wei)
+
+    def add_participants(
+        self,
+        names: Iterable[str],
+        deposit_wei: int,
+        *,
+        meters: Mapping[str, str] | None = None,
+    ) -> None:
+        """Give each participant gas, ``deposit_wei`` LABC minted and deposited, and a meter.
+
+        ``meters`` maps a participant to its meter name (default: the participant's name).
+        Transactions are pipelined: all sent, then all awaited.
+        """
+        names = list(dict.fromkeys(names))
+        pending: list[tuple[Wallet, str]] = []
+        for name in names:
+            wallet = self.wallet(name)
+            self._fund_gas(wallet.address)
+            if deposit_wei > 0:
+                data = self._encode(self.token, "mint", wallet.address, deposit_wei)
+                pending.append(
+                    (self.operator, self.operator.send(self.token_address, data, gas=_GAS["mint"]))
+                )
+        self._wait_all(pending)
+        pending = []
+        for name in names:
+            wallet = self.wallet(name)
+            if deposit_wei > 0:
+                approve = self._encode(self.token, "approve", self.address, deposit_wei)
+                pending.append(
+                    (wallet, wallet.send(self.token_address, approve, gas=_GAS["approve"]))
+                )
+                deposit = self._encode(self.contract, "deposit", deposit_wei)
+            else:
+                deposit = self._encode(self.contract, "join")
+            pending.append((wallet, wallet.send(self.address, deposit, gas=_GAS["deposit"])))
+        for name in names:
+            meter = (meters or {}).get(name, name)
+            pending += self._register_meter_async(meter, name, location=f"supply point of {name}")
+        self._wait_all(pending)
+        for name in names:
+            self.participant_index(name)
+
+    def register_meter(self, meter: str, owner: str, location: str = "") -> None:
+        """Register ``meter`` owned by participant ``owner`` (no-op if already so registered)."""
+        self._wait_all(self._register_meter_async(meter, owner, location))
+
+    def _register_meter_async(
+        self, meter: str, owner: str, location: str
+    ) -> list[tuple[Wallet, str]]:
+        owner_address = self.wallet(owner).address
+        self._meter_of[owner] = meter
+        current_owner, status, *_ = self.contract.functions.meters(meter_id(meter)).call()
+        if status != 0:
+            if current_owner != owner_address:
+                raise ChainError(
+                    f"meter {meter} is registered to {current_owner}, not to {owner}: "
+                    "hand it over from its owner or pick another meter name"
+                )
+            return []
+        data = self._encode(
+            self.contract,
+            "registerMeter",
+            meter_id(meter),
+            owner_address,
+            meter_attestor(meter).address,
+            location,
+        )
+        return [(self.operator, self.operator.send(self.address, data, gas=_GAS["register"]))]
+
+    def _fund_gas(self, address: str) -> None:
+        if self.w3.eth.get_balance(address) >= GAS_FUNDING_WEI // 10:
+            return
+        if self.client.is_anvil:
+            self.client.set_balance(address, GAS_FUNDING_WEI)
+        else:
+            self.operator.transact(address, b"", gas=21_000, value=GAS_FUNDING_WEI // 100)
+
+    # ------------------------------------------------------------ settlement
+
+    def participant_index(self, name: str) -> int:
+        """The market's index of participant ``name``; ChainError if it never joined."""
+        if name not in self._index:
+            idx = int(self.contract.functions.participantIndex(self.wallet(name).address).call())
+            if idx == 0:
+                raise ChainError(
+                    f"participant {name} has no account in the market at {self.address}: "
+                    "call add_participants for it before settling its trades"
+                )
+            self._index[name] = idx
+            self._name_of[idx] = name
+        return self._index[name]
+
+    def settle_interval(
+        self,
+        interval_id: int,
+        trades: Sequence[Trade],
+        readings: Mapping[str, int] | None = None,
+        *,
+        timestamp_s: int | None = None,
+    ) -> Settlement:
+        """Settle one interval's cleared trades in one transaction, at most once.
+
+        ``readings`` maps each participant to its meter's energy counter (Wh) at the end of
+        the interval; the bench signs them with the meters' attestation keys. Raises
+        ChainError (error_name "IntervalAlreadySettled") if the interval is settled.
+        """
+        data, _ = self.settle_calldata(interval_id, trades, readings, timestamp_s=timestamp_s)
+        receipt = self.operator.transact(self.address, data)
+        return self._settlement(interval_id, trades, receipt)
+
+    def settle_calldata(
+        self,
+        interval_id: int,
+        trades: Sequence[Trade],
+        readings: Mapping[str, int] | None = None,
+        *,
+        timestamp_s: int | None = None,
+    ) -> tuple[bytes, tuple[int, ...]]:
+        """The ``settle`` call data for an interval and the participant indices it packs."""
+        index_of = {}
+        for t in trades:
+            for name in (t.buyer, t.seller):
+                if name not in index_of:
+                    index_of[name] = self.participant_index(name)
+        try:
+            batch, indices = encode_batch(trades, index_of)
+        except BatchEncodingError as exc:
+            raise ChainError(f"interval {interval_id} cannot be settled: {exc}") from exc
+        signed = self._sign_readings(interval_id, indices, readings, timestamp_s)
+        return self._encode(self.contract, "settle", interval_id, batch, signed), indices
+
+    def _sign_readings(
+        self,
+        interval_id: int,
+        indices: Sequence[int],
+        readings: Mapping[str, int] | None,
+        timestamp_s: int | None,
+    ) -> list[tuple[Any, ...]]:
+        if readings is None:
+            if self.require_readings and indices:
+                raise ChainError(
+                    f"the market at {self.address} settles only metered energy: pass "
+                    f"readings={{participant: energy counter Wh}} for interval {interval_id}"
+                )
+            return []
+        stamp = int(time.time()) if timestamp_s is None else timestamp_s
+        signed: list[tuple[Any, ...]] = []
+        for idx in indices:
+            name = self._name_of[idx]
+            meter = self._meter_of.get(name)
+            if meter is None or name not in readings:
+                signed.append(NO_READING)
+                continue
+            reading = sign_reading(
+                meter_attestor(meter),
+                chain_id=self.client.chain_id,
+                market=self.address,
+                meter_id=meter_id(meter),
+                interval_id=interval_id,
+                energy_wh=int(readings[name]),
+                timestamp_s=stamp,
+            )
+            signed.append(reading.as_tuple())
+        return signed
+
+    def _settlement(
+        self, interval_id: int, trades: Sequence[Trade], receipt: Receipt
+    ) -> Settlement:
+        rejected: dict[int, str] = {}
+        summary: bytes | None = None
+        for log in receipt.logs:
+            if log["address"] != self.address:
+                continue
+            topic = bytes(log["topics"][0])
+            if topic == TOPIC_REJECTED:
+                data = bytes(log["data"])
+                rejected[_word(data, 0)] = REJECT_REASONS.get(_word(data, 1), "unknown reason")
+            elif topic == TOPIC_SETTLED:
+                summary = bytes(log["data"])
+        if summary is None:
+            raise ChainError(
+                f"settlement of interval {interval_id} ({receipt.tx_hash}) emitted no "
+                f"IntervalSettled event: is {self.address} really a GridMarket?"
+            )
+        return Settlement(
+            interval_id=interval_id,
+            tx_hash=receipt.tx_hash,
+            batch_hash="0x" + summary[:32].hex(),
+            block_number=receipt.block_number,
+            settled_trades=tuple(t for n, t in enumerate(trades) if n not in rejected),
+            rejected_trades=tuple((trades[n], why) for n, why in sorted(rejected.items())),
+            gas_used=receipt.gas_used,
+            value_settled_wei=_word(summary, 3),
+            energy_settled_wh=_word(summary, 4),
+        )
+
+    def is_settled(self, interval_id: int) -> bool:
+        """True once ``interval_id`` has been settled on chain."""
+        return bool(self.contract.functions.isSettled(interval_id).call())
+
+    def settled_intervals(self) -> list[int]:
+        """Every interval id settled on this market, ascending, from its events."""
+        logs = self._logs(TOPIC_SETTLED)
+        return sorted(int.from_bytes(bytes(log["topics"][1]), "big") for log in logs)
+
+    def settle_unsettled(
+        self,
+        intervals: Mapping[int, Sequence[Trade]],
+        readings: Mapping[int, Mapping[str, int]] | None = None,
+    ) -> list[Settlement]:
+        """Exactly once across restarts: settle, in order, only the intervals not yet on chain."""
+        done: list[Settlement] = []
+        for interval_id in sorted(intervals):
+            if self.is_settled(interval_id):
+                continue
+            done.append(
+                self.settle_interval(
+                    interval_id, intervals[interval_id], (readings or {}).get(interval_id)
+                )
+            )
+        return done
+
+    # -------------------------------------------------------------- balances
+
+    def balance_wei(self, name: str) -> int:
+        """Prepaid balance of ``name`` inside the market."""
+        return int(self.contract.functions.balanceOf(self.wallet(name).address).call())
+
+    def wallet_wei(self, name: str) -> int:
+        """LABC held in the wallet of ``name`` (outside the market)."""
+        return int(self.token.functions.balanceOf(self.wallet(name).address).call())
+
+    def total_holdings_wei(self) -> int:
+        """LABC held by the market contract (prepaid balances + open session deposits)."""
+        return int(self.token.functions.balanceOf(self.address).call())
+
+    def session_deposits_wei(self) -> int:
+        """LABC escrowed by open supply sessions."""
+        return int(self.contract.functions.totalSessionDepositsWei().call())
+
+    def withdraw(self, name: str, amount_wei: int) -> None:
+        """Pull ``amount_wei`` from the prepaid balance of ``name`` back to its wallet."""
+        wallet = self.wallet(name)
+        wallet.transact(self.address, self._encode(self.contract, "withdraw", amount_wei))
+
+    # ----------------------------------------------------------------- helpers
+
+    def _encode(self, contract: Any, fn: str, *args: Any) -> bytes:
+        return bytes.fromhex(contract.encode_abi(fn, args=list(args))[2:])
+
+    def _wait_all(self, pending: Sequence[tuple[Wallet, str]]) -> None:
+        for wallet, tx_hash in pending:
+            wallet.wait(tx_hash)
+
+    def _logs(self, topic: bytes, *more_topics: Any) -> list[Any]:
+        return list(
+            self.w3.eth.get_logs(
+                {
+                    "address": self.address,
+                    "fromBlock": self.from_block,
+                    "toBlock": "latest",
+                    "topics": ["0x" + topic.hex(), *more_topics],
+                }
+            )
+        )
+
+
+def _require_gas(client: ChainClient, operator: Wallet) -> None:
+    if client.w3.eth.get_balance(operator.address) == 0:
+        if client.is_anvil:
+            client.set_balance(operator.address, GAS_FUNDING_WEI)
+            return
+        raise ChainError(
+            f"the operator {operator.address} has no native ETH on {client.url} (chain "
+            f"{client.chain_id}): fund it for gas, or pass another operator key"
+        )
+
+
+def _deploy(operator: Wallet, name: str, args: Sequence[Any]) -> str:
+    artifact = load_artifact(name)
+    factory = operator.client.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    data = bytes.fromhex(factory.constructor(*args).data_in_transaction[2:])
+    receipt = operator.transact(None, data)
+    tx = operator.client.w3.eth.get_transaction_receipt(receipt.tx_hash)  # type: ignore[arg-type]
+    return str(tx["contractAddress"])
