@@ -34,7 +34,7 @@ from pricing.matching import Matching, empty_matching
 
 
 def clear_uniform(book: OrderArrays) -> Matching:
-    """Pay-as-clear on numpy columns: O(n log n) (two sorts, cumsum, searchsorted)."""
+    """Pay-as-clear on numpy columns: two sorts, cumulative sums and one merge, O(n log n)."""
     bids = book.priority(bids=True)
     offers = book.priority(bids=False)
     if bids.size == 0 or offers.size == 0:
@@ -43,36 +43,73 @@ def clear_uniform(book: OrderArrays) -> Matching:
     offer_price = book.price_wei_per_wh[offers]
     bid_cum = np.cumsum(book.energy_wh[bids])
     offer_cum = np.cumsum(book.energy_wh[offers])
-    # For each bid i: offer energy priced ≤ its limit; units up to min(B_i, k_i) all cross.
-    offers_below = np.searchsorted(offer_price, bid_price, side="right")
-    k = np.concatenate(([0], offer_cum))[offers_below]
-    volume = int(np.minimum(bid_cum, k).max())
+    volume = _crossing_volume(bid_price, bid_cum, offer_price, offer_cum)
     if volume == 0:
         return empty_matching("pay_as_clear")
     marginal_bid = int(np.searchsorted(bid_cum, volume, side="left"))
     marginal_offer = int(np.searchsorted(offer_cum, volume, side="left"))
     price = (int(bid_price[marginal_bid]) + int(offer_price[marginal_offer])) // 2
-    ends = np.append(_merge_sorted(bid_cum[:marginal_bid], offer_cum[:marginal_offer]), volume)
+    ends, bid_index, offer_index = _merge_ends(
+        bid_cum[:marginal_bid], offer_cum[:marginal_offer], volume
+    )
     energy = np.diff(ends, prepend=0)
-    bid_row = bids[np.searchsorted(bid_cum, ends, side="left")]
-    offer_row = offers[np.searchsorted(offer_cum, ends, side="left")]
     prices = np.full(energy.shape, price, dtype=np.int64)
-    return Matching.build("pay_as_clear", book, bid_row, offer_row, energy, prices, price)
+    return Matching.build(
+        "pay_as_clear", book, bids[bid_index], offers[offer_index], energy, prices, price
+    )
 
 
-def _merge_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Union of two strictly increasing arrays, in O(n) placement after binary searches."""
+def _crossing_volume(
+    bid_price: np.ndarray, bid_cum: np.ndarray, offer_price: np.ndarray, offer_cum: np.ndarray
+) -> int:
+    """Largest Q such that every unit up to Q has bid price ≥ offer price.
+
+    Bid ``i`` crosses at its first unit ``B[i-1] + 1`` iff its price is at least the price of
+    the offer serving that unit; this holds for a prefix of the bids, found by bisection.
+    For the last crossing bid, Q = min(B[i], offer energy priced ≤ its limit).
+    """
+    starts = np.concatenate(([0], bid_cum[:-1])) + 1
+
+    def crosses(i: int) -> bool:
+        j = int(np.searchsorted(offer_cum, starts[i], side="left"))
+        return j < offer_cum.size and int(offer_price[j]) <= int(bid_price[i])
+
+    if not crosses(0):
+        return 0
+    lo, hi = 0, bid_price.size  # crosses(lo) holds; every index ≥ hi fails
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if crosses(mid) else (lo, mid)
+    cheap = int(np.searchsorted(offer_price, bid_price[lo], side="right"))
+    return min(int(bid_cum[lo]), int(offer_cum[cheap - 1]))
+
+
+def _merge_ends(
+    a: np.ndarray, b: np.ndarray, last: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted union of the strictly increasing ``a``, ``b`` (all < ``last``) plus ``last``.
+
+    Also returns, for each end, how many elements of ``a`` and of ``b`` lie strictly below
+    it: the index of the bid and of the offer that serve the segment ending there.
+    """
     at = np.searchsorted(a, b)
     dup = at < a.size
     dup[dup] = a[at[dup]] == b[dup]
-    b, at = b[~dup], at[~dup]
-    out = np.empty(a.size + b.size, dtype=a.dtype)
-    where_b = at + np.arange(b.size)
-    mask = np.ones(out.size, dtype=bool)
-    mask[where_b] = False
-    out[where_b] = b
-    out[mask] = a
-    return out
+    a_dup = np.zeros(a.size, dtype=bool)
+    a_dup[at[dup]] = True
+    b_new = ~dup
+    where_b = at[b_new] + np.arange(int(b_new.sum()))
+    from_a = np.ones(a.size + where_b.size, dtype=bool)
+    from_a[where_b] = False
+    ends = np.empty(from_a.size + 1, dtype=np.int64)
+    ends[:-1][from_a] = a
+    ends[:-1][where_b] = b[b_new]
+    ends[-1] = last
+    counts_b = ~from_a
+    counts_b[from_a] = a_dup
+    a_below = np.concatenate(([0], np.cumsum(from_a)))
+    b_below = np.concatenate(([0], np.cumsum(counts_b)))
+    return ends, a_below, b_below
 
 
 def match_continuous(book: OrderArrays, *, one_sided: bool) -> Matching:
