@@ -24,7 +24,7 @@ from bench.chain.identities import (
     meter_id,
     participant_account,
 )
-from bench.chain.readings import NO_READING, sign_reading
+from bench.chain.readings import NO_READING, SignedReading, sign_reading
 from bench.errors import ChainError
 from pricing import Trade
 
@@ -40,6 +40,8 @@ def _topic(signature: str) -> bytes:
 TOPIC_SETTLED = _topic("IntervalSettled(uint64,bytes32,uint256,uint256,uint256,uint256)")
 TOPIC_REJECTED = _topic("TradeRejected(uint64,uint256,uint8)")
 TOPIC_READING_REJECTED = _topic("ReadingRejected(bytes32,uint64,uint8)")
+TOPIC_METER_REGISTERED = _topic("MeterRegistered(bytes32,address,address,string)")
+TOPIC_METER_HANDED_OVER = _topic("MeterHandedOver(bytes32,address,address)")
 TOPIC_SESSION_OPENED = _topic("SessionOpened(uint256,bytes32,address,uint256,uint32)")
 TOPIC_SESSION_CLOSED = _topic("SessionClosed(uint256,bytes32,address,uint256,uint256,uint256)")
 
@@ -100,6 +102,7 @@ class Market:
         self._index: dict[str, int] = {}
         self._name_of: dict[int, str] = {}
         self._meter_of: dict[str, str] = {}
+        self._meter_by_owner: dict[str, str] | None = None
 
     # ---------------------------------------------------------------- set-up
 
@@ -241,14 +244,15 @@ class Market:
         self,
         interval_id: int,
         trades: Sequence[Trade],
-        readings: Mapping[str, int] | None = None,
+        readings: Mapping[str, int | SignedReading] | None = None,
         *,
         timestamp_s: int | None = None,
     ) -> Settlement:
         """Settle one interval's cleared trades in one transaction, at most once.
 
         ``readings`` maps each participant to its meter's energy counter (Wh) at the end of
-        the interval; the bench signs them with the meters' attestation keys. Raises
+        the interval, which the bench signs with the meter's attestation key, or to a
+        reading the meter signed itself. Raises
         ChainError (error_name "IntervalAlreadySettled") if the interval is settled.
         """
         data, _ = self.settle_calldata(interval_id, trades, readings, timestamp_s=timestamp_s)
@@ -259,7 +263,7 @@ class Market:
         self,
         interval_id: int,
         trades: Sequence[Trade],
-        readings: Mapping[str, int] | None = None,
+        readings: Mapping[str, int | SignedReading] | None = None,
         *,
         timestamp_s: int | None = None,
     ) -> tuple[bytes, tuple[int, ...]]:
@@ -276,11 +280,52 @@ class Market:
         signed = self._sign_readings(interval_id, indices, readings, timestamp_s)
         return self._encode(self.contract, "settle", interval_id, batch, signed), indices
 
+    def meter_of(self, name: str) -> str | None:
+        """The meter of participant ``name``: registered by this bench or found on chain."""
+        if name not in self._meter_of:
+            if self._meter_by_owner is None:
+                self._meter_by_owner = self._meters_from_events()
+            meter = self._meter_by_owner.get(self.wallet(name).address)
+            if meter is None:
+                return None
+            self._meter_of[name] = meter
+        return self._meter_of[name]
+
+    def _meters_from_events(self) -> dict[str, str]:
+        logs = self._logs(TOPIC_METER_REGISTERED) + self._logs(TOPIC_METER_HANDED_OVER)
+        logs.sort(key=lambda log: (log["blockNumber"], log["logIndex"]))
+        by_owner: dict[str, str] = {}
+        for log in logs:
+            meter = bytes(log["topics"][1]).rstrip(b"\0").decode(errors="replace")
+            new_owner = log["topics"][2 if bytes(log["topics"][0]) == TOPIC_METER_REGISTERED else 3]
+            by_owner = {o: m for o, m in by_owner.items() if m != meter}
+            by_owner[Web3.to_checksum_address(bytes(new_owner)[-20:])] = meter
+        return by_owner
+
+    def meter_reading(
+        self, name: str, interval_id: int, energy_wh: int, timestamp_s: int | None = None
+    ) -> SignedReading:
+        """The reading of the meter of participant ``name``, signed by that meter."""
+        meter = self.meter_of(name)
+        if meter is None:
+            raise ChainError(
+                f"participant {name} has no meter known to this bench: register_meter first"
+            )
+        return sign_reading(
+            meter_attestor(meter),
+            chain_id=self.client.chain_id,
+            market=self.address,
+            meter_id=meter_id(meter),
+            interval_id=interval_id,
+            energy_wh=energy_wh,
+            timestamp_s=int(time.time()) if timestamp_s is None else timestamp_s,
+        )
+
     def _sign_readings(
         self,
         interval_id: int,
         indices: Sequence[int],
-        readings: Mapping[str, int] | None,
+        readings: Mapping[str, int | SignedReading] | None,
         timestamp_s: int | None,
     ) -> list[tuple[Any, ...]]:
         if readings is None:
@@ -290,24 +335,18 @@ class Market:
                     f"readings={{participant: energy counter Wh}} for interval {interval_id}"
                 )
             return []
-        stamp = int(time.time()) if timestamp_s is None else timestamp_s
         signed: list[tuple[Any, ...]] = []
         for idx in indices:
             name = self._name_of[idx]
-            meter = self._meter_of.get(name)
-            if meter is None or name not in readings:
+            given = readings.get(name) if self.meter_of(name) is not None else None
+            if given is None:
                 signed.append(NO_READING)
-                continue
-            reading = sign_reading(
-                meter_attestor(meter),
-                chain_id=self.client.chain_id,
-                market=self.address,
-                meter_id=meter_id(meter),
-                interval_id=interval_id,
-                energy_wh=int(readings[name]),
-                timestamp_s=stamp,
-            )
-            signed.append(reading.as_tuple())
+            elif isinstance(given, SignedReading):
+                signed.append(given.as_tuple())
+            else:
+                signed.append(
+                    self.meter_reading(name, interval_id, int(given), timestamp_s).as_tuple()
+                )
         return signed
 
     def _settlement(
@@ -353,7 +392,7 @@ class Market:
     def settle_unsettled(
         self,
         intervals: Mapping[int, Sequence[Trade]],
-        readings: Mapping[int, Mapping[str, int]] | None = None,
+        readings: Mapping[int, Mapping[str, int | SignedReading]] | None = None,
     ) -> list[Settlement]:
         """Exactly once across restarts: settle, in order, only the intervals not yet on chain."""
         done: list[Settlement] = []
