@@ -1,0 +1,98 @@
+# gridbench: one Makefile for set-up, build, tests, demo and benchmarks.
+# Every target installs what is missing first and is idempotent: a second run
+# installs nothing (stamp files under .stamps/ record what was installed from what).
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := .stamps
+TOOLS := .tools
+FORGE := $(TOOLS)/node_modules/@foundry-rs/forge-linux-amd64/bin/forge
+DEB_PACKAGES := gcc-avr avr-libc arduino-core-avr libsimavr-dev simavr \
+	libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 \
+	xvfb libxcb-icccm4 libxcb-cursor0 libxkbcommon-x11-0 libxcb-keysyms1 libxcb-image0 \
+	libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-randr0
+PYTEST_ARGS ?=
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: setup demo test bench lint types imports pytest forge-test firmware-test \
+	build build-contracts build-firmware clean help
+
+help:
+	@echo "make demo   - install what is missing, then run the demo scenario"
+	@echo "make test   - install what is missing, then run every test suite"
+	@echo "make bench  - run the benchmarks"
+	@echo "make setup  - only install (Debian packages, .venv, chain tools)"
+
+setup: $(STAMPS)/deb $(STAMPS)/venv $(STAMPS)/npm
+
+# Debian packages: installed when root, otherwise the exact command is printed.
+$(STAMPS)/deb: Makefile
+	@mkdir -p $(STAMPS)
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "Missing Debian packages. Run as root, then re-run make:"; \
+	    echo "  apt-get update && apt-get install -y --no-install-recommends$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+	@touch $@
+
+$(STAMPS)/venv: pyproject.toml
+	@mkdir -p $(STAMPS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+$(STAMPS)/npm: $(TOOLS)/package.json $(TOOLS)/package-lock.json
+	@mkdir -p $(STAMPS)
+	cd $(TOOLS) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+build: build-contracts build-firmware
+
+build-contracts: setup
+	$(MAKE) -C contracts build
+
+build-firmware: setup
+	$(MAKE) -C firmware build
+
+demo: setup build
+	$(VENV)/bin/gridbench demo $(DEMO_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+types: setup
+	$(VENV)/bin/mypy
+
+imports: setup
+	$(VENV)/bin/lint-imports
+
+forge-test: build-contracts
+	$(MAKE) -C contracts test
+
+firmware-test: build-firmware
+	$(MAKE) -C firmware test
+
+pytest: setup build
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test: lint types imports forge-test firmware-test pytest
+
+bench: setup build
+	$(VENV)/bin/gridbench price bench
+	$(VENV)/bin/gridbench chain bench
+	$(VENV)/bin/gridbench emulate bench
+	$(VENV)/bin/gridbench firmware bench
+
+clean:
+	rm -rf $(STAMPS) contracts/out contracts/cache firmware/build

@@ -1,0 +1,100 @@
+"""Market agents: turn each participant's metered energy into orders.
+
+The market is settled ex post on metered energy: at the end of an interval each
+agent offers what its meter exported and bids for what it imported, at its limit
+price. Orders carry whole Wh; the sub-Wh rest carries over to the next interval so
+no energy is lost to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from bench.errors import ConfigError
+from pricing import Order, Side
+
+
+class Role(Enum):
+    """What a participant does in the market."""
+
+    PROSUMER = "prosumer"
+    CONSUMER = "consumer"
+    RESPONSIVE = "responsive"
+
+
+@dataclass(frozen=True)
+class MeteredEnergy:
+    """Energy a participant's meter imported and exported during one interval."""
+
+    participant: str
+    import_wh: float
+    export_wh: float
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """Configuration of one agent (from the bench config's ``[[participants]]``)."""
+
+    participant: str
+    role: Role
+    offer_price_wei_per_wh: int = 80
+    bid_price_wei_per_wh: int = 300
+    elasticity: float = 0.0
+    reference_price_wei_per_wh: int = 200
+
+    def __post_init__(self) -> None:
+        if self.offer_price_wei_per_wh < 0 or self.bid_price_wei_per_wh < 0:
+            raise ConfigError(
+                f"participant {self.participant!r}: limit prices must be ≥ 0 wei/Wh; "
+                "fix offer_price_wei_per_wh / bid_price_wei_per_wh in the bench config"
+            )
+        if self.elasticity < 0:
+            raise ConfigError(
+                f"participant {self.participant!r}: elasticity must be ≥ 0 "
+                f"(got {self.elasticity}); 0 means demand ignores the price"
+            )
+
+
+class Agent:
+    """One participant's trading strategy with its sub-Wh carry-over."""
+
+    def __init__(self, spec: AgentSpec, set_load_scale: Callable[[float], None] | None = None):
+        self.spec = spec
+        self._set_load_scale = set_load_scale
+        self._carry_import_wh = 0.0
+        self._carry_export_wh = 0.0
+        self.load_scale = 1.0
+
+    def orders(self, metered: MeteredEnergy, time_s: float) -> list[Order]:
+        """Bids for imported and offers for exported energy over the interval."""
+        import_wh = metered.import_wh + self._carry_import_wh
+        export_wh = metered.export_wh + self._carry_export_wh
+        bid_wh = math.floor(import_wh)
+        offer_wh = math.floor(export_wh)
+        self._carry_import_wh = import_wh - bid_wh
+        self._carry_export_wh = export_wh - offer_wh
+        name = self.spec.participant
+        out: list[Order] = []
+        if bid_wh > 0:
+            out.append(Order(name, Side.BID, bid_wh, self.spec.bid_price_wei_per_wh, time_s))
+        if offer_wh > 0:
+            out.append(Order(name, Side.OFFER, offer_wh, self.spec.offer_price_wei_per_wh, time_s))
+        return out
+
+    def respond_to_price(self, price_wei_per_wh: float | None) -> float:
+        """Scale this participant's load for the next interval by the price (demand response).
+
+        ``scale = (reference / price) ** elasticity``, clipped to [0.5, 1.5]. Returns
+        the new scale; a missing price leaves it unchanged.
+        """
+        if self.spec.role is not Role.RESPONSIVE or price_wei_per_wh is None:
+            return self.load_scale
+        price = max(float(price_wei_per_wh), 1.0)
+        scale = (self.spec.reference_price_wei_per_wh / price) ** self.spec.elasticity
+        self.load_scale = min(1.5, max(0.5, scale))
+        if self._set_load_scale is not None:
+            self._set_load_scale(self.load_scale)
+        return self.load_scale

@@ -1,0 +1,70 @@
+"""Price history per interval and the breakdown of the latest instantaneous price."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from bench.events import IntervalReport
+
+_SHORT = {
+    "production_cost": "cost",
+    "cleared": "cleared",
+    "storage_scarcity": "storage",
+    "network_charge": "network",
+    "tax": "tax",
+}
+_COLORS = ("#7f7f7f", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+class PricePlot(pg.GraphicsLayoutWidget):
+    """Left: cleared and instantaneous price per interval. Right: component bars."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._history = self.addPlot(title="Price per interval")
+        self._history.setLabel("left", "LABC/kWh")
+        self._history.getAxis("left").enableAutoSIPrefix(False)
+        self._history.setLabel("bottom", "interval")
+        self._history.showGrid(x=True, y=True, alpha=0.3)
+        self._history.addLegend(offset=(10, 10))
+        self._cleared = self._history.plot(
+            pen=pg.mkPen("#d62728", width=2), symbol="o", symbolSize=5, name="cleared"
+        )
+        self._total = self._history.plot(
+            pen=pg.mkPen("#1f77b4", width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
+            name="instantaneous",
+        )
+        self._breakdown = self.addPlot(title="Price components (latest)")
+        self._breakdown.setLabel("left", "LABC/kWh")
+        self._breakdown.getAxis("left").enableAutoSIPrefix(False)
+        self._breakdown.showGrid(y=True, alpha=0.3)
+        self._bars: pg.BarGraphItem | None = None
+        self._intervals: list[int] = []
+        self._cleared_kwh: list[float] = []
+        self._total_kwh: list[float] = []
+
+    def add_interval(self, report: IntervalReport) -> None:
+        """Append one interval's prices and redraw the breakdown."""
+        components = report.price_components_wei_per_wh
+        self._intervals.append(report.interval_id)
+        cleared = report.clearing.price_wei_per_wh
+        self._cleared_kwh.append(np.nan if cleared is None else cleared / 1000.0)
+        self._total_kwh.append(components.get("total", np.nan) / 1000.0)
+        x = np.asarray(self._intervals, dtype=float)
+        self._cleared.setData(x, np.asarray(self._cleared_kwh), connect="finite")
+        self._total.setData(x, np.asarray(self._total_kwh), connect="finite")
+        self._draw_breakdown(components)
+
+    def _draw_breakdown(self, components: dict[str, float]) -> None:
+        names = [name for name in components if name != "total"]
+        heights = [components[name] / 1000.0 for name in names]
+        if self._bars is not None:
+            self._breakdown.removeItem(self._bars)
+        brushes = [_COLORS[i % len(_COLORS)] for i in range(len(names))]
+        self._bars = pg.BarGraphItem(
+            x=np.arange(len(names)), height=heights, width=0.7, brushes=brushes
+        )
+        self._breakdown.addItem(self._bars)
+        axis = self._breakdown.getAxis("bottom")
+        axis.setTicks([[(i, _SHORT.get(name, name)) for i, name in enumerate(names)]])

@@ -1,0 +1,44 @@
+"""The scenario clock runs simulated time at a multiple of real time."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from bench.errors import ConfigError
+from bench.scenario.clock import SimClock
+
+
+def test_accelerated_clock_runs_speed_times_faster() -> None:
+    clock = SimClock(speed=3600.0, start_s=100.0)
+    real0 = time.monotonic()
+    sim0 = clock.now_s()
+    time.sleep(0.05)
+    sim1 = clock.now_s()
+    real1 = time.monotonic()
+    assert sim0 >= 100.0
+    # Simulated elapsed is speed × real elapsed (bounded by the two real stamps).
+    assert sim1 - sim0 <= 3600.0 * (real1 - real0) + 1e-6
+    assert sim1 - sim0 >= 3600.0 * 0.05 * 0.99
+
+
+def test_sleep_until_returns_false_when_stopped() -> None:
+    clock = SimClock(speed=1.0)
+    stop = threading.Event()
+    stop.set()
+    assert clock.sleep_until(clock.now_s() + 60.0, stop) is False
+
+
+def test_sleep_until_reaches_the_target() -> None:
+    clock = SimClock(speed=1000.0)
+    target = clock.now_s() + 20.0
+    assert clock.sleep_until(target, threading.Event()) is True
+    assert clock.now_s() >= target
+
+
+@pytest.mark.parametrize("speed", [0.0, -2.0])
+def test_non_positive_speed_is_rejected(speed: float) -> None:
+    with pytest.raises(ConfigError, match="real time"):
+        SimClock(speed=speed)
