@@ -1,0 +1,300 @@
+"""The automatic audit: reconcile what the meters measured, what cleared and what settled.
+
+For each interval it
+
+* recomputes every settled trade's value as ``energy_wh * price_wei_per_wh`` (exact wei)
+  and flags an ``overcharge`` or ``undercharge``;
+* matches settlements to the cleared trades one to one and flags a ``missing_settlement``,
+  an ``unexpected_settlement`` or a settlement that ``differs`` in energy or price, and a
+  cleared trade whose price is not the interval's uniform price (``price_mismatch``);
+* checks that each participant sold at most what its meter exported and bought at most
+  what it imported (plus ``carry_wh`` for the whole-Wh rounding of orders): ``oversold``,
+  ``overbought``;
+* closes the energy balance ``injected = consumed + losses + unexplained`` with
+  ``injected = Σ export + feeder import`` (the feeder meter at the point of common
+  coupling), ``consumed = Σ import`` and ``losses = loss_fraction * injected``; an
+  ``energy_imbalance`` beyond the tolerance is the signal for theft or pilferage. Without
+  a feeder reading the balance cannot be closed and is reported as not measured.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pricing.book import Clearing, Trade
+from pricing.errors import PricingInputError
+
+
+class Metered(Protocol):
+    """A participant's metered energy over one interval (e.g. the bench's MeteredEnergy)."""
+
+    @property
+    def participant(self) -> str: ...
+    @property
+    def import_wh(self) -> float: ...
+    @property
+    def export_wh(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A trade as settled on chain, with the amount actually moved (wei)."""
+
+    buyer: str
+    seller: str
+    energy_wh: int
+    price_wei_per_wh: int
+    value_wei: int
+    tx_hash: str | None = None
+
+    @classmethod
+    def of(cls, trade: Trade, tx_hash: str | None = None) -> Settlement:
+        """The correct settlement of ``trade``."""
+        return cls(
+            trade.buyer,
+            trade.seller,
+            trade.energy_wh,
+            trade.price_wei_per_wh,
+            trade.value_wei,
+            tx_hash,
+        )
+
+
+@dataclass(frozen=True)
+class IntervalRecord:
+    """What the bench recorded for one interval."""
+
+    interval_id: int
+    metered: Sequence[Metered]
+    clearing: Clearing
+    settlements: Sequence[Settlement]
+    feeder_import_wh: float | None = None
+
+
+@dataclass(frozen=True)
+class AuditPolicy:
+    """Expected losses and the slack allowed before a finding is raised."""
+
+    loss_fraction: float = 0.02
+    tolerance_wh: float = 2.0
+    tolerance_fraction: float = 0.005
+    carry_wh: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.loss_fraction < 1.0 or not 0.0 <= self.tolerance_fraction < 1.0:
+            raise PricingInputError("loss_fraction and tolerance_fraction must be in [0, 1)")
+        if self.tolerance_wh < 0 or self.carry_wh < 0:
+            raise PricingInputError("tolerance_wh and carry_wh must be ≥ 0")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One mismatch; ``amount`` is in wei for money findings and in Wh for energy ones."""
+
+    interval_id: int
+    kind: str
+    message: str
+    participant: str | None = None
+    amount: float = 0.0
+
+
+@dataclass(frozen=True)
+class EnergyBalance:
+    """``injected_wh = consumed_wh + losses_wh + unexplained_wh`` for one interval."""
+
+    interval_id: int
+    injected_wh: float
+    consumed_wh: float
+    losses_wh: float
+    unexplained_wh: float | None
+    tolerance_wh: float
+
+    @property
+    def flagged(self) -> bool:
+        """True when the unexplained energy exceeds the tolerance (never when not measured)."""
+        return self.unexplained_wh is not None and abs(self.unexplained_wh) > self.tolerance_wh
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The reconciliation of a run (or one interval)."""
+
+    settlements_checked: int
+    value_recomputed_wei: int
+    value_settled_wei: int
+    balances: tuple[EnergyBalance, ...]
+    findings: tuple[Finding, ...] = field(default_factory=tuple)
+
+    @property
+    def clean(self) -> bool:
+        """True when nothing was flagged."""
+        return not self.findings
+
+    def messages(self) -> tuple[str, ...]:
+        """One line per finding, e.g. for ``IntervalReport.audit_findings``."""
+        return tuple(f"interval {f.interval_id}: {f.kind}: {f.message}" for f in self.findings)
+
+
+def audit(records: Sequence[IntervalRecord], policy: AuditPolicy | None = None) -> AuditReport:
+    """Reconcile every interval; see the module docstring for the checks."""
+    policy = policy or AuditPolicy()
+    findings: list[Finding] = []
+    balances: list[EnergyBalance] = []
+    checked = recomputed = settled = 0
+    for record in records:
+        for s in record.settlements:
+            checked += 1
+            recomputed += s.energy_wh * s.price_wei_per_wh
+            settled += s.value_wei
+        findings += _check_values(record)
+        findings += _check_against_clearing(record)
+        findings += _check_backing(record, policy)
+        balance = _balance(record, policy)
+        balances.append(balance)
+        if balance.flagged and balance.unexplained_wh is not None:
+            what = "missing (theft or pilferage?)" if balance.unexplained_wh > 0 else "surplus"
+            findings.append(
+                Finding(
+                    record.interval_id,
+                    "energy_imbalance",
+                    f"{balance.unexplained_wh:.1f} Wh {what}: injected {balance.injected_wh:.1f},"
+                    f" consumed {balance.consumed_wh:.1f}, expected losses"
+                    f" {balance.losses_wh:.1f} (tolerance {balance.tolerance_wh:.1f} Wh)",
+                    amount=balance.unexplained_wh,
+                )
+            )
+    return AuditReport(checked, recomputed, settled, tuple(balances), tuple(findings))
+
+
+def _check_values(record: IntervalRecord) -> list[Finding]:
+    out = []
+    for s in record.settlements:
+        diff = s.value_wei - s.energy_wh * s.price_wei_per_wh
+        if diff:
+            kind = "overcharge" if diff > 0 else "undercharge"
+            out.append(
+                Finding(
+                    record.interval_id,
+                    kind,
+                    f"{s.buyer} paid {s.value_wei} wei to {s.seller} for {s.energy_wh} Wh at "
+                    f"{s.price_wei_per_wh} wei/Wh, which is {s.energy_wh * s.price_wei_per_wh}"
+                    f" wei ({diff:+d} wei; tx {s.tx_hash or 'unknown'})",
+                    participant=s.buyer,
+                    amount=diff,
+                )
+            )
+    return out
+
+
+def _check_against_clearing(record: IntervalRecord) -> list[Finding]:
+    i, uniform = record.interval_id, record.clearing.price_wei_per_wh
+    out = []
+    if uniform is not None and record.clearing.mechanism == "pay_as_clear":
+        for t in record.clearing.trades:
+            if t.price_wei_per_wh != uniform:
+                out.append(
+                    Finding(
+                        i,
+                        "price_mismatch",
+                        f"trade {t.buyer}←{t.seller} at {t.price_wei_per_wh} wei/Wh, but the "
+                        f"interval cleared at {uniform} wei/Wh",
+                        participant=t.buyer,
+                    )
+                )
+    cleared = Counter(_key(t) for t in record.clearing.trades)
+    paid = Counter(_key(s) for s in record.settlements)
+    missing, extra = cleared - paid, paid - cleared
+    by_pair: defaultdict[tuple[str, str], list[tuple[str, str, int, int]]] = defaultdict(list)
+    for key in extra.elements():
+        by_pair[key[:2]].append(key)
+    for key in missing.elements():
+        buyer, seller, energy, price = key
+        if by_pair[(buyer, seller)]:
+            _, _, got_energy, got_price = by_pair[(buyer, seller)].pop(0)
+            out.append(
+                Finding(
+                    i,
+                    "settlement_differs",
+                    f"{buyer}←{seller} cleared {energy} Wh at {price} wei/Wh but settled "
+                    f"{got_energy} Wh at {got_price} wei/Wh",
+                    participant=buyer,
+                    amount=got_energy * got_price - energy * price,
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    i,
+                    "missing_settlement",
+                    f"{buyer}←{seller} {energy} Wh at {price} wei/Wh cleared but never settled",
+                    participant=seller,
+                    amount=energy * price,
+                )
+            )
+    for leftovers in by_pair.values():
+        for buyer, seller, energy, price in leftovers:
+            out.append(
+                Finding(
+                    i,
+                    "unexpected_settlement",
+                    f"{buyer}←{seller} {energy} Wh at {price} wei/Wh settled but never cleared",
+                    participant=buyer,
+                    amount=energy * price,
+                )
+            )
+    return out
+
+
+def _key(t: Trade | Settlement) -> tuple[str, str, int, int]:
+    return (t.buyer, t.seller, t.energy_wh, t.price_wei_per_wh)
+
+
+def _check_backing(record: IntervalRecord, policy: AuditPolicy) -> list[Finding]:
+    sold: Counter[str] = Counter()
+    bought: Counter[str] = Counter()
+    for t in record.clearing.trades:
+        sold[t.seller] += t.energy_wh
+        bought[t.buyer] += t.energy_wh
+    exported: defaultdict[str, float] = defaultdict(float)
+    imported: defaultdict[str, float] = defaultdict(float)
+    for m in record.metered:
+        exported[m.participant] += m.export_wh
+        imported[m.participant] += m.import_wh
+    out = []
+    for who, energy in sold.items():
+        if energy > exported[who] + policy.carry_wh:
+            out.append(
+                Finding(
+                    record.interval_id,
+                    "oversold",
+                    f"{who} sold {energy} Wh but its meter exported {exported[who]:.1f} Wh",
+                    participant=who,
+                    amount=energy - exported[who],
+                )
+            )
+    for who, energy in bought.items():
+        if energy > imported[who] + policy.carry_wh:
+            out.append(
+                Finding(
+                    record.interval_id,
+                    "overbought",
+                    f"{who} bought {energy} Wh but its meter imported {imported[who]:.1f} Wh",
+                    participant=who,
+                    amount=energy - imported[who],
+                )
+            )
+    return out
+
+
+def _balance(record: IntervalRecord, policy: AuditPolicy) -> EnergyBalance:
+    consumed = sum(m.import_wh for m in record.metered)
+    exported = sum(m.export_wh for m in record.metered)
+    feeder = record.feeder_import_wh
+    injected = exported + (feeder or 0.0)
+    losses = policy.loss_fraction * injected
+    tolerance = policy.tolerance_wh + policy.tolerance_fraction * injected
+    unexplained = None if feeder is None else injected - consumed - losses
+    return EnergyBalance(record.interval_id, injected, consumed, losses, unexplained, tolerance)

@@ -1,0 +1,61 @@
+"""The instantaneous price and the per-interval entry point."""
+
+from __future__ import annotations
+
+import pytest
+from test_storage import day_forecast
+
+from pricing import (
+    Charges,
+    Order,
+    PricingInputError,
+    Side,
+    StorageModel,
+    demand_curve,
+    instantaneous_price,
+    pay_as_clear,
+    price_interval,
+    solve_storage,
+)
+
+CHARGES = Charges(production_cost_wei_per_wh=60.0, network_wei_per_wh=20.0, tax_rate=0.05)
+
+
+def test_components_add_up_and_follow_the_largest_energy_value() -> None:
+    price = instantaneous_price(275, 300.0, CHARGES)
+    parts = price.as_dict()
+    assert parts["production_cost"] == 60.0
+    assert parts["market"] == 215.0
+    assert parts["scarcity"] == 25.0
+    assert parts["tax"] == pytest.approx(0.05 * (300.0 + 20.0))
+    assert parts["total"] == pytest.approx(sum(v for k, v in parts.items() if k != "total"))
+    assert list(parts) == ["production_cost", "market", "scarcity", "network", "tax", "total"]
+
+
+def test_no_crossing_and_low_scarcity_fall_back_to_the_floor() -> None:
+    price = instantaneous_price(None, 10.0, CHARGES)
+    assert (price.market_wei_per_wh, price.scarcity_wei_per_wh) == (0.0, 0.0)
+    assert price.total_wei_per_wh == pytest.approx((60.0 + 20.0) * 1.05)
+
+
+def test_bad_tax_rate_is_refused() -> None:
+    with pytest.raises(PricingInputError, match="tax_rate"):
+        Charges(tax_rate=1.5)
+
+
+def test_price_interval_ties_the_pieces_together() -> None:
+    orders = [
+        Order("a", Side.BID, 10, 300),
+        Order("b", Side.BID, 5, 200),
+        Order("c", Side.OFFER, 8, 100),
+        Order("d", Side.OFFER, 10, 250),
+    ]
+    model = StorageModel()
+    result = price_interval(
+        orders, soc_wh=4000.0, forecast=day_forecast(), model=model, charges=CHARGES
+    )
+    assert result.clearing == pay_as_clear(orders)
+    x, y = result.demand
+    assert x.tolist() == demand_curve(orders)[0].tolist() and y.tolist() == [300, 200]
+    lam = solve_storage(model, day_forecast()).scarcity_wei_per_wh(4000.0)
+    assert result.price == instantaneous_price(275, lam, CHARGES)

@@ -1,0 +1,84 @@
+"""The storage HJB model: exact cases, monotonicity, limits, and input errors."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from pricing import Forecast, PricingInputError, StorageModel, solve_storage
+
+STEP_H = 0.25
+HOURS = np.arange(96) * STEP_H
+
+
+def day_forecast(load_shift_w: float = 0.0) -> Forecast:
+    """Night demand, midday PV surplus, an evening price peak."""
+    load = 800.0 - 2500.0 * np.clip(np.sin((HOURS - 6) / 12 * np.pi), 0, None) + load_shift_w
+    price = 200.0 + 100.0 * ((HOURS >= 17) & (HOURS < 21))
+    return Forecast(STEP_H, load, price)
+
+
+def test_flat_world_keeps_the_terminal_value_exactly() -> None:
+    """Constant price and load, energy worth p + kL at the end: V stays linear, u = 0."""
+    model = StorageModel(terminal_value_wei_per_wh=250.0 + 0.05 * 400.0)
+    forecast = Forecast(STEP_H, np.full(96, 400.0), np.full(96, 250.0))
+    value = solve_storage(model, forecast, tol=1e-12)
+    for soc in (0.0, 1234.5, 5000.0, 10_000.0):
+        assert value.scarcity_wei_per_wh(soc) == pytest.approx(270.0, abs=1e-6)
+        assert value.charge_w(soc) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_scarcity_falls_as_the_store_fills() -> None:
+    value = solve_storage(StorageModel(), day_forecast())
+    lam = [value.scarcity_wei_per_wh(s) for s in np.linspace(0, 10_000, 21)]
+    assert all(b <= a + 1e-6 for a, b in itertools.pairwise(lam))
+    assert lam[0] > lam[-1] + 1.0
+
+
+def test_more_future_demand_makes_energy_scarcer() -> None:
+    base = solve_storage(StorageModel(), day_forecast())
+    tight = solve_storage(StorageModel(), day_forecast(load_shift_w=1500.0))
+    for soc in (1000.0, 5000.0, 9000.0):
+        assert tight.scarcity_wei_per_wh(soc) > base.scarcity_wei_per_wh(soc)
+
+
+def test_policy_respects_power_limit_and_boundaries() -> None:
+    model = StorageModel(power_limit_w=1500.0)
+    drift = solve_storage(model, day_forecast()).solution.drift
+    assert np.abs(drift).max() <= 1500.0 + 1e-9
+    assert (drift[:, 0] >= 0).all() and (drift[:, -1] <= 0).all()
+
+
+def test_production_tolerance_is_close_to_a_tight_solve() -> None:
+    fast = solve_storage(StorageModel(), day_forecast())
+    tight = solve_storage(StorageModel(), day_forecast(), tol=1e-12)
+    diff = np.abs(fast.solution.gradient(0) - tight.solution.gradient(0)).max()
+    assert diff < 0.5  # wei/Wh, on a value of ~200
+
+
+def test_persistence_forecast_repeats_the_recent_profile() -> None:
+    forecast = Forecast.persistence([100.0, 200.0, 300.0], [250.0] * 5, STEP_H)
+    assert forecast.net_load_w.tolist() == [100.0, 200.0, 300.0, 100.0, 200.0]
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: Forecast(0.25, np.ones(3), np.ones(4)), "equal length"),
+        (lambda: Forecast(0.0, np.ones(3), np.ones(3)), "step_h"),
+        (lambda: Forecast(0.25, np.array([1.0, np.nan]), np.ones(2)), "finite"),
+        (lambda: StorageModel(capacity_wh=0), "capacity_wh"),
+        (lambda: Forecast.persistence([], [1.0], 0.25), "no metered"),
+    ],
+)
+def test_bad_inputs_say_what_to_fix(make, words: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(PricingInputError, match=words):
+        make()
+
+
+def test_soc_outside_the_store_is_refused() -> None:
+    value = solve_storage(StorageModel(), day_forecast())
+    with pytest.raises(PricingInputError, match="outside"):
+        value.scarcity_wei_per_wh(12_000.0)
