@@ -1,0 +1,340 @@
+"""Driver for meters running the gridmeter protocol (AVR firmware or emulator).
+
+Not thread-safe: one thread drives a meter (normally its :class:`MeterPoller`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from bench.devices import wire
+from bench.devices.reading import Calibration, Identity, Reading
+from bench.devices.wire import Cmd
+from bench.errors import DeviceError, TransportError
+from bench.transport import firmata
+from bench.transport.firmata import Message, Sysex, Version
+from bench.transport.link import DEFAULT_BAUD, FirmataLink, LinkStats, open_link
+from bench.transport.packing import pack_bytes, pack_uint, unpack_bytes
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def reading_from_frame(f: wire.ReadingFrame, meter_id: str, t_s: float) -> Reading:
+    """Turn a wire READING into a :class:`Reading` with SI units."""
+    return Reading(
+        meter_id=meter_id,
+        t_s=t_s,
+        voltage_v=f.vrms_cv / 100,
+        current_a=f.irms_ma / 1000,
+        power_w=f.power_dw / 10,
+        power_factor=f.pf_milli / 1000,
+        frequency_hz=f.freq_chz / 100,
+        energy_import_wh=f.import_mwh / 1000,
+        energy_export_wh=f.export_mwh / 1000,
+        relay_closed=f.relay_closed,
+        seq=f.seq,
+        boot_count=f.boot_count,
+        valid=f.valid,
+        locked_out=f.locked_out,
+    )
+
+
+class FirmataMeter:
+    """A gridmeter over a :class:`FirmataLink`: identity, readings, relay, calibration."""
+
+    def __init__(
+        self,
+        link: FirmataLink,
+        *,
+        key: bytes = wire.DEFAULT_KEY,
+        timeout_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.link = link
+        self.url = link.url
+        self._key = key
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._readings: list[Reading] = []
+        self._stream_ms = 0
+        self._identity: Identity | None = None
+        self._firmata: tuple[int, int] = (0, 0)
+        self._firmware: tuple[str, tuple[int, int]] = ("", (0, 0))
+        self.reboots_seen = 0
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        baud: int = DEFAULT_BAUD,
+        reset_wait_s: float = 0.0,
+        timeout_s: float = 0.5,
+        key: bytes = wire.DEFAULT_KEY,
+        backend: str = "native",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> FirmataMeter:
+        """Open ``url`` (any pyserial URL), check the firmware and fetch the identity.
+
+        ``reset_wait_s``: wait after opening for an Arduino's auto-reset (about 2 s for
+        a real Uno, 0 for emulators). ``backend``: ``"native"`` or ``"pyfirmata2"``.
+        """
+        link = open_link(url, baud=baud, reset_wait_s=reset_wait_s, backend=backend)
+        meter = cls(link, key=key, timeout_s=timeout_s, clock=clock)
+        try:
+            meter.handshake()
+        except BaseException:
+            link.close()
+            raise
+        return meter
+
+    # -- session -----------------------------------------------------------------
+    def handshake(self) -> Identity:
+        """Query Firmata version, firmware name and identity; refuse other firmware."""
+        self.link.send(bytes((firmata.REPORT_VERSION,)))
+        self._firmata = self._await("Firmata version", self._match_version)
+        self.link.send(firmata.sysex(firmata.REPORT_FIRMWARE))
+        self._firmware = self._await("firmware name", self._match_firmware)
+        name = self._firmware[0]
+        if name != wire.FIRMWARE_NAME:
+            raise DeviceError(
+                f"wrong firmware on {self.url}: it reports {name!r}, not "
+                f"{wire.FIRMWARE_NAME!r}. Flash the meter firmware (make -C firmware flash), "
+                "or declare the board kind = 'generic' in the bench config."
+            )
+        return self.identity(refresh=True)
+
+    def identity(self, *, refresh: bool = False) -> Identity:
+        """The meter's identity (cached from the handshake unless ``refresh``)."""
+        if refresh or self._identity is None:
+            frame = self._request(Cmd.IDENTITY, b"", "identity", self._match_identity)
+            self._set_identity(frame)
+        assert self._identity is not None
+        return self._identity
+
+    @property
+    def meter_id(self) -> str:
+        """The meter id from the last identity."""
+        return self.identity().meter_id
+
+    # -- readings ----------------------------------------------------------------
+    def read(self) -> Reading:
+        """Ask for one reading and return the first reading frame that arrives."""
+        self.link.send(firmata.sysex(Cmd.READING))
+        return self._await("reading", self._take_reading)
+
+    def start_stream(self, interval_s: float) -> None:
+        """Make the meter send a reading every ``interval_s`` (0.01 … 16.383 s)."""
+        self._stream_ms = max(10, min(16383, round(interval_s * 1000)))
+        self._send_stream()
+
+    def stop_stream(self) -> None:
+        """Stop streaming."""
+        self._stream_ms = 0
+        self._send_stream()
+
+    def next_readings(self, timeout_s: float) -> list[Reading]:
+        """Streamed readings that arrived within ``timeout_s`` (maybe none)."""
+        if not self._readings:
+            for msg in self.link.receive(timeout_s):
+                self._background(msg)
+        out, self._readings = self._readings, []
+        return out
+
+    # -- commands ----------------------------------------------------------------
+    def calibration(self) -> Calibration:
+        """The meter's calibration."""
+        return self._request(Cmd.CALIBRATION, b"", "calibration", self._match_calibration)
+
+    def set_calibration(self, cal: Calibration) -> None:
+        """Store a new calibration (authenticated)."""
+        self._auth(wire.AuthCmd.SET_CALIBRATION, wire.encode_calibration(cal))
+
+    def set_relay(self, closed: bool) -> None:
+        """Close (connect the load) or open the relay (authenticated)."""
+        self._auth(wire.AuthCmd.RELAY, bytes((int(closed),)))
+
+    def set_meter_id(self, meter_id: str) -> None:
+        """Rename the meter (authenticated); the identity is refreshed."""
+        self._auth(wire.AuthCmd.SET_METER_ID, meter_id.encode("ascii"))
+        self.identity(refresh=True)
+
+    def set_key(self, new_key: bytes) -> None:
+        """Replace the meter's 32-byte key (authenticated with the current key)."""
+        if len(new_key) != 32:
+            raise DeviceError("a meter key has 32 bytes; give it as 64 hex digits")
+        self._auth(wire.AuthCmd.SET_KEY, pack_bytes(new_key))
+        self._key = new_key
+
+    def challenge(self) -> bytes:
+        """Ask for a fresh nonce (8 bytes)."""
+        return self._request(Cmd.CHALLENGE, b"", "challenge", self._match_nonce)
+
+    def stats(self) -> LinkStats:
+        """Counters of the underlying link."""
+        return self.link.stats()
+
+    def close(self) -> None:
+        """Close the link; idempotent."""
+        self.link.close()
+
+    def __enter__(self) -> FirmataMeter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------------
+    def _auth(self, cmd: int, args: bytes) -> None:
+        nonce = self.challenge()
+        payload = wire.encode_auth(self._key, nonce, cmd, args)
+        self._request(Cmd.AUTH, payload, f"authenticated command {cmd}", self._match_ack(cmd))
+
+    def _send_stream(self) -> None:
+        self.link.send(firmata.sysex(Cmd.STREAM, pack_uint(self._stream_ms, 14)))
+
+    def _request(
+        self, cmd: int, payload: bytes, what: str, match: Callable[[Message], T | None]
+    ) -> T:
+        self.link.send(firmata.sysex(cmd, payload))
+
+        def match_or_error(msg: Message) -> T | None:
+            if isinstance(msg, Sysex) and msg.command == Cmd.ERROR:
+                err = wire.decode_error(msg.payload)
+                if err is not None and err.command == cmd:
+                    raise _refused(err, what, self.url)
+            return match(msg)
+
+        return self._await(what, match_or_error)
+
+    def _await(self, what: str, match: Callable[[Message], T | None]) -> T:
+        deadline = time.monotonic() + self._timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TransportError(
+                    f"meter on {self.url} did not answer the {what} request within "
+                    f"{self._timeout_s} s; check that it runs the gridmeter firmware at "
+                    f"{DEFAULT_BAUD} baud and that the link is not stalled"
+                )
+            for msg in self.link.receive(min(left, 0.05)):
+                found = match(msg)
+                if found is not None:
+                    return found
+                self._background(msg)
+
+    def _background(self, msg: Message) -> None:
+        """Handle what nobody waited for: streamed readings, boot announcements, logs."""
+        if not isinstance(msg, Sysex):
+            return
+        if msg.command == Cmd.READING:
+            frame = wire.decode_reading(msg.payload)
+            if frame is None:
+                log.warning("%s: malformed reading frame (%d bytes)", self.url, len(msg.payload))
+                return
+            meter_id = self._identity.meter_id if self._identity else "?"
+            self._readings.append(reading_from_frame(frame, meter_id, self._clock()))
+        elif msg.command == Cmd.IDENTITY:
+            ident = wire.decode_identity(msg.payload)
+            if ident is not None:
+                self._set_identity(ident)
+        elif msg.command == firmata.STRING_DATA:
+            log.info("%s says: %s", self.url, wire.decode_string(msg.payload))
+        elif msg.command == Cmd.ERROR:
+            log.warning("%s: unsolicited error reply %s", self.url, wire.decode_error(msg.payload))
+
+    def _set_identity(self, f: wire.IdentityFrame) -> None:
+        if f.proto[0] != wire.PROTO_MAJOR:
+            raise DeviceError(
+                f"wrong firmware on {self.url}: meter protocol {f.proto[0]}.{f.proto[1]}, "
+                f"this bench speaks {wire.PROTO_MAJOR}.x; flash a matching firmware"
+            )
+        old = self._identity
+        if old is not None and old.boot_count != f.boot_count:
+            self.reboots_seen += 1
+            log.info("%s rebooted (boot %d)", self.url, f.boot_count)
+            if self._stream_ms:
+                self._send_stream()
+        self._identity = Identity(
+            meter_id=f.meter_id,
+            firmware_name=self._firmware[0],
+            firmware_version=f.firmware_version,
+            protocol_version=f.proto,
+            firmata_version=self._firmata,
+            boot_count=f.boot_count,
+            key_provisioned=f.key_provisioned,
+            calibrated=f.calibrated,
+        )
+
+    def _take_reading(self, msg: Message) -> Reading | None:
+        if isinstance(msg, Sysex) and msg.command == Cmd.READING:
+            frame = wire.decode_reading(msg.payload)
+            if frame is not None:
+                return reading_from_frame(frame, self.meter_id, self._clock())
+        return None
+
+    @staticmethod
+    def _match_version(msg: Message) -> tuple[int, int] | None:
+        return (msg.major, msg.minor) if isinstance(msg, Version) else None
+
+    @staticmethod
+    def _match_firmware(msg: Message) -> tuple[str, tuple[int, int]] | None:
+        if isinstance(msg, Sysex) and msg.command == firmata.REPORT_FIRMWARE:
+            return wire.decode_firmware(msg.payload)
+        return None
+
+    @staticmethod
+    def _match_identity(msg: Message) -> wire.IdentityFrame | None:
+        if isinstance(msg, Sysex) and msg.command == Cmd.IDENTITY:
+            return wire.decode_identity(msg.payload)
+        return None
+
+    @staticmethod
+    def _match_calibration(msg: Message) -> Calibration | None:
+        if isinstance(msg, Sysex) and msg.command == Cmd.CALIBRATION:
+            return wire.decode_calibration(msg.payload)
+        return None
+
+    @staticmethod
+    def _match_nonce(msg: Message) -> bytes | None:
+        if isinstance(msg, Sysex) and msg.command == Cmd.CHALLENGE and len(msg.payload) == 16:
+            return unpack_bytes(msg.payload)
+        return None
+
+    @staticmethod
+    def _match_ack(cmd: int) -> Callable[[Message], bool | None]:
+        def match(msg: Message) -> bool | None:
+            ok = isinstance(msg, Sysex) and msg.command == Cmd.AUTH
+            return True if ok and msg.payload == bytes((cmd, 0)) else None  # type: ignore[union-attr]
+
+        return match
+
+
+_ADVICE = {
+    wire.ErrorCode.BAD_TAG: "the bench's key for this meter is wrong; fix its 'key' in the config",
+    wire.ErrorCode.LOCKED_OUT: "too many bad tags; wait {detail} s, then fix the key",
+    wire.ErrorCode.NO_CHALLENGE: "the nonce expired or was used; retry the command",
+    wire.ErrorCode.UNKNOWN_COMMAND: "the firmware is older than this bench; flash a newer one",
+    wire.ErrorCode.BAD_LENGTH: "the firmware and bench disagree on the protocol; update one",
+    wire.ErrorCode.BAD_VALUE: "a value is out of range (field {detail}); check the arguments",
+    wire.ErrorCode.STORAGE: "the meter's EEPROM failed; replace or reflash the board",
+}
+
+
+def _refused(err: wire.ErrorFrame, what: str, url: str) -> wire.MeterRefusedError:
+    try:
+        code = wire.ErrorCode(err.code)
+        advice = _ADVICE[code].format(detail=err.detail)
+        name = code.name
+    except ValueError:
+        name, advice = f"code {err.code}", "update the bench or the firmware"
+    return wire.MeterRefusedError(
+        f"meter on {url} refused the {what}: {name} (detail {err.detail}); {advice}",
+        code=err.code,
+        command=err.command,
+        detail=err.detail,
+    )

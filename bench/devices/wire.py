@@ -1,0 +1,276 @@
+"""The meter's own sysex commands: encoding and decoding (firmware/PROTOCOL.md §5).
+
+Shared by the host drivers and the emulator, so both sides speak one definition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from enum import IntEnum
+
+from bench.devices.reading import Calibration
+from bench.errors import DeviceError
+from bench.transport.packing import (
+    pack_bytes,
+    pack_sint,
+    pack_uint,
+    unpack_bytes,
+    unpack_sint,
+    unpack_uint,
+)
+
+PROTO_MAJOR = 1
+PROTO_MINOR = 0
+FIRMWARE_NAME = "gridmeter"
+FIRMATA_VERSION = (2, 6)
+DEFAULT_KEY = bytes(32)
+NONCE_BYTES = 8
+TAG_BYTES = 16
+TAG_SEPTETS = 2 * TAG_BYTES
+ENERGY_WRAP_MWH = (1 << 32) * 1000
+METER_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+class Cmd(IntEnum):
+    """Meter sysex ids."""
+
+    IDENTITY = 0x01
+    READING = 0x02
+    STREAM = 0x03
+    CALIBRATION = 0x04
+    CHALLENGE = 0x05
+    AUTH = 0x06
+    ERROR = 0x0F
+
+
+class AuthCmd(IntEnum):
+    """Commands carried by AUTH."""
+
+    RELAY = 0x01
+    SET_CALIBRATION = 0x02
+    SET_METER_ID = 0x03
+    SET_KEY = 0x04
+
+
+class ErrorCode(IntEnum):
+    """ERROR reply codes."""
+
+    UNKNOWN_COMMAND = 0x01
+    BAD_LENGTH = 0x02
+    BAD_VALUE = 0x03
+    NO_CHALLENGE = 0x04
+    BAD_TAG = 0x05
+    LOCKED_OUT = 0x06
+    STORAGE = 0x07
+
+
+class MeterRefusedError(DeviceError):
+    """The meter answered a command with an ERROR reply."""
+
+    def __init__(self, message: str, *, code: int, command: int, detail: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.command = command
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityFrame:
+    """Decoded IDENTITY reply."""
+
+    proto: tuple[int, int]
+    firmware_version: tuple[int, int, int]
+    boot_count: int
+    key_provisioned: bool
+    calibrated: bool
+    meter_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingFrame:
+    """Decoded READING reply, in the wire's integer units."""
+
+    seq: int
+    boot_count: int
+    relay_closed: bool
+    valid: bool
+    locked_out: bool
+    vrms_cv: int
+    irms_ma: int
+    power_dw: int
+    pf_milli: int
+    freq_chz: int
+    import_mwh: int
+    export_mwh: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorFrame:
+    """Decoded ERROR reply."""
+
+    code: int
+    command: int
+    detail: int
+
+
+READING_LEN = 35
+IDENTITY_MIN_LEN = 9
+CALIBRATION_LEN = 14
+ERROR_LEN = 4
+
+
+def encode_identity(f: IdentityFrame) -> bytes:
+    """IDENTITY reply payload (after the command byte)."""
+    flags = int(f.key_provisioned) | int(f.calibrated) << 1
+    return (
+        bytes((*f.proto, *f.firmware_version))
+        + pack_uint(f.boot_count % 16384, 14)
+        + bytes((flags,))
+        + f.meter_id.encode("ascii")
+    )
+
+
+def decode_identity(p: bytes) -> IdentityFrame | None:
+    """Decode an IDENTITY payload; ``None`` if malformed."""
+    if len(p) < IDENTITY_MIN_LEN:
+        return None
+    name = p[8:]
+    if len(name) > 16 or any(chr(c) not in METER_ID_CHARS for c in name):
+        return None
+    return IdentityFrame(
+        proto=(p[0], p[1]),
+        firmware_version=(p[2], p[3], p[4]),
+        boot_count=unpack_uint(p, 5, 14),
+        key_provisioned=bool(p[7] & 1),
+        calibrated=bool(p[7] & 2),
+        meter_id=name.decode("ascii"),
+    )
+
+
+def _split_mwh(mwh: int) -> bytes:
+    mwh %= ENERGY_WRAP_MWH
+    return pack_uint(mwh // 1000, 35) + pack_uint(mwh % 1000, 14)
+
+
+def encode_reading(f: ReadingFrame) -> bytes:
+    """READING reply payload."""
+    flags = int(f.relay_closed) | int(f.valid) << 1 | int(f.locked_out) << 2
+    return b"".join(
+        (
+            pack_uint(f.seq % (1 << 28), 28),
+            pack_uint(f.boot_count % 16384, 14),
+            bytes((flags,)),
+            pack_uint(min(f.vrms_cv, (1 << 21) - 1), 21),
+            pack_uint(min(f.irms_ma, (1 << 21) - 1), 21),
+            pack_sint(max(min(f.power_dw, (1 << 27) - 1), -(1 << 27)), 28),
+            pack_sint(max(min(f.pf_milli, 1000), -1000), 14),
+            pack_uint(min(f.freq_chz, 16383), 14),
+            _split_mwh(f.import_mwh),
+            _split_mwh(f.export_mwh),
+        )
+    )
+
+
+def decode_reading(p: bytes) -> ReadingFrame | None:
+    """Decode a READING payload; ``None`` if malformed."""
+    if len(p) != READING_LEN:
+        return None
+    imp_wh, imp_rem = unpack_uint(p, 21, 35), unpack_uint(p, 26, 14)
+    exp_wh, exp_rem = unpack_uint(p, 28, 35), unpack_uint(p, 33, 14)
+    if max(imp_rem, exp_rem) > 999 or max(imp_wh, exp_wh) >= 1 << 32:
+        return None
+    return ReadingFrame(
+        seq=unpack_uint(p, 0, 28),
+        boot_count=unpack_uint(p, 4, 14),
+        relay_closed=bool(p[6] & 1),
+        valid=bool(p[6] & 2),
+        locked_out=bool(p[6] & 4),
+        vrms_cv=unpack_uint(p, 7, 21),
+        irms_ma=unpack_uint(p, 10, 21),
+        power_dw=unpack_sint(p, 13, 28),
+        pf_milli=unpack_sint(p, 17, 14),
+        freq_chz=unpack_uint(p, 19, 14),
+        import_mwh=imp_wh * 1000 + imp_rem,
+        export_mwh=exp_wh * 1000 + exp_rem,
+    )
+
+
+def encode_calibration(c: Calibration) -> bytes:
+    """CALIBRATION payload (reply, and SET_CALIBRATION args)."""
+    return b"".join(
+        (
+            pack_uint(c.v_gain_uv_per_count, 28),
+            pack_uint(c.i_gain_ua_per_count, 28),
+            pack_uint(c.v_offset_counts, 14),
+            pack_uint(c.i_offset_counts, 14),
+            pack_sint(c.phase_cdeg, 14),
+        )
+    )
+
+
+def decode_calibration(p: bytes) -> Calibration | None:
+    """Decode a CALIBRATION payload; ``None`` if malformed."""
+    if len(p) != CALIBRATION_LEN:
+        return None
+    return Calibration(
+        v_gain_uv_per_count=unpack_uint(p, 0, 28),
+        i_gain_ua_per_count=unpack_uint(p, 4, 28),
+        v_offset_counts=unpack_uint(p, 8, 14),
+        i_offset_counts=unpack_uint(p, 10, 14),
+        phase_cdeg=unpack_sint(p, 12, 14),
+    )
+
+
+def encode_error(f: ErrorFrame) -> bytes:
+    """ERROR payload."""
+    return bytes((f.code, f.command)) + pack_uint(min(f.detail, 16383), 14)
+
+
+def decode_error(p: bytes) -> ErrorFrame | None:
+    """Decode an ERROR payload; ``None`` if malformed."""
+    if len(p) != ERROR_LEN:
+        return None
+    return ErrorFrame(p[0], p[1], unpack_uint(p, 2, 14))
+
+
+def auth_tag(key: bytes, nonce: bytes, msg: bytes) -> bytes:
+    """``HMAC-SHA256(key, nonce || msg)[:16]``; ``msg`` starts with the ``06`` byte."""
+    return hmac.new(key, nonce + msg, hashlib.sha256).digest()[:TAG_BYTES]
+
+
+def encode_auth(key: bytes, nonce: bytes, cmd: int, args: bytes) -> bytes:
+    """AUTH payload (after the ``06`` command byte): cmd, args, tag septets."""
+    msg = bytes((Cmd.AUTH, cmd)) + args
+    return msg[1:] + pack_bytes(auth_tag(key, nonce, msg))
+
+
+def split_auth(payload: bytes) -> tuple[bytes, bytes] | None:
+    """Split an AUTH payload into (msg including ``06``, raw tag); ``None`` if too short."""
+    if len(payload) < 1 + TAG_SEPTETS:
+        return None
+    body, tag = payload[:-TAG_SEPTETS], payload[-TAG_SEPTETS:]
+    return bytes((Cmd.AUTH,)) + body, unpack_bytes(tag)
+
+
+def encode_firmware(name: str, major: int, minor: int) -> bytes:
+    """REPORT_FIRMWARE reply payload."""
+    return bytes((major, minor)) + pack_bytes(name.encode("ascii", "replace"))
+
+
+def decode_firmware(p: bytes) -> tuple[str, tuple[int, int]] | None:
+    """Decode a REPORT_FIRMWARE payload into (name, (major, minor))."""
+    if len(p) < 2:
+        return None
+    return unpack_bytes(p[2:]).decode("ascii", "replace"), (p[0], p[1])
+
+
+def encode_string(text: str) -> bytes:
+    """STRING_DATA payload."""
+    return pack_bytes(text.encode("ascii", "replace"))
+
+
+def decode_string(p: bytes) -> str:
+    """Decode a STRING_DATA payload."""
+    return unpack_bytes(p).decode("ascii", "replace")

@@ -1,0 +1,431 @@
+"""The device side of the meter protocol: a pure state machine (bytes in → bytes out).
+
+:class:`MeterDevice` knows nothing about ptys or pacing (see :mod:`bench.emulator.farm`).
+Link time (``now``, real seconds) paces replies and streams; the physics runs on a
+simulated clock so energy integrates in simulated time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench.devices import wire
+from bench.devices.reading import Calibration
+from bench.devices.wire import AuthCmd, Cmd, ErrorCode
+from bench.emulator.physics import MeterPhysics
+from bench.transport import firmata as fm
+from bench.transport.packing import pack_bytes, unpack_bytes, unpack_uint
+
+NUM_PINS = 20
+RESERVED_PINS = frozenset((0, 1, 7))
+ANALOG_PINS = range(14, 20)
+MODES_DIGITAL = (0x00, 0x01, 0x0B)
+TX_BUFFER = 64
+NONCE_LIFETIME_S = 30.0
+STANDARD_FIRMATA = "StandardFirmata.ino"
+
+
+@dataclass
+class Faults:
+    """Faults injected into one emulated meter's output. Rates are per frame."""
+
+    noise_fraction: float = 0.0
+    drift_per_h: float = 0.0
+    garbage_rate: float = 0.0
+    drop_rate: float = 0.0
+    truncate_rate: float = 0.0
+    wrong_firmware: bool = False
+
+
+@dataclass
+class Eeprom:
+    """What survives a reboot."""
+
+    meter_id: str
+    key: bytes = wire.DEFAULT_KEY
+    boot_count: int = 0
+    relay_closed: bool = True
+    calibration: Calibration = field(default_factory=Calibration)
+    calibrated: bool = False
+    auth_failures: int = 0
+    import_mwh: float = 0.0
+    export_mwh: float = 0.0
+
+
+@dataclass
+class DeviceStats:
+    """What the device sent and suffered."""
+
+    frames_sent: int = 0
+    readings_sent: int = 0
+    analog_sent: int = 0
+    frames_dropped: int = 0
+    frames_truncated: int = 0
+    garbage_bytes: int = 0
+
+
+class MeterDevice:
+    """One emulated gridmeter: protocol, auth, streaming, analog reports, faults."""
+
+    def __init__(
+        self,
+        eeprom: Eeprom,
+        physics: MeterPhysics,
+        *,
+        faults: Faults | None = None,
+        firmware_version: tuple[int, int, int] = (1, 0, 0),
+        seed: int | None = None,
+        nonce_source: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self.eeprom = eeprom
+        self.physics = physics
+        self.faults = faults or Faults()
+        self.firmware_version = firmware_version
+        self.stats = DeviceStats()
+        self._rng = random.Random(seed)
+        self._nonce_source = nonce_source
+        self._parser = fm.FirmataParser(max_sysex=128, lone_version_is_query=True)
+        self._seq = 0
+        self._boot_t = 0.0
+        self._reset_state(0.0)
+
+    # -- lifecycle -----------------------------------------------------------------
+    def boot(self, now: float) -> bytes:
+        """Power-up or reset: count the boot, reset RAM state, announce (§4)."""
+        self.eeprom.boot_count = (self.eeprom.boot_count + 1) % 16384
+        self._seq = 0
+        self._boot_t = now
+        self._reset_state(now)
+        self._parser.reset()
+        failures = self.eeprom.auth_failures
+        self._locked_until = now + self._lockout_s(failures) if failures >= 3 else 0.0
+        out = self._version() + self._firmware()
+        if not self.faults.wrong_firmware:
+            out += self._frame(Cmd.IDENTITY, wire.encode_identity(self._identity()))
+        return out
+
+    def _reset_state(self, now: float) -> None:
+        self._stream_s = 0.0
+        self._next_reading = math.inf
+        self._sampling_s = 0.019
+        self._next_sample = math.inf
+        self._analog_on: set[int] = set()
+        self._digital_on: set[int] = set()
+        self._modes = [0x02 if p in ANALOG_PINS else 0x00 for p in range(NUM_PINS)]
+        self._outputs = [0] * NUM_PINS
+        self._nonce: tuple[bytes, float] | None = None
+        self._locked_until = getattr(self, "_locked_until", 0.0)
+
+    # -- link entry points ---------------------------------------------------------
+    def receive(self, data: bytes, now: float) -> bytes:
+        """Bytes from the host; returns the immediate replies."""
+        out = bytearray()
+        for msg in self._parser.feed(data):
+            out += self._handle(msg, now)
+        return bytes(out)
+
+    def next_due(self) -> float:
+        """Link time of the next periodic output (inf when nothing is scheduled)."""
+        return min(self._next_reading, self._next_sample)
+
+    def poll(self, now: float, room: int) -> bytes:
+        """Periodic output due by ``now`` that fits in ``room`` bytes of TX buffer."""
+        out = bytearray()
+        if now >= self._next_reading and room >= 38:
+            out += self._reading_frame(now)
+            self._next_reading = max(self._next_reading + self._stream_s, now - self._stream_s)
+            room -= len(out)
+        if now >= self._next_sample and room >= 3 * len(self._analog_on):
+            for ch in sorted(self._analog_on):
+                out += self._emit(fm.analog(ch, self._sample(ch, now)))
+                self.stats.analog_sent += 1
+            self._next_sample = max(self._next_sample + self._sampling_s, now - 0.1)
+        return bytes(out)
+
+    @property
+    def parser_malformed(self) -> int:
+        """Malformed messages received from the host."""
+        return self._parser.malformed
+
+    # -- message handling ----------------------------------------------------------
+    def _handle(self, msg: fm.Message, now: float) -> bytes:
+        if isinstance(msg, fm.VersionQuery):
+            return self._version()
+        if isinstance(msg, fm.Sysex):
+            return self._sysex(msg.command, msg.payload, now)
+        if isinstance(msg, fm.ReportAnalog):
+            if msg.channel < 6:
+                if msg.enable:
+                    self._analog_on.add(msg.channel)
+                    if self._next_sample == math.inf:
+                        self._next_sample = now
+                else:
+                    self._analog_on.discard(msg.channel)
+                    if not self._analog_on:
+                        self._next_sample = math.inf
+            return b""
+        if isinstance(msg, fm.ReportDigital):
+            if msg.port < 3 and msg.enable:
+                self._digital_on.add(msg.port)
+                return self._emit(fm.digital(msg.port, self._port_inputs(msg.port)))
+            self._digital_on.discard(msg.port)
+            return b""
+        if isinstance(msg, fm.SetPinMode):
+            if (
+                msg.pin < NUM_PINS
+                and msg.pin not in RESERVED_PINS
+                and msg.mode in self._modes_of(msg.pin)
+            ):
+                self._modes[msg.pin] = msg.mode
+                return self._report_changes()
+            return b""
+        if isinstance(msg, fm.SetDigitalPin):
+            self._write_pin(msg.pin, msg.value & 1)
+            return b""
+        if isinstance(msg, fm.Digital):
+            for bit in range(8):
+                self._write_pin(msg.port * 8 + bit, (msg.mask >> bit) & 1)
+            return b""
+        if isinstance(msg, fm.SystemReset):
+            self._reset_state(now)
+        return b""
+
+    def _sysex(self, cmd: int, p: bytes, now: float) -> bytes:
+        if cmd == fm.REPORT_FIRMWARE:
+            return self._firmware()
+        if cmd == fm.CAPABILITY_QUERY:
+            return self._frame(fm.CAPABILITY_RESPONSE, self._capabilities())
+        if cmd == fm.ANALOG_MAPPING_QUERY:
+            mapping = bytes(pin - 14 if pin in ANALOG_PINS else 0x7F for pin in range(NUM_PINS))
+            return self._frame(fm.ANALOG_MAPPING_RESPONSE, mapping)
+        if cmd == fm.SAMPLING_INTERVAL and len(p) == 2:
+            self._sampling_s = max(1, unpack_uint(p, 0, 14)) / 1000
+            return b""
+        if not 0x01 <= cmd <= 0x0F or self.faults.wrong_firmware:
+            return b""
+        handlers: dict[int, Callable[[bytes, float], bytes]] = {
+            Cmd.IDENTITY: self._cmd_identity,
+            Cmd.READING: self._cmd_reading,
+            Cmd.STREAM: self._cmd_stream,
+            Cmd.CALIBRATION: self._cmd_calibration,
+            Cmd.CHALLENGE: self._cmd_challenge,
+            Cmd.AUTH: self._cmd_auth,
+        }
+        handler = handlers.get(cmd)
+        if handler is None:
+            return self._error(ErrorCode.UNKNOWN_COMMAND, cmd)
+        return handler(p, now)
+
+    def _cmd_identity(self, p: bytes, now: float) -> bytes:
+        if p:
+            return self._error(ErrorCode.BAD_LENGTH, Cmd.IDENTITY, len(p))
+        return self._frame(Cmd.IDENTITY, wire.encode_identity(self._identity()))
+
+    def _cmd_reading(self, p: bytes, now: float) -> bytes:
+        if p:
+            return self._error(ErrorCode.BAD_LENGTH, Cmd.READING, len(p))
+        return self._reading_frame(now)
+
+    def _cmd_stream(self, p: bytes, now: float) -> bytes:
+        if len(p) != 2:
+            return self._error(ErrorCode.BAD_LENGTH, Cmd.STREAM, len(p))
+        ms = unpack_uint(p, 0, 14)
+        if ms == 0:
+            self._stream_s, self._next_reading = 0.0, math.inf
+        else:
+            self._stream_s = max(ms, 10) / 1000
+            self._next_reading = now + self._stream_s
+        return b""
+
+    def _cmd_calibration(self, p: bytes, now: float) -> bytes:
+        if p:
+            return self._error(ErrorCode.BAD_LENGTH, Cmd.CALIBRATION, len(p))
+        return self._frame(Cmd.CALIBRATION, wire.encode_calibration(self.eeprom.calibration))
+
+    def _cmd_challenge(self, p: bytes, now: float) -> bytes:
+        if now < self._locked_until:
+            return self._error(ErrorCode.LOCKED_OUT, Cmd.CHALLENGE, self._lock_left(now))
+        if p:
+            return self._error(ErrorCode.BAD_LENGTH, Cmd.CHALLENGE, len(p))
+        nonce = self._nonce_source(wire.NONCE_BYTES)
+        self._nonce = (nonce, now + NONCE_LIFETIME_S)
+        return self._frame(Cmd.CHALLENGE, pack_bytes(nonce))
+
+    def _cmd_auth(self, p: bytes, now: float) -> bytes:
+        if now < self._locked_until:
+            return self._error(ErrorCode.LOCKED_OUT, Cmd.AUTH, self._lock_left(now))
+        parts = wire.split_auth(p)
+        if parts is None:
+            return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, len(p))
+        if self._nonce is None or now > self._nonce[1]:
+            self._nonce = None
+            return self._error(ErrorCode.NO_CHALLENGE, Cmd.AUTH)
+        nonce, _ = self._nonce
+        self._nonce = None
+        msg, tag = parts
+        if not hmac.compare_digest(wire.auth_tag(self.eeprom.key, nonce, msg), tag):
+            self.eeprom.auth_failures += 1
+            failures = self.eeprom.auth_failures
+            if failures >= 3:
+                self._locked_until = now + self._lockout_s(failures)
+            return self._error(ErrorCode.BAD_TAG, Cmd.AUTH, failures)
+        self.eeprom.auth_failures = 0
+        return self._auth_command(msg[1], msg[2:])
+
+    def _auth_command(self, cmd: int, args: bytes) -> bytes:
+        ee = self.eeprom
+        if cmd == AuthCmd.RELAY:
+            if len(args) != 1:
+                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, len(args))
+            if args[0] > 1:
+                return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, 1)
+            self.physics.advance()
+            ee.relay_closed = bool(args[0])
+        elif cmd == AuthCmd.SET_CALIBRATION:
+            cal = wire.decode_calibration(args)
+            if cal is None:
+                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, len(args))
+            bad = self._bad_calibration_field(cal)
+            if bad:
+                return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, bad)
+            self.physics.advance()
+            ee.calibration, ee.calibrated = cal, True
+        elif cmd == AuthCmd.SET_METER_ID:
+            if not args:
+                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, 0)
+            text = args.decode("ascii")
+            if len(text) > 16 or any(c not in wire.METER_ID_CHARS for c in text):
+                return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, 1)
+            ee.meter_id = text
+        elif cmd == AuthCmd.SET_KEY:
+            if len(args) != 64:
+                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, len(args))
+            if any(b > 1 for b in args[1::2]):
+                return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, 1)
+            ee.key = unpack_bytes(args)
+        else:
+            return self._error(ErrorCode.UNKNOWN_COMMAND, Cmd.AUTH)
+        return self._frame(Cmd.AUTH, bytes((cmd, 0)))
+
+    # -- helpers -------------------------------------------------------------------
+    @staticmethod
+    def _bad_calibration_field(cal: Calibration) -> int:
+        if cal.v_gain_uv_per_count == 0:
+            return 1
+        if cal.i_gain_ua_per_count == 0:
+            return 2
+        if cal.v_offset_counts > 1023:
+            return 3
+        if cal.i_offset_counts > 1023:
+            return 4
+        return 0
+
+    @staticmethod
+    def _lockout_s(failures: int) -> float:
+        return float(min(2 ** (failures - 3), 64))
+
+    def _lock_left(self, now: float) -> int:
+        return math.ceil(self._locked_until - now)
+
+    def _identity(self) -> wire.IdentityFrame:
+        ee = self.eeprom
+        return wire.IdentityFrame(
+            proto=(wire.PROTO_MAJOR, wire.PROTO_MINOR),
+            firmware_version=self.firmware_version,
+            boot_count=ee.boot_count,
+            key_provisioned=ee.key != wire.DEFAULT_KEY,
+            calibrated=ee.calibrated,
+            meter_id=ee.meter_id,
+        )
+
+    def _version(self) -> bytes:
+        minor = 5 if self.faults.wrong_firmware else wire.FIRMATA_VERSION[1]
+        return self._emit(bytes((fm.REPORT_VERSION, wire.FIRMATA_VERSION[0], minor)))
+
+    def _firmware(self) -> bytes:
+        if self.faults.wrong_firmware:
+            return self._frame(fm.REPORT_FIRMWARE, wire.encode_firmware(STANDARD_FIRMATA, 2, 5))
+        major, minor, _ = self.firmware_version
+        return self._frame(
+            fm.REPORT_FIRMWARE, wire.encode_firmware(wire.FIRMWARE_NAME, major, minor)
+        )
+
+    def _capabilities(self) -> bytes:
+        out = bytearray()
+        for pin in range(NUM_PINS):
+            if pin not in RESERVED_PINS:
+                if pin in ANALOG_PINS:
+                    out += bytes((0x02, 10))
+                for mode in MODES_DIGITAL:
+                    out += bytes((mode, 1))
+            out.append(0x7F)
+        return bytes(out)
+
+    def _modes_of(self, pin: int) -> tuple[int, ...]:
+        return (*MODES_DIGITAL, 0x02) if pin in ANALOG_PINS else MODES_DIGITAL
+
+    def _write_pin(self, pin: int, value: int) -> None:
+        if pin < NUM_PINS and pin not in RESERVED_PINS and self._modes[pin] == 0x01:
+            self._outputs[pin] = value
+
+    def _port_inputs(self, port: int) -> int:
+        mask = 0
+        for bit in range(8):
+            pin = port * 8 + bit
+            if pin < NUM_PINS and self._modes[pin] == 0x0B:
+                mask |= 1 << bit
+        return mask
+
+    def _report_changes(self) -> bytes:
+        return b"".join(fm.digital(p, self._port_inputs(p)) for p in sorted(self._digital_on))
+
+    def _sample(self, channel: int, now: float) -> int:
+        return self.physics.adc_counts(channel, now)
+
+    def _reading_frame(self, now: float) -> bytes:
+        m = self.physics.measure()
+        frame = wire.ReadingFrame(
+            seq=self._seq,
+            boot_count=self.eeprom.boot_count,
+            relay_closed=self.eeprom.relay_closed,
+            valid=True,
+            locked_out=self._locked_until > now,
+            vrms_cv=round(m.voltage_v * 100),
+            irms_ma=round(m.current_a * 1000),
+            power_dw=round(m.power_w * 10),
+            pf_milli=round(m.power_factor * 1000),
+            freq_chz=round(m.frequency_hz * 100),
+            import_mwh=int(self.eeprom.import_mwh),
+            export_mwh=int(self.eeprom.export_mwh),
+        )
+        self._seq = (self._seq + 1) % (1 << 28)
+        self.stats.readings_sent += 1
+        return self._frame(Cmd.READING, wire.encode_reading(frame))
+
+    def _error(self, code: int, command: int, detail: int = 0) -> bytes:
+        return self._frame(Cmd.ERROR, wire.encode_error(wire.ErrorFrame(code, command, detail)))
+
+    def _frame(self, command: int, payload: bytes) -> bytes:
+        return self._emit(fm.sysex(command, payload))
+
+    def _emit(self, frame: bytes) -> bytes:
+        """Apply the output faults to one frame."""
+        self.stats.frames_sent += 1
+        f = self.faults
+        rng = self._rng
+        if f.drop_rate and rng.random() < f.drop_rate:
+            self.stats.frames_dropped += 1
+            return b""
+        if f.truncate_rate and len(frame) > 1 and rng.random() < f.truncate_rate:
+            self.stats.frames_truncated += 1
+            frame = frame[: rng.randrange(1, len(frame))]
+        if f.garbage_rate and rng.random() < f.garbage_rate:
+            junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 16)))
+            self.stats.garbage_bytes += len(junk)
+            frame = junk + frame
+        return frame

@@ -1,0 +1,525 @@
+"""Many emulated meters in one process, each on its own pseudo-terminal (or TCP port).
+
+One I/O thread serves every meter: it reads the host's bytes, runs each
+:class:`MeterDevice`, and writes its output paced to the baud rate like a UART
+(10 bit times per byte, a 64-byte TX buffer). Each meter gets a stable symlink
+(``.port``) that survives unplug/replug, when the pty itself is replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import heapq
+import itertools
+import math
+import os
+import selectors
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import tty
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.devices import wire
+from bench.emulator.device import TX_BUFFER, DeviceStats, Eeprom, Faults, MeterDevice
+from bench.emulator.physics import MeterPhysics
+from bench.emulator.profile import Profile
+from bench.errors import ConfigError, TransportError
+
+READ_CHUNK = 4096
+
+
+class EmulatedMeter:
+    """One emulated meter: device state, link endpoint and the handles a test drives.
+
+    Every public method is thread-safe (it takes the farm's lock once attached).
+    """
+
+    def __init__(
+        self,
+        meter_id: str,
+        profile: Profile | None = None,
+        *,
+        power_w: float = 0.0,
+        key: bytes = wire.DEFAULT_KEY,
+        faults: Faults | None = None,
+        voltage_v: float = 230.0,
+        frequency_hz: float = 50.0,
+        power_factor: float = 1.0,
+        tcp: bool = False,
+        seed: int | None = None,
+        firmware_version: tuple[int, int, int] = (1, 0, 0),
+        nonce_source: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        if not meter_id or len(meter_id) > 16 or set(meter_id) - wire.METER_ID_CHARS:
+            raise ConfigError(
+                f"meter id {meter_id!r} is invalid: use 1–16 characters from A–Z a–z 0–9 - _ ."
+            )
+        self.faults = faults or Faults()
+        self.eeprom = Eeprom(meter_id=meter_id, key=key)
+        self.physics = MeterPhysics(
+            self.eeprom,
+            self.faults,
+            time.monotonic,
+            profile=profile,
+            power_w=power_w,
+            voltage_v=voltage_v,
+            frequency_hz=frequency_hz,
+            power_factor=power_factor,
+            seed=seed,
+        )
+        self.device = MeterDevice(
+            self.eeprom,
+            self.physics,
+            faults=self.faults,
+            firmware_version=firmware_version,
+            seed=seed,
+            nonce_source=nonce_source,
+        )
+        self.name = meter_id
+        self.tcp = tcp
+        self._lock: threading.RLock = threading.RLock()
+        self._farm: MeterFarm | None = None
+        self.link_path: Path | None = None
+        self.pty_name: str | None = None
+        self.tcp_port: int | None = None
+
+    @property
+    def meter_id(self) -> str:
+        """The id stored in the meter's EEPROM."""
+        return self.eeprom.meter_id
+
+    @property
+    def port(self) -> str:
+        """URL for the host: a stable pty symlink, or ``socket://127.0.0.1:PORT``."""
+        if self.tcp_port is not None:
+            return f"socket://127.0.0.1:{self.tcp_port}"
+        if self.link_path is None:
+            raise TransportError(
+                f"emulated meter {self.meter_id} has no port yet; add it to a started MeterFarm"
+            )
+        return str(self.link_path)
+
+    # -- truth handles for tests and scenarios ---------------------------------
+    def set_power(self, power_w: float) -> None:
+        """Constant signed power in W from now on (positive import, negative export)."""
+        with self._lock:
+            self.physics.set_power(power_w)
+
+    def set_profile(self, profile: Profile | None) -> None:
+        """Follow ``profile`` from now on (in simulated time)."""
+        with self._lock:
+            self.physics.set_profile(profile)
+
+    @property
+    def power_w(self) -> float:
+        """The true power now (before relay and calibration)."""
+        with self._lock:
+            return self.physics.true_power_w()
+
+    @property
+    def relay_closed(self) -> bool:
+        """The relay's true state."""
+        return self.eeprom.relay_closed
+
+    def energy_wh(self) -> tuple[float, float]:
+        """True (import, export) counters in Wh, integrated up to now."""
+        with self._lock:
+            self.physics.advance()
+            return self.eeprom.import_mwh / 1000, self.eeprom.export_mwh / 1000
+
+    def set_faults(self, **changes: float | bool) -> None:
+        """Change fault settings (fields of :class:`Faults`), effective at once."""
+        with self._lock:
+            for name, value in changes.items():
+                if not hasattr(self.faults, name):
+                    raise ConfigError(f"unknown fault {name!r}; known: {list(vars(Faults()))}")
+                setattr(self.faults, name, value)
+
+    @property
+    def stats(self) -> DeviceStats:
+        """Frames sent, dropped, truncated, garbage bytes."""
+        return self.device.stats
+
+    # -- link faults -------------------------------------------------------------
+    def reboot(self) -> None:
+        """Reset the meter: boot count +1, RAM state lost, counters kept (EEPROM)."""
+        farm = self._require_farm()
+        with self._lock:
+            self.physics.advance()
+            farm._queue_output(self, self.device.boot(time.monotonic()))
+
+    def unplug(self, down_s: float | None = None) -> None:
+        """Pull the cable: the pty closes; it reappears after ``down_s`` (or :meth:`replug`)."""
+        self._require_farm()._unplug(self, down_s)
+
+    def replug(self) -> None:
+        """Plug the cable back in: a new pty behind the same ``.port`` symlink."""
+        self._require_farm()._replug(self)
+
+    def stall(self, seconds: float) -> None:
+        """Silence the link both ways for ``seconds``; output meanwhile is lost."""
+        self._require_farm()._stall(self, seconds)
+
+    def _require_farm(self) -> MeterFarm:
+        if self._farm is None:
+            raise ConfigError(f"emulated meter {self.meter_id} is not in a MeterFarm yet")
+        return self._farm
+
+
+@dataclass(eq=False)
+class _Slot:
+    meter: EmulatedMeter
+    fd: int = -1
+    keep_fd: int = -1
+    listener: socket.socket | None = None
+    conn: socket.socket | None = None
+    out: bytearray | None = None
+    credit: float = TX_BUFFER
+    t_credit: float = 0.0
+    due: float = math.inf
+    blocked: bool = False
+    stalled_until: float = 0.0
+    replug_at: float = math.inf
+    plugged: bool = False
+
+
+class MeterFarm:
+    """Runs emulated meters on one I/O thread; use as a context manager."""
+
+    def __init__(
+        self,
+        meters: Iterable[EmulatedMeter] = (),
+        *,
+        baud: int = 57600,
+        time_scale: float = 1.0,
+        sim_clock: Callable[[], float] | None = None,
+        sim_start_s: float = 0.0,
+        link_dir: str | Path | None = None,
+    ) -> None:
+        if time_scale <= 0:
+            raise ConfigError(f"time_scale must be > 0 (got {time_scale}); 1 is real time")
+        self.bytes_per_s = baud / 10
+        self._t0 = time.monotonic()
+        self._sim_clock = sim_clock or (
+            lambda: sim_start_s + time_scale * (time.monotonic() - self._t0)
+        )
+        self._own_dir = link_dir is None
+        self.link_dir = Path(link_dir or tempfile.mkdtemp(prefix="gridbench-meters-"))
+        self.link_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+        self._slots: dict[str, _Slot] = {}
+        self._heap: list[tuple[float, int, _Slot]] = []
+        self._tie = itertools.count()
+        self._backlog: set[_Slot] = set()
+        self._timed: set[_Slot] = set()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.loop_error: BaseException | None = None
+        for m in meters:
+            self.add(m)
+
+    # -- public ------------------------------------------------------------------
+    @property
+    def meters(self) -> dict[str, EmulatedMeter]:
+        """Meters by name (the id they were created with)."""
+        return {mid: s.meter for mid, s in self._slots.items()}
+
+    def sim_now(self) -> float:
+        """The simulated time the meters integrate in."""
+        return self._sim_clock()
+
+    def add(self, meter: EmulatedMeter) -> EmulatedMeter:
+        """Attach a meter, open its pty (or TCP port) and boot it."""
+        with self._lock:
+            if meter.name in self._slots:
+                raise ConfigError(f"two emulated meters named {meter.name!r}; names must be unique")
+            meter._farm = self
+            meter._lock = self._lock
+            meter.physics.use_clock(self._sim_clock)
+            slot = _Slot(meter, out=bytearray(), t_credit=time.monotonic())
+            self._slots[meter.name] = slot
+            if meter.tcp:
+                self._listen(slot)
+            else:
+                self._plug(slot)
+            self._queue_output(meter, meter.device.boot(time.monotonic()))
+        self._wake()
+        return meter
+
+    def start(self) -> MeterFarm:
+        """Start the I/O thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="meter-farm", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread, close every pty and socket, remove the symlinks."""
+        self._stop.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        with self._lock:
+            for slot in self._slots.values():
+                self._unplug_now(slot)
+                if slot.listener is not None:
+                    slot.listener.close()
+                    slot.listener = None
+        self._sel.close()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self._own_dir:
+            shutil.rmtree(self.link_dir, ignore_errors=True)
+
+    def __enter__(self) -> MeterFarm:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- link management (under the lock) ---------------------------------------
+    def _plug(self, slot: _Slot) -> None:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        slot.fd, slot.keep_fd = master, slave
+        slot.meter.pty_name = os.ttyname(slave)
+        link = self.link_dir / slot.meter.name
+        tmp = link.with_suffix(".new")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        tmp.symlink_to(slot.meter.pty_name)
+        tmp.replace(link)
+        slot.meter.link_path = link
+        slot.plugged = True
+        slot.replug_at = math.inf
+        slot.credit = TX_BUFFER
+        self._sel.register(master, selectors.EVENT_READ, slot)
+
+    def _listen(self, slot: _Slot) -> None:
+        lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(1)
+        lst.setblocking(False)
+        slot.listener = lst
+        slot.meter.tcp_port = lst.getsockname()[1]
+        slot.plugged = True
+        self._sel.register(lst, selectors.EVENT_READ, ("accept", slot))
+
+    def _accept(self, slot: _Slot) -> None:
+        assert slot.listener is not None
+        try:
+            conn, _ = slot.listener.accept()
+        except BlockingIOError:
+            return
+        if slot.conn is not None:
+            self._drop_conn(slot)
+        conn.setblocking(False)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        slot.conn, slot.fd = conn, conn.fileno()
+        slot.out = bytearray()
+        self._sel.register(conn, selectors.EVENT_READ, slot)
+
+    def _drop_conn(self, slot: _Slot) -> None:
+        if slot.conn is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._sel.unregister(slot.conn)
+            slot.conn.close()
+            slot.conn, slot.fd = None, -1
+
+    def _unplug_now(self, slot: _Slot) -> None:
+        if slot.meter.tcp:
+            self._drop_conn(slot)
+            return
+        if slot.fd >= 0:
+            with contextlib.suppress(KeyError, ValueError):
+                self._sel.unregister(slot.fd)
+            for fd in (slot.fd, slot.keep_fd):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        slot.fd = slot.keep_fd = -1
+        slot.plugged = False
+        if slot.meter.link_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                slot.meter.link_path.unlink()
+        assert slot.out is not None
+        slot.out.clear()
+        self._backlog.discard(slot)
+
+    def _unplug(self, meter: EmulatedMeter, down_s: float | None) -> None:
+        with self._lock:
+            slot = self._slots[meter.name]
+            self._unplug_now(slot)
+            if down_s is not None:
+                slot.replug_at = time.monotonic() + down_s
+                self._timed.add(slot)
+        self._wake()
+
+    def _replug(self, meter: EmulatedMeter) -> None:
+        with self._lock:
+            slot = self._slots[meter.name]
+            if not slot.plugged and not meter.tcp:
+                self._plug(slot)
+        self._wake()
+
+    def _stall(self, meter: EmulatedMeter, seconds: float) -> None:
+        with self._lock:
+            slot = self._slots[meter.name]
+            slot.stalled_until = time.monotonic() + seconds
+            self._timed.add(slot)
+            if slot.fd >= 0 and not meter.tcp:
+                with contextlib.suppress(KeyError, ValueError):
+                    self._sel.unregister(slot.fd)
+            elif slot.conn is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    self._sel.unregister(slot.conn)
+        self._wake()
+
+    def _queue_output(self, meter: EmulatedMeter, data: bytes) -> None:
+        slot = self._slots[meter.name]
+        if data and slot.fd >= 0 and time.monotonic() >= slot.stalled_until:
+            assert slot.out is not None
+            slot.out += data
+            self._backlog.add(slot)
+        self._schedule(slot)
+        self._wake()
+
+    def _schedule(self, slot: _Slot) -> None:
+        due = slot.meter.device.next_due()
+        if due < slot.due or (due != slot.due and not slot.blocked):
+            slot.due = due
+            if due < math.inf:
+                heapq.heappush(self._heap, (due, next(self._tie), slot))
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b"x")
+
+    # -- the I/O thread ------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._step()
+        except BaseException as exc:  # surfaced to tests via loop_error
+            self.loop_error = exc
+            raise
+
+    def _timeout(self, now: float) -> float:
+        t = 0.05
+        if self._heap:
+            t = min(t, self._heap[0][0] - now)
+        if self._backlog:
+            t = min(t, 0.001)
+        for slot in self._timed:
+            t = min(t, slot.replug_at - now)
+            if slot.stalled_until > 0:
+                t = min(t, slot.stalled_until - now)
+        return max(0.0, t)
+
+    def _step(self) -> None:
+        with self._lock:
+            timeout = self._timeout(time.monotonic())
+        events = self._sel.select(timeout)
+        with self._lock:
+            now = time.monotonic()
+            for key, _ in events:
+                data = key.data
+                if data is None:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self._wake_r, 4096)
+                elif isinstance(data, tuple):
+                    self._accept(data[1])
+                else:
+                    self._read(data, now)
+            self._timers(now)
+            self._run_due(now)
+            for slot in list(self._backlog):
+                self._flush(slot, now)
+
+    def _read(self, slot: _Slot, now: float) -> None:
+        try:
+            data = os.read(slot.fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno in (errno.EIO, errno.ECONNRESET, errno.EBADF):
+                data = b""
+            else:
+                raise
+        if not data:
+            if slot.meter.tcp:
+                self._drop_conn(slot)
+            return
+        self._queue_output(slot.meter, slot.meter.device.receive(data, now))
+
+    def _timers(self, now: float) -> None:
+        for slot in list(self._timed):
+            if slot.replug_at <= now:
+                self._plug(slot)
+            if 0 < slot.stalled_until <= now:
+                slot.stalled_until = 0.0
+                target = slot.conn if slot.meter.tcp else slot.fd
+                if target is not None and target != -1:
+                    with contextlib.suppress(KeyError, ValueError):
+                        self._sel.register(target, selectors.EVENT_READ, slot)
+            if slot.replug_at == math.inf and slot.stalled_until == 0:
+                self._timed.discard(slot)
+
+    def _run_due(self, now: float) -> None:
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            due, _, slot = heapq.heappop(heap)
+            if due != slot.due:
+                continue
+            assert slot.out is not None
+            room = TX_BUFFER - len(slot.out)
+            data = slot.meter.device.poll(now, room)
+            stalled = now < slot.stalled_until
+            if data and slot.fd >= 0 and not stalled:
+                slot.out += data
+                self._backlog.add(slot)
+            nxt = slot.meter.device.next_due()
+            slot.blocked = nxt <= now and not stalled and slot.fd >= 0
+            if slot.blocked:
+                slot.due = math.inf  # re-armed by _flush when the TX buffer drains
+            else:
+                slot.due = nxt
+                if nxt < math.inf:
+                    heapq.heappush(heap, (nxt, next(self._tie), slot))
+
+    def _flush(self, slot: _Slot, now: float) -> None:
+        out = slot.out
+        assert out is not None
+        slot.credit = min(TX_BUFFER, slot.credit + (now - slot.t_credit) * self.bytes_per_s)
+        slot.t_credit = now
+        n = min(len(out), int(slot.credit))
+        if n and slot.fd >= 0:
+            try:
+                written = os.write(slot.fd, out[:n])
+            except (BlockingIOError, InterruptedError):
+                written = 0
+            except OSError:
+                written = len(out)  # the other end is gone: the bytes fall on the floor
+            del out[:written]
+            slot.credit -= written
+        if not out or slot.fd < 0:
+            out.clear()
+            self._backlog.discard(slot)
+        if slot.blocked and len(out) < TX_BUFFER:
+            slot.blocked = False
+            slot.due = now
+            heapq.heappush(self._heap, (now, next(self._tie), slot))

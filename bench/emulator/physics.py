@@ -1,0 +1,146 @@
+"""What an emulated meter measures: power from a profile or a setpoint, on a simulated clock."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bench.devices.reading import Calibration
+from bench.emulator.profile import Profile
+
+if TYPE_CHECKING:
+    from bench.emulator.device import Eeprom, Faults
+
+DEFAULT_CAL = Calibration()
+MAX_STEP_S = 60.0
+MWH_PER_WS = 1000 / 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """One measurement as the meter reports it (calibration, drift and noise applied)."""
+
+    voltage_v: float
+    current_a: float
+    power_w: float
+    power_factor: float
+    frequency_hz: float
+
+
+class MeterPhysics:
+    """The grid connection point of one participant, integrated in simulated time.
+
+    Power follows ``profile`` (signed, W) if given, else the setpoint ``power_w``.
+    The energy counters live in ``eeprom`` so they survive reboots.
+    """
+
+    def __init__(
+        self,
+        eeprom: Eeprom,
+        faults: Faults,
+        sim_clock: Callable[[], float],
+        *,
+        profile: Profile | None = None,
+        power_w: float = 0.0,
+        voltage_v: float = 230.0,
+        frequency_hz: float = 50.0,
+        power_factor: float = 1.0,
+        seed: int | None = None,
+    ) -> None:
+        self.eeprom = eeprom
+        self.faults = faults
+        self.sim_clock = sim_clock
+        self.profile = profile
+        self.setpoint_w = power_w
+        self.voltage_v = voltage_v
+        self.frequency_hz = frequency_hz
+        self.power_factor = power_factor
+        self._rng = random.Random(seed)
+        self._t = sim_clock()
+        self._t_start = self._t
+
+    def use_clock(self, sim_clock: Callable[[], float]) -> None:
+        """Integrate on ``sim_clock`` from now on (counters integrated up to now first)."""
+        self.advance()
+        self.sim_clock = sim_clock
+        self._t = self._t_start = sim_clock()
+
+    def true_power_w(self, t_s: float | None = None) -> float:
+        """The load's power (before relay and calibration) at simulated time ``t_s``."""
+        t = self.sim_clock() if t_s is None else t_s
+        return self.profile.power_at(t) if self.profile else self.setpoint_w
+
+    def set_power(self, power_w: float) -> None:
+        """Switch to a constant power from now on (counters integrated up to now first)."""
+        self.advance()
+        self.profile, self.setpoint_w = None, power_w
+
+    def set_profile(self, profile: Profile | None) -> None:
+        """Follow ``profile`` from now on."""
+        self.advance()
+        self.profile = profile
+
+    def advance(self) -> None:
+        """Integrate the counters up to the simulated now."""
+        now = self.sim_clock()
+        dt = now - self._t
+        if dt <= 0:
+            return
+        ee = self.eeprom
+        if ee.relay_closed:
+            steps = max(1, math.ceil(dt / MAX_STEP_S)) if self.profile else 1
+            h = dt / steps
+            for k in range(steps):
+                t_mid = self._t + (k + 0.5) * h
+                p = self.true_power_w(t_mid) * self._gain_v(t_mid) * self._gain_i(t_mid)
+                if p > 0:
+                    ee.import_mwh += p * h * MWH_PER_WS
+                else:
+                    ee.export_mwh -= p * h * MWH_PER_WS
+        self._t = now
+
+    def measure(self) -> Measured:
+        """Advance the counters and return what the meter would report now."""
+        self.advance()
+        t = self._t
+        sigma = self.faults.noise_fraction
+        v = self.voltage_v * self._gain_v(t) * (1 + self._rng.gauss(0, sigma) if sigma else 1)
+        p_true = self.true_power_w(t)
+        pf = self.power_factor
+        if not self.eeprom.relay_closed or p_true == 0:
+            return Measured(v, 0.0, 0.0, 0.0, self.frequency_hz)
+        i = abs(p_true) / (self.voltage_v * pf) * self._gain_i(t)
+        if sigma:
+            i *= 1 + self._rng.gauss(0, sigma)
+        sign = 1.0 if p_true > 0 else -1.0
+        return Measured(v, i, sign * v * i * pf, sign * pf, self.frequency_hz)
+
+    def adc_counts(self, channel: int, link_t_s: float) -> int:
+        """Instantaneous 10-bit ADC sample on A0 (voltage) or A1 (current); others 0."""
+        w = 2 * math.pi * self.frequency_hz * link_t_s
+        if channel == 0:
+            amp = self.voltage_v * math.sqrt(2) / (DEFAULT_CAL.v_gain_uv_per_count / 1e6)
+            value = DEFAULT_CAL.v_offset_counts + amp * math.sin(w)
+        elif channel == 1:
+            p = self.true_power_w() if self.eeprom.relay_closed else 0.0
+            i = abs(p) / (self.voltage_v * self.power_factor)
+            amp = i * math.sqrt(2) / (DEFAULT_CAL.i_gain_ua_per_count / 1e6)
+            phi = math.acos(self.power_factor) + (math.pi if p < 0 else 0.0)
+            value = DEFAULT_CAL.i_offset_counts + amp * math.sin(w - phi)
+        else:
+            return 0
+        return max(0, min(1023, round(value)))
+
+    def _gain_v(self, t: float) -> float:
+        cal = self.eeprom.calibration
+        return cal.v_gain_uv_per_count / DEFAULT_CAL.v_gain_uv_per_count * self._drift(t)
+
+    def _gain_i(self, t: float) -> float:
+        cal = self.eeprom.calibration
+        return cal.i_gain_ua_per_count / DEFAULT_CAL.i_gain_ua_per_count * self._drift(t)
+
+    def _drift(self, t: float) -> float:
+        return 1 + self.faults.drift_per_h * (t - self._t_start) / 3600

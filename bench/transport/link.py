@@ -1,0 +1,141 @@
+"""A Firmata link: bytes out, parsed messages in, over any pyserial URL.
+
+:class:`FirmataLink` is the interface the drivers use; :class:`NativeLink` implements
+it with this package's parser in the caller's thread (one reader thread per port: the
+poller's). :mod:`bench.transport.pyfirmata_link` implements it over pyfirmata2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import serial
+
+from bench.errors import ConfigError, TransportError
+from bench.transport.firmata import FirmataParser, Message
+
+DEFAULT_BAUD = 57600
+
+
+@dataclass(frozen=True)
+class LinkStats:
+    """Counters of one link since it was opened."""
+
+    bytes_in: int
+    messages: int
+    malformed: int
+    skipped_bytes: int
+
+
+class FirmataLink(Protocol):
+    """What a meter driver needs from a Firmata connection."""
+
+    url: str
+
+    def send(self, data: bytes) -> None:
+        """Write raw bytes; raise :class:`TransportError` if the port is gone."""
+
+    def receive(self, timeout_s: float) -> list[Message]:
+        """Messages that arrived within ``timeout_s`` (empty on timeout)."""
+
+    def stats(self) -> LinkStats:
+        """Byte and message counters."""
+
+    def close(self) -> None:
+        """Close the port; idempotent."""
+
+
+def open_serial(
+    url: str, *, baud: int = DEFAULT_BAUD, timeout_s: float = 0.05
+) -> serial.SerialBase:
+    """Open ``url`` with :func:`serial.serial_for_url` (paths, ptys, socket://, rfc2217://)."""
+    try:
+        return serial.serial_for_url(url, baudrate=baud, timeout=timeout_s, write_timeout=2.0)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise TransportError(
+            f"cannot open meter port {url!r}: {exc}. Check the path or URL, that the board "
+            "is plugged in and that no other program holds the port "
+            "(`python -m serial.tools.list_ports -v` lists serial ports)."
+        ) from exc
+
+
+class NativeLink:
+    """A :class:`FirmataLink` over one pyserial port, parsed in the caller's thread."""
+
+    def __init__(self, port: serial.SerialBase, url: str) -> None:
+        self.url = url
+        self._port = port
+        self._parser = FirmataParser()
+        self._bytes_in = 0
+
+    @classmethod
+    def open(cls, url: str, *, baud: int = DEFAULT_BAUD, reset_wait_s: float = 0.0) -> NativeLink:
+        """Open ``url``, wait ``reset_wait_s`` for an Arduino's auto-reset, drop stale input."""
+        port = open_serial(url, baud=baud)
+        if reset_wait_s > 0:
+            time.sleep(reset_wait_s)
+        try:
+            port.reset_input_buffer()
+        except (serial.SerialException, OSError) as exc:
+            port.close()
+            raise TransportError(f"meter port {url!r} failed right after opening: {exc}") from exc
+        return cls(port, url)
+
+    def send(self, data: bytes) -> None:
+        """Write raw bytes."""
+        try:
+            self._port.write(data)
+        except (serial.SerialException, OSError) as exc:
+            raise TransportError(
+                f"writing to meter port {self.url!r} failed: {exc}; the cable may have been "
+                "pulled — the poller reconnects by itself, a direct caller should reopen"
+            ) from exc
+
+    def receive(self, timeout_s: float) -> list[Message]:
+        """Read what arrives within ``timeout_s`` and return the complete messages."""
+        deadline = time.monotonic() + timeout_s
+        port = self._port
+        while True:
+            try:
+                waiting = port.in_waiting
+                data = port.read(waiting or 1)
+                if data and not waiting and port.in_waiting:
+                    data += port.read(port.in_waiting)
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                raise TransportError(
+                    f"reading meter port {self.url!r} failed: {exc}; the cable may have been "
+                    "pulled — the poller reconnects by itself, a direct caller should reopen"
+                ) from exc
+            if data:
+                self._bytes_in += len(data)
+                messages = self._parser.feed(data)
+                if messages:
+                    return messages
+            if time.monotonic() >= deadline:
+                return []
+
+    def stats(self) -> LinkStats:
+        """Byte and message counters."""
+        p = self._parser
+        return LinkStats(self._bytes_in, p.messages, p.malformed, p.skipped_bytes)
+
+    def close(self) -> None:
+        """Close the port; idempotent."""
+        with contextlib.suppress(serial.SerialException, OSError):
+            self._port.close()
+
+
+def open_link(
+    url: str, *, baud: int = DEFAULT_BAUD, reset_wait_s: float = 0.0, backend: str = "native"
+) -> FirmataLink:
+    """Open a Firmata link with the chosen backend: ``native`` or ``pyfirmata2``."""
+    if backend == "native":
+        return NativeLink.open(url, baud=baud, reset_wait_s=reset_wait_s)
+    if backend == "pyfirmata2":
+        from bench.transport.pyfirmata_link import Pyfirmata2Link
+
+        return Pyfirmata2Link.open(url, baud=baud, reset_wait_s=reset_wait_s)
+    raise ConfigError(f"unknown Firmata backend {backend!r}; use 'native' or 'pyfirmata2'")
