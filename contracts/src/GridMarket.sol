@@ -67,11 +67,9 @@ contract GridMarket {
 
     bytes32 public constant READING_TYPEHASH =
         keccak256("Reading(bytes32 meterId,uint64 intervalId,uint64 energyWh,uint64 timestamp)");
-    bytes32 private constant DOMAIN_TYPEHASH = keccak256(
-        "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-    );
-    uint256 private constant HALF_ORDER =
-        0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
+    bytes32 private constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    uint256 private constant HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
     // ---------------------------------------------------------------- state
 
@@ -105,15 +103,11 @@ contract GridMarket {
     event Deposited(address indexed wallet, uint256 amountWei, uint256 balanceWei);
     event Withdrawn(address indexed wallet, uint256 amountWei, uint256 balanceWei);
 
-    event MeterRegistered(
-        bytes32 indexed meterId, address indexed owner, address attestor, string location
-    );
+    event MeterRegistered(bytes32 indexed meterId, address indexed owner, address attestor, string location);
     event MeterRetired(bytes32 indexed meterId);
     event MeterHandedOver(bytes32 indexed meterId, address indexed from, address indexed to);
     event TariffSet(bytes32 indexed meterId, uint32 tariffWeiPerWh);
-    event ReadingAccepted(
-        bytes32 indexed meterId, uint64 indexed intervalId, uint64 energyWh, uint64 timestamp
-    );
+    event ReadingAccepted(bytes32 indexed meterId, uint64 indexed intervalId, uint64 energyWh, uint64 timestamp);
     event ReadingRejected(bytes32 indexed meterId, uint64 indexed intervalId, uint8 reason);
 
     event SessionOpened(
@@ -243,7 +237,7 @@ contract GridMarket {
     /// @notice Wallet and prepaid balance of participant `index`.
     function account(uint256 index) external view returns (address wallet, uint256 balanceWei) {
         uint256 word = accounts[index];
-        return (address(uint160(word)), word >> 160);
+        return (_wallet(word), word >> 160);
     }
 
     // -------------------------------------------------------- meter registry
@@ -303,8 +297,7 @@ contract GridMarket {
         view
         returns (bytes32)
     {
-        bytes32 structHash =
-            keccak256(abi.encode(READING_TYPEHASH, meterId, intervalId, energyWh, timestamp));
+        bytes32 structHash = keccak256(abi.encode(READING_TYPEHASH, meterId, intervalId, energyWh, timestamp));
         return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
     }
 
@@ -333,7 +326,8 @@ contract GridMarket {
         sessionId = ++sessionCount;
         sessions[sessionId] = Session({
             consumer: msg.sender,
-            depositWei: uint96(capWei), // capWei <= balance < 2**96
+            // forge-lint: disable-next-line(unsafe-typecast) capWei <= balance < 2**96
+            depositWei: uint96(capWei),
             meterId: meterId,
             startEnergyWh: m.lastEnergyWh,
             priceWeiPerWh: tariff,
@@ -379,10 +373,7 @@ contract GridMarket {
     ///         indices) and the trades; `readings` is empty or one per batch participant.
     ///         A trade whose buyer cannot pay, or whose parties lack a verified reading
     ///         when readings are required, is rejected with an event; the rest settle.
-    function settle(uint64 intervalId, bytes calldata batch, SignedReading[] calldata readings)
-        external
-        onlyOperator
-    {
+    function settle(uint64 intervalId, bytes calldata batch, SignedReading[] calldata readings) external onlyOperator {
         if (intervalId == 0) revert InvalidInterval();
         if (batchHash[intervalId] != 0) revert IntervalAlreadySettled(intervalId);
         (uint256 k, uint256 n) = _batchShape(batch);
@@ -392,8 +383,7 @@ contract GridMarket {
         uint256[] memory ledger = _loadLedger(batch, k);
         _verifyReadings(intervalId, batch, ledger, readings);
 
-        (uint256 settled, uint256 valueWei, uint256 energyWh) =
-            _applyTrades(intervalId, batch, 2 + 4 * k, n, ledger);
+        (uint256 settled, uint256 valueWei, uint256 energyWh) = _applyTrades(intervalId, batch, 2 + 4 * k, n, ledger);
 
         _storeLedger(batch, ledger);
         bytes32 h = keccak256(batch);
@@ -452,7 +442,7 @@ contract GridMarket {
         for (uint256 i; i < readings.length; ++i) {
             SignedReading calldata r = readings[i];
             if (r.meterId == bytes32(0)) continue; // no reading for this participant
-            address wallet = address(uint160(accounts[_participantAt(batch, i)]));
+            address wallet = _wallet(accounts[_participantAt(batch, i)]);
             uint8 code = r.intervalId == intervalId ? _checkReading(r, wallet) : READING_STALE;
             if (code == READING_OK) {
                 _recordReading(r);
@@ -465,13 +455,10 @@ contract GridMarket {
 
     /// @dev One pass over the packed trades: u16 buyer slot, u16 seller slot,
     ///      u32 energy Wh, u32 price wei/Wh (12 bytes each), netted in `ledger`.
-    function _applyTrades(
-        uint64 intervalId,
-        bytes calldata batch,
-        uint256 start,
-        uint256 n,
-        uint256[] memory ledger
-    ) private returns (uint256 settled, uint256 valueWei, uint256 energyWh) {
+    function _applyTrades(uint64 intervalId, bytes calldata batch, uint256 start, uint256 n, uint256[] memory ledger)
+        private
+        returns (uint256 settled, uint256 valueWei, uint256 energyWh)
+    {
         uint256 k = ledger.length;
         for (uint256 t; t < n; ++t) {
             uint256 word;
@@ -510,8 +497,7 @@ contract GridMarket {
             uint256 word = accounts[idx];
             uint256 balance = ledger[i] & ~VERIFIED;
             if (balance != word >> 160) {
-                address wallet = address(uint160(word));
-                _setBalance(idx, wallet, balance);
+                _setBalance(idx, _wallet(word), balance);
             }
         }
     }
@@ -524,6 +510,12 @@ contract GridMarket {
             accounts[idx] = uint160(wallet);
             emit ParticipantJoined(wallet, idx);
         }
+    }
+
+    /// @dev The low 160 bits of an account word are the wallet.
+    function _wallet(uint256 word) private pure returns (address) {
+        // forge-lint: disable-next-line(unsafe-typecast) deliberate truncation to 160 bits
+        return address(uint160(word));
     }
 
     function _balance(uint256 idx) private view returns (uint256) {
@@ -580,10 +572,9 @@ contract GridMarket {
     }
 
     function _domainSeparator() private view returns (bytes32) {
-        return keccak256(
-            abi.encode(
-                DOMAIN_TYPEHASH, keccak256("GridMarket"), keccak256("1"), block.chainid, address(this)
-            )
-        );
+        return
+            keccak256(
+                abi.encode(DOMAIN_TYPEHASH, keccak256("GridMarket"), keccak256("1"), block.chainid, address(this))
+            );
     }
 }

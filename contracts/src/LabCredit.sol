@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.20;
 
+import {IERC20} from "./IERC20.sol";
+
 /// @title LabCredit (LABC): the lab's settlement token, an ERC-20 with 6 decimals.
 /// @notice 1 LABC = 1,000,000 units ("wei" in the bench's names). Only the minter
 ///         (the account that deployed it) creates tokens; nobody can burn them.
-contract LabCredit {
+contract LabCredit is IERC20 {
     string public constant name = "LabCredit";
     string public constant symbol = "LABC";
     uint8 public constant decimals = 6;
