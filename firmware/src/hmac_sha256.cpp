@@ -1,0 +1,44 @@
+#include "hmac_sha256.h"
+
+#include <string.h>
+
+namespace {
+const uint8_t kInnerPad = 0x36;
+const uint8_t kOuterPad = 0x5c;
+
+void feed_padded(Sha256& sha, const uint8_t* key_block, uint8_t pad) {
+  for (uint8_t i = 0; i < Sha256::kBlockSize; ++i) {
+    const uint8_t b = key_block[i] ^ pad;
+    sha.update(&b, 1);
+  }
+}
+}  // namespace
+
+void HmacSha256::begin(const uint8_t* key, size_t key_len) {
+  memset(key_block_, 0, sizeof key_block_);
+  if (key_len > Sha256::kBlockSize) {
+    inner_.reset();
+    inner_.update(key, key_len);
+    inner_.finish(key_block_);
+  } else {
+    memcpy(key_block_, key, key_len);
+  }
+  inner_.reset();
+  feed_padded(inner_, key_block_, kInnerPad);
+}
+
+void HmacSha256::finish(uint8_t mac[Sha256::kDigestSize]) {
+  uint8_t inner_digest[Sha256::kDigestSize];
+  inner_.finish(inner_digest);
+  Sha256 outer;
+  feed_padded(outer, key_block_, kOuterPad);
+  outer.update(inner_digest, sizeof inner_digest);
+  outer.finish(mac);
+  memset(key_block_, 0, sizeof key_block_);
+}
+
+bool equal_constant_time(const uint8_t* a, const uint8_t* b, uint8_t n) {
+  uint8_t diff = 0;
+  for (uint8_t i = 0; i < n; ++i) diff |= a[i] ^ b[i];
+  return diff == 0;
+}

@@ -1,0 +1,104 @@
+// gridmeter: the meter sketch. Wires the AVR (UART, EEPROM, pins, ADC sampler) to the
+// hardware-free meter application and sleeps whenever there is nothing to do.
+#include <Arduino.h>
+#include <avr/eeprom.h>
+#include <avr/sleep.h>
+
+#include "meter_app.h"
+#include "sampler.h"
+
+namespace {
+
+const uint8_t kRelayArduinoPin = 7;  // HIGH: relay closed (supply connected)
+
+uint8_t arduino_pin(uint8_t pin) { return pin < 14 ? pin : A0 + (pin - 14); }
+
+class SerialSink : public ByteSink {
+ public:
+  void write(uint8_t byte) override { Serial.write(byte); }
+};
+
+class EepromStorage : public Storage {
+ public:
+  uint16_t size() const override { return E2END + 1; }
+  uint8_t read(uint16_t addr) override {
+    return eeprom_read_byte(reinterpret_cast<const uint8_t*>(addr));
+  }
+  void update(uint16_t addr, uint8_t value) override {
+    eeprom_update_byte(reinterpret_cast<uint8_t*>(addr), value);
+  }
+};
+
+class AvrBoard : public Board {
+ public:
+  uint32_t millis() override { return ::millis(); }
+  void set_relay(bool closed) override { digitalWrite(kRelayArduinoPin, closed ? HIGH : LOW); }
+  void pin_mode(uint8_t pin, PinMode mode) override {
+    pinMode(arduino_pin(pin), mode == kOutput ? OUTPUT : mode == kPullup ? INPUT_PULLUP : INPUT);
+  }
+  void digital_write(uint8_t pin, bool high) override {
+    digitalWrite(arduino_pin(pin), high ? HIGH : LOW);
+  }
+  bool digital_read(uint8_t pin) override { return digitalRead(arduino_pin(pin)) == HIGH; }
+  uint16_t analog_read(uint8_t channel) override { return sampler::latest(channel); }
+  uint32_t entropy() override {
+    return micros() ^ (static_cast<uint32_t>(sampler::latest(1)) << 16) ^ sampler::latest(0);
+  }
+};
+
+SerialSink sink;
+EepromStorage storage;
+AvrBoard board;
+MeterApp app(board, sink, storage);
+FirmataParser parser(app);
+PowerCalc calc(sampler::timing(), Settings::factory().cal);
+uint32_t last_poll_ms = 0;
+
+void apply_calibration() {
+  const Calibration& cal = app.calibration();
+  calc.set_calibration(cal);
+  sampler::set_offsets(cal.v_offset, cal.i_offset);
+}
+
+// Sleeps until the next interrupt unless work is already waiting.
+void idle() {
+  set_sleep_mode(SLEEP_MODE_IDLE);
+  cli();
+  if (!Serial.available() && !sampler::pending()) {
+    sleep_enable();
+    sei();
+    sleep_cpu();
+    sleep_disable();
+  }
+  sei();
+}
+
+}  // namespace
+
+void setup() {
+  pinMode(kRelayArduinoPin, OUTPUT);
+  Serial.begin(57600);
+  app.begin();
+  apply_calibration();
+  sampler::begin();
+}
+
+void loop() {
+  while (Serial.available()) parser.feed(static_cast<uint8_t>(Serial.read()));
+  CycleSums cycle;
+  while (sampler::pop(cycle)) {
+    app.add_energy(calc.add_cycle(cycle, app.relay_closed()));
+    Measurement m;
+    if (calc.take(m)) {
+      app.set_measurement(m);
+      sampler::set_level(calc.voltage_level());
+    }
+  }
+  if (app.calibration_changed()) apply_calibration();
+  const uint32_t now = millis();
+  if (now != last_poll_ms) {
+    last_poll_ms = now;
+    app.poll();
+  }
+  idle();
+}

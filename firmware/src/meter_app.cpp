@@ -1,0 +1,460 @@
+#include "meter_app.h"
+
+#include <string.h>
+
+namespace {
+// Firmata
+const uint8_t kAnalogMessage = 0xE0, kDigitalMessage = 0x90, kReportAnalog = 0xC0,
+              kReportDigital = 0xD0, kSetPinMode = 0xF4, kSetDigitalPin = 0xF5,
+              kReportVersion = 0xF9, kSystemReset = 0xFF;
+const uint8_t kStringData = 0x71, kReportFirmware = 0x79, kCapabilityQuery = 0x6B,
+              kCapabilityResponse = 0x6C, kAnalogMappingQuery = 0x69,
+              kAnalogMappingResponse = 0x6A, kSamplingInterval = 0x7A;
+// Meter sysex (PROTOCOL.md §5)
+enum : uint8_t {
+  kIdentity = 0x01,
+  kReading = 0x02,
+  kStream = 0x03,
+  kCalibration = 0x04,
+  kChallenge = 0x05,
+  kAuthCmd = 0x06,
+  kError = 0x0F,
+};
+enum : uint8_t { kRelayCmd = 1, kSetCalibration = 2, kSetMeterId = 3, kSetKey = 4 };
+enum : uint8_t {
+  kUnknownCommand = 1,
+  kBadLength = 2,
+  kBadValue = 3,
+  kNoChallenge = 4,
+  kBadTag = 5,
+  kLockedOut = 6,
+  kStorageError = 7,
+};
+const char kName[] = "gridmeter";
+const uint8_t kProtoMajor = 1, kProtoMinor = 0;
+const uint32_t kValidAfterMs = 1000;
+const uint32_t kPersistMwh = 100, kPersistMaxMs = 10000, kPersistBeforeReportMs = 1000;
+
+bool reserved(uint8_t pin) { return pin == 0 || pin == 1 || pin == MeterApp::kRelayPin; }
+bool analog_pin(uint8_t pin) { return pin >= 14 && pin < MeterApp::kPins; }
+bool id_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_' || c == '.';
+}
+uint32_t clamp_u(float v, uint32_t max) {
+  if (!(v > 0)) return 0;
+  return v >= max ? max : static_cast<uint32_t>(v + 0.5f);
+}
+int32_t clamp_s(float v, int32_t max) {
+  if (v >= max) return max;
+  if (v <= -max) return -max;
+  return static_cast<int32_t>(v < 0 ? v - 0.5f : v + 0.5f);
+}
+}  // namespace
+
+MeterApp::MeterApp(Board& board, ByteSink& out, Storage& storage)
+    : board_(board),
+      out_(out),
+      store_(storage),
+      log_(storage, SettingsStore::kEnd, storage.size()),
+      settings_(Settings::factory()) {
+  memset(modes_, 0, sizeof modes_);
+}
+
+void MeterApp::begin() {
+  boot_ms_ = board_.millis();
+  store_.load(settings_);
+  ++settings_.boot_count;
+  save_settings();
+  auth_.start(settings_.boot_count, settings_.failures, boot_ms_);
+  log_.load(reported_imp_, reported_exp_);
+  totals_.set(reported_imp_, reported_exp_);
+  last_persist_ = boot_ms_;
+  board_.set_relay(settings_.relay_closed);
+  reset_pins();
+  cal_changed_ = true;
+  out_.raw(kReportVersion);
+  out_.raw(2);
+  out_.raw(6);
+  send_firmware();
+  send_identity();
+}
+
+void MeterApp::reset_pins() {
+  for (uint8_t pin = 2; pin < kPins; ++pin)
+    if (!reserved(pin)) set_pin_mode(pin, analog_pin(pin) ? Board::kAnalog : Board::kInput);
+  analog_reporting_ = 0;
+  digital_reporting_ = 0;
+  stream_ms_ = 0;
+}
+
+void MeterApp::set_pin_mode(uint8_t pin, uint8_t mode) {
+  if (pin >= kPins || reserved(pin)) return;
+  if (mode == Board::kAnalog && !analog_pin(pin)) return;
+  if (mode != Board::kInput && mode != Board::kOutput && mode != Board::kAnalog &&
+      mode != Board::kPullup)
+    return;
+  modes_[pin] = mode;
+  board_.pin_mode(pin, static_cast<Board::PinMode>(mode));
+}
+
+uint8_t MeterApp::port_value(uint8_t port) {
+  uint8_t v = 0;
+  for (uint8_t bit = 0; bit < 8; ++bit) {
+    const uint8_t pin = port * 8 + bit;
+    if (pin >= kPins || reserved(pin)) continue;
+    if ((modes_[pin] == Board::kInput || modes_[pin] == Board::kPullup) && board_.digital_read(pin))
+      v |= 1 << bit;
+  }
+  return v;
+}
+
+void MeterApp::send_digital_port(uint8_t port) {
+  const uint8_t v = port_value(port);
+  last_port_[port] = v;
+  out_.raw(kDigitalMessage | port);
+  out_.raw(v & 0x7F);
+  out_.raw(v >> 7);
+}
+
+void MeterApp::on_message(uint8_t status, uint8_t d1, uint8_t d2) {
+  const uint8_t kind = status & 0xF0, low = status & 0x0F;
+  if (status == kReportVersion) {
+    out_.raw(kReportVersion);
+    out_.raw(2);
+    out_.raw(6);
+  } else if (status == kSystemReset) {
+    reset_pins();
+  } else if (status == kSetPinMode) {
+    set_pin_mode(d1, d2);
+  } else if (status == kSetDigitalPin) {
+    if (d1 < kPins && modes_[d1] == Board::kOutput && !reserved(d1)) board_.digital_write(d1, d2);
+  } else if (kind == kDigitalMessage) {
+    const uint8_t mask = static_cast<uint8_t>(d1 | d2 << 7);
+    for (uint8_t bit = 0; bit < 8; ++bit) {
+      const uint8_t pin = low * 8 + bit;
+      if (pin < kPins && !reserved(pin) && modes_[pin] == Board::kOutput)
+        board_.digital_write(pin, mask & (1 << bit));
+    }
+  } else if (kind == kReportAnalog) {
+    if (low < 6) {
+      if (d1) analog_reporting_ |= 1 << low;
+      else analog_reporting_ &= ~(1 << low);
+    }
+  } else if (kind == kReportDigital) {
+    if (low < 3) {
+      if (d1) {
+        digital_reporting_ |= 1 << low;
+        send_digital_port(low);
+      } else {
+        digital_reporting_ &= ~(1 << low);
+      }
+    }
+  }
+  // ANALOG_MESSAGE (analog write) and unknown status bytes: nothing to do on a meter.
+}
+
+void MeterApp::on_sysex(uint8_t command, const uint8_t* payload, uint16_t septets,
+                        bool overflow) {
+  if (overflow) {
+    send_error(kBadLength, command, septets > 16383 ? 16383 : septets);
+    return;
+  }
+  switch (command) {
+    case kReportFirmware:
+      send_firmware();
+      return;
+    case kCapabilityQuery:
+      send_capabilities();
+      return;
+    case kAnalogMappingQuery:
+      send_analog_mapping();
+      return;
+    case kSamplingInterval:
+      if (septets == 2) {
+        const uint16_t ms = static_cast<uint16_t>(read_u(payload, 2));
+        sampling_ms_ = ms < 1 ? 1 : ms;
+      }
+      return;
+    case kStringData:
+      return;
+  }
+  if (command >= 0x01 && command <= 0x0F) handle_meter(command, payload, septets);
+}
+
+void MeterApp::handle_meter(uint8_t command, const uint8_t* payload, uint16_t septets) {
+  const uint8_t expected = command == kStream ? 2 : 0;
+  if (command != kAuthCmd && command <= kChallenge && septets != expected) {
+    send_error(kBadLength, command, septets);
+    return;
+  }
+  switch (command) {
+    case kIdentity:
+      send_identity();
+      break;
+    case kReading:
+      send_reading();
+      break;
+    case kStream: {
+      const uint16_t ms = static_cast<uint16_t>(read_u(payload, 2));
+      stream_ms_ = ms == 0 ? 0 : (ms < 10 ? 10 : ms);
+      last_stream_ = board_.millis();
+      break;
+    }
+    case kCalibration:
+      send_calibration();
+      break;
+    case kChallenge: {
+      const uint32_t now = board_.millis();
+      uint8_t nonce[Auth::kNonceSize];
+      if (!auth_.challenge(now, board_.entropy(), nonce)) {
+        send_error(kLockedOut, kChallenge, auth_.lockout_remaining_s(now));
+        break;
+      }
+      out_.begin_sysex(kChallenge);
+      out_.bytes(nonce, sizeof nonce);
+      out_.end_sysex();
+      break;
+    }
+    case kAuthCmd:
+      handle_auth(payload, static_cast<uint8_t>(septets));
+      break;
+    default:
+      send_error(kUnknownCommand, command, 0);
+  }
+}
+
+void MeterApp::handle_auth(const uint8_t* payload, uint8_t septets) {
+  const uint32_t now = board_.millis();
+  const uint8_t tag_septets = 2 * Auth::kTagSize;
+  if (auth_.locked_out(now)) {
+    send_error(kLockedOut, kAuthCmd, auth_.lockout_remaining_s(now));
+    return;
+  }
+  if (septets < 1 + tag_septets) {
+    send_error(kBadLength, kAuthCmd, septets);
+    return;
+  }
+  const uint8_t msg_len = static_cast<uint8_t>(septets - tag_septets + 1);
+  uint8_t msg[FirmataParser::kSysexCapacity + 1];
+  msg[0] = kAuthCmd;
+  memcpy(msg + 1, payload, msg_len - 1);
+  uint8_t tag[Auth::kTagSize];
+  read_bytes(payload + msg_len - 1, Auth::kTagSize, tag);
+  const uint8_t failures_before = auth_.failures();
+  const Auth::Result r = auth_.verify(settings_.key, msg, msg_len, tag, now);
+  if (auth_.failures() != failures_before) {
+    settings_.failures = auth_.failures();
+    save_settings();
+  }
+  if (r == Auth::kNoChallenge) {
+    send_error(kNoChallenge, kAuthCmd, 0);
+    return;
+  }
+  if (r == Auth::kBadTag) {
+    send_error(kBadTag, kAuthCmd, auth_.failures());
+    return;
+  }
+  if (r == Auth::kLockedOut) {
+    send_error(kLockedOut, kAuthCmd, auth_.lockout_remaining_s(now));
+    return;
+  }
+  const uint8_t cmd = payload[0];
+  uint16_t detail = 0;
+  const uint8_t code = apply_auth_command(cmd, payload + 1, msg_len - 2, detail);
+  if (code) {
+    send_error(code, kAuthCmd, detail);
+    return;
+  }
+  out_.begin_sysex(kAuthCmd);
+  out_.u7(cmd);
+  out_.u7(0);
+  out_.end_sysex();
+}
+
+// Returns 0 on success, else an error code (with `detail`).
+uint8_t MeterApp::apply_auth_command(uint8_t cmd, const uint8_t* args, uint8_t n,
+                                     uint16_t& detail) {
+  const uint16_t received = static_cast<uint16_t>(n + 1 + 2 * Auth::kTagSize);
+  Settings next = settings_;
+  switch (cmd) {
+    case kRelayCmd:
+      if (n != 1) return detail = received, kBadLength;
+      if (args[0] > 1) return detail = 1, kBadValue;
+      next.relay_closed = args[0] == 1;
+      break;
+    case kSetCalibration: {
+      if (n != 14) return detail = received, kBadLength;
+      next.cal.v_gain_uv = read_u(args, 4);
+      next.cal.i_gain_ua = read_u(args + 4, 4);
+      next.cal.v_offset = static_cast<uint16_t>(read_u(args + 8, 2));
+      next.cal.i_offset = static_cast<uint16_t>(read_u(args + 10, 2));
+      next.cal.phase_cdeg = static_cast<int16_t>(read_s(args + 12, 2));
+      if (next.cal.v_gain_uv == 0) return detail = 1, kBadValue;
+      if (next.cal.i_gain_ua == 0) return detail = 2, kBadValue;
+      if (next.cal.v_offset > 1023) return detail = 3, kBadValue;
+      if (next.cal.i_offset > 1023) return detail = 4, kBadValue;
+      next.flags |= Settings::kFlagCalibrated;
+      break;
+    }
+    case kSetMeterId:
+      if (n < 1 || n > Settings::kMaxIdLength) return detail = 1, kBadValue;
+      for (uint8_t i = 0; i < n; ++i) {
+        if (!id_char(static_cast<char>(args[i]))) return detail = 1, kBadValue;
+        next.meter_id[i] = static_cast<char>(args[i]);
+      }
+      next.meter_id[n] = 0;
+      break;
+    case kSetKey: {
+      if (n != 2 * Settings::kKeySize) return detail = received, kBadLength;
+      read_bytes(args, Settings::kKeySize, next.key);
+      uint8_t any = 0;
+      for (uint8_t i = 0; i < Settings::kKeySize; ++i) any |= next.key[i];
+      if (any)
+        next.flags |= Settings::kFlagKeyProvisioned;
+      else
+        next.flags &= ~Settings::kFlagKeyProvisioned;
+      break;
+    }
+    default:
+      return kUnknownCommand;
+  }
+  const Settings before = settings_;
+  settings_ = next;
+  if (!save_settings()) {
+    settings_ = before;
+    return kStorageError;
+  }
+  if (cmd == kRelayCmd) board_.set_relay(settings_.relay_closed);
+  if (cmd == kSetCalibration) cal_changed_ = true;
+  return 0;
+}
+
+bool MeterApp::save_settings() { return store_.save(settings_); }
+
+void MeterApp::send_error(uint8_t code, uint8_t command, uint16_t detail) {
+  out_.begin_sysex(kError);
+  out_.u7(code);
+  out_.u7(command);
+  out_.u(detail, 2);
+  out_.end_sysex();
+}
+
+void MeterApp::send_firmware() {
+  out_.begin_sysex(kReportFirmware);
+  out_.u7(kFwMajor);
+  out_.u7(kFwMinor);
+  out_.bytes(reinterpret_cast<const uint8_t*>(kName), sizeof kName - 1);
+  out_.end_sysex();
+}
+
+void MeterApp::send_identity() {
+  out_.begin_sysex(kIdentity);
+  out_.u7(kProtoMajor);
+  out_.u7(kProtoMinor);
+  out_.u7(kFwMajor);
+  out_.u7(kFwMinor);
+  out_.u7(kFwPatch);
+  out_.u(settings_.boot_count & 0x3FFF, 2);
+  out_.u7(settings_.flags & 3);
+  for (const char* c = settings_.meter_id; *c; ++c) out_.u7(static_cast<uint8_t>(*c));
+  out_.end_sysex();
+}
+
+void MeterApp::send_calibration() {
+  out_.begin_sysex(kCalibration);
+  out_.u(settings_.cal.v_gain_uv, 4);
+  out_.u(settings_.cal.i_gain_ua, 4);
+  out_.u(settings_.cal.v_offset, 2);
+  out_.u(settings_.cal.i_offset, 2);
+  out_.u(static_cast<uint16_t>(settings_.cal.phase_cdeg), 2);
+  out_.end_sysex();
+}
+
+void MeterApp::send_reading() {
+  const uint32_t now = board_.millis();
+  if (totals_.mwh_since_mark() > 0 && now - last_persist_ >= kPersistBeforeReportMs) persist(now);
+  const bool valid = measured_ && now - boot_ms_ >= kValidAfterMs;
+  const Measurement& m = measurement_;
+  const bool closed = settings_.relay_closed;
+  uint8_t flags = 0;
+  if (closed) flags |= 1;
+  if (valid) flags |= 2;
+  if (auth_.locked_out(now)) flags |= 4;
+  out_.begin_sysex(kReading);
+  out_.u(seq_, 4);
+  seq_ = (seq_ + 1) & 0x0FFFFFFFUL;
+  out_.u(settings_.boot_count & 0x3FFF, 2);
+  out_.u7(flags);
+  out_.u(clamp_u(m.vrms * 100, 0x1FFFFF), 3);
+  out_.u(closed ? clamp_u(m.irms * 1000, 0x1FFFFF) : 0, 3);
+  out_.u(static_cast<uint32_t>(closed ? clamp_s(m.power_w * 10, 0x7FFFFFF) : 0), 4);
+  out_.u(static_cast<uint32_t>(closed ? clamp_s(m.power_factor * 1000, 1000) : 0), 2);
+  out_.u(clamp_u(m.freq_hz * 100, 0x3FFF), 2);
+  out_.u(reported_imp_.wh, 5);
+  out_.u(reported_imp_.mwh, 2);
+  out_.u(reported_exp_.wh, 5);
+  out_.u(reported_exp_.mwh, 2);
+  out_.end_sysex();
+}
+
+void MeterApp::send_capabilities() {
+  out_.begin_sysex(kCapabilityResponse);
+  for (uint8_t pin = 0; pin < kPins; ++pin) {
+    if (!reserved(pin)) {
+      if (analog_pin(pin)) {
+        out_.u7(Board::kAnalog);
+        out_.u7(10);
+      }
+      out_.u7(Board::kInput);
+      out_.u7(1);
+      out_.u7(Board::kOutput);
+      out_.u7(1);
+      out_.u7(Board::kPullup);
+      out_.u7(1);
+    }
+    out_.u7(0x7F);
+  }
+  out_.end_sysex();
+}
+
+void MeterApp::send_analog_mapping() {
+  out_.begin_sysex(kAnalogMappingResponse);
+  for (uint8_t pin = 0; pin < kPins; ++pin) out_.u7(analog_pin(pin) ? pin - 14 : 0x7F);
+  out_.end_sysex();
+}
+
+// Saves the counters; only what was saved is ever reported (PROTOCOL.md §5.2).
+bool MeterApp::persist(uint32_t now) {
+  last_persist_ = now;
+  const EnergyCount imp = totals_.imported(), exp = totals_.exported();
+  if (!log_.save(imp, exp)) return false;
+  totals_.mark();
+  reported_imp_ = imp;
+  reported_exp_ = exp;
+  return true;
+}
+
+void MeterApp::poll() {
+  const uint32_t now = board_.millis();
+  const uint32_t pending = totals_.mwh_since_mark();
+  if (pending >= kPersistMwh || (pending > 0 && now - last_persist_ >= kPersistMaxMs)) persist(now);
+  if (analog_reporting_ && now - last_sample_ >= sampling_ms_) {
+    last_sample_ = now;
+    for (uint8_t ch = 0; ch < 6; ++ch) {
+      if (!(analog_reporting_ & (1 << ch))) continue;
+      const uint16_t v = board_.analog_read(ch);
+      out_.raw(kAnalogMessage | ch);
+      out_.raw(v & 0x7F);
+      out_.raw(v >> 7);
+    }
+  }
+  for (uint8_t port = 0; port < 3; ++port)
+    if ((digital_reporting_ & (1 << port)) && port_value(port) != last_port_[port])
+      send_digital_port(port);
+  if (stream_ms_ && now - last_stream_ >= stream_ms_) {
+    last_stream_ += stream_ms_;
+    if (now - last_stream_ >= stream_ms_) last_stream_ = now;  // fell behind: no burst
+    send_reading();
+  }
+}
