@@ -17,11 +17,13 @@ contract GridMarket {
         Retired
     }
 
-    /// @dev slot 0: owner | status | tariff; slot 1: attestor | lastIntervalId | lastEnergyWh.
+    /// @dev slot 0: owner | status | tariff | lastTimestamp;
+    ///      slot 1: attestor | lastIntervalId | lastEnergyWh.
     struct Meter {
         address owner;
         MeterStatus status;
         uint32 tariffWeiPerWh;
+        uint56 lastTimestamp;
         address attestor;
         uint48 lastIntervalId;
         uint48 lastEnergyWh;
@@ -149,7 +151,9 @@ contract GridMarket {
     error MeterExists(bytes32 meterId);
     error MeterNotActive(bytes32 meterId);
     error NotMeterOwner(bytes32 meterId, address caller);
-    error StaleReading(bytes32 meterId, uint64 intervalId, uint64 lastIntervalId);
+    error StaleReading(
+        bytes32 meterId, uint64 intervalId, uint64 timestamp, uint64 lastIntervalId, uint64 lastTimestamp
+    );
     error BadSignature(bytes32 meterId);
     error CounterWentBackwards(bytes32 meterId, uint64 energyWh, uint64 lastEnergyWh);
     error ReadingOutOfRange(bytes32 meterId);
@@ -538,9 +542,13 @@ contract GridMarket {
         Meter storage m = meters[r.meterId];
         if (m.status != MeterStatus.Active) return READING_UNKNOWN_METER;
         if (owner != address(0) && m.owner != owner) return READING_WRONG_OWNER;
-        if (r.intervalId <= m.lastIntervalId) return READING_STALE;
+        // Fresh = (intervalId, timestamp) strictly after the last accepted reading's.
+        uint256 lastInterval = m.lastIntervalId;
+        if (r.intervalId < lastInterval || (r.intervalId == lastInterval && r.timestamp <= m.lastTimestamp)) {
+            return READING_STALE;
+        }
         if (r.energyWh < m.lastEnergyWh) return READING_COUNTER_BACKWARDS;
-        if (r.intervalId > type(uint48).max || r.energyWh > type(uint48).max) {
+        if (r.intervalId > type(uint48).max || r.energyWh > type(uint48).max || r.timestamp > type(uint56).max) {
             return READING_OUT_OF_RANGE;
         }
         bytes32 digest = readingDigest(r.meterId, r.intervalId, r.energyWh, r.timestamp);
@@ -554,7 +562,8 @@ contract GridMarket {
         uint8 code = _checkReading(r, owner);
         if (code == READING_UNKNOWN_METER) revert MeterNotActive(r.meterId);
         if (code == READING_STALE) {
-            revert StaleReading(r.meterId, r.intervalId, meters[r.meterId].lastIntervalId);
+            Meter storage m = meters[r.meterId];
+            revert StaleReading(r.meterId, r.intervalId, r.timestamp, m.lastIntervalId, m.lastTimestamp);
         }
         if (code == READING_COUNTER_BACKWARDS) {
             revert CounterWentBackwards(r.meterId, r.energyWh, meters[r.meterId].lastEnergyWh);
@@ -566,8 +575,12 @@ contract GridMarket {
 
     function _recordReading(SignedReading calldata r) private {
         Meter storage m = meters[r.meterId];
+        // forge-lint: disable-next-line(unsafe-typecast) range checked in _checkReading
         m.lastIntervalId = uint48(r.intervalId);
+        // forge-lint: disable-next-line(unsafe-typecast) range checked in _checkReading
         m.lastEnergyWh = uint48(r.energyWh);
+        // forge-lint: disable-next-line(unsafe-typecast) range checked in _checkReading
+        m.lastTimestamp = uint56(r.timestamp);
         emit ReadingAccepted(r.meterId, r.intervalId, r.energyWh, r.timestamp);
     }
 

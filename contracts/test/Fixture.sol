@@ -49,9 +49,17 @@ abstract contract Fixture is Base {
         view
         returns (GridMarket.SignedReading memory r)
     {
-        bytes32 digest = market.readingDigest(id, intervalId, energyWh, 1_700_000_000);
+        return signedAt(key, id, intervalId, energyWh, 1_700_000_000);
+    }
+
+    function signedAt(uint256 key, bytes32 id, uint64 intervalId, uint64 energyWh, uint64 timestamp)
+        internal
+        view
+        returns (GridMarket.SignedReading memory r)
+    {
+        bytes32 digest = market.readingDigest(id, intervalId, energyWh, timestamp);
         (uint8 v, bytes32 rr, bytes32 s) = vm.sign(key, digest);
-        return GridMarket.SignedReading(id, intervalId, energyWh, 1_700_000_000, v, rr, s);
+        return GridMarket.SignedReading(id, intervalId, energyWh, timestamp, v, rr, s);
     }
 
     function noReadings() internal pure returns (GridMarket.SignedReading[] memory) {

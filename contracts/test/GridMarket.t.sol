@@ -156,7 +156,7 @@ contract GridMarketTest is Fixture {
     // ---------------------------------------------------------- meter registry
 
     function test_registerMeterStoresEverything() public view {
-        (address owner, GridMarket.MeterStatus status, uint32 tariff, address attestor,,) = market.meters(meterId(1));
+        (address owner, GridMarket.MeterStatus status, uint32 tariff,, address attestor,,) = market.meters(meterId(1));
         assertEq(owner, alice, "owner");
         assertTrue(status == GridMarket.MeterStatus.Active, "status");
         assertEq(tariff, 0, "tariff");
@@ -179,7 +179,7 @@ contract GridMarketTest is Fixture {
 
     function test_retireMeter() public {
         market.retireMeter(meterId(2));
-        (, GridMarket.MeterStatus status,,,,) = market.meters(meterId(2));
+        (, GridMarket.MeterStatus status,,,,,) = market.meters(meterId(2));
         assertTrue(status == GridMarket.MeterStatus.Retired, "retired");
         vm.expectRevert(abi.encodeWithSelector(GridMarket.MeterNotActive.selector, meterId(2)));
         market.retireMeter(meterId(2));
@@ -196,7 +196,7 @@ contract GridMarketTest is Fixture {
     function test_handOverMeter() public {
         vm.prank(alice);
         market.handOverMeter(meterId(1), carol);
-        (address owner,,,,,) = market.meters(meterId(1));
+        (address owner,,,,,,) = market.meters(meterId(1));
         assertEq(owner, carol, "new owner");
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(GridMarket.NotMeterOwner.selector, meterId(1), alice));
@@ -209,7 +209,7 @@ contract GridMarketTest is Fixture {
     function test_setTariffOnlyOwnerOfActiveMeter() public {
         vm.prank(alice);
         market.setTariff(meterId(1), 250);
-        (,, uint32 tariff,,,) = market.meters(meterId(1));
+        (,, uint32 tariff,,,,) = market.meters(meterId(1));
         assertEq(tariff, 250, "tariff");
         vm.prank(bob);
         vm.expectRevert(abi.encodeWithSelector(GridMarket.NotMeterOwner.selector, meterId(1), bob));
@@ -223,7 +223,7 @@ contract GridMarketTest is Fixture {
 
     function test_submitReadingRecordsCounter() public {
         market.submitReading(reading(1, 5, 1234));
-        (,,,, uint48 lastInterval, uint48 lastEnergy) = market.meters(meterId(1));
+        (,,,,, uint48 lastInterval, uint48 lastEnergy) = market.meters(meterId(1));
         assertEq(lastInterval, 5, "interval");
         assertEq(lastEnergy, 1234, "energy");
     }
@@ -231,11 +231,27 @@ contract GridMarketTest is Fixture {
     function test_submitReadingRejectsReplayAndStale() public {
         GridMarket.SignedReading memory r = reading(1, 5, 1234);
         market.submitReading(r);
-        vm.expectRevert(abi.encodeWithSelector(GridMarket.StaleReading.selector, meterId(1), 5, 5));
+        vm.expectRevert(
+            abi.encodeWithSelector(GridMarket.StaleReading.selector, meterId(1), 5, 1_700_000_000, 5, 1_700_000_000)
+        );
         market.submitReading(r);
         r = reading(1, 4, 2000);
-        vm.expectRevert(abi.encodeWithSelector(GridMarket.StaleReading.selector, meterId(1), 4, 5));
+        vm.expectRevert(
+            abi.encodeWithSelector(GridMarket.StaleReading.selector, meterId(1), 4, 1_700_000_000, 5, 1_700_000_000)
+        );
         market.submitReading(r);
+    }
+
+    function test_readingOfSameIntervalNeedsLaterTimestamp() public {
+        market.submitReading(signedAt(attestorKey(1), meterId(1), 5, 100, 1000));
+        GridMarket.SignedReading memory same = signedAt(attestorKey(1), meterId(1), 5, 150, 1000);
+        vm.expectRevert(abi.encodeWithSelector(GridMarket.StaleReading.selector, meterId(1), 5, 1000, 5, 1000));
+        market.submitReading(same);
+        market.submitReading(signedAt(attestorKey(1), meterId(1), 5, 150, 1001));
+        (,,, uint56 lastTimestamp,, uint48 lastInterval, uint48 lastEnergy) = market.meters(meterId(1));
+        assertEq(lastTimestamp, 1001, "timestamp");
+        assertEq(lastInterval, 5, "interval");
+        assertEq(lastEnergy, 150, "energy");
     }
 
     function test_submitReadingRejectsBadSignature() public {
@@ -374,7 +390,9 @@ contract GridMarketTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(GridMarket.ReadingForOtherMeter.selector, meterId(2), meterId(1)));
         market.closeSession(id, otherMeter);
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(GridMarket.StaleReading.selector, meterId(2), 1, 1));
+        vm.expectRevert(
+            abi.encodeWithSelector(GridMarket.StaleReading.selector, meterId(2), 1, 1_700_000_000, 1, 1_700_000_000)
+        );
         market.closeSession(id, stale);
         vm.prank(bob);
         market.closeSession(id, fresh);
@@ -393,7 +411,7 @@ contract GridMarketTest is Fixture {
         assertEq(market.batchHash(1), keccak256(batch), "commitment");
         assertTrue(market.isSettled(1), "settled");
         assertEq(market.settledIntervalCount(), 1, "count");
-        (,,,, uint48 lastInterval, uint48 lastEnergy) = market.meters(meterId(2));
+        (,,,,, uint48 lastInterval, uint48 lastEnergy) = market.meters(meterId(2));
         assertEq(lastInterval, 1, "reading recorded");
         assertEq(lastEnergy, 200, "counter recorded");
     }
@@ -513,7 +531,7 @@ contract GridMarketTest is Fixture {
         delete rs[0];
         market.settle(5, aliceBuysFromBob(10, 10), rs);
         assertEq(market.balanceOf(bob), 500_000, "alice lacked a reading");
-        (,,,, uint48 lastInterval,) = market.meters(meterId(2));
+        (,,,,, uint48 lastInterval,) = market.meters(meterId(2));
         assertEq(lastInterval, 5, "bob's reading still recorded");
     }
 

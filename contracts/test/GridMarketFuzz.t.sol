@@ -79,7 +79,7 @@ contract GridMarketFuzzTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(GridMarket.BadSignature.selector, meterId(1)));
         market.submitReading(forged);
         market.submitReading(signedBy(key, meterId(1), intervalId, energyWh));
-        (,,,, uint48 lastInterval, uint48 lastEnergy) = market.meters(meterId(1));
+        (,,,,, uint48 lastInterval, uint48 lastEnergy) = market.meters(meterId(1));
         assertEq(lastInterval, intervalId, "interval");
         assertEq(lastEnergy, energyWh, "energy");
     }
