@@ -196,6 +196,13 @@ static void *control_thread(void *arg) {
   return NULL;
 }
 
+/* simavr's default sleep callback usleep()s through every idle stretch; pacing is done in
+ * the main loop instead, in 2 ms steps. */
+static void skip_sleep(avr_t *a, avr_cycle_count_t how_long) {
+  (void)a;
+  (void)how_long;
+}
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -229,6 +236,7 @@ int main(int argc, char **argv) {
   avr->vcc = avr->aref = 5000;
   avr->avcc = 1023;
   avr->log = LOG_ERROR;
+  avr->sleep = skip_sleep;
   /* simavr polls INT0/INT1 every cycle while D2/D3 are low unless told otherwise. */
   avr_extint_set_strict_lvl_trig(avr, 0, 0);
   avr_extint_set_strict_lvl_trig(avr, 1, 0);

@@ -69,7 +69,7 @@ void MeterApp::begin() {
   auth_.start(settings_.boot_count, settings_.failures, boot_ms_);
   log_.load(reported_imp_, reported_exp_);
   totals_.set(reported_imp_, reported_exp_);
-  last_persist_ = boot_ms_;
+  last_persist_ = last_report_persist_ = boot_ms_;
   board_.set_relay(settings_.relay_closed);
   reset_pins();
   cal_changed_ = true;
@@ -373,7 +373,10 @@ void MeterApp::send_calibration() {
 
 void MeterApp::send_reading() {
   const uint32_t now = board_.millis();
-  if (totals_.mwh_since_mark() > 0 && now - last_persist_ >= kPersistBeforeReportMs) persist(now);
+  if (totals_.mwh_since_mark() > 0 && now - last_report_persist_ >= kPersistBeforeReportMs) {
+    last_report_persist_ = now;
+    persist(now);
+  }
   const bool valid = measured_ && now - boot_ms_ >= kValidAfterMs;
   const Measurement& m = measurement_;
   const bool closed = settings_.relay_closed;
