@@ -20,8 +20,18 @@ def flash_command(port: str, board: str = "uno", *, prefer_pio: bool = True) -> 
     """The command that flashes ``board`` on ``port``."""
     pio = shutil.which("pio") or shutil.which("platformio")
     if prefer_pio and pio:
-        return [pio, "run", "-d", str(FIRMWARE_DIR), "-e", _PIO_ENVS[board], "-t", "upload",
-                "--upload-port", port]
+        return [
+            pio,
+            "run",
+            "-d",
+            str(FIRMWARE_DIR),
+            "-e",
+            _PIO_ENVS[board],
+            "-t",
+            "upload",
+            "--upload-port",
+            port,
+        ]
     if shutil.which("avrdude") is None:
         raise ToolMissingError(
             "neither PlatformIO nor avrdude found: `pip install platformio` (needs internet "

@@ -1,0 +1,146 @@
+"""Firmware benchmark: real-time meters in simavr, flash/RAM use, worst metering error."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+from bench.devices.firmata_meter import FirmataMeter
+from bench.firmware.build import build_firmware, build_runner, firmware_size
+from bench.firmware.sim import SimMeter, Waveform
+
+REALTIME_RATE = 0.98  # a meter holds real time if it simulates ≥ 98 % of wall time
+
+
+@dataclass
+class FirmwareBenchResult:
+    meters_realtime: int
+    flash_fraction: float
+    ram_fraction: float
+    accuracy_error_max: float
+    flash_bytes: int
+    ram_bytes: int
+    baseline_cpu_per_meter: float  # cores used by one meter at 1x, measured in this run
+    rates: dict[int, float] = field(default_factory=dict)  # meters → slowest meter's rate
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _slowest_rate(n: int, seconds: float) -> tuple[float, float]:
+    """Run n meters at 1x for `seconds`, polling each once a second; (slowest rate, CPU/meter)."""
+    elf, runner = build_firmware("uno"), build_runner()
+    sims = [SimMeter(speed=1.0, elf=elf, runner=runner) for _ in range(n)]
+    meters: list[FirmataMeter] = []
+    try:
+        for s in sims:
+            s.set_waveform(Waveform(i_rms=5, phase_deg=20))
+            meters.append(FirmataMeter.open(s.pty_path, timeout_s=2.0))
+        time.sleep(0.5)
+        t0 = [(time.monotonic(), s.sim_time(), _cpu_seconds(s._proc.pid)) for s in sims]
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            for m in meters:
+                m.read()
+            time.sleep(max(0.0, 1.0 - 0.01 * n))
+        rates, cpus = [], []
+        for s, (w0, s0, c0) in zip(sims, t0, strict=True):
+            wall = time.monotonic() - w0
+            rates.append((s.sim_time() - s0) / wall)
+            cpus.append((_cpu_seconds(s._proc.pid) - c0) / wall)
+        return min(rates), sum(cpus) / n
+    finally:
+        for m in meters:
+            m.close()
+        for s in sims:
+            s.close()
+
+
+CASES = (
+    Waveform(i_rms=5, phase_deg=0),
+    Waveform(i_rms=5, phase_deg=math.degrees(math.acos(0.8))),
+    Waveform(i_rms=5, phase_deg=60),
+    Waveform(i_rms=5, h3=0.3, h5=0.1, h7=0.05),
+)
+
+
+def _accuracy(seconds: float) -> float:
+    """Worst relative error of Vrms, Irms, P and energy over the accuracy cases."""
+    elf, runner = build_firmware("uno"), build_runner()
+    worst = 0.0
+    sims = [SimMeter(speed=3.0, elf=elf, runner=runner) for _ in CASES]
+    meters: list[FirmataMeter] = []
+    try:
+        for s, w in zip(sims, CASES, strict=True):
+            s.set_waveform(w)
+            meters.append(FirmataMeter.open(s.pty_path, timeout_s=2.0))
+        time.sleep(0.7)
+        start = [(m.read(), s.sim_time()) for m, s in zip(meters, sims, strict=True)]
+        time.sleep(seconds / 3.0)
+        for (r0, t0), m, s, w in zip(start, meters, sims, CASES, strict=True):
+            r1, t1 = m.read(), s.sim_time()
+            irms = w.i_rms * math.sqrt(1 + w.h3**2 + w.h5**2 + w.h7**2)
+            p = w.v_rms * w.i_rms * math.cos(math.radians(w.phase_deg))
+            energy = r1.energy_import_wh - r0.energy_import_wh
+            for got, true in (
+                (r1.voltage_v, w.v_rms),
+                (r1.current_a, irms),
+                (r1.power_w, p),
+                (energy, p * (t1 - t0) / 3600),
+            ):
+                worst = max(worst, abs(got - true) / true)
+    finally:
+        for m in meters:
+            m.close()
+        for s in sims:
+            s.close()
+    return worst
+
+
+def run_benchmark(*, quick: bool = False) -> FirmwareBenchResult:
+    """Measure everything in one run; ``quick`` uses shorter windows and fewer steps."""
+    size = firmware_size(build_firmware("uno"))
+    seconds = 2.0 if quick else 5.0
+    rate1, cpu1 = _slowest_rate(1, seconds)
+    rates = {1: rate1}
+    best = 1 if rate1 >= REALTIME_RATE else 0
+    for n in (8, 16) if quick else (8, 12, 16, 20, 24, 28):
+        rates[n], _ = _slowest_rate(n, seconds)
+        if rates[n] < REALTIME_RATE:
+            break
+        best = n
+    return FirmwareBenchResult(
+        meters_realtime=best,
+        flash_fraction=size.flash_fraction,
+        ram_fraction=size.ram_fraction,
+        accuracy_error_max=_accuracy(6.0 if quick else 15.0),
+        flash_bytes=size.flash_bytes,
+        ram_bytes=size.ram_bytes,
+        baseline_cpu_per_meter=cpu1,
+        rates=rates,
+    )
+
+
+def format_table(r: FirmwareBenchResult) -> str:
+    """Human-readable table; rates relative to the 1-meter baseline of the same run."""
+    base = r.rates.get(1, 1.0) or 1.0
+    lines = [
+        f"firmware: flash {r.flash_bytes} B ({r.flash_fraction:.1%} of the Uno), "
+        f"RAM {r.ram_bytes} B ({r.ram_fraction:.1%})",
+        f"one meter at 1x: {r.baseline_cpu_per_meter:.1%} of a core (baseline)",
+        f"{'meters':>6}  {'slowest rate':>12}  {'vs baseline':>11}  real time",
+    ]
+    for n, rate in r.rates.items():
+        ok = "yes" if rate >= REALTIME_RATE else "no"
+        lines.append(f"{n:>6}  {rate:>11.3f}x  {rate / base:>10.3f}x  {ok}")
+    lines.append(f"meters holding real time: {r.meters_realtime}")
+    lines.append(f"worst accuracy error (V, I, P, energy): {r.accuracy_error_max:.3%}")
+    return "\n".join(lines)
