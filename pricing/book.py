@@ -195,22 +195,35 @@ class OrderArrays:
     def priority(self, bids: bool) -> np.ndarray:
         """Row indexes of one side in priority order.
 
-        Bids: price descending; offers: price ascending; ties by earlier ``time_s``, then
-        by row order. Implemented as one sort of the int64 key ``level * n + arrival rank``
-        (exact: ``level ≤ 10**6`` and ``n`` is far below ``9 * 10**12``).
+        Bids: price descending; offers: price ascending; ties by earlier ``time_s``, then by
+        row order. Implemented as one sort of the int64 key
+        ``(level * m + time rank) * m + position`` for a side of ``m`` orders (exact while
+        ``(MAX_PRICE_WEI_PER_WH + 1) * m * m < 2**63``, i.e. up to 3 million orders a side;
+        larger sides use ``np.lexsort``).
         """
-        n = len(self)
         rows = np.flatnonzero(self.is_bid if bids else ~self.is_bid)
-        if rows.size == 0:
+        m = rows.size
+        if m == 0:
             return rows
-        by_time: np.ndarray | None = None
-        rank = rows
-        if self.time_s.min() != self.time_s.max():
-            by_time = np.argsort(self.time_s, kind="stable")
-            arrival = np.empty(n, dtype=np.int64)
-            arrival[by_time] = np.arange(n)
-            rank = arrival[rows]
         price = self.price_wei_per_wh[rows]
         level = MAX_PRICE_WEI_PER_WH - price if bids else price
-        ranks = np.sort(level * n + rank) % n
-        return ranks if by_time is None else by_time[ranks]
+        position = np.arange(m, dtype=np.int64)
+        times = self.time_s[rows]
+        if times.min() == times.max():
+            return rows[np.sort(level * m + position) % m]
+        rank = _time_rank(times)
+        if (MAX_PRICE_WEI_PER_WH + 1) * m * m >= 2**63:
+            return rows[np.lexsort((position, rank, level))]
+        return rows[np.sort((level * m + rank) * m + position) % m]
+
+
+def _time_rank(times: np.ndarray) -> np.ndarray:
+    """For each entry, how many entries are strictly earlier (equal times share a rank)."""
+    order = np.argsort(times)
+    ordered = times[order]
+    run_start = np.empty(times.size, dtype=bool)
+    run_start[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=run_start[1:])
+    rank = np.empty(times.size, dtype=np.int64)
+    rank[order] = np.maximum.accumulate(np.where(run_start, np.arange(times.size), 0))
+    return rank

@@ -1,0 +1,1 @@
+"""Benchmarks run by ``gridbench <area> bench`` (never timed tests)."""
