@@ -47,6 +47,22 @@ class Profile:
             raise ConfigError(f"profile {path}: need ≥ 2 rows with increasing time_h")
         return cls(path.stem, tuple(p[0] for p in pts), tuple(p[1] for p in pts))
 
+    @classmethod
+    def parse(cls, spec: str) -> Profile:
+        """``"household+pv"``, ``"campus*0.5"``: named profiles summed and scaled."""
+        total: Profile | None = None
+        for term in spec.split("+"):
+            name, _, factor = term.strip().partition("*")
+            prof = cls.load(name.strip())
+            if factor:
+                try:
+                    prof = prof.scaled(float(factor))
+                except ValueError as exc:
+                    raise ConfigError(f"profile {spec!r}: {factor!r} is not a number") from exc
+            total = prof if total is None else total.plus(prof)
+        assert total is not None
+        return total
+
     def power_at(self, t_s: float) -> float:
         """Power in W at simulated time ``t_s`` (seconds since a midnight)."""
         t = t_s % DAY_S

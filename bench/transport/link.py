@@ -8,6 +8,8 @@ poller's). :mod:`bench.transport.pyfirmata_link` implements it over pyfirmata2.
 from __future__ import annotations
 
 import contextlib
+import os
+import select
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -63,13 +65,24 @@ def open_serial(
 
 
 class NativeLink:
-    """A :class:`FirmataLink` over one pyserial port, parsed in the caller's thread."""
+    """A :class:`FirmataLink` over one pyserial port, parsed in the caller's thread.
+
+    Local ports (paths, ptys) are read and written through their file descriptor with
+    ``poll``: pyserial's POSIX backend uses ``select``, which fails for descriptors
+    ≥ 1024 — reached with a few hundred meters in one process. URL ports
+    (``socket://``, ``rfc2217://``) go through pyserial's API.
+    """
 
     def __init__(self, port: serial.SerialBase, url: str) -> None:
         self.url = url
         self._port = port
         self._parser = FirmataParser()
         self._bytes_in = 0
+        fd = getattr(port, "fd", None)
+        self._fd: int | None = fd if isinstance(fd, int) else None
+        self._poll = select.poll()
+        if self._fd is not None:
+            self._poll.register(self._fd, select.POLLIN)
 
     @classmethod
     def open(cls, url: str, *, baud: int = DEFAULT_BAUD, reset_wait_s: float = 0.0) -> NativeLink:
@@ -87,23 +100,52 @@ class NativeLink:
     def send(self, data: bytes) -> None:
         """Write raw bytes."""
         try:
-            self._port.write(data)
+            if self._fd is None:
+                self._port.write(data)
+            else:
+                self._write_fd(self._fd, data)
         except (serial.SerialException, OSError) as exc:
             raise TransportError(
                 f"writing to meter port {self.url!r} failed: {exc}; the cable may have been "
                 "pulled — the poller reconnects by itself, a direct caller should reopen"
             ) from exc
 
+    @staticmethod
+    def _write_fd(fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        deadline = time.monotonic() + 2.0
+        while view:
+            try:
+                view = view[os.write(fd, view) :]
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("write blocked for 2 s") from None
+                time.sleep(0.001)
+
+    def _read_some(self, timeout_s: float) -> bytes:
+        if self._fd is None:
+            port = self._port
+            waiting = port.in_waiting
+            data = port.read(waiting or 1)
+            if data and not waiting and port.in_waiting:
+                data += port.read(port.in_waiting)
+            return bytes(data)
+        if not self._poll.poll(max(0, int(timeout_s * 1000))):
+            return b""
+        try:
+            data = os.read(self._fd, 4096)
+        except BlockingIOError:
+            return b""
+        if not data:
+            raise serial.SerialException("device disconnected (read returned no data)")
+        return data
+
     def receive(self, timeout_s: float) -> list[Message]:
         """Read what arrives within ``timeout_s`` and return the complete messages."""
         deadline = time.monotonic() + timeout_s
-        port = self._port
         while True:
             try:
-                waiting = port.in_waiting
-                data = port.read(waiting or 1)
-                if data and not waiting and port.in_waiting:
-                    data += port.read(port.in_waiting)
+                data = self._read_some(min(0.05, max(0.0, deadline - time.monotonic())))
             except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
                 raise TransportError(
                     f"reading meter port {self.url!r} failed: {exc}; the cable may have been "

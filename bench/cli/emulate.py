@@ -1,0 +1,136 @@
+"""``gridbench emulate``: run emulated meters on ptys; ``emulate bench``; ``emulate ports``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from bench.errors import ConfigError
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``emulate`` subcommand."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "emulate",
+        help="run emulated meters (one pty each); 'bench' runs the meter benchmarks",
+        description=(
+            "Start emulated gridmeters and print each one's port, until Ctrl-C. "
+            "'gridbench emulate bench' measures link throughput and meter capacity; "
+            "'gridbench emulate ports' lists serial ports and who answers on them."
+        ),
+    )
+    p.add_argument("action", nargs="?", choices=("run", "bench", "ports"), default="run")
+    p.add_argument("--meters", type=int, default=1, metavar="N", help="number of meters (run)")
+    p.add_argument("--profile", default="household", help="profile spec, e.g. household+pv")
+    p.add_argument("--power-w", type=float, help="constant power instead of a profile")
+    p.add_argument("--time-scale", type=float, default=1.0, help="simulated s per real s")
+    p.add_argument("--config", type=Path, help="bench config: start its emulated meters")
+    p.add_argument("--tcp", action="store_true", help="serve socket://127.0.0.1:PORT, not ptys")
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="fault for every meter, e.g. drop_rate=0.01 (repeatable)",
+    )
+    p.add_argument("--duration", type=float, help="stop after this many seconds (run)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--quick", action="store_true", help="short benchmark (bench)")
+    p.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Dispatch the action."""
+    if args.action == "bench":
+        return _bench(args)
+    if args.action == "ports":
+        return _ports(args)
+    return _run(args)
+
+
+def _faults(items: list[str]) -> dict[str, float | bool]:
+    out: dict[str, float | bool] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--fault {item!r}: write NAME=VALUE, e.g. drop_rate=0.01")
+        if name == "wrong_firmware":
+            out[name] = value.lower() in ("1", "true", "yes")
+        else:
+            try:
+                out[name] = float(value)
+            except ValueError as exc:
+                raise ConfigError(f"--fault {item!r}: {value!r} is not a number") from exc
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bench.emulator import EmulatedMeter, Faults, MeterFarm, Profile, emulated_meters
+
+    if args.config:
+        from bench.config import load_bench_config
+
+        meters = emulated_meters(load_bench_config(args.config))
+    else:
+        if args.meters < 1:
+            raise ConfigError("--meters must be ≥ 1")
+        profile = None if args.power_w is not None else Profile.parse(args.profile)
+        meters = [
+            EmulatedMeter(
+                f"meter-{i + 1}",
+                profile,
+                power_w=args.power_w or 0.0,
+                tcp=args.tcp,
+                faults=Faults(**_faults(args.fault)),  # type: ignore[arg-type]
+            )
+            for i in range(args.meters)
+        ]
+    with MeterFarm(meters, time_scale=args.time_scale) as farm:
+        ports = {m.meter_id: m.port for m in farm.meters.values()}
+        if args.json:
+            print(json.dumps(ports), flush=True)
+        else:
+            for mid, port in ports.items():
+                print(f"{mid}\t{port}", flush=True)
+            print(f"{len(ports)} meters running; Ctrl-C stops", file=sys.stderr, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait(args.duration)
+        if farm.loop_error is not None:
+            raise farm.loop_error
+    return 0
+
+
+def _ports(args: argparse.Namespace) -> int:
+    from bench.devices.discovery import probe_ports
+    from bench.transport.ports import list_serial_ports
+
+    ports = list_serial_ports()
+    probes = {p.url: p for p in probe_ports([p.device for p in ports if p.arduino_like])}
+    rows = [
+        {
+            "device": p.device,
+            "description": p.description,
+            "meter_id": probes[p.device].meter_id if p.device in probes else None,
+            "detail": probes[p.device].detail if p.device in probes else "not probed",
+        }
+        for p in ports
+    ]
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for r in rows:
+            print(f"{r['device']}\t{r['meter_id'] or '-'}\t{r['description']}\t{r['detail']}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from bench.emulator.benchmark import format_table, run_benchmarks
+
+    result = run_benchmarks(quick=args.quick)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0

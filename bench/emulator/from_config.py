@@ -1,0 +1,27 @@
+"""Emulated meters built from a bench config's ``kind = "emulated"`` entries."""
+
+from __future__ import annotations
+
+from bench.config import BenchConfig
+from bench.emulator.device import Faults
+from bench.emulator.farm import EmulatedMeter
+from bench.emulator.profile import Profile
+
+
+def emulated_meters(config: BenchConfig, *, seed: int | None = None) -> list[EmulatedMeter]:
+    """One :class:`EmulatedMeter` per emulated entry, not yet in a farm."""
+    meters = []
+    for i, m in enumerate(config.meters):
+        if not m.emulated:
+            continue
+        meters.append(
+            EmulatedMeter(
+                m.meter_id,
+                Profile.parse(m.profile) if m.profile else None,
+                power_w=m.power_w,
+                key=m.key,
+                faults=Faults(**m.faults),  # type: ignore[arg-type]
+                seed=None if seed is None else seed + i,
+            )
+        )
+    return meters
