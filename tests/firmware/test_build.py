@@ -1,0 +1,74 @@
+"""Offline builds: every board builds within budget, and PlatformIO would build the same."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.firmware import FIRMWARE_DIR, build_firmware, firmware_size
+
+pytestmark = pytest.mark.firmware
+
+
+def test_uno_image_uses_at_most_three_quarters_of_flash_and_ram(firmware_images) -> None:  # type: ignore[no-untyped-def]
+    size = firmware_size(firmware_images[0], "uno")
+    assert size.flash_bytes > 10_000 and size.flash_fraction <= 0.75
+    assert size.ram_bytes > 200 and size.ram_fraction <= 0.75
+
+
+@pytest.mark.parametrize("board", ["nano", "mega"])
+def test_other_boards_build(board: str, firmware_images) -> None:  # type: ignore[no-untyped-def]
+    elf = build_firmware(board)
+    assert elf.exists() and elf.with_suffix(".hex").stat().st_size > 0
+
+
+def _ini() -> configparser.ConfigParser:
+    ini = configparser.ConfigParser()
+    assert ini.read(FIRMWARE_DIR / "platformio.ini")
+    return ini
+
+
+def test_platformio_ini_declares_the_three_boards() -> None:
+    ini = _ini()
+    boards = {ini[s]["board"] for s in ini.sections() if s.startswith("env:")}
+    assert boards == {"uno", "nanoatmega328", "megaatmega2560"}
+    assert ini["env"]["framework"] == "arduino"
+    assert ini["env"]["platform"] == "atmelavr"
+
+
+def test_platformio_builds_the_same_sources_as_the_makefile(firmware_images) -> None:  # type: ignore[no-untyped-def]
+    ini = _ini()
+    src_dir = FIRMWARE_DIR / ini["platformio"]["src_dir"]
+    assert not any("src_filter" in k for s in ini.sections() for k in ini[s]), (
+        "a source filter would make PlatformIO's list differ from the Makefile's"
+    )
+    pio_sources = sorted(str(p.relative_to(FIRMWARE_DIR)) for p in src_dir.glob("*.cpp"))
+    make = subprocess.run(
+        ["make", "-s", "-C", str(FIRMWARE_DIR), "--no-print-directory", "sources"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert make.stdout.split() == pio_sources
+    assert "src/main.cpp" in pio_sources
+
+
+def test_pio_parses_the_project_offline() -> None:
+    pio = shutil.which("pio", path=str(Path(sys.executable).parent)) or shutil.which("pio")
+    if pio is None:
+        pytest.skip("PlatformIO is not installed (pip install platformio)")
+    out = subprocess.run(
+        [pio, "project", "config", "-d", str(FIRMWARE_DIR), "--json-output"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    envs = [name for name, _ in json.loads(out.stdout) if name.startswith("env:")]
+    assert envs == ["env:uno", "env:nanoatmega328", "env:megaatmega2560"]

@@ -1,0 +1,76 @@
+"""The simavr runner: several meters at once, live waveform control, pacing, raw ADC."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pytest
+
+from bench.devices.firmata_meter import FirmataMeter
+from bench.firmware import Waveform, start_sim_meters
+from bench.transport import firmata
+from bench.transport.firmata import Analog
+
+pytestmark = pytest.mark.firmware
+
+
+def test_meters_run_side_by_side_and_follow_waveform_changes(firmware_images) -> None:  # type: ignore[no-untyped-def]
+    sims = start_sim_meters(2, speed=2.0)
+    try:
+        assert sims[0].pty_path != sims[1].pty_path
+        meters = [FirmataMeter.open(s.pty_path, timeout_s=2.0) for s in sims]
+        sims[0].set_waveform(Waveform(v_rms=230, i_rms=2))
+        sims[1].set_waveform(Waveform(v_rms=120, i_rms=8, freq=60, phase_deg=180))
+        time.sleep(0.8)
+        a, b = (m.read() for m in meters)
+        assert a.voltage_v == pytest.approx(230, rel=0.005)
+        assert a.power_w == pytest.approx(460, rel=0.005)
+        assert b.voltage_v == pytest.approx(120, rel=0.005)
+        assert b.frequency_hz == pytest.approx(60, abs=0.05)
+        assert b.power_w == pytest.approx(-960, rel=0.005)  # exporting
+        sims[0].set_waveform(Waveform(v_rms=230, i_rms=0))
+        time.sleep(0.4)
+        assert meters[0].read().current_a < 0.05
+        for m in meters:
+            m.close()
+    finally:
+        for s in sims:
+            s.close()
+
+
+def test_pacing_follows_the_speed_factor(sim_meter_factory) -> None:  # type: ignore[no-untyped-def]
+    sim, _ = sim_meter_factory(speed=1.0)
+    t0, w0 = sim.sim_time(), time.monotonic()
+    time.sleep(1.0)
+    rate = (sim.sim_time() - t0) / (time.monotonic() - w0)
+    assert rate == pytest.approx(1.0, abs=0.1)
+    sim.set_speed(3.0)
+    t0, w0 = sim.sim_time(), time.monotonic()
+    time.sleep(1.0)
+    assert (sim.sim_time() - t0) / (time.monotonic() - w0) == pytest.approx(3.0, abs=0.3)
+
+
+def test_free_analog_channel_reports_injected_counts(sim_meter_factory) -> None:  # type: ignore[no-untyped-def]
+    sim, meter = sim_meter_factory(speed=1.0)
+    sim.set_adc(3, 777)
+    meter.link.send(bytes((firmata.REPORT_ANALOG | 3, 1)))
+    values = []
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and len(values) < 3:
+        values += [m.value for m in meter.link.receive(0.1) if isinstance(m, Analog)]
+    meter.link.send(bytes((firmata.REPORT_ANALOG | 3, 0)))
+    assert values and all(v == 777 for v in values)
+
+
+def test_cli_registers_firmware_actions() -> None:
+    from bench.cli import firmware
+
+    parser = argparse.ArgumentParser()
+    firmware.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["firmware", "emulate", "--meters", "3", "--speed", "2"])
+    assert (args.meters, args.speed) == (3, 2.0)
+    args = parser.parse_args(["firmware", "bench", "--json", "--quick"])
+    assert args.json and args.quick
+    args = parser.parse_args(["firmware", "flash", "--port", "/dev/ttyACM0", "--board", "mega"])
+    assert (args.port, args.board) == ("/dev/ttyACM0", "mega")
