@@ -50,7 +50,7 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``firmware build|flash|emulate|bench``."""
     fw = subparsers.add_parser("firmware", help="meter firmware: build, flash, emulate, bench")
     sub = fw.add_subparsers(dest="firmware_command", metavar="ACTION", required=True)

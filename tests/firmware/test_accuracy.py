@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from bench.firmware import Waveform
+from bench.devices.firmata_meter import FirmataMeter
+from bench.devices.reading import Reading
+from bench.firmware import SimMeter, Waveform
+
+Measured = dict[str, tuple[list[Reading], tuple[Reading, float], tuple[Reading, float]]]
 
 pytestmark = pytest.mark.firmware
 
@@ -34,14 +40,11 @@ def rel(measured: float, true: float) -> float:
 
 
 @pytest.fixture(scope="module")
-def measured(firmware_images):  # type: ignore[no-untyped-def]
+def measured(firmware_images: tuple[Path, Path]) -> Iterator[Measured]:
     """All cases at once, one meter each: readings and energy over a measured window."""
-    from bench.devices.firmata_meter import FirmataMeter
-    from bench.firmware import SimMeter
-
     elf, runner = firmware_images
     sims = {name: SimMeter(speed=SPEED, elf=elf, runner=runner) for name in CASES}
-    meters = {}
+    meters: dict[str, FirmataMeter] = {}
     try:
         for name, sim in sims.items():
             sim.set_waveform(CASES[name])
@@ -49,7 +52,7 @@ def measured(firmware_images):  # type: ignore[no-untyped-def]
         # Readings become valid; a reading 1 s after the previous one reports fresh counters.
         time.sleep(2.0 / SPEED)
         start = {name: (m.read(), sims[name].sim_time()) for name, m in meters.items()}
-        readings: dict[str, list] = {name: [] for name in CASES}
+        readings: dict[str, list[Reading]] = {name: [] for name in CASES}
         while min(sims[n].sim_time() - start[n][1] for n in CASES) < ENERGY_WINDOW_S:
             for name, m in meters.items():
                 readings[name].append(m.read())
@@ -65,7 +68,7 @@ def measured(firmware_images):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_rms_and_power_within_half_percent(measured, case: str) -> None:  # type: ignore[no-untyped-def]
+def test_rms_and_power_within_half_percent(measured: Measured, case: str) -> None:
     readings, _, _ = measured[case]
     v, i, p = truth(CASES[case])
     assert len(readings) >= 10
@@ -78,7 +81,7 @@ def test_rms_and_power_within_half_percent(measured, case: str) -> None:  # type
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_energy_within_half_percent(measured, case: str) -> None:  # type: ignore[no-untyped-def]
+def test_energy_within_half_percent(measured: Measured, case: str) -> None:
     _, (r0, t0), (r1, t1) = measured[case]
     _, _, p = truth(CASES[case])
     expected_wh = p * (t1 - t0) / 3600
@@ -87,7 +90,7 @@ def test_energy_within_half_percent(measured, case: str) -> None:  # type: ignor
     assert r1.energy_export_wh == r0.energy_export_wh
 
 
-def test_power_factor_sign_and_value(measured) -> None:  # type: ignore[no-untyped-def]
+def test_power_factor_sign_and_value(measured: Measured) -> None:
     for case, expected in (("pf1.0", 1.0), ("pf0.8-lagging", 0.8), ("pf0.5", 0.5)):
         readings, _, _ = measured[case]
         assert all(abs(r.power_factor - expected) <= 0.005 for r in readings), case

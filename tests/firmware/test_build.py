@@ -16,14 +16,14 @@ from bench.firmware import FIRMWARE_DIR, build_firmware, firmware_size
 pytestmark = pytest.mark.firmware
 
 
-def test_uno_image_uses_at_most_three_quarters_of_flash_and_ram(firmware_images) -> None:  # type: ignore[no-untyped-def]
+def test_uno_image_fits_three_quarters_of_flash_and_ram(firmware_images: tuple[Path, Path]) -> None:
     size = firmware_size(firmware_images[0], "uno")
     assert size.flash_bytes > 10_000 and size.flash_fraction <= 0.75
     assert size.ram_bytes > 200 and size.ram_fraction <= 0.75
 
 
 @pytest.mark.parametrize("board", ["nano", "mega"])
-def test_other_boards_build(board: str, firmware_images) -> None:  # type: ignore[no-untyped-def]
+def test_other_boards_build(board: str, firmware_images: tuple[Path, Path]) -> None:
     elf = build_firmware(board)
     assert elf.exists() and elf.with_suffix(".hex").stat().st_size > 0
 
@@ -42,7 +42,7 @@ def test_platformio_ini_declares_the_three_boards() -> None:
     assert ini["env"]["platform"] == "atmelavr"
 
 
-def test_platformio_builds_the_same_sources_as_the_makefile(firmware_images) -> None:  # type: ignore[no-untyped-def]
+def test_platformio_and_makefile_build_the_same_sources(firmware_images: tuple[Path, Path]) -> None:
     ini = _ini()
     src_dir = FIRMWARE_DIR / ini["platformio"]["src_dir"]
     assert not any("src_filter" in k for s in ini.sections() for k in ini[s]), (

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
 from bench.devices import wire
+from bench.devices.firmata_meter import FirmataMeter
 from bench.devices.wire import AuthCmd, Cmd, ErrorCode, MeterRefusedError
+from bench.firmware import SimMeter, Waveform
 from bench.transport import firmata
 from bench.transport.firmata import Sysex
+
+SimFactory = Callable[..., tuple[SimMeter, FirmataMeter]]
 
 pytestmark = pytest.mark.firmware
 
 KEY = bytes(range(1, 33))
 
 
-def send_auth(meter, payload: bytes, timeout_s: float = 2.0) -> Sysex:  # type: ignore[no-untyped-def]
+def send_auth(meter: FirmataMeter, payload: bytes, timeout_s: float = 2.0) -> Sysex:
     """Send a raw AUTH payload; return the meter's ack or error frame."""
     meter.link.send(firmata.sysex(Cmd.AUTH, payload))
     deadline = time.monotonic() + timeout_s
@@ -32,7 +37,7 @@ def error_code(msg: Sysex) -> int | None:
     return None if err is None else err.code
 
 
-def test_valid_unlock_switches_the_relay_pin(sim_meter_factory) -> None:  # type: ignore[no-untyped-def]
+def test_valid_unlock_switches_the_relay_pin(sim_meter_factory: SimFactory) -> None:
     sim, meter = sim_meter_factory(speed=2.0)
     assert sim.wait_relay(True)  # closed at first boot
     meter.set_relay(False)
@@ -42,7 +47,7 @@ def test_valid_unlock_switches_the_relay_pin(sim_meter_factory) -> None:  # type
     assert sim.wait_relay(True)
 
 
-def test_replayed_nonce_is_refused(sim_meter_factory) -> None:  # type: ignore[no-untyped-def]
+def test_replayed_nonce_is_refused(sim_meter_factory: SimFactory) -> None:
     sim, meter = sim_meter_factory(speed=2.0)
     payload = wire.encode_auth(wire.DEFAULT_KEY, meter.challenge(), AuthCmd.RELAY, b"\x00")
     assert send_auth(meter, payload).payload == bytes((AuthCmd.RELAY, 0))
@@ -53,7 +58,7 @@ def test_replayed_nonce_is_refused(sim_meter_factory) -> None:  # type: ignore[n
     assert sim.wait_relay(False, timeout_s=0.5)
 
 
-def test_forged_tag_and_wrong_key_are_refused_then_locked_out(sim_meter_factory) -> None:  # type: ignore[no-untyped-def]
+def test_forged_tag_and_wrong_key_refused_then_lockout(sim_meter_factory: SimFactory) -> None:
     sim, meter = sim_meter_factory(speed=2.0)
     forged = wire.encode_auth(wire.DEFAULT_KEY, meter.challenge(), AuthCmd.RELAY, b"\x00")
     forged = forged[:-1] + bytes(((forged[-1] ^ 1) & 0x7F,))
@@ -72,9 +77,7 @@ def test_forged_tag_and_wrong_key_are_refused_then_locked_out(sim_meter_factory)
     assert sim.wait_relay(False)
 
 
-def test_reset_keeps_energy_counter_key_and_relay(sim_meter_factory) -> None:  # type: ignore[no-untyped-def]
-    from bench.firmware import Waveform
-
+def test_reset_keeps_energy_counter_key_and_relay(sim_meter_factory: SimFactory) -> None:
     sim, meter = sim_meter_factory(speed=3.0)
     sim.set_waveform(Waveform(v_rms=230, i_rms=10))
     meter.set_key(KEY)

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from bench.devices.firmata_meter import FirmataMeter
-from bench.firmware import Waveform, start_sim_meters
+from bench.firmware import SimMeter, Waveform, start_sim_meters
 from bench.transport import firmata
 from bench.transport.firmata import Analog
+
+SimFactory = Callable[..., tuple[SimMeter, FirmataMeter]]
 
 pytestmark = pytest.mark.firmware
 
 
-def test_meters_run_side_by_side_and_follow_waveform_changes(firmware_images) -> None:  # type: ignore[no-untyped-def]
+def test_meters_side_by_side_follow_waveform_changes(firmware_images: tuple[Path, Path]) -> None:
     sims = start_sim_meters(2, speed=2.0)
     try:
         assert sims[0].pty_path != sims[1].pty_path
@@ -39,7 +43,7 @@ def test_meters_run_side_by_side_and_follow_waveform_changes(firmware_images) ->
             s.close()
 
 
-def test_pacing_follows_the_speed_factor(sim_meter_factory) -> None:  # type: ignore[no-untyped-def]
+def test_pacing_follows_the_speed_factor(sim_meter_factory: SimFactory) -> None:
     sim, _ = sim_meter_factory(speed=1.0)
     t0, w0 = sim.sim_time(), time.monotonic()
     time.sleep(1.0)
@@ -51,11 +55,11 @@ def test_pacing_follows_the_speed_factor(sim_meter_factory) -> None:  # type: ig
     assert (sim.sim_time() - t0) / (time.monotonic() - w0) == pytest.approx(3.0, abs=0.3)
 
 
-def test_free_analog_channel_reports_injected_counts(sim_meter_factory) -> None:  # type: ignore[no-untyped-def]
+def test_free_analog_channel_reports_injected_counts(sim_meter_factory: SimFactory) -> None:
     sim, meter = sim_meter_factory(speed=1.0)
     sim.set_adc(3, 777)
     meter.link.send(bytes((firmata.REPORT_ANALOG | 3, 1)))
-    values = []
+    values: list[int] = []
     deadline = time.monotonic() + 2.0
     while time.monotonic() < deadline and len(values) < 3:
         values += [m.value for m in meter.link.receive(0.1) if isinstance(m, Analog)]
