@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import subprocess
@@ -126,9 +127,9 @@ class Anvil:
         )
 
     def dump_state(self, path: Path) -> Path:
-        """Write the node's whole state to ``path`` now (``anvil_dumpState``)."""
+        """Write the node's whole state to ``path`` now, in the format ``load_state`` reads."""
         state = rpc_call(self.url, "anvil_dumpState", timeout_s=30.0)
-        Path(path).write_text(json.dumps(state))
+        Path(path).write_bytes(gzip.decompress(bytes.fromhex(state.removeprefix("0x"))))
         return Path(path)
 
     def stop(self, timeout_s: float = 5.0) -> None:

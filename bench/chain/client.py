@@ -4,6 +4,7 @@ and reverts decoded into :class:`ChainError` carrying the custom error's name.""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ from bench.errors import ChainError
 
 CONTRACTS = ("GridMarket", "LabCredit")
 RECEIPT_POLL_S = 0.002
+DEFAULT_TIP_WEI = 10**9
+FEE_REFRESH_S = 5.0
 
 
 def decode_revert(data: str | bytes | None) -> tuple[str | None, str]:
@@ -114,14 +117,26 @@ class Wallet:
     """An account that signs and sends its own transactions with a local nonce counter."""
 
     def __init__(
-        self, client: ChainClient, account: LocalAccount, *, gas_price_wei: int | None = None
+        self, client: ChainClient, account: LocalAccount, *, tip_wei: int = DEFAULT_TIP_WEI
     ):
         self.client = client
         self.account = account
         self.address = account.address
         self._lock = threading.Lock()
         self._nonce = client.w3.eth.get_transaction_count(account.address, "pending")
-        self.gas_price_wei = gas_price_wei or max(2 * int(client.w3.eth.gas_price), 1)
+        self.tip_wei = tip_wei
+        self._max_fee_wei = 0
+        self._fee_checked_at = -FEE_REFRESH_S
+
+    def _max_fee(self) -> int:
+        # A fixed tip over twice the base fee: the sender pays base fee + tip. (Paying the
+        # node's eth_gasPrice instead feeds back on Anvil: its suggestion grows with tips.)
+        now = time.monotonic()
+        if now - self._fee_checked_at > FEE_REFRESH_S:
+            block = self.client.w3.eth.get_block("latest")
+            self._max_fee_wei = 2 * int(block.get("baseFeePerGas", 0)) + self.tip_wei
+            self._fee_checked_at = now
+        return self._max_fee_wei
 
     @classmethod
     def from_key(cls, client: ChainClient, private_key: str | bytes) -> Wallet:
@@ -148,7 +163,8 @@ class Wallet:
                 "chainId": self.client.chain_id,
                 "nonce": self._nonce,
                 "gas": gas,
-                "gasPrice": self.gas_price_wei,
+                "maxFeePerGas": self._max_fee(),
+                "maxPriorityFeePerGas": self.tip_wei,
                 "data": data,
                 "value": value,
             }
@@ -157,7 +173,7 @@ class Wallet:
             signed = self.account.sign_transaction(tx)
             try:
                 tx_hash = self.client.w3.eth.send_raw_transaction(signed.raw_transaction)
-            except ValueError as exc:
+            except (ValueError, Web3Exception) as exc:
                 self._nonce = self.client.w3.eth.get_transaction_count(self.address, "pending")
                 raise ChainError(_send_message(exc, self)) from exc
             except (requests.RequestException, OSError) as exc:
@@ -222,7 +238,7 @@ class Wallet:
         except ContractLogicError as exc:
             name, text = decode_revert(_revert_data(exc))
             raise ChainError(_revert_message(text, to), error_name=name) from exc
-        except ValueError as exc:
+        except (ValueError, Web3Exception) as exc:
             raise ChainError(_send_message(exc, self)) from exc
         return estimate * 6 // 5 + 10_000
 

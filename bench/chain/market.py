@@ -99,6 +99,7 @@ class Market:
         self.require_readings = bool(self.contract.functions.requireReadings().call())
         self.from_block = from_block
         self._wallets: dict[str, Wallet] = {}
+        self._name_by_address: dict[str, str] = {}
         self._index: dict[str, int] = {}
         self._name_of: dict[int, str] = {}
         self._meter_of: dict[str, str] = {}
@@ -143,10 +144,11 @@ class Market:
         """The (deterministic) wallet of participant ``name``."""
         if name not in self._wallets:
             self._wallets[name] = self._wallet_for(participant_account(name))
+            self._name_by_address[self._wallets[name].address] = name
         return self._wallets[name]
 
     def _wallet_for(self, account: LocalAccount) -> Wallet:
-        return Wallet(self.client, account, gas_price_wei=self.operator.gas_price_wei)
+        return Wallet(self.client, account, tip_wei=self.operator.tip_wei)
 
     def add_participants(
         self,
@@ -240,6 +242,13 @@ class Market:
             self._name_of[idx] = name
         return self._index[name]
 
+    def participant_name(self, index: int) -> str:
+        """The name of participant ``index`` if this bench knows it, else its wallet address."""
+        if index not in self._name_of:
+            wallet = Web3.to_checksum_address(self.contract.functions.account(index).call()[0])
+            return self._name_by_address.get(wallet, wallet)
+        return self._name_of[index]
+
     def settle_interval(
         self,
         interval_id: int,
@@ -292,7 +301,7 @@ class Market:
         return self._meter_of[name]
 
     def _meters_from_events(self) -> dict[str, str]:
-        logs = self._logs(TOPIC_METER_REGISTERED) + self._logs(TOPIC_METER_HANDED_OVER)
+        logs = self.event_logs(TOPIC_METER_REGISTERED) + self.event_logs(TOPIC_METER_HANDED_OVER)
         logs.sort(key=lambda log: (log["blockNumber"], log["logIndex"]))
         by_owner: dict[str, str] = {}
         for log in logs:
@@ -306,11 +315,7 @@ class Market:
         self, name: str, interval_id: int, energy_wh: int, timestamp_s: int | None = None
     ) -> SignedReading:
         """The reading of the meter of participant ``name``, signed by that meter."""
-        meter = self.meter_of(name)
-        if meter is None:
-            raise ChainError(
-                f"participant {name} has no meter known to this bench: register_meter first"
-            )
+        meter = self._require_meter(name)
         return sign_reading(
             meter_attestor(meter),
             chain_id=self.client.chain_id,
@@ -386,7 +391,7 @@ class Market:
 
     def settled_intervals(self) -> list[int]:
         """Every interval id settled on this market, ascending, from its events."""
-        logs = self._logs(TOPIC_SETTLED)
+        logs = self.event_logs(TOPIC_SETTLED)
         return sorted(int.from_bytes(bytes(log["topics"][1]), "big") for log in logs)
 
     def settle_unsettled(
@@ -429,6 +434,104 @@ class Market:
         wallet = self.wallet(name)
         wallet.transact(self.address, self._encode(self.contract, "withdraw", amount_wei))
 
+    # --------------------------------------------------------- supply sessions
+
+    def set_tariff(self, owner: str, meter: str, price_wei_per_wh: int) -> None:
+        """The meter's owner sets its supply-session price (0 closes it to sessions)."""
+        data = self._encode(self.contract, "setTariff", meter_id(meter), price_wei_per_wh)
+        self.wallet(owner).transact(self.address, data)
+
+    def submit_reading(self, owner: str, energy_wh: int, interval_id: int | None = None) -> None:
+        """Record a fresh signed reading of the meter of ``owner`` outside settlement."""
+        reading = self._fresh_reading(owner, energy_wh, interval_id)
+        data = self._encode(self.contract, "submitReading", reading.as_tuple())
+        self.operator.transact(self.address, data)
+
+    def _fresh_reading(self, owner: str, energy_wh: int, interval_id: int | None) -> SignedReading:
+        meter = self._require_meter(owner)
+        state = self.contract.functions.meters(meter_id(meter)).call()
+        last_timestamp, last_interval = int(state[3]), int(state[5])
+        interval = last_interval if interval_id is None else interval_id
+        stamp = max(int(time.time()), last_timestamp + 1)
+        return self.meter_reading(owner, interval, energy_wh, stamp)
+
+    def open_session(
+        self,
+        consumer: str,
+        meter_owner: str,
+        cap_wei: int,
+        *,
+        max_price_wei_per_wh: int,
+        energy_counter_wh: int | None = None,
+    ) -> int:
+        """Open a supply session of ``consumer`` on the meter of ``meter_owner``.
+
+        ``energy_counter_wh`` (the meter's counter now) is recorded first so the bill starts
+        there. The bench unlocks the relay when it sees the SessionOpened event.
+        """
+        if energy_counter_wh is not None:
+            self.submit_reading(meter_owner, energy_counter_wh)
+        meter = self._require_meter(meter_owner)
+        data = self._encode(
+            self.contract, "openSession", meter_id(meter), cap_wei, max_price_wei_per_wh
+        )
+        receipt = self.wallet(consumer).transact(self.address, data)
+        for log in receipt.logs:
+            if bytes(log["topics"][0]) == TOPIC_SESSION_OPENED:
+                return int.from_bytes(bytes(log["topics"][1]), "big")
+        raise ChainError(f"openSession ({receipt.tx_hash}) emitted no SessionOpened event")
+
+    def close_session(
+        self,
+        session_id: int,
+        meter_owner: str,
+        energy_counter_wh: int,
+        *,
+        closer: str | None = None,
+    ) -> SessionBill:
+        """Close a session with the meter's counter now; bills the owner, refunds the rest.
+
+        ``closer`` is the participant who sends it (default: the operator).
+        """
+        reading = self._fresh_reading(meter_owner, energy_counter_wh, None)
+        data = self._encode(self.contract, "closeSession", session_id, reading.as_tuple())
+        wallet = self.operator if closer is None else self.wallet(closer)
+        receipt = wallet.transact(self.address, data)
+        for log in receipt.logs:
+            if bytes(log["topics"][0]) == TOPIC_SESSION_CLOSED:
+                return self._bill(log)
+        raise ChainError(f"closeSession ({receipt.tx_hash}) emitted no SessionClosed event")
+
+    def session_bills(self) -> list[SessionBill]:
+        """Every closed session of this market, oldest first (for the panel and audit)."""
+        return [self._bill(log) for log in self.event_logs(TOPIC_SESSION_CLOSED)]
+
+    def open_sessions(self) -> list[int]:
+        """Ids of the sessions still open."""
+        opened = [
+            int.from_bytes(bytes(g["topics"][1]), "big")
+            for g in self.event_logs(TOPIC_SESSION_OPENED)
+        ]
+        return [sid for sid in opened if self.contract.functions.sessions(sid).call()[5]]
+
+    def _bill(self, log: Any) -> SessionBill:
+        data = bytes(log["data"])
+        consumer = Web3.to_checksum_address(bytes(log["topics"][3])[-20:])
+        return SessionBill(
+            session_id=int.from_bytes(bytes(log["topics"][1]), "big"),
+            meter=bytes(log["topics"][2]).rstrip(b"\0").decode(errors="replace"),
+            consumer=self._name_by_address.get(consumer, consumer),
+            energy_wh=_word(data, 0),
+            billed_wei=_word(data, 1),
+            refund_wei=_word(data, 2),
+        )
+
+    def _require_meter(self, owner: str) -> str:
+        meter = self.meter_of(owner)
+        if meter is None:
+            raise ChainError(f"participant {owner} has no meter: register_meter first")
+        return meter
+
     # ----------------------------------------------------------------- helpers
 
     def _encode(self, contract: Any, fn: str, *args: Any) -> bytes:
@@ -438,7 +541,8 @@ class Market:
         for wallet, tx_hash in pending:
             wallet.wait(tx_hash)
 
-    def _logs(self, topic: bytes, *more_topics: Any) -> list[Any]:
+    def event_logs(self, topic: bytes, *more_topics: Any) -> list[Any]:
+        """This market's logs with event ``topic`` (and further topic filters), oldest first."""
         return list(
             self.w3.eth.get_logs(
                 {

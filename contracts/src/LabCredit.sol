@@ -20,9 +20,9 @@ contract LabCredit is IERC20 {
     event Approval(address indexed owner, address indexed spender, uint256 value);
 
     error NotMinter(address caller);
-    error InsufficientBalance(address account, uint256 balance, uint256 needed);
-    error InsufficientAllowance(address owner, address spender, uint256 allowance, uint256 needed);
-    error ZeroAddress();
+    error ERC20InsufficientBalance(address account, uint256 balance, uint256 needed);
+    error ERC20InsufficientAllowance(address owner, address spender, uint256 allowance, uint256 needed);
+    error ERC20InvalidReceiver(address receiver);
 
     constructor() {
         minter = msg.sender;
@@ -31,7 +31,7 @@ contract LabCredit is IERC20 {
     /// @notice Create `value` units for `to`; minter only.
     function mint(address to, uint256 value) external {
         if (msg.sender != minter) revert NotMinter(msg.sender);
-        if (to == address(0)) revert ZeroAddress();
+        if (to == address(0)) revert ERC20InvalidReceiver(to);
         totalSupply += value;
         unchecked {
             balanceOf[to] += value; // cannot overflow: bounded by totalSupply
@@ -53,7 +53,7 @@ contract LabCredit is IERC20 {
     function transferFrom(address from, address to, uint256 value) external returns (bool) {
         uint256 allowed = allowance[from][msg.sender];
         if (allowed != type(uint256).max) {
-            if (allowed < value) revert InsufficientAllowance(from, msg.sender, allowed, value);
+            if (allowed < value) revert ERC20InsufficientAllowance(from, msg.sender, allowed, value);
             unchecked {
                 allowance[from][msg.sender] = allowed - value;
             }
@@ -63,9 +63,9 @@ contract LabCredit is IERC20 {
     }
 
     function _move(address from, address to, uint256 value) private {
-        if (to == address(0)) revert ZeroAddress();
+        if (to == address(0)) revert ERC20InvalidReceiver(to);
         uint256 held = balanceOf[from];
-        if (held < value) revert InsufficientBalance(from, held, value);
+        if (held < value) revert ERC20InsufficientBalance(from, held, value);
         unchecked {
             balanceOf[from] = held - value;
             balanceOf[to] += value;

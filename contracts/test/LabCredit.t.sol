@@ -35,7 +35,7 @@ contract LabCreditTest is Base {
     }
 
     function test_mintRejectsZeroAddress() public {
-        vm.expectRevert(abi.encodeWithSelector(LabCredit.ZeroAddress.selector));
+        vm.expectRevert(abi.encodeWithSelector(LabCredit.ERC20InvalidReceiver.selector, address(0)));
         token.mint(address(0), 1);
     }
 
@@ -48,10 +48,10 @@ contract LabCreditTest is Base {
 
     function test_transferErrors() public {
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(LabCredit.InsufficientBalance.selector, alice, 1000, 1001));
+        vm.expectRevert(abi.encodeWithSelector(LabCredit.ERC20InsufficientBalance.selector, alice, 1000, 1001));
         token.transfer(bob, 1001);
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(LabCredit.ZeroAddress.selector));
+        vm.expectRevert(abi.encodeWithSelector(LabCredit.ERC20InvalidReceiver.selector, address(0)));
         token.transfer(address(0), 1);
     }
 
@@ -63,7 +63,7 @@ contract LabCreditTest is Base {
         assertEq(token.allowance(alice, bob), 100, "allowance spent");
         assertEq(token.balanceOf(bob), 200, "moved");
         vm.prank(bob);
-        vm.expectRevert(abi.encodeWithSelector(LabCredit.InsufficientAllowance.selector, alice, bob, 100, 101));
+        vm.expectRevert(abi.encodeWithSelector(LabCredit.ERC20InsufficientAllowance.selector, alice, bob, 100, 101));
         token.transferFrom(alice, bob, 101);
     }
 

@@ -1,0 +1,78 @@
+"""Anvil process management against the real binary."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from bench.chain import Anvil, Market
+from bench.chain.anvil import rpc_call
+from bench.errors import ChainError, ToolMissingError
+from pricing import Trade
+
+pytestmark = pytest.mark.chain
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_starts_answers_and_stops_without_orphan(artifacts: None) -> None:
+    node = Anvil()
+    with node:
+        assert rpc_call(node.url, "eth_chainId") == hex(31337)
+        assert node.url == f"http://127.0.0.1:{node.port}"
+        pid = node._process.pid  # type: ignore[union-attr]
+        assert _alive(pid)
+    assert not node.running
+    assert not _alive(pid)
+
+
+def test_missing_binary_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GRIDBENCH_TOOLS", str(tmp_path))
+    with pytest.raises(ToolMissingError, match="make demo"):
+        Anvil().start()
+
+
+def test_busy_port_is_a_chain_error(artifacts: None) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(ChainError, match="anvil exited"):
+            Anvil(port=port).start()
+
+
+def test_missing_state_file_is_a_chain_error(tmp_path: Path) -> None:
+    with pytest.raises(ChainError, match="does not exist"):
+        Anvil(load_state=tmp_path / "nope.json").start()
+
+
+def test_state_dumped_by_rpc_reloads(tmp_path: Path, artifacts: None) -> None:
+    state = tmp_path / "state.json"
+    with Anvil() as node:
+        market = Market.deploy(node.url, require_readings=False)
+        market.add_participants(["alice", "bob"], 1000)
+        market.settle_interval(1, [Trade("alice", "bob", 2, 250)])
+        node.dump_state(state)
+    with Anvil(load_state=state) as node:
+        again = Market.attach(node.url, market.address)
+        assert again.balance_wei("bob") == 1500
+        assert again.settled_intervals() == [1]
+
+
+def test_state_dumped_on_stop_reloads(tmp_path: Path, artifacts: None) -> None:
+    state = tmp_path / "state.json"
+    with Anvil(dump_state_on_stop=state) as node:
+        market = Market.deploy(node.url, require_readings=False)
+        market.add_participants(["alice"], 77)
+    assert state.is_file()
+    with Anvil(load_state=state) as node:
+        assert Market.attach(node.url, market.address).balance_wei("alice") == 77

@@ -1,0 +1,72 @@
+"""Meters, signed readings and supply sessions through the facade."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.chain import Market
+from bench.chain.identities import meter_attestor, meter_id
+from bench.errors import ChainError
+
+PEOPLE = ("alice", "bob", "carol")  # the participants of the market fixture
+DEPOSIT_WEI = 1_000_000  # what each of them deposited
+
+pytestmark = pytest.mark.chain
+
+
+def test_reading_digest_matches_eip712(market: Market) -> None:
+    reading = market.meter_reading("alice", 4, 1234, 1_700_000_000)
+    on_chain = market.contract.functions.readingDigest(meter_id("alice"), 4, 1234, 1_700_000_000)
+    assert reading.signer(market.client.chain_id, market.address) == meter_attestor("alice").address
+    from eth_account import Account
+
+    recovered = Account._recover_hash(  # type: ignore[attr-defined]
+        on_chain.call(), vrs=(reading.v, reading.r, reading.s)
+    )
+    assert recovered == meter_attestor("alice").address
+
+
+def test_meter_registered_to_someone_else_is_refused(market: Market) -> None:
+    with pytest.raises(ChainError, match="registered to"):
+        market.register_meter("alice", owner="bob")
+
+
+def test_extra_meter_is_registered_once(market: Market) -> None:
+    market.register_meter("roof-2", owner="carol", location="building B roof")
+    market.register_meter("roof-2", owner="carol")  # idempotent
+    owner, status, *_ = market.contract.functions.meters(meter_id("roof-2")).call()
+    assert owner == market.wallet("carol").address
+    assert status == 1
+    assert market.contract.functions.meterLocation(meter_id("roof-2")).call() == "building B roof"
+
+
+def test_session_bills_metered_energy_and_refunds(market: Market) -> None:
+    market.set_tariff("bob", "bob", 300)
+    sid = market.open_session(
+        "alice", "bob", 90_000, max_price_wei_per_wh=300, energy_counter_wh=1000
+    )
+    assert market.open_sessions() == [sid]
+    assert market.session_deposits_wei() == 90_000
+    assert market.balance_wei("alice") == DEPOSIT_WEI - 90_000
+    bill = market.close_session(sid, "bob", 1100, closer="alice")
+    assert (bill.energy_wh, bill.billed_wei, bill.refund_wei) == (100, 30_000, 60_000)
+    assert bill.consumer == "alice" and bill.meter == "bob"
+    assert market.balance_wei("bob") == DEPOSIT_WEI + 30_000
+    assert market.balance_wei("alice") == DEPOSIT_WEI - 30_000
+    assert market.session_bills() == [bill]
+    assert market.open_sessions() == []
+    total = sum(market.balance_wei(p) for p in PEOPLE)
+    assert market.total_holdings_wei() == total
+
+
+def test_session_price_above_limit_is_decoded(market: Market) -> None:
+    market.set_tariff("bob", "bob", 300)
+    with pytest.raises(ChainError) as info:
+        market.open_session("alice", "bob", 1000, max_price_wei_per_wh=250)
+    assert info.value.error_name == "TariffAboveLimit"
+
+
+def test_only_the_owner_sets_a_tariff(market: Market) -> None:
+    with pytest.raises(ChainError) as info:
+        market.set_tariff("alice", "bob", 1)
+    assert info.value.error_name == "NotMeterOwner"

@@ -1,0 +1,142 @@
+"""Batch settlement through the Market facade on a real Anvil."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.chain import Anvil, Market
+from bench.chain.audit import audit_interval
+from bench.chain.encoding import batch_hash, encode_batch
+from bench.errors import ChainError
+from pricing import Trade
+
+PEOPLE = ("alice", "bob", "carol")  # the participants of the market fixture
+DEPOSIT_WEI = 1_000_000  # what each of them deposited
+
+pytestmark = pytest.mark.chain
+
+READINGS = {"alice": 10, "bob": 20, "carol": 30}
+
+
+def holdings_conserved(market: Market) -> bool:
+    balances = sum(market.balance_wei(p) for p in PEOPLE)
+    return market.total_holdings_wei() == balances + market.session_deposits_wei()
+
+
+def test_settles_trades_and_moves_balances(market: Market) -> None:
+    trades = [Trade("alice", "bob", 100, 250), Trade("carol", "alice", 40, 300)]
+    s = market.settle_interval(1, trades, READINGS)
+    assert s.interval_id == 1
+    assert s.settled_trades == tuple(trades)
+    assert s.rejected_trades == ()
+    assert s.value_settled_wei == 100 * 250 + 40 * 300
+    assert s.energy_settled_wh == 140
+    assert s.gas_used > 21_000
+    assert s.tx_hash.startswith("0x") and len(s.tx_hash) == 66
+    index = {p: market.participant_index(p) for p in PEOPLE}
+    assert s.batch_hash == batch_hash(encode_batch(trades, index)[0])
+    assert market.balance_wei("alice") == DEPOSIT_WEI - 25_000 + 12_000
+    assert market.balance_wei("bob") == DEPOSIT_WEI + 25_000
+    assert market.balance_wei("carol") == DEPOSIT_WEI - 12_000
+    assert holdings_conserved(market)
+
+
+def test_unpayable_trade_is_rejected_and_the_rest_settles(market: Market) -> None:
+    trades = [
+        Trade("alice", "bob", 10, 250),
+        Trade("carol", "bob", 5000, 250),  # 1,250,000 > carol's 1,000,000
+        Trade("bob", "carol", 4, 250),
+    ]
+    s = market.settle_interval(1, trades, READINGS)
+    assert s.rejected_trades == ((trades[1], "insufficient balance"),)
+    assert s.settled_trades == (trades[0], trades[2])
+    assert market.balance_wei("carol") == DEPOSIT_WEI + 1000
+    assert holdings_conserved(market)
+
+
+def test_interval_settles_at_most_once(market: Market) -> None:
+    trades = [Trade("alice", "bob", 10, 250)]
+    market.settle_interval(5, trades, READINGS)
+    with pytest.raises(ChainError, match="IntervalAlreadySettled") as info:
+        market.settle_interval(5, trades, READINGS)
+    assert info.value.error_name == "IntervalAlreadySettled"
+    assert market.balance_wei("bob") == DEPOSIT_WEI + 2500
+    assert market.settled_intervals() == [5]
+
+
+def test_metered_market_requires_readings(market: Market) -> None:
+    with pytest.raises(ChainError, match="readings="):
+        market.settle_interval(1, [Trade("alice", "bob", 1, 1)])
+    assert not market.is_settled(1)
+
+
+def test_trades_of_a_participant_without_reading_are_rejected(market: Market) -> None:
+    trades = [Trade("alice", "bob", 10, 250), Trade("alice", "carol", 10, 250)]
+    s = market.settle_interval(1, trades, {"alice": 1, "bob": 2})
+    assert s.settled_trades == (trades[0],)
+    assert s.rejected_trades == ((trades[1], "no verified meter reading"),)
+
+
+def test_open_market_settles_without_readings(open_market: Market) -> None:
+    s = open_market.settle_interval(1, [Trade("alice", "bob", 10, 250)])
+    assert s.value_settled_wei == 2500
+
+
+def test_unknown_participant_is_refused(market: Market) -> None:
+    with pytest.raises(ChainError, match="add_participants"):
+        market.settle_interval(1, [Trade("alice", "mallory", 1, 1)], READINGS)
+
+
+def test_settle_unsettled_skips_what_is_on_chain(market: Market) -> None:
+    intervals = {i: [Trade("alice", "bob", i, 100)] for i in range(1, 5)}
+    readings = {i: READINGS for i in intervals}
+    market.settle_interval(1, intervals[1], READINGS)
+    market.settle_interval(2, intervals[2], READINGS)
+    done = market.settle_unsettled(intervals, readings)
+    assert [s.interval_id for s in done] == [3, 4]
+    assert market.settled_intervals() == [1, 2, 3, 4]
+    assert market.balance_wei("bob") == DEPOSIT_WEI + 100 * (1 + 2 + 3 + 4)
+    assert market.settle_unsettled(intervals, readings) == []
+
+
+def test_exactly_once_across_an_anvil_restart(tmp_path: Path, artifacts: None) -> None:
+    state = tmp_path / "anvil-state.json"
+    intervals = {i: [Trade("alice", "bob", 10 * i, 200)] for i in range(1, 6)}
+    readings = {i: READINGS for i in intervals}
+    with Anvil(dump_state_on_stop=state) as node:
+        first = Market.deploy(node.url)
+        first.add_participants(PEOPLE, DEPOSIT_WEI)
+        first.settle_unsettled({i: intervals[i] for i in (1, 2, 3)}, readings)
+    with Anvil(load_state=state) as node:
+        bench = Market.attach(node.url, first.address)  # a restarted bench: nothing in memory
+        done = bench.settle_unsettled(intervals, readings)
+        assert [s.interval_id for s in done] == [4, 5]
+        assert bench.settled_intervals() == [1, 2, 3, 4, 5]
+        assert bench.balance_wei("bob") == DEPOSIT_WEI + 200 * 10 * (1 + 2 + 3 + 4 + 5)
+        assert all(s.rejected_trades == () for s in done), "meters found again after restart"
+
+
+def test_withdraw_pulls_to_wallet_and_overdraft_is_decoded(market: Market) -> None:
+    market.withdraw("alice", 400_000)
+    assert market.wallet_wei("alice") == 400_000
+    assert market.balance_wei("alice") == 600_000
+    with pytest.raises(ChainError) as info:
+        market.withdraw("alice", 600_001)
+    assert info.value.error_name == "InsufficientBalance"
+    assert "neededWei=600001" in str(info.value)
+    assert holdings_conserved(market)
+
+
+def test_audit_rebuilds_an_interval_from_the_chain(market: Market) -> None:
+    trades = [Trade("alice", "bob", 7, 250), Trade("carol", "bob", 10**6, 250)]
+    sent = market.settle_interval(3, trades, READINGS)
+    audit = audit_interval(market, 3)
+    assert audit.ok, audit.findings
+    assert audit.settlement == sent
+
+
+def test_audit_of_unsettled_interval_is_an_error(market: Market) -> None:
+    with pytest.raises(ChainError, match="not settled"):
+        audit_interval(market, 99)
