@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 from bench.errors import DeviceError, ToolMissingError
 from bench.firmware.build import FIRMWARE_DIR, build_firmware
@@ -16,9 +18,17 @@ _AVRDUDE = {
 }
 
 
-def flash_command(port: str, board: str = "uno", *, prefer_pio: bool = True) -> list[str]:
-    """The command that flashes ``board`` on ``port``."""
+def _pio_with_avr_platform() -> str | None:
+    """``pio`` if its atmelavr platform is installed (it is downloaded on first use)."""
     pio = shutil.which("pio") or shutil.which("platformio")
+    core = Path(os.environ.get("PLATFORMIO_CORE_DIR", Path.home() / ".platformio"))
+    return pio if pio and (core / "platforms" / "atmelavr").is_dir() else None
+
+
+def flash_command(port: str, board: str = "uno", *, prefer_pio: bool = True) -> list[str]:
+    """The command that flashes ``board`` on ``port``: PlatformIO if it can work offline
+    (its AVR platform is installed), else avrdude with the HEX built here."""
+    pio = _pio_with_avr_platform()
     if prefer_pio and pio:
         return [
             pio,
@@ -34,8 +44,8 @@ def flash_command(port: str, board: str = "uno", *, prefer_pio: bool = True) -> 
         ]
     if shutil.which("avrdude") is None:
         raise ToolMissingError(
-            "neither PlatformIO nor avrdude found: `pip install platformio` (needs internet "
-            "for its AVR platform) or `apt-get install avrdude`, then retry"
+            "avrdude not found and PlatformIO has no AVR platform: `apt-get install avrdude`, "
+            "or run `pio run -d firmware` once with internet access, then retry"
         )
     hexfile = build_firmware(board).with_suffix(".hex")
     return ["avrdude", *_AVRDUDE[board], "-P", port, "-U", f"flash:w:{hexfile}:i"]

@@ -73,6 +73,11 @@ class SimMeter:
                 "`make -C firmware sim build` and try `firmware/build/sim/meter_sim` by hand"
             ) from None
 
+    @property
+    def url(self) -> str:
+        """The pyserial URL of the meter's UART (its pseudo-terminal)."""
+        return self.pty_path
+
     def _read_events(self) -> None:
         assert self._proc.stdout is not None
         for line in self._proc.stdout:
