@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +100,22 @@ def test_reset_keeps_energy_counter_key_and_relay(sim_meter_factory: SimFactory)
     assert sim.wait_relay(True)
     stale = wire.encode_auth(wire.DEFAULT_KEY, meter.challenge(), AuthCmd.RELAY, b"\x00")
     assert error_code(send_auth(meter, stale)) == ErrorCode.BAD_TAG
+
+
+def test_power_cycle_keeps_counter_and_key(sim_meter_factory: SimFactory, tmp_path: Path) -> None:
+    eeprom = tmp_path / "meter.eeprom"
+    sim, meter = sim_meter_factory(speed=3.0, eeprom=eeprom)
+    sim.set_waveform(Waveform(v_rms=230, i_rms=10))
+    meter.set_key(KEY)
+    time.sleep(2.5 / 3.0)
+    before = meter.read()
+    boot = meter.identity().boot_count
+    meter.close()
+    sim.close()  # the runner writes its EEPROM file when it stops
+    sim2, meter2 = sim_meter_factory(speed=3.0, eeprom=eeprom)
+    assert meter2.identity().boot_count == boot + 1
+    assert meter2.identity().key_provisioned
+    assert meter2.read().energy_import_wh >= before.energy_import_wh > 0.2
+    with pytest.raises(MeterRefusedError):
+        meter2.set_relay(False)  # the bench still holds the default key
+    assert sim2.relay_closed is True
