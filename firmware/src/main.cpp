@@ -3,6 +3,7 @@
 #include <Arduino.h>
 #include <avr/eeprom.h>
 #include <avr/sleep.h>
+#include <avr/wdt.h>
 
 #include "meter_app.h"
 #include "sampler.h"
@@ -76,14 +77,16 @@ void idle() {
 }  // namespace
 
 void setup() {
-  pinMode(kRelayArduinoPin, OUTPUT);
+  wdt_enable(WDTO_2S);  // a hung meter reboots (and says so with its boot count)
   Serial.begin(57600);
-  app.begin();
+  app.begin();                        // sets the relay level from EEPROM first,
+  pinMode(kRelayArduinoPin, OUTPUT);  // then drives it: no glitch at boot
   apply_calibration();
   sampler::begin();
 }
 
 void loop() {
+  wdt_reset();
   while (Serial.available()) parser.feed(static_cast<uint8_t>(Serial.read()));
   CycleSums cycle;
   while (sampler::pop(cycle)) {
