@@ -116,6 +116,7 @@ class MeterDevice:
         self._next_sample = math.inf
         self._analog_on: set[int] = set()
         self._digital_on: set[int] = set()
+        self._reported: dict[int, int] = {}
         self._modes = [0x02 if p in ANALOG_PINS else 0x00 for p in range(NUM_PINS)]
         self._outputs = [0] * NUM_PINS
         self._nonce: tuple[bytes, float] | None = None
@@ -172,7 +173,8 @@ class MeterDevice:
         if isinstance(msg, fm.ReportDigital):
             if msg.port < 3 and msg.enable:
                 self._digital_on.add(msg.port)
-                return self._emit(fm.digital(msg.port, self._port_inputs(msg.port)))
+                self._reported[msg.port] = self._port_inputs(msg.port)
+                return self._emit(fm.digital(msg.port, self._reported[msg.port]))
             self._digital_on.discard(msg.port)
             return b""
         if isinstance(msg, fm.SetPinMode):
@@ -382,7 +384,13 @@ class MeterDevice:
         return mask
 
     def _report_changes(self) -> bytes:
-        return b"".join(fm.digital(p, self._port_inputs(p)) for p in sorted(self._digital_on))
+        out = bytearray()
+        for port in sorted(self._digital_on):
+            mask = self._port_inputs(port)
+            if mask != self._reported.get(port):
+                self._reported[port] = mask
+                out += self._emit(fm.digital(port, mask))
+        return bytes(out)
 
     def _sample(self, channel: int, now: float) -> int:
         return self.physics.adc_counts(channel, now)

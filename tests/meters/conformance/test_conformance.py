@@ -1,0 +1,218 @@
+"""Meter protocol conformance: the same tests for every meter kind (see conftest.py)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bench.devices import Calibration, FirmataMeter, MeterRefusedError, Reading
+from bench.devices.wire import ErrorCode
+from bench.transport import firmata as fm
+
+from .kinds import MeterUnderTest
+
+needs = pytest.mark.needs
+
+
+def settle(m: MeterUnderTest, power_w: float) -> Reading:
+    assert m.truth is not None
+    m.truth.set_power(power_w)
+    return m.driver.read()
+
+
+def test_identity(meter: MeterUnderTest) -> None:
+    ident = meter.driver.identity()
+    assert 1 <= len(ident.meter_id) <= 16
+    assert ident.protocol_version[0] == 1 or "wire" not in meter.caps
+    assert meter.driver.identity(refresh=True).meter_id == ident.meter_id
+
+
+def test_reading_units_and_plausibility(meter: MeterUnderTest) -> None:
+    r = meter.driver.read()
+    assert r.meter_id == meter.driver.identity().meter_id
+    assert 0 < r.voltage_v < 500
+    assert r.current_a >= 0
+    assert -1 <= r.power_factor <= 1
+    assert r.energy_import_wh >= 0 and r.energy_export_wh >= 0
+
+
+@needs("truth")
+@pytest.mark.parametrize("power_w", [1000.0, 2500.0, -1500.0, 0.0])
+def test_power_matches_truth_with_sign_convention(meter: MeterUnderTest, power_w: float) -> None:
+    r = settle(meter, power_w)
+    assert r.power_w == pytest.approx(power_w, rel=0.01, abs=0.5)
+    assert r.voltage_v == pytest.approx(230.0, rel=0.01)
+    if power_w:
+        assert r.current_a == pytest.approx(abs(power_w) / 230.0, rel=0.01)
+        assert (r.power_factor > 0) == (power_w > 0)
+
+
+@needs("truth")
+@pytest.mark.parametrize("power_w", [3600.0, -3600.0])
+def test_counters_integrate_power_in_the_right_direction(
+    meter: MeterUnderTest, power_w: float
+) -> None:
+    r1 = settle(meter, power_w)
+    time.sleep(0.5)
+    r2 = meter.driver.read()
+    d_imp = r2.energy_import_wh - r1.energy_import_wh
+    d_exp = r2.energy_export_wh - r1.energy_export_wh
+    expected = abs(power_w) * (r2.t_s - r1.t_s) / 3600
+    moved, still = (d_imp, d_exp) if power_w > 0 else (d_exp, d_imp)
+    assert moved == pytest.approx(expected, rel=0.05, abs=0.01)
+    assert still == 0
+
+
+@needs("truth")
+def test_counters_are_monotonic_and_match_truth(meter: MeterUnderTest) -> None:
+    assert meter.truth is not None
+    last = settle(meter, 2000.0)
+    for p in (-800.0, 1200.0, -3000.0, 500.0):
+        meter.truth.set_power(p)
+        time.sleep(0.05)
+        r = meter.driver.read()
+        assert r.energy_import_wh >= last.energy_import_wh
+        assert r.energy_export_wh >= last.energy_export_wh
+        last = r
+    imp, exp = meter.truth.energy_wh()
+    assert last.energy_import_wh == pytest.approx(imp, abs=0.05)
+    assert last.energy_export_wh == pytest.approx(exp, abs=0.05)
+
+
+@needs("truth")
+def test_relay_opens_and_closes(meter: MeterUnderTest) -> None:
+    assert meter.truth is not None
+    settle(meter, 1500.0)
+    meter.driver.set_relay(False)
+    assert meter.truth.relay_closed is False
+    r1 = meter.driver.read()
+    assert r1.relay_closed is False and r1.power_w == 0 and r1.current_a == 0
+    assert r1.voltage_v > 0
+    time.sleep(0.2)
+    r2 = meter.driver.read()
+    assert r2.energy_import_wh == r1.energy_import_wh
+    meter.driver.set_relay(True)
+    assert meter.truth.relay_closed is True
+    r3 = meter.driver.read()
+    assert r3.relay_closed is True and r3.power_w == pytest.approx(1500.0, rel=0.01)
+
+
+def test_stream_delivers_consecutive_readings(meter: MeterUnderTest) -> None:
+    d = meter.driver
+    d.start_stream(0.05)
+    got: list[Reading] = []
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        got += d.next_readings(0.1)
+    d.stop_stream()
+    assert 14 <= len(got) <= 22
+    assert all(b.seq == a.seq + 1 for a, b in zip(got, got[1:], strict=False))
+    time.sleep(0.15)
+    d.next_readings(0.05)
+    assert d.next_readings(0.2) == []
+
+
+def test_calibration_round_trip(meter: MeterUnderTest) -> None:
+    d = meter.driver
+    cal = d.calibration()
+    assert cal.v_gain_uv_per_count > 0 and cal.i_gain_ua_per_count > 0
+    v1 = d.read().voltage_v
+    doubled = Calibration(
+        cal.v_gain_uv_per_count * 2,
+        cal.i_gain_ua_per_count,
+        cal.v_offset_counts,
+        cal.i_offset_counts,
+        cal.phase_cdeg,
+    )
+    d.set_calibration(doubled)
+    try:
+        assert d.calibration() == doubled
+        assert d.read().voltage_v == pytest.approx(2 * v1, rel=0.02)
+    finally:
+        d.set_calibration(cal)
+    assert d.calibration() == cal
+
+
+@needs("wire")
+def test_wrong_key_is_refused_then_locked_out(meter: MeterUnderTest) -> None:
+    d = meter.driver
+    assert isinstance(d, FirmataMeter)
+    liar = FirmataMeter(d.link, key=b"\x42" * 32, timeout_s=0.5)
+    liar.identity()
+    for failures in (1, 2, 3):
+        with pytest.raises(MeterRefusedError) as exc:
+            liar.set_relay(True)
+        assert exc.value.code == ErrorCode.BAD_TAG and exc.value.detail == failures
+    with pytest.raises(MeterRefusedError) as exc:
+        d.set_relay(True)
+    assert exc.value.code == ErrorCode.LOCKED_OUT and exc.value.detail >= 1
+    assert "wait" in str(exc.value)
+    time.sleep(1.1)
+    d.set_relay(True)  # the right key works once the lockout is over
+
+
+@needs("wire")
+def test_nonce_is_single_use(meter: MeterUnderTest) -> None:
+    from bench.devices import wire
+
+    d = meter.driver
+    assert isinstance(d, FirmataMeter)
+    nonce = d.challenge()
+    frame = fm.sysex(wire.Cmd.AUTH, wire.encode_auth(meter.key, nonce, wire.AuthCmd.RELAY, b"\x01"))
+    d.link.send(frame)
+    d.link.send(frame)  # replay
+    replies: list[fm.Message] = []
+    deadline = time.monotonic() + 1.0
+    while len([m for m in replies if isinstance(m, fm.Sysex)]) < 2 and time.monotonic() < deadline:
+        replies += d.link.receive(0.1)
+    sysex = [m for m in replies if isinstance(m, fm.Sysex) and m.command in (0x06, 0x0F)]
+    assert sysex[0] == fm.Sysex(0x06, bytes((0x01, 0x00)))
+    assert sysex[1].command == 0x0F and sysex[1].payload[0] == ErrorCode.NO_CHALLENGE
+
+
+@needs("wire")
+def test_key_rotation(meter: MeterUnderTest) -> None:
+    d = meter.driver
+    assert isinstance(d, FirmataMeter)
+    new = bytes(range(1, 33))
+    d.set_key(new)
+    try:
+        assert d.identity(refresh=True).key_provisioned
+        stale = FirmataMeter(d.link, key=meter.key)
+        with pytest.raises(MeterRefusedError):
+            stale.set_relay(True)
+        d.set_relay(True)
+    finally:
+        d.set_key(meter.key)
+    assert d.identity(refresh=True).key_provisioned == (meter.key != bytes(32))
+
+
+@needs("wire")
+def test_unknown_command_gets_an_error_reply(meter: MeterUnderTest) -> None:
+    d = meter.driver
+    assert isinstance(d, FirmataMeter)
+    d.link.send(fm.sysex(0x0A))
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        for m in d.link.receive(0.1):
+            if isinstance(m, fm.Sysex) and m.command == 0x0F:
+                assert m.payload[:2] == bytes((ErrorCode.UNKNOWN_COMMAND, 0x0A))
+                return
+    pytest.fail("no ERROR reply to an unknown meter command")
+
+
+@needs("truth", "reboot")
+def test_reboot_keeps_counters_and_counts_boots(meter: MeterUnderTest) -> None:
+    assert meter.reboot is not None and meter.truth is not None
+    d = meter.driver
+    settle(meter, 3600.0)
+    time.sleep(0.2)
+    before = d.read()
+    meter.reboot()
+    time.sleep(0.1)
+    after = d.read()
+    assert after.boot_count == before.boot_count + 1
+    assert after.seq < before.seq + 3
+    assert after.energy_import_wh >= before.energy_import_wh
+    assert d.identity().boot_count == after.boot_count

@@ -1,0 +1,37 @@
+"""Fixtures for the meter tests (host drivers, protocol, emulator).
+
+Markers used here: ``slow`` (fuzz profiles, excluded by default: ``pytest -m slow``),
+``hil`` (real board: ``--meter-port PORT``, defined in tests/conftest.py), ``firmware``
+(simavr kinds added by the firmware suite). Every emulator here runs with
+``reset_wait_s = 0``: nothing waits for an Arduino reset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bench.emulator import MeterFarm
+
+
+@pytest.fixture
+def farm() -> Iterator[MeterFarm]:
+    """A started, empty farm at real time; add meters with ``farm.add(EmulatedMeter(...))``."""
+    with MeterFarm() as f:
+        yield f
+        assert f.loop_error is None, f"farm I/O thread died: {f.loop_error!r}"
+
+
+@pytest.fixture
+def fast_farm() -> Iterator[MeterFarm]:
+    """A farm whose meters integrate one simulated hour per real second."""
+    with MeterFarm(time_scale=3600.0) as f:
+        yield f
+        assert f.loop_error is None, f"farm I/O thread died: {f.loop_error!r}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "needs(*caps): skip a conformance test for kinds lacking these capabilities"
+    )
