@@ -201,7 +201,10 @@ class OrderArrays:
         ``(MAX_PRICE_WEI_PER_WH + 1) * m * m < 2**63``, i.e. up to 3 million orders a side;
         larger sides use ``np.lexsort``).
         """
-        rows = np.flatnonzero(self.is_bid if bids else ~self.is_bid)
+        return self.priority_of(np.flatnonzero(self.is_bid if bids else ~self.is_bid), bids)
+
+    def priority_of(self, rows: np.ndarray, bids: bool) -> np.ndarray:
+        """The given rows (of one side, increasing) in that side's priority order."""
         m = rows.size
         if m == 0:
             return rows

@@ -11,6 +11,7 @@ from pricing import (
     PricingInputError,
     Side,
     Trade,
+    clear_uniform,
     demand_curve,
     pay_as_clear,
     supply_curve,
@@ -108,3 +109,18 @@ def test_array_and_dataclass_apis_agree() -> None:
     ]
     book = OrderArrays.from_orders(orders)
     assert pay_as_clear(book) == pay_as_clear(orders)
+
+
+def test_wide_price_span_takes_the_sorting_path_with_the_same_result() -> None:
+    orders = [
+        Order("a", Side.BID, 10, 900_000),
+        Order("b", Side.BID, 5, 200),
+        Order("c", Side.OFFER, 8, 100),
+        Order("d", Side.OFFER, 10, 250),
+    ]
+    book = OrderArrays.from_orders(orders)
+    auto, levels = clear_uniform(book), clear_uniform(book, method="levels")
+    assert (auto.volume_wh, auto.clearing_price_wei_per_wh) == (10, (900_000 + 250) // 2)
+    assert (levels.volume_wh, levels.clearing_price_wei_per_wh) == (10, (900_000 + 250) // 2)
+    with pytest.raises(PricingInputError, match="method"):
+        clear_uniform(book, method="magic")

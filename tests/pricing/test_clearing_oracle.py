@@ -25,12 +25,7 @@ def _close(welfare: int, lp: float) -> bool:
 
 def _check_fills(book: OrderArrays, m: Matching) -> None:
     """No order overfilled, every pair crosses, volume and welfare add up."""
-    filled = np.bincount(
-        np.concatenate((m.bid_row, m.offer_row)),
-        weights=np.concatenate((m.energy_wh, m.energy_wh)),
-        minlength=len(book),
-    )
-    assert (filled <= book.energy_wh).all()
+    assert (_fills(book, m) <= book.energy_wh).all()
     assert (m.energy_wh > 0).all()
     assert book.is_bid[m.bid_row].all() and not book.is_bid[m.offer_row].any()
     bid_limit = book.price_wei_per_wh[m.bid_row]
@@ -55,6 +50,17 @@ def check_pay_as_clear(orders: list[Order]) -> None:
         assert m.clearing_price_wei_per_wh is None
     clearing = pay_as_clear(orders)
     assert sum(t.energy_wh for t in clearing.trades) == clearing.volume_wh == m.volume_wh
+    by_sorting = clear_uniform(book, method="sort")
+    by_levels = clear_uniform(book, method="levels")
+    for other in (by_sorting, by_levels):
+        assert other.volume_wh == m.volume_wh and other.welfare_wei == m.welfare_wei
+        assert other.clearing_price_wei_per_wh == m.clearing_price_wei_per_wh
+        assert (_fills(book, other) == _fills(book, m)).all()
+
+
+def _fills(book: OrderArrays, m: Matching) -> np.ndarray:
+    rows = np.concatenate((m.bid_row, m.offer_row))
+    return np.bincount(rows, np.concatenate((m.energy_wh, m.energy_wh)), minlength=len(book))
 
 
 def check_continuous(orders: list[Order], *, one_sided: bool, same_time: bool) -> None:
