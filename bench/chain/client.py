@@ -123,7 +123,7 @@ class Wallet:
         self.account = account
         self.address = account.address
         self._lock = threading.Lock()
-        self._nonce = client.w3.eth.get_transaction_count(account.address, "pending")
+        self._nonce = int(client.w3.eth.get_transaction_count(account.address, "pending"))
         self.tip_wei = tip_wei
         self._max_fee_wei = 0
         self._fee_checked_at = -FEE_REFRESH_S
@@ -142,24 +142,10 @@ class Wallet:
     def from_key(cls, client: ChainClient, private_key: str | bytes) -> Wallet:
         return cls(client, Account.from_key(private_key))
 
-    def resync_nonce(self) -> None:
-        """Re-read the nonce from the node (after a crash or a failed send)."""
-        with self._lock:
-            self._nonce = self.client.w3.eth.get_transaction_count(self.address, "pending")
-
-    def call_error(self, to: str, data: bytes, value: int = 0) -> ChainError | None:
-        """Simulate a call; the decoded ChainError it would revert with, or None."""
-        try:
-            self.client.w3.eth.call({"from": self.address, "to": to, "data": data, "value": value})
-        except ContractLogicError as exc:
-            name, text = decode_revert(_revert_data(exc))
-            return ChainError(_revert_message(text, to), error_name=name)
-        return None
-
     def send(self, to: str | None, data: bytes, *, gas: int, value: int = 0) -> str:
         """Sign and send one transaction; returns its hash without waiting."""
         with self._lock:
-            tx = {
+            tx: dict[str, Any] = {
                 "chainId": self.client.chain_id,
                 "nonce": self._nonce,
                 "gas": gas,
@@ -174,7 +160,7 @@ class Wallet:
             try:
                 tx_hash = self.client.w3.eth.send_raw_transaction(signed.raw_transaction)
             except (ValueError, Web3Exception) as exc:
-                self._nonce = self.client.w3.eth.get_transaction_count(self.address, "pending")
+                self._nonce = int(self.client.w3.eth.get_transaction_count(self.address, "pending"))
                 raise ChainError(_send_message(exc, self)) from exc
             except (requests.RequestException, OSError) as exc:
                 raise ChainError(

@@ -220,7 +220,7 @@ class Market:
         return [(self.operator, self.operator.send(self.address, data, gas=_GAS["register"]))]
 
     def _fund_gas(self, address: str) -> None:
-        if self.w3.eth.get_balance(address) >= GAS_FUNDING_WEI // 10:
+        if self.w3.eth.get_balance(Web3.to_checksum_address(address)) >= GAS_FUNDING_WEI // 10:
             return
         if self.client.is_anvil:
             self.client.set_balance(address, GAS_FUNDING_WEI)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eth_account import Account
-from eth_account.messages import encode_typed_data
+from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
 
 READING_TYPES = {
@@ -54,7 +54,7 @@ def _domain(chain_id: int, market: str) -> dict[str, object]:
     return {"name": "GridMarket", "version": "1", "chainId": chain_id, "verifyingContract": market}
 
 
-def _message(chain_id: int, market: str, reading: SignedReading):  # type: ignore[no-untyped-def]
+def _message(chain_id: int, market: str, reading: SignedReading) -> SignableMessage:
     return encode_typed_data(
         _domain(chain_id, market),
         READING_TYPES,

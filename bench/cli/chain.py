@@ -38,7 +38,7 @@ def run_anvil(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``chain bench`` and ``chain anvil``."""
     chain = subparsers.add_parser("chain", help="settlement benchmark, local Anvil node")
     sub = chain.add_subparsers(dest="chain_command", metavar="ACTION", required=True)

@@ -52,4 +52,3 @@ def open_market(anvil: Anvil) -> Market:
     m = Market.deploy(anvil.url, require_readings=False)
     m.add_participants(PEOPLE, DEPOSIT_WEI)
     return m
-

@@ -35,7 +35,9 @@ def test_starts_answers_and_stops_without_orphan(artifacts: None) -> None:
     assert not _alive(pid)
 
 
-def test_missing_binary_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_missing_binary_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("GRIDBENCH_TOOLS", str(tmp_path))
     with pytest.raises(ToolMissingError, match="make demo"):
         Anvil().start()

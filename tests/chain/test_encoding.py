@@ -36,19 +36,18 @@ def test_round_trip_keeps_order_and_fields(trades: list[Trade]) -> None:
     assert list(indices) == sorted(set(indices))
     assert len(batch) == 2 + 4 * len(indices) + 12 * len(trades)
     assert decode_batch(batch) == tuple(
-        PackedTrade(INDEX[t.buyer], INDEX[t.seller], t.energy_wh, t.price_wei_per_wh) for t in trades
+        PackedTrade(INDEX[t.buyer], INDEX[t.seller], t.energy_wh, t.price_wei_per_wh)
+        for t in trades
     )
 
 
 def test_layout_is_big_endian_and_slot_based() -> None:
     batch, indices = encode_batch([Trade("p2", "p0", 500, 250)], INDEX)
     assert indices == (1, 7)
-    assert batch.hex() == "0002" "00000001" "00000007" "0001" "0000" "000001f4" "000000fa"
+    assert batch.hex() == "0002000000010000000700010000000001f4000000fa"
 
 
-@pytest.mark.parametrize(
-    ("energy", "price"), [(-1, 250), (2**32, 250), (10, -5), (10, 2**32)]
-)
+@pytest.mark.parametrize(("energy", "price"), [(-1, 250), (2**32, 250), (10, -5), (10, 2**32)])
 def test_out_of_range_fields_are_refused(energy: int, price: int) -> None:
     with pytest.raises(BatchEncodingError, match="outside"):
         encode_batch([Trade("p0", "p1", energy, price)], INDEX)
@@ -60,7 +59,9 @@ def test_too_many_trades_are_refused() -> None:
         encode_batch(trades, INDEX)
 
 
-@pytest.mark.parametrize("blob", [b"", b"\x00", b"\x00\x02\x00\x00\x00\x01", b"\x00\x00" + b"\x01" * 11])
+@pytest.mark.parametrize(
+    "blob", [b"", b"\x00", b"\x00\x02\x00\x00\x00\x01", b"\x00\x00" + b"\x01" * 11]
+)
 def test_malformed_batches_do_not_decode(blob: bytes) -> None:
     with pytest.raises(BatchEncodingError):
         decode_batch(blob)
