@@ -48,29 +48,34 @@ class HJBSolution:
 def gradient(v: np.ndarray, h: float) -> np.ndarray:
     """Second-order finite-difference derivative of ``v`` on a uniform grid of step ``h``."""
     g = np.empty_like(v)
-    g[1:-1] = (v[2:] - v[:-2]) / (2.0 * h)
-    g[0] = (-3.0 * v[0] + 4.0 * v[1] - v[2]) / (2.0 * h)
-    g[-1] = (3.0 * v[-1] - 4.0 * v[-2] + v[-3]) / (2.0 * h)
+    inner = g[1:-1]
+    np.subtract(v[2:], v[:-2], out=inner)
+    inner *= 0.5 / h
+    g[0] = (-3.0 * v[0] + 4.0 * v[1] - v[2]) * (0.5 / h)
+    g[-1] = (3.0 * v[-1] - 4.0 * v[-2] + v[-3]) * (0.5 / h)
     return g
 
 
 def _stencil(
-    drift: np.ndarray, diff_h2: np.ndarray, h: float, natural: bool
+    drift: np.ndarray, diff_h2: np.ndarray, h: float, natural: bool, scale: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weights of V[i-1] (``lo``) and V[i+1] (``up``) in the discrete generator at node i.
+    """``scale`` times the weights of V[i-1] (``lo``) and V[i+1] (``up``) at node i.
 
     Central: ``a/h² ∓ b/(2h)``. Where one of them would be negative, upwinding is used,
     which is the same as adding ``|b|/(2h)`` to both (artificial diffusion ``|b| h / 2``).
+    At natural ends (no diffusion there) this is already the inward upwind difference;
+    the outward weight, which has no neighbour, is dropped.
     """
     half = drift * (0.5 / h)
     extra = np.abs(half)
     extra *= extra > diff_h2
-    base = diff_h2 + extra
-    lo = base - half
-    up = base + half
+    extra += diff_h2
+    lo = extra - half
+    up = extra + half
     if natural:
-        lo[0], up[0] = 0.0, max(float(drift[0]), 0.0) / h
-        lo[-1], up[-1] = max(float(-drift[-1]), 0.0) / h, 0.0
+        lo[0] = up[-1] = 0.0
+    lo *= scale
+    up *= scale
     return lo, up
 
 
@@ -96,7 +101,7 @@ def solve_backward(
     """March from ``t[-1]`` back to ``t[0]``; ``dirichlet`` is ``(len(t), 2)`` end values or None.
 
     Policy iteration at each step stops when the drift changes by at most
-    ``tol * (1 + max|drift|)``; then the solution is consistent with its own policy.
+    ``tol * (1 + max|drift|)`` (the max taken at the start of the step).
     """
     x = np.asarray(x, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
@@ -128,20 +133,28 @@ def solve_backward(
     grad = gradient(v, h)
     for step in range(n_t - 2, -1, -1):
         dt = float(t[step + 1] - t[step])
-        implicit = theta * dt
+        implicit, explicit_dt = theta * dt, (1.0 - theta) * dt
         drift, cost = policy(step, grad)
-        lo, up = _stencil(drift, diff_h2, h, natural)
-        explicit = v + (1.0 - theta) * dt * (_apply(lo, up, v) + cost)
+        settled = tol * (1.0 + np.abs(drift).max())
+        lo, up = _stencil(drift, diff_h2, h, natural, implicit)
+        if explicit_dt == implicit:  # Crank–Nicolson: the same weights
+            explicit = v + (_apply(lo, up, v) + explicit_dt * cost)
+        else:
+            lo_e, up_e = _stencil(drift, diff_h2, h, natural, explicit_dt)
+            explicit = v + (_apply(lo_e, up_e, v) + explicit_dt * cost)
         for it in range(1, max_iter + 1):
             rhs = explicit + implicit * cost
-            d = 1.0 + implicit * (lo + up)
-            dl = -implicit * lo[1:]
-            du = -implicit * up[:-1]
+            d = lo + up
+            d += 1.0
+            dl = -lo[1:]
+            du = -up[:-1]
             if dirichlet is not None:
                 d[0] = d[-1] = 1.0
                 du[0] = dl[-1] = 0.0
                 rhs[0], rhs[-1] = dirichlet[step]
-            _, _, _, v, info = lapack.dgtsv(dl, d, du, rhs, overwrite_b=1)
+            _, _, _, v, info = lapack.dgtsv(
+                dl, d, du, rhs, overwrite_dl=1, overwrite_d=1, overwrite_du=1, overwrite_b=1
+            )
             if info != 0:
                 raise PricingInputError(f"tridiagonal solve failed (LAPACK info={info})")
             grad = gradient(v, h)
@@ -149,9 +162,9 @@ def solve_backward(
             iterations[step] = it
             change = np.abs(new_drift - drift).max()
             drift = new_drift
-            if change <= tol * (1.0 + np.abs(drift).max()):
+            if change <= settled:
                 break
-            lo, up = _stencil(drift, diff_h2, h, natural)
+            lo, up = _stencil(drift, diff_h2, h, natural, implicit)
         value[step] = v
         drifts[step] = drift
     return HJBSolution(x=x, t=t, value=value, drift=drifts, iterations=iterations)

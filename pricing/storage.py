@@ -122,9 +122,17 @@ def storage_policy(model: StorageModel, forecast: Forecast, soc: np.ndarray) -> 
 
     def policy(step: int, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         z = grad + (price[step] + k * load[step])
-        u = np.minimum(np.maximum((np.minimum(np.maximum(z, -wear), wear) - z) / k, low), high)
+        u = np.minimum(np.maximum(z, -wear), wear)  # u = clip(-soft(z, wear) / k, low, high)
+        u -= z
+        u *= 1.0 / k
+        np.maximum(u, low, out=u)
+        np.minimum(u, high, out=u)
         g = u + load[step]
-        return u, (price[step] + 0.5 * k * g) * g + wear * np.abs(u)
+        cost = g * (0.5 * k)
+        cost += price[step]
+        cost *= g
+        cost += wear * np.abs(u)
+        return u, cost
 
     return policy
 
