@@ -2,6 +2,9 @@
 
 For each interval it
 
+* re-runs the interval's mechanism on the recorded order book (when given) and flags a
+  ``clearing_mismatch`` in price or volume, and checks that the recorded price components
+  add up to their total (``price_breakdown_mismatch``);
 * recomputes every settled trade's value as ``energy_wh * price_wei_per_wh`` (exact wei)
   and flags an ``overcharge`` or ``undercharge``;
 * matches settlements to the cleared trades one to one and flags a ``missing_settlement``,
@@ -20,12 +23,19 @@ For each interval it
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pricing.book import Clearing, Trade
+from pricing.book import Clearing, Order, Trade
+from pricing.clearing import pay_as_bid, pay_as_clear, pay_as_offer
 from pricing.errors import PricingInputError
+
+_MECHANISMS: dict[str, Callable[[Sequence[Order]], Clearing]] = {
+    "pay_as_clear": pay_as_clear,
+    "pay_as_bid": pay_as_bid,
+    "pay_as_offer": pay_as_offer,
+}
 
 
 class Metered(Protocol):
@@ -72,6 +82,8 @@ class IntervalRecord:
     clearing: Clearing
     settlements: Sequence[Settlement]
     feeder_import_wh: float | None = None
+    orders: Sequence[Order] | None = None
+    price_components_wei_per_wh: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +162,7 @@ def audit(records: Sequence[IntervalRecord], policy: AuditPolicy | None = None) 
             recomputed += s.energy_wh * s.price_wei_per_wh
             settled += s.value_wei
         findings += _check_values(record)
+        findings += _check_recorded_market(record)
         findings += _check_against_clearing(record)
         findings += _check_backing(record, policy)
         balance = _balance(record, policy)
@@ -184,6 +197,42 @@ def _check_values(record: IntervalRecord) -> list[Finding]:
                     f" wei ({diff:+d} wei; tx {s.tx_hash or 'unknown'})",
                     participant=s.buyer,
                     amount=diff,
+                )
+            )
+    return out
+
+
+def _check_recorded_market(record: IntervalRecord) -> list[Finding]:
+    """Re-run the mechanism on the recorded book; check the recorded price breakdown adds up."""
+    out = []
+    i, clearing = record.interval_id, record.clearing
+    if record.orders is not None and clearing.mechanism in _MECHANISMS:
+        again = _MECHANISMS[clearing.mechanism](record.orders)
+        if (again.price_wei_per_wh, again.volume_wh) != (
+            clearing.price_wei_per_wh,
+            clearing.volume_wh,
+        ):
+            out.append(
+                Finding(
+                    i,
+                    "clearing_mismatch",
+                    f"recorded {clearing.volume_wh} Wh at {clearing.price_wei_per_wh} wei/Wh, "
+                    f"but the recorded book clears {again.volume_wh} Wh at "
+                    f"{again.price_wei_per_wh} wei/Wh ({clearing.mechanism})",
+                    amount=clearing.value_wei - again.value_wei,
+                )
+            )
+    parts = record.price_components_wei_per_wh
+    if parts is not None and "total" in parts:
+        total = sum(v for k, v in parts.items() if k != "total")
+        if abs(total - parts["total"]) > 1e-9 * max(1.0, abs(parts["total"])):
+            out.append(
+                Finding(
+                    i,
+                    "price_breakdown_mismatch",
+                    f"price components add up to {total:.6f} wei/Wh, recorded total is "
+                    f"{parts['total']:.6f} wei/Wh",
+                    amount=parts["total"] - total,
                 )
             )
     return out

@@ -133,3 +133,18 @@ def test_selling_more_than_the_meter_exported_is_flagged() -> None:
 def test_audit_policy_is_validated() -> None:
     with pytest.raises(PricingInputError, match="loss_fraction"):
         AuditPolicy(loss_fraction=1.2)
+
+
+def test_a_tampered_clearing_price_is_found_from_the_recorded_book() -> None:
+    honest = audit([record(orders=ORDERS)], POLICY)
+    assert honest.clean, honest.messages()
+    tampered = replace(CLEARING, price_wei_per_wh=CLEARING.price_wei_per_wh + 10)
+    report = audit([record(orders=ORDERS, clearing=tampered)], POLICY)
+    assert "clearing_mismatch" in kinds(report)
+
+
+def test_price_components_must_add_up() -> None:
+    parts = {"production_cost": 60.0, "market": 100.0, "tax": 8.0, "total": 168.0}
+    assert audit([record(price_components_wei_per_wh=parts)], POLICY).clean
+    report = audit([record(price_components_wei_per_wh={**parts, "total": 170.0})], POLICY)
+    assert kinds(report) == ["price_breakdown_mismatch"]
