@@ -9,7 +9,7 @@ and every cumulative energy inside int64, and sums of values are taken in Python
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
@@ -110,7 +110,7 @@ class OrderArrays:
     is_bid: np.ndarray
     energy_wh: np.ndarray
     price_wei_per_wh: np.ndarray
-    time_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    time_s: np.ndarray
 
     def __len__(self) -> int:
         return int(self.energy_wh.shape[0])

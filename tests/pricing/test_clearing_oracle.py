@@ -11,7 +11,7 @@ from books import books
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pricing import Order, OrderArrays, clear_uniform, match_continuous, pay_as_clear
+from pricing import Order, OrderArrays, Side, clear_uniform, match_continuous, pay_as_clear
 from pricing.matching import Matching
 from pricing.oracle import welfare_lp
 
@@ -108,3 +108,15 @@ def test_continuous_with_arrivals(orders: list[Order], one_sided: bool) -> None:
 def test_continuous_thorough(orders: list[Order], one_sided: bool) -> None:
     same_time = len({o.time_s for o in orders}) <= 1
     check_continuous(orders, one_sided=one_sided, same_time=same_time)
+
+
+@FAST
+@given(books())
+def test_priority_matches_a_plain_sort(orders: list[Order]) -> None:
+    book = OrderArrays.from_orders(orders)
+    for bids, sign in ((True, -1), (False, 1)):
+        rows = [i for i, o in enumerate(orders) if (o.side is Side.BID) == bids]
+        expected = sorted(
+            rows, key=lambda i: (sign * orders[i].price_wei_per_wh, orders[i].time_s, i)
+        )
+        assert book.priority(bids=bids).tolist() == expected
