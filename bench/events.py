@@ -75,6 +75,7 @@ class RunSummary:
     energy_traded_wh: int
     value_settled_wei: int
     chain_url: str
+    market_address: str
     escrow_conserved: bool
     audit_clean: bool
     journal_path: str | None

@@ -6,6 +6,7 @@ import queue
 from typing import Protocol
 
 from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtGui import QCloseEvent
 from PyQt6.QtWidgets import (
     QGridLayout,
     QLabel,
@@ -64,7 +65,9 @@ class PanelWindow(QMainWindow):
             self.start_button.setEnabled(False)
 
         self.setCentralWidget(self._layout())
-        self.statusBar().addWidget(self.status_label, 1)
+        status_bar = self.statusBar()
+        assert status_bar is not None
+        status_bar.addWidget(self.status_label, 1)
 
         self.bridge = EventBridge(events, parent=self)
         self.bridge.sigMeterSample.connect(self.power_plot.add_sample)
@@ -147,7 +150,7 @@ class PanelWindow(QMainWindow):
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(False)
 
-    def closeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+    def closeEvent(self, event: QCloseEvent | None) -> None:
         """Stop the runner before the window goes."""
         self.bridge.stop()
         if self._runner is not None:

@@ -9,9 +9,9 @@ from bench.events import IntervalReport
 
 _SHORT = {
     "production_cost": "cost",
-    "cleared": "cleared",
-    "storage_scarcity": "storage",
-    "network_charge": "network",
+    "market": "market",
+    "scarcity": "storage",
+    "network": "network",
     "tax": "tax",
 }
 _COLORS = ("#7f7f7f", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")

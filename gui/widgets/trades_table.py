@@ -25,8 +25,10 @@ class TradesTable(QTableWidget):
         self.setHorizontalHeaderLabels(_HEADERS)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setAlternatingRowColors(True)
-        self.verticalHeader().setVisible(False)
-        self.horizontalHeader().setStretchLastSection(True)
+        vertical, horizontal = self.verticalHeader(), self.horizontalHeader()
+        assert vertical is not None and horizontal is not None
+        vertical.setVisible(False)
+        horizontal.setStretchLastSection(True)
         self._max_rows = max_rows
 
     def add_interval(self, report: IntervalReport) -> None:

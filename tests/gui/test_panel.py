@@ -31,11 +31,11 @@ def _report(interval_id: int) -> IntervalReport:
         supply_price_wei_per_wh=np.array([80.0, 100.0, 260.0]),
         price_components_wei_per_wh={
             "production_cost": 80.0,
-            "cleared": 150.0,
-            "storage_scarcity": 12.0,
-            "network_charge": 20.0,
-            "tax": 18.0,
-            "total": 200.0,
+            "market": 70.0,
+            "scarcity": 12.0,
+            "network": 20.0,
+            "tax": 18.2,
+            "total": 200.2,
         },
         settled_trades=trades,
         rejected_trades=((Trade("broke", "roof-a", 10, 150), "InsufficientBalance"),),
@@ -90,7 +90,21 @@ def test_panel_shows_meters_curves_prices_and_trades(qtbot, tmp_path: Path) -> N
     expected_value = sum(t.value_wei for i in range(1, 4) for t in _report(i).settled_trades)
     assert window.value_settled_wei == expected_value
 
-    events.put(RunSummary(3, 3, 6, 3, 1200, expected_value, "http://127.0.0.1:1", True, True, None))
+    events.put(
+        RunSummary(
+            3,
+            3,
+            6,
+            3,
+            1200,
+            expected_value,
+            "http://127.0.0.1:1",
+            "0x" + "00" * 20,
+            True,
+            True,
+            None,
+        )
+    )
     window.bridge.drain()
     assert "escrow conserved" in window.status_label.text()
 

@@ -1,0 +1,182 @@
+"""The scenario part of a bench config: clock, market, chain and participants.
+
+A bench config is one TOML file. ``[[meters]]`` (read by :mod:`bench.config`) says
+which meters exist and whether each is real or emulated; this module reads the
+rest::
+
+    [scenario]            # interval_s, intervals, speed, start_hour
+    [market]              # mechanism, cost and charge components
+    [chain]               # url (empty: start Anvil), deposit_wei
+    [[participants]]      # name, role, meter, limit prices, elasticity
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bench.config import BenchConfig, parse_bench_config
+from bench.errors import ConfigError
+from bench.scenario.agents import AgentSpec, Role
+
+MECHANISMS = ("pay_as_clear", "pay_as_bid", "pay_as_offer")
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A market participant and the meter that measures it."""
+
+    agent: AgentSpec
+    meter_id: str
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """Clearing mechanism and the non-market price components (wei/Wh)."""
+
+    mechanism: str = "pay_as_clear"
+    production_cost_wei_per_wh: int = 60
+    network_charge_wei_per_wh: int = 20
+    tax_rate: float = 0.10
+    storage_capacity_wh: float = 20_000.0
+    storage_power_w: float = 5_000.0
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """Everything a scenario run needs."""
+
+    source: Path | None
+    bench: BenchConfig
+    participants: tuple[Participant, ...]
+    market: MarketConfig
+    interval_s: float = 900.0
+    intervals: int = 24
+    speed: float = 1800.0
+    start_hour: float = 9.0
+    chain_url: str | None = None
+    deposit_wei: int = 100_000_000
+
+    @property
+    def start_s(self) -> float:
+        """Simulated start time in seconds after midnight."""
+        return self.start_hour * 3600.0
+
+
+def load_scenario(
+    path: Path | str,
+    *,
+    intervals: int | None = None,
+    speed: float | None = None,
+    chain_url: str | None = None,
+) -> ScenarioConfig:
+    """Read and validate a bench config; command-line overrides win."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"bench config {path} does not exist; pass --config with an existing TOML file "
+            "(see fixtures/demo.toml)"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"bench config {path} is not valid TOML: {exc}; fix the file") from exc
+    config = parse_scenario(data, source=path)
+    overrides: dict[str, Any] = {}
+    if intervals is not None:
+        overrides["intervals"] = _positive_int("--intervals", intervals)
+    if speed is not None:
+        overrides["speed"] = _positive_float("--speed", speed)
+    if chain_url:
+        overrides["chain_url"] = chain_url
+    return replace(config, **overrides) if overrides else config
+
+
+def parse_scenario(data: dict[str, Any], source: Path | None = None) -> ScenarioConfig:
+    """Validate an already-parsed TOML document."""
+    bench = parse_bench_config(data, source=source)
+    scenario = _table(data, "scenario")
+    market = _table(data, "market")
+    chain = _table(data, "chain")
+    meter_ids = {m.meter_id for m in bench.meters}
+    participants = tuple(_participant(p, meter_ids) for p in data.get("participants", []))
+    if not participants:
+        raise ConfigError(
+            "the bench config has no [[participants]]; add one per meter with name, role, meter"
+        )
+    names = [p.agent.participant for p in participants]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"participant names must be unique, got {names}; rename the duplicates")
+    mechanism = str(market.get("mechanism", "pay_as_clear"))
+    if mechanism not in MECHANISMS:
+        raise ConfigError(
+            f"[market] mechanism {mechanism!r} is unknown; use one of {', '.join(MECHANISMS)}"
+        )
+    return ScenarioConfig(
+        source=source,
+        bench=bench,
+        participants=participants,
+        market=MarketConfig(
+            mechanism=mechanism,
+            production_cost_wei_per_wh=int(market.get("production_cost_wei_per_wh", 60)),
+            network_charge_wei_per_wh=int(market.get("network_charge_wei_per_wh", 20)),
+            tax_rate=float(market.get("tax_rate", 0.10)),
+            storage_capacity_wh=float(market.get("storage_capacity_wh", 20_000.0)),
+            storage_power_w=float(market.get("storage_power_w", 5_000.0)),
+        ),
+        interval_s=_positive_float("[scenario] interval_s", scenario.get("interval_s", 900.0)),
+        intervals=_positive_int("[scenario] intervals", scenario.get("intervals", 24)),
+        speed=_positive_float("[scenario] speed", scenario.get("speed", 1800.0)),
+        start_hour=float(scenario.get("start_hour", 9.0)),
+        chain_url=str(chain["url"]) if chain.get("url") else None,
+        deposit_wei=_positive_int("[chain] deposit_wei", chain.get("deposit_wei", 100_000_000)),
+    )
+
+
+def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}] must be a table in the bench config")
+    return table
+
+
+def _participant(raw: Any, meter_ids: set[str]) -> Participant:
+    if not isinstance(raw, dict) or "name" not in raw or "meter" not in raw:
+        raise ConfigError(
+            f"each [[participants]] needs name and meter (got {raw!r}); see fixtures/demo.toml"
+        )
+    name = str(raw["name"])
+    meter_id = str(raw["meter"])
+    if meter_id not in meter_ids:
+        raise ConfigError(
+            f"participant {name!r} uses meter {meter_id!r}, which no [[meters]] entry defines; "
+            f"known meters: {', '.join(sorted(meter_ids)) or 'none'}"
+        )
+    try:
+        role = Role(raw.get("role", "consumer"))
+    except ValueError as exc:
+        roles = ", ".join(r.value for r in Role)
+        raise ConfigError(f"participant {name!r}: role must be one of {roles}") from exc
+    agent = AgentSpec(
+        participant=name,
+        role=role,
+        offer_price_wei_per_wh=int(raw.get("offer_price_wei_per_wh", 80)),
+        bid_price_wei_per_wh=int(raw.get("bid_price_wei_per_wh", 300)),
+        elasticity=float(raw.get("elasticity", 0.0)),
+        reference_price_wei_per_wh=int(raw.get("reference_price_wei_per_wh", 200)),
+    )
+    return Participant(agent=agent, meter_id=meter_id)
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{name} must be a positive integer (got {value!r})")
+    return value
+
+
+def _positive_float(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number (got {value!r})")
+    return float(value)

@@ -1,0 +1,132 @@
+"""One market interval: clear the book, price the instant, audit what was settled.
+
+Wraps :mod:`pricing` with the scenario's state: the recent metered net load (the
+storage model's persistence forecast) and the shared battery's state of charge, which
+follows the HJB's optimal policy from one interval to the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.chain import Settlement
+from bench.scenario.agents import MeteredEnergy
+from bench.scenario.config import ScenarioConfig
+from pricing import (
+    AuditPolicy,
+    Charges,
+    Clearing,
+    Forecast,
+    IntervalRecord,
+    Order,
+    PriceBreakdown,
+    StorageModel,
+    audit,
+    demand_curve,
+    instantaneous_price,
+    pay_as_bid,
+    pay_as_clear,
+    pay_as_offer,
+    solve_storage,
+    supply_curve,
+)
+from pricing import Settlement as AuditedSettlement
+
+_MECHANISMS = {"pay_as_clear": pay_as_clear, "pay_as_bid": pay_as_bid, "pay_as_offer": pay_as_offer}
+_FORECAST_HORIZON_H = 24.0
+
+
+@dataclass(frozen=True, eq=False)
+class MarketOutcome:
+    """A cleared interval with its curves and price breakdown."""
+
+    clearing: Clearing
+    demand_energy_wh: np.ndarray
+    demand_price_wei_per_wh: np.ndarray
+    supply_energy_wh: np.ndarray
+    supply_price_wei_per_wh: np.ndarray
+    price: PriceBreakdown
+    soc_wh: float
+
+    @property
+    def components_wei_per_wh(self) -> dict[str, float]:
+        """The price components by name, plus ``total``."""
+        return self.price.as_dict()
+
+
+class IntervalMarket:
+    """Clearing, PDE price and audit for successive intervals of one scenario."""
+
+    def __init__(self, config: ScenarioConfig) -> None:
+        market = config.market
+        self._clear = _MECHANISMS[market.mechanism]
+        self._step_h = config.interval_s / 3600.0
+        self._charges = Charges(
+            production_cost_wei_per_wh=float(market.production_cost_wei_per_wh),
+            network_wei_per_wh=float(market.network_charge_wei_per_wh),
+            tax_rate=market.tax_rate,
+        )
+        self._storage = StorageModel(
+            capacity_wh=market.storage_capacity_wh, power_limit_w=market.storage_power_w
+        )
+        self._grid_price = float(max(p.agent.bid_price_wei_per_wh for p in config.participants))
+        self._steps = max(2, round(_FORECAST_HORIZON_H / self._step_h))
+        self._net_load_history_w: list[float] = []
+        self.soc_wh = market.storage_capacity_wh / 2
+        self._policy = AuditPolicy()
+
+    def clear(self, orders: Sequence[Order], metered: Mapping[str, MeteredEnergy]) -> MarketOutcome:
+        """Clear the interval, re-solve the storage value, compose the price, move the SoC."""
+        clearing = self._clear(orders)
+        demand_x, demand_y = demand_curve(orders)
+        supply_x, supply_y = supply_curve(orders)
+        net_wh = sum(m.import_wh - m.export_wh for m in metered.values())
+        self._net_load_history_w.append(net_wh / self._step_h)
+        forecast = Forecast.persistence(
+            self._net_load_history_w[-self._steps :],
+            [self._grid_price] * self._steps,
+            self._step_h,
+        )
+        storage = solve_storage(self._storage, forecast)
+        soc = self.soc_wh
+        price = instantaneous_price(
+            clearing.price_wei_per_wh, storage.scarcity_wei_per_wh(soc), self._charges
+        )
+        charge_w = storage.charge_w(soc)
+        self.soc_wh = min(max(soc + charge_w * self._step_h, 0.0), self._storage.capacity_wh)
+        return MarketOutcome(clearing, demand_x, demand_y, supply_x, supply_y, price, soc_wh=soc)
+
+    def audit(
+        self,
+        interval_id: int,
+        metered: Mapping[str, MeteredEnergy],
+        outcome: MarketOutcome,
+        settlement: Settlement,
+    ) -> list[str]:
+        """Reconcile what settled on chain with the clearing and the metered energy.
+
+        Trades the chain rejected (a buyer without funds) are reported by the chain and
+        are not audit findings; everything else that differs is.
+        """
+        accepted = list(outcome.clearing.trades)
+        for trade, _reason in settlement.rejected_trades:
+            if trade in accepted:
+                accepted.remove(trade)
+        expected = Clearing(
+            outcome.clearing.price_wei_per_wh,
+            sum(t.energy_wh for t in accepted),
+            tuple(accepted),
+            mechanism=outcome.clearing.mechanism,
+        )
+        record = IntervalRecord(
+            interval_id=interval_id,
+            metered=list(metered.values()),
+            clearing=expected,
+            settlements=[
+                AuditedSettlement.of(t, settlement.tx_hash) for t in settlement.settled_trades
+            ],
+        )
+        return list(audit([record], self._policy).messages())

@@ -1,0 +1,84 @@
+"""The scenario's chain session: start or attach, deploy, fund, settle, check escrow."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+from bench.chain import Anvil, Market, Settlement
+from bench.scenario.agents import MeteredEnergy
+from bench.scenario.config import ScenarioConfig
+from pricing import Trade
+
+StatusSink = Callable[[float, str, str], None]
+
+
+class ChainSession:
+    """One market on one chain for one scenario run."""
+
+    def __init__(self, market: Market, url: str, participants: Sequence[str]) -> None:
+        self.market = market
+        self.url = url
+        self.participants = tuple(participants)
+        self._counters_wh: dict[str, float] = dict.fromkeys(participants, 0.0)
+        self._initial_total_wei = self._total_wei()
+        self._initial_balance_wei = {p: market.balance_wei(p) for p in participants}
+        self._net_change_wei: dict[str, int] = dict.fromkeys(participants, 0)
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, config: ScenarioConfig, status: StatusSink) -> Iterator[ChainSession]:
+        """Start Anvil (or attach to ``config.chain_url``), deploy, and fund the participants."""
+        with contextlib.ExitStack() as stack:
+            if config.chain_url:
+                url = config.chain_url
+                status(0.0, "info", f"attaching to the chain at {url}")
+            else:
+                node = stack.enter_context(Anvil())
+                url = node.url
+                status(0.0, "info", f"Anvil started at {url}")
+            market = Market.deploy(url)
+            names = [p.agent.participant for p in config.participants]
+            meters = {p.agent.participant: p.meter_id for p in config.participants}
+            market.add_participants(names, config.deposit_wei, meters=meters)
+            status(0.0, "info", f"market {market.address} deployed; {len(names)} wallets funded")
+            yield cls(market, url, names)
+
+    def _total_wei(self) -> int:
+        """Everything the participants own: wallets plus what the market holds."""
+        wallets = sum(self.market.wallet_wei(p) for p in self.participants)
+        return wallets + self.market.total_holdings_wei()
+
+    def settle(
+        self, interval_id: int, trades: Sequence[Trade], metered: Mapping[str, MeteredEnergy]
+    ) -> Settlement:
+        """Settle the interval's trades with each participant's signed energy counter.
+
+        The counter signed for the chain is the meter's total throughput (imported plus
+        exported Wh since the run started, whole Wh), which only ever grows.
+        """
+        for name, energy in metered.items():
+            self._counters_wh[name] = self._counters_wh.get(name, 0.0) + (
+                energy.import_wh + energy.export_wh
+            )
+        readings = {name: math.floor(wh) for name, wh in self._counters_wh.items()}
+        settlement = self.market.settle_interval(interval_id, trades, readings)
+        for trade in settlement.settled_trades:
+            self._net_change_wei[trade.buyer] -= trade.value_wei
+            self._net_change_wei[trade.seller] += trade.value_wei
+        return settlement
+
+    def escrow_conserved(self) -> bool:
+        """True when settlement created or destroyed nothing.
+
+        Two checks: wallets plus market holdings are what they were before the first
+        settlement, and every participant's prepaid balance moved by exactly the value
+        of the trades settled for it.
+        """
+        if self._total_wei() != self._initial_total_wei:
+            return False
+        return all(
+            self.market.balance_wei(p) == self._initial_balance_wei[p] + self._net_change_wei[p]
+            for p in self.participants
+        )

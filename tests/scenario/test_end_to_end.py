@@ -1,0 +1,171 @@
+"""The walking skeleton end to end: emulated meters over ptys → clearing → real Anvil."""
+
+from __future__ import annotations
+
+import queue
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bench.chain import Anvil, Market
+from bench.errors import ChainError, ConfigError
+from bench.events import IntervalReport, MeterSample, RunSummary
+from bench.scenario.config import load_scenario, parse_scenario
+from bench.scenario.runner import ScenarioRunner
+from bench.store import Journal
+
+pytestmark = pytest.mark.chain
+
+THREE_METERS = """
+[bench]
+interval_s = 0.05
+
+[scenario]
+interval_s = 900
+intervals = 4
+speed = 3600
+start_hour = 10.0
+
+[chain]
+deposit_wei = {deposit}
+
+[[meters]]
+id = "roof"
+kind = "emulated"
+power_w = -12000.0
+
+[[meters]]
+id = "flat"
+kind = "emulated"
+power_w = 3000.0
+
+[[meters]]
+id = "shop"
+kind = "emulated"
+power_w = 5000.0
+
+[[participants]]
+name = "roof"
+role = "prosumer"
+meter = "roof"
+offer_price_wei_per_wh = 80
+
+[[participants]]
+name = "flat"
+role = "consumer"
+meter = "flat"
+bid_price_wei_per_wh = 300
+
+[[participants]]
+name = "shop"
+role = "consumer"
+meter = "shop"
+bid_price_wei_per_wh = 250
+"""
+
+
+def _config(tmp_path: Path, deposit_wei: int = 50_000_000) -> Path:
+    path = tmp_path / "bench.toml"
+    path.write_text(THREE_METERS.format(deposit=deposit_wei))
+    return path
+
+
+def _run(runner: ScenarioRunner) -> tuple[list[object], RunSummary]:
+    runner.start()
+    runner.join(timeout=120)
+    assert not runner.is_alive(), "the scenario did not finish in 120 s"
+    events: list[object] = []
+    while True:
+        try:
+            events.append(runner.events.get_nowait())
+        except queue.Empty:
+            break
+    assert runner.error is None, runner.error
+    summary = events[-1]
+    assert isinstance(summary, RunSummary)
+    return events, summary
+
+
+def test_three_meters_several_intervals_settle_exactly_on_anvil(tmp_path: Path) -> None:
+    deposit_wei = 50_000_000
+    with Anvil() as node:
+        config = load_scenario(_config(tmp_path, deposit_wei), chain_url=node.url)
+        events, summary = _run(ScenarioRunner(config, journal_dir=tmp_path / "runs"))
+        reports = [e for e in events if isinstance(e, IntervalReport)]
+        samples = [e for e in events if isinstance(e, MeterSample)]
+
+        assert summary.meters == 3 and summary.intervals == 4 == len(reports)
+        assert {s.meter_id for s in samples} == {"roof", "flat", "shop"}
+        assert summary.trades_settled > 0
+        assert summary.escrow_conserved and summary.audit_clean
+
+        # Every cleared trade settled, none rejected, none invented.
+        for report in reports:
+            assert Counter(report.settled_trades) == Counter(report.clearing.trades)
+            assert report.rejected_trades == ()
+            assert report.tx_hash is not None or not report.clearing.trades
+
+        # The roof exported ~12 kW × 1 h and sold it; the two loads bought it.
+        sold_wh = sum(t.energy_wh for r in reports for t in r.settled_trades)
+        assert sold_wh == summary.energy_traded_wh
+        assert 0 < sold_wh <= 12_000 * 1.05
+
+        # On chain, each prepaid balance moved by exactly the cleared value.
+        market = Market.attach(node.url, summary.market_address)
+        for name in ("roof", "flat", "shop"):
+            earned = sum(
+                t.value_wei for r in reports for t in r.clearing.trades if t.seller == name
+            )
+            paid = sum(t.value_wei for r in reports for t in r.clearing.trades if t.buyer == name)
+            assert market.balance_wei(name) == deposit_wei + earned - paid
+        assert market.settled_intervals() == [r.interval_id for r in reports if r.tx_hash]
+
+    journal = Journal(summary.journal_path or "")
+    assert [t for _, t in journal.trades("settled")] == [
+        t for r in reports for t in r.settled_trades
+    ]
+    journal.close()
+
+
+def test_a_buyer_without_funds_is_rejected_and_the_rest_settles(tmp_path: Path) -> None:
+    with Anvil() as node:
+        config = load_scenario(_config(tmp_path, deposit_wei=1), chain_url=node.url, intervals=2)
+        events, summary = _run(ScenarioRunner(config, journal_dir=None))
+    reports = [e for e in events if isinstance(e, IntervalReport)]
+    assert summary.trades_rejected > 0
+    assert summary.escrow_conserved
+    assert all(reason for r in reports for _, reason in r.rejected_trades)
+
+
+def test_a_dead_chain_is_a_clear_error(tmp_path: Path) -> None:
+    config = load_scenario(_config(tmp_path), chain_url="http://127.0.0.1:9")
+    runner = ScenarioRunner(config, journal_dir=None)
+    runner.start()
+    runner.join(timeout=60)
+    assert isinstance(runner.error, ChainError)
+    assert "127.0.0.1:9" in str(runner.error)
+
+
+@pytest.mark.parametrize(
+    ("snippet", "match"),
+    [
+        ('[[participants]]\nname = "x"\nmeter = "nope"\n', "nope"),
+        ('[[participants]]\nname = "x"\nmeter = "roof"\nrole = "thief"\n', "role"),
+        ('[market]\nmechanism = "barter"\n', "mechanism"),
+        ("[scenario]\nintervals = 0\n", "intervals"),
+    ],
+)
+def test_bad_config_says_what_to_fix(snippet: str, match: str) -> None:
+    import tomllib
+
+    base = '[[meters]]\nid = "roof"\nkind = "emulated"\n'
+    if "participants" not in snippet:
+        base += '[[participants]]\nname = "roof"\nmeter = "roof"\n'
+    with pytest.raises(ConfigError, match=match):
+        parse_scenario(tomllib.loads(base + snippet))
+
+
+def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--config"):
+        load_scenario(tmp_path / "absent.toml")
