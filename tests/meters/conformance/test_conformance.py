@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -107,7 +108,7 @@ def test_stream_delivers_consecutive_readings(meter: MeterUnderTest) -> None:
         got += d.next_readings(0.1)
     d.stop_stream()
     assert 14 <= len(got) <= 22
-    assert all(b.seq == a.seq + 1 for a, b in zip(got, got[1:], strict=False))
+    assert all(b.seq == a.seq + 1 for a, b in itertools.pairwise(got))
     time.sleep(0.15)
     d.next_readings(0.05)
     assert d.next_readings(0.2) == []

@@ -1,0 +1,44 @@
+"""``gridbench emulate``: ports are printed and answer; options are validated."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+
+import pytest
+
+from bench.cli import emulate
+from bench.devices import FirmataMeter
+from bench.errors import ConfigError
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="gridbench")
+    emulate.register(parser.add_subparsers())
+    return parser.parse_args(argv)
+
+
+def test_emulate_prints_ports_that_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    args = parse(["emulate", "--meters", "3", "--power-w", "250", "--duration", "1.5", "--json"])
+    result: list[int] = []
+    t = threading.Thread(target=lambda: result.append(emulate.handle(args)))
+    t.start()
+    deadline = time.monotonic() + 5
+    out = ""
+    while not out and time.monotonic() < deadline:
+        time.sleep(0.05)
+        out = capsys.readouterr().out
+    ports = json.loads(out)
+    assert sorted(ports) == ["meter-1", "meter-2", "meter-3"]
+    with FirmataMeter.open(ports["meter-2"]) as d:
+        assert d.read().power_w == pytest.approx(250.0)
+    t.join()
+    assert result == [0]
+
+
+def test_bad_fault_option_is_explained() -> None:
+    args = parse(["emulate", "--fault", "drop_rate"])
+    with pytest.raises(ConfigError, match="NAME=VALUE"):
+        emulate.handle(args)

@@ -1,0 +1,151 @@
+"""The reader thread: reconnects with backoff, reports outages, and loses no energy."""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import time
+from typing import Any
+
+import pytest
+
+from bench.devices import (
+    EnergyTracker,
+    MeterOnline,
+    MeterOutage,
+    MeterPoller,
+    MeterRebooted,
+    MeterReconnected,
+    Reading,
+)
+from bench.devices.fake import FakeMeter
+from bench.emulator import EmulatedMeter, MeterFarm
+from bench.errors import TransportError
+
+
+def drain(q: queue.Queue[Any]) -> list[Any]:
+    out = []
+    while True:
+        try:
+            out.append(q.get_nowait())
+        except queue.Empty:
+            return out
+
+
+def wait_for(pred: Any, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not pred():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not reached in time")
+        time.sleep(0.02)
+
+
+def test_no_energy_lost_across_unplug_stall_and_reboot(fast_farm: MeterFarm) -> None:
+    m = fast_farm.add(EmulatedMeter("home", power_w=1200.0))
+    q: queue.Queue[Any] = queue.Queue()
+    p = MeterPoller(
+        m.port, q, interval_s=0.05, stale_after_s=0.25, backoff_initial_s=0.05, backoff_max_s=0.2
+    )
+    with p:
+        wait_for(p.connected.is_set)
+        time.sleep(0.2)
+        m.unplug(0.4)
+        time.sleep(0.8)
+        m.set_power(-800.0)  # the prosumer starts exporting
+        m.reboot()
+        time.sleep(0.3)
+        m.stall(0.5)
+        time.sleep(1.2)
+        wait_for(p.connected.is_set)
+        time.sleep(0.3)
+    items = drain(q)
+    readings = [r for r in items if isinstance(r, Reading)]
+    kinds = [type(e) for e in items if not isinstance(e, Reading)]
+    assert kinds[0] is MeterOnline
+    assert kinds.count(MeterOutage) >= 2 and kinds.count(MeterReconnected) >= 2
+    assert MeterRebooted in kinds
+    assert all(
+        kinds[i + 1] in (MeterReconnected, MeterOutage)
+        for i, k in enumerate(kinds[:-1])
+        if k is MeterOutage
+    )
+    tracker = EnergyTracker()
+    deltas = [d for r in readings if (d := tracker.update(r)) is not None]
+    first, last = readings[0], readings[-1]
+    assert sum(d.import_wh for d in deltas) == pytest.approx(
+        last.energy_import_wh - first.energy_import_wh, abs=1e-6
+    )
+    assert sum(d.export_wh for d in deltas) == pytest.approx(
+        last.energy_export_wh - first.energy_export_wh, abs=1e-6
+    )
+    assert any(d.across_reboot for d in deltas)
+    assert tracker.regressions == 0
+    # the counters kept counting through the outages: they match the meter's truth
+    true_imp, true_exp = m.energy_wh()
+    assert last.energy_import_wh == pytest.approx(true_imp, rel=0.01)
+    assert last.energy_export_wh <= true_exp and last.energy_export_wh > 0.5 * true_exp
+    assert p.stats.reboots == 1 and p.stats.outages >= 2
+
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    calls: list[float] = []
+
+    def opener() -> Any:
+        calls.append(time.monotonic())
+        raise TransportError("no such port")
+
+    q: queue.Queue[Any] = queue.Queue()
+    with MeterPoller("nowhere", q, opener=opener, backoff_initial_s=0.05, backoff_max_s=0.2):
+        time.sleep(1.0)
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    assert gaps[:3] == pytest.approx([0.05, 0.1, 0.2], abs=0.03)
+    assert max(gaps) < 0.26
+    events = drain(q)
+    assert len(events) == 1 and isinstance(events[0], MeterOutage)  # one outage, not one per try
+    assert "no such port" in events[0].reason
+
+
+def test_wrong_meter_on_the_port_is_reported(farm: MeterFarm) -> None:
+    m = farm.add(EmulatedMeter("actual"))
+    q: queue.Queue[Any] = queue.Queue()
+    with MeterPoller(m.port, q, expect_meter_id="expected", backoff_initial_s=0.5):
+        wait_for(lambda: not q.empty())
+    first = q.get_nowait()
+    assert isinstance(first, MeterOutage) and "'expected'" in first.reason
+
+
+def test_commands_run_on_the_reader_thread(farm: MeterFarm) -> None:
+    m = farm.add(EmulatedMeter("cmd", power_w=300.0))
+    q: queue.Queue[Any] = queue.Queue()
+    with MeterPoller(m.port, q, interval_s=0.05) as p:
+        wait_for(p.connected.is_set)
+        p.set_relay(False).result(timeout=2)
+        assert m.relay_closed is False
+        assert p.submit(lambda meter: meter.identity().meter_id).result(timeout=2) == "cmd"
+        time.sleep(0.2)
+    latest = [r for r in drain(q) if isinstance(r, Reading)][-1]
+    assert latest.relay_closed is False and latest.power_w == 0
+
+
+def test_commands_fail_cleanly_while_disconnected() -> None:
+    q: queue.Queue[Any] = queue.Queue()
+
+    def opener() -> Any:
+        raise TransportError("unplugged")
+
+    with MeterPoller("x", q, opener=opener, backoff_initial_s=0.05) as p:
+        fut = p.set_relay(True)
+        with pytest.raises(TransportError, match="not connected"):
+            fut.result(timeout=2)
+
+
+def test_poll_mode_and_a_fake_meter() -> None:
+    fake = FakeMeter("f", power_w=100.0)
+    q: queue.Queue[Any] = queue.Queue()
+    with MeterPoller("fake://f", q, mode="poll", interval_s=0.05, opener=lambda: fake) as p:
+        wait_for(lambda: p.stats.readings >= 5)
+    readings = [r for r in drain(q) if isinstance(r, Reading)]
+    assert [r.seq for r in readings] == list(
+        range(readings[0].seq, readings[0].seq + len(readings))
+    )
+    assert fake.closed
