@@ -110,6 +110,11 @@ class StorageValue:
         """The optimal charging power (W, negative = discharge) over step ``step``."""
         return float(np.interp(soc_wh, self.solution.x, self.solution.drift[step]))
 
+    def advance(self, soc_wh: float, hours: float) -> float:
+        """Stored energy after running the optimal power for ``hours`` (a simulated store)."""
+        charged = soc_wh + self.charge_w(soc_wh) * hours
+        return min(max(charged, 0.0), self.model.capacity_wh)
+
 
 def storage_policy(model: StorageModel, forecast: Forecast, soc: np.ndarray) -> Policy:
     """The pointwise minimizer of ``p g + k g²/2 + w |u| + u V_s`` over the power limits."""

@@ -82,3 +82,11 @@ def test_soc_outside_the_store_is_refused() -> None:
     value = solve_storage(StorageModel(), day_forecast())
     with pytest.raises(PricingInputError, match="outside"):
         value.scarcity_wei_per_wh(12_000.0)
+
+
+def test_advance_follows_the_policy_and_stays_in_the_store() -> None:
+    value = solve_storage(StorageModel(), day_forecast())
+    soc = 5000.0
+    assert value.advance(soc, 0.25) == pytest.approx(soc + 0.25 * value.charge_w(soc))
+    assert 0.0 <= value.advance(0.0, 100.0) <= 10_000.0
+    assert 0.0 <= value.advance(10_000.0, 100.0) <= 10_000.0
