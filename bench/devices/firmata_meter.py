@@ -240,8 +240,10 @@ class FirmataMeter:
             self._readings.append(reading_from_frame(frame, meter_id, self._clock()))
         elif msg.command == Cmd.IDENTITY:
             ident = wire.decode_identity(msg.payload)
-            if ident is not None:
+            if ident is not None and ident.proto[0] == wire.PROTO_MAJOR:
                 self._set_identity(ident)
+            else:
+                log.warning("%s: ignored a malformed unsolicited identity frame", self.url)
         elif msg.command == firmata.STRING_DATA:
             log.info("%s says: %s", self.url, wire.decode_string(msg.payload))
         elif msg.command == Cmd.ERROR:
