@@ -7,6 +7,7 @@ stdout lines, see ``firmware/sim/meter_sim.c``).
 
 from __future__ import annotations
 
+import math
 import queue
 import subprocess
 import threading
@@ -59,8 +60,8 @@ class SimMeter:
         )
         self._replies: queue.Queue[str] = queue.Queue()
         self._lock = threading.Lock()
-        self.relay_closed: bool | None = None
-        self.relay_events: list[tuple[float, bool]] = []
+        self.relay_events: list[tuple[float, bool]] = []  # (simulated s, closed)
+        self._powers: list[tuple[float, float]] = [(0.0, 0.0)]  # (simulated s, true W)
         self._pty: queue.Queue[str] = queue.Queue()
         self._reader = threading.Thread(target=self._read_events, daemon=True)
         self._reader.start()
@@ -88,9 +89,7 @@ class SimMeter:
                 self._pty.put(body[4:])
             elif body.startswith("relay=") and " t=" in body:
                 state, t = body.split(" t=")
-                closed = state.endswith("1")
-                self.relay_closed = closed
-                self.relay_events.append((float(t), closed))
+                self.relay_events.append((float(t), state.endswith("1")))
             else:
                 self._replies.put(body)
 
@@ -110,10 +109,24 @@ class SimMeter:
             raise TransportError(f"the simavr runner refused {line!r}: {reply}")
         return reply
 
-    def set_waveform(self, waveform: Waveform) -> None:
-        """Inject these mains conditions from now on (simulated time)."""
+    def set_waveform(self, waveform: Waveform) -> float:
+        """Inject these mains conditions from now on; returns the simulated time they start."""
         fields = " ".join(f"{k}={v!r}" for k, v in asdict(waveform).items())
-        self._command(f"set {fields}")
+        t = float(self._command(f"set {fields}").removeprefix("ok t="))
+        self._powers.append((t, true_power_w(waveform)))
+        return t
+
+    def true_energy_wh(self) -> tuple[float, float]:
+        """(import, export) Wh the injected waveforms delivered through the closed relay."""
+        now = self.sim_time()
+        relay = [(0.0, False), *self.relay_events]
+        imp = exp = 0.0
+        for i, (t0, p) in enumerate(self._powers):
+            t1 = self._powers[i + 1][0] if i + 1 < len(self._powers) else now
+            closed_s = _closed_seconds(relay, t0, t1)
+            imp += max(p, 0.0) * closed_s / 3600
+            exp += max(-p, 0.0) * closed_s / 3600
+        return imp, exp
 
     def set_adc(self, channel: int, counts: int) -> None:
         """Raw ADC counts on a free channel (2–5)."""
@@ -134,6 +147,11 @@ class SimMeter:
     def save_eeprom(self) -> None:
         """Write the EEPROM file now (when started with ``eeprom=``)."""
         self._command("save")
+
+    @property
+    def relay_closed(self) -> bool:
+        """The relay pin right now (asked from the runner)."""
+        return self._command("get relay") == "relay=1"
 
     def wait_relay(self, closed: bool, timeout_s: float = 5.0) -> bool:
         """Wait until the relay pin shows ``closed``; False on timeout."""
@@ -164,6 +182,22 @@ class SimMeter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def true_power_w(w: Waveform) -> float:
+    """Real power of a waveform: the fundamental plus the 3rd harmonic both carry."""
+    phi = math.radians(w.phase_deg)
+    return w.v_rms * w.i_rms * (math.cos(phi) + w.v_h3 * w.h3 * math.cos(3 * phi))
+
+
+def _closed_seconds(relay: list[tuple[float, bool]], t0: float, t1: float) -> float:
+    """Seconds within [t0, t1] during which the relay (a list of state changes) was closed."""
+    total = 0.0
+    for i, (start, closed) in enumerate(relay):
+        end = relay[i + 1][0] if i + 1 < len(relay) else math.inf
+        if closed:
+            total += max(0.0, min(end, t1) - max(start, t0))
+    return total
 
 
 def start_sim_meters(n: int, *, speed: float = 1.0) -> list[SimMeter]:

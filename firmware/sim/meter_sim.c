@@ -12,7 +12,7 @@
  * starting with "@ " (other stdout lines come from simavr and are noise).
  *   set key=value...   v_rms i_rms phase_deg freq h3 h5 h7 (current harmonics, fraction of
  *                      the fundamental) v_h3 (voltage harmonic) adc2..adc5 (raw counts)
- *                      → "@ ok"
+ *                      → "@ ok t=<simulated s when it took effect>"
  *   get time|relay     → "@ time=<simulated s>", "@ relay=<0|1>"
  *   speed F            → "@ ok"
  *   reset              → "@ ok" (a hardware reset; EEPROM is kept)
@@ -169,8 +169,7 @@ static void *control_thread(void *arg) {
       pthread_mutex_lock(&lock);
       pending = w;
       pthread_mutex_unlock(&lock);
-      have_pending = 1;
-      say("ok");
+      have_pending = 1; /* the simulation thread applies it and answers */
     } else if (!strcmp(cmd, "get")) {
       char *what = strtok(NULL, " \t\r\n");
       if (what && !strcmp(what, "time")) want_time = 1;
@@ -273,6 +272,7 @@ int main(int argc, char **argv) {
       active = pending;
       pthread_mutex_unlock(&lock);
       have_pending = 0;
+      say("ok t=%.6f", sim_seconds());
     }
     if (want_time) {
       want_time = 0;

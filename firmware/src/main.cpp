@@ -88,6 +88,7 @@ void setup() {
 void loop() {
   wdt_reset();
   while (Serial.available()) parser.feed(static_cast<uint8_t>(Serial.read()));
+  if (app.calibration_changed()) apply_calibration();  // before the next window is computed
   CycleSums cycle;
   while (sampler::pop(cycle)) {
     app.add_energy(calc.add_cycle(cycle, app.relay_closed()));
@@ -97,7 +98,6 @@ void loop() {
       sampler::set_level(calc.voltage_level());
     }
   }
-  if (app.calibration_changed()) apply_calibration();
   const uint32_t now = millis();
   if (now != last_poll_ms) {
     last_poll_ms = now;

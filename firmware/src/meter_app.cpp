@@ -33,7 +33,9 @@ enum : uint8_t {
 const char kName[] = "gridmeter";
 const uint8_t kProtoMajor = 1, kProtoMinor = 0;
 const uint32_t kValidAfterMs = 1000;
-const uint32_t kPersistMwh = 100, kPersistMaxMs = 10000, kPersistBeforeReportMs = 1000;
+// Counters are saved before a reading when the last save is >= 100 ms old (so readings
+// are fresh but EEPROM sees at most 10 saves/s), every 10 s, and when the relay switches.
+const uint32_t kPersistMaxMs = 10000, kPersistBeforeReportMs = 100;
 
 bool reserved(uint8_t pin) { return pin == 0 || pin == 1 || pin == MeterApp::kRelayPin; }
 bool analog_pin(uint8_t pin) { return pin >= 14 && pin < MeterApp::kPins; }
@@ -69,7 +71,7 @@ void MeterApp::begin() {
   auth_.start(settings_.boot_count, settings_.failures, boot_ms_);
   log_.load(reported_imp_, reported_exp_);
   totals_.set(reported_imp_, reported_exp_);
-  last_persist_ = last_report_persist_ = boot_ms_;
+  last_persist_ = boot_ms_;
   board_.set_relay(settings_.relay_closed);
   reset_pins();
   cal_changed_ = true;
@@ -325,8 +327,18 @@ uint8_t MeterApp::apply_auth_command(uint8_t cmd, const uint8_t* args, uint8_t n
     settings_ = before;
     return kStorageError;
   }
-  if (cmd == kRelayCmd) board_.set_relay(settings_.relay_closed);
-  if (cmd == kSetCalibration) cal_changed_ = true;
+  if (cmd == kRelayCmd) {
+    board_.set_relay(settings_.relay_closed);
+    persist(board_.millis());
+  }
+  if (cmd == kSetCalibration) {
+    // The last measurement as the new gains read the same samples.
+    measurement_.vrms *= static_cast<float>(next.cal.v_gain_uv) / before.cal.v_gain_uv;
+    measurement_.irms *= static_cast<float>(next.cal.i_gain_ua) / before.cal.i_gain_ua;
+    measurement_.power_w *= static_cast<float>(next.cal.v_gain_uv) / before.cal.v_gain_uv *
+                            next.cal.i_gain_ua / before.cal.i_gain_ua;
+    cal_changed_ = true;
+  }
   return 0;
 }
 
@@ -373,10 +385,7 @@ void MeterApp::send_calibration() {
 
 void MeterApp::send_reading() {
   const uint32_t now = board_.millis();
-  if (totals_.mwh_since_mark() > 0 && now - last_report_persist_ >= kPersistBeforeReportMs) {
-    last_report_persist_ = now;
-    persist(now);
-  }
+  if (totals_.mwh_since_mark() > 0 && now - last_persist_ >= kPersistBeforeReportMs) persist(now);
   const bool valid = measured_ && now - boot_ms_ >= kValidAfterMs;
   const Measurement& m = measurement_;
   const bool closed = settings_.relay_closed;
@@ -441,7 +450,7 @@ bool MeterApp::persist(uint32_t now) {
 void MeterApp::poll() {
   const uint32_t now = board_.millis();
   const uint32_t pending = totals_.mwh_since_mark();
-  if (pending >= kPersistMwh || (pending > 0 && now - last_persist_ >= kPersistMaxMs)) persist(now);
+  if (pending > 0 && now - last_persist_ >= kPersistMaxMs) persist(now);
   if (analog_reporting_ && now - last_sample_ >= sampling_ms_) {
     last_sample_ = now;
     for (uint8_t ch = 0; ch < 6; ++ch) {

@@ -270,3 +270,29 @@ TEST(analog_and_digital_reporting) {
   m.talk({0xF4, 0x07, 0x01});  // the relay pin is reserved
   CHECK_EQ(m.board.modes[7], 0);
 }
+
+TEST(new_calibration_rescales_the_last_measurement) {
+  Meter m;
+  m.app.set_measurement({230.0f, 5.0f, 1150.0f, 1.0f, 50.0f});
+  m.board.now = 2000;
+  const Bytes doubled_v = {0x02, 0x70, 0x41, 0x4D, 0x00,  // v_gain 1270000
+                           0x4C, 0x7D, 0x02, 0x00,        // i_gain 48844
+                           0x00, 0x04, 0x00, 0x04, 0x00, 0x00};
+  CHECK(m.talk(auth(kDefaultKey, m.talk(kChallenge), doubled_v)) ==
+        Bytes({0xF0, 0x06, 0x02, 0x00, 0xF7}));
+  const Bytes r = m.talk({0xF0, 0x02, 0xF7});
+  CHECK_EQ(r[9] | r[10] << 7 | r[11] << 14, 46000);  // 460.00 V from the same samples
+  CHECK(m.app.calibration_changed());
+  CHECK_EQ(m.app.calibration().v_gain_uv, 1270000);
+  CHECK_EQ(m.app.calibration().i_gain_ua, 48844);
+}
+
+TEST(relay_switch_saves_the_counters) {
+  Meter m;
+  m.app.add_energy(3600.0f * 0.25f);
+  m.talk(auth(kDefaultKey, m.talk(kChallenge), {0x01, 0x00}));
+  m.reboot();
+  m.board.now = 5000;
+  const Bytes r = m.talk({0xF0, 0x02, 0xF7});
+  CHECK_EQ(r[28] | r[29] << 7, 250);
+}

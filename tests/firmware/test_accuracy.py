@@ -49,7 +49,7 @@ def measured(firmware_images: tuple[Path, Path]) -> Iterator[Measured]:
         for name, sim in sims.items():
             sim.set_waveform(CASES[name])
             meters[name] = FirmataMeter.open(sim.pty_path, timeout_s=2.0)
-        # Readings become valid; a reading 1 s after the previous one reports fresh counters.
+        # Readings become valid; a reading >= 0.1 s after the last save has fresh counters.
         time.sleep(2.0 / SPEED)
         start = {name: (m.read(), sims[name].sim_time()) for name, m in meters.items()}
         readings: dict[str, list[Reading]] = {name: [] for name in CASES}
@@ -57,7 +57,7 @@ def measured(firmware_images: tuple[Path, Path]) -> Iterator[Measured]:
             for name, m in meters.items():
                 readings[name].append(m.read())
             time.sleep(0.3)
-        time.sleep(1.2 / SPEED)
+        time.sleep(0.2 / SPEED)
         end = {name: (m.read(), sims[name].sim_time()) for name, m in meters.items()}
         yield {name: (readings[name], start[name], end[name]) for name in CASES}
     finally:
