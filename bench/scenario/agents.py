@@ -1,9 +1,9 @@
 """Market agents: turn each participant's metered energy into orders.
 
 The market is settled ex post on metered energy: at the end of an interval each
-agent offers what its meter exported and bids for what it imported, at its limit
-price. Orders carry whole Wh; the sub-Wh rest carries over to the next interval so
-no energy is lost to rounding.
+agent offers its meter's net export or bids for its net import, at its limit price.
+Orders carry whole Wh; the sub-Wh rest carries over to the next interval so no
+energy is lost to rounding.
 """
 
 from __future__ import annotations
@@ -64,25 +64,21 @@ class Agent:
     def __init__(self, spec: AgentSpec, set_load_scale: Callable[[float], None] | None = None):
         self.spec = spec
         self._set_load_scale = set_load_scale
-        self._carry_import_wh = 0.0
-        self._carry_export_wh = 0.0
+        self._carry_wh = 0.0  # signed sub-Wh rest: > 0 imported, < 0 exported
         self.load_scale = 1.0
 
     def orders(self, metered: MeteredEnergy, time_s: float) -> list[Order]:
-        """Bids for imported and offers for exported energy over the interval."""
-        import_wh = metered.import_wh + self._carry_import_wh
-        export_wh = metered.export_wh + self._carry_export_wh
-        bid_wh = math.floor(import_wh)
-        offer_wh = math.floor(export_wh)
-        self._carry_import_wh = import_wh - bid_wh
-        self._carry_export_wh = export_wh - offer_wh
-        name = self.spec.participant
-        out: list[Order] = []
-        if bid_wh > 0:
-            out.append(Order(name, Side.BID, bid_wh, self.spec.bid_price_wei_per_wh, time_s))
-        if offer_wh > 0:
-            out.append(Order(name, Side.OFFER, offer_wh, self.spec.offer_price_wei_per_wh, time_s))
-        return out
+        """One order for the interval's net metered energy: a bid if it imported more than
+        it exported, an offer otherwise (never both, so nobody trades with itself)."""
+        net_wh = metered.import_wh - metered.export_wh + self._carry_wh
+        whole_wh = math.floor(abs(net_wh))
+        self._carry_wh = net_wh - math.copysign(whole_wh, net_wh)
+        if whole_wh == 0:
+            return []
+        spec = self.spec
+        if net_wh > 0:
+            return [Order(spec.participant, Side.BID, whole_wh, spec.bid_price_wei_per_wh, time_s)]
+        return [Order(spec.participant, Side.OFFER, whole_wh, spec.offer_price_wei_per_wh, time_s)]
 
     def respond_to_price(self, price_wei_per_wh: float | None) -> float:
         """Scale this participant's load for the next interval by the price (demand response).

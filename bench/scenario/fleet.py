@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -113,6 +114,15 @@ class MeterFleet:
                     self._export_wh[name] += delta.export_wh
             else:
                 self._status.append(_describe(item))
+
+    def wait_online(self, timeout_s: float) -> list[str]:
+        """Wait until every meter has sent a reading; return the ids still silent."""
+        deadline = time.monotonic() + timeout_s
+        silent = set(self._participant)
+        while silent and time.monotonic() < deadline:
+            silent -= {r.meter_id for r in self.drain()}
+            time.sleep(0.01)
+        return sorted(silent)
 
     def drain_status(self) -> list[tuple[str, str]]:
         """Link events (online, outage, reconnect, reboot) as (level, message)."""

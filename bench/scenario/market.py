@@ -102,31 +102,24 @@ class IntervalMarket:
     def audit(
         self,
         interval_id: int,
+        orders: Sequence[Order],
         metered: Mapping[str, MeteredEnergy],
         outcome: MarketOutcome,
         settlement: Settlement,
     ) -> list[str]:
-        """Reconcile what settled on chain with the clearing and the metered energy.
+        """Reconcile what settled on chain with the book, the clearing and the meters.
 
-        Trades the chain rejected (a buyer without funds) are reported by the chain and
-        are not audit findings; everything else that differs is.
+        A cleared trade the chain rejected (its buyer could not pay) is a finding too:
+        the energy was delivered and not paid for.
         """
-        accepted = list(outcome.clearing.trades)
-        for trade, _reason in settlement.rejected_trades:
-            if trade in accepted:
-                accepted.remove(trade)
-        expected = Clearing(
-            outcome.clearing.price_wei_per_wh,
-            sum(t.energy_wh for t in accepted),
-            tuple(accepted),
-            mechanism=outcome.clearing.mechanism,
-        )
         record = IntervalRecord(
             interval_id=interval_id,
             metered=list(metered.values()),
-            clearing=expected,
+            clearing=outcome.clearing,
             settlements=[
                 AuditedSettlement.of(t, settlement.tx_hash) for t in settlement.settled_trades
             ],
+            orders=orders,
+            price_components_wei_per_wh=outcome.components_wei_per_wh,
         )
         return list(audit([record], self._policy).messages())

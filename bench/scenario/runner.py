@@ -22,6 +22,8 @@ from bench.scenario.market import IntervalMarket
 from bench.scenario.settlement import ChainSession
 from bench.store import Journal
 
+_ONLINE_TIMEOUT_S = 15.0
+
 
 class ScenarioRunner:
     """Runs a :class:`ScenarioConfig` in a worker thread and reports through a queue."""
@@ -93,6 +95,14 @@ class ScenarioRunner:
                 for p in cfg.participants
             }
             market = IntervalMarket(cfg)
+            silent = fleet.wait_online(timeout_s=_ONLINE_TIMEOUT_S)
+            if silent:
+                self._status(
+                    clock.now_s(),
+                    "warning",
+                    f"meters {', '.join(silent)} sent nothing in {_ONLINE_TIMEOUT_S:.0f} s; "
+                    "running without them until they answer (check their ports and cables)",
+                )
             fleet.interval_energy()  # count energy from here on
             t0_s = clock.now_s()
             reports: list[IntervalReport] = []
@@ -174,7 +184,7 @@ class ScenarioRunner:
         ]
         outcome = market.clear(orders, metered)
         settlement = chain.settle(interval_id, outcome.clearing.trades, metered)
-        findings = market.audit(interval_id, metered, outcome, settlement)
+        findings = market.audit(interval_id, orders, metered, outcome, settlement)
         if journal is not None:
             for name, energy in metered.items():
                 journal.add_metered(interval_id, name, energy.import_wh, energy.export_wh)

@@ -9,17 +9,21 @@ from bench.scenario.agents import Agent, AgentSpec, MeteredEnergy, Role
 from pricing import Side
 
 
-def test_prosumer_offers_export_and_bids_import() -> None:
-    agent = Agent(
-        AgentSpec("roof", Role.PROSUMER, offer_price_wei_per_wh=80, bid_price_wei_per_wh=290)
-    )
-    orders = agent.orders(MeteredEnergy("roof", import_wh=2.5, export_wh=120.75), time_s=900.0)
-    by_side = {o.side: o for o in orders}
-    assert by_side[Side.OFFER].energy_wh == 120
-    assert by_side[Side.OFFER].price_wei_per_wh == 80
-    assert by_side[Side.BID].energy_wh == 2
-    assert by_side[Side.BID].price_wei_per_wh == 290
-    assert all(o.participant == "roof" and o.time_s == 900.0 for o in orders)
+def test_prosumer_offers_net_export_and_bids_net_import() -> None:
+    spec = AgentSpec("roof", Role.PROSUMER, offer_price_wei_per_wh=80, bid_price_wei_per_wh=290)
+    agent = Agent(spec)
+    (offer,) = agent.orders(MeteredEnergy("roof", import_wh=2.5, export_wh=120.75), time_s=900.0)
+    assert (offer.side, offer.energy_wh, offer.price_wei_per_wh) == (Side.OFFER, 118, 80)
+    assert (offer.participant, offer.time_s) == ("roof", 900.0)
+    # 0.25 Wh of export waits; at night the roof imports and bids for the net.
+    (bid,) = agent.orders(MeteredEnergy("roof", import_wh=10.5, export_wh=0.0), time_s=1800.0)
+    assert (bid.side, bid.energy_wh, bid.price_wei_per_wh) == (Side.BID, 10, 290)
+
+
+def test_nobody_trades_with_itself() -> None:
+    agent = Agent(AgentSpec("roof", Role.PROSUMER))
+    for imp, exp in [(5.0, 5.0), (100.0, 3.0), (3.0, 100.0), (0.4, 0.2)]:
+        assert len(agent.orders(MeteredEnergy("roof", imp, exp), 0.0)) <= 1
 
 
 def test_sub_wh_rest_carries_over_so_no_energy_is_lost() -> None:
@@ -31,6 +35,12 @@ def test_sub_wh_rest_carries_over_so_no_energy_is_lost() -> None:
     # 41 × 0.25 Wh = 10.25 Wh: 10 whole Wh bid, one every fourth interval; 0.25 Wh waits.
     assert sum(bids) == 10
     assert bids[:8] == [0, 0, 0, 1, 0, 0, 0, 1]
+    exporter = Agent(AgentSpec("pv", Role.PROSUMER))
+    offers = [
+        sum(o.energy_wh for o in exporter.orders(MeteredEnergy("pv", 0.0, 0.5), 0.0))
+        for _ in range(9)
+    ]
+    assert sum(offers) == 4  # 4.5 Wh exported: 4 offered, 0.5 Wh waits
 
 
 def test_no_orders_without_energy() -> None:

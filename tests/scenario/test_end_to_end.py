@@ -136,6 +136,11 @@ def test_a_buyer_without_funds_is_rejected_and_the_rest_settles(tmp_path: Path) 
     assert summary.trades_rejected > 0
     assert summary.escrow_conserved
     assert all(reason for r in reports for _, reason in r.rejected_trades)
+    # Delivered but unpaid energy is an audit finding, interval by interval.
+    assert not summary.audit_clean
+    for report in reports:
+        if report.rejected_trades:
+            assert any("missing_settlement" in f for f in report.audit_findings)
 
 
 def test_a_dead_chain_is_a_clear_error(tmp_path: Path) -> None:
