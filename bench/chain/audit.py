@@ -10,12 +10,12 @@ from hexbytes import HexBytes
 
 from bench.chain.encoding import BatchEncodingError, decode_batch
 from bench.chain.market import (
-    REJECT_REASONS,
     TOPIC_REJECTED,
     TOPIC_SETTLED,
     Market,
     Settlement,
     _word,
+    rejection_reasons,
 )
 from bench.errors import ChainError
 from pricing import Trade
@@ -59,11 +59,10 @@ def audit_interval(market: Market, interval_id: int) -> IntervalAudit:
     except BatchEncodingError as exc:
         findings.append(f"the committed batch does not decode: {exc}")
         packed = ()
-    rejected = {
-        _word(bytes(log["data"]), 0): REJECT_REASONS.get(_word(bytes(log["data"]), 1), "unknown")
-        for log in receipt["logs"]
-        if log["address"] == market.address and bytes(log["topics"][0]) == TOPIC_REJECTED
-    }
+    rejected: dict[int, str] = {}
+    for log in receipt["logs"]:
+        if log["address"] == market.address and bytes(log["topics"][0]) == TOPIC_REJECTED:
+            rejected = rejection_reasons(bytes(log["data"]))
     trades = tuple(
         Trade(
             market.participant_name(p.buyer_index),
@@ -82,7 +81,7 @@ def audit_interval(market: Market, interval_id: int) -> IntervalAudit:
             f"calldata's settled trades ({value} wei, {energy} Wh)"
         )
     if len(settled) != _word(summary, 1) or len(rejected) != _word(summary, 2):
-        findings.append("settled/rejected counts differ from the TradeRejected events")
+        findings.append("settled/rejected counts differ from the TradesRejected event")
     settlement = Settlement(
         interval_id=interval_id,
         tx_hash="0x" + bytes(event["transactionHash"]).hex(),

@@ -16,7 +16,7 @@ from eth_utils import keccak
 from pricing import Trade
 
 MAX_BATCH_TRADES = 8192
-MAX_BATCH_PARTICIPANTS = 1024
+MAX_BATCH_PARTICIPANTS = 256
 U32_MAX = 2**32 - 1
 _TRADE = struct.Struct(">HHII")
 

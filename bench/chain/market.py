@@ -38,7 +38,7 @@ def _topic(signature: str) -> bytes:
 
 
 TOPIC_SETTLED = _topic("IntervalSettled(uint64,bytes32,uint256,uint256,uint256,uint256)")
-TOPIC_REJECTED = _topic("TradeRejected(uint64,uint256,uint8)")
+TOPIC_REJECTED = _topic("TradesRejected(uint64,bytes)")
 TOPIC_READING_REJECTED = _topic("ReadingRejected(bytes32,uint64,uint8)")
 TOPIC_METER_REGISTERED = _topic("MeterRegistered(bytes32,address,address,string)")
 TOPIC_METER_HANDED_OVER = _topic("MeterHandedOver(bytes32,address,address)")
@@ -75,6 +75,13 @@ class SessionBill:
 
 def _word(data: bytes, n: int) -> int:
     return int.from_bytes(data[32 * n : 32 * n + 32], "big")
+
+
+def rejection_reasons(event_data: bytes) -> dict[int, str]:
+    """Trade index -> reason, from a TradesRejected event's ABI-encoded ``bytes``."""
+    length = _word(event_data, 1)
+    codes = event_data[64 : 64 + length]
+    return {n: REJECT_REASONS.get(code, f"reason {code}") for n, code in enumerate(codes) if code}
 
 
 class Market:
@@ -364,8 +371,7 @@ class Market:
                 continue
             topic = bytes(log["topics"][0])
             if topic == TOPIC_REJECTED:
-                data = bytes(log["data"])
-                rejected[_word(data, 0)] = REJECT_REASONS.get(_word(data, 1), "unknown reason")
+                rejected = rejection_reasons(bytes(log["data"]))
             elif topic == TOPIC_SETTLED:
                 summary = bytes(log["data"])
         if summary is None:

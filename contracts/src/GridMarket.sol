@@ -53,7 +53,7 @@ contract GridMarket {
 
     /// @notice Largest batch accepted by settle (trades, participants); see docs/chain.md.
     uint256 public constant MAX_BATCH_TRADES = 8192;
-    uint256 public constant MAX_BATCH_PARTICIPANTS = 1024;
+    uint256 public constant MAX_BATCH_PARTICIPANTS = 256;
 
     uint8 public constant REJECT_INSUFFICIENT_BALANCE = 1;
     uint8 public constant REJECT_NO_READING = 2;
@@ -128,7 +128,8 @@ contract GridMarket {
         uint256 refundWei
     );
 
-    event TradeRejected(uint64 indexed intervalId, uint256 tradeIndex, uint8 reason);
+    /// @notice One byte per trade of the batch, in order: 0 settled, else a REJECT_* code.
+    event TradesRejected(uint64 indexed intervalId, bytes reasons);
     event IntervalSettled(
         uint64 indexed intervalId,
         bytes32 batchHash,
@@ -376,7 +377,8 @@ contract GridMarket {
     /// @notice Settle interval `intervalId` once. `batch` packs the participants (sorted
     ///         indices) and the trades; `readings` is empty or one per batch participant.
     ///         A trade whose buyer cannot pay, or whose parties lack a verified reading
-    ///         when readings are required, is rejected with an event; the rest settle.
+    ///         when readings are required, is rejected (its reason code is in the one
+    ///         TradesRejected event); the rest settle.
     function settle(uint64 intervalId, bytes calldata batch, SignedReading[] calldata readings) external onlyOperator {
         if (intervalId == 0) revert InvalidInterval();
         if (batchHash[intervalId] != 0) revert IntervalAlreadySettled(intervalId);
@@ -387,7 +389,9 @@ contract GridMarket {
         uint256[] memory ledger = _loadLedger(batch, k);
         _verifyReadings(intervalId, batch, ledger, readings);
 
-        (uint256 settled, uint256 valueWei, uint256 energyWh) = _applyTrades(intervalId, batch, 2 + 4 * k, n, ledger);
+        (uint256 settled, uint256 valueWei, uint256 energyWh, bytes memory reasons) =
+            _applyTrades(batch, 2 + 4 * k, n, ledger);
+        if (settled != n) emit TradesRejected(intervalId, reasons);
 
         _storeLedger(batch, ledger);
         bytes32 h = keccak256(batch);
@@ -459,11 +463,14 @@ contract GridMarket {
 
     /// @dev One pass over the packed trades: u16 buyer slot, u16 seller slot,
     ///      u32 energy Wh, u32 price wei/Wh (12 bytes each), netted in `ledger`.
-    function _applyTrades(uint64 intervalId, bytes calldata batch, uint256 start, uint256 n, uint256[] memory ledger)
+    ///      `reasons[t]` is 0 for a settled trade, else the REJECT_* code.
+    function _applyTrades(bytes calldata batch, uint256 start, uint256 n, uint256[] memory ledger)
         private
-        returns (uint256 settled, uint256 valueWei, uint256 energyWh)
+        pure
+        returns (uint256 settled, uint256 valueWei, uint256 energyWh, bytes memory reasons)
     {
         uint256 k = ledger.length;
+        reasons = new bytes(n);
         for (uint256 t; t < n; ++t) {
             uint256 word;
             assembly {
@@ -471,23 +478,32 @@ contract GridMarket {
             }
             uint256 buyer = word >> 240;
             uint256 seller = (word >> 224) & 0xffff;
+            if (buyer >= k || seller >= k) revert SlotOutOfRange(t);
             uint256 energy = (word >> 192) & 0xffffffff;
             uint256 value = energy * ((word >> 160) & 0xffffffff);
-            if (buyer >= k || seller >= k) revert SlotOutOfRange(t);
-            uint256 b = ledger[buyer];
-            uint256 s = ledger[seller];
-            uint8 reason;
+            uint256 b;
+            uint256 s;
+            assembly {
+                // in bounds: buyer, seller < k = ledger.length (checked above)
+                b := mload(add(ledger, shl(5, add(buyer, 1))))
+                s := mload(add(ledger, shl(5, add(seller, 1))))
+            }
+            uint256 reason;
             if (b & s & VERIFIED == 0) reason = REJECT_NO_READING;
             else if (buyer == seller) reason = REJECT_SELF_TRADE;
             else if ((b & ~VERIFIED) < value) reason = REJECT_INSUFFICIENT_BALANCE;
             if (reason != 0) {
-                emit TradeRejected(intervalId, t, reason);
+                assembly {
+                    mstore8(add(add(reasons, 32), t), reason)
+                }
                 continue;
             }
+            // Balances stay below 2**96 + n * 2**64 < 2**255: the VERIFIED bit is untouched.
+            assembly {
+                mstore(add(ledger, shl(5, add(buyer, 1))), sub(b, value))
+                mstore(add(ledger, shl(5, add(seller, 1))), add(s, value))
+            }
             unchecked {
-                // balances stay below 2**96 + 2**77 here; VERIFIED bit is untouched
-                ledger[buyer] = b - value;
-                ledger[seller] = s + value;
                 valueWei += value;
                 energyWh += energy;
                 ++settled;

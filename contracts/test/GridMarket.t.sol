@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.20;
 
+import {Vm} from "./Base.sol";
 import {Fixture} from "./Fixture.sol";
 import {GridMarket} from "../src/GridMarket.sol";
 import {IERC20} from "../src/IERC20.sol";
@@ -27,7 +28,7 @@ contract GridMarketTest is Fixture {
     address internal carol = address(0xCA401);
 
     event Deposited(address indexed wallet, uint256 amountWei, uint256 balanceWei);
-    event TradeRejected(uint64 indexed intervalId, uint256 tradeIndex, uint8 reason);
+    event TradesRejected(uint64 indexed intervalId, bytes reasons);
     event ReadingRejected(bytes32 indexed meterId, uint64 indexed intervalId, uint8 reason);
     event SessionOpened(
         uint256 indexed sessionId,
@@ -416,6 +417,18 @@ contract GridMarketTest is Fixture {
         assertEq(lastEnergy, 200, "counter recorded");
     }
 
+    function test_settleEmitsNoRejectionsWhenAllSettle() public {
+        bytes memory batch = aliceBuysFromBob(1, 1);
+        GridMarket.SignedReading[] memory rs = bothReadings(1);
+        vm.recordLogs();
+        market.settle(1, batch, rs);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            assertTrue(logs[i].topics[0] != TradesRejected.selector, "no TradesRejected");
+        }
+        assertEq(logs.length, 3, "two readings and IntervalSettled");
+    }
+
     function test_settleOnlyOperator() public {
         bytes memory batch = aliceBuysFromBob(1, 1);
         GridMarket.SignedReading[] memory rs = bothReadings(1);
@@ -442,9 +455,7 @@ contract GridMarketTest is Fixture {
             packTrade(0, 0, 10, 250) // self trade
         );
         vm.expectEmit(true, false, false, true);
-        emit TradeRejected(3, 0, 1);
-        vm.expectEmit(true, false, false, true);
-        emit TradeRejected(3, 2, 3);
+        emit TradesRejected(3, hex"010003");
         market.settle(3, batch, bothReadings(3));
         assertEq(market.balanceOf(alice), 997_500, "second trade settled");
         assertEq(market.balanceOf(bob), 502_500, "seller credited once");
@@ -464,7 +475,7 @@ contract GridMarketTest is Fixture {
         vm.expectEmit(true, true, false, true);
         emit ReadingRejected(meterId(2), 2, 4);
         vm.expectEmit(true, false, false, true);
-        emit TradeRejected(2, 0, 2);
+        emit TradesRejected(2, hex"02");
         market.settle(2, aliceBuysFromBob(10, 10), rs);
         assertEq(market.balanceOf(alice), 1_000_000, "nothing moved");
         assertTrue(market.isSettled(2), "interval still closed");

@@ -34,6 +34,7 @@ contract GridMarketFuzzTest is Fixture {
         bytes memory batch = packParticipants(indices);
         uint256 n = bound(nTrades, 0, 120);
         uint256 rejected;
+        bytes memory expected = new bytes(n);
         for (uint256 t; t < n; ++t) {
             uint256 r = uint256(keccak256(abi.encode(seed, t)));
             uint16 b = uint16(r % N);
@@ -43,6 +44,7 @@ contract GridMarketFuzzTest is Fixture {
             batch = abi.encodePacked(batch, packTrade(b, s, e, p));
             uint256 value = uint256(e) * p;
             if (b == s || model[b] < value) {
+                expected[t] = b == s ? bytes1(0x03) : bytes1(0x01);
                 ++rejected;
             } else {
                 model[b] -= value;
@@ -58,13 +60,15 @@ contract GridMarketFuzzTest is Fixture {
         }
         assertEq(sum, total, "conservation");
         assertEq(token.balanceOf(address(market)), total, "holdings");
-        uint256 rejectedEvents;
-        bytes32 topic = keccak256("TradeRejected(uint64,uint256,uint8)");
+        bytes memory reasons;
         Vm.Log[] memory logs = vm.getRecordedLogs();
         for (uint256 i; i < logs.length; ++i) {
-            if (logs[i].topics[0] == topic) ++rejectedEvents;
+            if (logs[i].topics[0] == keccak256("TradesRejected(uint64,bytes)")) {
+                reasons = abi.decode(logs[i].data, (bytes));
+            }
         }
-        assertEq(rejectedEvents, rejected, "one event per rejected trade");
+        assertEq(reasons.length, rejected == 0 ? 0 : n, "one reason per trade");
+        if (rejected != 0) assertEq(keccak256(reasons), keccak256(expected), "reasons match model");
     }
 
     /// Any key can attest; only the registered attestor's signature is accepted.
