@@ -436,21 +436,20 @@ void MeterApp::send_analog_mapping() {
   out_.end_sysex();
 }
 
-// Saves the counters; only what was saved is ever reported (PROTOCOL.md §5.2).
-bool MeterApp::persist(uint32_t now) {
+// Saves the counters; only what was saved is ever reported (PROTOCOL.md §5.2). If the
+// EEPROM refuses, readings keep the last saved values and the next save retries.
+void MeterApp::persist(uint32_t now) {
   last_persist_ = now;
   const EnergyCount imp = totals_.imported(), exp = totals_.exported();
-  if (!log_.save(imp, exp)) return false;
+  if (!log_.save(imp, exp)) return;
   totals_.mark();
   reported_imp_ = imp;
   reported_exp_ = exp;
-  return true;
 }
 
 void MeterApp::poll() {
   const uint32_t now = board_.millis();
-  const uint32_t pending = totals_.mwh_since_mark();
-  if (pending > 0 && now - last_persist_ >= kPersistMaxMs) persist(now);
+  if (totals_.mwh_since_mark() > 0 && now - last_persist_ >= kPersistMaxMs) persist(now);
   if (analog_reporting_ && now - last_sample_ >= sampling_ms_) {
     last_sample_ = now;
     for (uint8_t ch = 0; ch < 6; ++ch) {

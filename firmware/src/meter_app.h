@@ -55,7 +55,7 @@ class MeterApp : public FirmataHandler {
   uint8_t apply_auth_command(uint8_t cmd, const uint8_t* args, uint8_t n, uint16_t& detail);
   void set_pin_mode(uint8_t pin, uint8_t mode);
   void reset_pins();
-  bool persist(uint32_t now);
+  void persist(uint32_t now);
   bool save_settings();
   uint8_t port_value(uint8_t port);
 

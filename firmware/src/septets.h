@@ -19,18 +19,8 @@ class Writer {
   void end_sysex() { raw(0xF7); }
   void u7(uint8_t v) { raw(v & 0x7F); }
   // Unsigned (or two's complement signed) value in `septets` septets, little-endian.
-  void u(uint32_t v, uint8_t septets) {
-    while (septets--) {
-      raw(v & 0x7F);
-      v >>= 7;
-    }
-  }
-  void bytes(const uint8_t* p, uint8_t n) {
-    while (n--) {
-      raw(*p & 0x7F);
-      raw(*p++ >> 7);
-    }
-  }
+  void u(uint32_t v, uint8_t septets);
+  void bytes(const uint8_t* p, uint8_t n);
 
  private:
   ByteSink& sink_;

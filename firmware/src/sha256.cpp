@@ -19,7 +19,10 @@ const uint32_t kRound[64] PROGMEM = {
 const uint32_t kInit[8] PROGMEM = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
 
-inline uint32_t rotr(uint32_t x, uint8_t n) { return (x >> n) | (x << (32 - n)); }
+// Out of line: inlined with constant shifts it would double the code size on the AVR.
+__attribute__((noinline)) uint32_t rotr(uint32_t x, uint8_t n) {
+  return (x >> n) | (x << (32 - n));
+}
 
 }  // namespace
 
