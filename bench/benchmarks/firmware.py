@@ -23,6 +23,7 @@ class FirmwareBenchResult:
     flash_bytes: int
     ram_bytes: int
     baseline_cpu_per_meter: float  # cores used by one meter at 1x, measured in this run
+    load_avg_1min: float  # machine load when the run started (other work skews the count)
     rates: dict[int, float] = field(default_factory=dict)  # meters → slowest meter's rate
 
     def as_dict(self) -> dict[str, object]:
@@ -108,6 +109,7 @@ def _accuracy(seconds: float) -> float:
 def run_benchmark(*, quick: bool = False) -> FirmwareBenchResult:
     """Measure everything in one run; ``quick`` uses shorter windows and fewer steps."""
     size = firmware_size(build_firmware("uno"))
+    load = os.getloadavg()[0]
     seconds = 2.0 if quick else 5.0
     rate1, cpu1 = _slowest_rate(1, seconds)
     rates = {1: rate1}
@@ -125,6 +127,7 @@ def run_benchmark(*, quick: bool = False) -> FirmwareBenchResult:
         flash_bytes=size.flash_bytes,
         ram_bytes=size.ram_bytes,
         baseline_cpu_per_meter=cpu1,
+        load_avg_1min=load,
         rates=rates,
     )
 
@@ -135,7 +138,8 @@ def format_table(r: FirmwareBenchResult) -> str:
     lines = [
         f"firmware: flash {r.flash_bytes} B ({r.flash_fraction:.1%} of the Uno), "
         f"RAM {r.ram_bytes} B ({r.ram_fraction:.1%})",
-        f"one meter at 1x: {r.baseline_cpu_per_meter:.1%} of a core (baseline)",
+        f"one meter at 1x: {r.baseline_cpu_per_meter:.1%} of a core (baseline); "
+        f"load average at start {r.load_avg_1min:.2f} on {os.cpu_count()} cores",
         f"{'meters':>6}  {'slowest rate':>12}  {'vs baseline':>11}  real time",
     ]
     for n, rate in r.rates.items():
