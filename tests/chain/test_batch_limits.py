@@ -1,0 +1,51 @@
+"""The settle gas bound holds, and the largest batch fits one transaction."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.chain import Anvil, Market
+from bench.chain.encoding import MAX_BATCH_PARTICIPANTS, MAX_BATCH_TRADES
+from bench.chain.market import TX_GAS_CAP, settle_gas_bound
+from pricing import Trade
+
+pytestmark = pytest.mark.chain
+
+
+def ring_trades(names: list[str], count: int) -> list[Trade]:
+    k = len(names)
+    return [
+        Trade(names[i % k], names[(i * 7 + 1 + i // k) % k], 1 + i % 500, 250) for i in range(count)
+    ]
+
+
+def settle_all(
+    anvil: Anvil, participants: int, trades: int, deposit_wei: int
+) -> tuple[int, int, int]:
+    """(gas used, trades sent, trades rejected) of one metered interval."""
+    market = Market.deploy(anvil.url)
+    names = [f"n{i:03d}" for i in range(participants)]
+    market.add_participants(names, deposit_wei)
+    batch = [t for t in ring_trades(names, trades) if t.buyer != t.seller]
+    s = market.settle_interval(1, batch, dict.fromkeys(names, 5))
+    return s.gas_used, len(batch), len(s.rejected_trades)
+
+
+def test_contract_and_encoder_agree_on_limits(anvil: Anvil) -> None:
+    market = Market.deploy(anvil.url)
+    assert market.contract.functions.MAX_BATCH_TRADES().call() == MAX_BATCH_TRADES
+    assert market.contract.functions.MAX_BATCH_PARTICIPANTS().call() == MAX_BATCH_PARTICIPANTS
+
+
+def test_gas_bound_holds_when_every_trade_is_rejected(anvil: Anvil) -> None:
+    gas, sent, rejected = settle_all(anvil, 40, 2000, 0)
+    assert rejected == sent > 1900
+    assert gas <= settle_gas_bound(sent, 40, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("deposit_wei", [10**15, 0], ids=["all-settle", "all-rejected"])
+def test_largest_batch_fits_one_transaction(anvil: Anvil, deposit_wei: int) -> None:
+    gas, sent, _ = settle_all(anvil, MAX_BATCH_PARTICIPANTS, MAX_BATCH_TRADES, deposit_wei)
+    assert sent > MAX_BATCH_TRADES * 0.99
+    assert gas < TX_GAS_CAP
