@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -78,3 +81,37 @@ def test_cli_registers_firmware_actions() -> None:
     assert args.json and args.quick
     args = parser.parse_args(["firmware", "flash", "--port", "/dev/ttyACM0", "--board", "mega"])
     assert (args.port, args.board) == ("/dev/ttyACM0", "mega")
+
+
+CLI = """
+import argparse, sys
+from bench.cli import firmware
+p = argparse.ArgumentParser()
+firmware.register(p.add_subparsers())
+a = p.parse_args(sys.argv[1:])
+sys.exit(a.func(a))
+"""
+
+
+def test_cli_emulate_serves_meters_until_interrupted(firmware_images: tuple[Path, Path]) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI, "firmware", "emulate", "--meters", "2"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline() for _ in range(3)]
+    ptys = [line.split(": ")[1].strip() for line in lines[:2]]
+    with FirmataMeter.open(ptys[1], timeout_s=2.0) as meter:
+        assert meter.identity().firmware_name == "gridmeter"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 0
+    assert "Ctrl-C" in lines[2]
+
+
+def test_cli_build_reports_size(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.cli import firmware
+
+    assert firmware._build(argparse.Namespace(board="uno")) == 0
+    out = capsys.readouterr().out
+    assert "gridmeter.hex" in out and "flash " in out and "RAM " in out
