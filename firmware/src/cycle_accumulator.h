@@ -59,16 +59,13 @@ class CycleAccumulator {
     return true;
   }
   bool has_cycle() const { return tail_ != head_; }
-  uint16_t dropped() const { return dropped_; }
 
  private:
   void close(bool crossing, uint32_t time) {
     cur_.crossing = crossing;
     cur_.crossing_time = time;
     const uint8_t next = static_cast<uint8_t>((head_ + 1) % kRing);
-    if (next == tail_) {
-      ++dropped_;
-    } else {
+    if (next != tail_) {  // else the main loop is too far behind: the cycle is lost
       ring_[head_] = cur_;
       head_ = next;
     }
@@ -78,7 +75,6 @@ class CycleAccumulator {
   CycleSums cur_ = CycleSums();
   CycleSums ring_[kRing];
   volatile uint8_t head_ = 0, tail_ = 0;
-  uint16_t dropped_ = 0;
   uint32_t clock_ = 0;  // voltage samples so far
   int16_t last_v_ = 0, last_i_ = 0, level_ = 0;
   bool armed_ = false, have_current_ = false;

@@ -7,7 +7,6 @@
 struct EnergyCount {
   uint32_t wh;   // whole Wh (wraps at 2^32)
   uint16_t mwh;  // 0..999
-  uint32_t total_mwh_low() const { return wh * 1000UL + mwh; }  // for comparisons mod 2^32
 };
 
 // Running totals with a sub-mWh remainder that never gets lost.

@@ -5,6 +5,5 @@
 #else
 #include <stdint.h>
 #define PROGMEM
-#define pgm_read_byte(p) (*(const uint8_t*)(p))
 #define pgm_read_dword(p) (*(const uint32_t*)(p))
 #endif
