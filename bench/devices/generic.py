@@ -203,7 +203,7 @@ class GenericFirmataMeter:
                 q.popleft()
 
     def _window_full(self) -> bool:
-        need = max(4, int(0.5 * self.cfg.window_s * 1000 / max(1, self.cfg.sampling_ms)))
+        need = max(4, int(0.8 * self.cfg.window_s * 1000 / max(1, self.cfg.sampling_ms)))
         return len(self._v) >= need and len(self._i) >= need
 
     @staticmethod

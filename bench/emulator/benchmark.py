@@ -40,10 +40,11 @@ def line_rate(backend: str, duration_s: float) -> dict[str, Any]:
             end_warmup = time.monotonic() + 0.3
             while time.monotonic() < end_warmup:
                 received += _count_analog(link.receive(0.05))
-            start_count, t0 = received, time.monotonic()
+            start_count, t0, cpu0 = received, time.monotonic(), time.process_time()
             while time.monotonic() - t0 < duration_s:
                 received += _count_analog(link.receive(0.05))
             elapsed = time.monotonic() - t0
+            cpu = time.process_time() - cpu0
             window = received - start_count
             link.send(b"".join(bytes((fm.REPORT_ANALOG | ch, 0)) for ch in range(6)))
             quiet_since = time.monotonic()
@@ -60,6 +61,7 @@ def line_rate(backend: str, duration_s: float) -> dict[str, Any]:
         "messages_per_s": window / elapsed,
         "line_rate_fraction": window * 3 / (elapsed * BAUD / 10),
         "frames_lost": sent - received,
+        "cpu_cores": cpu / elapsed,
     }
 
 
@@ -154,13 +156,14 @@ def format_table(r: dict[str, Any]) -> str:
     base, full = r["capacity"]
     lines = [
         "link throughput at 57600 baud (one paced pty, 6 analog channels at 1 ms)",
-        f"{'backend':<12}{'msg/s':>10}{'of line':>10}{'lost':>8}{'ratio':>8}",
+        f"{'backend':<12}{'msg/s':>10}{'of line':>10}{'lost':>8}{'CPU':>8}{'ratio':>8}",
     ]
     for row in (pyf, native):
         ratio = row["messages_per_s"] / pyf["messages_per_s"] if pyf["messages_per_s"] else 0.0
         lines.append(
             f"{row['backend']:<12}{row['messages_per_s']:>10.0f}"
-            f"{row['line_rate_fraction']:>10.3f}{row['frames_lost']:>8d}{ratio:>8.2f}"
+            f"{row['line_rate_fraction']:>10.3f}{row['frames_lost']:>8d}"
+            f"{row['cpu_cores']:>8.3f}{ratio:>8.2f}"
         )
     lines += [
         "",
@@ -174,6 +177,9 @@ def format_table(r: dict[str, Any]) -> str:
             f"{row['meters']:>8d}{row['meter_hz']:>12.2f}{row['frames_lost']:>8d}"
             f"{row['cpu_fraction']:>11.3f}{per:>11.4f}{per / per_base if per_base else 0:>8.2f}"
         )
-    lines.append("(ratio: msg/s against pyfirmata2; CPU per meter against 1 meter)")
+    lines.append(
+        "(CPU: cores used by this process, emulator included; ratio: msg/s against "
+        "pyfirmata2, CPU per meter against 1 meter)"
+    )
     lines.append(f"line-rate runs: native {native['runs']}, pyfirmata2 {pyf['runs']}")
     return "\n".join(lines)

@@ -142,8 +142,9 @@ class MeterDevice:
             self._next_reading = max(self._next_reading + self._stream_s, now - self._stream_s)
             room -= len(out)
         if now >= self._next_sample and room >= 3 * len(self._analog_on):
+            t_adc = self._next_sample  # the ADC samples on its own clock, not the loop's
             for ch in sorted(self._analog_on):
-                out += self._emit(fm.analog(ch, self._sample(ch, now)))
+                out += self._emit(fm.analog(ch, self._sample(ch, t_adc)))
                 self.stats.analog_sent += 1
             self._next_sample = max(self._next_sample + self._sampling_s, now - 0.1)
         return bytes(out)
