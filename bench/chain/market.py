@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
@@ -29,6 +30,8 @@ from bench.errors import ChainError
 from pricing import Trade
 
 GAS_FUNDING_WEI = 10**20
+SETTLE_TYPES = ("uint64", "bytes", "(bytes32,uint64,uint64,uint64,uint8,bytes32,bytes32)[]")
+SETTLE_SELECTOR = keccak(text=f"settle({','.join(SETTLE_TYPES)})")[:4]
 TX_GAS_CAP = 2**24  # EIP-7825: the most gas one transaction may use (Osaka and later)
 REJECT_REASONS = {1: "insufficient balance", 2: "no verified meter reading", 3: "self trade"}
 _GAS = {"mint": 100_000, "approve": 60_000, "deposit": 250_000, "register": 400_000}
@@ -76,6 +79,11 @@ class SessionBill:
 
 def _word(data: bytes, n: int) -> int:
     return int.from_bytes(data[32 * n : 32 * n + 32], "big")
+
+
+def encode_settle(interval_id: int, batch: bytes, readings: Sequence[tuple[Any, ...]]) -> bytes:
+    """Calldata of ``settle`` straight through eth_abi (web3's encode_abi is ~10x slower)."""
+    return SETTLE_SELECTOR + abi_encode(SETTLE_TYPES, [interval_id, batch, list(readings)])
 
 
 def settle_gas_bound(trades: int, participants: int, calldata_bytes: int) -> int:
@@ -307,7 +315,7 @@ class Market:
         except BatchEncodingError as exc:
             raise ChainError(f"interval {interval_id} cannot be settled: {exc}") from exc
         signed = self._sign_readings(interval_id, indices, readings, timestamp_s)
-        return self._encode(self.contract, "settle", interval_id, batch, signed), indices
+        return encode_settle(interval_id, batch, signed), indices
 
     def meter_of(self, name: str) -> str | None:
         """The meter of participant ``name``: registered by this bench or found on chain."""

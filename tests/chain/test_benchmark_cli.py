@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from bench.chain import Anvil
+from bench.chain.anvil import rpc_call
 from bench.cli import chain as chain_cli
 
 pytestmark = pytest.mark.chain
@@ -43,3 +49,28 @@ def test_quick_bench_table(anvil: Anvil, capsys: pytest.CaptureFixture[str]) -> 
 def test_anvil_subcommand_parses() -> None:
     args = parse(["chain", "anvil", "--port", "8545"])
     assert args.func is chain_cli.run_anvil and args.port == 8545
+
+
+def test_anvil_subcommand_serves_until_sigterm_and_dumps_state(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    script = (
+        "import argparse, sys; from bench.cli import chain; p = argparse.ArgumentParser(); "
+        "chain.register(p.add_subparsers()); a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "chain", "anvil", "--dump-state", str(state)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        url = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert url, line
+        assert rpc_call(url.group(0), "eth_chainId") == hex(31337)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert state.is_file() and state.stat().st_size > 0

@@ -140,3 +140,17 @@ def test_audit_rebuilds_an_interval_from_the_chain(market: Market) -> None:
 def test_audit_of_unsettled_interval_is_an_error(market: Market) -> None:
     with pytest.raises(ChainError, match="not settled"):
         audit_interval(market, 99)
+
+
+def test_fast_settle_encoding_matches_web3(market: Market) -> None:
+    trades = [Trade("alice", "bob", 100, 250), Trade("carol", "alice", 40, 300)]
+    data, indices = market.settle_calldata(7, trades, READINGS, timestamp_s=1_700_000_000)
+    batch, _ = encode_batch(trades, {p: market.participant_index(p) for p in PEOPLE})
+    readings = [
+        market.meter_reading(
+            market.participant_name(i), 7, READINGS[market.participant_name(i)], 1_700_000_000
+        ).as_tuple()
+        for i in indices
+    ]
+    reference = market.contract.encode_abi("settle", args=[7, batch, readings])
+    assert "0x" + data.hex() == reference
