@@ -5,6 +5,7 @@ Not thread-safe: one thread drives a meter (normally its :class:`MeterPoller`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -179,7 +180,11 @@ class FirmataMeter:
         return self.link.stats()
 
     def close(self) -> None:
-        """Close the link; idempotent."""
+        """Stop streaming if on (best effort), close the link; idempotent."""
+        if self._stream_ms:
+            self._stream_ms = 0
+            with contextlib.suppress(TransportError):
+                self._send_stream()
         self.link.close()
 
     def __enter__(self) -> FirmataMeter:

@@ -199,10 +199,12 @@ class MeterPoller:
                 outage_t, attempts, backoff = None, 0, self.backoff_initial_s
                 self.connected.set()
                 self._serve(meter)
-            except BenchError as exc:
+            except Exception as exc:  # a driver bug must not silently end the reader thread
+                if not isinstance(exc, BenchError):
+                    log.exception("meter on %s: unexpected error; reconnecting", self.url)
                 self.connected.clear()
                 attempts += 1
-                outage_t = self._outage(str(exc))
+                outage_t = self._outage(str(exc) if isinstance(exc, BenchError) else repr(exc))
                 self._fail_commands(exc)
                 self._stop.wait(backoff)
             finally:

@@ -149,3 +149,25 @@ def test_poll_mode_and_a_fake_meter() -> None:
         range(readings[0].seq, readings[0].seq + len(readings))
     )
     assert fake.closed
+
+
+def test_a_driver_bug_is_an_outage_not_a_dead_thread() -> None:
+    opened: list[FakeMeter] = []
+
+    class Buggy(FakeMeter):
+        def next_readings(self, timeout_s: float) -> list[Reading]:
+            if len(opened) == 1:
+                raise RuntimeError("boom")
+            return super().next_readings(timeout_s)
+
+    def opener() -> FakeMeter:
+        opened.append(Buggy("b", power_w=1.0))
+        return opened[-1]
+
+    q: queue.Queue[Any] = queue.Queue()
+    with MeterPoller("fake://b", q, interval_s=0.02, opener=opener, backoff_initial_s=0.01) as p:
+        wait_for(lambda: p.stats.readings >= 3)
+    events = [e for e in drain(q) if not isinstance(e, Reading)]
+    assert [type(e) for e in events[:3]] == [MeterOnline, MeterOutage, MeterReconnected]
+    assert "boom" in events[1].reason
+    assert all(m.closed for m in opened)
