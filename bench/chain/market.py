@@ -66,6 +66,20 @@ class Settlement:
 
 
 @dataclass(frozen=True)
+class SettledInterval:
+    """One IntervalSettled event: what the panel lists without fetching the trades."""
+
+    interval_id: int
+    tx_hash: str
+    batch_hash: str
+    block_number: int
+    settled_count: int
+    rejected_count: int
+    value_settled_wei: int
+    energy_settled_wh: int
+
+
+@dataclass(frozen=True)
 class SessionBill:
     """A closed supply session: metered energy, what was billed and refunded."""
 
@@ -416,6 +430,25 @@ class Market:
         """True once ``interval_id`` has been settled on chain."""
         return bool(self.contract.functions.isSettled(interval_id).call())
 
+    def settlement_events(self) -> list[SettledInterval]:
+        """Every settlement of this market from its events, in chain order."""
+        found = []
+        for log in self.event_logs(TOPIC_SETTLED):
+            data = bytes(log["data"])
+            found.append(
+                SettledInterval(
+                    interval_id=int.from_bytes(bytes(log["topics"][1]), "big"),
+                    tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                    batch_hash="0x" + data[:32].hex(),
+                    block_number=int(log["blockNumber"]),
+                    settled_count=_word(data, 1),
+                    rejected_count=_word(data, 2),
+                    value_settled_wei=_word(data, 3),
+                    energy_settled_wh=_word(data, 4),
+                )
+            )
+        return found
+
     def settled_intervals(self) -> list[int]:
         """Every interval id settled on this market, ascending, from its events."""
         logs = self.event_logs(TOPIC_SETTLED)
@@ -455,6 +488,20 @@ class Market:
     def session_deposits_wei(self) -> int:
         """LABC escrowed by open supply sessions."""
         return int(self.contract.functions.totalSessionDepositsWei().call())
+
+    def balances_wei(self, names: Iterable[str]) -> dict[str, int]:
+        """Prepaid balance of each named participant (for the panel)."""
+        return {name: self.balance_wei(name) for name in names}
+
+    def deposit(self, name: str, amount_wei: int, *, mint: bool = True) -> None:
+        """Top up the prepaid balance of ``name`` (minting the LABC first if ``mint``)."""
+        wallet = self.wallet(name)
+        if mint:
+            data = self._encode(self.token, "mint", wallet.address, amount_wei)
+            self.operator.transact(self.token_address, data, gas=_GAS["mint"])
+        approve = self._encode(self.token, "approve", self.address, amount_wei)
+        wallet.transact(self.token_address, approve, gas=_GAS["approve"])
+        wallet.transact(self.address, self._encode(self.contract, "deposit", amount_wei))
 
     def withdraw(self, name: str, amount_wei: int) -> None:
         """Pull ``amount_wei`` from the prepaid balance of ``name`` back to its wallet."""

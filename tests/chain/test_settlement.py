@@ -154,3 +154,25 @@ def test_fast_settle_encoding_matches_web3(market: Market) -> None:
     ]
     reference = market.contract.encode_abi("settle", args=[7, batch, readings])
     assert "0x" + data.hex() == reference
+
+
+def test_settlement_events_list_what_settled(market: Market) -> None:
+    first = market.settle_interval(2, [Trade("alice", "bob", 3, 250)], READINGS)
+    second = market.settle_interval(
+        4, [Trade("carol", "alice", 5, 200), Trade("bob", "bob", 1, 1)], READINGS
+    )
+    events = market.settlement_events()
+    assert [e.interval_id for e in events] == [2, 4]
+    assert (events[0].tx_hash, events[0].batch_hash) == (first.tx_hash, first.batch_hash)
+    assert (events[1].settled_count, events[1].rejected_count) == (1, 1)
+    assert events[1].value_settled_wei == second.value_settled_wei == 1000
+    assert events[1].energy_settled_wh == 5
+
+
+def test_deposit_tops_up_and_keeps_conservation(market: Market) -> None:
+    market.deposit("carol", 5000)
+    assert market.balances_wei(["carol", "bob"]) == {
+        "carol": DEPOSIT_WEI + 5000,
+        "bob": DEPOSIT_WEI,
+    }
+    assert holdings_conserved(market)
