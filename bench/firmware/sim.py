@@ -136,6 +136,11 @@ class SimMeter:
         """Simulated seconds since the runner started."""
         return float(self._command("get time").removeprefix("time="))
 
+    def last_rx_time(self) -> float:
+        """Simulated time at which the last byte from the host reached the meter's UART:
+        the instant the meter acted on the last complete request."""
+        return float(self._command("get rx").removeprefix("rx="))
+
     def set_speed(self, speed: float) -> None:
         """Pace at ``speed`` × real time (0: as fast as possible)."""
         self._command(f"speed {speed}")

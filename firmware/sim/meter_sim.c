@@ -13,7 +13,8 @@
  *   set key=value...   v_rms i_rms phase_deg freq h3 h5 h7 (current harmonics, fraction of
  *                      the fundamental) v_h3 (voltage harmonic) adc2..adc5 (raw counts)
  *                      → "@ ok t=<simulated s when it took effect>"
- *   get time|relay     → "@ time=<simulated s>", "@ relay=<0|1>"
+ *   get time|relay|rx  → "@ time=<simulated s>", "@ relay=<0|1>", "@ rx=<simulated s when
+ *                      the last byte from the host reached the UART>"
  *   speed F            → "@ ok"
  *   reset              → "@ ok" (a hardware reset; EEPROM is kept)
  *   save               → "@ ok" (writes the EEPROM file now)
@@ -25,6 +26,7 @@
 #include <avr_extint.h>
 #include <avr_eeprom.h>
 #include <avr_ioport.h>
+#include <avr_uart.h>
 #include <math.h>
 #include <pthread.h>
 #include <sim_avr.h>
@@ -54,6 +56,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static waveform_t pending, active;
 static atomic_int have_pending, want_reset, want_save, want_quit, relay_state = -1;
 static atomic_int want_time;
+static _Atomic double last_rx_time;
 static double speed = 1.0, pending_speed = -1;
 static double v_gain = 0.635, i_gain = 0.048828;  // V, A per ADC count
 static const char *eeprom_path;
@@ -120,6 +123,13 @@ static void relay_changed(struct avr_irq_t *irq, uint32_t value, void *param) {
   say("relay=%d t=%.6f", closed, sim_seconds());
 }
 
+static void uart_received(struct avr_irq_t *irq, uint32_t value, void *param) {
+  (void)irq;
+  (void)value;
+  (void)param;
+  last_rx_time = sim_seconds();
+}
+
 static void eeprom_io(int save) {
   if (!eeprom_path) return;
   avr_eeprom_desc_t d = {.ee = NULL, .offset = 0, .size = 0};
@@ -174,7 +184,8 @@ static void *control_thread(void *arg) {
       char *what = strtok(NULL, " \t\r\n");
       if (what && !strcmp(what, "time")) want_time = 1;
       else if (what && !strcmp(what, "relay")) say("relay=%d", relay_state < 0 ? 0 : relay_state);
-      else say("error get what? time|relay");
+      else if (what && !strcmp(what, "rx")) say("rx=%.6f", (double)last_rx_time);
+      else say("error get what? time|relay|rx");
     } else if (!strcmp(cmd, "speed")) {
       char *v = strtok(NULL, " \t\r\n");
       pthread_mutex_lock(&lock);
@@ -251,6 +262,8 @@ int main(int argc, char **argv) {
                           adc_trigger, NULL);
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ(RELAY_PORT), RELAY_BIT),
                           relay_changed, NULL);
+  avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT),
+                          uart_received, NULL);
   uart_pty_init(avr, &uart);
   uart_pty_connect(&uart, '0');
   say("pty=%s", uart.port[0].slavename);

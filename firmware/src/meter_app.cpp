@@ -33,8 +33,9 @@ enum : uint8_t {
 const char kName[] = "gridmeter";
 const uint8_t kProtoMajor = 1, kProtoMinor = 0;
 const uint32_t kValidAfterMs = 1000;
-// Counters are saved before a reading when the last save is >= 100 ms old (so readings
-// are fresh but EEPROM sees at most 10 saves/s), every 10 s, and when the relay switches.
+// Counters are saved before a reading unless the previous reading saved < 100 ms ago (so
+// readings are fresh, EEPROM sees at most 10 saves/s), every 10 s, and when the relay
+// switches.
 const uint32_t kPersistMaxMs = 10000, kPersistBeforeReportMs = 100;
 
 bool reserved(uint8_t pin) { return pin == 0 || pin == 1 || pin == MeterApp::kRelayPin; }
@@ -71,7 +72,7 @@ void MeterApp::begin() {
   auth_.start(settings_.boot_count, settings_.failures, boot_ms_);
   log_.load(reported_imp_, reported_exp_);
   totals_.set(reported_imp_, reported_exp_);
-  last_persist_ = boot_ms_;
+  last_persist_ = last_report_save_ = boot_ms_;
   board_.set_relay(settings_.relay_closed);
   reset_pins();
   cal_changed_ = true;
@@ -385,7 +386,11 @@ void MeterApp::send_calibration() {
 
 void MeterApp::send_reading() {
   const uint32_t now = board_.millis();
-  if (totals_.mwh_since_mark() > 0 && now - last_persist_ >= kPersistBeforeReportMs) persist(now);
+  // Rate-limited on readings only: a periodic save just before must not make it stale.
+  if (totals_.mwh_since_mark() > 0 && now - last_report_save_ >= kPersistBeforeReportMs) {
+    last_report_save_ = now;
+    persist(now);
+  }
   const bool valid = measured_ && now - boot_ms_ >= kValidAfterMs;
   const Measurement& m = measurement_;
   const bool closed = settings_.relay_closed;

@@ -70,7 +70,7 @@ class MeterApp : public FirmataHandler {
   Measurement measurement_ = Measurement();
   bool measured_ = false;
   bool cal_changed_ = false;
-  uint32_t boot_ms_ = 0, last_persist_ = 0;
+  uint32_t boot_ms_ = 0, last_persist_ = 0, last_report_save_ = 0;
   uint32_t seq_ = 0;
   uint16_t stream_ms_ = 0;
   uint32_t last_stream_ = 0;

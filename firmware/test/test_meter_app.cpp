@@ -296,3 +296,18 @@ TEST(relay_switch_saves_the_counters) {
   const Bytes r = m.talk({0xF0, 0x02, 0xF7});
   CHECK_EQ(r[28] | r[29] << 7, 250);
 }
+
+TEST(reading_right_after_a_periodic_save_is_still_fresh) {
+  Meter m;
+  m.app.add_energy(3600.0f * 0.1f);
+  m.board.now = 10000;
+  m.app.poll();  // periodic save (10 s)
+  m.app.add_energy(3600.0f * 0.05f);
+  m.board.now = 10050;
+  const Bytes r = m.talk({0xF0, 0x02, 0xF7});
+  CHECK_EQ(r[28] | r[29] << 7, 150);
+  m.app.add_energy(3600.0f * 0.01f);
+  m.board.now = 10080;  // readings faster than 10 Hz may repeat the last saved value
+  const Bytes again = m.talk({0xF0, 0x02, 0xF7});
+  CHECK_EQ(again[28] | again[29] << 7, 150);
+}
