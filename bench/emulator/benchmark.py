@@ -6,7 +6,9 @@
    of 3 runs); frames the emulator sent but the host never parsed are ``frames_lost``
    (all runs). Measured with the native parser and with pyfirmata2 (the baseline of the
    ratio column).
-2. Capacity: N meters in this process, each streaming 10 readings/s to its own
+2. Resynchronisation: readings streamed with 20 % of frames truncated; intact frames
+   the host loses on top of the damaged ones, per backend.
+3. Capacity: N meters in this process, each streaming 10 readings/s to its own
    :class:`MeterPoller` thread; the achieved rate per meter, frames lost (sequence gaps)
    and the process CPU share. The baseline is 1 meter, measured the same way.
 """
@@ -62,6 +64,32 @@ def line_rate(backend: str, duration_s: float) -> dict[str, Any]:
         "line_rate_fraction": window * 3 / (elapsed * BAUD / 10),
         "frames_lost": sent - received,
         "cpu_cores": cpu / elapsed,
+    }
+
+
+def resync(backend: str, duration_s: float, truncate_rate: float = 0.2) -> dict[str, Any]:
+    """Stream readings with ``truncate_rate`` of frames cut short; count collateral losses."""
+    from bench.devices.firmata_meter import FirmataMeter
+
+    with MeterFarm(baud=BAUD) as farm:
+        meter = farm.add(EmulatedMeter("resync", power_w=100.0, seed=3))
+        with FirmataMeter.open(meter.port, backend=backend) as driver:
+            meter.set_faults(truncate_rate=truncate_rate)
+            driver.start_stream(0.02)
+            delivered = 0
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < duration_s:
+                delivered += len(driver.next_readings(0.1))
+            driver.stop_stream()
+            time.sleep(0.1)
+            delivered += len(driver.next_readings(0.1))
+            sent, cut = meter.stats.readings_sent, meter.stats.frames_truncated
+    return {
+        "backend": backend,
+        "sent": sent,
+        "truncated": cut,
+        "delivered": delivered,
+        "intact_lost": sent - cut - delivered,
     }
 
 
@@ -136,6 +164,7 @@ def run_benchmarks(*, quick: bool = False) -> dict[str, Any]:
     duration = 2.0 if quick else 5.0
     native = median_line_rate("native", duration / 2)
     pyf = median_line_rate("pyfirmata2", duration / 2)
+    damaged = [resync("native", duration), resync("pyfirmata2", duration)]
     base = capacity(1, duration)
     full = capacity(50 if quick else 200, duration)
     return {
@@ -146,6 +175,7 @@ def run_benchmarks(*, quick: bool = False) -> dict[str, Any]:
         "cpu_fraction": full["cpu_fraction"],
         "line_rate": [native, pyf],
         "capacity": [base, full],
+        "resync": damaged,
         "quick": quick,
     }
 
@@ -164,6 +194,12 @@ def format_table(r: dict[str, Any]) -> str:
             f"{row['backend']:<12}{row['messages_per_s']:>10.0f}"
             f"{row['line_rate_fraction']:>10.3f}{row['frames_lost']:>8d}"
             f"{row['cpu_cores']:>8.3f}{ratio:>8.2f}"
+        )
+    lines += ["", "resynchronisation: 20 % of reading frames truncated (intact frames lost)"]
+    for row in r["resync"]:
+        lines.append(
+            f"{row['backend']:<12}sent {row['sent']:>5d}  truncated {row['truncated']:>4d}  "
+            f"delivered {row['delivered']:>5d}  intact lost {row['intact_lost']:>4d}"
         )
     lines += [
         "",
