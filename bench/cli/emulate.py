@@ -30,6 +30,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--power-w", type=float, help="constant power instead of a profile")
     p.add_argument("--time-scale", type=float, default=1.0, help="simulated s per real s")
     p.add_argument("--config", type=Path, help="bench config: start its emulated meters")
+    p.add_argument("--baud", type=int, default=57600, help="pace each link to this baud rate")
     p.add_argument("--tcp", action="store_true", help="serve socket://127.0.0.1:PORT, not ptys")
     p.add_argument(
         "--fault",
@@ -90,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
             )
             for i in range(args.meters)
         ]
-    with MeterFarm(meters, time_scale=args.time_scale) as farm:
+    with MeterFarm(meters, baud=args.baud, time_scale=args.time_scale) as farm:
         ports = {m.meter_id: m.port for m in farm.meters.values()}
         if args.json:
             print(json.dumps(ports), flush=True)
