@@ -266,11 +266,6 @@ def decode_firmware(p: bytes) -> tuple[str, tuple[int, int]] | None:
     return unpack_bytes(p[2:]).decode("ascii", "replace"), (p[0], p[1])
 
 
-def encode_string(text: str) -> bytes:
-    """STRING_DATA payload."""
-    return pack_bytes(text.encode("ascii", "replace"))
-
-
 def decode_string(p: bytes) -> str:
     """Decode a STRING_DATA payload."""
     return unpack_bytes(p).decode("ascii", "replace")

@@ -125,11 +125,6 @@ class Pyfirmata2Link:
         port.reset_input_buffer()
         return cls(port, url)
 
-    @property
-    def board(self) -> pyfirmata2.Board:
-        """The wrapped pyfirmata2 board (for pin objects of generic boards)."""
-        return self._board
-
     def send(self, data: bytes) -> None:
         """Write raw bytes."""
         try:
