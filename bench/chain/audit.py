@@ -8,15 +8,9 @@ from dataclasses import dataclass
 from eth_utils import keccak
 from hexbytes import HexBytes
 
+from bench.chain.client import Receipt
 from bench.chain.encoding import BatchEncodingError, decode_batch
-from bench.chain.market import (
-    TOPIC_REJECTED,
-    TOPIC_SETTLED,
-    Market,
-    Settlement,
-    _word,
-    rejection_reasons,
-)
+from bench.chain.market import TOPIC_SETTLED, Market, Settlement, abi_word
 from bench.errors import ChainError
 from pricing import Trade
 
@@ -46,24 +40,20 @@ def audit_interval(market: Market, interval_id: int) -> IntervalAudit:
     if len(logs) > 1:
         findings.append(f"{len(logs)} IntervalSettled events for one interval")
     event = logs[0]
-    summary = bytes(event["data"])
+    tx_hash = "0x" + bytes(event["transactionHash"]).hex()
     tx = market.w3.eth.get_transaction(event["transactionHash"])
-    receipt = market.w3.eth.get_transaction_receipt(event["transactionHash"])
+    raw = market.w3.eth.get_transaction_receipt(event["transactionHash"])
     _, args = market.contract.decode_function_input(HexBytes(tx["input"]))
     batch = bytes(args["batch"])
     committed = bytes(market.contract.functions.batchHash(interval_id).call())
-    if keccak(batch) != committed or summary[:32] != committed:
+    if keccak(batch) != committed or bytes(event["data"])[:32] != committed:
         findings.append("the settle calldata does not hash to the stored commitment")
     try:
         packed = decode_batch(batch)
     except BatchEncodingError as exc:
         findings.append(f"the committed batch does not decode: {exc}")
         packed = ()
-    rejected: dict[int, str] = {}
-    for log in receipt["logs"]:
-        if log["address"] == market.address and bytes(log["topics"][0]) == TOPIC_REJECTED:
-            rejected = rejection_reasons(bytes(log["data"]))
-    trades = tuple(
+    trades = [
         Trade(
             market.participant_name(p.buyer_index),
             market.participant_name(p.seller_index),
@@ -71,26 +61,18 @@ def audit_interval(market: Market, interval_id: int) -> IntervalAudit:
             p.price_wei_per_wh,
         )
         for p in packed
-    )
-    settled = tuple(t for n, t in enumerate(trades) if n not in rejected)
-    value = sum(t.value_wei for t in settled)
-    energy = sum(t.energy_wh for t in settled)
-    if (value, energy) != (_word(summary, 3), _word(summary, 4)):
+    ]
+    receipt = Receipt(tx_hash, int(raw["blockNumber"]), int(raw["gasUsed"]), tuple(raw["logs"]))
+    settlement = market.settlement_from_receipt(interval_id, trades, receipt)
+    value = sum(t.value_wei for t in settlement.settled_trades)
+    energy = sum(t.energy_wh for t in settlement.settled_trades)
+    if (value, energy) != (settlement.value_settled_wei, settlement.energy_settled_wh):
         findings.append(
-            f"event totals ({_word(summary, 3)} wei, {_word(summary, 4)} Wh) differ from the "
-            f"calldata's settled trades ({value} wei, {energy} Wh)"
+            f"event totals ({settlement.value_settled_wei} wei, {settlement.energy_settled_wh} "
+            f"Wh) differ from the calldata's settled trades ({value} wei, {energy} Wh)"
         )
-    if len(settled) != _word(summary, 1) or len(rejected) != _word(summary, 2):
+    summary = bytes(event["data"])
+    counts = (len(settlement.settled_trades), len(settlement.rejected_trades))
+    if counts != (abi_word(summary, 1), abi_word(summary, 2)):
         findings.append("settled/rejected counts differ from the TradesRejected event")
-    settlement = Settlement(
-        interval_id=interval_id,
-        tx_hash="0x" + bytes(event["transactionHash"]).hex(),
-        batch_hash="0x" + committed.hex(),
-        block_number=int(event["blockNumber"]),
-        settled_trades=settled,
-        rejected_trades=tuple((trades[n], why) for n, why in sorted(rejected.items())),
-        gas_used=int(receipt["gasUsed"]),
-        value_settled_wei=_word(summary, 3),
-        energy_settled_wh=_word(summary, 4),
-    )
     return IntervalAudit(settlement, tuple(findings))

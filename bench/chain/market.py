@@ -15,6 +15,7 @@ from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
+from web3.exceptions import Web3Exception
 
 from bench.chain.artifacts import load_artifact
 from bench.chain.client import ChainClient, Receipt, Wallet
@@ -34,6 +35,14 @@ SETTLE_TYPES = ("uint64", "bytes", "(bytes32,uint64,uint64,uint64,uint8,bytes32,
 SETTLE_SELECTOR = keccak(text=f"settle({','.join(SETTLE_TYPES)})")[:4]
 TX_GAS_CAP = 2**24  # EIP-7825: the most gas one transaction may use (Osaka and later)
 REJECT_REASONS = {1: "insufficient balance", 2: "no verified meter reading", 3: "self trade"}
+READING_REASONS = {
+    1: "unknown or retired meter",
+    2: "meter not owned by that participant",
+    3: "stale reading",
+    4: "bad signature",
+    5: "energy counter went backwards",
+    6: "field out of range",
+}
 _GAS = {"mint": 100_000, "approve": 60_000, "deposit": 250_000, "register": 400_000}
 
 
@@ -63,6 +72,7 @@ class Settlement:
     gas_used: int
     value_settled_wei: int
     energy_settled_wh: int
+    rejected_readings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,8 @@ class SessionBill:
     refund_wei: int
 
 
-def _word(data: bytes, n: int) -> int:
+def abi_word(data: bytes, n: int) -> int:
+    """The ``n``-th 32-byte word of ABI-encoded event data, as an unsigned integer."""
     return int.from_bytes(data[32 * n : 32 * n + 32], "big")
 
 
@@ -109,7 +120,7 @@ def settle_gas_bound(trades: int, participants: int, calldata_bytes: int) -> int
 
 def rejection_reasons(event_data: bytes) -> dict[int, str]:
     """Trade index -> reason, from a TradesRejected event's ABI-encoded ``bytes``."""
-    length = _word(event_data, 1)
+    length = abi_word(event_data, 1)
     codes = event_data[64 : 64 + length]
     return {n: REJECT_REASONS.get(code, f"reason {code}") for n, code in enumerate(codes) if code}
 
@@ -131,9 +142,15 @@ class Market:
         self.w3 = client.w3
         self.address = Web3.to_checksum_address(market_address)
         self.contract = self.w3.eth.contract(self.address, abi=load_artifact("GridMarket").abi)
-        self.token_address = Web3.to_checksum_address(self.contract.functions.token().call())
+        try:
+            self.token_address = Web3.to_checksum_address(self.contract.functions.token().call())
+            self.require_readings = bool(self.contract.functions.requireReadings().call())
+        except (Web3Exception, ValueError) as exc:
+            raise ChainError(
+                f"the contract at {self.address} on {client.url} is not a GridMarket ({exc}): "
+                "give the market's address, not the token's, or deploy again"
+            ) from exc
         self.token = self.w3.eth.contract(self.token_address, abi=load_artifact("LabCredit").abi)
-        self.require_readings = bool(self.contract.functions.requireReadings().call())
         self.from_block = from_block
         self._wallets: dict[str, Wallet] = {}
         self._name_by_address: dict[str, str] = {}
@@ -308,7 +325,7 @@ class Market:
         data, indices = self.settle_calldata(interval_id, trades, readings, timestamp_s=timestamp_s)
         gas = settle_gas_bound(len(trades), len(indices), len(data))
         receipt = self.operator.wait(self.operator.send(self.address, data, gas=gas))
-        return self._settlement(interval_id, trades, receipt)
+        return self.settlement_from_receipt(interval_id, trades, receipt)
 
     def settle_calldata(
         self,
@@ -396,10 +413,12 @@ class Market:
                 )
         return signed
 
-    def _settlement(
+    def settlement_from_receipt(
         self, interval_id: int, trades: Sequence[Trade], receipt: Receipt
     ) -> Settlement:
+        """The Settlement of ``trades`` (in batch order) told by a settle receipt's events."""
         rejected: dict[int, str] = {}
+        bad_readings: list[tuple[str, str]] = []
         summary: bytes | None = None
         for log in receipt.logs:
             if log["address"] != self.address:
@@ -407,6 +426,10 @@ class Market:
             topic = bytes(log["topics"][0])
             if topic == TOPIC_REJECTED:
                 rejected = rejection_reasons(bytes(log["data"]))
+            elif topic == TOPIC_READING_REJECTED:
+                meter = bytes(log["topics"][1]).rstrip(b"\0").decode(errors="replace")
+                code = abi_word(bytes(log["data"]), 0)
+                bad_readings.append((meter, READING_REASONS.get(code, f"reason {code}")))
             elif topic == TOPIC_SETTLED:
                 summary = bytes(log["data"])
         if summary is None:
@@ -422,8 +445,9 @@ class Market:
             settled_trades=tuple(t for n, t in enumerate(trades) if n not in rejected),
             rejected_trades=tuple((trades[n], why) for n, why in sorted(rejected.items())),
             gas_used=receipt.gas_used,
-            value_settled_wei=_word(summary, 3),
-            energy_settled_wh=_word(summary, 4),
+            value_settled_wei=abi_word(summary, 3),
+            energy_settled_wh=abi_word(summary, 4),
+            rejected_readings=tuple(bad_readings),
         )
 
     def is_settled(self, interval_id: int) -> bool:
@@ -441,10 +465,10 @@ class Market:
                     tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                     batch_hash="0x" + data[:32].hex(),
                     block_number=int(log["blockNumber"]),
-                    settled_count=_word(data, 1),
-                    rejected_count=_word(data, 2),
-                    value_settled_wei=_word(data, 3),
-                    energy_settled_wh=_word(data, 4),
+                    settled_count=abi_word(data, 1),
+                    rejected_count=abi_word(data, 2),
+                    value_settled_wei=abi_word(data, 3),
+                    energy_settled_wh=abi_word(data, 4),
                 )
             )
         return found
@@ -595,9 +619,9 @@ class Market:
             session_id=int.from_bytes(bytes(log["topics"][1]), "big"),
             meter=bytes(log["topics"][2]).rstrip(b"\0").decode(errors="replace"),
             consumer=self._name_by_address.get(consumer, consumer),
-            energy_wh=_word(data, 0),
-            billed_wei=_word(data, 1),
-            refund_wei=_word(data, 2),
+            energy_wh=abi_word(data, 0),
+            billed_wei=abi_word(data, 1),
+            refund_wei=abi_word(data, 2),
         )
 
     def _require_meter(self, owner: str) -> str:

@@ -89,3 +89,8 @@ def test_every_contract_error_has_its_own_selector(artifacts: None) -> None:
 def test_unknown_revert_data_is_shown_raw() -> None:
     assert decode_revert("0xdeadbeef00") == (None, "unknown revert data 0xdeadbeef00")
     assert decode_revert(None) == (None, "reverted without a reason")
+
+
+def test_address_of_another_contract_is_refused(market: Market) -> None:
+    with pytest.raises(ChainError, match="not a GridMarket"):
+        Market.attach(market.client.url, market.token_address)

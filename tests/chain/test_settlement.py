@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bench.chain import Anvil, Market
+from bench.chain import audit as audit_module
 from bench.chain.audit import audit_interval
-from bench.chain.encoding import batch_hash, encode_batch
+from bench.chain.encoding import PackedTrade, batch_hash, encode_batch
 from bench.errors import ChainError
 from pricing import Trade
 
@@ -176,3 +178,25 @@ def test_deposit_tops_up_and_keeps_conservation(market: Market) -> None:
         "bob": DEPOSIT_WEI,
     }
     assert holdings_conserved(market)
+
+
+def test_rejected_readings_are_reported(market: Market) -> None:
+    stale = market.meter_reading("bob", 1, 5, 1_700_000_000)  # signed for interval 1
+    s = market.settle_interval(2, [Trade("alice", "bob", 1, 1)], {"alice": 3, "bob": stale})
+    assert s.rejected_readings == (("bob", "stale reading"),)
+    assert s.rejected_trades == ((Trade("alice", "bob", 1, 1), "no verified meter reading"),)
+
+
+def test_audit_flags_calldata_that_disagrees_with_events(
+    market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    market.settle_interval(3, [Trade("alice", "bob", 7, 250)], READINGS)
+    real = audit_module.decode_batch
+
+    def inflated(batch: bytes) -> tuple[PackedTrade, ...]:
+        return tuple(replace(p, energy_wh=p.energy_wh + 1) for p in real(batch))
+
+    monkeypatch.setattr(audit_module, "decode_batch", inflated)
+    audit = audit_interval(market, 3)
+    assert not audit.ok
+    assert any("differ from the calldata" in f for f in audit.findings)
