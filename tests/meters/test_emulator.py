@@ -92,9 +92,10 @@ def test_many_meters_each_on_its_own_pty(farm: MeterFarm) -> None:
             assert d.read().power_w == pytest.approx(100.0 * i)
 
 
-def test_unplug_and_replug(farm: MeterFarm) -> None:
+@pytest.mark.parametrize("backend", ["native", "pyfirmata2"])
+def test_unplug_and_replug(farm: MeterFarm, backend: str) -> None:
     m = farm.add(EmulatedMeter("plug", power_w=500.0))
-    d = FirmataMeter.open(m.port)
+    d = FirmataMeter.open(m.port, backend=backend)
     m.unplug()
     assert not Path(m.port).exists()
     with pytest.raises(TransportError):
@@ -103,7 +104,7 @@ def test_unplug_and_replug(farm: MeterFarm) -> None:
     with pytest.raises(TransportError, match="cannot open"):
         FirmataMeter.open(m.port)
     m.replug()
-    with FirmataMeter.open(m.port) as d2:
+    with FirmataMeter.open(m.port, backend=backend) as d2:
         assert d2.read().power_w == pytest.approx(500.0)
     assert os.path.realpath(m.port) == m.pty_name
 
