@@ -141,6 +141,10 @@ class SimMeter:
         the instant the meter acted on the last complete request."""
         return float(self._command("get rx").removeprefix("rx="))
 
+    def idle_fraction(self) -> float:
+        """Fraction of simulated CPU cycles the firmware spent asleep since the start."""
+        return float(self._command("get idle").removeprefix("idle="))
+
     def set_speed(self, speed: float) -> None:
         """Pace at ``speed`` × real time (0: as fast as possible)."""
         self._command(f"speed {speed}")

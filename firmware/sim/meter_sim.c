@@ -13,8 +13,9 @@
  *   set key=value...   v_rms i_rms phase_deg freq h3 h5 h7 (current harmonics, fraction of
  *                      the fundamental) v_h3 (voltage harmonic) adc2..adc5 (raw counts)
  *                      → "@ ok t=<simulated s when it took effect>"
- *   get time|relay|rx  → "@ time=<simulated s>", "@ relay=<0|1>", "@ rx=<simulated s when
- *                      the last byte from the host reached the UART>"
+ *   get time|relay|rx|idle → "@ time=<simulated s>", "@ relay=<0|1>", "@ rx=<simulated s
+ *                      when the last byte from the host reached the UART>", "@ idle=<fraction
+ *                      of cycles the CPU slept>"
  *   speed F            → "@ ok"
  *   reset              → "@ ok" (a hardware reset; EEPROM is kept)
  *   save               → "@ ok" (writes the EEPROM file now)
@@ -55,7 +56,7 @@ static uart_pty_t uart;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static waveform_t pending, active;
 static atomic_int have_pending, want_reset, want_save, want_quit, relay_state = -1;
-static atomic_int want_time;
+static atomic_int want_time, want_idle;
 static _Atomic double last_rx_time;
 static double speed = 1.0, pending_speed = -1;
 static double v_gain = 0.635, i_gain = 0.048828;  // V, A per ADC count
@@ -185,7 +186,8 @@ static void *control_thread(void *arg) {
       if (what && !strcmp(what, "time")) want_time = 1;
       else if (what && !strcmp(what, "relay")) say("relay=%d", relay_state < 0 ? 0 : relay_state);
       else if (what && !strcmp(what, "rx")) say("rx=%.6f", (double)last_rx_time);
-      else say("error get what? time|relay|rx");
+      else if (what && !strcmp(what, "idle")) want_idle = 1;
+      else say("error get what? time|relay|rx|idle");
     } else if (!strcmp(cmd, "speed")) {
       char *v = strtok(NULL, " \t\r\n");
       pthread_mutex_lock(&lock);
@@ -273,8 +275,12 @@ int main(int argc, char **argv) {
 
   double wall0 = now_s();
   avr_cycle_count_t cycle0 = 0;
+  avr_cycle_count_t asleep = 0; /* cycles the CPU spent in a sleep mode */
   for (unsigned n = 0;; ++n) {
+    avr_cycle_count_t before = avr->cycle;
+    int sleeping = avr->state == cpu_Sleeping;
     int state = avr_run(avr);
+    if (sleeping) asleep += avr->cycle - before;
     if (state == cpu_Done || state == cpu_Crashed) {
       fprintf(stderr, "meter_sim: firmware stopped (state %d)\n", state);
       break;
@@ -290,6 +296,10 @@ int main(int argc, char **argv) {
     if (want_time) {
       want_time = 0;
       say("time=%.6f", sim_seconds());
+    }
+    if (want_idle) {
+      want_idle = 0;
+      say("idle=%.4f", avr->cycle ? (double)asleep / avr->cycle : 0.0);
     }
     if (want_reset) {
       want_reset = 0;

@@ -115,3 +115,13 @@ def test_cli_build_reports_size(capsys: pytest.CaptureFixture[str]) -> None:
     assert firmware._build(argparse.Namespace(board="uno")) == 0
     out = capsys.readouterr().out
     assert "gridmeter.hex" in out and "flash " in out and "RAM " in out
+
+
+def test_firmware_sleeps_when_idle(sim_meter_factory: SimFactory) -> None:
+    sim, meter = sim_meter_factory(speed=3.0)
+    sim.set_waveform(Waveform(v_rms=230, i_rms=5))
+    meter.start_stream(0.1)  # metering, streaming and reporting still leave the CPU idle
+    time.sleep(1.0)
+    assert len(meter.next_readings(0.2)) >= 5
+    meter.stop_stream()
+    assert sim.idle_fraction() > 0.6
