@@ -172,3 +172,19 @@ def test_fuzz_default_profile(caplog: pytest.LogCaptureFixture) -> None:
 def test_fuzz_one_million_bytes(caplog: pytest.LogCaptureFixture) -> None:
     """The dedicated fuzz profile: 1,000,000 bytes."""
     run_fuzz(1_000_000, caplog)
+
+
+@pytest.mark.slow
+@given(st.binary(max_size=4000), st.integers())
+@settings(max_examples=5000, deadline=None)
+def test_arbitrary_bytes_long_profile(data: bytes, seed: int) -> None:
+    """The chunking/never-raise property with 5000 examples of up to 4 kB."""
+    test_arbitrary_bytes_never_raise_and_chunking_does_not_matter.hypothesis.inner_test(data, seed)
+
+
+@pytest.mark.slow
+@given(st.lists(messages, min_size=1, max_size=40), st.integers())
+@settings(max_examples=5000, deadline=None)
+def test_mutated_streams_long_profile(msgs: list[fm.Message], seed: int) -> None:
+    """The lose-only-the-damaged-frame property with 5000 examples."""
+    test_mutated_streams_lose_only_the_damaged_frames.hypothesis.inner_test(msgs, seed)
