@@ -296,11 +296,15 @@ class Market:
             self._name_of[idx] = name
         return self._index[name]
 
+    def participant_label(self, address: str) -> str:
+        """The participant name of a wallet address if this bench knows it, else the address."""
+        return self._name_by_address.get(address, address)
+
     def participant_name(self, index: int) -> str:
         """The name of participant ``index`` if this bench knows it, else its wallet address."""
         if index not in self._name_of:
             wallet = Web3.to_checksum_address(self.contract.functions.account(index).call()[0])
-            return self._name_by_address.get(wallet, wallet)
+            return self.participant_label(wallet)
         return self._name_of[index]
 
     def settle_interval(
@@ -456,22 +460,21 @@ class Market:
 
     def settlement_events(self) -> list[SettledInterval]:
         """Every settlement of this market from its events, in chain order."""
-        found = []
-        for log in self.event_logs(TOPIC_SETTLED):
-            data = bytes(log["data"])
-            found.append(
-                SettledInterval(
-                    interval_id=int.from_bytes(bytes(log["topics"][1]), "big"),
-                    tx_hash="0x" + bytes(log["transactionHash"]).hex(),
-                    batch_hash="0x" + data[:32].hex(),
-                    block_number=int(log["blockNumber"]),
-                    settled_count=abi_word(data, 1),
-                    rejected_count=abi_word(data, 2),
-                    value_settled_wei=abi_word(data, 3),
-                    energy_settled_wh=abi_word(data, 4),
-                )
-            )
-        return found
+        return [self.settled_from_log(log) for log in self.event_logs(TOPIC_SETTLED)]
+
+    def settled_from_log(self, log: Any) -> SettledInterval:
+        """Decode one IntervalSettled log."""
+        data = bytes(log["data"])
+        return SettledInterval(
+            interval_id=int.from_bytes(bytes(log["topics"][1]), "big"),
+            tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+            batch_hash="0x" + data[:32].hex(),
+            block_number=int(log["blockNumber"]),
+            settled_count=abi_word(data, 1),
+            rejected_count=abi_word(data, 2),
+            value_settled_wei=abi_word(data, 3),
+            energy_settled_wh=abi_word(data, 4),
+        )
 
     def settled_intervals(self) -> list[int]:
         """Every interval id settled on this market, ascending, from its events."""
@@ -597,12 +600,12 @@ class Market:
         receipt = wallet.transact(self.address, data)
         for log in receipt.logs:
             if bytes(log["topics"][0]) == TOPIC_SESSION_CLOSED:
-                return self._bill(log)
+                return self.bill_from_log(log)
         raise ChainError(f"closeSession ({receipt.tx_hash}) emitted no SessionClosed event")
 
     def session_bills(self) -> list[SessionBill]:
         """Every closed session of this market, oldest first (for the panel and audit)."""
-        return [self._bill(log) for log in self.event_logs(TOPIC_SESSION_CLOSED)]
+        return [self.bill_from_log(log) for log in self.event_logs(TOPIC_SESSION_CLOSED)]
 
     def open_sessions(self) -> list[int]:
         """Ids of the sessions still open."""
@@ -612,13 +615,14 @@ class Market:
         ]
         return [sid for sid in opened if self.contract.functions.sessions(sid).call()[5]]
 
-    def _bill(self, log: Any) -> SessionBill:
+    def bill_from_log(self, log: Any) -> SessionBill:
+        """Decode one SessionClosed log."""
         data = bytes(log["data"])
         consumer = Web3.to_checksum_address(bytes(log["topics"][3])[-20:])
         return SessionBill(
             session_id=int.from_bytes(bytes(log["topics"][1]), "big"),
             meter=bytes(log["topics"][2]).rstrip(b"\0").decode(errors="replace"),
-            consumer=self._name_by_address.get(consumer, consumer),
+            consumer=self.participant_label(consumer),
             energy_wh=abi_word(data, 0),
             billed_wei=abi_word(data, 1),
             refund_wei=abi_word(data, 2),
