@@ -77,3 +77,46 @@ def test_auto_ports_are_found_by_identity(farm: MeterFarm) -> None:
     missing = BenchConfig(meters=(MeterConfig("ghost", kind="real", port="auto"),), reset_wait_s=0)
     with pytest.raises(ConfigError, match=r"ghost.*not found"):
         resolve_ports(missing, candidates=[a.port])
+
+
+def test_port_listing_flags_arduino_like_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from bench.transport import ports
+
+    fake = [
+        SimpleNamespace(
+            device="/dev/ttyS0",
+            description="n/a",
+            hwid="n/a",
+            vid=None,
+            pid=None,
+            serial_number=None,
+        ),
+        SimpleNamespace(
+            device="/dev/ttyACM0",
+            description="Arduino Uno",
+            hwid="USB",
+            vid=0x2341,
+            pid=0x0043,
+            serial_number="123",
+        ),
+        SimpleNamespace(
+            device="/dev/ttyX",
+            description="CH340",
+            hwid="USB",
+            vid=0x1A86,
+            pid=0x7523,
+            serial_number=None,
+        ),
+    ]
+    monkeypatch.setattr(ports.list_ports, "comports", lambda: fake)
+    assert [p.device for p in ports.list_serial_ports()] == [
+        "/dev/ttyACM0",
+        "/dev/ttyS0",
+        "/dev/ttyX",
+    ]
+    assert [p.device for p in ports.list_serial_ports(arduino_only=True)] == [
+        "/dev/ttyACM0",
+        "/dev/ttyX",
+    ]

@@ -177,3 +177,11 @@ def test_unsolicited_boot_announcement_rearms_the_stream() -> None:
     assert meter.next_readings(0.01) == []
     assert meter.reboots_seen == 1 and meter.identity().boot_count == 3
     link.done()
+
+
+def test_string_data_from_the_meter_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    meter, link = connect([])
+    link.pending += link.parser.feed(H("f0 71") + pack_bytes(b"eeprom ok") + H("f7"))
+    with caplog.at_level("INFO", logger="bench.devices.firmata_meter"):
+        assert meter.next_readings(0.01) == []
+    assert any("eeprom ok" in r.getMessage() for r in caplog.records)
