@@ -48,14 +48,13 @@ def test_meters_side_by_side_follow_waveform_changes(firmware_images: tuple[Path
 
 def test_pacing_follows_the_speed_factor(sim_meter_factory: SimFactory) -> None:
     sim, _ = sim_meter_factory(speed=1.0)
-    t0, w0 = sim.sim_time(), time.monotonic()
-    time.sleep(1.0)
-    rate = (sim.sim_time() - t0) / (time.monotonic() - w0)
-    assert rate == pytest.approx(1.0, abs=0.1)
-    sim.set_speed(3.0)
-    t0, w0 = sim.sim_time(), time.monotonic()
-    time.sleep(1.0)
-    assert (sim.sim_time() - t0) / (time.monotonic() - w0) == pytest.approx(3.0, abs=0.3)
+    for speed in (1.0, 3.0):
+        sim.set_speed(speed)
+        t0, w0 = sim.sim_time(), time.monotonic()
+        time.sleep(1.0)
+        rate = (sim.sim_time() - t0) / (time.monotonic() - w0)
+        # never ahead of the requested pace; behind only if the machine is overloaded
+        assert 0.8 * speed <= rate <= 1.05 * speed
 
 
 def test_free_analog_channel_reports_injected_counts(sim_meter_factory: SimFactory) -> None:
