@@ -28,10 +28,10 @@ def _flash(args: argparse.Namespace) -> int:
 
 
 def _emulate(args: argparse.Namespace) -> int:
-    meters = start_sim_meters(args.meters, speed=args.speed)
+    meters = start_sim_meters(args.meters, speed=args.speed, id_prefix=args.id_prefix)
     try:
         for i, m in enumerate(meters):
-            print(f"meter {i}: {m.pty_path}")
+            print(f"meter {args.id_prefix}{i + 1}: {m.pty_path}")
         print("firmware meters running in simavr; Ctrl-C to stop", flush=True)
         while all(m.alive() for m in meters):
             time.sleep(0.5)
@@ -73,6 +73,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=1.0,
         metavar="F",
         help="simulated seconds per real second (0: as fast as possible)",
+    )
+    emulate.add_argument(
+        "--id-prefix", default="sim-", metavar="P", help="meter ids P1 … PN (default: sim-)"
     )
     emulate.set_defaults(func=_emulate)
 

@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.devices.firmata_meter import FirmataMeter
 from bench.errors import TransportError
 from bench.firmware.build import build_firmware, build_runner
 
@@ -209,13 +210,18 @@ def _closed_seconds(relay: list[tuple[float, bool]], t0: float, t1: float) -> fl
     return total
 
 
-def start_sim_meters(n: int, *, speed: float = 1.0) -> list[SimMeter]:
-    """Start ``n`` firmware meters; the caller closes them."""
+def start_sim_meters(n: int, *, speed: float = 1.0, id_prefix: str | None = None) -> list[SimMeter]:
+    """Start ``n`` firmware meters; with ``id_prefix`` they are named prefix1 … prefixN
+    (set with the default key, as on a fresh board). The caller closes them."""
     elf, runner = build_firmware("uno"), build_runner()
     meters: list[SimMeter] = []
     try:
-        for _ in range(n):
-            meters.append(SimMeter(speed=speed, elf=elf, runner=runner))
+        for i in range(n):
+            meter = SimMeter(speed=speed, elf=elf, runner=runner)
+            meters.append(meter)
+            if id_prefix is not None:
+                with FirmataMeter.open(meter.url, timeout_s=2.0) as driver:
+                    driver.set_meter_id(f"{id_prefix}{i + 1}")
     except BaseException:
         for m in meters:
             m.close()

@@ -103,6 +103,8 @@ def test_cli_emulate_serves_meters_until_interrupted(firmware_images: tuple[Path
     ptys = [line.split(": ")[1].strip() for line in lines[:2]]
     with FirmataMeter.open(ptys[1], timeout_s=2.0) as meter:
         assert meter.identity().firmware_name == "gridmeter"
+        assert meter.identity().meter_id == "sim-2"
+    assert lines[1].startswith("meter sim-2: ")
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) == 0
     assert "Ctrl-C" in lines[2]
