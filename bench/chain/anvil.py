@@ -6,11 +6,13 @@ import gzip
 import json
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from bench.chain.tools import native_binary
 from bench.errors import ChainError
@@ -62,6 +64,7 @@ class Anvil:
         self.gas_limit = gas_limit
         self.start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -95,8 +98,10 @@ class Anvil:
             args += ["--load-state", str(self.load_state)]
         if self.dump_state_on_stop is not None:
             args += ["--dump-state", str(self.dump_state_on_stop)]
+        # stderr goes to a file, not a pipe: a pipe nobody drains would block anvil when full.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr
         )
         self._wait_ready()
         return self
@@ -106,13 +111,10 @@ class Anvil:
         assert self._process is not None
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                stderr = (
-                    self._process.stderr.read().decode(errors="replace")
-                    if self._process.stderr
-                    else ""
-                )
+                code, stderr = self._process.returncode, self._stderr_text()
+                self.stop()
                 raise ChainError(
-                    f"anvil exited with code {self._process.returncode} on port {self.port}: "
+                    f"anvil exited with code {code} on port {self.port}: "
                     f"{stderr.strip()[-500:] or 'no output'}; check the port and state file"
                 )
             try:
@@ -144,8 +146,15 @@ class Anvil:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if process.stderr:
-            process.stderr.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def _stderr_text(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
 
     def __enter__(self) -> Anvil:
         return self.start()

@@ -13,6 +13,7 @@ from typing import Any
 
 from web3 import Web3
 
+from bench.chain.client import ChainClient
 from bench.chain.market import (
     TOPIC_SESSION_CLOSED,
     TOPIC_SESSION_OPENED,
@@ -47,9 +48,10 @@ class EventWatcher:
 
     def __init__(self, market: Market, *, poll_s: float = 0.2, from_block: int | None = None):
         self.market = market
+        self.client = ChainClient(market.client.url)  # its own HTTP session for its thread
         self.poll_s = poll_s
         self.events: queue.Queue[ChainEvent] = queue.Queue()
-        start = market.w3.eth.block_number + 1 if from_block is None else from_block
+        start = self.client.w3.eth.block_number + 1 if from_block is None else from_block
         self._next_block = int(start)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chain-events", daemon=True)
@@ -64,13 +66,13 @@ class EventWatcher:
 
     def poll(self) -> int:
         """Fetch the events of the blocks mined since the last poll; returns how many."""
-        latest = int(self.market.w3.eth.block_number)
+        latest = int(self.client.w3.eth.block_number)
         if latest < self._next_block:
             return 0
         wanted = [
             "0x" + t.hex() for t in (TOPIC_SESSION_OPENED, TOPIC_SESSION_CLOSED, TOPIC_SETTLED)
         ]
-        logs = self.market.w3.eth.get_logs(
+        logs = self.client.w3.eth.get_logs(
             {
                 "address": self.market.address,
                 "fromBlock": self._next_block,
