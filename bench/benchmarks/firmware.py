@@ -48,7 +48,7 @@ def _slowest_rate(n: int, seconds: float) -> tuple[float, float]:
             s.set_waveform(Waveform(i_rms=5, phase_deg=20))
             meters.append(FirmataMeter.open(s.pty_path, timeout_s=2.0))
         time.sleep(0.5)
-        t0 = [(time.monotonic(), s.sim_time(), _cpu_seconds(s._proc.pid)) for s in sims]
+        t0 = [(time.monotonic(), s.sim_time(), _cpu_seconds(s.pid)) for s in sims]
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             for m in meters:
@@ -58,7 +58,7 @@ def _slowest_rate(n: int, seconds: float) -> tuple[float, float]:
         for s, (w0, s0, c0) in zip(sims, t0, strict=True):
             wall = time.monotonic() - w0
             rates.append((s.sim_time() - s0) / wall)
-            cpus.append((_cpu_seconds(s._proc.pid) - c0) / wall)
+            cpus.append((_cpu_seconds(s.pid) - c0) / wall)
         return min(rates), sum(cpus) / n
     finally:
         for m in meters:

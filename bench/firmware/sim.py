@@ -172,6 +172,11 @@ class SimMeter:
             time.sleep(0.01)
         return self.relay_closed is closed
 
+    @property
+    def pid(self) -> int:
+        """Process id of the runner (for CPU accounting)."""
+        return self._proc.pid
+
     def alive(self) -> bool:
         return self._proc.poll() is None
 
