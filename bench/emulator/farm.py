@@ -278,9 +278,6 @@ class MeterFarm:
         with self._lock:
             for slot in self._slots.values():
                 self._unplug_now(slot)
-                if slot.listener is not None:
-                    slot.listener.close()
-                    slot.listener = None
         self._sel.close()
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
@@ -313,15 +310,22 @@ class MeterFarm:
         slot.credit = LINK_BURST
         self._sel.register(master, selectors.EVENT_READ, slot)
 
+    def _reconnect(self, slot: _Slot) -> None:
+        if slot.meter.tcp:
+            self._listen(slot)
+        else:
+            self._plug(slot)
+
     def _listen(self, slot: _Slot) -> None:
         lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        lst.bind(("127.0.0.1", 0))
+        lst.bind(("127.0.0.1", slot.meter.tcp_port or 0))  # the same port after a replug
         lst.listen(1)
         lst.setblocking(False)
         slot.listener = lst
         slot.meter.tcp_port = lst.getsockname()[1]
         slot.plugged = True
+        slot.replug_at = math.inf
         self._sel.register(lst, selectors.EVENT_READ, ("accept", slot))
 
     def _accept(self, slot: _Slot) -> None:
@@ -348,6 +352,12 @@ class MeterFarm:
     def _unplug_now(self, slot: _Slot) -> None:
         if slot.meter.tcp:
             self._drop_conn(slot)
+            if slot.listener is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    self._sel.unregister(slot.listener)
+                slot.listener.close()
+                slot.listener = None
+            slot.plugged = False
             return
         if slot.fd >= 0:
             with contextlib.suppress(KeyError, ValueError):
@@ -376,8 +386,8 @@ class MeterFarm:
     def _replug(self, meter: EmulatedMeter) -> None:
         with self._lock:
             slot = self._slots[meter.name]
-            if not slot.plugged and not meter.tcp:
-                self._plug(slot)
+            if not slot.plugged:
+                self._reconnect(slot)
         self._wake()
 
     def _stall(self, meter: EmulatedMeter, seconds: float) -> None:
@@ -473,7 +483,7 @@ class MeterFarm:
     def _timers(self, now: float) -> None:
         for slot in list(self._timed):
             if slot.replug_at <= now:
-                self._plug(slot)
+                self._reconnect(slot)
             if 0 < slot.stalled_until <= now:
                 slot.stalled_until = 0.0
                 target = slot.conn if slot.meter.tcp else slot.fd

@@ -42,3 +42,15 @@ def test_bad_fault_option_is_explained() -> None:
     args = parse(["emulate", "--fault", "drop_rate"])
     with pytest.raises(ConfigError, match="NAME=VALUE"):
         emulate.handle(args)
+
+
+def test_emulate_starts_the_emulated_meters_of_a_config(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "fixtures" / "bench.example.toml"
+    args = parse(["emulate", "--config", str(example), "--duration", "0.2", "--json"])
+    assert emulate.handle(args) == 0
+    ports = json.loads(capsys.readouterr().out)
+    assert sorted(ports) == ["campus-a", "home-2", "prosumer-1"]  # real/generic ones are not emulated

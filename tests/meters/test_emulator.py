@@ -188,3 +188,19 @@ def test_config_errors_are_explained() -> None:
             f.add(EmulatedMeter("dup"))
         with pytest.raises(ConfigError, match="unknown fault"):
             f.meters["dup"].set_faults(bogus=1.0)
+
+
+def test_tcp_unplug_refuses_connections_until_replug(farm: MeterFarm) -> None:
+    m = farm.add(EmulatedMeter("tcp-plug", power_w=42.0, tcp=True))
+    port = m.port
+    d = FirmataMeter.open(port)
+    m.unplug(0.4)
+    with pytest.raises(TransportError):
+        d.read()
+    d.close()
+    with pytest.raises(TransportError, match="cannot open"):
+        FirmataMeter.open(port)
+    time.sleep(0.6)
+    assert m.port == port
+    with FirmataMeter.open(port) as d2:
+        assert d2.read().power_w == pytest.approx(42.0)
