@@ -53,4 +53,4 @@ def test_emulate_starts_the_emulated_meters_of_a_config(
     args = parse(["emulate", "--config", str(example), "--duration", "0.2", "--json"])
     assert emulate.handle(args) == 0
     ports = json.loads(capsys.readouterr().out)
-    assert sorted(ports) == ["campus-a", "home-2", "prosumer-1"]  # real/generic ones are not emulated
+    assert sorted(ports) == ["campus-a", "home-2", "prosumer-1"]  # only the emulated ones
