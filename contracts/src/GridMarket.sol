@@ -149,6 +149,7 @@ contract GridMarket {
     error BalanceOverflow(address wallet);
     error TransferFailed();
 
+    error ZeroMeterId();
     error MeterExists(bytes32 meterId);
     error MeterNotActive(bytes32 meterId);
     error NotMeterOwner(bytes32 meterId, address caller);
@@ -253,6 +254,7 @@ contract GridMarket {
         onlyOperator
     {
         if (owner == address(0) || attestor == address(0)) revert ZeroAddress();
+        if (meterId == bytes32(0)) revert ZeroMeterId(); // 0 marks "no reading" in settle
         Meter storage m = meters[meterId];
         if (m.status != MeterStatus.None) revert MeterExists(meterId);
         m.owner = owner;

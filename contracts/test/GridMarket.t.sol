@@ -125,7 +125,7 @@ contract GridMarketTest is Fixture {
         vm.stopPrank();
     }
 
-    function test_depositAndWithdrawRejectFailedTransfers() public {
+    function test_depositRejectsFailedTransfer() public {
         GridMarket bad = new GridMarket(new FalseToken(), false);
         vm.expectRevert(abi.encodeWithSelector(GridMarket.TransferFailed.selector));
         bad.deposit(1);
@@ -176,6 +176,8 @@ contract GridMarketTest is Fixture {
         registerMeter(1, bob);
         vm.expectRevert(abi.encodeWithSelector(GridMarket.ZeroAddress.selector));
         market.registerMeter(meterId(9), address(0), alice, "");
+        vm.expectRevert(abi.encodeWithSelector(GridMarket.ZeroMeterId.selector));
+        market.registerMeter(bytes32(0), alice, alice, "");
     }
 
     function test_retireMeter() public {
