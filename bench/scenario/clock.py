@@ -35,6 +35,10 @@ class SimClock:
         """Current simulated time in seconds."""
         return self.start_s + self.speed * (time.monotonic() - self._t0)
 
+    def real_time_of(self, sim_time_s: float) -> float:
+        """The ``time.monotonic()`` instant at which the clock shows ``sim_time_s``."""
+        return self._t0 + (sim_time_s - self.start_s) / self.speed
+
     def real_delay_s(self, sim_time_s: float) -> float:
         """Real seconds from now until the clock shows ``sim_time_s`` (≥ 0)."""
         return max(0.0, (sim_time_s - self.now_s()) / self.speed)

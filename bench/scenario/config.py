@@ -4,8 +4,9 @@ A bench config is one TOML file. ``[[meters]]`` (read by :mod:`bench.config`) sa
 which meters exist and whether each is real or emulated; this module reads the
 rest::
 
-    [scenario]            # interval_s, intervals, speed, start_hour
-    [market]              # mechanism, cost and charge components
+    [scenario]            # interval_s, intervals, speed, start_hour, feeder_meter,
+                          # unmetered_load_w (emulation only: a tap past the meters)
+    [market]              # mechanism, cost and charge components, loss_fraction
     [chain]               # url (empty: start Anvil), deposit_wei
     [[participants]]      # name, role, meter, limit prices, elasticity
 """
@@ -42,6 +43,7 @@ class MarketConfig:
     tax_rate: float = 0.10
     storage_capacity_wh: float = 20_000.0
     storage_power_w: float = 5_000.0
+    loss_fraction: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class ScenarioConfig:
     start_hour: float = 9.0
     chain_url: str | None = None
     deposit_wei: int = 100_000_000
+    feeder_meter: str | None = None
+    unmetered_load_w: float = 0.0
 
     @property
     def start_s(self) -> float:
@@ -125,6 +129,7 @@ def parse_scenario(data: dict[str, Any], source: Path | None = None) -> Scenario
             tax_rate=float(market.get("tax_rate", 0.10)),
             storage_capacity_wh=float(market.get("storage_capacity_wh", 20_000.0)),
             storage_power_w=float(market.get("storage_power_w", 5_000.0)),
+            loss_fraction=_fraction("[market] loss_fraction", market.get("loss_fraction", 0.02)),
         ),
         interval_s=_positive_float("[scenario] interval_s", scenario.get("interval_s", 900.0)),
         intervals=_positive_int("[scenario] intervals", scenario.get("intervals", 24)),
@@ -132,7 +137,35 @@ def parse_scenario(data: dict[str, Any], source: Path | None = None) -> Scenario
         start_hour=float(scenario.get("start_hour", 9.0)),
         chain_url=str(chain["url"]) if chain.get("url") else None,
         deposit_wei=_positive_int("[chain] deposit_wei", chain.get("deposit_wei", 100_000_000)),
+        feeder_meter=_feeder(scenario, meter_ids, participants),
+        unmetered_load_w=float(scenario.get("unmetered_load_w", 0.0)),
     )
+
+
+def _feeder(
+    scenario: dict[str, Any], meter_ids: set[str], participants: tuple[Participant, ...]
+) -> str | None:
+    feeder = scenario.get("feeder_meter")
+    if not feeder:
+        return None
+    feeder = str(feeder)
+    if feeder not in meter_ids:
+        raise ConfigError(
+            f"[scenario] feeder_meter {feeder!r} is not a [[meters]] entry; add it or remove "
+            "feeder_meter"
+        )
+    if feeder in {p.meter_id for p in participants}:
+        raise ConfigError(
+            f"[scenario] feeder_meter {feeder!r} also measures a participant; the feeder "
+            "meter must be its own meter at the grid connection"
+        )
+    return feeder
+
+
+def _fraction(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise ConfigError(f"{name} must be a fraction in [0, 1) (got {value!r})")
+    return float(value)
 
 
 def _table(data: dict[str, Any], name: str) -> dict[str, Any]:

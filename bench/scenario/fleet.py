@@ -16,7 +16,6 @@ from typing import Any
 
 from bench.config import MeterConfig
 from bench.devices import (
-    EnergyTracker,
     Meter,
     MeterOnline,
     MeterOutage,
@@ -31,6 +30,8 @@ from bench.emulator import EmulatedMeter, MeterFarm, emulated_meters
 from bench.scenario.agents import MeteredEnergy
 from bench.scenario.clock import SimClock
 from bench.scenario.config import ScenarioConfig
+from bench.scenario.counters import BoundaryCounters
+from bench.scenario.feeder import FeederDriver
 
 StatusSink = Callable[[float, str, str], None]
 
@@ -47,9 +48,8 @@ class MeterFleet:
         self._queue = readings
         self._emulated = emulated
         self._participant = {p.meter_id: p.agent.participant for p in config.participants}
-        self._tracker = EnergyTracker()
-        self._import_wh: dict[str, float] = dict.fromkeys(self._participant.values(), 0.0)
-        self._export_wh: dict[str, float] = dict.fromkeys(self._participant.values(), 0.0)
+        self.feeder_meter_id = config.feeder_meter
+        self._counters = BoundaryCounters()
         self._status: list[tuple[str, str]] = []
         self._base_profiles = {mid: m.physics.profile for mid, m in emulated.items()}
 
@@ -61,6 +61,8 @@ class MeterFleet:
         """Start the emulated meters, then one poller per meter; stop all on exit."""
         bench = config.bench
         used = {p.meter_id for p in config.participants}
+        if config.feeder_meter:
+            used.add(config.feeder_meter)
         with contextlib.ExitStack() as stack:
             meters = [m for m in emulated_meters(bench) if m.name in used]
             ports = (
@@ -91,6 +93,18 @@ class MeterFleet:
                 )
                 stack.enter_context(poller)
                 status(clock.now_s(), "info", f"meter {meter_cfg.meter_id} polled on {url}")
+            feeder = farm.meters.get(config.feeder_meter or "")
+            if feeder is not None:
+                loads = [farm.meters[p.meter_id] for p in config.participants]
+                if len(loads) == len(config.participants):
+                    stack.enter_context(
+                        FeederDriver(
+                            feeder,
+                            loads,
+                            loss_fraction=config.market.loss_fraction,
+                            unmetered_load_w=config.unmetered_load_w,
+                        )
+                    )
             yield cls(config, out, farm.meters)
 
     def participant_of(self, meter_id: str) -> str:
@@ -107,18 +121,16 @@ class MeterFleet:
                 return readings
             if isinstance(item, Reading):
                 readings.append(item)
-                delta = self._tracker.update(item)
-                name = self._participant.get(item.meter_id)
-                if delta is not None and name is not None:
-                    self._import_wh[name] += delta.import_wh
-                    self._export_wh[name] += delta.export_wh
+                self._counters.add(item)
             else:
                 self._status.append(_describe(item))
 
     def wait_online(self, timeout_s: float) -> list[str]:
         """Wait until every meter has sent a reading; return the ids still silent."""
         deadline = time.monotonic() + timeout_s
-        silent = set(self._participant)
+        silent = set(self._participant) | (
+            {self.feeder_meter_id} if self.feeder_meter_id else set()
+        )
         while silent and time.monotonic() < deadline:
             silent -= {r.meter_id for r in self.drain()}
             time.sleep(0.01)
@@ -129,17 +141,34 @@ class MeterFleet:
         out, self._status = self._status, []
         return out
 
-    def interval_energy(self) -> dict[str, MeteredEnergy]:
-        """Each participant's energy since the previous call; the accumulators restart."""
+    def interval_energy(
+        self, boundary_t_s: float | None = None, wait_s: float = 1.0
+    ) -> tuple[dict[str, MeteredEnergy], float | None]:
+        """Each participant's energy, and the feeder's net import, since the previous cut.
+
+        Every meter is cut at the same instant ``boundary_t_s`` (host monotonic clock,
+        default now): the bench waits up to ``wait_s`` for a reading after it and
+        interpolates the counters there. A silent meter's energy stays counted for when
+        it reports again.
+        """
+        boundary = time.monotonic() if boundary_t_s is None else boundary_t_s
+        meters = [*self._participant, *([self.feeder_meter_id] if self.feeder_meter_id else [])]
+        deadline = time.monotonic() + wait_s
         self.drain()
-        energy = {
-            name: MeteredEnergy(name, self._import_wh[name], self._export_wh[name])
-            for name in self._import_wh
-        }
-        for name in self._import_wh:
-            self._import_wh[name] = 0.0
-            self._export_wh[name] = 0.0
-        return energy
+        while time.monotonic() < deadline and not all(
+            self._counters.seen_after(m, boundary) for m in meters
+        ):
+            time.sleep(0.002)
+            self.drain()
+        energy: dict[str, MeteredEnergy] = {}
+        for meter_id, name in self._participant.items():
+            import_wh, export_wh = self._counters.cut(meter_id, boundary)
+            energy[name] = MeteredEnergy(name, import_wh, export_wh)
+        feeder_import_wh = None
+        if self.feeder_meter_id:
+            import_wh, export_wh = self._counters.cut(self.feeder_meter_id, boundary)
+            feeder_import_wh = import_wh - export_wh
+        return energy, feeder_import_wh
 
     def load_scaler(self, meter_id: str) -> Callable[[float], None] | None:
         """A handle scaling an emulated meter's profile (demand response); None if real."""

@@ -76,7 +76,7 @@ class IntervalMarket:
         self._steps = max(2, round(_FORECAST_HORIZON_H / self._step_h))
         self._net_load_history_w: list[float] = []
         self.soc_wh = market.storage_capacity_wh / 2
-        self._policy = AuditPolicy()
+        self._policy = AuditPolicy(loss_fraction=market.loss_fraction)
 
     def clear(self, orders: Sequence[Order], metered: Mapping[str, MeteredEnergy]) -> MarketOutcome:
         """Clear the interval, re-solve the storage value, compose the price, move the SoC."""
@@ -106,6 +106,7 @@ class IntervalMarket:
         metered: Mapping[str, MeteredEnergy],
         outcome: MarketOutcome,
         settlement: Settlement,
+        feeder_import_wh: float | None = None,
     ) -> list[str]:
         """Reconcile what settled on chain with the book, the clearing and the meters.
 
@@ -119,6 +120,7 @@ class IntervalMarket:
             settlements=[
                 AuditedSettlement.of(t, settlement.tx_hash) for t in settlement.settled_trades
             ],
+            feeder_import_wh=feeder_import_wh,
             orders=orders,
             price_components_wei_per_wh=outcome.components_wei_per_wh,
         )

@@ -103,22 +103,24 @@ class ScenarioRunner:
                     f"meters {', '.join(silent)} sent nothing in {_ONLINE_TIMEOUT_S:.0f} s; "
                     "running without them until they answer (check their ports and cables)",
                 )
-            fleet.interval_energy()  # count energy from here on
             t0_s = clock.now_s()
+            fleet.interval_energy(clock.real_time_of(t0_s))  # count energy from here on
             reports: list[IntervalReport] = []
             for interval_id in range(1, cfg.intervals + 1):
                 end_s = t0_s + interval_id * cfg.interval_s
                 if not self._wait(clock, end_s, fleet, journal):
                     self._status(clock.now_s(), "info", "stopped by the user")
                     break
-                metered = fleet.interval_energy()
-                report = self._interval(interval_id, end_s, metered, agents, market, chain, journal)
+                metered, feeder_wh = fleet.interval_energy(clock.real_time_of(end_s))
+                report = self._interval(
+                    interval_id, end_s, metered, feeder_wh, agents, market, chain, journal
+                )
                 reports.append(report)
                 self.events.put(report)
                 for agent in agents.values():
                     agent.respond_to_price(report.clearing.price_wei_per_wh)
             summary = RunSummary(
-                meters=len(cfg.participants),
+                meters=len(cfg.participants) + (1 if cfg.feeder_meter else 0),
                 intervals=len(reports),
                 trades_settled=sum(len(r.settled_trades) for r in reports),
                 trades_rejected=sum(len(r.rejected_trades) for r in reports),
@@ -174,6 +176,7 @@ class ScenarioRunner:
         interval_id: int,
         end_s: float,
         metered: dict[str, MeteredEnergy],
+        feeder_import_wh: float | None,
         agents: dict[str, Agent],
         market: IntervalMarket,
         chain: ChainSession,
@@ -184,10 +187,12 @@ class ScenarioRunner:
         ]
         outcome = market.clear(orders, metered)
         settlement = chain.settle(interval_id, outcome.clearing.trades, metered)
-        findings = market.audit(interval_id, orders, metered, outcome, settlement)
+        findings = market.audit(interval_id, orders, metered, outcome, settlement, feeder_import_wh)
         if journal is not None:
             for name, energy in metered.items():
                 journal.add_metered(interval_id, name, energy.import_wh, energy.export_wh)
+            if feeder_import_wh is not None:
+                journal.add_feeder(interval_id, feeder_import_wh)
             journal.add_orders(interval_id, orders)
             journal.add_clearing(
                 interval_id,

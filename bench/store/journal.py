@@ -25,6 +25,9 @@ CREATE TABLE IF NOT EXISTS metered (
     import_wh REAL NOT NULL, export_wh REAL NOT NULL,
     PRIMARY KEY (interval_id, participant)
 );
+CREATE TABLE IF NOT EXISTS feeder (
+    interval_id INTEGER PRIMARY KEY, import_wh REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS orders (
     interval_id INTEGER NOT NULL, participant TEXT NOT NULL, side TEXT NOT NULL,
     energy_wh INTEGER NOT NULL, price_wei_per_wh INTEGER NOT NULL, time_s REAL NOT NULL
@@ -93,6 +96,14 @@ class Journal:
             "INSERT OR REPLACE INTO metered VALUES (?, ?, ?, ?)",
             (interval_id, participant, import_wh, export_wh),
         )
+
+    def add_feeder(self, interval_id: int, import_wh: float) -> None:
+        """Record the feeder meter's net import (Wh) for one interval."""
+        self._db.execute("INSERT OR REPLACE INTO feeder VALUES (?, ?)", (interval_id, import_wh))
+
+    def feeder(self) -> dict[int, float]:
+        """The feeder's net import per interval."""
+        return dict(self._db.execute("SELECT interval_id, import_wh FROM feeder").fetchall())
 
     def add_orders(self, interval_id: int, orders: Iterable[Order]) -> None:
         """Record an interval's order book."""

@@ -174,3 +174,36 @@ def test_bad_config_says_what_to_fix(snippet: str, match: str) -> None:
 def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--config"):
         load_scenario(tmp_path / "absent.toml")
+
+
+FEEDER = """
+[[meters]]
+id = "feeder"
+kind = "emulated"
+"""
+
+
+@pytest.mark.parametrize("theft_w", [0.0, 2000.0])
+def test_theft_shows_up_in_the_energy_balance(tmp_path: Path, theft_w: float) -> None:
+    text = THREE_METERS.format(deposit=50_000_000).replace(
+        "start_hour = 10.0",
+        f'start_hour = 10.0\nfeeder_meter = "feeder"\nunmetered_load_w = {theft_w}',
+    )
+    path = tmp_path / "bench.toml"
+    path.write_text(text + FEEDER)
+    with Anvil() as node:
+        config = load_scenario(path, chain_url=node.url)
+        events, summary = _run(ScenarioRunner(config, journal_dir=None))
+    reports = [e for e in events if isinstance(e, IntervalReport)]
+    assert summary.meters == 4
+    imbalance = [[f for f in r.audit_findings if "energy_imbalance" in f] for r in reports]
+    if theft_w == 0:
+        assert imbalance == [[]] * len(reports)
+        assert summary.audit_clean
+    else:
+        # 2 kW drawn past the meters for 15 simulated minutes: 500 Wh missing each interval.
+        for found in imbalance:
+            (finding,) = found
+            missing_wh = float(finding.split("energy_imbalance: ")[1].split(" Wh")[0])
+            assert missing_wh == pytest.approx(500.0, rel=0.05)
+        assert not summary.audit_clean

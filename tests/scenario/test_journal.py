@@ -15,6 +15,7 @@ def test_round_trip(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "run" / "journal.sqlite")
     journal.set_meta("chain_url", "http://127.0.0.1:8545")
     journal.add_metered(3, "roof", 0.5, 120.25)
+    journal.add_feeder(3, -118.0)
     journal.add_orders(3, [Order("roof", Side.OFFER, 120, 80, 2700.0)])
     settled = Trade("flat", "roof", 40, 150)
     rejected = Trade("poor", "roof", 10, 150)
@@ -26,6 +27,7 @@ def test_round_trip(tmp_path: Path) -> None:
     assert reopened.meta("chain_url") == "http://127.0.0.1:8545"
     assert reopened.meta("missing") is None
     assert reopened.metered() == {3: {"roof": (0.5, 120.25)}}
+    assert reopened.feeder() == {3: -118.0}
     assert reopened.trades("settled") == [(3, settled)]
     assert reopened.trades("rejected") == [(3, rejected)]
     reopened.close()

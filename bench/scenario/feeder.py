@@ -1,0 +1,70 @@
+"""The feeder meter of an emulated microgrid: the grid connection's true energy flow.
+
+The feeder meter sits at the point of common coupling and measures what the microgrid
+imports from the city grid: what the participants import, less what they export, plus
+line losses, plus anything drawn past the meters (theft). In emulation that truth is
+computed from the emulated meters' true powers; the audit's energy balance must then
+find exactly the unmetered part.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from bench.emulator import EmulatedMeter
+
+
+def feeder_power_w(
+    powers_w: Sequence[float], loss_fraction: float, unmetered_load_w: float
+) -> float:
+    """Power through the feeder for the participants' signed powers (import > 0).
+
+    Losses are ``loss_fraction`` of the energy injected into the microgrid's lines
+    (exports plus feeder import), the audit's model: solving
+    ``F = imports + unmetered - exports + loss_fraction * (exports + F)`` for F.
+    """
+    imports = sum(p for p in powers_w if p > 0)
+    exports = -sum(p for p in powers_w if p < 0)
+    return (imports + unmetered_load_w - exports + loss_fraction * exports) / (1.0 - loss_fraction)
+
+
+class FeederDriver:
+    """Keeps an emulated feeder meter's power equal to the microgrid's true flow."""
+
+    def __init__(
+        self,
+        feeder: EmulatedMeter,
+        loads: Sequence[EmulatedMeter],
+        *,
+        loss_fraction: float,
+        unmetered_load_w: float,
+        period_s: float = 0.005,
+    ) -> None:
+        self.feeder = feeder
+        self.loads = tuple(loads)
+        self.loss_fraction = loss_fraction
+        self.unmetered_load_w = unmetered_load_w
+        self.period_s = period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="feeder", daemon=True)
+
+    def update(self) -> float:
+        """Set the feeder to the flow now; return it in W."""
+        powers = [m.power_w if m.relay_closed else 0.0 for m in self.loads]
+        power = feeder_power_w(powers, self.loss_fraction, self.unmetered_load_w)
+        self.feeder.set_power(power)
+        return power
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self.update()
+
+    def __enter__(self) -> FeederDriver:
+        self.update()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(2.0)

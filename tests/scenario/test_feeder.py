@@ -1,0 +1,27 @@
+"""The emulated feeder's flow closes the audit's energy balance; theft is what remains."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.scenario.agents import MeteredEnergy
+from bench.scenario.feeder import feeder_power_w
+from pricing import AuditPolicy, Clearing, IntervalRecord, audit
+
+
+@pytest.mark.parametrize("theft_w", [0.0, 1500.0])
+@pytest.mark.parametrize("powers_w", [[3000.0, -8000.0, 2500.0], [4000.0, 1000.0, -500.0]])
+def test_feeder_flow_leaves_exactly_the_unmetered_load(
+    powers_w: list[float], theft_w: float
+) -> None:
+    hours = 0.25
+    policy = AuditPolicy(loss_fraction=0.02)
+    feeder_wh = feeder_power_w(powers_w, policy.loss_fraction, theft_w) * hours
+    metered = [
+        MeteredEnergy(f"p{i}", max(p, 0.0) * hours, max(-p, 0.0) * hours)
+        for i, p in enumerate(powers_w)
+    ]
+    record = IntervalRecord(1, metered, Clearing(None, 0, ()), [], feeder_import_wh=feeder_wh)
+    (balance,) = audit([record], policy).balances
+    assert balance.unexplained_wh == pytest.approx(theft_w * hours)
+    assert balance.flagged == (theft_w > 0)
