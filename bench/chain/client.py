@@ -192,19 +192,34 @@ class Wallet:
 
     def _explain_failure(self, tx_hash: str, raw: Any) -> ChainError:
         tx = self.client.w3.eth.get_transaction(HexBytes(tx_hash))
-        call = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"]}
-        try:
-            self.client.w3.eth.call(call, int(raw["blockNumber"]) - 1)  # type: ignore[arg-type]
-        except ContractLogicError as exc:
-            name, text = decode_revert(_revert_data(exc))
-            return ChainError(_revert_message(text, str(tx["to"])), error_name=name)
         if int(raw["gasUsed"]) >= int(tx["gas"]):
             return ChainError(
                 f"transaction {tx_hash} ran out of gas ({tx['gas']}): raise its gas limit or "
                 "split the batch",
                 error_name="OutOfGas",
             )
-        return ChainError(f"transaction {tx_hash} reverted: inspect it with `cast run {tx_hash}`")
+        data = self._traced_revert_data(tx_hash)
+        if data is None:  # node without debug_traceTransaction: replay on the parent block
+            call = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"]}
+            try:
+                self.client.w3.eth.call(call, int(raw["blockNumber"]) - 1)  # type: ignore[arg-type]
+            except ContractLogicError as exc:
+                data = _revert_data(exc)
+        if data is None:
+            return ChainError(
+                f"transaction {tx_hash} reverted: inspect it with `cast run {tx_hash}`"
+            )
+        name, text = decode_revert(data)
+        return ChainError(_revert_message(text, str(tx["to"])), error_name=name)
+
+    def _traced_revert_data(self, tx_hash: str) -> str | None:
+        """The revert data of a mined transaction, exact even when the block held others."""
+        try:
+            trace = self.client.rpc("debug_traceTransaction", [tx_hash, {"tracer": "callTracer"}])
+        except ChainError:
+            return None
+        output = trace.get("output") if isinstance(trace, dict) else None
+        return output if output and output != "0x" else None
 
     def transact(
         self, to: str | None, data: bytes, *, gas: int | None = None, value: int = 0

@@ -491,11 +491,16 @@ class Market:
         for interval_id in sorted(intervals):
             if self.is_settled(interval_id):
                 continue
-            done.append(
-                self.settle_interval(
-                    interval_id, intervals[interval_id], (readings or {}).get(interval_id)
+            try:
+                done.append(
+                    self.settle_interval(
+                        interval_id, intervals[interval_id], (readings or {}).get(interval_id)
+                    )
                 )
-            )
+            except ChainError as exc:
+                # Settled meanwhile: a transaction sent before a crash was mined first.
+                if exc.error_name != "IntervalAlreadySettled":
+                    raise
         return done
 
     # -------------------------------------------------------------- balances

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from bench.chain import Anvil, Market
 from bench.chain import audit as audit_module
+from bench.chain.anvil import rpc_call
 from bench.chain.audit import audit_interval
 from bench.chain.encoding import PackedTrade, batch_hash, encode_batch
 from bench.errors import ChainError
@@ -200,3 +202,21 @@ def test_audit_flags_calldata_that_disagrees_with_events(
     audit = audit_interval(market, 3)
     assert not audit.ok
     assert any("differ from the calldata" in f for f in audit.findings)
+
+
+def test_crash_between_send_and_receipt_settles_once(market: Market, anvil: Anvil) -> None:
+    trades = [Trade("alice", "bob", 10, 100)]
+    data, _ = market.settle_calldata(1, trades, READINGS)
+    rpc_call(anvil.url, "evm_setAutomine", [False])
+    try:
+        market.operator.send(market.address, data, gas=1_000_000)  # then the bench "crashes"
+        restarted = Market.attach(anvil.url, market.address)
+        assert not restarted.is_settled(1)  # still pending
+        miner = threading.Timer(0.3, rpc_call, (anvil.url, "evm_mine", []))
+        miner.start()
+        assert restarted.settle_unsettled({1: trades}, {1: READINGS}) == []
+        miner.join()
+    finally:
+        rpc_call(anvil.url, "evm_setAutomine", [True])
+    assert restarted.settled_intervals() == [1]
+    assert restarted.balance_wei("bob") == DEPOSIT_WEI + 1000
