@@ -43,6 +43,9 @@ class IntervalReport:
     tx_hash: str | None
     gas_used: int
     audit_findings: tuple[str, ...] = field(default_factory=tuple)
+    feeder_import_wh: float | None = None
+    unexplained_wh: float | None = None
+    balance_tolerance_wh: float = 0.0
 
     @property
     def value_settled_wei(self) -> int:

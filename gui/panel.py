@@ -13,13 +13,16 @@ from PyQt6.QtWidgets import (
     QMainWindow,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from bench.events import BenchStatus, IntervalReport, RunSummary
 from gui.bridge import EventBridge
+from gui.widgets.balance_plot import BalancePlot
 from gui.widgets.market_plot import MarketPlot
+from gui.widgets.meters_table import MetersTable
 from gui.widgets.power_plot import PowerPlot
 from gui.widgets.price_plot import PricePlot
 from gui.widgets.trades_table import TradesTable
@@ -33,6 +36,8 @@ class Runner(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    def set_relay(self, meter_id: str, closed: bool) -> None: ...
 
 
 class PanelWindow(QMainWindow):
@@ -52,6 +57,8 @@ class PanelWindow(QMainWindow):
         self.market_plot = MarketPlot()
         self.price_plot = PricePlot()
         self.trades_table = TradesTable()
+        self.meters_table = MetersTable()
+        self.balance_plot = BalancePlot()
         self.status_label = QLabel("idle")
         self.totals_label = QLabel(self._totals_text())
         self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -71,6 +78,8 @@ class PanelWindow(QMainWindow):
 
         self.bridge = EventBridge(events, parent=self)
         self.bridge.sigMeterSample.connect(self.power_plot.add_sample)
+        self.bridge.sigMeterSample.connect(self.meters_table.add_sample)
+        self.meters_table.sigRelayRequested.connect(self._relay)
         self.bridge.sigInterval.connect(self.on_interval)
         self.bridge.sigStatus.connect(self.on_status)
         self.bridge.sigSummary.connect(self.on_summary)
@@ -92,9 +101,15 @@ class PanelWindow(QMainWindow):
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.power_plot)
         top.addWidget(self.market_plot)
+        self.left_tabs = QTabWidget()
+        self.left_tabs.addTab(self.price_plot, "Prices")
+        self.left_tabs.addTab(self.balance_plot, "Energy balance && audit")
+        self.right_tabs = QTabWidget()
+        self.right_tabs.addTab(self.trades_table, "Trades")
+        self.right_tabs.addTab(self.meters_table, "Meters")
         bottom = QSplitter(Qt.Orientation.Horizontal)
-        bottom.addWidget(self.price_plot)
-        bottom.addWidget(self.trades_table)
+        bottom.addWidget(self.left_tabs)
+        bottom.addWidget(self.right_tabs)
         bottom.setSizes([700, 700])
         main = QSplitter(Qt.Orientation.Vertical)
         main.addWidget(top)
@@ -123,6 +138,12 @@ class PanelWindow(QMainWindow):
             self._runner.stop()
             self.stop_button.setEnabled(False)
 
+    def _relay(self, meter_id: str, closed: bool) -> None:
+        if self._runner is None:
+            self.status_label.setText("no run: the relay cannot be switched")
+            return
+        self._runner.set_relay(meter_id, closed)
+
     def on_interval(self, report: IntervalReport) -> None:
         """Show one market interval everywhere it belongs."""
         self.intervals += 1
@@ -132,6 +153,7 @@ class PanelWindow(QMainWindow):
         self.market_plot.show_interval(report)
         self.price_plot.add_interval(report)
         self.trades_table.add_interval(report)
+        self.balance_plot.add_interval(report)
         self.totals_label.setText(self._totals_text())
         if report.audit_findings:
             self.status_label.setText(f"audit: {report.audit_findings[0]}")

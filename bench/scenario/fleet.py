@@ -12,6 +12,7 @@ import contextlib
 import queue
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from typing import Any
 
 from bench.config import MeterConfig
@@ -27,6 +28,7 @@ from bench.devices import (
 from bench.devices.discovery import resolve_ports
 from bench.devices.generic import GenericFirmataMeter
 from bench.emulator import EmulatedMeter, MeterFarm, emulated_meters
+from bench.errors import ConfigError
 from bench.scenario.agents import MeteredEnergy
 from bench.scenario.clock import SimClock
 from bench.scenario.config import ScenarioConfig
@@ -44,6 +46,7 @@ class MeterFleet:
         config: ScenarioConfig,
         readings: queue.Queue[Any],
         emulated: dict[str, EmulatedMeter],
+        pollers: dict[str, MeterPoller],
     ) -> None:
         self._queue = readings
         self._emulated = emulated
@@ -51,6 +54,7 @@ class MeterFleet:
         self.feeder_meter_id = config.feeder_meter
         self._counters = BoundaryCounters()
         self._status: list[tuple[str, str]] = []
+        self._pollers = pollers
         self._base_profiles = {mid: m.physics.profile for mid, m in emulated.items()}
 
     @classmethod
@@ -73,6 +77,7 @@ class MeterFleet:
             farm = MeterFarm(meters, baud=bench.baud, sim_clock=clock.now_s)
             stack.enter_context(farm)
             out: queue.Queue[Any] = queue.Queue()
+            pollers: dict[str, MeterPoller] = {}
             for meter_cfg in bench.meters:
                 if meter_cfg.meter_id not in used:
                     continue
@@ -91,21 +96,26 @@ class MeterFleet:
                     expect_meter_id=meter_cfg.meter_id,
                     opener=_generic_opener(meter_cfg, url, bench.reset_wait_s),
                 )
-                stack.enter_context(poller)
+                pollers[meter_cfg.meter_id] = stack.enter_context(poller)
                 status(clock.now_s(), "info", f"meter {meter_cfg.meter_id} polled on {url}")
             feeder = farm.meters.get(config.feeder_meter or "")
             if feeder is not None:
-                loads = [farm.meters[p.meter_id] for p in config.participants]
-                if len(loads) == len(config.participants):
-                    stack.enter_context(
-                        FeederDriver(
-                            feeder,
-                            loads,
-                            loss_fraction=config.market.loss_fraction,
-                            unmetered_load_w=config.unmetered_load_w,
-                        )
+                loads = [farm.meters.get(p.meter_id) for p in config.participants]
+                if None in loads:
+                    raise ConfigError(
+                        f"the feeder meter {feeder.meter_id} is emulated, so it can only "
+                        "follow emulated participants; make every participant's meter "
+                        "emulated, or use a real feeder meter"
                     )
-            yield cls(config, out, farm.meters)
+                stack.enter_context(
+                    FeederDriver(
+                        feeder,
+                        [m for m in loads if m is not None],
+                        loss_fraction=config.market.loss_fraction,
+                        unmetered_load_w=config.unmetered_load_w,
+                    )
+                )
+            yield cls(config, out, farm.meters, pollers)
 
     def participant_of(self, meter_id: str) -> str:
         """The participant a meter measures."""
@@ -169,6 +179,15 @@ class MeterFleet:
             import_wh, export_wh = self._counters.cut(self.feeder_meter_id, boundary)
             feeder_import_wh = import_wh - export_wh
         return energy, feeder_import_wh
+
+    def set_relay(self, meter_id: str, closed: bool) -> Future[None]:
+        """Switch a meter's relay with the authenticated command, from any thread."""
+        poller = self._pollers.get(meter_id)
+        if poller is None:
+            raise ConfigError(
+                f"no meter {meter_id!r} in this run; known: {', '.join(sorted(self._pollers))}"
+            )
+        return poller.set_relay(closed)
 
     def load_scaler(self, meter_id: str) -> Callable[[float], None] | None:
         """A handle scaling an emulated meter's profile (demand response); None if real."""

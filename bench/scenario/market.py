@@ -17,6 +17,7 @@ from bench.scenario.agents import MeteredEnergy
 from bench.scenario.config import ScenarioConfig
 from pricing import (
     AuditPolicy,
+    AuditReport,
     Charges,
     Clearing,
     Forecast,
@@ -107,7 +108,7 @@ class IntervalMarket:
         outcome: MarketOutcome,
         settlement: Settlement,
         feeder_import_wh: float | None = None,
-    ) -> list[str]:
+    ) -> AuditReport:
         """Reconcile what settled on chain with the book, the clearing and the meters.
 
         A cleared trade the chain rejected (its buyer could not pay) is a finding too:
@@ -124,4 +125,4 @@ class IntervalMarket:
             orders=orders,
             price_components_wei_per_wh=outcome.components_wei_per_wh,
         )
-        return list(audit([record], self._policy).messages())
+        return audit([record], self._policy)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class ScenarioRunner:
         self._journal_dir = journal_dir
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._main, name="scenario", daemon=True)
+        self._fleet: MeterFleet | None = None
 
     def start(self) -> None:
         """Start the worker thread (once)."""
@@ -54,6 +56,28 @@ class ScenarioRunner:
     def is_alive(self) -> bool:
         """True while the worker runs."""
         return self._thread.is_alive()
+
+    def set_relay(self, meter_id: str, closed: bool) -> None:
+        """Ask for a meter's relay to switch; the outcome arrives as a BenchStatus event."""
+        fleet = self._fleet
+        if fleet is None:
+            self._status(0.0, "warning", "the meters are not running: start the run first")
+            return
+        want, done_word = ("close", "closed") if closed else ("open", "opened")
+        try:
+            future = fleet.set_relay(meter_id, closed)
+        except BenchError as exc:
+            self._status(0.0, "error", str(exc))
+            return
+
+        def done(f: Future[None]) -> None:
+            exc = f.exception()
+            if exc is None:
+                self._status(0.0, "info", f"meter {meter_id}: relay {done_word} (authenticated)")
+            else:
+                self._status(0.0, "error", f"meter {meter_id}: could not {want} the relay: {exc}")
+
+        future.add_done_callback(done)
 
     def _status(self, sim_time_s: float, level: str, message: str) -> None:
         self.events.put(BenchStatus(sim_time_s, level, message))
@@ -87,6 +111,8 @@ class ScenarioRunner:
             clock = SimClock(speed=cfg.speed, start_s=cfg.start_s)
             self._status(cfg.start_s, "info", f"starting {len(cfg.participants)} meters")
             fleet = stack.enter_context(MeterFleet.open(cfg, clock, self._status))
+            self._fleet = fleet
+            stack.callback(setattr, self, "_fleet", None)
             if journal is not None:
                 journal.set_meta("chain_url", chain.url)
                 journal.set_meta("market_address", chain.market.address)
@@ -187,7 +213,9 @@ class ScenarioRunner:
         ]
         outcome = market.clear(orders, metered)
         settlement = chain.settle(interval_id, outcome.clearing.trades, metered)
-        findings = market.audit(interval_id, orders, metered, outcome, settlement, feeder_import_wh)
+        audit = market.audit(interval_id, orders, metered, outcome, settlement, feeder_import_wh)
+        findings = audit.messages()
+        (balance,) = audit.balances
         if journal is not None:
             for name, energy in metered.items():
                 journal.add_metered(interval_id, name, energy.import_wh, energy.export_wh)
@@ -226,5 +254,8 @@ class ScenarioRunner:
             rejected_trades=settlement.rejected_trades,
             tx_hash=settlement.tx_hash,
             gas_used=settlement.gas_used,
-            audit_findings=tuple(findings),
+            audit_findings=findings,
+            feeder_import_wh=feeder_import_wh,
+            unexplained_wh=balance.unexplained_wh,
+            balance_tolerance_wh=balance.tolerance_wh,
         )

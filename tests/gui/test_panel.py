@@ -16,7 +16,7 @@ from pricing import Clearing, Trade
 pytestmark = pytest.mark.gui
 
 
-def _report(interval_id: int) -> IntervalReport:
+def _report(interval_id: int, unexplained_wh: float | None = None) -> IntervalReport:
     trades = (
         Trade("flat-1", "roof-a", 120 + interval_id, 150),
         Trade("city", "roof-b", 300, 150),
@@ -41,6 +41,14 @@ def _report(interval_id: int) -> IntervalReport:
         rejected_trades=((Trade("broke", "roof-a", 10, 150), "InsufficientBalance"),),
         tx_hash="0x" + "ab" * 32,
         gas_used=90_000,
+        audit_findings=(
+            (f"interval {interval_id}: energy_imbalance: {unexplained_wh} Wh missing",)
+            if unexplained_wh and unexplained_wh > 40
+            else ()
+        ),
+        feeder_import_wh=None if unexplained_wh is None else 1000.0,
+        unexplained_wh=unexplained_wh,
+        balance_tolerance_wh=40.0,
     )
 
 
@@ -120,3 +128,57 @@ def test_panel_shows_meters_curves_prices_and_trades(qtbot, tmp_path: Path) -> N
     power = window.power_plot.grab().toImage()
     for colour in ("#1f77b4", "#ff7f0e", "#2ca02c"):  # one curve per meter
         assert _count_color(power, colour) > 30
+
+
+class RecordingRunner:
+    """Stands in for ScenarioRunner (same Runner protocol) and records relay requests."""
+
+    def __init__(self) -> None:
+        self.events: queue.Queue[object] = queue.Queue()
+        self.relay_requests: list[tuple[str, bool]] = []
+        self.started = self.stopped = 0
+
+    def start(self) -> None:
+        self.started += 1
+
+    def stop(self) -> None:
+        self.stopped += 1
+
+    def set_relay(self, meter_id: str, closed: bool) -> None:
+        self.relay_requests.append((meter_id, closed))
+
+
+def test_meters_tab_switches_relays_through_the_runner(qtbot) -> None:  # type: ignore[no-untyped-def]
+    runner = RecordingRunner()
+    window = PanelWindow(runner.events, runner)
+    qtbot.addWidget(window)
+    window.show()
+    runner.events.put(MeterSample("m1", "roof-a", 0.0, -2500.0, 1000.0, 4000.0, True))
+    runner.events.put(MeterSample("m2", "flat-1", 0.0, 800.0, 2000.0, 0.0, False))
+    window.bridge.drain()
+    table = window.meters_table
+    assert table.rowCount() == 2
+    assert [table.item(r, 5).text() for r in range(2)] == ["closed", "OPEN"]
+    assert table.item(0, 2).text() == "-2.50"
+    assert table.relay_button("m1").text() == "open relay"
+    table.relay_button("m1").click()
+    table.relay_button("m2").click()
+    assert runner.relay_requests == [("m1", False), ("m2", True)]
+    window.start_button.click()
+    assert runner.started == 1
+
+
+def test_energy_balance_tab_flags_theft(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    window = PanelWindow(queue.Queue())
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    window.left_tabs.setCurrentWidget(window.balance_plot)
+    before = window.balance_plot.plot.grab().toImage()
+    for interval_id, unexplained in [(1, 3.0), (2, -5.0), (3, 520.0), (4, 515.0)]:
+        window.on_interval(_report(interval_id, unexplained))
+    after = window.balance_plot.plot.grab().toImage()
+    assert window.balance_plot.findings.count() == 2
+    assert "energy_imbalance" in window.balance_plot.findings.item(0).text()
+    assert _count_color(after, "#d62728") > _count_color(before, "#d62728") + 100  # theft bars
+    window.grab().save(str(tmp_path / "balance.png"))
