@@ -9,20 +9,21 @@ PY := $(VENV)/bin/python
 STAMPS := .stamps
 TOOLS := .tools
 FORGE := $(TOOLS)/node_modules/@foundry-rs/forge-linux-amd64/bin/forge
-DEB_PACKAGES := gcc-avr avr-libc arduino-core-avr libsimavr-dev simavr \
+DEB_PACKAGES := g++ gcc-avr avr-libc arduino-core-avr libsimavr-dev simavr \
 	libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 \
 	xvfb libxcb-icccm4 libxcb-cursor0 libxkbcommon-x11-0 libxcb-keysyms1 libxcb-image0 \
 	libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-randr0
 PYTEST_ARGS ?=
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: setup demo test bench lint types imports pytest forge-test firmware-test \
+.PHONY: setup demo test test-deep bench lint types imports pytest forge-test firmware-test \
 	build build-contracts build-firmware clean help
 
 help:
 	@echo "make demo   - install what is missing, then run the demo scenario"
 	@echo "make test   - install what is missing, then run every test suite"
 	@echo "make bench  - run the benchmarks"
+	@echo "make test-deep - the long profiles: 10,000-run forge fuzz/invariants, pytest -m slow"
 	@echo "make setup  - only install (Debian packages, .venv, chain tools)"
 
 setup: $(STAMPS)/deb $(STAMPS)/venv $(STAMPS)/npm
@@ -53,6 +54,7 @@ $(STAMPS)/venv: pyproject.toml
 
 $(STAMPS)/npm: $(TOOLS)/package.json $(TOOLS)/package-lock.json
 	@mkdir -p $(STAMPS)
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ with npm (Debian: apt-get install nodejs npm), then re-run make"; exit 1; }
 	cd $(TOOLS) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
@@ -88,6 +90,12 @@ pytest: setup build
 
 test: lint types imports forge-test firmware-test pytest
 
+# Long profiles: 10,000 forge fuzz and invariant runs, the 1,000,000-byte parser fuzz,
+# thousands of hypothesis books against the LP oracle, the largest settlement batch.
+test-deep: setup build
+	$(MAKE) -C contracts deep
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
 bench: setup build
 	$(VENV)/bin/gridbench price bench
 	$(VENV)/bin/gridbench chain bench
@@ -95,4 +103,4 @@ bench: setup build
 	$(VENV)/bin/gridbench firmware bench
 
 clean:
-	rm -rf $(STAMPS) contracts/out contracts/cache firmware/build
+	rm -rf $(STAMPS) contracts/out contracts/cache contracts/broadcast firmware/build
