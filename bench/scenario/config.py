@@ -9,6 +9,7 @@ rest::
     [market]              # mechanism, cost and charge components, loss_fraction
     [chain]               # url (empty: start Anvil), deposit_wei
     [[participants]]      # name, role, meter, limit prices, elasticity
+    [[sessions]]          # consumer, meter (a supply point), owner, tariff, cap, intervals
 """
 
 from __future__ import annotations
@@ -31,6 +32,22 @@ class Participant:
 
     agent: AgentSpec
     meter_id: str
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """A planned supply session: ``consumer`` connects to the supply point ``meter_id``
+    (owned by ``owner``, paid at ``tariff_wei_per_wh``) from ``open_interval`` to the end
+    of ``close_interval``, with ``cap_wei`` escrowed."""
+
+    consumer: str
+    meter_id: str
+    owner: str
+    tariff_wei_per_wh: int
+    cap_wei: int
+    max_price_wei_per_wh: int
+    open_interval: int
+    close_interval: int
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,7 @@ class ScenarioConfig:
     deposit_wei: int = 100_000_000
     feeder_meter: str | None = None
     unmetered_load_w: float = 0.0
+    sessions: tuple[SessionPlan, ...] = ()
 
     @property
     def start_s(self) -> float:
@@ -139,6 +157,7 @@ def parse_scenario(data: dict[str, Any], source: Path | None = None) -> Scenario
         deposit_wei=_positive_int("[chain] deposit_wei", chain.get("deposit_wei", 100_000_000)),
         feeder_meter=_feeder(scenario, meter_ids, participants),
         unmetered_load_w=float(scenario.get("unmetered_load_w", 0.0)),
+        sessions=tuple(_session(s, meter_ids, participants) for s in data.get("sessions", [])),
     )
 
 
@@ -160,6 +179,48 @@ def _feeder(
             "meter must be its own meter at the grid connection"
         )
     return feeder
+
+
+def _session(raw: Any, meter_ids: set[str], participants: tuple[Participant, ...]) -> SessionPlan:
+    names = {p.agent.participant for p in participants}
+    if not isinstance(raw, dict) or not {"consumer", "meter", "owner"} <= raw.keys():
+        raise ConfigError(
+            f"each [[sessions]] needs consumer, meter and owner (got {raw!r}); "
+            "see fixtures/demo.toml"
+        )
+    consumer, meter, owner = str(raw["consumer"]), str(raw["meter"]), str(raw["owner"])
+    if consumer not in names:
+        raise ConfigError(f"session consumer {consumer!r} is not a [[participants]] name")
+    if meter not in meter_ids or meter in {p.meter_id for p in participants}:
+        raise ConfigError(
+            f"session meter {meter!r} must be a [[meters]] entry of its own (a supply point), "
+            "not a participant's meter"
+        )
+    if owner in names:
+        raise ConfigError(
+            f"session owner {owner!r} is a trading participant; a supply point's owner "
+            "needs its own name (its wallet is paid by the sessions)"
+        )
+    plan = SessionPlan(
+        consumer=consumer,
+        meter_id=meter,
+        owner=owner,
+        tariff_wei_per_wh=_positive_int(
+            "[[sessions]] tariff_wei_per_wh", raw.get("tariff_wei_per_wh", 200)
+        ),
+        cap_wei=_positive_int("[[sessions]] cap_wei", raw.get("cap_wei", 10_000_000)),
+        max_price_wei_per_wh=_positive_int(
+            "[[sessions]] max_price_wei_per_wh", raw.get("max_price_wei_per_wh", 400)
+        ),
+        open_interval=_positive_int("[[sessions]] open_interval", raw.get("open_interval", 1)),
+        close_interval=_positive_int("[[sessions]] close_interval", raw.get("close_interval", 2)),
+    )
+    if plan.close_interval < plan.open_interval:
+        raise ConfigError(
+            f"session on {meter}: close_interval ({plan.close_interval}) comes before "
+            f"open_interval ({plan.open_interval})"
+        )
+    return plan
 
 
 def _fraction(name: str, value: Any) -> float:

@@ -51,8 +51,11 @@ class MeterFleet:
         self._queue = readings
         self._emulated = emulated
         self._participant = {p.meter_id: p.agent.participant for p in config.participants}
+        # supply points are metered (for the energy balance) under their meter id
+        self._participant.update({s.meter_id: s.meter_id for s in config.sessions})
         self.feeder_meter_id = config.feeder_meter
         self._counters = BoundaryCounters()
+        self._latest: dict[str, Reading] = {}
         self._status: list[tuple[str, str]] = []
         self._pollers = pollers
         self._base_profiles = {mid: m.physics.profile for mid, m in emulated.items()}
@@ -64,7 +67,7 @@ class MeterFleet:
     ) -> Iterator[MeterFleet]:
         """Start the emulated meters, then one poller per meter; stop all on exit."""
         bench = config.bench
-        used = {p.meter_id for p in config.participants}
+        used = {p.meter_id for p in config.participants} | {s.meter_id for s in config.sessions}
         if config.feeder_meter:
             used.add(config.feeder_meter)
         with contextlib.ExitStack() as stack:
@@ -100,12 +103,14 @@ class MeterFleet:
                 status(clock.now_s(), "info", f"meter {meter_cfg.meter_id} polled on {url}")
             feeder = farm.meters.get(config.feeder_meter or "")
             if feeder is not None:
-                loads = [farm.meters.get(p.meter_id) for p in config.participants]
+                load_ids = [p.meter_id for p in config.participants]
+                load_ids += sorted({s.meter_id for s in config.sessions})
+                loads = [farm.meters.get(meter_id) for meter_id in load_ids]
                 if None in loads:
                     raise ConfigError(
                         f"the feeder meter {feeder.meter_id} is emulated, so it can only "
-                        "follow emulated participants; make every participant's meter "
-                        "emulated, or use a real feeder meter"
+                        "follow emulated meters; make every participant's and supply "
+                        "point's meter emulated, or use a real feeder meter"
                     )
                 stack.enter_context(
                     FeederDriver(
@@ -132,6 +137,7 @@ class MeterFleet:
             if isinstance(item, Reading):
                 readings.append(item)
                 self._counters.add(item)
+                self._latest[item.meter_id] = item
             else:
                 self._status.append(_describe(item))
 
@@ -179,6 +185,15 @@ class MeterFleet:
             import_wh, export_wh = self._counters.cut(self.feeder_meter_id, boundary)
             feeder_import_wh = import_wh - export_wh
         return energy, feeder_import_wh
+
+    @property
+    def meter_ids(self) -> tuple[str, ...]:
+        """Every meter of the run: participants', supply points' and the feeder's."""
+        return tuple(self._pollers)
+
+    def latest(self, meter_id: str) -> Reading | None:
+        """The meter's most recent reading."""
+        return self._latest.get(meter_id)
 
     def set_relay(self, meter_id: str, closed: bool) -> Future[None]:
         """Switch a meter's relay with the authenticated command, from any thread."""

@@ -20,6 +20,7 @@ from bench.scenario.clock import SimClock
 from bench.scenario.config import ScenarioConfig
 from bench.scenario.fleet import MeterFleet
 from bench.scenario.market import IntervalMarket
+from bench.scenario.sessions import SupplySessions
 from bench.scenario.settlement import ChainSession
 from bench.store import Journal
 
@@ -82,6 +83,12 @@ class ScenarioRunner:
     def _status(self, sim_time_s: float, level: str, message: str) -> None:
         self.events.put(BenchStatus(sim_time_s, level, message))
 
+    def _log(self, sim_time_s: float, level: str, message: str, journal: Journal | None) -> None:
+        """A status event that is also kept in the run journal."""
+        self._status(sim_time_s, level, message)
+        if journal is not None:
+            journal.add_event(sim_time_s, level, message)
+
     def _main(self) -> None:
         try:
             self._run()
@@ -109,7 +116,7 @@ class ScenarioRunner:
             self._status(0.0, "info", "starting the chain")
             chain = stack.enter_context(ChainSession.open(cfg, self._status))
             clock = SimClock(speed=cfg.speed, start_s=cfg.start_s)
-            self._status(cfg.start_s, "info", f"starting {len(cfg.participants)} meters")
+            self._status(cfg.start_s, "info", "starting the meters")
             fleet = stack.enter_context(MeterFleet.open(cfg, clock, self._status))
             self._fleet = fleet
             stack.callback(setattr, self, "_fleet", None)
@@ -130,11 +137,14 @@ class ScenarioRunner:
                     "running without them until they answer (check their ports and cables)",
                 )
             t0_s = clock.now_s()
+            sessions = stack.enter_context(SupplySessions.open(cfg.sessions, chain, fleet))
             fleet.interval_energy(clock.real_time_of(t0_s))  # count energy from here on
             reports: list[IntervalReport] = []
             for interval_id in range(1, cfg.intervals + 1):
                 end_s = t0_s + interval_id * cfg.interval_s
-                if not self._wait(clock, end_s, fleet, journal):
+                for message in sessions.start_of_interval(interval_id):
+                    self._log(clock.now_s(), "info", message, journal)
+                if not self._wait(clock, end_s, fleet, sessions, journal):
                     self._status(clock.now_s(), "info", "stopped by the user")
                     break
                 metered, feeder_wh = fleet.interval_energy(clock.real_time_of(end_s))
@@ -143,10 +153,12 @@ class ScenarioRunner:
                 )
                 reports.append(report)
                 self.events.put(report)
+                for message in sessions.end_of_interval(interval_id):
+                    self._log(clock.now_s(), "info", message, journal)
                 for agent in agents.values():
                     agent.respond_to_price(report.clearing.price_wei_per_wh)
             summary = RunSummary(
-                meters=len(cfg.participants) + (1 if cfg.feeder_meter else 0),
+                meters=len(fleet.meter_ids),
                 intervals=len(reports),
                 trades_settled=sum(len(r.settled_trades) for r in reports),
                 trades_rejected=sum(len(r.rejected_trades) for r in reports),
@@ -154,7 +166,7 @@ class ScenarioRunner:
                 value_settled_wei=sum(r.value_settled_wei for r in reports),
                 chain_url=chain.url,
                 market_address=chain.market.address,
-                escrow_conserved=chain.escrow_conserved(),
+                escrow_conserved=chain.escrow_conserved(sessions.balance_changes_wei()),
                 audit_clean=not any(r.audit_findings for r in reports),
                 journal_path=None if journal is None else str(journal.path),
             )
@@ -162,7 +174,12 @@ class ScenarioRunner:
         self.events.put(summary)
 
     def _wait(
-        self, clock: SimClock, end_s: float, fleet: MeterFleet, journal: Journal | None
+        self,
+        clock: SimClock,
+        end_s: float,
+        fleet: MeterFleet,
+        sessions: SupplySessions,
+        journal: Journal | None,
     ) -> bool:
         """Forward live readings until the interval ends; False if stopped."""
         while True:
@@ -187,10 +204,8 @@ class ScenarioRunner:
                         reading.energy_export_wh,
                         reading.relay_closed,
                     )
-            for level, message in fleet.drain_status():
-                self._status(clock.now_s(), level, message)
-                if journal is not None:
-                    journal.add_event(clock.now_s(), level, message)
+            for level, message in [*fleet.drain_status(), *sessions.poll()]:
+                self._log(clock.now_s(), level, message, journal)
             delay_s = clock.real_delay_s(end_s)
             if delay_s <= 0:
                 return True

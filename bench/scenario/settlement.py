@@ -69,16 +69,21 @@ class ChainSession:
             self._net_change_wei[trade.seller] += trade.value_wei
         return settlement
 
-    def escrow_conserved(self) -> bool:
+    def escrow_conserved(self, session_changes_wei: Mapping[str, int] | None = None) -> bool:
         """True when settlement created or destroyed nothing.
 
         Two checks: wallets plus market holdings are what they were before the first
-        settlement, and every participant's prepaid balance moved by exactly the value
-        of the trades settled for it.
+        settlement, and every prepaid balance moved by exactly the value of the trades
+        settled for it plus ``session_changes_wei`` (caps escrowed by open supply
+        sessions, bills paid by consumers to supply-point owners, who start at 0).
         """
         if self._total_wei() != self._initial_total_wei:
             return False
-        return all(
-            self.market.balance_wei(p) == self._initial_balance_wei[p] + self._net_change_wei[p]
-            for p in self.participants
-        )
+        changes = dict(session_changes_wei or {})
+        for name in self.participants:
+            expected = (
+                self._initial_balance_wei[name] + self._net_change_wei[name] + changes.pop(name, 0)
+            )
+            if self.market.balance_wei(name) != expected:
+                return False
+        return all(self.market.balance_wei(name) == wei for name, wei in changes.items())

@@ -10,7 +10,7 @@ import pytest
 
 from bench.chain import Anvil, Market
 from bench.errors import ChainError, ConfigError
-from bench.events import IntervalReport, MeterSample, RunSummary
+from bench.events import BenchStatus, IntervalReport, MeterSample, RunSummary
 from bench.scenario.config import load_scenario, parse_scenario
 from bench.scenario.runner import ScenarioRunner
 from bench.store import Journal
@@ -159,6 +159,9 @@ def test_a_dead_chain_is_a_clear_error(tmp_path: Path) -> None:
         ('[[participants]]\nname = "x"\nmeter = "roof"\nrole = "thief"\n', "role"),
         ('[market]\nmechanism = "barter"\n', "mechanism"),
         ("[scenario]\nintervals = 0\n", "intervals"),
+        ('[scenario]\nfeeder_meter = "roof"\n', "feeder"),
+        ('[[sessions]]\nconsumer = "roof"\nmeter = "roof"\nowner = "x"\n', "supply point"),
+        ('[[sessions]]\nconsumer = "ghost"\nmeter = "roof"\nowner = "x"\n', "ghost"),
     ],
 )
 def test_bad_config_says_what_to_fix(snippet: str, match: str) -> None:
@@ -207,3 +210,51 @@ def test_theft_shows_up_in_the_energy_balance(tmp_path: Path, theft_w: float) ->
             missing_wh = float(finding.split("energy_imbalance: ")[1].split(" Wh")[0])
             assert missing_wh == pytest.approx(500.0, rel=0.05)
         assert not summary.audit_clean
+
+
+SUPPLY_POINT = """
+[[meters]]
+id = "charger"
+kind = "emulated"
+power_w = 6000.0
+
+[[sessions]]
+consumer = "shop"
+meter = "charger"
+owner = "charge-co"
+tariff_wei_per_wh = 200
+cap_wei = 9000000
+open_interval = 2
+close_interval = 4
+"""
+
+
+def test_a_supply_session_unlocks_the_relay_and_bills_the_metered_energy(
+    tmp_path: Path,
+) -> None:
+    text = THREE_METERS.format(deposit=50_000_000).replace("intervals = 4", "intervals = 5")
+    path = tmp_path / "bench.toml"
+    path.write_text(text + SUPPLY_POINT)
+    with Anvil() as node:
+        config = load_scenario(path, chain_url=node.url)
+        events, summary = _run(ScenarioRunner(config, journal_dir=None))
+        market = Market.attach(node.url, summary.market_address)
+        (bill,) = market.session_bills()
+        reports = [e for e in events if isinstance(e, IntervalReport)]
+        shop_trades_wei = sum(
+            t.value_wei for r in reports for t in r.settled_trades if t.buyer == "shop"
+        )
+        assert market.balance_wei("shop") == 50_000_000 - shop_trades_wei - bill.billed_wei
+        assert market.balance_wei("charge-co") == bill.billed_wei
+    charger = [e for e in events if isinstance(e, MeterSample) and e.meter_id == "charger"]
+    statuses = [e.message for e in events if isinstance(e, BenchStatus)]
+    # Locked before the session: no energy; unlocked only after the chain's event.
+    assert not charger[0].relay_closed and charger[0].power_w == 0
+    opened = next(i for i, m in enumerate(statuses) if "opened by shop on charger" in m)
+    assert any("unlocking" in m for m in statuses[opened:])
+    assert any(s.relay_closed and s.power_w > 5000 for s in charger)
+    assert not charger[-1].relay_closed  # locked again after the bill
+    # 6 kW for up to three 15-minute intervals, less the unlock latency.
+    assert 0.6 * 4500 < bill.energy_wh <= 4500
+    assert bill.billed_wei == bill.energy_wh * 200
+    assert summary.escrow_conserved and summary.meters == 4

@@ -1,0 +1,149 @@
+"""Supply sessions: a consumer connects to a supply point, the chain says so, the bench
+unlocks the meter's relay.
+
+A planned session (``[[sessions]]`` in the bench config) is opened on chain from the
+consumer's wallet at the start of its interval; the bench does not touch the relay
+then. Only when the market's ``SessionOpened`` event arrives does it send the meter's
+authenticated unlock; when the session is closed with the meter's signed counter and
+the ``SessionClosed`` bill arrives, it locks the supply point again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+
+from bench.chain import SessionBill
+from bench.chain.watcher import EventWatcher, SessionOpened
+from bench.errors import ChainError, DeviceError
+from bench.scenario.config import SessionPlan
+from bench.scenario.fleet import MeterFleet
+from bench.scenario.settlement import ChainSession
+
+StatusSink = Callable[[float, str, str], None]
+_RELAY_TIMEOUT_S = 10.0
+
+
+class SupplySessions:
+    """Runs the planned sessions and keeps each supply point's relay in step with the chain."""
+
+    def __init__(
+        self, plans: tuple[SessionPlan, ...], chain: ChainSession, fleet: MeterFleet
+    ) -> None:
+        self.plans = plans
+        self.chain = chain
+        self.fleet = fleet
+        self.bills: list[SessionBill] = []
+        self._ids: dict[SessionPlan, int] = {}
+        self._opened: dict[SessionPlan, int] = {}
+        self._watcher: EventWatcher | None = None
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(
+        cls, plans: tuple[SessionPlan, ...], chain: ChainSession, fleet: MeterFleet
+    ) -> Iterator[SupplySessions]:
+        """Register the supply points, lock their relays and watch the market's events."""
+        sessions = cls(plans, chain, fleet)
+        if not plans:
+            yield sessions
+            return
+        market = chain.market
+        owners = {p.owner: p.meter_id for p in plans}
+        market.add_participants(list(owners), 0, meters=owners)
+        for plan in plans:
+            market.set_tariff(plan.owner, plan.meter_id, plan.tariff_wei_per_wh)
+        for meter_id in set(owners.values()):
+            fleet.set_relay(meter_id, False).result(_RELAY_TIMEOUT_S)
+        sessions._watcher = EventWatcher(market, poll_s=0.05).start()
+        try:
+            yield sessions
+        finally:
+            sessions._watcher.stop()
+
+    def balance_changes_wei(self) -> dict[str, int]:
+        """How the sessions moved prepaid balances: open caps held, bills paid to owners."""
+        changes: dict[str, int] = {}
+        billed = {bill.session_id: bill for bill in self.bills}
+        for plan, session_id in self._opened.items():
+            bill = billed.get(session_id)
+            if bill is None:
+                changes[plan.consumer] = changes.get(plan.consumer, 0) - plan.cap_wei
+            else:
+                changes[plan.consumer] = changes.get(plan.consumer, 0) - bill.billed_wei
+                changes[plan.owner] = changes.get(plan.owner, 0) + bill.billed_wei
+        for plan in self.plans:
+            changes.setdefault(plan.owner, 0)
+        return changes
+
+    def _counter_wh(self, meter_id: str) -> int:
+        reading = self.fleet.latest(meter_id)
+        if reading is None:
+            raise DeviceError(
+                f"supply point {meter_id} has sent no reading, so its session cannot be "
+                "billed; check its port"
+            )
+        return math.floor(reading.energy_import_wh)
+
+    def start_of_interval(self, interval_id: int) -> list[str]:
+        """Open the sessions planned for this interval (the consumer's transaction)."""
+        out = []
+        for plan in self.plans:
+            if plan.open_interval == interval_id:
+                session_id = self.chain.market.open_session(
+                    plan.consumer,
+                    plan.owner,
+                    plan.cap_wei,
+                    max_price_wei_per_wh=plan.max_price_wei_per_wh,
+                    energy_counter_wh=self._counter_wh(plan.meter_id),
+                )
+                self._ids[plan] = self._opened[plan] = session_id
+                out.append(f"{plan.consumer} opened a supply session on {plan.meter_id}")
+        return out
+
+    def end_of_interval(self, interval_id: int) -> list[str]:
+        """Close the sessions planned to end here with the meter's signed counter."""
+        out = []
+        for plan in self.plans:
+            session_id = self._ids.pop(plan, None)
+            if plan.close_interval == interval_id and session_id is not None:
+                bill = self.chain.market.close_session(
+                    session_id, plan.owner, self._counter_wh(plan.meter_id)
+                )
+                self.bills.append(bill)
+                out.append(f"session {session_id} on {plan.meter_id} closed")
+            elif session_id is not None:
+                self._ids[plan] = session_id
+        return out
+
+    def poll(self) -> list[tuple[str, str]]:
+        """Act on the chain's session events: unlock on SessionOpened, lock on the bill."""
+        out: list[tuple[str, str]] = []
+        watcher = self._watcher
+        if watcher is None:
+            return out
+        while not watcher.events.empty():
+            event = watcher.events.get_nowait()
+            if isinstance(event, SessionOpened):
+                self.fleet.set_relay(event.meter, True)
+                out.append(
+                    (
+                        "info",
+                        f"chain: session {event.session_id} opened by {event.consumer} on "
+                        f"{event.meter} (cap {event.cap_wei / 1e6:.2f} LABC): unlocking",
+                    )
+                )
+            elif isinstance(event, SessionBill):
+                self.fleet.set_relay(event.meter, False)
+                out.append(
+                    (
+                        "info",
+                        f"chain: session {event.session_id} on {event.meter} billed "
+                        f"{event.energy_wh} Wh, {event.billed_wei / 1e6:.6f} LABC "
+                        f"(refund {event.refund_wei / 1e6:.6f}): locking",
+                    )
+                )
+            elif isinstance(event, ChainError):
+                out.append(("warning", str(event)))
+        return out
