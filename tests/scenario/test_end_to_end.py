@@ -87,10 +87,16 @@ def _run(runner: ScenarioRunner) -> tuple[list[object], RunSummary]:
     return events, summary
 
 
-def test_three_meters_several_intervals_settle_exactly_on_anvil(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["native", "pyfirmata2"])
+def test_three_meters_several_intervals_settle_exactly_on_anvil(
+    tmp_path: Path, backend: str
+) -> None:
     deposit_wei = 50_000_000
+    path = _config(tmp_path, deposit_wei)
+    path.write_text(path.read_text().replace("[bench]", f'[bench]\nbackend = "{backend}"'))
     with Anvil() as node:
-        config = load_scenario(_config(tmp_path, deposit_wei), chain_url=node.url)
+        config = load_scenario(path, chain_url=node.url)
+        assert config.bench.backend == backend
         events, summary = _run(ScenarioRunner(config, journal_dir=tmp_path / "runs"))
         reports = [e for e in events if isinstance(e, IntervalReport)]
         samples = [e for e in events if isinstance(e, MeterSample)]
