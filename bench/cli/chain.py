@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench.chain.anvil import Anvil
 from bench.chain.benchmark import format_table, run_benchmark
+from bench.cli.common import add_bench_parser
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -43,18 +44,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     chain = subparsers.add_parser("chain", help="settlement benchmark, local Anvil node")
     sub = chain.add_subparsers(dest="chain_command", metavar="ACTION", required=True)
 
-    bench = sub.add_parser(
-        "bench",
+    bench = add_bench_parser(
+        sub,
         help="batched settlement vs one transaction per trade",
         description="Settle intervals of 1,000 trades among 50 participants and compare "
         "with one transaction per trade, on the same node in the same run.",
+        quick_help="2 intervals, 50 baseline trades",
+        func=run_bench,
     )
-    bench.add_argument("--json", action="store_true", help="print the figures as JSON")
-    bench.add_argument("--quick", action="store_true", help="2 intervals, 50 baseline trades")
     bench.add_argument("--chain-url", metavar="URL", help="use this node instead of a fresh Anvil")
-    bench.set_defaults(func=run_bench)
 
-    anvil = sub.add_parser("anvil", help="run a local Anvil node until Ctrl-C")
+    anvil = sub.add_parser(
+        "anvil",
+        help="run a local Anvil node until Ctrl-C",
+        description="Start the project's Anvil on loopback (a free port unless --port is "
+        "given), print its URL, and stop it cleanly on Ctrl-C, writing --dump-state if asked. "
+        "Pass the URL to other commands with --chain-url.",
+    )
     anvil.add_argument("--port", type=int, help="TCP port (default: a free one)")
     anvil.add_argument("--load-state", type=Path, metavar="FILE", help="start from this state")
     anvil.add_argument(

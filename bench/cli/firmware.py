@@ -7,6 +7,7 @@ import json
 import time
 
 from bench.benchmarks.firmware import format_table, run_benchmark
+from bench.cli.common import add_bench_parser
 from bench.firmware import build_firmware, firmware_size, flash_board, start_sim_meters
 from bench.firmware.build import BOARDS
 
@@ -79,13 +80,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     emulate.set_defaults(func=_emulate)
 
-    bench = sub.add_parser(
-        "bench",
+    add_bench_parser(
+        sub,
         help="meters in real time, flash/RAM use, worst accuracy error",
         description="Count how many firmware meters in simavr hold real time on this machine "
         "(relative to one meter measured in the same run), report flash and RAM fractions of "
         "the Uno and the worst metering error over the accuracy cases.",
+        quick_help="shorter windows, fewer steps",
+        func=_bench,
     )
-    bench.add_argument("--json", action="store_true", help="print the figures as JSON")
-    bench.add_argument("--quick", action="store_true", help="shorter windows, fewer steps")
-    bench.set_defaults(func=_bench)

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from bench.benchmarks.pricing import format_table, run_benchmark
+from bench.cli.common import add_bench_parser
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -19,13 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``price bench``."""
     price = subparsers.add_parser("price", help="market clearing and PDE price benchmarks")
     sub = price.add_subparsers(dest="price_command", metavar="ACTION", required=True)
-    bench = sub.add_parser(
-        "bench",
+    add_bench_parser(
+        sub,
         help="pay-as-clear on 1M orders, speed-up over the LP, one PDE re-solve",
         description="Time pay-as-clear on 1,000,000 orders, compare with the welfare LP "
         "(HiGHS) on the same 100,000-order book, and time one re-solve of the storage HJB "
         "with its error against the closed forms, all in the same run.",
+        quick_help="10x smaller books, fewer repeats",
+        func=run_bench,
     )
-    bench.add_argument("--json", action="store_true", help="print the figures as JSON")
-    bench.add_argument("--quick", action="store_true", help="10x smaller books, fewer repeats")
-    bench.set_defaults(func=run_bench)

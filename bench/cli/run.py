@@ -67,6 +67,8 @@ def run_headless(args: argparse.Namespace) -> int:
             if not runner.is_alive():
                 break
             continue
+        if isinstance(event, BenchStatus) and event.level == "error":
+            continue  # the run ends with it: printed once below
         if isinstance(event, BenchStatus) and (args.verbose or event.level != "info"):
             print(f"[{event.level}] {event.message}", file=sys.stderr)
         elif isinstance(event, IntervalReport) and args.verbose:

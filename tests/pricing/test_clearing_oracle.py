@@ -16,6 +16,8 @@ from pricing.matching import Matching
 from pricing.oracle import welfare_lp
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# pay-as-clear against the LP: a thousand random books in every default run
+ORACLE = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 THOROUGH = settings(max_examples=5000, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -77,7 +79,7 @@ def check_continuous(orders: list[Order], *, one_sided: bool, same_time: bool) -
         assert m.volume_wh == clear_uniform(book).volume_wh
 
 
-@FAST
+@ORACLE
 @given(books())
 def test_pay_as_clear_matches_lp(orders: list[Order]) -> None:
     check_pay_as_clear(orders)
