@@ -540,6 +540,30 @@ class Market:
         wallet = self.wallet(name)
         wallet.transact(self.address, self._encode(self.contract, "withdraw", amount_wei))
 
+    def meter_status(self, meter: str) -> tuple[str | None, str]:
+        """(owner label or None, status: "unregistered" | "active" | "retired") of a meter."""
+        owner, status, *_ = self.contract.functions.meters(meter_id(meter)).call()
+        names = ("unregistered", "active", "retired")
+        return (None if int(status) == 0 else self.participant_label(owner)), names[int(status)]
+
+    def retire_meter(self, meter: str) -> None:
+        """The operator retires ``meter``: its readings and sessions are refused from now on."""
+        data = self._encode(self.contract, "retireMeter", meter_id(meter))
+        self.operator.transact(self.address, data)
+        self._forget_meter(meter)
+
+    def hand_over_meter(self, meter: str, owner: str, new_owner: str) -> None:
+        """``owner`` hands ``meter`` over to participant ``new_owner``."""
+        to = self.wallet(new_owner).address
+        data = self._encode(self.contract, "handOverMeter", meter_id(meter), to)
+        self.wallet(owner).transact(self.address, data)
+        self._forget_meter(meter)
+        self._meter_of[new_owner] = meter
+
+    def _forget_meter(self, meter: str) -> None:
+        self._meter_of = {name: m for name, m in self._meter_of.items() if m != meter}
+        self._meter_by_owner = None
+
     # --------------------------------------------------------- supply sessions
 
     def set_tariff(self, owner: str, meter: str, price_wei_per_wh: int) -> None:

@@ -70,3 +70,32 @@ def test_only_the_owner_sets_a_tariff(market: Market) -> None:
     with pytest.raises(ChainError) as info:
         market.set_tariff("alice", "bob", 1)
     assert info.value.error_name == "NotMeterOwner"
+
+
+def test_owner_hands_a_meter_over_and_the_new_owner_runs_it(market: Market) -> None:
+    market.register_meter("charger", owner="carol", location="car park")
+    assert market.meter_status("charger") == ("carol", "active")
+    with pytest.raises(ChainError) as info:
+        market.hand_over_meter("charger", owner="alice", new_owner="bob")
+    assert info.value.error_name == "NotMeterOwner"
+    market.hand_over_meter("charger", owner="carol", new_owner="bob")
+    assert market.meter_status("charger") == ("bob", "active")
+    with pytest.raises(ChainError) as info:
+        market.set_tariff("carol", "charger", 100)  # carol no longer owns it
+    assert info.value.error_name == "NotMeterOwner"
+    market.set_tariff("bob", "charger", 100)
+
+
+def test_only_the_operator_retires_and_a_retired_meter_takes_no_session(market: Market) -> None:
+    market.register_meter("charger", owner="carol")
+    market.set_tariff("carol", "charger", 100)
+    retire = market.contract.functions.retireMeter(meter_id("charger"))._encode_transaction_data()
+    with pytest.raises(ChainError) as info:
+        market.wallet("alice").transact(market.address, bytes.fromhex(retire[2:]))
+    assert info.value.error_name == "NotOperator"
+    market.retire_meter("charger")
+    assert market.meter_status("charger") == ("carol", "retired")
+    with pytest.raises(ChainError) as info:
+        market.retire_meter("charger")
+    assert info.value.error_name == "MeterNotActive"
+    assert market.meter_status("never-registered") == (None, "unregistered")
