@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from bench.cli.common import add_bench_parser
 from bench.errors import ConfigError
 
 
@@ -24,7 +25,24 @@ def register(subparsers: Any) -> None:
             "'gridbench emulate ports' lists serial ports and who answers on them."
         ),
     )
-    p.add_argument("action", nargs="?", choices=("run", "bench", "ports"), default="run")
+    actions = p.add_subparsers(dest="action", metavar="[bench | ports]")
+    add_bench_parser(
+        actions,
+        help="link throughput at 57600 baud and meters per process",
+        description="Measure one paced link's throughput (native and pyfirmata2), "
+        "resynchronisation after truncated frames, and how many emulated meters one "
+        "process serves at 10 readings/s, against baselines from the same run.",
+        quick_help="short benchmark",
+        func=_bench,
+    )
+    ports = actions.add_parser(
+        "ports",
+        help="list serial ports and which meter answers on each",
+        description="List the serial ports (serial.tools.list_ports) and ask the "
+        "Arduino-like ones who they are; other ports are listed as 'not probed'.",
+    )
+    ports.add_argument("--json", action="store_true", help="machine-readable output")
+    ports.set_defaults(func=_ports)
     p.add_argument("--meters", type=int, default=1, metavar="N", help="number of meters (run)")
     p.add_argument("--profile", default="household", help="profile spec, e.g. household+pv")
     p.add_argument("--power-w", type=float, help="constant power instead of a profile")
@@ -41,17 +59,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--duration", type=float, help="stop after this many seconds (run)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--quick", action="store_true", help="short benchmark (bench)")
-    p.set_defaults(func=handle)
-
-
-def handle(args: argparse.Namespace) -> int:
-    """Dispatch the action."""
-    if args.action == "bench":
-        return _bench(args)
-    if args.action == "ports":
-        return _ports(args)
-    return _run(args)
+    p.set_defaults(func=_run)
 
 
 def _faults(items: list[str]) -> dict[str, float | bool]:

@@ -23,7 +23,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def test_emulate_prints_ports_that_answer(capsys: pytest.CaptureFixture[str]) -> None:
     args = parse(["emulate", "--meters", "3", "--power-w", "250", "--duration", "1.5", "--json"])
     result: list[int] = []
-    t = threading.Thread(target=lambda: result.append(emulate.handle(args)))
+    t = threading.Thread(target=lambda: result.append(args.func(args)))
     t.start()
     deadline = time.monotonic() + 5
     out = ""
@@ -41,7 +41,7 @@ def test_emulate_prints_ports_that_answer(capsys: pytest.CaptureFixture[str]) ->
 def test_bad_fault_option_is_explained() -> None:
     args = parse(["emulate", "--fault", "drop_rate"])
     with pytest.raises(ConfigError, match="NAME=VALUE"):
-        emulate.handle(args)
+        args.func(args)
 
 
 def test_emulate_starts_the_emulated_meters_of_a_config(
@@ -51,6 +51,6 @@ def test_emulate_starts_the_emulated_meters_of_a_config(
 
     example = Path(__file__).resolve().parents[2] / "fixtures" / "bench.example.toml"
     args = parse(["emulate", "--config", str(example), "--duration", "0.2", "--json"])
-    assert emulate.handle(args) == 0
+    assert args.func(args) == 0
     ports = json.loads(capsys.readouterr().out)
     assert sorted(ports) == ["campus-a", "home-2", "prosumer-1"]  # only the emulated ones
