@@ -313,28 +313,23 @@ def _check_backing(record: IntervalRecord, policy: AuditPolicy) -> list[Finding]
         exported[m.participant] += m.export_wh
         imported[m.participant] += m.import_wh
     out = []
-    for who, energy in sold.items():
-        if energy > exported[who] + policy.carry_wh:
-            out.append(
-                Finding(
-                    record.interval_id,
-                    "oversold",
-                    f"{who} sold {energy} Wh but its meter exported {exported[who]:.1f} Wh",
-                    participant=who,
-                    amount=energy - exported[who],
+    checks = (
+        ("oversold", "sold", sold, "exported", exported),
+        ("overbought", "bought", bought, "imported", imported),
+    )
+    for kind, verb, traded, metered_verb, metered in checks:
+        for who, energy in traded.items():
+            if energy > metered[who] + policy.carry_wh:
+                out.append(
+                    Finding(
+                        record.interval_id,
+                        kind,
+                        f"{who} {verb} {energy} Wh but its meter {metered_verb} "
+                        f"{metered[who]:.1f} Wh",
+                        participant=who,
+                        amount=energy - metered[who],
+                    )
                 )
-            )
-    for who, energy in bought.items():
-        if energy > imported[who] + policy.carry_wh:
-            out.append(
-                Finding(
-                    record.interval_id,
-                    "overbought",
-                    f"{who} bought {energy} Wh but its meter imported {imported[who]:.1f} Wh",
-                    participant=who,
-                    amount=energy - imported[who],
-                )
-            )
     return out
 
 

@@ -17,7 +17,7 @@ from bench.devices.wire import Cmd
 from bench.errors import DeviceError, TransportError
 from bench.transport import firmata
 from bench.transport.firmata import Message, Sysex, Version
-from bench.transport.link import DEFAULT_BAUD, FirmataLink, LinkStats, open_link
+from bench.transport.link import DEFAULT_BAUD, FirmataLink, LinkStats, handshake_or_close, open_link
 from bench.transport.packing import pack_bytes, pack_uint, unpack_bytes
 
 log = logging.getLogger(__name__)
@@ -85,13 +85,7 @@ class FirmataMeter:
         a real Uno, 0 for emulators). ``backend``: ``"native"`` or ``"pyfirmata2"``.
         """
         link = open_link(url, baud=baud, reset_wait_s=reset_wait_s, backend=backend)
-        meter = cls(link, key=key, timeout_s=timeout_s, clock=clock)
-        try:
-            meter.handshake()
-        except BaseException:
-            link.close()
-            raise
-        return meter
+        return handshake_or_close(link, cls(link, key=key, timeout_s=timeout_s, clock=clock))
 
     # -- session -----------------------------------------------------------------
     def handshake(self) -> Identity:

@@ -22,7 +22,7 @@ from bench.devices.reading import Calibration, Identity, Reading
 from bench.devices.wire import decode_firmware
 from bench.errors import DeviceError, TransportError
 from bench.transport import firmata as fm
-from bench.transport.link import DEFAULT_BAUD, FirmataLink, open_link
+from bench.transport.link import DEFAULT_BAUD, FirmataLink, handshake_or_close, open_link
 from bench.transport.packing import pack_uint
 
 OUTPUT = 0x01
@@ -73,13 +73,7 @@ class GenericFirmataMeter:
     ) -> GenericFirmataMeter:
         """Open the board, query its firmware, start analog reporting on the sensor pins."""
         link = open_link(url, baud=baud, reset_wait_s=reset_wait_s, backend=backend)
-        meter = cls(link, meter_id, cfg, clock=clock)
-        try:
-            meter.handshake()
-        except BaseException:
-            link.close()
-            raise
-        return meter
+        return handshake_or_close(link, cls(link, meter_id, cfg, clock=clock))
 
     def handshake(self) -> Identity:
         """Firmata version and firmware name, then sampling interval and reporting."""

@@ -12,7 +12,7 @@ import os
 import select
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import serial
 
@@ -181,3 +181,20 @@ def open_link(
 
         return Pyfirmata2Link.open(url, baud=baud, reset_wait_s=reset_wait_s)
     raise ConfigError(f"unknown Firmata backend {backend!r}; use 'native' or 'pyfirmata2'")
+
+
+class _Handshaking(Protocol):
+    def handshake(self) -> Any: ...
+
+
+D = TypeVar("D", bound=_Handshaking)
+
+
+def handshake_or_close(link: FirmataLink, driver: D) -> D:
+    """Run ``driver.handshake()`` on a fresh ``link``; close the link if it fails."""
+    try:
+        driver.handshake()
+    except BaseException:
+        link.close()
+        raise
+    return driver
