@@ -92,17 +92,20 @@ class BenchConfig:
         raise ConfigError(f"no meter {meter_id!r} in the bench config; add a [[meters]] entry")
 
 
+def read_toml(path: Path, if_missing: str) -> dict[str, Any]:
+    """The TOML document at ``path``; a missing or malformed file is a ConfigError."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"bench config {path} does not exist; {if_missing}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"bench config {path} is not valid TOML: {exc}; fix the file") from exc
+
+
 def load_bench_config(path: Path | str) -> BenchConfig:
     """Read ``[bench]`` and ``[[meters]]`` from a TOML file."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            f"bench config {path} does not exist; copy fixtures/bench.example.toml"
-        ) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"bench config {path} is not valid TOML: {exc}; fix the file") from exc
+    data = read_toml(path, "copy fixtures/bench.example.toml")
     return parse_bench_config(data, source=path)
 
 

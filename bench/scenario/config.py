@@ -14,12 +14,11 @@ rest::
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench.config import BenchConfig, parse_bench_config
+from bench.config import BenchConfig, parse_bench_config, read_toml
 from bench.errors import ConfigError
 from bench.scenario.agents import AgentSpec, Role
 
@@ -96,15 +95,7 @@ def load_scenario(
 ) -> ScenarioConfig:
     """Read and validate a bench config; command-line overrides win."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            f"bench config {path} does not exist; pass --config with an existing TOML file "
-            "(see fixtures/demo.toml)"
-        ) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"bench config {path} is not valid TOML: {exc}; fix the file") from exc
+    data = read_toml(path, "pass --config with an existing TOML file (see fixtures/demo.toml)")
     config = parse_scenario(data, source=path)
     overrides: dict[str, Any] = {}
     if intervals is not None:

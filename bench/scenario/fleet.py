@@ -195,6 +195,18 @@ class MeterFleet:
         """The meter's most recent reading."""
         return self._latest.get(meter_id)
 
+    def reading_after(self, meter_id: str, t_s: float, timeout_s: float = 2.0) -> Reading | None:
+        """Wait for a reading of the meter received after ``t_s`` (monotonic); None if none."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.drain()
+            reading = self._latest.get(meter_id)
+            if reading is not None and reading.t_s > t_s:
+                return reading
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.005)
+
     def set_relay(self, meter_id: str, closed: bool) -> Future[None]:
         """Switch a meter's relay with the authenticated command, from any thread."""
         poller = self._pollers.get(meter_id)

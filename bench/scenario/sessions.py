@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Callable, Iterator
 
 from bench.chain import SessionBill
@@ -103,16 +104,24 @@ class SupplySessions:
         return out
 
     def end_of_interval(self, interval_id: int) -> list[str]:
-        """Close the sessions planned to end here with the meter's signed counter."""
+        """Close the sessions planned to end here: lock the supply point first, then bill
+        the meter's final signed counter, so no energy flows unbilled."""
         out = []
         for plan in self.plans:
             session_id = self._ids.pop(plan, None)
             if plan.close_interval == interval_id and session_id is not None:
+                self.fleet.set_relay(plan.meter_id, False).result(_RELAY_TIMEOUT_S)
+                final = self.fleet.reading_after(plan.meter_id, time.monotonic())
+                if final is None:
+                    raise DeviceError(
+                        f"supply point {plan.meter_id} sent no reading after it was locked, "
+                        f"so session {session_id} cannot be billed yet; check its port"
+                    )
                 bill = self.chain.market.close_session(
-                    session_id, plan.owner, self._counter_wh(plan.meter_id)
+                    session_id, plan.owner, math.floor(final.energy_import_wh)
                 )
                 self.bills.append(bill)
-                out.append(f"session {session_id} on {plan.meter_id} closed")
+                out.append(f"session {session_id} on {plan.meter_id}: supply locked, closed")
             elif session_id is not None:
                 self._ids[plan] = session_id
         return out
