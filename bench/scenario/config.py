@@ -59,6 +59,7 @@ class MarketConfig:
     tax_rate: float = 0.10
     storage_capacity_wh: float = 20_000.0
     storage_power_w: float = 5_000.0
+    import_slope_wei_per_wh_per_w: float = 0.05
     loss_fraction: float = 0.02
 
 
@@ -138,6 +139,7 @@ def parse_scenario(data: dict[str, Any], source: Path | None = None) -> Scenario
             tax_rate=float(market.get("tax_rate", 0.10)),
             storage_capacity_wh=float(market.get("storage_capacity_wh", 20_000.0)),
             storage_power_w=float(market.get("storage_power_w", 5_000.0)),
+            import_slope_wei_per_wh_per_w=float(market.get("import_slope_wei_per_wh_per_w", 0.05)),
             loss_fraction=_fraction("[market] loss_fraction", market.get("loss_fraction", 0.02)),
         ),
         interval_s=_positive_float("[scenario] interval_s", scenario.get("interval_s", 900.0)),

@@ -71,7 +71,9 @@ class IntervalMarket:
             tax_rate=market.tax_rate,
         )
         self._storage = StorageModel(
-            capacity_wh=market.storage_capacity_wh, power_limit_w=market.storage_power_w
+            capacity_wh=market.storage_capacity_wh,
+            power_limit_w=market.storage_power_w,
+            import_slope_wei_per_wh_per_w=market.import_slope_wei_per_wh_per_w,
         )
         self._grid_price = float(max(p.agent.bid_price_wei_per_wh for p in config.participants))
         self._steps = max(2, round(_FORECAST_HORIZON_H / self._step_h))
