@@ -6,12 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bench.cli import chain, emulate, firmware, price, run
+from bench.cli import chain, emulate, firmware, price, report, run
 from bench.errors import BenchError
 from gui import cli_panel
 
 # Areas that contribute subcommands: each module has register(subparsers).
-_AREAS = (cli_panel, run, emulate, chain, price, firmware)
+_AREAS = (cli_panel, run, report, emulate, chain, price, firmware)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -113,6 +113,8 @@ class ScenarioRunner:
             if journal is not None:
                 stack.callback(journal.close)
                 journal.set_meta("config", str(cfg.source))
+                journal.set_meta("mechanism", cfg.market.mechanism)
+                journal.set_meta("loss_fraction", cfg.market.loss_fraction)
             self._status(0.0, "info", "starting the chain")
             chain = stack.enter_context(ChainSession.open(cfg, self._status))
             clock = SimClock(speed=cfg.speed, start_s=cfg.start_s)

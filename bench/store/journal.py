@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bench.errors import ConfigError
-from pricing import Order, Trade
+from pricing import Order, Side, Trade
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -179,6 +179,36 @@ class Journal:
             (status,),
         ).fetchall()
         return [(row[0], Trade(row[1], row[2], row[3], row[4])) for row in rows]
+
+    def orders(self) -> dict[int, list[Order]]:
+        """Each interval's order book."""
+        out: dict[int, list[Order]] = {}
+        for interval_id, participant, side, energy_wh, price, time_s in self._db.execute(
+            "SELECT interval_id, participant, side, energy_wh, price_wei_per_wh, time_s "
+            "FROM orders ORDER BY rowid"
+        ):
+            out.setdefault(interval_id, []).append(
+                Order(participant, Side(side), energy_wh, price, time_s)
+            )
+        return out
+
+    def clearings(self) -> dict[int, tuple[int | None, int, dict[str, float]]]:
+        """Each interval's (price, volume, price components)."""
+        return {
+            interval_id: (price, volume, json.loads(components))
+            for interval_id, price, volume, components in self._db.execute(
+                "SELECT interval_id, price_wei_per_wh, volume_wh, components_json FROM clearing"
+            )
+        }
+
+    def tx_hashes(self) -> dict[int, str]:
+        """The settlement transaction of each interval."""
+        return dict(
+            self._db.execute(
+                "SELECT DISTINCT interval_id, tx_hash FROM trade WHERE status = 'settled' "
+                "AND tx_hash IS NOT NULL"
+            ).fetchall()
+        )
 
     def metered(self) -> dict[int, dict[str, tuple[float, float]]]:
         """Metered energy as {interval: {participant: (import_wh, export_wh)}}."""

@@ -1,0 +1,116 @@
+"""The run report: replay a run journal through the audit and summarize it.
+
+Everything comes from the journal alone (metered energy, the feeder, the order books,
+the clearings and the trades as settled or rejected on chain), so a run can be audited
+again later, on another machine, without the meters or the chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import ConfigError
+from bench.scenario.agents import MeteredEnergy
+from bench.store import Journal
+from pricing import AuditPolicy, AuditReport, Clearing, IntervalRecord, Settlement, audit
+
+
+@dataclass(frozen=True)
+class IntervalRow:
+    """One line of the report."""
+
+    interval_id: int
+    cleared_wh: int
+    price_wei_per_wh: int | None
+    settled: int
+    rejected: int
+    value_settled_wei: int
+    unexplained_wh: float | None
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """The replayed audit of a journal and its per-interval rows."""
+
+    journal: Path
+    rows: tuple[IntervalRow, ...]
+    audit: AuditReport
+
+
+def replay(path: Path | str) -> RunReport:
+    """Audit a run again from its journal."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"no run journal at {path}; pass the journal.sqlite of a run (runs/<time>/)"
+        )
+    journal = Journal(path)
+    try:
+        mechanism = str(journal.meta("mechanism") or "pay_as_clear")
+        loss = journal.meta("loss_fraction")
+        policy = AuditPolicy(loss_fraction=float(loss) if isinstance(loss, int | float) else 0.02)
+        orders, clearings = journal.orders(), journal.clearings()
+        metered, feeder = journal.metered(), journal.feeder()
+        settled, rejected = journal.trades("settled"), journal.trades("rejected")
+        tx_hashes = journal.tx_hashes()
+    finally:
+        journal.close()
+    records, rows = [], []
+    for interval_id in sorted(clearings):
+        price, volume, components = clearings[interval_id]
+        paid = [t for i, t in settled if i == interval_id]
+        unpaid = [t for i, t in rejected if i == interval_id]
+        cleared = Clearing(price, volume, tuple(paid + unpaid), mechanism=mechanism)
+        energy = [
+            MeteredEnergy(name, imp, exp)
+            for name, (imp, exp) in metered.get(interval_id, {}).items()
+        ]
+        records.append(
+            IntervalRecord(
+                interval_id,
+                energy,
+                cleared,
+                [Settlement.of(t, tx_hashes.get(interval_id)) for t in paid],
+                feeder_import_wh=feeder.get(interval_id),
+                orders=orders.get(interval_id, []),
+                price_components_wei_per_wh=components,
+            )
+        )
+    report = audit(records, policy)
+    for record, balance in zip(records, report.balances, strict=True):
+        rows.append(
+            IntervalRow(
+                record.interval_id,
+                record.clearing.volume_wh,
+                record.clearing.price_wei_per_wh,
+                len(record.settlements),
+                len(record.clearing.trades) - len(record.settlements),
+                sum(s.value_wei for s in record.settlements),
+                balance.unexplained_wh,
+            )
+        )
+    return RunReport(path, tuple(rows), report)
+
+
+def format_report(report: RunReport) -> str:
+    """The report as a text table, totals and findings."""
+    lines = [
+        f"run journal {report.journal}",
+        "interval  cleared Wh  price wei/Wh  settled  rejected  value LABC  unexplained Wh",
+    ]
+    for r in report.rows:
+        price = "-" if r.price_wei_per_wh is None else str(r.price_wei_per_wh)
+        unexplained = "-" if r.unexplained_wh is None else f"{r.unexplained_wh:.1f}"
+        lines.append(
+            f"{r.interval_id:8d}  {r.cleared_wh:10d}  {price:>12}  {r.settled:7d}  "
+            f"{r.rejected:8d}  {r.value_settled_wei / 1e6:10.6f}  {unexplained:>14}"
+        )
+    a = report.audit
+    lines.append(
+        f"{a.settlements_checked} settlements recomputed: {a.value_recomputed_wei} wei "
+        f"recomputed, {a.value_settled_wei} wei settled"
+    )
+    lines.append("audit clean" if a.clean else f"{len(a.findings)} audit findings:")
+    lines.extend(f"  {m}" for m in a.messages())
+    return "\n".join(lines)

@@ -1,0 +1,110 @@
+"""The run report audits a finished run again from its journal alone."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bench.chain import Anvil
+from bench.cli.report import run_report
+from bench.errors import ConfigError
+from bench.events import IntervalReport
+from bench.report import replay
+from bench.scenario.config import load_scenario
+from bench.scenario.runner import ScenarioRunner
+
+pytestmark = pytest.mark.chain
+
+CONFIG = """
+[bench]
+interval_s = 0.05
+
+[scenario]
+interval_s = 900
+intervals = 3
+speed = 3600
+feeder_meter = "feeder"
+unmetered_load_w = {theft_w}
+
+[[meters]]
+id = "roof"
+kind = "emulated"
+power_w = -10000.0
+
+[[meters]]
+id = "flat"
+kind = "emulated"
+power_w = 4000.0
+
+[[meters]]
+id = "feeder"
+kind = "emulated"
+
+[[participants]]
+name = "roof"
+role = "prosumer"
+meter = "roof"
+
+[[participants]]
+name = "flat"
+role = "consumer"
+meter = "flat"
+"""
+
+
+def _run(tmp_path: Path, theft_w: float) -> tuple[Path, list[IntervalReport]]:
+    path = tmp_path / "bench.toml"
+    path.write_text(CONFIG.format(theft_w=theft_w))
+    runs = tmp_path / "runs"
+    with Anvil() as node:
+        runner = ScenarioRunner(load_scenario(path, chain_url=node.url), journal_dir=runs)
+        runner.start()
+        runner.join(timeout=120)
+    assert runner.error is None and runner.summary is not None
+    reports = []
+    while not runner.events.empty():
+        event = runner.events.get_nowait()
+        if isinstance(event, IntervalReport):
+            reports.append(event)
+    return Path(runner.summary.journal_path or ""), reports
+
+
+def test_replay_reproduces_the_run_and_catches_tampering(tmp_path: Path) -> None:
+    journal, reports = _run(tmp_path, theft_w=0.0)
+    report = replay(journal)
+    assert report.audit.clean
+    assert [r.interval_id for r in report.rows] == [r.interval_id for r in reports]
+    assert [r.value_settled_wei for r in report.rows] == [r.value_settled_wei for r in reports]
+    assert report.audit.value_settled_wei == sum(r.value_settled_wei for r in reports) > 0
+
+    # Someone edits a settled trade's price in the journal: the replay flags it.
+    with sqlite3.connect(journal) as db:
+        db.execute(
+            "UPDATE trade SET price_wei_per_wh = price_wei_per_wh + 1 "
+            "WHERE rowid = (SELECT MIN(rowid) FROM trade WHERE status = 'settled')"
+        )
+    tampered = replay(journal)
+    assert not tampered.audit.clean
+    assert any(f.kind in ("settlement_differs", "price_mismatch") for f in tampered.audit.findings)
+
+
+def test_report_of_a_theft_run_exits_1_with_the_imbalance(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal, reports = _run(tmp_path, theft_w=2000.0)
+    code = run_report(argparse.Namespace(journal=journal.parent, runs=tmp_path, json=False))
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.count("energy_imbalance") == len(reports)
+    for row in replay(journal).rows:
+        assert row.unexplained_wh == pytest.approx(500.0, rel=0.05)
+
+
+def test_missing_journal_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="gridbench demo"):
+        run_report(argparse.Namespace(journal=None, runs=tmp_path, json=False))
+    with pytest.raises(ConfigError, match=r"journal\.sqlite"):
+        replay(tmp_path / "absent.sqlite")
