@@ -21,7 +21,7 @@ class PowerPlot(pg.PlotWidget):
         self.setLabel("bottom", "simulated time (h)")
         self.getAxis("left").enableAutoSIPrefix(False)
         self.showGrid(x=True, y=True, alpha=0.3)
-        self.addLegend(offset=(10, 10))
+        self.addLegend(offset=(10, 5), colCount=4, brush=(0, 0, 0, 160))
         self._history = history
         self._times_h: dict[str, deque[float]] = {}
         self._powers_kw: dict[str, deque[float]] = {}
