@@ -15,6 +15,7 @@ from pricing.audit import (
 )
 from pricing.book import Clearing, Order, OrderArrays, Side, Trade
 from pricing.clearing import (
+    MECHANISMS,
     clear_uniform,
     match_continuous,
     pay_as_bid,
@@ -29,6 +30,7 @@ from pricing.price import Charges, PriceBreakdown, instantaneous_price
 from pricing.storage import Forecast, StorageModel, StorageValue, solve_storage
 
 __all__ = [
+    "MECHANISMS",
     "AuditPolicy",
     "AuditReport",
     "Charges",

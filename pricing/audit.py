@@ -23,19 +23,13 @@ For each interval it
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from pricing.book import Clearing, Order, Trade
-from pricing.clearing import pay_as_bid, pay_as_clear, pay_as_offer
+from pricing.clearing import MECHANISMS
 from pricing.errors import PricingInputError
-
-_MECHANISMS: dict[str, Callable[[Sequence[Order]], Clearing]] = {
-    "pay_as_clear": pay_as_clear,
-    "pay_as_bid": pay_as_bid,
-    "pay_as_offer": pay_as_offer,
-}
 
 
 class Metered(Protocol):
@@ -206,8 +200,8 @@ def _check_recorded_market(record: IntervalRecord) -> list[Finding]:
     """Re-run the mechanism on the recorded book; check the recorded price breakdown adds up."""
     out = []
     i, clearing = record.interval_id, record.clearing
-    if record.orders is not None and clearing.mechanism in _MECHANISMS:
-        again = _MECHANISMS[clearing.mechanism](record.orders)
+    if record.orders is not None and clearing.mechanism in MECHANISMS:
+        again = MECHANISMS[clearing.mechanism](record.orders)
         if (again.price_wei_per_wh, again.volume_wh) != (
             clearing.price_wei_per_wh,
             clearing.volume_wh,

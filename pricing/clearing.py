@@ -28,7 +28,7 @@ the offer's price, and leaves with what it got (buyers do not rest in the book).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -274,3 +274,13 @@ def pay_as_offer(orders: Sequence[Order] | OrderArrays) -> Clearing:
     """One-sided market; buyers take offers at the offer's price (no single price)."""
     book = _book(orders)
     return match_continuous(book, one_sided=True).to_clearing(book)
+
+
+Mechanism = Callable[[Sequence[Order] | OrderArrays], Clearing]
+
+MECHANISMS: dict[str, Mechanism] = {
+    "pay_as_clear": pay_as_clear,
+    "pay_as_bid": pay_as_bid,
+    "pay_as_offer": pay_as_offer,
+}
+"""Every clearing mechanism by the name ``Clearing.mechanism`` carries."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from pricing.book import Clearing, Order, OrderArrays
-from pricing.clearing import clear_uniform
+from pricing.clearing import pay_as_clear
 from pricing.curves import demand_curve, supply_curve
 from pricing.price import Charges, PriceBreakdown, instantaneous_price
 from pricing.storage import Forecast, StorageModel, StorageValue, solve_storage
@@ -36,10 +36,12 @@ def price_interval(
     forecast: Forecast,
     model: StorageModel,
     charges: Charges,
+    mechanism: Callable[[OrderArrays], Clearing] = pay_as_clear,
 ) -> IntervalPricing:
-    """Clear the book, re-solve the storage HJB from the latest forecast and compose the price."""
+    """Clear the book with ``mechanism`` (pay-as-clear by default), re-solve the storage HJB
+    from the latest forecast and compose the price."""
     book = OrderArrays.from_orders(orders)
-    clearing = clear_uniform(book).to_clearing(book)
+    clearing = mechanism(book)
     storage = solve_storage(model, forecast)
     price = instantaneous_price(
         clearing.price_wei_per_wh, storage.scarcity_wei_per_wh(soc_wh), charges

@@ -21,8 +21,7 @@ from typing import Any
 from bench.config import BenchConfig, parse_bench_config, read_toml
 from bench.errors import ConfigError
 from bench.scenario.agents import AgentSpec, Role
-
-MECHANISMS = ("pay_as_clear", "pay_as_bid", "pay_as_offer")
+from pricing import MECHANISMS
 
 
 @dataclass(frozen=True)

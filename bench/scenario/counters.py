@@ -42,7 +42,9 @@ class BoundaryCounters:
             imp += delta.import_wh
             exp += delta.export_wh
         if meter.times_s and reading.t_s <= meter.times_s[-1]:
-            return  # same instant as the previous reading: nothing to interpolate
+            # received at the same instant as the previous reading: it supersedes it
+            meter.import_wh[-1], meter.export_wh[-1] = imp, exp
+            return
         meter.times_s.append(reading.t_s)
         meter.import_wh.append(imp)
         meter.export_wh.append(exp)

@@ -16,6 +16,7 @@ from bench.chain import Settlement
 from bench.scenario.agents import MeteredEnergy
 from bench.scenario.config import ScenarioConfig
 from pricing import (
+    MECHANISMS,
     AuditPolicy,
     AuditReport,
     Charges,
@@ -26,17 +27,10 @@ from pricing import (
     PriceBreakdown,
     StorageModel,
     audit,
-    demand_curve,
-    instantaneous_price,
-    pay_as_bid,
-    pay_as_clear,
-    pay_as_offer,
-    solve_storage,
-    supply_curve,
+    price_interval,
 )
 from pricing import Settlement as AuditedSettlement
 
-_MECHANISMS = {"pay_as_clear": pay_as_clear, "pay_as_bid": pay_as_bid, "pay_as_offer": pay_as_offer}
 _FORECAST_HORIZON_H = 24.0
 
 
@@ -63,7 +57,7 @@ class IntervalMarket:
 
     def __init__(self, config: ScenarioConfig) -> None:
         market = config.market
-        self._clear = _MECHANISMS[market.mechanism]
+        self._clear = MECHANISMS[market.mechanism]
         self._step_h = config.interval_s / 3600.0
         self._charges = Charges(
             production_cost_wei_per_wh=float(market.production_cost_wei_per_wh),
@@ -83,9 +77,6 @@ class IntervalMarket:
 
     def clear(self, orders: Sequence[Order], metered: Mapping[str, MeteredEnergy]) -> MarketOutcome:
         """Clear the interval, re-solve the storage value, compose the price, move the SoC."""
-        clearing = self._clear(orders)
-        demand_x, demand_y = demand_curve(orders)
-        supply_x, supply_y = supply_curve(orders)
         net_wh = sum(m.import_wh - m.export_wh for m in metered.values())
         self._net_load_history_w.append(net_wh / self._step_h)
         forecast = Forecast.persistence(
@@ -93,14 +84,20 @@ class IntervalMarket:
             [self._grid_price] * self._steps,
             self._step_h,
         )
-        storage = solve_storage(self._storage, forecast)
         soc = self.soc_wh
-        price = instantaneous_price(
-            clearing.price_wei_per_wh, storage.scarcity_wei_per_wh(soc), self._charges
+        result = price_interval(
+            orders,
+            soc_wh=soc,
+            forecast=forecast,
+            model=self._storage,
+            charges=self._charges,
+            mechanism=self._clear,
         )
-        charge_w = storage.charge_w(soc)
-        self.soc_wh = min(max(soc + charge_w * self._step_h, 0.0), self._storage.capacity_wh)
-        return MarketOutcome(clearing, demand_x, demand_y, supply_x, supply_y, price, soc_wh=soc)
+        self.soc_wh = result.storage.advance(soc, self._step_h)
+        (demand_x, demand_y), (supply_x, supply_y) = result.demand, result.supply
+        return MarketOutcome(
+            result.clearing, demand_x, demand_y, supply_x, supply_y, result.price, soc_wh=soc
+        )
 
     def audit(
         self,

@@ -185,27 +185,20 @@ class ScenarioRunner:
     ) -> bool:
         """Forward live readings until the interval ends; False if stopped."""
         while True:
+            now_s = clock.now_s()
             for reading in fleet.drain():
-                self.events.put(
-                    MeterSample(
-                        reading.meter_id,
-                        fleet.participant_of(reading.meter_id),
-                        clock.now_s(),
-                        reading.power_w,
-                        reading.energy_import_wh,
-                        reading.energy_export_wh,
-                        reading.relay_closed,
-                    )
+                sample = MeterSample(
+                    reading.meter_id,
+                    fleet.participant_of(reading.meter_id),
+                    now_s,
+                    reading.power_w,
+                    reading.energy_import_wh,
+                    reading.energy_export_wh,
+                    reading.relay_closed,
                 )
+                self.events.put(sample)
                 if journal is not None:
-                    journal.add_reading(
-                        reading.meter_id,
-                        clock.now_s(),
-                        reading.power_w,
-                        reading.energy_import_wh,
-                        reading.energy_export_wh,
-                        reading.relay_closed,
-                    )
+                    journal.add_sample(sample)
             for level, message in [*fleet.drain_status(), *sessions.poll()]:
                 self._log(clock.now_s(), level, message, journal)
             delay_s = clock.real_delay_s(end_s)

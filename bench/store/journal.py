@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bench.errors import ConfigError
+from bench.events import MeterSample
 from pricing import Order, Side, Trade
 
 _SCHEMA = """
@@ -73,19 +74,18 @@ class Journal:
         row = self._db.execute("SELECT value FROM run WHERE key = ?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
 
-    def add_reading(
-        self,
-        meter_id: str,
-        sim_time_s: float,
-        power_w: float,
-        energy_import_wh: float,
-        energy_export_wh: float,
-        relay_closed: bool,
-    ) -> None:
-        """Record one meter reading."""
+    def add_sample(self, sample: MeterSample) -> None:
+        """Record one meter reading as the bench saw it."""
         self._db.execute(
             "INSERT INTO reading VALUES (?, ?, ?, ?, ?, ?)",
-            (meter_id, sim_time_s, power_w, energy_import_wh, energy_export_wh, int(relay_closed)),
+            (
+                sample.meter_id,
+                sample.sim_time_s,
+                sample.power_w,
+                sample.energy_import_wh,
+                sample.energy_export_wh,
+                int(sample.relay_closed),
+            ),
         )
 
     def add_metered(

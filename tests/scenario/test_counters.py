@@ -36,3 +36,11 @@ def test_cuts_add_up_to_the_counter_difference_across_a_reboot() -> None:
 
 def test_unknown_meter_has_no_energy() -> None:
     assert BoundaryCounters().cut("nobody", 3.0) == (0.0, 0.0)
+
+
+def test_readings_received_at_the_same_instant_keep_their_energy() -> None:
+    counters = BoundaryCounters()
+    for t_s, wh in [(0.0, 10.0), (1.0, 12.0), (1.0, 13.5), (2.0, 14.0)]:
+        counters.add(_reading(t_s, wh))
+    assert counters.cut("m", 1.0) == pytest.approx((3.5, 0.0))
+    assert counters.cut("m", 2.0) == pytest.approx((0.5, 0.0))
