@@ -116,6 +116,11 @@ class OrderArrays:
         return int(self.energy_wh.shape[0])
 
     @classmethod
+    def of(cls, orders: Sequence[Order] | OrderArrays) -> OrderArrays:
+        """``orders`` as columns (returned as is when they already are)."""
+        return orders if isinstance(orders, OrderArrays) else cls.from_orders(orders)
+
+    @classmethod
     def from_orders(cls, orders: Sequence[Order]) -> OrderArrays:
         """Columns of a sequence of :class:`Order` (already validated one by one)."""
         index: dict[str, int] = {}

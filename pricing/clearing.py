@@ -254,25 +254,21 @@ def _match(
             heapq.heappop(offer_heap)
 
 
-def _book(orders: Sequence[Order] | OrderArrays) -> OrderArrays:
-    return orders if isinstance(orders, OrderArrays) else OrderArrays.from_orders(orders)
-
-
 def pay_as_clear(orders: Sequence[Order] | OrderArrays) -> Clearing:
     """Two-sided uniform-price clearing; ``Clearing.price_wei_per_wh`` is the uniform price."""
-    book = _book(orders)
+    book = OrderArrays.of(orders)
     return clear_uniform(book).to_clearing(book)
 
 
 def pay_as_bid(orders: Sequence[Order] | OrderArrays) -> Clearing:
     """Two-sided continuous matching; each pair trades at the bid's price (no single price)."""
-    book = _book(orders)
+    book = OrderArrays.of(orders)
     return match_continuous(book, one_sided=False).to_clearing(book)
 
 
 def pay_as_offer(orders: Sequence[Order] | OrderArrays) -> Clearing:
     """One-sided market; buyers take offers at the offer's price (no single price)."""
-    book = _book(orders)
+    book = OrderArrays.of(orders)
     return match_continuous(book, one_sided=True).to_clearing(book)
 
 

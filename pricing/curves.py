@@ -30,15 +30,11 @@ def _curve(book: OrderArrays, bids: bool) -> tuple[np.ndarray, np.ndarray]:
     return edges, price.astype(np.int64)
 
 
-def _book(orders: Sequence[Order] | OrderArrays) -> OrderArrays:
-    return orders if isinstance(orders, OrderArrays) else OrderArrays.from_orders(orders)
-
-
 def demand_curve(orders: Sequence[Order] | OrderArrays) -> tuple[np.ndarray, np.ndarray]:
     """The bids' step curve: edges ``(n+1,)`` Wh and levels ``(n,)`` wei/Wh, price falling."""
-    return _curve(_book(orders), bids=True)
+    return _curve(OrderArrays.of(orders), bids=True)
 
 
 def supply_curve(orders: Sequence[Order] | OrderArrays) -> tuple[np.ndarray, np.ndarray]:
     """The offers' step curve: edges ``(n+1,)`` Wh and levels ``(n,)`` wei/Wh, price rising."""
-    return _curve(_book(orders), bids=False)
+    return _curve(OrderArrays.of(orders), bids=False)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from pricing.book import Clearing, Order, OrderArrays
-from pricing.clearing import pay_as_clear
+from pricing.clearing import Mechanism, pay_as_clear
 from pricing.curves import demand_curve, supply_curve
 from pricing.price import Charges, PriceBreakdown, instantaneous_price
 from pricing.storage import Forecast, StorageModel, StorageValue, solve_storage
@@ -19,7 +19,8 @@ class IntervalPricing:
     """What the panel shows for one interval.
 
     ``demand``/``supply`` are ``(edges_wh (n+1,), levels_wei_per_wh (n,))`` step curves;
-    ``clearing`` is pay-as-clear; ``price`` the instantaneous price and its components.
+    ``clearing`` comes from the interval's mechanism; ``price`` is the instantaneous price
+    and its components.
     """
 
     clearing: Clearing
@@ -36,7 +37,7 @@ def price_interval(
     forecast: Forecast,
     model: StorageModel,
     charges: Charges,
-    mechanism: Callable[[OrderArrays], Clearing] = pay_as_clear,
+    mechanism: Mechanism = pay_as_clear,
 ) -> IntervalPricing:
     """Clear the book with ``mechanism`` (pay-as-clear by default), re-solve the storage HJB
     from the latest forecast and compose the price."""

@@ -34,7 +34,7 @@ class LQCase:
     soc_low_wh: float = 0.0
     soc_high_wh: float = 10000.0
 
-    def value(self, t_h: np.ndarray | float, soc_wh: np.ndarray) -> np.ndarray:
+    def exact(self, t_h: np.ndarray | float, soc_wh: np.ndarray) -> np.ndarray:
         """The analytic V(t, s) in wei."""
         p, k, load = self.price_wei_per_wh, self.slope_wei_per_wh_per_w, self.net_load_w
         q, sr, horizon = self.terminal_weight_wei_per_wh2, self.soc_ref_wh, self.horizon_h
@@ -66,11 +66,11 @@ class LQCase:
             imports = -(p + grad) / k
             return imports - load, p * imports + 0.5 * k * imports**2
 
-        ends = np.array([self.value(tt, x[[0, -1]]) for tt in t])
+        ends = np.array([self.exact(tt, x[[0, -1]]) for tt in t])
         return solve_backward(
             x,
             t,
-            self.value(self.horizon_h, x),
+            self.exact(self.horizon_h, x),
             np.full(nodes, self.diffusion_wh2_per_h),
             policy,
             dirichlet=ends,
@@ -89,7 +89,7 @@ class LuciaSchwartzCase:
     horizon_h: float = 6.0
     half_width: float = 2.0
 
-    def forward(self, t_h: np.ndarray | float, x: np.ndarray) -> np.ndarray:
+    def exact(self, t_h: np.ndarray | float, x: np.ndarray) -> np.ndarray:
         """The analytic forward price (same unit as ``exp(x)``)."""
         tau = self.horizon_h - np.asarray(t_h, dtype=np.float64)
         decay = np.exp(-self.kappa_per_h * tau)
@@ -102,7 +102,7 @@ class LuciaSchwartzCase:
         t = np.linspace(0.0, self.horizon_h, steps + 1)
         drift = self.kappa_per_h * (self.alpha - x)
         zero = np.zeros(nodes)
-        ends = np.array([self.forward(tt, x[[0, -1]]) for tt in t])
+        ends = np.array([self.exact(tt, x[[0, -1]]) for tt in t])
         return solve_backward(
             x,
             t,
@@ -137,7 +137,7 @@ def convergence(
         n_x = (nodes - 1) * 2**level + 1
         n_t = steps * 2**level
         sol = case.solve(n_x, n_t, theta)
-        exact = case.value(0.0, sol.x) if isinstance(case, LQCase) else case.forward(0.0, sol.x)
+        exact = case.exact(0.0, sol.x)
         err = float(np.max(np.abs(sol.value[0] - exact)))
         order = None if not rows else float(np.log2(rows[-1].max_error / err))
         rows.append(ConvergenceRow(n_x, n_t, err, order))

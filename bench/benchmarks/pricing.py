@@ -11,10 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from pricing import Forecast, OrderArrays, StorageModel, clear_uniform, solve_storage
+from pricing.hjb import gradient
 from pricing.oracle import welfare_lp
 from pricing.verification import ConvergenceRow, LQCase, LuciaSchwartzCase, convergence
 
@@ -53,13 +55,17 @@ class PricingBenchResult:
         return asdict(self)
 
 
-def _best(fn: Callable[[], object], repeats: int) -> float:
+T = TypeVar("T")
+
+
+def _best(fn: Callable[[], T], repeats: int) -> tuple[float, T]:
+    """The fastest of ``repeats`` runs, in seconds, and the last run's result."""
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
+        result = fn()
         best = min(best, time.perf_counter() - start)
-    return best
+    return best, result
 
 
 def random_book(n: int, seed: int, *, same_time: bool = False) -> OrderArrays:
@@ -75,10 +81,11 @@ def random_book(n: int, seed: int, *, same_time: bool = False) -> OrderArrays:
     )
 
 
-def day_forecast() -> Forecast:
+def day_forecast(load_shift_w: float = 0.0) -> Forecast:
     """24 h at 15 min: night demand, a midday PV surplus, an evening price peak."""
     hours = np.arange(PDE_STEPS) * PDE_STEP_H
     load = 800.0 - 2500.0 * np.clip(np.sin((hours - 6.0) / 12.0 * np.pi), 0.0, None)
+    load = load + load_shift_w
     price = 200.0 + 100.0 * ((hours >= 17.0) & (hours < 21.0))
     return Forecast(PDE_STEP_H, load, price)
 
@@ -87,29 +94,26 @@ def run_benchmark(*, quick: bool = False, seed: int = 0) -> PricingBenchResult:
     """Run every measurement; ``quick`` uses 10x smaller books and fewer repeats."""
     big, lp_n, repeats = (100_000, 10_000, 2) if quick else (1_000_000, 100_000, 5)
     book = random_book(big, seed)
-    clear_big = _best(lambda: clear_uniform(book), repeats)
+    clear_big, _ = _best(lambda: clear_uniform(book), repeats)
     same = random_book(big, seed, same_time=True)
-    clear_big_same = _best(lambda: clear_uniform(same), repeats)
+    clear_big_same, _ = _best(lambda: clear_uniform(same), repeats)
 
     small = random_book(lp_n, seed + 1)
     small_same = random_book(lp_n, seed + 1, same_time=True)
-    clear_small = _best(lambda: clear_uniform(small), repeats * 4)
-    clear_small_same = _best(lambda: clear_uniform(small_same), repeats * 4)
-    lp_time = _best(lambda: welfare_lp(small, max_volume=False), 2 if quick else 3)
-    lp = welfare_lp(small, max_volume=False)
-    ours = clear_uniform(small)
+    clear_small, ours = _best(lambda: clear_uniform(small), repeats * 4)
+    clear_small_same, _ = _best(lambda: clear_uniform(small_same), repeats * 4)
+    lp_time, lp = _best(lambda: welfare_lp(small, max_volume=False), 2 if quick else 3)
     rel = abs(ours.welfare_wei - lp.welfare_wei) / max(1.0, abs(lp.welfare_wei))
 
     model = StorageModel(soc_nodes=PDE_NODES)
     forecast = day_forecast()
-    pde_s = _best(lambda: solve_storage(model, forecast), 5 if quick else 20)
-    fast = solve_storage(model, forecast)
+    pde_s, fast = _best(lambda: solve_storage(model, forecast), 5 if quick else 20)
     tight = solve_storage(model, forecast, tol=1e-12)
     tol_err = float(np.abs(fast.solution.gradient(0) - tight.solution.gradient(0)).max())
     lq = LQCase()
     lq_sol = lq.solve(PDE_NODES, PDE_STEPS)
     h = float(lq_sol.x[1] - lq_sol.x[0])
-    exact_grad = np.gradient(lq.value(0.0, lq_sol.x), h, edge_order=2)
+    exact_grad = gradient(lq.exact(0.0, lq_sol.x), h)
     lq_err = float(np.abs(lq_sol.gradient(0) - exact_grad).max())
     levels = 3 if quick else 5
     order_lq = _last_order(convergence(lq, levels=levels))

@@ -22,7 +22,7 @@ def test_lq_closed_form_solves_the_hjb(t: float, s: float) -> None:
     p, k, load = case.policy()
 
     def v(tt: float, ss: float) -> float:
-        return float(case.value(tt, np.array([ss]))[0])
+        return float(case.exact(tt, np.array([ss]))[0])
 
     v_t, _ = _fd(lambda tt: v(tt, s), t, 1e-3)
     v_s, v_ss = _fd(lambda ss: v(t, ss), s, 1.0)
@@ -30,7 +30,7 @@ def test_lq_closed_form_solves_the_hjb(t: float, s: float) -> None:
     residual = v_t + hamiltonian + case.diffusion_wh2_per_h * v_ss
     assert abs(residual) < 1e-5 * (abs(v_t) + abs(hamiltonian))
     # terminal condition
-    end = case.value(case.horizon_h, np.array([s]))[0]
+    end = case.exact(case.horizon_h, np.array([s]))[0]
     assert end == pytest.approx(case.terminal_weight_wei_per_wh2 * (s - case.soc_ref_wh) ** 2 / 2)
 
 
@@ -39,7 +39,7 @@ def test_lucia_schwartz_closed_form_solves_kolmogorov(t: float, x: float) -> Non
     case = LuciaSchwartzCase()
 
     def f(tt: float, xx: float) -> float:
-        return float(case.forward(tt, np.array([xx]))[0])
+        return float(case.exact(tt, np.array([xx]))[0])
 
     f_t, _ = _fd(lambda tt: f(tt, x), t, 1e-4)
     f_x, f_xx = _fd(lambda xx: f(t, xx), x, 1e-3)
@@ -61,7 +61,7 @@ def test_crank_nicolson_converges_at_second_order(case: LQCase | LuciaSchwartzCa
 def test_lq_marginal_value_matches_closed_form_at_production_grid() -> None:
     case = LQCase()
     sol = case.solve(101, 96)
-    exact = gradient(case.value(0.0, sol.x), sol.x[1] - sol.x[0])  # exact for quadratics
+    exact = gradient(case.exact(0.0, sol.x), sol.x[1] - sol.x[0])  # exact for quadratics
     numeric = sol.gradient(0)
     assert np.max(np.abs(numeric - exact)) < 0.05  # wei/Wh, against values of ~hundreds
 

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from test_storage import day_forecast
 
+from bench.benchmarks.pricing import day_forecast
 from pricing import (
     Charges,
     Order,
     PricingInputError,
     Side,
     StorageModel,
-    demand_curve,
     instantaneous_price,
-    pay_as_clear,
     price_interval,
     solve_storage,
 )
@@ -28,7 +26,7 @@ def test_components_add_up_and_follow_the_largest_energy_value() -> None:
     assert parts["market"] == 215.0
     assert parts["scarcity"] == 25.0
     assert parts["tax"] == pytest.approx(0.05 * (300.0 + 20.0))
-    assert parts["total"] == pytest.approx(sum(v for k, v in parts.items() if k != "total"))
+    assert parts["total"] == pytest.approx(60.0 + 215.0 + 25.0 + 20.0 + 16.0)
     assert list(parts) == ["production_cost", "market", "scarcity", "network", "tax", "total"]
 
 
@@ -54,8 +52,10 @@ def test_price_interval_ties_the_pieces_together() -> None:
     result = price_interval(
         orders, soc_wh=4000.0, forecast=day_forecast(), model=model, charges=CHARGES
     )
-    assert result.clearing == pay_as_clear(orders)
+    # c's 8 Wh and 2 Wh of d meet a's bid: marginal bid 300, marginal offer 250
+    assert (result.clearing.volume_wh, result.clearing.price_wei_per_wh) == (10, 275)
     x, y = result.demand
-    assert x.tolist() == demand_curve(orders)[0].tolist() and y.tolist() == [300, 200]
+    assert x.tolist() == [0.0, 10.0, 15.0] and y.tolist() == [300, 200]
+    assert result.supply[0].tolist() == [0.0, 8.0, 18.0]
     lam = solve_storage(model, day_forecast()).scarcity_wei_per_wh(4000.0)
     assert result.price == instantaneous_price(275, lam, CHARGES)
