@@ -13,7 +13,7 @@ Participants refer to meters by id (``[[participants]] meter = ...``, read by
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,28 @@ from bench.errors import ConfigError
 
 KINDS = ("emulated", "real", "generic")
 BACKENDS = ("native", "pyfirmata2")
-FAULT_FIELDS = (
-    "noise_fraction",
-    "drift_per_h",
-    "garbage_rate",
-    "drop_rate",
-    "truncate_rate",
-    "wrong_firmware",
-)
+
+
+@dataclass
+class Faults:
+    """Faults injected into one emulated meter's output. Rates are per frame."""
+
+    noise_fraction: float = 0.0
+    drift_per_h: float = 0.0
+    garbage_rate: float = 0.0
+    drop_rate: float = 0.0
+    truncate_rate: float = 0.0
+    wrong_firmware: bool = False
+
+
+FAULT_FIELDS = tuple(f.name for f in fields(Faults))
+
+
+def parse_faults(where: str, raw: Any) -> Faults:
+    """Faults from a mapping of field names to values; unknown names are a ConfigError."""
+    if not isinstance(raw, dict) or set(raw) - set(FAULT_FIELDS):
+        raise ConfigError(f"{where}: faults must be a table with keys from {FAULT_FIELDS}")
+    return Faults(**raw)
 
 
 @dataclass(frozen=True)
@@ -64,7 +78,7 @@ class MeterConfig:
     key: bytes = bytes(32)
     profile: str | None = None
     power_w: float = 0.0
-    faults: dict[str, float | bool] = field(default_factory=dict)
+    faults: Faults = field(default_factory=Faults)
     generic: GenericConfig | None = None
 
     @property
@@ -149,9 +163,7 @@ def _meter(index: int, raw: Any) -> MeterConfig:
     port = raw.get("port")
     if kind != "emulated" and not port:
         raise ConfigError(f"{where}: a {kind} meter needs port (a device path, URL or 'auto')")
-    faults = raw.get("faults", {})
-    if not isinstance(faults, dict) or set(faults) - set(FAULT_FIELDS):
-        raise ConfigError(f"{where}: faults must be a table with keys from {FAULT_FIELDS}")
+    faults = parse_faults(where, raw.get("faults", {}))
     generic = raw.get("generic")
     if kind == "generic" and generic is None:
         generic = {}
@@ -162,7 +174,7 @@ def _meter(index: int, raw: Any) -> MeterConfig:
         key=_key(where, raw.get("key")),
         profile=str(raw["profile"]) if raw.get("profile") else None,
         power_w=_num(f"{where} power_w", raw.get("power_w", 0.0), float, zero=True, neg=True),
-        faults=dict(faults),
+        faults=faults,
         generic=_generic(where, generic) if generic is not None else None,
     )
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cli.common import add_bench_parser
+from bench.config import Faults, parse_faults
 from bench.errors import ConfigError
 
 
@@ -62,7 +63,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_run)
 
 
-def _faults(items: list[str]) -> dict[str, float | bool]:
+def _faults(items: list[str]) -> Faults:
     out: dict[str, float | bool] = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -75,11 +76,11 @@ def _faults(items: list[str]) -> dict[str, float | bool]:
                 out[name] = float(value)
             except ValueError as exc:
                 raise ConfigError(f"--fault {item!r}: {value!r} is not a number") from exc
-    return out
+    return parse_faults("--fault", out)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bench.emulator import EmulatedMeter, Faults, MeterFarm, Profile, emulated_meters
+    from bench.emulator import EmulatedMeter, MeterFarm, Profile, emulated_meters
 
     if args.config:
         from bench.config import load_bench_config
@@ -95,7 +96,7 @@ def _run(args: argparse.Namespace) -> int:
                 profile,
                 power_w=args.power_w or 0.0,
                 tcp=args.tcp,
-                faults=Faults(**_faults(args.fault)),  # type: ignore[arg-type]
+                faults=_faults(args.fault),
             )
             for i in range(args.meters)
         ]

@@ -269,6 +269,9 @@ class MeterPoller:
                 raise
             except BenchError as exc:
                 fut.set_exception(exc)
+            except BaseException as exc:  # a bug: the caller's future must still complete
+                fut.set_exception(exc)
+                raise
 
     def _fail_commands(self, exc: BaseException) -> None:
         while True:

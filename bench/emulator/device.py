@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bench.config import Faults
 from bench.devices import wire
 from bench.devices.reading import Calibration
 from bench.devices.wire import AuthCmd, Cmd, ErrorCode
@@ -28,18 +29,6 @@ MODES_DIGITAL = (0x00, 0x01, 0x0B)
 TX_BUFFER = 64
 NONCE_LIFETIME_S = 30.0
 STANDARD_FIRMATA = "StandardFirmata.ino"
-
-
-@dataclass
-class Faults:
-    """Faults injected into one emulated meter's output. Rates are per frame."""
-
-    noise_fraction: float = 0.0
-    drift_per_h: float = 0.0
-    garbage_rate: float = 0.0
-    drop_rate: float = 0.0
-    truncate_rate: float = 0.0
-    wrong_firmware: bool = False
 
 
 @dataclass

@@ -25,8 +25,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.config import FAULT_FIELDS, Faults
 from bench.devices import wire
-from bench.emulator.device import TX_BUFFER, DeviceStats, Eeprom, Faults, MeterDevice
+from bench.emulator.device import TX_BUFFER, DeviceStats, Eeprom, MeterDevice
 from bench.emulator.physics import MeterPhysics
 from bench.emulator.profile import Profile
 from bench.errors import ConfigError, TransportError
@@ -141,8 +142,8 @@ class EmulatedMeter:
         """Change fault settings (fields of :class:`Faults`), effective at once."""
         with self._lock:
             for name, value in changes.items():
-                if not hasattr(self.faults, name):
-                    raise ConfigError(f"unknown fault {name!r}; known: {list(vars(Faults()))}")
+                if name not in FAULT_FIELDS:
+                    raise ConfigError(f"unknown fault {name!r}; known: {FAULT_FIELDS}")
                 setattr(self.faults, name, value)
 
     @property

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bench.config import BenchConfig
-from bench.emulator.device import Faults
 from bench.emulator.farm import EmulatedMeter
 from bench.emulator.profile import Profile
 
@@ -20,7 +21,7 @@ def emulated_meters(config: BenchConfig, *, seed: int | None = None) -> list[Emu
                 Profile.parse(m.profile) if m.profile else None,
                 power_w=m.power_w,
                 key=m.key,
-                faults=Faults(**m.faults),  # type: ignore[arg-type]
+                faults=replace(m.faults),  # each meter mutates its own copy
                 seed=None if seed is None else seed + i,
             )
         )

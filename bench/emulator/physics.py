@@ -12,7 +12,8 @@ from bench.devices.reading import Calibration
 from bench.emulator.profile import Profile
 
 if TYPE_CHECKING:
-    from bench.emulator.device import Eeprom, Faults
+    from bench.config import Faults
+    from bench.emulator.device import Eeprom
 
 DEFAULT_CAL = Calibration()
 MAX_STEP_S = 60.0

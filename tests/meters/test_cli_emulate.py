@@ -42,6 +42,9 @@ def test_bad_fault_option_is_explained() -> None:
     args = parse(["emulate", "--fault", "drop_rate"])
     with pytest.raises(ConfigError, match="NAME=VALUE"):
         args.func(args)
+    args = parse(["emulate", "--fault", "bogus_rate=0.5"])
+    with pytest.raises(ConfigError, match="drop_rate"):  # lists the known faults
+        args.func(args)
 
 
 def test_emulate_starts_the_emulated_meters_of_a_config(
