@@ -6,6 +6,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from bench.devices.firmata_meter import FirmataMeter
 from bench.devices.reading import Reading
@@ -38,9 +39,8 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _slowest_rate(n: int, seconds: float) -> tuple[float, float]:
+def _slowest_rate(n: int, seconds: float, elf: Path, runner: Path) -> tuple[float, float]:
     """Run n meters at 1x for `seconds`, polling each once a second; (slowest rate, CPU/meter)."""
-    elf, runner = build_firmware("uno"), build_runner()
     sims = [SimMeter(speed=1.0, elf=elf, runner=runner) for _ in range(n)]
     meters: list[FirmataMeter] = []
     try:
@@ -81,9 +81,8 @@ def _stamped_read(meter: FirmataMeter, sim: SimMeter) -> tuple[Reading, float]:
     return reading, sim.last_rx_time()
 
 
-def _accuracy(seconds: float) -> tuple[float, str]:
+def _accuracy(seconds: float, elf: Path, runner: Path) -> tuple[float, str]:
     """Worst relative error of Vrms, Irms, P and energy over the cases, and what it was."""
-    elf, runner = build_firmware("uno"), build_runner()
     worst, what = 0.0, ""
     sims = [SimMeter(speed=3.0, elf=elf, runner=runner) for _ in CASES]
     meters: list[FirmataMeter] = []
@@ -118,18 +117,19 @@ def _accuracy(seconds: float) -> tuple[float, str]:
 
 def run_benchmark(*, quick: bool = False) -> FirmwareBenchResult:
     """Measure everything in one run; ``quick`` uses shorter windows and fewer steps."""
-    size = firmware_size(build_firmware("uno"))
+    elf, runner = build_firmware("uno"), build_runner()
+    size = firmware_size(elf)
     load = os.getloadavg()[0]
     seconds = 2.0 if quick else 5.0
-    rate1, cpu1 = _slowest_rate(1, seconds)
+    rate1, cpu1 = _slowest_rate(1, seconds, elf, runner)
     rates = {1: rate1}
     best = 1 if rate1 >= REALTIME_RATE else 0
     for n in (8, 16) if quick else (8, 12, 16, 20, 24, 28):
-        rates[n], _ = _slowest_rate(n, seconds)
+        rates[n], _ = _slowest_rate(n, seconds, elf, runner)
         if rates[n] < REALTIME_RATE:
             break
         best = n
-    error, worst = _accuracy(6.0 if quick else 20.0)
+    error, worst = _accuracy(6.0 if quick else 20.0, elf, runner)
     return FirmwareBenchResult(
         meters_realtime=best,
         flash_fraction=size.flash_fraction,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from bench.devices.reading import EnergyDelta, Reading
+from bench.devices.wire import ENERGY_WRAP_MWH
 
 log = logging.getLogger(__name__)
-WRAP_MWH = (1 << 32) * 1000
 
 
 class EnergyTracker:
@@ -36,9 +36,11 @@ class EnergyTracker:
         return EnergyDelta(r.meter_id, t0, r.t_s, d_imp / 1000, d_exp / 1000, boot0 != r.boot_count)
 
     def _delta(self, meter_id: str, old: int, new: int) -> tuple[int, int]:
-        d = (new - old) % WRAP_MWH
-        if d > WRAP_MWH // 2:
+        d = (new - old) % ENERGY_WRAP_MWH
+        if d > ENERGY_WRAP_MWH // 2:
             self.regressions += 1
-            log.warning("%s: energy counter went back by %d mWh; ignored", meter_id, WRAP_MWH - d)
+            log.warning(
+                "%s: energy counter went back by %d mWh; ignored", meter_id, ENERGY_WRAP_MWH - d
+            )
             return 0, old
         return d, new

@@ -80,7 +80,7 @@ class MeterDevice:
         self._nonce_source = nonce_source
         self._parser = fm.FirmataParser(max_sysex=128, lone_version_is_query=True)
         self._seq = 0
-        self._boot_t = 0.0
+        self._locked_until = 0.0  # survives SYSTEM_RESET; boot() recomputes it from EEPROM
         self._reset_state(0.0)
 
     # -- lifecycle -----------------------------------------------------------------
@@ -88,7 +88,6 @@ class MeterDevice:
         """Power-up or reset: count the boot, reset RAM state, announce (§4)."""
         self.eeprom.boot_count = (self.eeprom.boot_count + 1) % 16384
         self._seq = 0
-        self._boot_t = now
         self._reset_state(now)
         self._parser.reset()
         failures = self.eeprom.auth_failures
@@ -109,7 +108,6 @@ class MeterDevice:
         self._modes = [0x02 if p in ANALOG_PINS else 0x00 for p in range(NUM_PINS)]
         self._outputs = [0] * NUM_PINS
         self._nonce: tuple[bytes, float] | None = None
-        self._locked_until = getattr(self, "_locked_until", 0.0)
 
     # -- link entry points ---------------------------------------------------------
     def receive(self, data: bytes, now: float) -> bytes:

@@ -64,6 +64,21 @@ def open_serial(
         ) from exc
 
 
+def open_settled(
+    url: str, *, baud: int, reset_wait_s: float, timeout_s: float = 0.05
+) -> serial.SerialBase:
+    """Open ``url``, wait ``reset_wait_s`` for an Arduino's auto-reset, drop stale input."""
+    port = open_serial(url, baud=baud, timeout_s=timeout_s)
+    if reset_wait_s > 0:
+        time.sleep(reset_wait_s)
+    try:
+        port.reset_input_buffer()
+    except (serial.SerialException, OSError) as exc:
+        port.close()
+        raise TransportError(f"meter port {url!r} failed right after opening: {exc}") from exc
+    return port
+
+
 class NativeLink:
     """A :class:`FirmataLink` over one pyserial port, parsed in the caller's thread.
 
@@ -87,15 +102,7 @@ class NativeLink:
     @classmethod
     def open(cls, url: str, *, baud: int = DEFAULT_BAUD, reset_wait_s: float = 0.0) -> NativeLink:
         """Open ``url``, wait ``reset_wait_s`` for an Arduino's auto-reset, drop stale input."""
-        port = open_serial(url, baud=baud)
-        if reset_wait_s > 0:
-            time.sleep(reset_wait_s)
-        try:
-            port.reset_input_buffer()
-        except (serial.SerialException, OSError) as exc:
-            port.close()
-            raise TransportError(f"meter port {url!r} failed right after opening: {exc}") from exc
-        return cls(port, url)
+        return cls(open_settled(url, baud=baud, reset_wait_s=reset_wait_s), url)
 
     def send(self, data: bytes) -> None:
         """Write raw bytes."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from typing import Any
 
 import pyfirmata2
@@ -25,7 +24,7 @@ from pyfirmata2.util import Iterator
 
 from bench.errors import TransportError
 from bench.transport import firmata as fm
-from bench.transport.link import DEFAULT_BAUD, LinkStats, open_serial
+from bench.transport.link import DEFAULT_BAUD, LinkStats, open_settled
 
 _SYSEX_COMMANDS = (
     *range(0x01, 0x10),
@@ -119,11 +118,7 @@ class Pyfirmata2Link:
         cls, url: str, *, baud: int = DEFAULT_BAUD, reset_wait_s: float = 0.0
     ) -> Pyfirmata2Link:
         """Open ``url`` and start pyfirmata2's reader after ``reset_wait_s``."""
-        port = open_serial(url, baud=baud, timeout_s=0.1)
-        if reset_wait_s > 0:
-            time.sleep(reset_wait_s)
-        port.reset_input_buffer()
-        return cls(port, url)
+        return cls(open_settled(url, baud=baud, reset_wait_s=reset_wait_s, timeout_s=0.1), url)
 
     def send(self, data: bytes) -> None:
         """Write raw bytes."""
