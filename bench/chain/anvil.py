@@ -54,14 +54,12 @@ class Anvil:
         chain_id: int = ANVIL_CHAIN_ID,
         load_state: Path | None = None,
         dump_state_on_stop: Path | None = None,
-        gas_limit: int | None = None,
         start_timeout_s: float = 10.0,
     ) -> None:
         self.port = port or free_port()
         self.chain_id = chain_id
         self.load_state = load_state
         self.dump_state_on_stop = dump_state_on_stop
-        self.gas_limit = gas_limit
         self.start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
@@ -87,8 +85,6 @@ class Anvil:
             "--chain-id", str(self.chain_id),
             "--silent",
         ]  # fmt: skip
-        if self.gas_limit is not None:
-            args += ["--gas-limit", str(self.gas_limit)]
         if self.load_state is not None:
             if not Path(self.load_state).is_file():
                 raise ChainError(

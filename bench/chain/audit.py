@@ -53,13 +53,10 @@ def audit_interval(market: Market, interval_id: int) -> IntervalAudit:
     except BatchEncodingError as exc:
         findings.append(f"the committed batch does not decode: {exc}")
         packed = ()
+    indices = {i for p in packed for i in (p.buyer_index, p.seller_index)}
+    names = {i: market.participant_name(i) for i in indices}  # one lookup per participant
     trades = [
-        Trade(
-            market.participant_name(p.buyer_index),
-            market.participant_name(p.seller_index),
-            p.energy_wh,
-            p.price_wei_per_wh,
-        )
+        Trade(names[p.buyer_index], names[p.seller_index], p.energy_wh, p.price_wei_per_wh)
         for p in packed
     ]
     receipt = Receipt(tx_hash, int(raw["blockNumber"]), int(raw["gasUsed"]), tuple(raw["logs"]))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
 
@@ -41,12 +40,6 @@ class SignedReading:
             self.v,
             self.r,
             self.s,
-        )
-
-    def signer(self, chain_id: int, market: str) -> str:
-        """The address that signed this reading (for audits)."""
-        return str(
-            Account.recover_message(_message(chain_id, market, self), vrs=(self.v, self.r, self.s))
         )
 
 

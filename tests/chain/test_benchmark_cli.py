@@ -34,7 +34,6 @@ def test_quick_bench_json(anvil: Anvil, capsys: pytest.CaptureFixture[str]) -> N
     assert figures["trades_per_interval"] == 1000 and figures["participants"] == 50
     # Batching must share the fixed per-transaction cost: far less gas per trade.
     assert figures["gas_per_trade"] < figures["baseline_gas_per_trade"] / 5
-    assert figures["gas_per_interval"] == pytest.approx(figures["gas_per_trade"] * 1000, abs=1)
     assert figures["unverified_gas_per_trade"] < figures["gas_per_trade"]
 
 
@@ -42,8 +41,10 @@ def test_quick_bench_table(anvil: Anvil, capsys: pytest.CaptureFixture[str]) -> 
     args = parse(["chain", "bench", "--quick", "--chain-url", anvil.url])
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert "one tx per trade (baseline)" in out and "batch of 1000" in out
-    assert "1.0x" in out
+    assert "one tx per trade (baseline)" in out
+    (batch_row,) = [line for line in out.splitlines() if line.startswith("batch of 1000")]
+    gas_ratio = float(re.findall(r"([0-9.]+)x", batch_row)[0])
+    assert gas_ratio > 5  # the table's gas ratio against the baseline of the same run
 
 
 def test_anvil_subcommand_parses() -> None:
