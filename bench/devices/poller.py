@@ -22,6 +22,7 @@ from bench.devices.firmata_meter import FirmataMeter
 from bench.devices.protocol import Meter
 from bench.devices.reading import Identity, Reading
 from bench.errors import BenchError, ConfigError, DeviceError, TransportError
+from bench.transport.link import DEFAULT_BAUD
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,6 +99,7 @@ class MeterPoller:
         interval_s: float = 0.1,
         mode: str = "stream",
         key: bytes = wire.DEFAULT_KEY,
+        baud: int = DEFAULT_BAUD,
         reset_wait_s: float = 0.0,
         backend: str = "native",
         expect_meter_id: str | None = None,
@@ -120,7 +122,7 @@ class MeterPoller:
         self.clock = clock
         self._opener = opener or (
             lambda: FirmataMeter.open(
-                url, key=key, reset_wait_s=reset_wait_s, backend=backend, clock=clock
+                url, baud=baud, key=key, reset_wait_s=reset_wait_s, backend=backend, clock=clock
             )
         )
         self.meter_id = expect_meter_id or "?"

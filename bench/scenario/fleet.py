@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
-from bench.config import MeterConfig
+from bench.config import BenchConfig, MeterConfig
 from bench.devices import (
     Meter,
     MeterOnline,
@@ -94,10 +94,11 @@ class MeterFleet:
                     out,
                     interval_s=bench.interval_s,
                     key=meter_cfg.key,
+                    baud=bench.baud,
                     reset_wait_s=0.0 if meter_cfg.emulated else bench.reset_wait_s,
                     backend=bench.backend,
                     expect_meter_id=meter_cfg.meter_id,
-                    opener=_generic_opener(meter_cfg, url, bench.reset_wait_s),
+                    opener=_generic_opener(meter_cfg, url, bench),
                 )
                 pollers[meter_cfg.meter_id] = stack.enter_context(poller)
                 status(clock.now_s(), "info", f"meter {meter_cfg.meter_id} polled on {url}")
@@ -229,14 +230,19 @@ class MeterFleet:
         return scale
 
 
-def _generic_opener(
-    meter: MeterConfig, url: str, reset_wait_s: float
-) -> Callable[[], Meter] | None:
+def _generic_opener(meter: MeterConfig, url: str, bench: BenchConfig) -> Callable[[], Meter] | None:
     """A StandardFirmata board needs its own driver; project meters use the default."""
     generic = meter.generic
     if meter.kind != "generic" or generic is None:
         return None
-    return lambda: GenericFirmataMeter.open(url, meter.meter_id, generic, reset_wait_s=reset_wait_s)
+    return lambda: GenericFirmataMeter.open(
+        url,
+        meter.meter_id,
+        generic,
+        baud=bench.baud,
+        reset_wait_s=bench.reset_wait_s,
+        backend=bench.backend,
+    )
 
 
 def _describe(event: object) -> tuple[str, str]:

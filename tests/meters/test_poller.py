@@ -124,6 +124,15 @@ def test_commands_run_on_the_reader_thread(farm: MeterFarm) -> None:
     assert latest.relay_closed is False and latest.power_w == 0
 
 
+def test_the_configured_baud_rate_reaches_the_port(farm: MeterFarm) -> None:
+    m = farm.add(EmulatedMeter("fast", power_w=300.0))
+    q: queue.Queue[Any] = queue.Queue()
+    with MeterPoller(m.port, q, interval_s=0.05, baud=115200) as p:
+        wait_for(p.connected.is_set)
+        baud = p.submit(lambda meter: meter.link._port.baudrate).result(timeout=2)  # type: ignore[attr-defined]
+    assert baud == 115200
+
+
 def test_commands_fail_cleanly_while_disconnected() -> None:
     q: queue.Queue[Any] = queue.Queue()
 
