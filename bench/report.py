@@ -48,8 +48,10 @@ def replay(path: Path | str) -> RunReport:
     journal = Journal(path)
     try:
         mechanism = str(journal.meta("mechanism") or "pay_as_clear")
-        loss = journal.meta("loss_fraction")
-        policy = AuditPolicy(loss_fraction=float(loss) if isinstance(loss, int | float) else 0.02)
+        recorded = {key: journal.meta(key) for key in ("loss_fraction", "tolerance_fraction")}
+        policy = AuditPolicy(
+            **{k: float(v) for k, v in recorded.items() if isinstance(v, int | float)}
+        )
         orders, clearings = journal.orders(), journal.clearings()
         metered, feeder = journal.metered(), journal.feeder()
         settled, rejected = journal.trades("settled"), journal.trades("rejected")

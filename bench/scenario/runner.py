@@ -19,7 +19,7 @@ from bench.scenario.agents import Agent, MeteredEnergy
 from bench.scenario.clock import SimClock
 from bench.scenario.config import ScenarioConfig
 from bench.scenario.fleet import MeterFleet
-from bench.scenario.market import IntervalMarket
+from bench.scenario.market import IntervalMarket, audit_policy
 from bench.scenario.sessions import SupplySessions
 from bench.scenario.settlement import ChainSession
 from bench.store import Journal
@@ -114,7 +114,9 @@ class ScenarioRunner:
                 stack.callback(journal.close)
                 journal.set_meta("config", str(cfg.source))
                 journal.set_meta("mechanism", cfg.market.mechanism)
-                journal.set_meta("loss_fraction", cfg.market.loss_fraction)
+                policy = audit_policy(cfg)
+                journal.set_meta("loss_fraction", policy.loss_fraction)
+                journal.set_meta("tolerance_fraction", policy.tolerance_fraction)
             self._status(0.0, "info", "starting the chain")
             chain = stack.enter_context(ChainSession.open(cfg, self._status))
             clock = SimClock(speed=cfg.speed, start_s=cfg.start_s)

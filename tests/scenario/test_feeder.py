@@ -25,3 +25,20 @@ def test_feeder_flow_leaves_exactly_the_unmetered_load(
     (balance,) = audit([record], policy).balances
     assert balance.unexplained_wh == pytest.approx(theft_w * hours)
     assert balance.flagged == (theft_w > 0)
+
+
+def test_balance_tolerance_widens_with_the_clock_speed_only() -> None:
+    import tomllib
+
+    from bench.scenario.config import parse_scenario
+    from bench.scenario.market import READING_TIME_UNCERTAINTY_S, audit_policy
+
+    base = '[[meters]]\nid = "m"\n[[participants]]\nname = "p"\nmeter = "m"\n'
+    real_time = audit_policy(parse_scenario(tomllib.loads(base + "[scenario]\nspeed = 1\n")))
+    fast = audit_policy(parse_scenario(tomllib.loads(base + "[scenario]\nspeed = 3600\n")))
+    default = AuditPolicy().tolerance_fraction
+    assert real_time.tolerance_fraction == pytest.approx(default + READING_TIME_UNCERTAINTY_S / 900)
+    assert fast.tolerance_fraction == pytest.approx(
+        default + 3600 * READING_TIME_UNCERTAINTY_S / 900
+    )
+    assert fast.loss_fraction == real_time.loss_fraction == 0.02
