@@ -16,21 +16,24 @@ from pricing.audit import (
 from pricing.book import Clearing, Order, OrderArrays, Side, Trade
 from pricing.clearing import (
     MECHANISMS,
+    PRICE_RULES,
     clear_uniform,
     match_continuous,
     pay_as_bid,
     pay_as_clear,
+    pay_as_clear_gsy_e,
     pay_as_offer,
 )
 from pricing.curves import demand_curve, supply_curve
-from pricing.errors import PricingInputError
+from pricing.errors import PricingError, PricingInputError
 from pricing.interval import IntervalPricing, price_interval
-from pricing.matching import Matching
+from pricing.matching import Matching, Trades
 from pricing.price import Charges, PriceBreakdown, instantaneous_price
 from pricing.storage import Forecast, StorageModel, StorageValue, solve_storage
 
 __all__ = [
     "MECHANISMS",
+    "PRICE_RULES",
     "AuditPolicy",
     "AuditReport",
     "Charges",
@@ -44,12 +47,14 @@ __all__ = [
     "Order",
     "OrderArrays",
     "PriceBreakdown",
+    "PricingError",
     "PricingInputError",
     "Settlement",
     "Side",
     "StorageModel",
     "StorageValue",
     "Trade",
+    "Trades",
     "audit",
     "clear_uniform",
     "demand_curve",
@@ -57,6 +62,7 @@ __all__ = [
     "match_continuous",
     "pay_as_bid",
     "pay_as_clear",
+    "pay_as_clear_gsy_e",
     "pay_as_offer",
     "price_interval",
     "solve_storage",

@@ -130,7 +130,7 @@ def run_benchmark(*, quick: bool = False, seed: int = 0) -> PricingBenchResult:
         lp_speedup_100k=lp_time / clear_small,
         lp_speedup_100k_same_time=lp_time / clear_small_same,
         lp_welfare_rel_error=rel,
-        lp_volume_consistent=ours.volume_wh >= lp.volume_wh - 1e-6,
+        lp_volume_consistent=ours.volume_wh + ours.netted_wh >= lp.volume_wh - 1e-6,
         pde_nodes=PDE_NODES,
         pde_steps=PDE_STEPS,
         pde_step_ms=pde_s * 1e3,
