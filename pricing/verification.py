@@ -75,6 +75,7 @@ class LQCase:
             policy,
             dirichlet=ends,
             theta=theta,
+            monotone=False,  # measures Crank–Nicolson itself (smooth, closed-form cases)
             tol=1e-12,
         )
 
@@ -111,6 +112,7 @@ class LuciaSchwartzCase:
             lambda step, grad: (drift, zero),
             dirichlet=ends,
             theta=theta,
+            monotone=False,  # measures Crank–Nicolson itself (smooth, closed-form cases)
         )
 
 
