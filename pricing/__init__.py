@@ -13,6 +13,7 @@ from pricing.audit import (
     Settlement,
     audit,
 )
+from pricing.battery import Battery
 from pricing.book import Clearing, Order, OrderArrays, Side, Trade
 from pricing.clearing import (
     MECHANISMS,
@@ -25,24 +26,42 @@ from pricing.clearing import (
     pay_as_offer,
 )
 from pricing.curves import demand_curve, supply_curve
+from pricing.demand import ConstantElasticity, shift_flexible_load
 from pricing.errors import PricingError, PricingInputError
+from pricing.grid import GridTariff
 from pricing.interval import IntervalPricing, price_interval
 from pricing.matching import Matching, Trades
 from pricing.price import Charges, PriceBreakdown, instantaneous_price
 from pricing.storage import Forecast, StorageModel, StorageValue, solve_storage
+from pricing.strategies import (
+    STRATEGIES,
+    BiddingStrategy,
+    FixedStrategy,
+    MarketView,
+    SignalStrategy,
+    TariffStrategy,
+    ZIPStrategy,
+)
 
 __all__ = [
     "MECHANISMS",
     "PRICE_RULES",
+    "STRATEGIES",
     "AuditPolicy",
     "AuditReport",
+    "Battery",
+    "BiddingStrategy",
     "Charges",
     "Clearing",
+    "ConstantElasticity",
     "EnergyBalance",
     "Finding",
+    "FixedStrategy",
     "Forecast",
+    "GridTariff",
     "IntervalPricing",
     "IntervalRecord",
+    "MarketView",
     "Matching",
     "Order",
     "OrderArrays",
@@ -51,10 +70,13 @@ __all__ = [
     "PricingInputError",
     "Settlement",
     "Side",
+    "SignalStrategy",
     "StorageModel",
     "StorageValue",
+    "TariffStrategy",
     "Trade",
     "Trades",
+    "ZIPStrategy",
     "audit",
     "clear_uniform",
     "demand_curve",
@@ -65,6 +87,7 @@ __all__ = [
     "pay_as_clear_gsy_e",
     "pay_as_offer",
     "price_interval",
+    "shift_flexible_load",
     "solve_storage",
     "supply_curve",
 ]

@@ -15,8 +15,9 @@ implicit part, central differences for the drift wherever they give a monotone
 each node whose explicit Crank–Nicolson weight ``1 − (1 − θ) Δt (w₋ + w₊)`` would be
 negative is stepped fully implicitly instead (θ = 1 at that node), so the scheme is
 monotone at any grid and time step (Barles–Souganidis); where the stencil allows it, it
-stays Crank–Nicolson. Each linear solve is tridiagonal (LAPACK ``gtsv``). Boundaries are either Dirichlet (values given per time level) or
-natural: the diffusion must vanish at the ends and the policy's drift point inward, so the
+stays Crank–Nicolson. Each linear solve is tridiagonal (LAPACK ``gtsv``). Boundaries
+are either Dirichlet (values given per time level) or natural: the diffusion must vanish
+at the ends and the policy's drift point inward, so the
 equation at an end is a one-sided (upwind) transport equation that needs no condition.
 """
 
