@@ -297,7 +297,10 @@ def _take_off(
 ) -> np.ndarray:
     """``fill`` less ``amount[p]`` per participant ``p``, taken from its last rows first."""
     rows = np.flatnonzero(mask[who])[::-1]
-    order = rows[np.argsort(who[rows], kind="stable")]
+    keys = who[rows]
+    if mask.size <= 2**16:  # a stable sort of 16-bit keys is a radix sort, O(n)
+        keys = keys.astype(np.uint16)
+    order = rows[np.argsort(keys, kind="stable")]
     group = who[order]
     energy = fill[order]
     done = np.cumsum(energy)

@@ -102,6 +102,7 @@ def solve_backward(
     monotone: bool = True,
     tol: float = 1e-9,
     max_iter: int = 30,
+    coefficient_group: np.ndarray | None = None,
 ) -> HJBSolution:
     """March from ``t[-1]`` back to ``t[0]``; ``dirichlet`` is ``(len(t), 2)`` end values or None.
 
@@ -109,6 +110,9 @@ def solve_backward(
     ``tol * (1 + max|drift|)`` (the max taken at the start of the step); if it has not
     settled after ``max_iter`` solves, :class:`PricingError` is raised.
     ``HJBSolution.iterations[n]`` is the number of tridiagonal solves of step n.
+    ``coefficient_group[n]`` (optional) labels steps whose policy coefficients are the same
+    (sub-steps of one forecast step): the policy evaluated after a step's last solve is
+    then reused as the next step's first.
     """
     x = np.asarray(x, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
@@ -138,19 +142,31 @@ def solve_backward(
         v[0], v[-1] = dirichlet[-1]
     value[-1] = v
     grad = gradient(v, h)
+    group = np.arange(n_t - 1) if coefficient_group is None else np.asarray(coefficient_group)
+    last: tuple[int, np.ndarray, np.ndarray] | None = None
     for step in range(n_t - 2, -1, -1):
         dt = float(t[step + 1] - t[step])
-        drift, cost = policy(step, grad)
+        if last is not None and last[0] == group[step]:
+            drift, cost = last[1], last[2]
+        else:
+            drift, cost = policy(step, grad)
         settled = tol * (1.0 + np.abs(drift).max())
         lo_e, up_e = _stencil(drift, diff_h2, h, natural, (1.0 - theta) * dt)
         implicit: float | np.ndarray = theta * dt
+        same_weights = theta == 0.5
         if monotone and theta < 1.0:
             negative = lo_e + up_e > 1.0  # explicit diagonal < 0: step this node implicitly
             if negative.any():
                 implicit = np.where(negative, dt, theta * dt)
+                same_weights = False
+        if same_weights:
+            explicit = v + (_apply(lo_e, up_e, v) + (dt - implicit) * cost)
+            lo, up = lo_e, up_e
+        else:
+            if not isinstance(implicit, float):
                 lo_e[negative] = up_e[negative] = 0.0
-        explicit = v + (_apply(lo_e, up_e, v) + (dt - implicit) * cost)
-        lo, up = _stencil(drift, diff_h2, h, natural, implicit)
+            explicit = v + (_apply(lo_e, up_e, v) + (dt - implicit) * cost)
+            lo, up = _stencil(drift, diff_h2, h, natural, implicit)
         for it in range(1, max_iter + 1):
             rhs = explicit + implicit * cost
             d = lo + up
@@ -172,6 +188,7 @@ def solve_backward(
             change = np.abs(new_drift - drift).max()
             drift = new_drift
             if change <= settled:
+                last = (int(group[step]), drift, cost) if step else None
                 break
             lo, up = _stencil(drift, diff_h2, h, natural, implicit)
         else:
