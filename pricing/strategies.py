@@ -100,7 +100,7 @@ class SignalStrategy:
 
 @dataclass
 class ZIPStrategy:
-    """Zero-Intelligence-Plus (Cliff 1997, HP Labs HPL-97-141), for a call market.
+    """Zero-Intelligence-Plus (Cliff 1997, HP Labs HPL-97-91), for a call market.
 
     Shout price ``p = λ (1 + μ)`` with limit ``λ`` = import tariff (buyer, ``μ ∈ [−1, 0]``)
     or feed-in tariff (seller, ``μ ≥ 0``). After a clearing at ``q``:
