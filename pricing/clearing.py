@@ -15,10 +15,10 @@ unit ``Q + 1`` (when there is one), ``p_lo = max(s, b')`` and ``p_hi = min(b, s'
 uniform price is the k-double auction on it: ``p_lo + ⌊k (p_hi − p_lo)⌋`` (``k = ½`` by
 default). ``price_rule="gsy_e"`` instead reproduces gsy-e's clearing rate and volume (see
 docs/pricing.md). Priority decides which orders at the marginal levels are (partly)
-filled. A participant's matched bid and offer energy net out (its smaller side is taken
-from its marginal orders first); the remaining matched bids and offers are laid along
-the energy axis and their overlaps are the trades. At a uniform price neither the
-netting nor the pairing changes what anyone pays or receives in total.
+filled. The matched bids and offers are laid along the energy axis and their overlaps
+are the pairs; a pair whose bid and offer belong to one participant nets out instead of
+trading. At a uniform price neither the pairing nor the netting changes any
+participant's net position or net payment.
 
 Pay-as-bid (continuous double auction). Orders arrive in time order; after each arrival
 time the resting book is matched while the best bid crosses the best offer, and each
@@ -93,18 +93,17 @@ def clear_uniform(
         return empty_matching("pay_as_clear")
     outcome, bid_rows, bid_fill, offer_rows, offer_fill = found
     welfare = allocation_welfare(book, bid_rows, bid_fill, offer_rows, offer_fill)
-    bid_fill, offer_fill, netted = _net_own(book, bid_rows, bid_fill, offer_rows, offer_fill)
-    if netted:
-        bid_rows, bid_fill = bid_rows[bid_fill > 0], bid_fill[bid_fill > 0]
-        offer_rows, offer_fill = offer_rows[offer_fill > 0], offer_fill[offer_fill > 0]
-    if bid_fill.size:
-        ends, bid_index, offer_index = _merge_ends(
-            np.cumsum(bid_fill[:-1]), np.cumsum(offer_fill[:-1]), int(bid_fill.sum())
-        )
-        bid_rows, offer_rows = bid_rows[bid_index], offer_rows[offer_index]
-    else:
-        ends = bid_rows = offer_rows = np.zeros(0, dtype=np.int64)
+    ends, bid_index, offer_index = _merge_ends(
+        np.cumsum(bid_fill[:-1]), np.cumsum(offer_fill[:-1]), int(bid_fill.sum())
+    )
+    bid_rows, offer_rows = bid_rows[bid_index], offer_rows[offer_index]
     energy = np.diff(ends, prepend=0)
+    own = book.participant[bid_rows] == book.participant[offer_rows]
+    netted = 0
+    if own.any():  # a participant's bid met its own offer: that energy nets out
+        netted = int(energy[own].sum())
+        keep = ~own
+        bid_rows, offer_rows, energy = bid_rows[keep], offer_rows[keep], energy[keep]
     prices = np.full(energy.shape, outcome.price, dtype=np.int64)
     return Matching.build(
         "pay_as_clear",
@@ -249,73 +248,6 @@ def _side_fills(
     keep = take > 0
     rows = np.concatenate((full_rows, at_margin[keep]))
     return rows, np.concatenate((book.energy_wh[full_rows], take[keep]))
-
-
-def _net_own(
-    book: OrderArrays,
-    bid_rows: np.ndarray,
-    bid_fill: np.ndarray,
-    offer_rows: np.ndarray,
-    offer_fill: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Net each participant's matched bid energy against its matched offer energy.
-
-    Each participant's smaller side (``min(bought, sold)``) is taken off both sides, from
-    its last-listed (marginal) orders first. Returns the new fills and the netted energy.
-    """
-    who_bids = book.participant[bid_rows]
-    who_offers = book.participant[offer_rows]
-    size = len(book.names)
-    both = np.zeros(size, dtype=bool)
-    both[who_bids] = True
-    on_offer = np.zeros(size, dtype=bool)
-    on_offer[who_offers] = True
-    both &= on_offer
-    if not both.any():
-        return bid_fill, offer_fill, 0
-    bought = _per_participant(who_bids, bid_fill, size, both)
-    sold = _per_participant(who_offers, offer_fill, size, both)
-    netted = np.minimum(bought, sold)
-    return (
-        _take_off(who_bids, bid_fill, netted, both),
-        _take_off(who_offers, offer_fill, netted, both),
-        int(netted.sum()),
-    )
-
-
-def _per_participant(who: np.ndarray, fill: np.ndarray, size: int, mask: np.ndarray) -> np.ndarray:
-    total = np.zeros(size, dtype=np.int64)
-    rows = mask[who]
-    if float(fill.sum(dtype=np.float64)) < 2**53:  # bincount's float sums are exact
-        return np.bincount(who[rows], fill[rows], minlength=size).astype(np.int64)
-    np.add.at(total, who[rows], fill[rows])
-    return total
-
-
-def _take_off(
-    who: np.ndarray, fill: np.ndarray, amount: np.ndarray, mask: np.ndarray
-) -> np.ndarray:
-    """``fill`` less ``amount[p]`` per participant ``p``, taken from its last rows first."""
-    rows = np.flatnonzero(mask[who])[::-1]
-    keys = who[rows]
-    if mask.size <= 2**16:  # a stable sort of 16-bit keys is a radix sort, O(n)
-        keys = keys.astype(np.uint16)
-    order = rows[np.argsort(keys, kind="stable")]
-    group = who[order]
-    energy = fill[order]
-    done = np.cumsum(energy)
-    first = np.empty(order.size, dtype=bool)
-    first[:1] = True
-    np.not_equal(group[1:], group[:-1], out=first[1:])
-    start = np.flatnonzero(first)
-    before = (
-        done
-        - energy
-        - np.repeat(done[start] - energy[start], np.diff(np.append(start, order.size)))
-    )
-    out = fill.copy()
-    out[order] = energy - np.clip(amount[group] - before, 0, energy)
-    return out
 
 
 def _merge_ends(
