@@ -15,9 +15,9 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.events import BenchStatus, IntervalReport, MeterSample, RunSummary
-from bench.scenario.agents import Agent, MeteredEnergy
+from bench.scenario.agents import Agent, MeteredEnergy, Role
 from bench.scenario.clock import SimClock
-from bench.scenario.config import ScenarioConfig
+from bench.scenario.config import Participant, ScenarioConfig
 from bench.scenario.fleet import MeterFleet
 from bench.scenario.market import IntervalMarket, audit_policy
 from bench.scenario.sessions import SupplySessions
@@ -25,6 +25,15 @@ from bench.scenario.settlement import ChainSession
 from bench.store import Journal
 
 _ONLINE_TIMEOUT_S = 15.0
+
+
+def no_load_control_message(participant: Participant, kind: str) -> str:
+    """The warning for a price-responsive participant whose meter the bench cannot drive."""
+    return (
+        f"participant {participant.agent.participant} is price-responsive, but its meter "
+        f"{participant.meter_id} ({kind}) has no load control: its demand will not follow "
+        "the price; use an emulated, simavr or fake meter, or make it a consumer"
+    )
 
 
 class ScenarioRunner:
@@ -127,10 +136,17 @@ class ScenarioRunner:
             if journal is not None:
                 journal.set_meta("chain_url", chain.url)
                 journal.set_meta("market_address", chain.market.address)
-            agents = {
-                p.agent.participant: Agent(p.agent, fleet.load_scaler(p.meter_id))
-                for p in cfg.participants
-            }
+            agents = {}
+            for p in cfg.participants:
+                load = fleet.load_control(p.meter_id)
+                agents[p.agent.participant] = Agent(p.agent, load.scale if load else None)
+                if load is None and p.agent.role is Role.RESPONSIVE:
+                    self._log(
+                        clock.now_s(),
+                        "warning",
+                        no_load_control_message(p, fleet.kind(p.meter_id)),
+                        journal,
+                    )
             market = IntervalMarket(cfg)
             silent = fleet.wait_online(timeout_s=_ONLINE_TIMEOUT_S)
             if silent:
