@@ -18,7 +18,14 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from bench.events import BenchStatus, IntervalReport, RunSummary
+from bench.events import (
+    BenchEvent,
+    IntervalReport,
+    RunSummary,
+    StatusEvent,
+    WorkerState,
+    WorkerStatus,
+)
 from gui.bridge import EventBridge
 from gui.widgets.balance_plot import BalancePlot
 from gui.widgets.market_plot import MarketPlot
@@ -31,7 +38,7 @@ from gui.widgets.trades_table import TradesTable
 class Runner(Protocol):
     """What the panel drives: a scenario running in its own worker thread."""
 
-    events: queue.Queue[object]
+    events: queue.Queue[BenchEvent]
 
     def start(self) -> None: ...
 
@@ -43,7 +50,7 @@ class Runner(Protocol):
 class PanelWindow(QMainWindow):
     """Main window. It never blocks: bench work runs in the runner's thread."""
 
-    def __init__(self, events: queue.Queue[object], runner: Runner | None = None) -> None:
+    def __init__(self, events: queue.Queue[BenchEvent], runner: Runner | None = None) -> None:
         super().__init__()
         self.setWindowTitle("gridbench — microgrid trading panel")
         self.resize(1400, 900)
@@ -79,6 +86,10 @@ class PanelWindow(QMainWindow):
         self.bridge = EventBridge(events, parent=self)
         self.bridge.sigMeterSample.connect(self.power_plot.add_sample)
         self.bridge.sigMeterSample.connect(self.meters_table.add_sample)
+        self.bridge.sigMeterLink.connect(self.meters_table.set_link)
+        self.bridge.sigSession.connect(self.meters_table.set_session)
+        self.bridge.sigRelay.connect(self.meters_table.set_relay_outcome)
+        self.bridge.sigWorker.connect(self.on_worker)
         self.meters_table.sigRelayRequested.connect(self._relay)
         self.bridge.sigInterval.connect(self.on_interval)
         self.bridge.sigStatus.connect(self.on_status)
@@ -146,21 +157,27 @@ class PanelWindow(QMainWindow):
 
     def on_interval(self, report: IntervalReport) -> None:
         """Show one market interval everywhere it belongs."""
+        settlement = report.settlement
         self.intervals += 1
-        self.trades_settled += len(report.settled_trades)
-        self.value_settled_wei += report.value_settled_wei
-        self.energy_traded_wh += report.energy_settled_wh
+        self.trades_settled += len(settlement.settled_trades)
+        self.value_settled_wei += settlement.value_settled_wei
+        self.energy_traded_wh += settlement.energy_settled_wh
         self.market_plot.show_interval(report)
         self.price_plot.add_interval(report)
         self.trades_table.add_interval(report)
         self.balance_plot.add_interval(report)
         self.totals_label.setText(self._totals_text())
-        if report.audit_findings:
-            self.status_label.setText(f"audit: {report.audit_findings[0]}")
+        if report.findings:
+            self.status_label.setText(f"audit: {report.findings[0]}")
 
-    def on_status(self, status: BenchStatus) -> None:
+    def on_status(self, status: StatusEvent) -> None:
         """Show a status line from the bench."""
         self.status_label.setText(f"[{status.level}] {status.message}")
+
+    def on_worker(self, status: WorkerStatus) -> None:
+        """Follow the worker's state: nothing to stop once it has ended."""
+        if status.state in (WorkerState.FINISHED, WorkerState.STOPPED, WorkerState.FAILED):
+            self.stop_button.setEnabled(False)
 
     def on_summary(self, summary: RunSummary) -> None:
         """Show the run's end."""

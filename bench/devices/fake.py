@@ -38,6 +38,7 @@ class FakeMeter:
         self._power_w = power_w
         self._clock = clock
         self._host_clock = host_clock
+        self._host_t = 0.0
         self._t = clock()
         self._import_wh = 0.0
         self._export_wh = 0.0
@@ -73,7 +74,7 @@ class FakeMeter:
         v = self.voltage_v * self.cal.v_gain_uv_per_count / _DEFAULT.v_gain_uv_per_count
         r = Reading(
             meter_id=self.meter_id,
-            t_s=self._t if self._host_clock is None else self._host_clock(),
+            t_s=self._t if self._host_clock is None else self._host_t,
             voltage_v=v,
             current_a=abs(p) / v if v else 0.0,
             power_w=p,
@@ -136,6 +137,8 @@ class FakeMeter:
 
     def _advance(self) -> None:
         now = self._clock()
+        if self._host_clock is not None:  # stamped with the same instant as the energy
+            self._host_t = self._host_clock()
         if self.relay_closed:
             wh = self._power_w * self._gain() * (now - self._t) / 3600
             if wh > 0:

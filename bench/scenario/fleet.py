@@ -25,8 +25,8 @@ from bench.devices import (
     Reading,
 )
 from bench.errors import ConfigError
+from bench.events import LinkState, MeteredEnergy, MeterLink
 from bench.rig import LoadControl, Rig
-from bench.scenario.agents import MeteredEnergy
 from bench.scenario.clock import SimClock
 from bench.scenario.config import ScenarioConfig
 from bench.scenario.counters import BoundaryCounters
@@ -52,7 +52,7 @@ class MeterFleet:
         self.feeder_meter_id = config.feeder_meter
         self._counters = BoundaryCounters()
         self._latest: dict[str, Reading] = {}
-        self._status: list[tuple[str, str]] = []
+        self._links: list[object] = []
         self._pollers = pollers
 
     @classmethod
@@ -101,7 +101,7 @@ class MeterFleet:
                 self._counters.add(item)
                 self._latest[item.meter_id] = item
             else:
-                self._status.append(_describe(item))
+                self._links.append(item)
 
     def wait_online(self, timeout_s: float) -> list[str]:
         """Wait until every meter has sent a reading; return the ids still silent."""
@@ -114,10 +114,11 @@ class MeterFleet:
             time.sleep(0.01)
         return sorted(silent)
 
-    def drain_status(self) -> list[tuple[str, str]]:
-        """Link events (online, outage, reconnect, reboot) as (level, message)."""
-        out, self._status = self._status, []
-        return out
+    def drain_links(self, sim_time_s: float) -> list[MeterLink]:
+        """Link events (online, outage, back, reboot) since the last call, stamped now."""
+        events, self._links = self._links, []
+        links = [_link(event, sim_time_s) for event in events]
+        return [link for link in links if link is not None]
 
     def interval_energy(
         self, boundary_t_s: float | None = None, wait_s: float = 1.0
@@ -187,13 +188,14 @@ class MeterFleet:
         return self._rig.kind(meter_id)
 
 
-def _describe(event: object) -> tuple[str, str]:
-    if isinstance(event, MeterOutage):
-        return "warning", f"meter {event.meter_id} outage: {event.reason}; reconnecting"
-    if isinstance(event, MeterReconnected):
-        return "info", f"meter {event.meter_id} back after {event.outage_s:.1f} s"
-    if isinstance(event, MeterRebooted):
-        return "warning", f"meter {event.meter_id} rebooted (boot {event.boot_count})"
+def _link(event: object, sim_time_s: float) -> MeterLink | None:
+    """A poller's link event as typed state for the listeners."""
     if isinstance(event, MeterOnline):
-        return "info", f"meter {event.meter_id} online ({event.identity.firmware_name})"
-    return "info", str(event)
+        return MeterLink(sim_time_s, event.meter_id, LinkState.ONLINE, event.identity.firmware_name)
+    if isinstance(event, MeterOutage):
+        return MeterLink(sim_time_s, event.meter_id, LinkState.OUTAGE, event.reason)
+    if isinstance(event, MeterReconnected):
+        return MeterLink(sim_time_s, event.meter_id, LinkState.BACK, f"{event.outage_s:.1f} s")
+    if isinstance(event, MeterRebooted):
+        return MeterLink(sim_time_s, event.meter_id, LinkState.REBOOTED, f"boot {event.boot_count}")
+    return None

@@ -9,11 +9,29 @@ import numpy as np
 import pytest
 from PyQt6.QtGui import QColor, QImage
 
+from bench.chain import Settlement
 from bench.events import BenchStatus, IntervalReport, MeterSample, RunSummary
 from gui.panel import PanelWindow
-from pricing import Clearing, Trade
+from pricing import (
+    AuditReport,
+    Clearing,
+    EnergyBalance,
+    Finding,
+    Forecast,
+    IntervalPricing,
+    PriceBreakdown,
+    StorageModel,
+    Trade,
+    solve_storage,
+)
 
 pytestmark = pytest.mark.gui
+
+
+_STORAGE = solve_storage(
+    StorageModel(capacity_wh=1000.0, power_limit_w=500.0),
+    Forecast.persistence([100.0], [200.0], step_h=0.25),
+)
 
 
 def _report(interval_id: int, unexplained_wh: float | None = None) -> IntervalReport:
@@ -21,34 +39,39 @@ def _report(interval_id: int, unexplained_wh: float | None = None) -> IntervalRe
         Trade("flat-1", "roof-a", 120 + interval_id, 150),
         Trade("city", "roof-b", 300, 150),
     )
+    rejected = ((Trade("broke", "roof-a", 10, 150), "InsufficientBalance"),)
+    flagged = unexplained_wh is not None and unexplained_wh > 40
+    findings = (
+        (Finding(interval_id, "energy_imbalance", f"{unexplained_wh} Wh missing"),)
+        if flagged
+        else ()
+    )
+    balance = EnergyBalance(interval_id, 1000.0, 950.0, 20.0, unexplained_wh, tolerance_wh=40.0)
     return IntervalReport(
         interval_id=interval_id,
         sim_time_s=900.0 * interval_id,
-        clearing=Clearing(150, sum(t.energy_wh for t in trades), trades),
-        demand_energy_wh=np.array([0.0, 300.0, 500.0, 700.0]),
-        demand_price_wei_per_wh=np.array([300.0, 250.0, 120.0]),
-        supply_energy_wh=np.array([0.0, 250.0, 600.0, 800.0]),
-        supply_price_wei_per_wh=np.array([80.0, 100.0, 260.0]),
-        price_components_wei_per_wh={
-            "production_cost": 80.0,
-            "market": 70.0,
-            "scarcity": 12.0,
-            "network": 20.0,
-            "tax": 18.2,
-            "total": 200.2,
-        },
-        settled_trades=trades,
-        rejected_trades=((Trade("broke", "roof-a", 10, 150), "InsufficientBalance"),),
-        tx_hash="0x" + "ab" * 32,
-        gas_used=90_000,
-        audit_findings=(
-            (f"interval {interval_id}: energy_imbalance: {unexplained_wh} Wh missing",)
-            if unexplained_wh and unexplained_wh > 40
-            else ()
-        ),
+        metered=(),
         feeder_import_wh=None if unexplained_wh is None else 1000.0,
-        unexplained_wh=unexplained_wh,
-        balance_tolerance_wh=40.0,
+        orders=(),
+        pricing=IntervalPricing(
+            clearing=Clearing(150, sum(t.energy_wh for t in trades), trades),
+            demand=(np.array([0.0, 300.0, 500.0, 700.0]), np.array([300.0, 250.0, 120.0])),
+            supply=(np.array([0.0, 250.0, 600.0, 800.0]), np.array([80.0, 100.0, 260.0])),
+            price=PriceBreakdown(80.0, 70.0, 12.0, 20.0, 18.2),
+            storage=_STORAGE,
+        ),
+        settlement=Settlement(
+            interval_id=interval_id,
+            tx_hash="0x" + "ab" * 32,
+            batch_hash="0x" + "cd" * 32,
+            block_number=interval_id,
+            settled_trades=trades,
+            rejected_trades=rejected,
+            gas_used=90_000,
+            value_settled_wei=sum(t.value_wei for t in trades),
+            energy_settled_wh=sum(t.energy_wh for t in trades),
+        ),
+        audit=AuditReport(2, 0, 0, (balance,), findings),
     )
 
 
@@ -95,7 +118,9 @@ def test_panel_shows_meters_curves_prices_and_trades(qtbot, tmp_path: Path) -> N
     assert window.trades_table.rowCount() == 9  # 6 settled + 3 rejected
     assert window.trades_table.item(0, 0).text() == "3"  # newest first
     assert "unplugged" in window.status_label.text()
-    expected_value = sum(t.value_wei for i in range(1, 4) for t in _report(i).settled_trades)
+    expected_value = sum(
+        t.value_wei for i in range(1, 4) for t in _report(i).settlement.settled_trades
+    )
     assert window.value_settled_wei == expected_value
 
     events.put(

@@ -9,9 +9,9 @@ import pytest
 
 from bench.chain import Anvil
 from bench.emulator import EmulatedMeter, MeterFarm
-from bench.events import BenchStatus, IntervalReport, RunSummary
+from bench.events import IntervalReport, RunSummary, StatusEvent
 from bench.scenario.config import load_scenario
-from bench.scenario.runner import ScenarioRunner
+from bench.scenario.worker import ScenarioWorker
 
 pytestmark = pytest.mark.chain
 
@@ -56,7 +56,7 @@ def test_a_responsive_participant_on_a_real_board_is_told_it_has_no_load_control
     with MeterFarm(time_scale=3600.0) as farm, Anvil() as node:
         board = farm.add(EmulatedMeter("clinic", power_w=3000.0))
         path.write_text(CONFIG.format(port=board.port))
-        runner = ScenarioRunner(load_scenario(path, chain_url=node.url), journal_dir=None)
+        runner = ScenarioWorker(load_scenario(path, chain_url=node.url))
         runner.start()
         runner.join(timeout=120)
     assert runner.error is None, runner.error
@@ -66,7 +66,7 @@ def test_a_responsive_participant_on_a_real_board_is_told_it_has_no_load_control
             events.append(runner.events.get_nowait())
         except queue.Empty:
             break
-    warnings = [e.message for e in events if isinstance(e, BenchStatus) and e.level == "warning"]
+    warnings = [e.message for e in events if isinstance(e, StatusEvent) and e.level == "warning"]
     (warning,) = [w for w in warnings if "load control" in w]
     assert "clinic" in warning and "firmata" in warning and "will not follow the price" in warning
     # the fake roof sold to the real board's load, and the run settled on chain
