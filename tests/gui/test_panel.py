@@ -10,7 +10,19 @@ import pytest
 from PyQt6.QtGui import QColor, QImage
 
 from bench.chain import Settlement
-from bench.events import BenchStatus, IntervalReport, MeterSample, RunSummary
+from bench.events import (
+    BenchStatus,
+    IntervalReport,
+    LinkState,
+    MeterLink,
+    MeterSample,
+    RelaySwitched,
+    RunSummary,
+    SessionState,
+    SessionStatus,
+    WorkerState,
+    WorkerStatus,
+)
 from gui.panel import PanelWindow
 from pricing import (
     AuditReport,
@@ -207,3 +219,34 @@ def test_energy_balance_tab_flags_theft(qtbot, tmp_path: Path) -> None:  # type:
     assert "energy_imbalance" in window.balance_plot.findings.item(0).text()
     assert _count_color(after, "#d62728") > _count_color(before, "#d62728") + 100  # theft bars
     window.grab().save(str(tmp_path / "balance.png"))
+
+
+def test_typed_status_reaches_the_meters_tab(qtbot) -> None:  # type: ignore[no-untyped-def]
+    runner = RecordingRunner()
+    window = PanelWindow(runner.events, runner)
+    qtbot.addWidget(window)
+    window.start_button.click()
+    assert window.stop_button.isEnabled()
+    for event in (
+        MeterLink(0.0, "ev", LinkState.ONLINE, "gridmeter"),  # before any reading: a row
+        MeterSample("ev", "ev", 0.0, 0.0, 0.0, 0.0, False),
+        SessionStatus(900.0, "ev", SessionState.OPENED, "shop", 1, "cap 9.00 LABC"),
+        MeterLink(950.0, "ev", LinkState.OUTAGE, "stalled"),
+        RelaySwitched(960.0, "ev", True, "meter on ev is not connected"),
+    ):
+        runner.events.put(event)
+    window.bridge.drain()
+    table = window.meters_table
+    assert table.rowCount() == 1
+    assert [table.item(0, c).text() for c in (0, 5, 7, 8)] == [
+        "ev",
+        "switch failed",
+        "OFFLINE",
+        "#1 opened",
+    ]
+    assert "could not close the relay" in window.status_label.text()
+    runner.events.put(MeterLink(990.0, "ev", LinkState.BACK, "40.0 s"))
+    runner.events.put(WorkerStatus(1800.0, WorkerState.FINISHED))
+    window.bridge.drain()
+    assert table.item(0, 7).text() == "back"
+    assert not window.stop_button.isEnabled()
