@@ -1,4 +1,4 @@
-"""The meters part of a bench config (TOML): which meters exist, real or emulated.
+"""The meters part of a bench config (TOML): which meters exist and of which kind.
 
 Example: ``fixtures/bench.example.toml``. Tables read here::
 

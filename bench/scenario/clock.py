@@ -18,11 +18,12 @@ class SimClock:
 
     speed: float = 1.0
     start_s: float = 0.0
-    # (real instant of start_s, real instant paused at or None): one attribute, replaced
-    # whole, so the meters' threads never see a half-updated clock
+    # (real instant of start_s, real instant paused at or None), read together with the
+    # real time under the lock, so no thread ever sees simulated time run backwards
     _anchor: tuple[float, float | None] = field(
         default_factory=lambda: (time.monotonic(), None), repr=False
     )
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.speed > 0:
@@ -33,24 +34,28 @@ class SimClock:
 
     def restart(self) -> None:
         """Start counting real time from now."""
-        self._anchor = (time.monotonic(), None)
+        with self._lock:
+            self._anchor = (time.monotonic(), None)
 
     def pause(self) -> None:
         """Stop simulated time (meters on this clock integrate nothing meanwhile)."""
-        t0, paused_at = self._anchor
-        if paused_at is None:
-            self._anchor = (t0, time.monotonic())
+        with self._lock:
+            t0, paused_at = self._anchor
+            if paused_at is None:
+                self._anchor = (t0, time.monotonic())
 
     def resume(self) -> None:
         """Let simulated time run again from where it stopped."""
-        t0, paused_at = self._anchor
-        if paused_at is not None:
-            self._anchor = (t0 + time.monotonic() - paused_at, None)
+        with self._lock:
+            t0, paused_at = self._anchor
+            if paused_at is not None:
+                self._anchor = (t0 + time.monotonic() - paused_at, None)
 
     def now_s(self) -> float:
         """Current simulated time in seconds."""
-        t0, paused_at = self._anchor
-        real = time.monotonic() if paused_at is None else paused_at
+        with self._lock:
+            t0, paused_at = self._anchor
+            real = time.monotonic() if paused_at is None else paused_at
         return self.start_s + self.speed * (real - t0)
 
     def real_time_of(self, sim_time_s: float) -> float:
