@@ -44,6 +44,10 @@ class Runner(Protocol):
 
     def stop(self) -> None: ...
 
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
     def set_relay(self, meter_id: str, closed: bool) -> None: ...
 
 
@@ -72,9 +76,13 @@ class PanelWindow(QMainWindow):
 
         self.start_button = QPushButton("Start")
         self.stop_button = QPushButton("Stop")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setCheckable(True)
         self.start_button.clicked.connect(self._start)
         self.stop_button.clicked.connect(self._stop)
+        self.pause_button.toggled.connect(self._pause)
         self.stop_button.setEnabled(False)
+        self.pause_button.setEnabled(False)
         if runner is None:
             self.start_button.setEnabled(False)
 
@@ -106,8 +114,9 @@ class PanelWindow(QMainWindow):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.start_button, 0, 0)
         row.addWidget(self.stop_button, 0, 1)
-        row.addWidget(self.totals_label, 0, 2)
-        row.setColumnStretch(2, 1)
+        row.addWidget(self.pause_button, 0, 2)
+        row.addWidget(self.totals_label, 0, 3)
+        row.setColumnStretch(3, 1)
 
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.power_plot)
@@ -143,11 +152,22 @@ class PanelWindow(QMainWindow):
             self._runner.start()
             self.start_button.setEnabled(False)
             self.stop_button.setEnabled(True)
+            self.pause_button.setEnabled(True)
 
     def _stop(self) -> None:
         if self._runner is not None:
             self._runner.stop()
             self.stop_button.setEnabled(False)
+            self.pause_button.setEnabled(False)
+
+    def _pause(self, paused: bool) -> None:
+        if self._runner is None:
+            return
+        if paused:
+            self._runner.pause()
+        else:
+            self._runner.resume()
+        self.pause_button.setText("Resume" if paused else "Pause")
 
     def _relay(self, meter_id: str, closed: bool) -> None:
         if self._runner is None:
@@ -175,9 +195,12 @@ class PanelWindow(QMainWindow):
         self.status_label.setText(f"[{status.level}] {status.message}")
 
     def on_worker(self, status: WorkerStatus) -> None:
-        """Follow the worker's state: nothing to stop once it has ended."""
+        """Follow the worker's state: pausable while it runs, nothing to stop once ended."""
+        if status.state is WorkerState.RUNNING:
+            self.pause_button.setEnabled(True)
         if status.state in (WorkerState.FINISHED, WorkerState.STOPPED, WorkerState.FAILED):
             self.stop_button.setEnabled(False)
+            self.pause_button.setEnabled(False)
 
     def on_summary(self, summary: RunSummary) -> None:
         """Show the run's end."""
@@ -188,6 +211,7 @@ class PanelWindow(QMainWindow):
         )
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(False)
+        self.pause_button.setEnabled(False)
 
     def closeEvent(self, event: QCloseEvent | None) -> None:
         """Stop the runner before the window goes."""

@@ -174,12 +174,19 @@ class RecordingRunner:
         self.events: queue.Queue[object] = queue.Queue()
         self.relay_requests: list[tuple[str, bool]] = []
         self.started = self.stopped = 0
+        self.pauses: list[str] = []
 
     def start(self) -> None:
         self.started += 1
 
     def stop(self) -> None:
         self.stopped += 1
+
+    def pause(self) -> None:
+        self.pauses.append("pause")
+
+    def resume(self) -> None:
+        self.pauses.append("resume")
 
     def set_relay(self, meter_id: str, closed: bool) -> None:
         self.relay_requests.append((meter_id, closed))
@@ -227,6 +234,9 @@ def test_typed_status_reaches_the_meters_tab(qtbot) -> None:  # type: ignore[no-
     qtbot.addWidget(window)
     window.start_button.click()
     assert window.stop_button.isEnabled()
+    window.pause_button.click()
+    window.pause_button.click()
+    assert runner.pauses == ["pause", "resume"]
     for event in (
         MeterLink(0.0, "ev", LinkState.ONLINE, "gridmeter"),  # before any reading: a row
         MeterSample("ev", "ev", 0.0, 0.0, 0.0, 0.0, False),
@@ -249,4 +259,4 @@ def test_typed_status_reaches_the_meters_tab(qtbot) -> None:  # type: ignore[no-
     runner.events.put(WorkerStatus(1800.0, WorkerState.FINISHED))
     window.bridge.drain()
     assert table.item(0, 7).text() == "back"
-    assert not window.stop_button.isEnabled()
+    assert not window.stop_button.isEnabled() and not window.pause_button.isEnabled()
