@@ -10,7 +10,7 @@ from pricing.audit import (
     EnergyBalance,
     Finding,
     IntervalRecord,
-    Settlement,
+    SettledTrade,
     audit,
 )
 from pricing.battery import Battery
@@ -68,7 +68,7 @@ __all__ = [
     "PriceBreakdown",
     "PricingError",
     "PricingInputError",
-    "Settlement",
+    "SettledTrade",
     "Side",
     "SignalStrategy",
     "StorageModel",
