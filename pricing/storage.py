@@ -13,6 +13,7 @@ end worth ``terminal_value_wei_per_wh``; ``λ = -∂V/∂s`` is the scarcity val
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,9 +34,9 @@ class StorageModel:
     soc_noise_wh_per_sqrt_h: float = 300.0
     terminal_value_wei_per_wh: float = 200.0
     soc_nodes: int = 101
-    substeps: int = 8
-    """Implicit time steps per forecast step (the scheme is first order in time where it
-    falls back to fully implicit; 8 keeps λ within 1 wei/Wh of a fine-time solver)."""
+    substeps: int | None = None
+    """Time steps per forecast step; None: the fewest at which Crank–Nicolson is monotone
+    at every node (:meth:`substeps_for`), so the fallback is only a safety net."""
 
     def __post_init__(self) -> None:
         positive = {
@@ -50,8 +51,21 @@ class StorageModel:
             raise PricingInputError("wear_wei_per_wh and soc_noise_wh_per_sqrt_h must be ≥ 0")
         if self.soc_nodes < 5:
             raise PricingInputError(f"soc_nodes must be ≥ 5, got {self.soc_nodes}")
-        if self.substeps < 1:
-            raise PricingInputError(f"substeps must be ≥ 1, got {self.substeps}")
+        if self.substeps is not None and self.substeps < 1:
+            raise PricingInputError(f"substeps must be ≥ 1 or None, got {self.substeps}")
+
+    def substeps_for(self, step_h: float) -> int:
+        """Sub-steps per forecast step of ``step_h`` hours.
+
+        Crank–Nicolson's explicit weight at a node is ``1 − Δt/2 (|u|/h + 2a/h²)`` at worst
+        (upwinded drift), so ``Δt ≤ 2 / (ū/h + 2 a_max/h²)`` with ``a_max = σ²/2`` keeps it
+        non-negative everywhere.
+        """
+        if self.substeps is not None:
+            return self.substeps
+        h = self.capacity_wh / (self.soc_nodes - 1)
+        rate = self.power_limit_w / h + self.soc_noise_wh_per_sqrt_h**2 / h**2
+        return max(1, math.ceil(0.5 * step_h * rate * (1.0 + 1e-12)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,7 +150,7 @@ def storage_policy(model: StorageModel, forecast: Forecast, soc: np.ndarray) -> 
     low[0] = 0.0
     high[-1] = 0.0
     load, price = forecast.net_load_w, forecast.supply_price_wei_per_wh
-    m = model.substeps
+    m = model.substeps_for(forecast.step_h)
 
     def policy(sub: int, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         step = sub // m
@@ -161,7 +175,7 @@ def solve_storage(
 ) -> StorageValue:
     """Re-solve the storage HJB over the forecast horizon (monotone Crank–Nicolson: fully
     implicit wherever the Crank–Nicolson stencil is not monotone; policy iteration), with
-    ``model.substeps`` time steps per forecast step. The solution keeps the forecast steps'
+    ``model.substeps_for(step_h)`` time steps per forecast step. The solution keeps the forecast steps'
     time levels; ``iterations[n]`` counts the tridiagonal solves of forecast step n.
 
     ``tol`` is the policy-iteration tolerance relative to the largest charging power: the
@@ -169,7 +183,7 @@ def solve_storage(
     a few hundredths of a wei/Wh (``gridbench price bench`` reports it against ``tol=1e-12``).
     """
     soc = np.linspace(0.0, model.capacity_wh, model.soc_nodes)
-    m, steps = model.substeps, forecast.net_load_w.size
+    m, steps = model.substeps_for(forecast.step_h), forecast.net_load_w.size
     t = (forecast.step_h / m) * np.arange(steps * m + 1)
     sigma2 = model.soc_noise_wh_per_sqrt_h**2
     diffusion = 2.0 * sigma2 * soc * (model.capacity_wh - soc) / model.capacity_wh**2

@@ -162,7 +162,7 @@ def run_benchmark(*, quick: bool = False, seed: int = 0) -> PricingBenchResult:
         api_lp_speedup_100k_tied=lp_tied_s / api_tied_s,
         pde_nodes=PDE_NODES,
         pde_steps=PDE_STEPS,
-        pde_substeps=model.substeps,
+        pde_substeps=model.substeps_for(forecast.step_h),
         pde_step_ms=pde_s * 1e3,
         pde_solves=solves,
         pde_gtsv_floor_ms=floor_s * 1e3,

@@ -41,10 +41,18 @@ def test_scarcity_matches_the_markov_chain_everywhere(nodes: int, profile: str) 
     assert all(np.diff(lam) <= 1e-9)
 
 
-def test_one_implicit_step_per_interval_is_not_enough() -> None:
-    """The check can fail: without sub-steps the load step is off by several wei/Wh."""
-    model = StorageModel(substeps=1)
+@pytest.mark.parametrize("nodes", [101, 401])
+def test_one_step_per_interval_stays_monotone_through_the_fallback(nodes: int) -> None:
+    """At one step per interval Crank–Nicolson is not monotone (Δt (ū/h + 2a/h²)/2 ≈ 4.9 at
+    101 nodes, 33 at 401); the fully implicit fallback keeps λ decreasing in s and within a
+    few wei/Wh (first order in time where it acts). Without it the 401-node solve breaks
+    down."""
+    model = StorageModel(soc_nodes=nodes, substeps=1)
     forecast = PROFILES["load-step"]
     lam = -solve_storage(model, forecast).solution.gradient(0)
-    reference = markov_chain_scarcity(model, forecast, model.soc_nodes, np.linspace(0, 1e4, 101))
-    assert np.abs(lam - reference).max() > 2.0
+    reference = markov_chain_scarcity(
+        model, forecast, nodes, np.linspace(0.0, model.capacity_wh, nodes)
+    )
+    error = np.abs(lam - reference).max()
+    assert error <= 6.0
+    assert all(np.diff(lam) <= 1e-9)
