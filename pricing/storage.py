@@ -175,8 +175,9 @@ def solve_storage(
 ) -> StorageValue:
     """Re-solve the storage HJB over the forecast horizon (monotone Crank–Nicolson: fully
     implicit wherever the Crank–Nicolson stencil is not monotone; policy iteration), with
-    ``model.substeps_for(step_h)`` time steps per forecast step. The solution keeps the forecast steps'
-    time levels; ``iterations[n]`` counts the tridiagonal solves of forecast step n.
+    ``model.substeps_for(step_h)`` time steps per forecast step. The solution keeps the
+    forecast steps' time levels; ``iterations[n]`` counts the tridiagonal solves of
+    forecast step n.
 
     ``tol`` is the policy-iteration tolerance relative to the largest charging power: the
     default settles the policy to 2 % of the power limit, which moves the scarcity value by
