@@ -8,8 +8,8 @@ import queue
 import sys
 from pathlib import Path
 
+from bench.config import load_scenario
 from bench.events import BenchStatus, IntervalReport, RunSummary
-from bench.scenario.config import load_scenario
 from bench.scenario.runner import ScenarioRunner
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
-from bench.config import BenchConfig, MeterConfig
+from bench.config import BenchConfig, MeterConfig, ScenarioConfig
 from bench.devices import (
     Meter,
     MeterOnline,
@@ -31,7 +31,6 @@ from bench.emulator import EmulatedMeter, MeterFarm, emulated_meters
 from bench.errors import ConfigError
 from bench.scenario.agents import MeteredEnergy
 from bench.scenario.clock import SimClock
-from bench.scenario.config import ScenarioConfig
 from bench.scenario.counters import BoundaryCounters
 from bench.scenario.feeder import FeederDriver
 
@@ -92,7 +91,7 @@ class MeterFleet:
                 poller = MeterPoller(
                     url,
                     out,
-                    interval_s=bench.interval_s,
+                    interval_s=bench.reading_interval_s,
                     key=meter_cfg.key,
                     baud=bench.baud,
                     reset_wait_s=0.0 if meter_cfg.emulated else bench.reset_wait_s,

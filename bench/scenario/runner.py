@@ -13,13 +13,13 @@ from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.config import ScenarioConfig
 from bench.errors import BenchError
 from bench.events import BenchStatus, IntervalReport, MeterSample, RunSummary
 from bench.scenario.agents import Agent, MeteredEnergy
 from bench.scenario.clock import SimClock
-from bench.scenario.config import ScenarioConfig
 from bench.scenario.fleet import MeterFleet
-from bench.scenario.market import IntervalMarket, audit_policy
+from bench.scenario.market import IntervalMarket
 from bench.scenario.sessions import SupplySessions
 from bench.scenario.settlement import ChainSession
 from bench.store import Journal
@@ -114,7 +114,7 @@ class ScenarioRunner:
                 stack.callback(journal.close)
                 journal.set_meta("config", str(cfg.source))
                 journal.set_meta("mechanism", cfg.market.mechanism)
-                policy = audit_policy(cfg)
+                policy = cfg.audit_policy
                 journal.set_meta("loss_fraction", policy.loss_fraction)
                 journal.set_meta("tolerance_fraction", policy.tolerance_fraction)
             self._status(0.0, "info", "starting the chain")
@@ -145,7 +145,7 @@ class ScenarioRunner:
             fleet.interval_energy(clock.real_time_of(t0_s))  # count energy from here on
             reports: list[IntervalReport] = []
             for interval_id in range(1, cfg.intervals + 1):
-                end_s = t0_s + interval_id * cfg.interval_s
+                end_s = t0_s + interval_id * cfg.market_interval_s
                 for message in sessions.start_of_interval(interval_id):
                     self._log(clock.now_s(), "info", message, journal)
                 if not self._wait(clock, end_s, fleet, sessions, journal):

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 
 from bench.chain import SessionBill
 from bench.chain.watcher import EventWatcher, SessionOpened
+from bench.config import SessionPlan
 from bench.errors import ChainError, DeviceError
-from bench.scenario.config import SessionPlan
 from bench.scenario.fleet import MeterFleet
 from bench.scenario.settlement import ChainSession
 

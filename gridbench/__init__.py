@@ -1,0 +1,1 @@
+"""The ``gridbench`` command: the thin entry layer above :mod:`gui` and :mod:`bench`."""
