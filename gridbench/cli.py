@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from gridbench import __version__
+
 # command -> (module with register(subparsers), one-line help); a module may add several.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("gridbench.demo", "run the demo scenario (panel if a display is available)"),
@@ -26,15 +28,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def version() -> str:
-    """The installed distribution's version."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
+class _Version(argparse.Action):
+    """``--version``: the version is looked up only when asked for."""
 
-    try:
-        return dist_version("gridbench")
-    except PackageNotFoundError:
-        return "unknown (not installed: pip install -e .)"
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        sys.stdout.write(f"gridbench {__version__}\n")
+        parser.exit()
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -43,7 +42,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="gridbench",
         description="HIL test bench and control panel for peer-to-peer energy trading.",
     )
-    parser.add_argument("--version", action="version", version=f"gridbench {version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     if command in COMMANDS:
         importlib.import_module(COMMANDS[command][0]).register(sub)
