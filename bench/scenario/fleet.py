@@ -69,6 +69,12 @@ class MeterFleet:
         used = {p.meter_id for p in config.participants} | {s.meter_id for s in config.sessions}
         if config.feeder_meter:
             used.add(config.feeder_meter)
+        unsupported = [m.meter_id for m in bench.meters if m.kind in ("simavr", "fake")]
+        if unsupported:
+            raise ConfigError(
+                f"meters {unsupported}: simavr and fake meters are not run by the scenario "
+                "yet; use kind = 'emulated' for them"
+            )
         with contextlib.ExitStack() as stack:
             meters = [m for m in emulated_meters(bench) if m.name in used]
             ports = (

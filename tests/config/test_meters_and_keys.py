@@ -133,3 +133,21 @@ def test_the_chain_keys_default_to_none_and_false(
     allowed = edit(demo_text, "[chain]\n", "[chain]\nallow_well_known_key = true\n")
     assert load_scenario(write_config(allowed)).allow_well_known_key is True
     assert os.stat(write_config(demo_text)).st_size > 0
+
+
+def test_a_scenario_refuses_meter_kinds_it_cannot_run_yet() -> None:
+    from bench.config import parse_scenario
+    from bench.scenario.clock import SimClock
+    from bench.scenario.fleet import MeterFleet
+
+    config = parse_scenario(
+        {
+            "meters": [{"id": "a", "kind": "fake"}],
+            "participants": [{"name": "p", "meter": "a"}],
+        }
+    )
+    with (
+        pytest.raises(ConfigError, match=r"\['a'\]: simavr and fake meters are not run"),
+        MeterFleet.open(config, SimClock(speed=1.0), lambda *_: None),
+    ):
+        pass
