@@ -39,12 +39,13 @@ from bench.config.model import (
     ScenarioConfig,
     SessionPlan,
 )
-from bench.config.tables import BACKENDS, METER_KINDS
+from bench.config.tables import BACKENDS, METER_KINDS, PORT_KINDS
 
 __all__ = [
     "BACKENDS",
     "FAULT_FIELDS",
     "METER_KINDS",
+    "PORT_KINDS",
     "AgentSpec",
     "BenchConfig",
     "Faults",

@@ -155,14 +155,16 @@ class _Document:
         kind = raw["kind"] or (
             "generic" if "generic" in raw else "firmata" if raw["port"] else "emulated"
         )
-        if kind in ("firmata", "generic") and not raw["port"]:
+        if kind in tables.PORT_KINDS and not raw["port"]:
             errors.append(f"{where}: a {kind} meter needs port (a device path, URL or 'auto')")
-        if kind not in ("firmata", "generic") and raw["port"]:
+        if kind not in tables.PORT_KINDS and raw["port"]:
             errors.append(f"{where}: a {kind} meter has no port; remove port or set kind")
-        if kind in ("firmata", "generic") and (raw["profile"] or raw["power_w"]):
+        if kind in tables.PORT_KINDS and (raw["profile"] or raw["power_w"]):
             errors.append(
                 f"{where}: a {kind} meter measures real power; remove profile and power_w"
             )
+        elif kind != "emulated" and raw["profile"]:
+            errors.append(f"{where}: a {kind} meter takes a constant power_w, not a profile")
         if "faults" in raw and kind != "emulated":
             errors.append(f"{where}: faults only apply to emulated meters; remove [faults]")
         if "generic" in raw and kind != "generic":

@@ -9,6 +9,11 @@ from bench.config.schema import REQUIRED, Key, Table
 
 BACKENDS = ("native", "pyfirmata2")
 METER_KINDS = ("firmata", "generic", "emulated", "simavr", "fake")
+"""Meter kinds (opened by :mod:`bench.rig`): a board on a port running the project's
+firmware, a StandardFirmata board, the Python emulator, the firmware ELF in simavr, the
+in-process fake."""
+PORT_KINDS = ("firmata", "generic")
+"""Kinds on a serial port named by ``port``; the bench starts the others itself."""
 ROLES = ("prosumer", "consumer", "responsive")
 MECHANISM_NAMES = ("pay_as_clear", "pay_as_bid", "pay_as_offer")
 MAX_WEI_PER_WH = 1e9
@@ -103,7 +108,7 @@ METERS = Table(
         Key("port", "str", None, "firmata and generic: device path, URL or 'auto'"),
         Key("key", "hex32", None, "HMAC key of the relay commands (default all zero)", "hex"),
         _key_file("relay_key_file", "file holding the relay HMAC key instead of key"),
-        Key("profile", "str", None, "emulated, simavr: load/PV profile, e.g. 'household+pv*2'"),
+        Key("profile", "str", None, "emulated: load/PV profile, e.g. 'household+pv*2'"),
         Key(
             "power_w",
             "float",

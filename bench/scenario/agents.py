@@ -10,21 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from bench.config import AgentSpec, Role
+from bench.events import MeteredEnergy
 from pricing import Order, Side
 
 __all__ = ["Agent", "AgentSpec", "MeteredEnergy", "Role"]
-
-
-@dataclass(frozen=True)
-class MeteredEnergy:
-    """Energy a participant's meter imported and exported during one interval."""
-
-    participant: str
-    import_wh: float
-    export_wh: float
 
 
 class Agent:

@@ -92,11 +92,11 @@ def nothing_starts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         started.append("pty")
         return real_openpty()
 
-    from bench.scenario.runner import ScenarioRunner
+    from bench.scenario.worker import ScenarioWorker
 
     monkeypatch.setattr(subprocess.Popen, "__init__", popen)
     monkeypatch.setattr(os, "openpty", openpty)
-    monkeypatch.setattr(ScenarioRunner, "start", lambda self: started.append("runner"))
+    monkeypatch.setattr(ScenarioWorker, "start", lambda self: started.append("runner"))
     return started
 
 

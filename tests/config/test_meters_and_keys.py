@@ -24,7 +24,7 @@ def meters(*entries: dict[str, object]) -> dict[str, object]:
         ({"id": "a"}, "emulated"),
         ({"id": "a", "port": "/dev/ttyACM0"}, "firmata"),
         ({"id": "a", "port": "/dev/ttyUSB0", "generic": {"relay_pin": 8}}, "generic"),
-        ({"id": "a", "kind": "simavr", "profile": "pv"}, "simavr"),
+        ({"id": "a", "kind": "simavr", "power_w": 500.0}, "simavr"),
         ({"id": "a", "kind": "fake", "power_w": 100.0}, "fake"),
     ],
 )
@@ -42,6 +42,7 @@ def test_kind_is_given_or_inferred(entry: dict[str, object], kind: str) -> None:
         ({"id": "a", "kind": "fake", "port": "x"}, "a fake meter has no port"),
         ({"id": "a", "port": "x", "power_w": 5.0}, "a firmata meter measures real power"),
         ({"id": "a", "kind": "simavr", "faults": {"drop_rate": 0.1}}, "faults only apply"),
+        ({"id": "a", "kind": "fake", "profile": "pv"}, "a fake meter takes a constant power_w"),
         ({"id": "a", "generic": {}}, "a generic meter needs port"),
         ({"id": "a", "kind": "firmata", "port": "x", "generic": {}}, "needs kind = 'generic'"),
         ({"id": "a", "faults": {"drop_rate": 1.5}}, "faults drop_rate must be a fraction"),
@@ -133,21 +134,3 @@ def test_the_chain_keys_default_to_none_and_false(
     allowed = edit(demo_text, "[chain]\n", "[chain]\nallow_well_known_key = true\n")
     assert load_scenario(write_config(allowed)).allow_well_known_key is True
     assert os.stat(write_config(demo_text)).st_size > 0
-
-
-def test_a_scenario_refuses_meter_kinds_it_cannot_run_yet() -> None:
-    from bench.config import parse_scenario
-    from bench.scenario.clock import SimClock
-    from bench.scenario.fleet import MeterFleet
-
-    config = parse_scenario(
-        {
-            "meters": [{"id": "a", "kind": "fake"}],
-            "participants": [{"name": "p", "meter": "a"}],
-        }
-    )
-    with (
-        pytest.raises(ConfigError, match=r"\['a'\]: simavr and fake meters are not run"),
-        MeterFleet.open(config, SimClock(speed=1.0), lambda *_: None),
-    ):
-        pass
