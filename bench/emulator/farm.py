@@ -202,18 +202,16 @@ class MeterFarm:
         meters: Iterable[EmulatedMeter] = (),
         *,
         baud: int = 57600,
-        time_scale: float = 1.0,
+        speed: float = 1.0,
         sim_clock: Callable[[], float] | None = None,
         sim_start_s: float = 0.0,
         link_dir: str | Path | None = None,
     ) -> None:
-        if time_scale <= 0:
-            raise ConfigError(f"time_scale must be > 0 (got {time_scale}); 1 is real time")
+        if speed <= 0:
+            raise ConfigError(f"speed must be > 0 (got {speed}); 1 is real time")
         self.bytes_per_s = baud / 10
         self._t0 = time.monotonic()
-        self._sim_clock = sim_clock or (
-            lambda: sim_start_s + time_scale * (time.monotonic() - self._t0)
-        )
+        self._sim_clock = sim_clock or (lambda: sim_start_s + speed * (time.monotonic() - self._t0))
         self._own_dir = link_dir is None
         self.link_dir = Path(link_dir or tempfile.mkdtemp(prefix="gridbench-meters-"))
         self.link_dir.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ def farm() -> Iterator[MeterFarm]:
 @pytest.fixture
 def fast_farm() -> Iterator[MeterFarm]:
     """A farm whose meters integrate one simulated hour per real second."""
-    with MeterFarm(time_scale=3600.0) as f:
+    with MeterFarm(speed=3600.0) as f:
         yield f
         assert f.loop_error is None, f"farm I/O thread died: {f.loop_error!r}"
 
