@@ -199,6 +199,10 @@ class ScenarioConfig:
     feeder_meter: str | None = None
     unmetered_load_w: float = 0.0
     sessions: tuple[SessionPlan, ...] = ()
+    source_text: str = ""
+    """The config file's text as read (empty when built from a parsed document)."""
+    overrides: tuple[tuple[str, object], ...] = ()
+    """Parameter overrides applied on top of the file (``table.key``, value)."""
 
     @property
     def start_s(self) -> float:

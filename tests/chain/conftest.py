@@ -1,9 +1,9 @@
-"""Fixtures of the chain tests: one real Anvil per session, a fresh market per test."""
+"""Fixtures of the chain tests: a fresh market per test on the plugin's ``anvil`` (one real
+Anvil per session, reverted after each test)."""
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 
@@ -27,19 +27,8 @@ def artifacts() -> None:
     subprocess.run([str(forge), "build"], cwd=REPO_ROOT / "contracts", check=True)
 
 
-@pytest.fixture(scope="session")
-def anvil(artifacts: None) -> Iterator[Anvil]:
-    """One Anvil for the whole session (tests deploy their own markets)."""
-    try:
-        native_binary("anvil")
-    except ToolMissingError as exc:
-        pytest.skip(str(exc))
-    with Anvil() as node:
-        yield node
-
-
 @pytest.fixture
-def market(anvil: Anvil) -> Market:
+def market(anvil: Anvil, artifacts: None) -> Market:
     """A fresh metered market with alice, bob and carol funded with 1 LABC each."""
     m = Market.deploy(anvil.url)
     m.add_participants(PEOPLE, DEPOSIT_WEI)
@@ -47,7 +36,7 @@ def market(anvil: Anvil) -> Market:
 
 
 @pytest.fixture
-def open_market(anvil: Anvil) -> Market:
+def open_market(anvil: Anvil, artifacts: None) -> Market:
     """A fresh market that does not require meter readings."""
     m = Market.deploy(anvil.url, require_readings=False)
     m.add_participants(PEOPLE, DEPOSIT_WEI)
