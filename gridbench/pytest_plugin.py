@@ -190,7 +190,7 @@ def run_scenario(
     from bench.events import IntervalReport
     from bench.report import replay
     from bench.scenario.worker import ScenarioWorker
-    from bench.store import JournalRecorder
+    from bench.store import recorder_for
 
     ports = pytestconfig.getoption("--meter-port")
 
@@ -202,7 +202,7 @@ def run_scenario(
         given = {**dict(base.overrides), **{parameter_path(k): v for k, v in overrides.items()}}
         scenario = load_with_overrides(base.source, given, text=base.source_text or None)
         scenario = replace(with_ports(scenario, ports), chain_url=anvil.url)
-        worker = ScenarioWorker(scenario, recorders=[JournalRecorder(tmp_path / "runs")])
+        worker = ScenarioWorker(scenario, recorders=[recorder_for(scenario, tmp_path / "runs")])
         worker.start()
         worker.join(timeout=RUN_TIMEOUT_S)
         if worker.is_alive():

@@ -73,10 +73,10 @@ RunnerFactory = Callable[[ScenarioConfig], Runner]
 def default_runner_factory(runs_dir: Path) -> RunnerFactory:
     """Workers that journal into ``runs_dir`` (imported here: the panel's tests run without)."""
     from bench.scenario.worker import ScenarioWorker
-    from bench.store import JournalRecorder
+    from bench.store import recorder_for
 
     def make(config: ScenarioConfig) -> Runner:
-        return ScenarioWorker(config, recorders=[JournalRecorder(runs_dir)])
+        return ScenarioWorker(config, recorders=[recorder_for(config, runs_dir)])
 
     return make
 

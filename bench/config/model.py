@@ -78,6 +78,7 @@ class BenchConfig:
     reading_interval_s: float = 0.1
     backend: str = "native"
     source: Path | None = None
+    seed: int = 0
 
     def meter(self, meter_id: str) -> MeterConfig:
         """The entry for ``meter_id``."""

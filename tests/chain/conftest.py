@@ -1,5 +1,4 @@
-"""Fixtures of the chain tests: a fresh market per test on the plugin's ``anvil`` (one real
-Anvil per session, reverted after each test)."""
+"""Fixtures of the chain tests: a fresh market per test on the plugin's session Anvil."""
 
 from __future__ import annotations
 
@@ -25,6 +24,13 @@ def artifacts() -> None:
     except ToolMissingError as exc:
         pytest.skip(str(exc))
     subprocess.run([str(forge), "build"], cwd=REPO_ROOT / "contracts", check=True)
+
+
+@pytest.fixture
+def anvil(anvil_session: Anvil) -> Anvil:
+    """The plugin's session Anvil without the revert after each test: some chain tests
+    leave transactions pending on purpose (automine off), which a revert would not clear."""
+    return anvil_session
 
 
 @pytest.fixture
