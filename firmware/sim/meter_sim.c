@@ -21,9 +21,10 @@
  *   set key=value...   v_rms i_rms phase_deg freq h3 h5 h7 (current harmonics, fraction of
  *                      the fundamental) v_h3 (voltage harmonic) adc2..adc5 (raw counts)
  *                      → "@ ok t=<simulated s when it took effect>"
- *   get time|relay|rx|idle|uart|stack
+ *   get time|relay|rx|tx|idle|uart|stack
  *                      → "@ time=<simulated s>", "@ relay=<0|1>", "@ rx=<simulated s
- *                      when the last byte from the host reached the UART>", "@ idle=<fraction
+ *                      when the last byte from the host reached the UART>", "@ tx=<simulated s
+ *                      when the AVR last wrote a byte to the UART>", "@ idle=<fraction
  *                      of cycles the CPU slept>", "@ uart=<bytes from host> <delivered>
  *                      <overrun> <dropped while off>", "@ stack=<lowest SP seen> <RAMEND>"
  *   speed F            → "@ ok"
@@ -70,7 +71,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static waveform_t pending, active;
 static atomic_int have_pending, want_reset, want_save, want_quit, relay_state = -1;
 static atomic_int want_time, want_idle;
-static _Atomic double last_rx_time;
+static _Atomic double last_rx_time, last_tx_time;
 static double speed = 1.0, pending_speed = -1;
 static double v_gain = 0.635, i_gain = 0.048828;  // V, A per ADC count
 static const char *eeprom_path;
@@ -202,6 +203,7 @@ static avr_cycle_count_t uart_frame_tick(avr_t *a, avr_cycle_count_t when, void 
 static void uart_sent(struct avr_irq_t *irq, uint32_t value, void *param) {
   (void)irq;
   (void)param;
+  last_tx_time = sim_seconds();
   if (!ring_put(&tx_ring, (uint8_t)value)) atomic_fetch_add(&tx_dropped, 1);
   else if (ring_used(&tx_ring) == 1) {
     char c = 0;
@@ -329,12 +331,13 @@ static void *control_thread(void *arg) {
       if (what && !strcmp(what, "time")) want_time = 1;
       else if (what && !strcmp(what, "relay")) say("relay=%d", relay_state < 0 ? 0 : relay_state);
       else if (what && !strcmp(what, "rx")) say("rx=%.6f", (double)last_rx_time);
+      else if (what && !strcmp(what, "tx")) say("tx=%.6f", (double)last_tx_time);
       else if (what && !strcmp(what, "idle")) want_idle = 1;
       else if (what && !strcmp(what, "uart"))
         say("uart=%lu %lu %lu %lu", (unsigned long)rx_from_host, (unsigned long)rx_delivered,
             (unsigned long)rx_overrun, (unsigned long)rx_dropped_off);
       else if (what && !strcmp(what, "stack")) say("stack=%u %u", (unsigned)stack_low, avr->ramend);
-      else say("error get what? time|relay|rx|idle|uart|stack");
+      else say("error get what? time|relay|rx|tx|idle|uart|stack");
     } else if (!strcmp(cmd, "speed")) {
       char *v = strtok(NULL, " \t\r\n");
       pthread_mutex_lock(&lock);

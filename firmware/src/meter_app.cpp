@@ -53,8 +53,6 @@ const uint32_t kPersistMaxMs = 10000, kPersistBeforeReportMs = 100;
 // write per 64 signed readings and per minute of signing, and a reboot resumes at the
 // ceiling (seq skips ahead, the clock jumps ahead by at most a minute; neither goes back).
 const uint32_t kSeqStep = 64, kClockStepS = 60;
-// The first key is made this long after boot, once the ADC has produced noise to hash.
-const uint32_t kKeygenAfterMs = 200;
 
 // Separate functions (not inlined) so their hash state is off the stack while the curve
 // arithmetic runs.
@@ -525,6 +523,8 @@ void MeterApp::persist(uint32_t now) {
   reported_exp_ = exp;
 }
 
+// The first key is made on the first SIGNER or SIGNED_READING request (a fresh meter's
+// first answer takes one key generation longer, ~3 s), never during the boot handshake.
 // key = SHA-256("GMK1" ‖ the board's entropy pool ‖ host entropy ‖ the old key ‖ counter),
 // the first such value in [1, n − 1]. The public key is computed once and stored with it.
 __attribute__((noinline)) bool MeterApp::make_signing_key(const uint8_t* host_entropy) {
@@ -601,7 +601,6 @@ void MeterApp::poll() {
     clock_ms_ += 1000;
     ++clock_s_;
   }
-  if (!signing_.has_key() && now - boot_ms_ >= kKeygenAfterMs) make_signing_key(0);
   if (rekey_pending_) {
     rekey_pending_ = false;
     const bool ok = make_signing_key(rekey_entropy_);

@@ -60,7 +60,7 @@ void fe_sub(uint8_t* r, const uint8_t* a, const uint8_t* b) { u256::mod_sub(r, a
 namespace {
 // acc += Σ a[i]·b[−i] for n terms (a ascending, b descending from just below `b_end`).
 inline void mac_column(column_t& acc, const uint8_t* a, const uint8_t* b_end, uint8_t n) {
-#ifdef __AVR__
+#if defined(__AVR__) && !defined(NO_ASM)
   uint8_t c0 = static_cast<uint8_t>(acc), c1 = static_cast<uint8_t>(acc >> 8),
           c2 = static_cast<uint8_t>(acc >> 16), x, y;
   const uint8_t zero = 0;
