@@ -15,8 +15,11 @@ const int kNoSeparator = -1;
 // out = HMAC_K(V [‖ sep] [‖ x ‖ h]) (RFC 6979 §3.2 steps d–h)
 __attribute__((noinline)) void hmac_step(uint8_t* out, const uint8_t* key, const uint8_t* v, int sep, const uint8_t* x,
                const uint8_t* h) {
+  // Yields between the SHA-256 blocks (a few ms each on the AVR), at this depth rather than
+  // inside the hash: the caller's work runs on a shallower stack.
   HmacSha256 mac;
   mac.begin(key, 32);
+  if (u256::yield) u256::yield();
   mac.update(v, 32);
   if (sep != kNoSeparator) {
     const uint8_t s = static_cast<uint8_t>(sep);
@@ -26,8 +29,16 @@ __attribute__((noinline)) void hmac_step(uint8_t* out, const uint8_t* key, const
     mac.update(x, 32);
     mac.update(h, 32);
   }
+  if (u256::yield) u256::yield();
   mac.finish(out);
+  if (u256::yield) u256::yield();
 }
+
+// Sets the hooks of the slow primitives for the time of one operation.
+struct Yielding {
+  explicit Yielding(void (*yield)()) { u256::yield = yield; }
+  ~Yielding() { u256::yield = 0; }
+};
 
 void wipe(void* p, uint8_t n) {
   volatile uint8_t* b = static_cast<volatile uint8_t*>(p);
@@ -53,6 +64,7 @@ bool valid_private_key(const uint8_t* key) {
 }
 
 __attribute__((noinline)) void public_key(uint8_t* pub, const uint8_t* key, void (*yield)()) {
+  const Yielding hooks(yield);
   uint8_t k[32];
   u256::from_be(k, key);
   secp256k1::Jacobian p;
@@ -93,6 +105,7 @@ void reverse(uint8_t* p) {  // little-endian ↔ big-endian in place
 // r and s are worked out in place in r_out and s_out (little-endian), then turned around.
 __attribute__((noinline)) void sign(uint8_t* r_out, uint8_t* s_out, uint8_t& recid, const uint8_t* key, const uint8_t* digest,
           void (*yield)()) {
+  const Yielding hooks(yield);
   uint8_t h1[32], kv[64], k[32], blind[32];  // kv: K then V
   uint8_t* K = kv;
   uint8_t* V = kv + 32;

@@ -577,6 +577,7 @@ __attribute__((noinline)) void MeterApp::send_signed_reading() {
   }
   const uint32_t imp = reported_imp_.wh, exp = reported_exp_.wh;
   uint8_t digest[32], r[32], s[32], recid;
+  board_.busy();  // the EEPROM writes above took a while
   reading_digest(digest, settings_.meter_id, seq, imp, exp, time_s);
   {
     uint8_t key[32];

@@ -184,13 +184,15 @@ __attribute__((noinline)) void to_affine(Affine& out, const Jacobian& p, const u
   fe_mul(out.y, p.y, zi2);
 }
 
-// Column c of the comb takes bit 64·i + c of k for tooth i. A zero digit (1 column in 16)
+// Column c of the comb takes bit 64·i + c of k for tooth i; `yield` after the doubling and
+// after the addition. A zero digit (1 column in 16)
 // skips the addition: the time leaks how many columns are zero (no dummy addition, whose
 // 96-byte copy the stack cannot spare).
 void mul_base(Jacobian& out, const uint8_t* k, void (*yield)()) {
   memset(&out, 0, sizeof out);
   for (int8_t col = 63; col >= 0; --col) {
     point_double(out);
+    if (yield) yield();
     uint8_t digit = 0;
     for (uint8_t tooth = 0; tooth < 4; ++tooth) {
       const uint8_t byte = static_cast<uint8_t>(tooth * 8 + (col >> 3));

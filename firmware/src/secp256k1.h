@@ -25,7 +25,7 @@ void point_add_affine(Jacobian& p, const Affine& q);  // p += q
 // `blind`: any nonzero field element; it hides the inversion's timing.
 void to_affine(Affine& out, const Jacobian& p, const uint8_t* blind);  // out may alias p
 
-// k·G; k < n. Calls `yield` once per comb column (64 times) so the caller can keep other
-// work (metering, the watchdog) going.
+// k·G; k < n. Calls `yield` twice per comb column (128 times, ~25 ms apart on the AVR) so
+// the caller can keep other work (metering, the watchdog) going.
 void mul_base(Jacobian& out, const uint8_t* k, void (*yield)());
 }  // namespace secp256k1

@@ -4,6 +4,8 @@
 
 namespace u256 {
 
+void (*yield)() = 0;
+
 uint8_t add(uint8_t* r, const uint8_t* a, const uint8_t* b) {
   uint16_t c = 0;
   for (uint8_t i = 0; i < kBytes; ++i) {
@@ -64,13 +66,15 @@ __attribute__((noinline)) void mod_sub(uint8_t* r, const uint8_t* a, const uint8
 __attribute__((noinline)) void mod_mul_slow(uint8_t* r, const uint8_t* a, const uint8_t* b, const uint8_t* m) {
   uint8_t acc[kBytes];
   memset(acc, 0, sizeof acc);
-  for (uint8_t i = kBytes; i-- > 0;)
+  for (uint8_t i = kBytes; i-- > 0;) {
+    if (yield) yield();
     for (uint8_t bit = 0x80; bit; bit >>= 1) {
       mod_add(acc, acc, acc, m);
       uint8_t sum[kBytes];
       mod_add(sum, acc, a, m);
       select(acc, sum, b[i] & bit);
     }
+  }
   memcpy(r, acc, kBytes);
 }
 
@@ -106,7 +110,8 @@ __attribute__((noinline)) void mod_inv(uint8_t* r, const uint8_t* a, const uint8
   memset(x1, 0, kBytes);
   memset(x2, 0, kBytes);
   x1[0] = 1;
-  while (!is_one(u) && !is_one(v)) {
+  for (uint8_t step = 0; !is_one(u) && !is_one(v); ++step) {
+    if (yield && (step & 15) == 0) yield();
     while (!(u[0] & 1)) {
       shift_right(u, 0);
       halve(x1, m);

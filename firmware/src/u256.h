@@ -4,6 +4,9 @@
 
 namespace u256 {
 const uint8_t kBytes = 32;
+// Called every few milliseconds by mod_mul_slow and mod_inv (and ecdsa's hashing) when set:
+// the caller's other work (metering) goes on during a signature.
+extern void (*yield)();
 
 uint8_t add(uint8_t* r, const uint8_t* a, const uint8_t* b);  // returns the carry
 uint8_t sub(uint8_t* r, const uint8_t* a, const uint8_t* b);  // returns the borrow

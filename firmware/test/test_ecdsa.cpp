@@ -63,7 +63,7 @@ TEST(public_keys_of_small_keys_are_g_2g_3g) {
   CHECK(pub_of(kOne) ==
         "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
         "483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8");
-  CHECK_EQ(yields, 64);  // one per comb column
+  CHECK(yields >= 128);  // two per comb column, more in the inversion
   CHECK(pub_of("0000000000000000000000000000000000000000000000000000000000000002") ==
         "c6047f9441ed7d6d3045406e95c07cd85c778e4b8cef3ca7abac09b95c709ee5"
         "1ae168fea63dc339a3c58419466ceaeef7f632653266d0e1236431a950cfe52a");

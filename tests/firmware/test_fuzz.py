@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,7 @@ def fuzz(sim: SimMeter, meter: FirmataMeter, data: bytes) -> None:
 
 
 @pytest.fixture
-def fuzz_meter(firmware_images: tuple[Path, Path]):
+def fuzz_meter(firmware_images: tuple[Path, Path]) -> Iterator[tuple[SimMeter, FirmataMeter]]:
     elf, runner = firmware_images
     sim = SimMeter(speed=0, elf=elf, runner=runner)
     sim.set_waveform(Waveform(v_rms=230, i_rms=3))
@@ -94,7 +95,9 @@ def fuzz_meter(firmware_images: tuple[Path, Path]):
         sim.close()
 
 
-def test_20_kb_of_fuzz_leaves_the_meter_answering(fuzz_meter: tuple[SimMeter, FirmataMeter]) -> None:
+def test_20_kb_of_fuzz_leaves_the_meter_answering(
+    fuzz_meter: tuple[SimMeter, FirmataMeter],
+) -> None:
     fuzz(*fuzz_meter, traffic(20_000, seed=14))
 
 

@@ -143,3 +143,31 @@ def test_one_signature_takes_under_3_simulated_seconds_at_16_mhz(
     signed_reading(sim, meter, meter.identity().meter_id)
     sign_s = sim.last_tx_time() - sim.last_rx_time()  # request in → last reply byte out
     assert 0.5 < sign_s <= 3.5, sign_s
+
+
+def test_energy_and_readings_stay_within_half_percent_while_signing(
+    firmware_images: tuple[Path, Path],
+) -> None:
+    """The accuracy tests' measure (test_accuracy.py) with the meter signing back to back:
+    the signature yields to metering every ~25 ms, so no mains cycle is lost."""
+    elf, runner = firmware_images
+    wave = Waveform(v_rms=230, i_rms=5, phase_deg=0)
+    sim = SimMeter(speed=3.0, elf=elf, runner=runner)
+    try:
+        sim.set_waveform(wave)
+        meter = FirmataMeter.open(sim.pty_path, timeout_s=2.0)
+        request(sim, meter, SIGNER)  # key made before the window
+        time.sleep(0.5)
+        r0, t0 = meter.read(), sim.last_rx_time()
+        signatures = 0
+        while sim.sim_time() - t0 < 15.0:  # back to back: the meter signs all the time
+            signed_reading(sim, meter, "meter")
+            signatures += 1
+        r1, t1 = meter.read(), sim.last_rx_time()
+        meter.close()
+    finally:
+        sim.close()
+    assert signatures >= 4  # it really signed during the window
+    true_wh = 230 * 5 * (t1 - t0) / 3600
+    assert abs((r1.energy_import_wh - r0.energy_import_wh) - true_wh) / true_wh <= 0.005
+    assert abs(r1.power_w - 1150) / 1150 <= 0.005 and abs(r1.voltage_v - 230) / 230 <= 0.005
