@@ -121,6 +121,22 @@ def _signing_costs(elf: Path, runner: Path, static_ram: int) -> tuple[float, flo
         sim.close()
 
 
+def _sign_back_to_back(meters: list[FirmataMeter], until: float) -> None:
+    """Keep every meter signing until the wall-clock time ``until``: a new SIGNED_READING
+    request as soon as the last one is answered; returns once all are answered."""
+    outstanding = [False] * len(meters)
+    while True:
+        for i, m in enumerate(meters):
+            if not outstanding[i] and time.monotonic() < until:
+                m.link.send(bytes((0xF0, SIGNED_READING, 0xF7)))
+                outstanding[i] = True
+            got = m.link.receive(0.02)
+            if any(isinstance(x, Sysex) and x.command == SIGNED_READING for x in got):
+                outstanding[i] = False
+        if not any(outstanding) and time.monotonic() >= until:
+            return
+
+
 def _accuracy(
     seconds: float, elf: Path, runner: Path, *, signing: bool = False
 ) -> tuple[float, str]:
