@@ -18,6 +18,8 @@ class Auth {
   // gets as far as the tag check.
   Result verify(const uint8_t key[32], uint8_t first, const uint8_t* rest, uint8_t rest_len,
                 const uint8_t tag[kTagSize], uint32_t now_ms);
+  // Forgets a pending nonce (SYSTEM_RESET): an AUTH after it gets NO_CHALLENGE.
+  void discard_nonce() { pending_ = false; }
   bool locked_out(uint32_t now_ms) const { return lockout_remaining_s(now_ms) > 0; }
   uint16_t lockout_remaining_s(uint32_t now_ms) const;
   uint8_t failures() const { return failures_; }

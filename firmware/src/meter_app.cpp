@@ -188,6 +188,7 @@ void MeterApp::on_message(uint8_t status, uint8_t d1, uint8_t d2) {
     out_.raw(6);
   } else if (status == kSystemReset) {
     reset_pins();
+    auth_.discard_nonce();
   } else if (status == kSetPinMode) {
     set_pin_mode(d1, d2);
   } else if (status == kSetDigitalPin) {

@@ -179,6 +179,15 @@ TEST(nonces_never_repeat_across_reboots_even_without_entropy) {
   }
 }
 
+TEST(system_reset_discards_a_pending_nonce) {
+  Meter m;
+  const Bytes ch = m.talk(kChallenge);
+  CHECK(m.talk({0xFF}).empty());
+  CHECK(m.talk(auth(kDefaultKey, ch, {0x01, 0x00})) ==
+        Bytes({0xF0, 0x0F, 0x04, 0x06, 0x00, 0x00, 0xF7}));  // NO_CHALLENGE
+  CHECK(m.talk(auth(kDefaultKey, m.talk(kChallenge), {0x01, 0x00}))[2] == 0x01);  // new one works
+}
+
 TEST(nonce_expires_after_30_s) {
   Meter m;
   const Bytes ch = m.talk(kChallenge);
