@@ -6,7 +6,8 @@ the AVR firmware in simavr), drop ``kind_simavr.py`` here::
 
     from .kinds import MeterUnderTest, register_kind
 
-    @register_kind("simavr", caps={"truth", "wire", "reboot"}, marks=[pytest.mark.firmware])
+    @register_kind("simavr", runtime="simavr", caps={"truth", "wire", "reboot"},
+                   marks=[pytest.mark.firmware])
     def simavr(request):
         runner = start_simavr_runner(...)          # prints its pty
         driver = FirmataMeter.open(runner.pty, reset_wait_s=0.0)
