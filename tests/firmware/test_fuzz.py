@@ -53,9 +53,13 @@ def traffic(n_bytes: int, seed: int) -> bytes:
 
 def fuzz(sim: SimMeter, meter: FirmataMeter, data: bytes) -> None:
     boot = meter.identity().boot_count
-    for i in range(0, len(data), 4096):
-        meter.link.send(data[i : i + 4096])
-        meter.link.receive(0.0)  # keep reading: the meter's replies must not back up
+    for i in range(0, len(data), 1024):
+        # A serial line takes bytes at its own pace: keep at most 4 kB ahead of the bridge
+        # (beyond that the host's write blocks, on any machine speed), and keep reading.
+        while i - sim.uart_counts()["from_host"] > 4096:
+            meter.link.receive(0.02)
+        meter.link.send(data[i : i + 1024])
+        meter.link.receive(0.0)
     counts = sim.uart_counts()
     while counts["from_host"] < len(data):  # drain until the bridge has delivered it all
         meter.link.receive(0.05)
