@@ -8,7 +8,7 @@
  * firmware programmed into UBRR0), so a firmware that does not drain its receive buffer
  * loses bytes as a real Uno does (the core's 64-byte receive ring overflows); bytes arriving
  * while the receiver is off are lost, and so would be bytes simavr's UART queue cannot hold
- * (counted as overruns; its receive ISR keeps that queue near empty). The
+ * (counted as overruns; pacing at simavr's own byte time keeps that queue near empty). The
  * host side is never refused: what the AVR cannot take yet waits in the bridge, and the
  * host's writes block (as on a serial line) once that backlog is full. The ADC sees a front end (mid-supply offset 512 counts,
  * gain in µV or µA per count: the factory calibration of PROTOCOL.md §5.4) fed with mains
@@ -175,7 +175,9 @@ static avr_cycle_count_t frame_cycles(void) {
   uint16_t ubrr = (uint16_t)(avr_regbit_get(avr, uart0->ubrrh) << 8 |
                              avr_regbit_get(avr, uart0->ubrrl));
   unsigned divisor = avr_regbit_get(avr, uart0->u2x) ? 8 : 16;
-  return (avr_cycle_count_t)10 * divisor * (ubrr + 1u);
+  avr_cycle_count_t frame = (avr_cycle_count_t)10 * divisor * (ubrr + 1u);
+  /* simavr's UART lets the AVR read no faster than its own byte time: never outpace it. */
+  return uart0->cycles_per_byte > frame ? uart0->cycles_per_byte : frame;
 }
 
 static avr_cycle_count_t uart_frame_tick(avr_t *a, avr_cycle_count_t when, void *param) {
