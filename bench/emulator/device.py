@@ -7,6 +7,7 @@ simulated clock so energy integrates in simulated time.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import math
 import os
@@ -14,6 +15,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bench import attestation
 from bench.config import Faults
 from bench.devices import wire
 from bench.devices.reading import Calibration
@@ -44,6 +46,9 @@ class Eeprom:
     auth_failures: int = 0
     import_mwh: float = 0.0
     export_mwh: float = 0.0
+    signing_key: bytes | None = field(default=None, repr=False)  # never leaves the meter
+    signed_seq: int = 0
+    signed_time_s: int = 0
 
 
 @dataclass
@@ -70,6 +75,7 @@ class MeterDevice:
         firmware_version: tuple[int, int, int] = (1, 0, 0),
         seed: int | None = None,
         nonce_source: Callable[[int], bytes] = os.urandom,
+        entropy_source: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.eeprom = eeprom
         self.physics = physics
@@ -78,6 +84,10 @@ class MeterDevice:
         self.stats = DeviceStats()
         self._rng = random.Random(seed)
         self._nonce_source = nonce_source
+        self._entropy = entropy_source
+        if eeprom.signing_key is None:  # first power-up: the key is born inside the meter
+            eeprom.signing_key = self._new_private_key(b"")
+        self._public_key = _public_key(eeprom.signing_key)  # derived once, as the AVR does
         self._parser = fm.FirmataParser(max_sysex=128, lone_version_is_query=True)
         self._seq = 0
         self._locked_until = 0.0  # survives SYSTEM_RESET; boot() recomputes it from EEPROM
@@ -205,6 +215,8 @@ class MeterDevice:
             Cmd.CALIBRATION: self._cmd_calibration,
             Cmd.CHALLENGE: self._cmd_challenge,
             Cmd.AUTH: self._cmd_auth,
+            Cmd.SIGNER: self._cmd_signer,
+            Cmd.SIGNED_READING: self._cmd_signed_reading,
         }
         handler = handlers.get(cmd)
         if handler is None:
@@ -236,6 +248,36 @@ class MeterDevice:
         if p:
             return self._error(ErrorCode.BAD_LENGTH, Cmd.CALIBRATION, len(p))
         return self._frame(Cmd.CALIBRATION, wire.encode_calibration(self.eeprom.calibration))
+
+    def _cmd_signer(self, p: bytes, now: float) -> bytes:
+        if p:
+            return self._error(ErrorCode.BAD_LENGTH, Cmd.SIGNER, len(p))
+        return self._frame(Cmd.SIGNER, wire.encode_signer(self._public_key))
+
+    def _cmd_signed_reading(self, p: bytes, now: float) -> bytes:
+        if p:
+            return self._error(ErrorCode.BAD_LENGTH, Cmd.SIGNED_READING, len(p))
+        ee = self.eeprom
+        assert ee.signing_key is not None
+        self.physics.advance()
+        ee.signed_seq += 1  # persisted before the reply: no seq is ever signed twice
+        ee.signed_time_s = max(ee.signed_time_s, int(self.physics.sim_clock()))
+        signed = attestation.sign_counters(
+            ee.signing_key,
+            meter_id=attestation.meter_id_bytes32(ee.meter_id),
+            seq=ee.signed_seq,
+            import_wh=int(ee.import_mwh) // 1000 % (1 << 32),
+            export_wh=int(ee.export_mwh) // 1000 % (1 << 32),
+            time_s=ee.signed_time_s,
+        )
+        return self._frame(Cmd.SIGNED_READING, wire.encode_signed_reading(signed))
+
+    def _new_private_key(self, host_entropy: bytes) -> bytes:
+        """SHA-256 of fresh meter entropy and the host's, rehashed until in 1 … n−1."""
+        key = hashlib.sha256(self._entropy(32) + host_entropy).digest()
+        while not 0 < int.from_bytes(key, "big") < attestation.SECP256K1_N:
+            key = hashlib.sha256(key).digest()
+        return key
 
     def _cmd_challenge(self, p: bytes, now: float) -> bytes:
         if now < self._locked_until:
@@ -298,6 +340,13 @@ class MeterDevice:
             if any(b > 1 for b in args[1::2]):
                 return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, 1)
             ee.key = unpack_bytes(args)
+        elif cmd == AuthCmd.NEW_SIGNING_KEY:
+            if len(args) != 2 * wire.ENTROPY_BYTES:
+                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, len(args))
+            if not wire.canonical_bytes(args):
+                return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, 1)
+            ee.signing_key = self._new_private_key(unpack_bytes(args))
+            self._public_key = _public_key(ee.signing_key)
         else:
             return self._error(ErrorCode.UNKNOWN_COMMAND, Cmd.AUTH)
         return self._frame(Cmd.AUTH, bytes((cmd, 0)))
@@ -331,6 +380,7 @@ class MeterDevice:
             key_provisioned=ee.key != wire.DEFAULT_KEY,
             calibrated=ee.calibrated,
             meter_id=ee.meter_id,
+            signing_key=ee.signing_key is not None,
         )
 
     def _version(self) -> bytes:
@@ -425,3 +475,9 @@ class MeterDevice:
             self.stats.garbage_bytes += len(junk)
             frame = junk + frame
         return frame
+
+
+def _public_key(private_key: bytes) -> bytes:
+    from eth_keys import keys  # lazy: eth_keys costs start-up time
+
+    return keys.PrivateKey(private_key).public_key.to_bytes()

@@ -19,26 +19,26 @@ def _emulated(backend: str, tcp: bool) -> Iterator[MeterUnderTest]:
         driver = FirmataMeter.open(em.port, backend=backend, reset_wait_s=0.0)
         try:
             yield MeterUnderTest(
-                driver, em, frozenset({"truth", "wire", "reboot"}), reboot=em.reboot
+                driver, em, frozenset({"truth", "wire", "reboot", "signing"}), reboot=em.reboot
             )
         finally:
             driver.close()
         assert farm.loop_error is None
 
 
-@register_kind("emulator", caps={"truth", "wire", "reboot"})
+@register_kind("emulator", caps={"truth", "wire", "reboot", "signing"})
 def emulator_native(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
     """The emulator on a pty, native parser."""
     yield from _emulated("native", tcp=False)
 
 
-@register_kind("emulator-pyfirmata2", caps={"truth", "wire", "reboot"})
+@register_kind("emulator-pyfirmata2", caps={"truth", "wire", "reboot", "signing"})
 def emulator_pyfirmata2(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
     """The emulator on a pty, pyfirmata2 backend."""
     yield from _emulated("pyfirmata2", tcp=False)
 
 
-@register_kind("emulator-tcp", caps={"truth", "wire", "reboot"})
+@register_kind("emulator-tcp", caps={"truth", "wire", "reboot", "signing"})
 def emulator_tcp(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
     """The emulator on socket://, native parser."""
     yield from _emulated("native", tcp=True)

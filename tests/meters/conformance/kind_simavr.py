@@ -43,7 +43,7 @@ class _SimTruth:
         return self._sim.true_energy_wh()
 
 
-@register_kind("simavr", caps={"truth", "wire", "reboot"}, marks=[pytest.mark.firmware])
+@register_kind("simavr", caps={"truth", "wire", "reboot", "signing"}, marks=[pytest.mark.firmware])
 def simavr(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
     """The firmware ELF in simavr at real time, its UART on a pty."""
     try:
@@ -57,8 +57,18 @@ def simavr(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
             deadline = time.monotonic() + 5.0
             while not driver.read().valid and time.monotonic() < deadline:
                 time.sleep(0.1)
+            ident = driver.identity()
+            caps = {"truth", "wire", "reboot"}
+            why_not = ""
+            if ident.protocol_version >= (1, 1) and ident.signing_key:
+                caps.add("signing")
+            else:
+                why_not = (
+                    f"the firmware speaks protocol {ident.protocol_version[0]}."
+                    f"{ident.protocol_version[1]} with no signing key"
+                )
             yield MeterUnderTest(
-                driver, _SimTruth(sim), frozenset({"truth", "wire", "reboot"}), reboot=sim.reset
+                driver, _SimTruth(sim), frozenset(caps), reboot=sim.reset, why_not=why_not
             )
         finally:
             driver.close()

@@ -40,6 +40,7 @@ class MeterUnderTest:
     key: bytes = bytes(32)
     extra: dict[str, Any] = field(default_factory=dict)
     reboot: Callable[[], None] | None = None
+    why_not: str = ""  # why the meter lacks a capability its kind declares
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,10 @@ KINDS: dict[str, Kind] = {}
 #   truth  - the test can set power and read the relay/counters back
 #   wire   - the driver is a FirmataMeter (raw link access, auth, wire errors)
 #   reboot - the test can reboot the meter (boot counter, counters survive)
-CAPS = frozenset({"truth", "wire", "reboot"})
+#   signing - the meter signs its readings (protocol 1.1: SIGNER, SIGNED_READING,
+#             NEW_SIGNING_KEY); a kind may drop it at connection time (MeterUnderTest.caps)
+#             when the meter it reached turns out not to sign
+CAPS = frozenset({"truth", "wire", "reboot", "signing"})
 
 
 def register_kind(

@@ -217,3 +217,77 @@ def test_reboot_keeps_counters_and_counts_boots(meter: MeterUnderTest) -> None:
     assert after.seq < before.seq + 3
     assert after.energy_import_wh >= before.energy_import_wh
     assert d.identity().boot_count == after.boot_count
+
+
+# -- meter-signed readings (PROTOCOL.md §5.10-§5.12) --------------------------------
+@needs("signing")
+def test_signed_reading_verifies_and_signs_the_counters(meter: MeterUnderTest) -> None:
+    from bench.attestation import meter_id_bytes32
+
+    d = meter.driver
+    assert isinstance(d, FirmataMeter)
+    address = d.signer_address()
+    before = d.read()
+    signed = d.signed_reading()
+    after = d.read()
+    assert signed.signer_address() == address  # the driver checked too; recheck
+    assert signed.meter_id == meter_id_bytes32(d.identity().meter_id)
+    assert int(before.energy_import_wh) <= signed.import_wh <= int(after.energy_import_wh)
+    assert int(before.energy_export_wh) <= signed.export_wh <= int(after.energy_export_wh)
+
+
+@needs("signing", "wire")
+def test_a_tampered_signed_reply_does_not_verify(meter: MeterUnderTest) -> None:
+    from bench.attestation import meter_id_bytes32
+    from bench.devices import wire
+
+    d = meter.driver
+    assert isinstance(d, FirmataMeter)
+    address = d.signer_address()
+    d.link.send(fm.sysex(wire.Cmd.SIGNED_READING))
+    reply = _await_sysex(d, wire.Cmd.SIGNED_READING, 5.0)
+    meter_id = meter_id_bytes32(d.identity().meter_id)
+    genuine = wire.decode_signed_reading(reply, meter_id)
+    assert genuine is not None and genuine.signer_address() == address
+    tampered = bytearray(reply)
+    tampered[5] ^= 0x01  # import_wh + 1 Wh
+    forged = wire.decode_signed_reading(bytes(tampered), meter_id)
+    assert forged is not None and forged.import_wh == genuine.import_wh ^ 1
+    assert forged.signer_address() != address
+
+
+@needs("signing", "reboot")
+def test_signed_seq_increases_and_address_holds_across_a_reboot(meter: MeterUnderTest) -> None:
+    assert meter.reboot is not None
+    d = meter.driver
+    assert isinstance(d, FirmataMeter)
+    address = d.signer_address()
+    s1, s2 = d.signed_reading(), d.signed_reading()
+    meter.reboot()
+    time.sleep(0.2)
+    assert d.signer_address(refresh=True) == address
+    s3 = d.signed_reading()
+    assert s1.seq < s2.seq < s3.seq
+    assert s1.time_s <= s2.time_s <= s3.time_s
+
+
+@needs("signing", "wire")
+def test_new_signing_key_changes_the_address(meter: MeterUnderTest) -> None:
+    d = meter.driver
+    assert isinstance(d, FirmataMeter)
+    old = d.signer_address()
+    seq = d.signed_reading().seq
+    new = d.new_signing_key()
+    assert new != old and d.signer_address(refresh=True) == new
+    signed = d.signed_reading()
+    assert signed.signer_address() == new and signed.seq > seq
+    assert d.identity(refresh=True).signing_key
+
+
+def _await_sysex(d: FirmataMeter, command: int, timeout_s: float) -> bytes:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for m in d.link.receive(0.1):
+            if isinstance(m, fm.Sysex) and m.command == command:
+                return m.payload
+    pytest.fail(f"no sysex {command:02x} reply within {timeout_s} s")
