@@ -61,6 +61,8 @@ class DeviceStats:
     frames_dropped: int = 0
     frames_truncated: int = 0
     garbage_bytes: int = 0
+    rx_bytes: int = 0  # bytes that reached the meter's UART
+    rx_dropped: int = 0  # of them, lost to a full receive ring
 
 
 class MeterDevice:
@@ -76,6 +78,7 @@ class MeterDevice:
         seed: int | None = None,
         nonce_source: Callable[[int], bytes] = os.urandom,
         entropy_source: Callable[[int], bytes] = os.urandom,
+        sign_s: float = 0.0,
     ) -> None:
         self.eeprom = eeprom
         self.physics = physics
@@ -85,6 +88,9 @@ class MeterDevice:
         self._rng = random.Random(seed)
         self._nonce_source = nonce_source
         self._entropy = entropy_source
+        self.sign_s = sign_s  # link time one signature keeps the meter busy (AVR: up to 3 s)
+        self.busy_until = 0.0  # the loop is signing until then: it reads no bytes
+        self._deferred = b""  # the reply the signature in progress will send
         if eeprom.signing_key is None:  # first power-up: the key is born inside the meter
             eeprom.signing_key = self._new_private_key(b"")
         self._public_key = _public_key(eeprom.signing_key)  # derived once, as the AVR does
@@ -98,6 +104,7 @@ class MeterDevice:
         """Power-up or reset: count the boot, reset RAM state, announce (§4)."""
         self.eeprom.boot_count = (self.eeprom.boot_count + 1) % 16384
         self._seq = 0
+        self.busy_until, self._deferred = 0.0, b""
         self._reset_state(now)
         self._parser.reset()
         failures = self.eeprom.auth_failures
@@ -129,15 +136,23 @@ class MeterDevice:
 
     def next_due(self) -> float:
         """Link time of the next periodic output (inf when nothing is scheduled)."""
-        return min(self._next_reading, self._next_sample)
+        due = min(self._next_reading, self._next_sample)
+        if self._deferred:
+            due = min(due, self.busy_until)
+        return max(due, self.busy_until)
 
     def poll(self, now: float, room: int) -> bytes:
         """Periodic output due by ``now`` that fits in ``room`` bytes of TX buffer."""
-        out = bytearray()
+        if now < self.busy_until:
+            return b""  # signing: streamed frames wait
+        out = bytearray(self._deferred)  # Serial.write blocks until it fits: no room check
+        self._deferred = b""
+        room -= len(out)
         if now >= self._next_reading and room >= 38:
-            out += self._reading_frame(now)
+            frame = self._reading_frame(now)
+            out += frame
             self._next_reading = max(self._next_reading + self._stream_s, now - self._stream_s)
-            room -= len(out)
+            room -= len(frame)
         if now >= self._next_sample and room >= 3 * len(self._analog_on):
             t_adc = self._next_sample  # the ADC samples on its own clock, not the loop's
             for ch in sorted(self._analog_on):
@@ -270,7 +285,11 @@ class MeterDevice:
             export_wh=int(ee.export_mwh) // 1000 % (1 << 32),
             time_s=ee.signed_time_s,
         )
-        return self._frame(Cmd.SIGNED_READING, wire.encode_signed_reading(signed))
+        frame = self._frame(Cmd.SIGNED_READING, wire.encode_signed_reading(signed))
+        if self.sign_s <= 0:
+            return frame
+        self.busy_until, self._deferred = now + self.sign_s, frame
+        return b""
 
     def _new_private_key(self, host_entropy: bytes) -> bytes:
         """SHA-256 of fresh meter entropy and the host's, rehashed until in 1 … n−1."""
