@@ -315,11 +315,15 @@ def encode_auth(key: bytes, nonce: bytes, cmd: int, args: bytes) -> bytes:
 
 
 def split_auth(payload: bytes) -> tuple[bytes, bytes] | None:
-    """Split an AUTH payload into (msg including ``06``, raw tag); ``None`` if too short."""
+    """Split an AUTH payload into (msg including ``06``, tag septets); ``None`` if too short.
+
+    The tag stays in septets: a meter compares them with the canonical encoding of the
+    expected tag, so a tag with a non-canonical septet never matches (§5.6).
+    """
     if len(payload) < 1 + TAG_SEPTETS:
         return None
     body, tag = payload[:-TAG_SEPTETS], payload[-TAG_SEPTETS:]
-    return bytes((Cmd.AUTH,)) + body, unpack_bytes(tag)
+    return bytes((Cmd.AUTH,)) + body, tag
 
 
 def encode_firmware(name: str, major: int, minor: int) -> bytes:

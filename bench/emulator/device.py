@@ -29,6 +29,7 @@ RESERVED_PINS = frozenset((0, 1, 7))
 ANALOG_PINS = range(14, 20)
 MODES_DIGITAL = (0x00, 0x01, 0x0B)
 TX_BUFFER = 64
+PIN_MODE_IGNORE = 0x7F  # Firmata's mode for a pin the firmware does not let the host use
 NONCE_LIFETIME_S = 30.0
 STANDARD_FIRMATA = "StandardFirmata.ino"
 
@@ -123,7 +124,7 @@ class MeterDevice:
         self._digital_on: set[int] = set()
         self._reported: dict[int, int] = {}
         self._modes = [0x02 if p in ANALOG_PINS else 0x00 for p in range(NUM_PINS)]
-        self._outputs = [0] * NUM_PINS
+        self._states = [0] * NUM_PINS  # StandardFirmata's pin state: output level, pull-up 1
         self._nonce: tuple[bytes, float] | None = None
 
     # -- link entry points ---------------------------------------------------------
@@ -197,6 +198,7 @@ class MeterDevice:
                 and msg.mode in self._modes_of(msg.pin)
             ):
                 self._modes[msg.pin] = msg.mode
+                self._states[msg.pin] = int(msg.mode == 0x0B)
                 return self._report_changes()
             return b""
         if isinstance(msg, fm.SetDigitalPin):
@@ -218,6 +220,8 @@ class MeterDevice:
         if cmd == fm.ANALOG_MAPPING_QUERY:
             mapping = bytes(pin - 14 if pin in ANALOG_PINS else 0x7F for pin in range(NUM_PINS))
             return self._frame(fm.ANALOG_MAPPING_RESPONSE, mapping)
+        if cmd == fm.PIN_STATE_QUERY:
+            return self._pin_state(p)
         if cmd == fm.SAMPLING_INTERVAL and len(p) == 2:
             self._sampling_s = max(1, unpack_uint(p, 0, 14)) / 1000
             return b""
@@ -319,20 +323,22 @@ class MeterDevice:
         nonce, _ = self._nonce
         self._nonce = None
         msg, tag = parts
-        if not hmac.compare_digest(wire.auth_tag(self.eeprom.key, nonce, msg), tag):
+        expected = pack_bytes(wire.auth_tag(self.eeprom.key, nonce, msg))
+        if not hmac.compare_digest(expected, tag):
             self.eeprom.auth_failures += 1
             failures = self.eeprom.auth_failures
             if failures >= 3:
                 self._locked_until = now + self._lockout_s(failures)
             return self._error(ErrorCode.BAD_TAG, Cmd.AUTH, failures)
         self.eeprom.auth_failures = 0
-        return self._auth_command(msg[1], msg[2:])
+        return self._auth_command(msg[1], msg[2:], len(p))
 
-    def _auth_command(self, cmd: int, args: bytes) -> bytes:
+    def _auth_command(self, cmd: int, args: bytes, received: int) -> bytes:
+        """Run an authenticated command; ``received``: the AUTH payload's septets (§5.9)."""
         ee = self.eeprom
         if cmd == AuthCmd.RELAY:
             if len(args) != 1:
-                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, len(args))
+                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, received)
             if args[0] > 1:
                 return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, 1)
             self.physics.advance()
@@ -340,28 +346,26 @@ class MeterDevice:
         elif cmd == AuthCmd.SET_CALIBRATION:
             cal = wire.decode_calibration(args)
             if cal is None:
-                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, len(args))
+                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, received)
             bad = self._bad_calibration_field(cal)
             if bad:
                 return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, bad)
             self.physics.advance()
             ee.calibration, ee.calibrated = cal, True
         elif cmd == AuthCmd.SET_METER_ID:
-            if not args:
-                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, 0)
             text = args.decode("ascii")
-            if len(text) > 16 or any(c not in wire.METER_ID_CHARS for c in text):
+            if not 1 <= len(text) <= 16 or any(c not in wire.METER_ID_CHARS for c in text):
                 return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, 1)
             ee.meter_id = text
         elif cmd == AuthCmd.SET_KEY:
             if len(args) != 64:
-                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, len(args))
-            if any(b > 1 for b in args[1::2]):
+                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, received)
+            if not wire.canonical_bytes(args):
                 return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, 1)
             ee.key = unpack_bytes(args)
         elif cmd == AuthCmd.NEW_SIGNING_KEY:
             if len(args) != 2 * wire.ENTROPY_BYTES:
-                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, len(args))
+                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, received)
             if not wire.canonical_bytes(args):
                 return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, 1)
             ee.signing_key = self._new_private_key(unpack_bytes(args))
@@ -425,12 +429,23 @@ class MeterDevice:
             out.append(0x7F)
         return bytes(out)
 
+    def _pin_state(self, p: bytes) -> bytes:
+        """PIN_STATE_RESPONSE as StandardFirmata sends it (§4); nothing without a pin."""
+        if not p:
+            return b""
+        pin = p[0]
+        if pin >= NUM_PINS:
+            return self._frame(fm.PIN_STATE_RESPONSE, bytes((pin,)))
+        if pin in RESERVED_PINS:
+            return self._frame(fm.PIN_STATE_RESPONSE, bytes((pin, PIN_MODE_IGNORE, 0)))
+        return self._frame(fm.PIN_STATE_RESPONSE, bytes((pin, self._modes[pin], self._states[pin])))
+
     def _modes_of(self, pin: int) -> tuple[int, ...]:
         return (*MODES_DIGITAL, 0x02) if pin in ANALOG_PINS else MODES_DIGITAL
 
     def _write_pin(self, pin: int, value: int) -> None:
         if pin < NUM_PINS and pin not in RESERVED_PINS and self._modes[pin] == 0x01:
-            self._outputs[pin] = value
+            self._states[pin] = value
 
     def _port_inputs(self, port: int) -> int:
         mask = 0

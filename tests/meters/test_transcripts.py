@@ -344,7 +344,7 @@ def test_new_signing_key_mixes_meter_and_host_entropy() -> None:
             (H("f0 07 f7"), b"\xf0\x07" + pack_bytes(public_key(new_key)) + b"\xf7"),
             (H("f0 08 f7"), oracle_signed_frame(new_key, b"pv-1", 1, 0, 0, 0)),
             CHALLENGE,
-            (auth(0x05, pack_bytes(host_entropy)[:-2]), err(0x02, 0x06, 62)),
+            (auth(0x05, pack_bytes(host_entropy)[:-2]), err(0x02, 0x06, 1 + 62 + 32)),
             CHALLENGE,
             (auth(0x05, pack_bytes(host_entropy)[:-1] + b"\x02"), err(0x03, 0x06, 1)),
         ],
@@ -360,3 +360,79 @@ def test_each_meter_generates_its_own_key_and_reports_it_present() -> None:
     ident = a.receive(H("f0 01 f7"), 0.0)
     assert ident[2:4] == H("01 01") and ident[9] & 0b100  # proto 1.1, flags bit 2
     assert a.eeprom.signing_key.hex() not in repr(a.eeprom)  # never printed
+
+
+# -- the settled ambiguities (PROTOCOL.md §4, §5.5-§5.9) -----------------------------
+def test_system_reset_discards_the_pending_nonce() -> None:
+    dev, _ = make_device()
+    expect(dev, [CHALLENGE, (H("ff"), b""), (auth(0x01, b"\x01"), err(0x04, 0x06))])
+
+
+def test_a_nonce_survives_a_too_short_auth_and_dies_at_the_tag_check() -> None:
+    dev, _ = make_device()
+    expect(
+        dev,
+        [
+            CHALLENGE,
+            (H("f0 06 01 01 f7"), err(0x02, 0x06, 2)),  # too short for a tag: nonce kept
+            (auth(0x01, b"\x00"), H("f0 06 01 00 f7")),
+            CHALLENGE,
+            (auth(0x01, b"\x01", key=b"\x01" * 32), err(0x05, 0x06, 1)),  # consumed here
+            (auth(0x01, b"\x01"), err(0x04, 0x06)),
+        ],
+    )
+
+
+def test_errors_after_the_tag_name_the_sysex_and_count_the_whole_payload() -> None:
+    dev, _ = make_device()
+    expect(
+        dev,
+        [
+            CHALLENGE,
+            (auth(0x01, b"\x01\x01"), H("f0 0f 02 06 23 00 f7")),  # 1 + 2 + 32 septets
+            CHALLENGE,
+            (auth(0x03, b""), err(0x03, 0x06, 1)),  # an empty id is a bad value
+            CHALLENGE,
+            (auth(0x09, b""), H("f0 0f 01 06 00 00 f7")),
+        ],
+    )
+
+
+def test_non_canonical_septets_are_rejected() -> None:
+    dev, _ = make_device()
+    good = auth(0x01, b"\x00")
+    msb = next(i for i in range(5, 37, 2) if good[i] == 0)  # an MSB septet that is 0
+    bent = good[:msb] + b"\x02" + good[msb + 1 :]  # same bits after "& 1", other septet
+    key_args = bytearray(pack_bytes(bytes(range(32))))
+    key_args[1] = 0x03
+    expect(
+        dev,
+        [
+            CHALLENGE,
+            (bent, err(0x05, 0x06, 1)),
+            CHALLENGE,
+            (auth(0x04, bytes(key_args)), err(0x03, 0x06, 1)),
+        ],
+    )
+    assert dev.eeprom.key == KEY and dev.eeprom.relay_closed
+
+
+def test_pin_state_query_answers_as_standard_firmata() -> None:
+    dev, _ = make_device()
+    expect(
+        dev,
+        [
+            (H("f0 6d 02 f7"), H("f0 6e 02 00 00 f7")),
+            (H("f0 6d 0e f7"), H("f0 6e 0e 02 00 f7")),
+            (H("f0 6d 07 f7"), H("f0 6e 07 7f 00 f7")),  # the relay pin is not the host's
+            (H("f0 6d 14 f7"), H("f0 6e 14 f7")),  # no pin 20
+            (H("f0 6d f7"), b""),
+            (H("f4 03 01"), b""),
+            (H("f5 03 01"), b""),
+            (H("f0 6d 03 05 f7"), H("f0 6e 03 01 01 f7")),  # extra bytes ignored
+            (H("f4 02 0b"), b""),
+            (H("f0 6d 02 f7"), H("f0 6e 02 0b 01 f7")),
+            (H("f4 03 00"), b""),
+            (H("f0 6d 03 f7"), H("f0 6e 03 00 00 f7")),  # a new mode resets the state
+        ],
+    )

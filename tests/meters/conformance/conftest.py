@@ -47,6 +47,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def meter(request: pytest.FixtureRequest, meter_kind: str) -> Iterator[MeterUnderTest]:
     """The meter under test; skips when the test needs a capability the kind lacks."""
     kind = KINDS[meter_kind]
+    for diverges in request.node.iter_markers("diverges"):
+        if diverges.args[0] == kind.name:  # a known divergence: must fail until fixed
+            request.applymarker(pytest.mark.xfail(strict=True, reason=diverges.args[1]))
     marker = request.node.get_closest_marker("needs")
     needed = set(marker.args if marker else ())
     if needed - kind.caps:
