@@ -15,6 +15,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from eth_keys import keys  # imported with the emulator, never while a run's clock ticks
+
 from bench import attestation
 from bench.config import Faults
 from bench.devices import wire
@@ -94,7 +96,7 @@ class MeterDevice:
         self._deferred = b""  # the reply the signature in progress will send
         if eeprom.signing_key is None:  # first power-up: the key is born inside the meter
             eeprom.signing_key = self._new_private_key(b"")
-        self._public_key = _public_key(eeprom.signing_key)  # derived once, as the AVR does
+        self._public_key: bytes | None = None  # derived at the first SIGNER (~10 ms)
         self._parser = fm.FirmataParser(max_sysex=128, lone_version_is_query=True)
         self._seq = 0
         self._locked_until = 0.0  # survives SYSTEM_RESET; boot() recomputes it from EEPROM
@@ -271,6 +273,9 @@ class MeterDevice:
     def _cmd_signer(self, p: bytes, now: float) -> bytes:
         if p:
             return self._error(ErrorCode.BAD_LENGTH, Cmd.SIGNER, len(p))
+        if self._public_key is None:
+            assert self.eeprom.signing_key is not None
+            self._public_key = keys.PrivateKey(self.eeprom.signing_key).public_key.to_bytes()
         return self._frame(Cmd.SIGNER, wire.encode_signer(self._public_key))
 
     def _cmd_signed_reading(self, p: bytes, now: float) -> bytes:
@@ -369,7 +374,7 @@ class MeterDevice:
             if not wire.canonical_bytes(args):
                 return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, 1)
             ee.signing_key = self._new_private_key(unpack_bytes(args))
-            self._public_key = _public_key(ee.signing_key)
+            self._public_key = None
         else:
             return self._error(ErrorCode.UNKNOWN_COMMAND, Cmd.AUTH)
         return self._frame(Cmd.AUTH, bytes((cmd, 0)))
@@ -509,9 +514,3 @@ class MeterDevice:
             self.stats.garbage_bytes += len(junk)
             frame = junk + frame
         return frame
-
-
-def _public_key(private_key: bytes) -> bytes:
-    from eth_keys import keys  # lazy: eth_keys costs start-up time
-
-    return keys.PrivateKey(private_key).public_key.to_bytes()
