@@ -1,10 +1,10 @@
-"""The meters part of a bench config (TOML): which meters exist, real or emulated.
+"""The meters part of a bench config (TOML): which meters exist and of which kind.
 
 Example: ``fixtures/bench.example.toml``. Tables read here::
 
     [bench]        # baud, reset_wait_s, interval_s, backend (native | pyfirmata2)
-    [[meters]]     # id, kind (emulated | real | generic), port, key, profile, power_w,
-                   # faults (emulated), [meters.generic] (generic StandardFirmata boards)
+    [[meters]]     # id, kind (firmata | generic | emulated | simavr | fake), port, key,
+                   # profile, power_w, faults (emulated), [meters.generic] (generic boards)
 
 Participants refer to meters by id (``[[participants]] meter = ...``, read by
 :mod:`bench.scenario.config`).
@@ -19,7 +19,12 @@ from typing import Any
 
 from bench.errors import ConfigError
 
-KINDS = ("emulated", "real", "generic")
+KINDS = ("firmata", "generic", "emulated", "simavr", "fake")
+"""Meter kinds (opened by :mod:`bench.rig`): a board on a port running the project's
+firmware, a StandardFirmata board, the Python emulator, the firmware ELF in simavr, the
+in-process fake."""
+PORT_KINDS = ("firmata", "generic")
+"""Kinds on a serial port named by ``port``; the bench starts the others itself."""
 BACKENDS = ("native", "pyfirmata2")
 
 
@@ -157,11 +162,11 @@ def _meter(index: int, raw: Any) -> MeterConfig:
         raise ConfigError(f"{where} needs at least id (got {raw!r})")
     meter_id = str(raw["id"])
     where = f"meter {meter_id!r}"
-    kind = str(raw.get("kind", "emulated"))
+    kind = str(raw.get("kind", _inferred_kind(raw)))
     if kind not in KINDS:
         raise ConfigError(f"{where}: kind {kind!r} is unknown; use one of {', '.join(KINDS)}")
     port = raw.get("port")
-    if kind != "emulated" and not port:
+    if kind in PORT_KINDS and not port:
         raise ConfigError(f"{where}: a {kind} meter needs port (a device path, URL or 'auto')")
     faults = parse_faults(where, raw.get("faults", {}))
     generic = raw.get("generic")
@@ -177,6 +182,14 @@ def _meter(index: int, raw: Any) -> MeterConfig:
         faults=faults,
         generic=_generic(where, generic) if generic is not None else None,
     )
+
+
+def _inferred_kind(raw: dict[str, Any]) -> str:
+    """The kind of an entry without ``kind``: generic with a [meters.generic] table, a
+    firmware board with a port, else emulated."""
+    if "generic" in raw:
+        return "generic"
+    return "firmata" if raw.get("port") else "emulated"
 
 
 def _generic(where: str, raw: Any) -> GenericConfig:

@@ -10,7 +10,7 @@ from pricing.audit import (
     EnergyBalance,
     Finding,
     IntervalRecord,
-    Settlement,
+    SettledTrade,
     audit,
 )
 from pricing.book import Clearing, Order, OrderArrays, Side, Trade
@@ -45,7 +45,7 @@ __all__ = [
     "OrderArrays",
     "PriceBreakdown",
     "PricingInputError",
-    "Settlement",
+    "SettledTrade",
     "Side",
     "StorageModel",
     "StorageValue",

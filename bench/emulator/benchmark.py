@@ -19,8 +19,10 @@ import os
 import queue
 import threading
 import time
+from functools import partial
 from typing import Any
 
+from bench.devices.firmata_meter import FirmataMeter
 from bench.devices.poller import MeterPoller
 from bench.devices.reading import Reading
 from bench.emulator.farm import EmulatedMeter, MeterFarm
@@ -115,7 +117,10 @@ def capacity(meters: int, duration_s: float, hz: float = 10.0) -> dict[str, Any]
 
     with MeterFarm(baud=BAUD, time_scale=3600) as farm:
         ems = [farm.add(EmulatedMeter(f"m{i}", power_w=500.0 + i)) for i in range(meters)]
-        pollers = [MeterPoller(m.port, out, interval_s=1 / hz) for m in ems]
+        pollers = [
+            MeterPoller(partial(FirmataMeter.open, m.port), out, url=m.port, interval_s=1 / hz)
+            for m in ems
+        ]
         consumer = threading.Thread(target=drain, daemon=True)
         consumer.start()
         for p in pollers:

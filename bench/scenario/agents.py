@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from bench.errors import ConfigError
+from bench.events import MeteredEnergy
 from pricing import Order, Side
 
 
@@ -23,15 +24,6 @@ class Role(Enum):
     PROSUMER = "prosumer"
     CONSUMER = "consumer"
     RESPONSIVE = "responsive"
-
-
-@dataclass(frozen=True)
-class MeteredEnergy:
-    """Energy a participant's meter imported and exported during one interval."""
-
-    participant: str
-    import_wh: float
-    export_wh: float
 
 
 @dataclass(frozen=True)

@@ -8,28 +8,24 @@ follows the HJB's optimal policy from one interval to the next.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-
-import numpy as np
 
 from bench.chain import Settlement
-from bench.scenario.agents import MeteredEnergy
+from bench.events import MeteredEnergy
 from bench.scenario.config import ScenarioConfig
 from pricing import (
     MECHANISMS,
     AuditPolicy,
     AuditReport,
     Charges,
-    Clearing,
     Forecast,
+    IntervalPricing,
     IntervalRecord,
     Order,
-    PriceBreakdown,
+    SettledTrade,
     StorageModel,
     audit,
     price_interval,
 )
-from pricing import Settlement as AuditedSettlement
 
 _FORECAST_HORIZON_H = 24.0
 READING_TIME_UNCERTAINTY_S = 0.005
@@ -49,24 +45,6 @@ def audit_policy(config: ScenarioConfig) -> AuditPolicy:
         loss_fraction=config.market.loss_fraction,
         tolerance_fraction=AuditPolicy().tolerance_fraction + timing,
     )
-
-
-@dataclass(frozen=True, eq=False)
-class MarketOutcome:
-    """A cleared interval with its curves and price breakdown."""
-
-    clearing: Clearing
-    demand_energy_wh: np.ndarray
-    demand_price_wei_per_wh: np.ndarray
-    supply_energy_wh: np.ndarray
-    supply_price_wei_per_wh: np.ndarray
-    price: PriceBreakdown
-    soc_wh: float
-
-    @property
-    def components_wei_per_wh(self) -> dict[str, float]:
-        """The price components by name, plus ``total``."""
-        return self.price.as_dict()
 
 
 class IntervalMarket:
@@ -92,7 +70,9 @@ class IntervalMarket:
         self.soc_wh = market.storage_capacity_wh / 2
         self.policy = audit_policy(config)
 
-    def clear(self, orders: Sequence[Order], metered: Mapping[str, MeteredEnergy]) -> MarketOutcome:
+    def clear(
+        self, orders: Sequence[Order], metered: Mapping[str, MeteredEnergy]
+    ) -> IntervalPricing:
         """Clear the interval, re-solve the storage value, compose the price, move the SoC."""
         net_wh = sum(m.import_wh - m.export_wh for m in metered.values())
         self._net_load_history_w.append(net_wh / self._step_h)
@@ -111,17 +91,14 @@ class IntervalMarket:
             mechanism=self._clear,
         )
         self.soc_wh = result.storage.advance(soc, self._step_h)
-        (demand_x, demand_y), (supply_x, supply_y) = result.demand, result.supply
-        return MarketOutcome(
-            result.clearing, demand_x, demand_y, supply_x, supply_y, result.price, soc_wh=soc
-        )
+        return result
 
     def audit(
         self,
         interval_id: int,
         orders: Sequence[Order],
         metered: Mapping[str, MeteredEnergy],
-        outcome: MarketOutcome,
+        pricing: IntervalPricing,
         settlement: Settlement,
         feeder_import_wh: float | None = None,
     ) -> AuditReport:
@@ -133,12 +110,10 @@ class IntervalMarket:
         record = IntervalRecord(
             interval_id=interval_id,
             metered=list(metered.values()),
-            clearing=outcome.clearing,
-            settlements=[
-                AuditedSettlement.of(t, settlement.tx_hash) for t in settlement.settled_trades
-            ],
+            clearing=pricing.clearing,
+            settlements=[SettledTrade.of(t, settlement.tx_hash) for t in settlement.settled_trades],
             feeder_import_wh=feeder_import_wh,
             orders=orders,
-            price_components_wei_per_wh=outcome.components_wei_per_wh,
+            price_components_wei_per_wh=pricing.price.as_dict(),
         )
         return audit([record], self.policy)

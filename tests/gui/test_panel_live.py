@@ -8,7 +8,7 @@ import pytest
 from PyQt6.QtGui import QImage
 
 from bench.scenario.config import load_scenario
-from bench.scenario.runner import ScenarioRunner
+from bench.scenario.worker import ScenarioWorker
 from gui.panel import PanelWindow
 
 pytestmark = [pytest.mark.gui, pytest.mark.chain]
@@ -58,7 +58,7 @@ meter = "shop"
 def test_panel_runs_a_scenario_and_opens_a_relay(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "bench.toml"
     path.write_text(CONFIG)
-    runner = ScenarioRunner(load_scenario(path), journal_dir=None)
+    runner = ScenarioWorker(load_scenario(path))
     window = PanelWindow(runner.events, runner)
     qtbot.addWidget(window)
     window.show()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bench.rig import feeder_power_w
 from bench.scenario.agents import MeteredEnergy
-from bench.scenario.feeder import feeder_power_w
 from pricing import AuditPolicy, Clearing, IntervalRecord, audit
 
 

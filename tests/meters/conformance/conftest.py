@@ -6,7 +6,8 @@ the AVR firmware in simavr), drop ``kind_simavr.py`` here::
 
     from .kinds import MeterUnderTest, register_kind
 
-    @register_kind("simavr", caps={"truth", "wire", "reboot"}, marks=[pytest.mark.firmware])
+    @register_kind("simavr", runtime="simavr", caps={"truth", "wire", "reboot"},
+                   marks=[pytest.mark.firmware])
     def simavr(request):
         runner = start_simavr_runner(...)          # prints its pty
         driver = FirmataMeter.open(runner.pty, reset_wait_s=0.0)
@@ -56,8 +57,8 @@ def meter(request: pytest.FixtureRequest, meter_kind: str) -> Iterator[MeterUnde
         pytest.skip(f"kind {kind.name} lacks {sorted(needed - kind.caps)}")
     started = kind.factory(request)
     mut = next(started)
-    if needed - mut.caps:  # e.g. a firmware build that does not sign yet
+    if needed & mut.lacks:  # e.g. a firmware build that does not sign yet
         started.close()
-        pytest.skip(f"this {kind.name} meter lacks {sorted(needed - mut.caps)}: {mut.why_not}")
+        pytest.skip(f"this {kind.name} meter lacks {sorted(needed & mut.lacks)}: {mut.why_not}")
     yield mut
     next(started, None)

@@ -81,7 +81,7 @@ def test_counters_are_monotonic_and_match_truth(meter: MeterUnderTest) -> None:
     assert last.energy_export_wh == pytest.approx(exp, abs=0.05)
 
 
-@needs("truth")
+@needs("truth", "relay")
 def test_relay_opens_and_closes(meter: MeterUnderTest) -> None:
     assert meter.truth is not None
     settle(meter, 1500.0)
@@ -114,6 +114,7 @@ def test_stream_delivers_consecutive_readings(meter: MeterUnderTest) -> None:
     assert d.next_readings(0.2) == []
 
 
+@needs("calibration")
 def test_calibration_round_trip(meter: MeterUnderTest) -> None:
     d = meter.driver
     cal = d.calibration()
