@@ -235,7 +235,7 @@ def _check_recorded_market(record: IntervalRecord) -> list[Finding]:
 def _check_against_clearing(record: IntervalRecord) -> list[Finding]:
     i, uniform = record.interval_id, record.clearing.price_wei_per_wh
     out = []
-    if uniform is not None and record.clearing.mechanism == "pay_as_clear":
+    if uniform is not None and record.clearing.mechanism.startswith("pay_as_clear"):
         for t in record.clearing.trades:
             if t.price_wei_per_wh != uniform:
                 out.append(

@@ -8,8 +8,8 @@ import queue
 import sys
 from pathlib import Path
 
+from bench.config import load_scenario
 from bench.events import IntervalReport, RunSummary, StatusEvent, WorkerState, WorkerStatus
-from bench.scenario.config import load_scenario
 from bench.scenario.worker import ScenarioWorker
 from bench.store import JournalRecorder
 

@@ -100,7 +100,7 @@ class Rig:
             self.opener(meter_id),
             out,
             url=self.url(meter_id),
-            interval_s=self.bench.interval_s,
+            interval_s=self.bench.reading_interval_s,
             expect_meter_id=meter_id,
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 
+from bench.builds import locate
 from bench.config import BenchConfig, MeterConfig
 from bench.devices import wire
 from bench.devices.firmata_meter import FirmataMeter
@@ -63,7 +64,8 @@ def start_runners(
             raise ConfigError(
                 f"meter {m.meter_id!r}: a simavr meter takes a constant power_w, not a profile"
             )
-    elf, runner = build_firmware("uno"), build_runner()
+    elf = locate("firmware", build=lambda: build_firmware("uno"))
+    runner = build_runner()
     sites = {}
     for m in meters:
         sim = SimMeter(speed=time.speed, elf=elf, runner=runner)

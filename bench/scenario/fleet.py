@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
+from bench.config import ScenarioConfig
 from bench.devices import (
     MeterOnline,
     MeterOutage,
@@ -28,7 +29,6 @@ from bench.errors import ConfigError
 from bench.events import LinkState, MeteredEnergy, MeterLink
 from bench.rig import LoadControl, Rig
 from bench.scenario.clock import SimClock
-from bench.scenario.config import ScenarioConfig
 from bench.scenario.counters import BoundaryCounters
 
 StatusSink = Callable[[float, str, str], None]

@@ -10,41 +10,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from bench.chain import Settlement
+from bench.config import ScenarioConfig
 from bench.events import MeteredEnergy
-from bench.scenario.config import ScenarioConfig
 from pricing import (
     MECHANISMS,
-    AuditPolicy,
     AuditReport,
-    Charges,
     Forecast,
     IntervalPricing,
     IntervalRecord,
     Order,
     SettledTrade,
-    StorageModel,
     audit,
     price_interval,
 )
 
 _FORECAST_HORIZON_H = 24.0
-READING_TIME_UNCERTAINTY_S = 0.005
-"""How far a reading's host receipt time may stray from when the meter measured it."""
-
-
-def audit_policy(config: ScenarioConfig) -> AuditPolicy:
-    """The audit's policy for a scenario.
-
-    Meters are cut at each boundary by the host time their readings arrived, which is
-    uncertain by about ``READING_TIME_UNCERTAINTY_S``; an accelerated clock multiplies that
-    by ``speed``, so the energy balance's relative tolerance widens by
-    ``speed * uncertainty / interval_s`` (nothing at real time, 1 % at 1800x and 15 min).
-    """
-    timing = config.speed * READING_TIME_UNCERTAINTY_S / config.interval_s
-    return AuditPolicy(
-        loss_fraction=config.market.loss_fraction,
-        tolerance_fraction=AuditPolicy().tolerance_fraction + timing,
-    )
 
 
 class IntervalMarket:
@@ -53,22 +33,14 @@ class IntervalMarket:
     def __init__(self, config: ScenarioConfig) -> None:
         market = config.market
         self._clear = MECHANISMS[market.mechanism]
-        self._step_h = config.interval_s / 3600.0
-        self._charges = Charges(
-            production_cost_wei_per_wh=float(market.production_cost_wei_per_wh),
-            network_wei_per_wh=float(market.network_charge_wei_per_wh),
-            tax_rate=market.tax_rate,
-        )
-        self._storage = StorageModel(
-            capacity_wh=market.storage_capacity_wh,
-            power_limit_w=market.storage_power_w,
-            import_slope_wei_per_wh_per_w=market.import_slope_wei_per_wh_per_w,
-        )
+        self._step_h = config.market_interval_s / 3600.0
+        self._charges = market.charges
+        self._storage = market.storage_model
         self._grid_price = float(max(p.agent.bid_price_wei_per_wh for p in config.participants))
         self._steps = max(2, round(_FORECAST_HORIZON_H / self._step_h))
         self._net_load_history_w: list[float] = []
         self.soc_wh = market.storage_capacity_wh / 2
-        self.policy = audit_policy(config)
+        self.policy = config.audit_policy
 
     def clear(
         self, orders: Sequence[Order], metered: Mapping[str, MeteredEnergy]

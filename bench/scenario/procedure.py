@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bench.config import ScenarioConfig
 from bench.events import IntervalReport, MeteredEnergy
 from bench.scenario.agents import Agent
-from bench.scenario.config import ScenarioConfig
 from bench.scenario.market import IntervalMarket
 from bench.scenario.settlement import ChainSession
 

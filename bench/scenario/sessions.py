@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 
 from bench.chain import SessionBill
 from bench.chain.watcher import EventWatcher, SessionOpened
+from bench.config import SessionPlan
 from bench.errors import ChainError, DeviceError
 from bench.events import BenchStatus, SessionState, SessionStatus, StatusEvent
-from bench.scenario.config import SessionPlan
 from bench.scenario.fleet import MeterFleet
 from bench.scenario.settlement import ChainSession
 

@@ -7,8 +7,8 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from bench.chain import Anvil, Market, Settlement
+from bench.config import ScenarioConfig
 from bench.scenario.agents import MeteredEnergy
-from bench.scenario.config import ScenarioConfig
 from pricing import Trade
 
 StatusSink = Callable[[float, str, str], None]

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 
+from bench.config import ScenarioConfig
 from bench.errors import BenchError
 from bench.events import (
     BenchEvent,
@@ -30,9 +31,7 @@ from bench.events import (
 )
 from bench.scenario.agents import Agent, Role
 from bench.scenario.clock import SimClock
-from bench.scenario.config import ScenarioConfig
 from bench.scenario.fleet import MeterFleet
-from bench.scenario.market import audit_policy
 from bench.scenario.procedure import IntervalProcedure
 from bench.scenario.sessions import SupplySessions
 from bench.scenario.settlement import ChainSession
@@ -161,7 +160,7 @@ class ScenarioWorker:
             fleet = stack.enter_context(MeterFleet.open(cfg, clock, self._progress))
             self._fleet = fleet
             stack.callback(setattr, self, "_fleet", None)
-            policy = audit_policy(cfg)
+            policy = cfg.audit_policy
             self._emit(
                 RunStarted(
                     str(cfg.source),
@@ -187,7 +186,7 @@ class ScenarioWorker:
             self._emit(WorkerStatus(clock.now_s(), WorkerState.RUNNING))
             reports: list[IntervalReport] = []
             for interval_id in range(1, cfg.intervals + 1):
-                end_s = t0_s + interval_id * cfg.interval_s
+                end_s = t0_s + interval_id * cfg.market_interval_s
                 for event in sessions.start_of_interval(interval_id, clock.now_s()):
                     self._emit(event)
                 if not self._wait(clock, end_s, fleet, sessions):

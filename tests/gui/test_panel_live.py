@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PyQt6.QtGui import QImage
 
-from bench.scenario.config import load_scenario
+from bench.config import load_scenario
 from bench.scenario.worker import ScenarioWorker
 from gui.panel import PanelWindow
 
@@ -15,10 +15,10 @@ pytestmark = [pytest.mark.gui, pytest.mark.chain]
 
 CONFIG = """
 [bench]
-interval_s = 0.05
+reading_interval_s = 0.05
 
 [scenario]
-interval_s = 900
+market_interval_s = 900
 intervals = 12
 speed = 1800
 start_hour = 11.0

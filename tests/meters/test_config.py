@@ -11,8 +11,9 @@ from bench.config import BenchConfig, MeterConfig, load_bench_config, parse_benc
 from bench.devices.discovery import probe_ports, resolve_ports
 from bench.emulator import EmulatedMeter, Faults, MeterFarm, emulated_meters
 from bench.errors import ConfigError
+from bench.fixtures import example_config
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "bench.example.toml"
+EXAMPLE = example_config()
 
 
 def test_example_config_loads() -> None:
@@ -38,13 +39,13 @@ def test_example_config_loads() -> None:
     ("meters", "match"),
     [
         ([], "no \\[\\[meters\\]\\]"),
-        ([{"kind": "firmata"}], "needs at least id"),
+        ([{"kind": "firmata"}], "needs .id."),
         ([{"id": "a", "kind": "quantum"}], "kind 'quantum' is unknown"),
         ([{"id": "a", "kind": "firmata"}], "needs port"),
         ([{"id": "a", "key": "abcd"}], "64 hex digits"),
         ([{"id": "a"}, {"id": "a"}], "unique"),
-        ([{"id": "a", "faults": {"meteor": 1}}], "faults must be"),
-        ([{"id": "a", "kind": "generic", "port": "x", "generic": {"pin": 3}}], "unknown generic"),
+        ([{"id": "a", "faults": {"meteor": 1}}], "unknown key .meteor."),
+        ([{"id": "a", "kind": "generic", "port": "x", "generic": {"pin": 3}}], "unknown key .pin."),
         ([{"id": "a", "power_w": "lots"}], "must be a number"),
     ],
 )

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bench.chain import Anvil, Market
+from bench.config import load_scenario, parse_scenario
 from bench.errors import ChainError, ConfigError
 from bench.events import IntervalReport, MeterSample, RunSummary, StatusEvent
-from bench.scenario.config import load_scenario, parse_scenario
 from bench.scenario.worker import ScenarioWorker
 from bench.store import Journal, JournalRecorder
 
@@ -19,10 +19,10 @@ pytestmark = pytest.mark.chain
 
 THREE_METERS = """
 [bench]
-interval_s = 0.05
+reading_interval_s = 0.05
 
 [scenario]
-interval_s = 900
+market_interval_s = 900
 intervals = 4
 speed = 3600
 start_hour = 10.0

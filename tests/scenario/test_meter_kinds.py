@@ -8,20 +8,20 @@ from pathlib import Path
 import pytest
 
 from bench.chain import Anvil
+from bench.config import load_scenario
 from bench.emulator import EmulatedMeter, MeterFarm
 from bench.events import IntervalReport, RunSummary, StatusEvent
-from bench.scenario.config import load_scenario
 from bench.scenario.worker import ScenarioWorker
 
 pytestmark = pytest.mark.chain
 
 CONFIG = """
 [bench]
-interval_s = 0.05
+reading_interval_s = 0.05
 reset_wait_s = 0
 
 [scenario]
-interval_s = 900
+market_interval_s = 900
 intervals = 2
 speed = 3600
 
@@ -53,7 +53,7 @@ def test_a_responsive_participant_on_a_real_board_is_told_it_has_no_load_control
 ) -> None:
     path = tmp_path / "bench.toml"
     # an emulated meter stands in for a board; it runs at the scenario's speed
-    with MeterFarm(time_scale=3600.0) as farm, Anvil() as node:
+    with MeterFarm(speed=3600.0) as farm, Anvil() as node:
         board = farm.add(EmulatedMeter("clinic", power_w=3000.0))
         path.write_text(CONFIG.format(port=board.port))
         runner = ScenarioWorker(load_scenario(path, chain_url=node.url))

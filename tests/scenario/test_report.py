@@ -10,10 +10,10 @@ import pytest
 
 from bench.chain import Anvil
 from bench.cli.report import run_report
+from bench.config import load_scenario
 from bench.errors import ConfigError
 from bench.events import IntervalReport
 from bench.report import replay
-from bench.scenario.config import load_scenario
 from bench.scenario.worker import ScenarioWorker
 from bench.store import JournalRecorder
 
@@ -21,10 +21,10 @@ pytestmark = pytest.mark.chain
 
 CONFIG = """
 [bench]
-interval_s = 0.05
+reading_interval_s = 0.05
 
 [scenario]
-interval_s = 900
+market_interval_s = 900
 intervals = 3
 speed = 3600
 feeder_meter = "feeder"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.chain import Anvil
+from bench.config import load_scenario, parse_scenario
 from bench.events import (
     IntervalReport,
     LinkState,
@@ -21,7 +22,6 @@ from bench.events import (
     WorkerStatus,
 )
 from bench.scenario.agents import Agent
-from bench.scenario.config import load_scenario, parse_scenario
 from bench.scenario.procedure import IntervalProcedure
 from bench.scenario.settlement import ChainSession
 from bench.scenario.worker import ScenarioWorker
@@ -30,10 +30,10 @@ pytestmark = pytest.mark.chain
 
 CONFIG = """
 [bench]
-interval_s = 0.02
+reading_interval_s = 0.02
 
 [scenario]
-interval_s = 900
+market_interval_s = 900
 intervals = {intervals}
 speed = 3600
 
