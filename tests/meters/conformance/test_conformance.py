@@ -362,7 +362,6 @@ def test_a_nonce_outlives_a_short_auth_and_dies_at_the_tag_check(meter: MeterUnd
 
 
 @needs("wire")
-@pytest.mark.diverges("simavr", "firmware keeps the pending nonce across SYSTEM_RESET (§4, §5.6)")
 def test_system_reset_discards_the_pending_nonce(meter: MeterUnderTest) -> None:
     d = _wire(meter)
     nonce = d.challenge()
