@@ -86,7 +86,7 @@ def run_benchmark(url: str, *, quick: bool = False, seed: int = 1) -> BenchResul
     # The meters sign their readings themselves: signing is outside the timed path.
     stamp = int(time.time())
     readings: dict[int, dict[str, int | SignedReading]] = {
-        i: {p: metered.meter_reading(p, i, 10 * i, stamp) for p in names} for i in batched
+        i: {p: metered.settler.meter_reading(p, i, 10 * i, stamp) for p in names} for i in batched
     }
     gas, seconds, done = _settle_timed(metered, batched, readings)
     if done != batches * TRADES_PER_INTERVAL or base_done != baseline_trades:

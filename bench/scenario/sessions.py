@@ -54,7 +54,7 @@ class SupplySessions:
         owners = {p.owner: p.meter_id for p in plans}
         market.add_participants(list(owners), 0, meters=owners)
         for plan in plans:
-            market.set_tariff(plan.owner, plan.meter_id, plan.tariff_wei_per_wh)
+            market.sessions.set_tariff(plan.owner, plan.meter_id, plan.tariff_wei_per_wh)
         for meter_id in set(owners.values()):
             fleet.set_relay(meter_id, False).result(_RELAY_TIMEOUT_S)
         sessions._watcher = EventWatcher(market, poll_s=0.05).start()
@@ -92,7 +92,7 @@ class SupplySessions:
         out = []
         for plan in self.plans:
             if plan.open_interval == interval_id:
-                session_id = self.chain.market.open_session(
+                session_id = self.chain.market.sessions.open(
                     plan.consumer,
                     plan.owner,
                     plan.cap_wei,
@@ -117,8 +117,8 @@ class SupplySessions:
                         f"supply point {plan.meter_id} sent no reading after it was locked, "
                         f"so session {session_id} cannot be billed yet; check its port"
                     )
-                bill = self.chain.market.close_session(
-                    session_id, plan.owner, math.floor(final.energy_import_wh)
+                bill = self.chain.market.sessions.close(
+                    session_id, plan.owner, math.floor(final.energy_import_wh), closer=None
                 )
                 self.bills.append(bill)
                 out.append(f"session {session_id} on {plan.meter_id}: supply locked, closed")

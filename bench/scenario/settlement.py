@@ -47,7 +47,7 @@ class ChainSession:
 
     def _total_wei(self) -> int:
         """Everything the participants own: wallets plus what the market holds."""
-        wallets = sum(self.market.wallet_wei(p) for p in self.participants)
+        wallets = sum(self.market.accounts.wallet_wei(p) for p in self.participants)
         return wallets + self.market.total_holdings_wei()
 
     def settle(

@@ -55,16 +55,26 @@ contract GridMarket {
     uint256 public constant MAX_BATCH_TRADES = 8192;
     uint256 public constant MAX_BATCH_PARTICIPANTS = 256;
 
+    /// @notice insufficient balance
     uint8 public constant REJECT_INSUFFICIENT_BALANCE = 1;
+    /// @notice no verified meter reading
     uint8 public constant REJECT_NO_READING = 2;
+    /// @notice self trade
     uint8 public constant REJECT_SELF_TRADE = 3;
 
+    /// @notice accepted
     uint8 public constant READING_OK = 0;
+    /// @notice unknown or retired meter
     uint8 public constant READING_UNKNOWN_METER = 1;
+    /// @notice meter not owned by that participant
     uint8 public constant READING_WRONG_OWNER = 2;
+    /// @notice stale reading
     uint8 public constant READING_STALE = 3;
+    /// @notice bad signature
     uint8 public constant READING_BAD_SIGNATURE = 4;
+    /// @notice energy counter went backwards
     uint8 public constant READING_COUNTER_BACKWARDS = 5;
+    /// @notice field out of range
     uint8 public constant READING_OUT_OF_RANGE = 6;
 
     bytes32 public constant READING_TYPEHASH =

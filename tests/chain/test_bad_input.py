@@ -41,7 +41,7 @@ def test_unfunded_operator(anvil: Anvil) -> None:
     market.client.set_balance(market.operator.address, 0)
     with pytest.raises(ChainError, match=r"cannot pay for gas.*fund it"):
         market.settle_interval(1, [Trade("alice", "bob", 1, 1)])
-    assert not market.is_settled(1)
+    assert not market.settler.is_settled(1)
     market.client.set_balance(market.operator.address, 10**18)
     assert market.settle_interval(1, [Trade("alice", "bob", 1, 1)]).value_settled_wei == 1
 

@@ -6,7 +6,7 @@ import pytest
 
 from bench.chain import Anvil, Market
 from bench.chain.encoding import MAX_BATCH_PARTICIPANTS, MAX_BATCH_TRADES
-from bench.chain.market import TX_GAS_CAP, settle_gas_bound
+from bench.chain.settlement import TX_GAS_CAP, settle_gas_bound
 from pricing import Trade
 
 pytestmark = pytest.mark.chain

@@ -26,7 +26,7 @@ READINGS = {"alice": 10, "bob": 20, "carol": 30}
 
 def holdings_conserved(market: Market) -> bool:
     balances = sum(market.balance_wei(p) for p in PEOPLE)
-    return market.total_holdings_wei() == balances + market.session_deposits_wei()
+    return market.total_holdings_wei() == balances + market.sessions.deposits_wei()
 
 
 def test_settles_trades_and_moves_balances(market: Market) -> None:
@@ -39,7 +39,7 @@ def test_settles_trades_and_moves_balances(market: Market) -> None:
     assert s.energy_settled_wh == 140
     assert s.gas_used > 21_000
     assert s.tx_hash.startswith("0x") and len(s.tx_hash) == 66
-    index = {p: market.participant_index(p) for p in PEOPLE}
+    index = {p: market.accounts.index(p) for p in PEOPLE}
     assert s.batch_hash == batch_hash(encode_batch(trades, index)[0])
     assert market.balance_wei("alice") == DEPOSIT_WEI - 25_000 + 12_000
     assert market.balance_wei("bob") == DEPOSIT_WEI + 25_000
@@ -73,7 +73,7 @@ def test_interval_settles_at_most_once(market: Market) -> None:
 def test_metered_market_requires_readings(market: Market) -> None:
     with pytest.raises(ChainError, match="readings="):
         market.settle_interval(1, [Trade("alice", "bob", 1, 1)])
-    assert not market.is_settled(1)
+    assert not market.settler.is_settled(1)
 
 
 def test_trades_of_a_participant_without_reading_are_rejected(market: Market) -> None:
@@ -123,11 +123,11 @@ def test_exactly_once_across_an_anvil_restart(tmp_path: Path, artifacts: None) -
 
 
 def test_withdraw_pulls_to_wallet_and_overdraft_is_decoded(market: Market) -> None:
-    market.withdraw("alice", 400_000)
-    assert market.wallet_wei("alice") == 400_000
+    market.accounts.withdraw("alice", 400_000)
+    assert market.accounts.wallet_wei("alice") == 400_000
     assert market.balance_wei("alice") == 600_000
     with pytest.raises(ChainError) as info:
-        market.withdraw("alice", 600_001)
+        market.accounts.withdraw("alice", 600_001)
     assert info.value.error_name == "InsufficientBalance"
     assert "neededWei=600001" in str(info.value)
     assert holdings_conserved(market)
@@ -148,11 +148,11 @@ def test_audit_of_unsettled_interval_is_an_error(market: Market) -> None:
 
 def test_fast_settle_encoding_matches_web3(market: Market) -> None:
     trades = [Trade("alice", "bob", 100, 250), Trade("carol", "alice", 40, 300)]
-    data, indices = market.settle_calldata(7, trades, READINGS, timestamp_s=1_700_000_000)
-    batch, _ = encode_batch(trades, {p: market.participant_index(p) for p in PEOPLE})
+    data, indices = market.settler.settle_calldata(7, trades, READINGS, timestamp_s=1_700_000_000)
+    batch, _ = encode_batch(trades, {p: market.accounts.index(p) for p in PEOPLE})
     readings = [
-        market.meter_reading(
-            market.participant_name(i), 7, READINGS[market.participant_name(i)], 1_700_000_000
+        market.settler.meter_reading(
+            market.accounts.name(i), 7, READINGS[market.accounts.name(i)], 1_700_000_000
         ).as_tuple()
         for i in indices
     ]
@@ -165,7 +165,7 @@ def test_settlement_events_list_what_settled(market: Market) -> None:
     second = market.settle_interval(
         4, [Trade("carol", "alice", 5, 200), Trade("bob", "bob", 1, 1)], READINGS
     )
-    events = market.settlement_events()
+    events = market.settler.events()
     assert [e.interval_id for e in events] == [2, 4]
     assert (events[0].tx_hash, events[0].batch_hash) == (first.tx_hash, first.batch_hash)
     assert (events[1].settled_count, events[1].rejected_count) == (1, 1)
@@ -174,8 +174,8 @@ def test_settlement_events_list_what_settled(market: Market) -> None:
 
 
 def test_deposit_tops_up_and_keeps_conservation(market: Market) -> None:
-    market.deposit("carol", 5000)
-    assert market.balances_wei(["carol", "bob"]) == {
+    market.accounts.deposit("carol", 5000)
+    assert market.accounts.balances_wei(["carol", "bob"]) == {
         "carol": DEPOSIT_WEI + 5000,
         "bob": DEPOSIT_WEI,
     }
@@ -183,7 +183,7 @@ def test_deposit_tops_up_and_keeps_conservation(market: Market) -> None:
 
 
 def test_rejected_readings_are_reported(market: Market) -> None:
-    stale = market.meter_reading("bob", 1, 5, 1_700_000_000)  # signed for interval 1
+    stale = market.settler.meter_reading("bob", 1, 5, 1_700_000_000)  # signed for interval 1
     s = market.settle_interval(2, [Trade("alice", "bob", 1, 1)], {"alice": 3, "bob": stale})
     assert s.rejected_readings == (("bob", "stale reading"),)
     assert s.rejected_trades == ((Trade("alice", "bob", 1, 1), "no verified meter reading"),)
@@ -206,12 +206,12 @@ def test_audit_flags_calldata_that_disagrees_with_events(
 
 def test_crash_between_send_and_receipt_settles_once(market: Market, anvil: Anvil) -> None:
     trades = [Trade("alice", "bob", 10, 100)]
-    data, _ = market.settle_calldata(1, trades, READINGS)
+    data, _ = market.settler.settle_calldata(1, trades, READINGS)
     rpc_call(anvil.url, "evm_setAutomine", [False])
     try:
         market.operator.send(market.address, data, gas=1_000_000)  # then the bench "crashes"
         restarted = Market.attach(anvil.url, market.address)
-        assert not restarted.is_settled(1)  # still pending
+        assert not restarted.settler.is_settled(1)  # still pending
         miner = threading.Timer(0.3, rpc_call, (anvil.url, "evm_mine", []))
         miner.start()
         assert restarted.settle_unsettled({1: trades}, {1: READINGS}) == []

@@ -19,13 +19,13 @@ def next_event(watcher: EventWatcher) -> object:
 
 
 def test_watcher_queues_session_and_settlement_events_in_order(market: Market) -> None:
-    market.set_tariff("bob", "bob", 300)
+    market.sessions.set_tariff("bob", "bob", 300)
     watcher = EventWatcher(market, poll_s=0.01).start()
     try:
-        sid = market.open_session("alice", "bob", 9000, max_price_wei_per_wh=300)
+        sid = market.sessions.open("alice", "bob", 9000, max_price_wei_per_wh=300)
         opened = next_event(watcher)
         assert opened == SessionOpened(sid, "bob", "alice", 9000, 300)
-        bill = market.close_session(sid, "bob", 10)
+        bill = market.sessions.close(sid, "bob", 10)
         assert next_event(watcher) == bill
         assert isinstance(bill, SessionBill) and bill.billed_wei == 3000
         s = market.settle_interval(1, [Trade("alice", "bob", 2, 250)], {"alice": 1, "bob": 20})
