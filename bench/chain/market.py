@@ -8,6 +8,7 @@ reuses a deployment. The parts: :attr:`accounts` (wallets, balances), :attr:`reg
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from web3 import Web3
@@ -17,11 +18,11 @@ from bench.chain.accounts import Accounts
 from bench.chain.artifacts import load_artifact
 from bench.chain.client import ChainClient, Wallet
 from bench.chain.deployment import deploy_contract, require_gas, wait_all
-from bench.chain.identities import ANVIL_OPERATOR_KEY, participant_account
-from bench.chain.readings import SignedReading
+from bench.chain.keys import KeyRing, operator_account
+from bench.chain.orders import SignedBook
 from bench.chain.registry import MeterRegistry
 from bench.chain.sessions import SessionBill, Sessions
-from bench.chain.settlement import Settlement, Settler
+from bench.chain.settlement import Readings, Settlement, Settler
 from bench.errors import ChainError
 from pricing import Trade
 
@@ -30,7 +31,13 @@ class Market:
     """A deployed LabCredit + GridMarket pair, driven by the operator's wallet."""
 
     def __init__(
-        self, client: ChainClient, operator: Wallet, market_address: str, *, from_block: int = 0
+        self,
+        client: ChainClient,
+        operator: Wallet,
+        market_address: str,
+        *,
+        keys: KeyRing | None = None,
+        from_block: int = 0,
     ) -> None:
         client.require_code(market_address, "GridMarket")
         self.client, self.operator, self.w3 = client, operator, client.w3
@@ -45,29 +52,23 @@ class Market:
             ) from exc
         self.token = self.w3.eth.contract(self.token_address, abi=load_artifact("LabCredit").abi)
         self.from_block = from_block
-        self.accounts = Accounts(client, operator, self.contract, self.token, participant_account)
-        self.registry = MeterRegistry(self.accounts, self.event_logs)
+        self.keys = KeyRing() if keys is None else keys
+        self.accounts = Accounts(client, operator, self.contract, self.token, self.keys.participant)
+        self.registry = MeterRegistry(self.accounts, self.keys, self.event_logs)
         self.settler = Settler(self.accounts, self.registry, self.event_logs)
-        self.sessions = Sessions(self.accounts, self.settler, self.event_logs)
-        self.require_readings = self.settler.require_readings
+        self.sessions = Sessions(self.accounts, self.registry, self.event_logs)
 
     @classmethod
     def deploy(
-        cls,
-        url: str,
-        *,
-        operator_key: str | None = None,
-        require_readings: bool = True,
-        expected_chain_id: int | None = None,
+        cls, url: str, *, max_interval_step: int = 4, keys: KeyRing | None = None, **how: Any
     ) -> Market:
-        """Deploy LabCredit and GridMarket; the operator defaults to Anvil's first account."""
-        client = ChainClient(url, expected_chain_id=expected_chain_id)
-        operator = Wallet.from_key(client, operator_key or ANVIL_OPERATOR_KEY)
+        """Deploy LabCredit and GridMarket (``how``: see :meth:`connect`)."""
+        client, operator = cls.connect(url, **how)
         require_gas(client, operator)
         start = int(client.w3.eth.block_number)
         token = deploy_contract(operator, "LabCredit", [])
-        market = deploy_contract(operator, "GridMarket", [token, require_readings])
-        return cls(client, operator, market, from_block=start)
+        market = deploy_contract(operator, "GridMarket", [token, max_interval_step])
+        return cls(client, operator, market, keys=keys, from_block=start)
 
     @classmethod
     def attach(
@@ -75,14 +76,32 @@ class Market:
         url: str,
         market_address: str,
         *,
-        operator_key: str | None = None,
-        expected_chain_id: int | None = None,
+        keys: KeyRing | None = None,
         from_block: int = 0,
+        **how: Any,
     ) -> Market:
-        """Reuse a GridMarket already deployed at ``market_address``."""
+        """Reuse a GridMarket already deployed at ``market_address`` (with the run's keys)."""
+        client, operator = cls.connect(url, **how)
+        return cls(client, operator, market_address, keys=keys, from_block=from_block)
+
+    @staticmethod
+    def connect(
+        url: str,
+        *,
+        operator_key: str | None = None,
+        operator_key_file: Path | None = None,
+        allow_anvil_key: bool = False,
+        expected_chain_id: int | None = None,
+    ) -> tuple[ChainClient, Wallet]:
+        """The node and the operator's wallet (Anvil's account 0 only on Anvil's chain)."""
         client = ChainClient(url, expected_chain_id=expected_chain_id)
-        operator = Wallet.from_key(client, operator_key or ANVIL_OPERATOR_KEY)
-        return cls(client, operator, market_address, from_block=from_block)
+        account = operator_account(
+            client.chain_id,
+            key=operator_key,
+            key_file=operator_key_file,
+            allow_anvil_key=allow_anvil_key,
+        )
+        return client, Wallet(client, account)
 
     def add_participants(
         self, names: Iterable[str], deposit_wei: int, *, meters: Mapping[str, str] | None = None
@@ -109,22 +128,20 @@ class Market:
         self,
         interval_id: int,
         trades: Sequence[Trade],
-        readings: Mapping[str, int | SignedReading] | None = None,
+        readings: Readings = (),
         *,
-        timestamp_s: int | None = None,
+        book: SignedBook | None = None,
     ) -> Settlement:
         """Settle one interval's trades in one transaction, at most once (ChainError
-        "IntervalAlreadySettled" otherwise). ``readings``: participant -> meter counter Wh
-        (signed here by its meter's attestor) or a reading the meter signed itself.
-
-        The gas limit is a measured upper bound, not an estimate (``eth_estimateGas``
-        would execute the batch a dozen times); a revert is decoded from the receipt."""
-        return self.settler.settle_interval(interval_id, trades, readings, timestamp_s=timestamp_s)
+        "IntervalAlreadySettled" otherwise). ``readings``: signed counters recorded first;
+        ``book``: the participants' signed orders (default: each signs what covers its
+        trades). The gas limit is a measured bound, not an estimate; reverts are decoded."""
+        return self.settler.settle_interval(interval_id, trades, readings, book=book)
 
     def settle_unsettled(
         self,
         intervals: Mapping[int, Sequence[Trade]],
-        readings: Mapping[int, Mapping[str, int | SignedReading]] | None = None,
+        readings: Mapping[int, Readings] | None = None,
     ) -> list[Settlement]:
         """Exactly once across restarts: settle, in order, only the intervals not yet on chain."""
         return self.settler.settle_unsettled(intervals, readings)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from bench.attestation import SignedCounters, meter_id_bytes32
 from bench.chain.accounts import Accounts
+from bench.chain.client import Receipt, Wallet
 from bench.chain.deployment import encode_call
 from bench.chain.events import DecodedLog, decode_log, topic
-from bench.chain.identities import meter_id
-from bench.chain.readings import SignedReading
-from bench.chain.settlement import Settler
+from bench.chain.registry import MeterRegistry, counters_tuple
 from bench.errors import ChainError
 
 
@@ -24,6 +23,7 @@ class SessionOpened:
     consumer: str
     cap_wei: int
     price_wei_per_wh: int
+    expires_at_s: int
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def session_event(event: DecodedLog, accounts: Accounts) -> SessionOpened | Sess
     if event.name == "SessionOpened":
         return SessionOpened(
             a["sessionId"], a["meterId"], accounts.label(a["consumer"]), a["capWei"],
-            a["priceWeiPerWh"],
+            a["priceWeiPerWh"], a["expiresAt"],
         )  # fmt: skip
     if event.name == "SessionClosed":
         return SessionBill(
@@ -57,47 +57,43 @@ def session_event(event: DecodedLog, accounts: Accounts) -> SessionOpened | Sess
 class Sessions:
     """Supply sessions on the market's meters."""
 
-    def __init__(self, accounts: Accounts, settler: Settler, logs: Any) -> None:
+    def __init__(self, accounts: Accounts, registry: MeterRegistry, logs: Any) -> None:
         self.accounts = accounts
-        self.settler = settler
-        self.registry = settler.registry
+        self.registry = registry
         self.market = accounts.market
         self._logs = logs
 
     def set_tariff(self, owner: str, meter: str, price_wei_per_wh: int) -> None:
         """The meter's owner sets its supply-session price (0 closes it to sessions)."""
-        data = encode_call(self.market, "setTariff", meter_id(meter), price_wei_per_wh)
+        data = encode_call(self.market, "setTariff", meter_id_bytes32(meter), price_wei_per_wh)
         self.accounts.wallet(owner).transact(self.market.address, data)
 
-    def submit_reading(self, owner: str, energy_wh: int, interval_id: int | None = None) -> None:
-        """Record a fresh signed reading of the meter of ``owner`` outside settlement."""
-        reading = self._fresh_reading(owner, energy_wh, interval_id)
-        data = encode_call(self.market, "submitReading", reading.as_tuple())
-        self.accounts.operator.transact(self.market.address, data)
-
-    def _fresh_reading(self, owner: str, energy_wh: int, interval_id: int | None) -> SignedReading:
-        meter = self.registry.require_meter(owner)
-        state = self.market.functions.meters(meter_id(meter)).call()
-        last_timestamp, last_interval = int(state[3]), int(state[5])
-        interval = last_interval if interval_id is None else interval_id
-        stamp = max(int(time.time()), last_timestamp + 1)
-        return self.settler.meter_reading(owner, interval, energy_wh, stamp)
+    def submit_reading(self, reading: SignedCounters, *, sender: str | None = None) -> None:
+        """Relay a signed reading (anyone may; a copy of the newest is accepted again)."""
+        data = encode_call(self.market, "submitReading", counters_tuple(reading))
+        wallet = self.accounts.operator if sender is None else self.accounts.wallet(sender)
+        wallet.transact(self.market.address, data)
 
     def open(
         self,
         consumer: str,
-        meter_owner: str,
+        meter: str,
         cap_wei: int,
         *,
         max_price_wei_per_wh: int,
-        energy_counter_wh: int | None = None,
+        reading: SignedCounters,
+        duration_s: int = 3600,
     ) -> int:
-        """Open a supply session of ``consumer`` on the meter of ``meter_owner``."""
-        if energy_counter_wh is not None:
-            self.submit_reading(meter_owner, energy_counter_wh)
-        meter = self.registry.require_meter(meter_owner)
+        """Open a supply session of ``consumer`` on ``meter``, starting at ``reading`` (at
+        least as new as the newest recorded); after ``duration_s`` anyone may close it."""
         data = encode_call(
-            self.market, "openSession", meter_id(meter), cap_wei, max_price_wei_per_wh
+            self.market,
+            "openSession",
+            meter_id_bytes32(meter),
+            cap_wei,
+            max_price_wei_per_wh,
+            duration_s,
+            counters_tuple(reading),
         )
         receipt = self.accounts.wallet(consumer).transact(self.market.address, data)
         for event in filter(None, map(decode_log, receipt.logs)):
@@ -106,23 +102,27 @@ class Sessions:
         raise ChainError(f"openSession ({receipt.tx_hash}) emitted no SessionOpened event")
 
     def close(
-        self,
-        session_id: int,
-        meter_owner: str,
-        energy_counter_wh: int,
-        *,
-        closer: str | None = None,
+        self, session_id: int, reading: SignedCounters, *, closer: str | None = None
     ) -> SessionBill:
-        """Close a session with the meter's counter now; bills the owner, refunds the rest."""
-        reading = self._fresh_reading(meter_owner, energy_counter_wh, None)
-        data = encode_call(self.market, "closeSession", session_id, reading.as_tuple())
-        wallet = self.accounts.operator if closer is None else self.accounts.wallet(closer)
-        receipt = wallet.transact(self.market.address, data)
+        """Close a session with a reading at least as new as the newest recorded; bills the
+        owner, refunds the rest. ``closer``: consumer or owner (default: the operator)."""
+        data = encode_call(self.market, "closeSession", session_id, counters_tuple(reading))
+        return self._bill(self._sender(closer).transact(self.market.address, data))
+
+    def close_expired(self, session_id: int, *, closer: str | None = None) -> SessionBill:
+        """Anyone closes an expired session at the meter's last recorded counter."""
+        data = encode_call(self.market, "closeExpiredSession", session_id)
+        return self._bill(self._sender(closer).transact(self.market.address, data))
+
+    def _sender(self, name: str | None) -> Wallet:
+        return self.accounts.operator if name is None else self.accounts.wallet(name)
+
+    def _bill(self, receipt: Receipt) -> SessionBill:
         for event in filter(None, map(decode_log, receipt.logs)):
             bill = session_event(event, self.accounts)
             if isinstance(bill, SessionBill):
                 return bill
-        raise ChainError(f"closeSession ({receipt.tx_hash}) emitted no SessionClosed event")
+        raise ChainError(f"closing a session ({receipt.tx_hash}) emitted no SessionClosed event")
 
     def bills(self) -> list[SessionBill]:
         """Every closed session of this market, oldest first (for the panel and audit)."""
@@ -133,7 +133,7 @@ class Sessions:
         """Ids of the sessions still open."""
         events = filter(None, map(decode_log, self._logs(topic("SessionOpened"))))
         opened = [int(e.args["sessionId"]) for e in events]
-        return [sid for sid in opened if self.market.functions.sessions(sid).call()[5]]
+        return [sid for sid in opened if self.market.functions.sessions(sid).call()[6]]
 
     def deposits_wei(self) -> int:
         """LABC escrowed by open supply sessions."""

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
+from bench.attestation import SignedCounters
 from bench.chain.accounts import Accounts
 from bench.chain.client import Receipt
-from bench.chain.encoding import BatchEncodingError, encode_batch
+from bench.chain.encoding import BatchEncodingError
 from bench.chain.events import DecodedLog, decode_log, reason_texts, topic
-from bench.chain.identities import meter_attestor, meter_id
-from bench.chain.readings import NO_READING, SignedReading, sign_reading
-from bench.chain.registry import MeterRegistry
+from bench.chain.orders import (
+    SIDE_BID,
+    Order,
+    SignedBook,
+    covering_orders,
+    encode_batch,
+    sign_order,
+)
+from bench.chain.registry import MeterRegistry, counters_tuple
 from bench.errors import ChainError
 from pricing import Trade
 
-SETTLE_TYPES = ("uint64", "bytes", "(bytes32,uint64,uint64,uint64,uint8,bytes32,bytes32)[]")
+SETTLE_TYPES = ("uint64", "bytes", "(bytes32,uint32,uint64,uint64,uint64,uint8,bytes32,bytes32)[]")
 SETTLE_SELECTOR = keccak(text=f"settle({','.join(SETTLE_TYPES)})")[:4]
 TX_GAS_CAP = 2**24  # EIP-7825: the most gas one transaction may use (Osaka and later)
 
@@ -75,22 +81,26 @@ def encode_settle(interval_id: int, batch: bytes, readings: Sequence[tuple[Any, 
     return SETTLE_SELECTOR + abi_encode(SETTLE_TYPES, [interval_id, batch, list(readings)])
 
 
-def settle_gas_bound(trades: int, participants: int, calldata_bytes: int) -> int:
-    """A safe gas limit for ``settle`` (measured: about 900 gas per trade and 22,000 per
-    participant with a verified reading), capped at EIP-7825's per-transaction limit."""
-    bound = 100_000 + 16 * calldata_bytes + 1_200 * trades + 30_000 * participants
-    return min(bound, TX_GAS_CAP)
+def settle_gas_bound(trades: int, participants: int, calldata_bytes: int, readings: int = 0) -> int:
+    """A safe gas limit for ``settle`` (measured: about 900 gas per trade, 16,000 per
+    reading, 10,000 per signed order side, up to 60,000 more for a reading whose owner is
+    not in the batch or in its first interval),
+    capped at EIP-7825's per-transaction limit."""
+    bound = 100_000 + 16 * calldata_bytes + 1_200 * trades + 60_000 * participants
+    return min(bound + 70_000 * readings, TX_GAS_CAP)
+
+
+Readings = Iterable[SignedCounters] | Mapping[str, SignedCounters]
 
 
 class Settler:
-    """Settles intervals from the operator's wallet, exactly once each."""
+    """Settles intervals from the settler's wallet, exactly once each."""
 
     def __init__(self, accounts: Accounts, registry: MeterRegistry, logs: Any) -> None:
         self.accounts = accounts
         self.registry = registry
         self.market = accounts.market
         self._logs = logs
-        self.require_readings = bool(self.market.functions.requireReadings().call())
         self.trade_reasons = reason_texts(self.market, "REJECT")
         self.reading_reasons = reason_texts(self.market, "READING")
 
@@ -98,79 +108,56 @@ class Settler:
         self,
         interval_id: int,
         trades: Sequence[Trade],
-        readings: Mapping[str, int | SignedReading] | None = None,
+        readings: Readings = (),
         *,
-        timestamp_s: int | None = None,
+        book: SignedBook | None = None,
     ) -> Settlement:
         """Settle one interval's trades in one transaction (see Market.settle_interval)."""
-        data, indices = self.settle_calldata(interval_id, trades, readings, timestamp_s=timestamp_s)
-        gas = settle_gas_bound(len(trades), len(indices), len(data))
+        readings = list(readings.values() if isinstance(readings, Mapping) else readings)
+        data, indices = self.settle_calldata(interval_id, trades, readings, book=book)
+        gas = settle_gas_bound(len(trades), len(indices), len(data), len(readings))
         operator = self.accounts.operator
         receipt = operator.wait(operator.send(self.market.address, data, gas=gas))
         return self.from_receipt(interval_id, trades, receipt)
+
+    def sign_book(self, interval_id: int, trades: Sequence[Trade]) -> SignedBook:
+        """Each participant's own signature over the bid and offer that cover its trades
+        (its whole bought and sold energy at its extreme accepted price)."""
+        bids: dict[str, Order] = {}
+        offers: dict[str, Order] = {}
+        for name, sides in covering_orders(trades).items():
+            key = self.accounts.wallet(name).account
+            for side, (wh, limit) in sides.items():
+                order = sign_order(
+                    key,
+                    chain_id=self.accounts.client.chain_id,
+                    market=self.market.address,
+                    interval_id=interval_id,
+                    side=side,
+                    energy_wh=wh,
+                    limit_price_wei_per_wh=limit,
+                )
+                (bids if side == SIDE_BID else offers)[name] = order
+        return SignedBook(bids, offers)
 
     def settle_calldata(
         self,
         interval_id: int,
         trades: Sequence[Trade],
-        readings: Mapping[str, int | SignedReading] | None = None,
+        readings: Readings = (),
         *,
-        timestamp_s: int | None = None,
+        book: SignedBook | None = None,
     ) -> tuple[bytes, tuple[int, ...]]:
         """The ``settle`` call data for an interval and the participant indices it packs."""
-        index_of = {}
-        for t in trades:
-            for name in (t.buyer, t.seller):
-                if name not in index_of:
-                    index_of[name] = self.accounts.index(name)
+        book = self.sign_book(interval_id, trades) if book is None else book
+        names = {n for t in trades for n in (t.buyer, t.seller)} | set(book.bids) | set(book.offers)
+        index_of = {name: self.accounts.index(name) for name in names}
         try:
-            batch, indices = encode_batch(trades, index_of)
+            batch, indices = encode_batch(trades, index_of, book)
         except BatchEncodingError as exc:
             raise ChainError(f"interval {interval_id} cannot be settled: {exc}") from exc
-        signed = self._sign_readings(interval_id, indices, readings, timestamp_s)
-        return encode_settle(interval_id, batch, signed), indices
-
-    def meter_reading(
-        self, name: str, interval_id: int, energy_wh: int, timestamp_s: int | None = None
-    ) -> SignedReading:
-        """The reading of the meter of participant ``name``, signed by that meter."""
-        meter = self.registry.require_meter(name)
-        return sign_reading(
-            meter_attestor(meter),
-            chain_id=self.accounts.client.chain_id,
-            market=self.market.address,
-            meter_id=meter_id(meter),
-            interval_id=interval_id,
-            energy_wh=energy_wh,
-            timestamp_s=int(time.time()) if timestamp_s is None else timestamp_s,
-        )
-
-    def _sign_readings(
-        self,
-        interval_id: int,
-        indices: Sequence[int],
-        readings: Mapping[str, int | SignedReading] | None,
-        timestamp_s: int | None,
-    ) -> list[tuple[Any, ...]]:
-        if readings is None:
-            if self.require_readings and indices:
-                raise ChainError(
-                    f"the market at {self.market.address} settles only metered energy: pass "
-                    f"readings={{participant: energy counter Wh}} for interval {interval_id}"
-                )
-            return []
-        signed: list[tuple[Any, ...]] = []
-        for idx in indices:
-            name = self.accounts.name(idx)
-            given = readings.get(name) if self.registry.meter_of(name) is not None else None
-            if given is None:
-                signed.append(NO_READING)
-            elif isinstance(given, SignedReading):
-                signed.append(given.as_tuple())
-            else:
-                reading = self.meter_reading(name, interval_id, int(given), timestamp_s)
-                signed.append(reading.as_tuple())
-        return signed
+        given = readings.values() if isinstance(readings, Mapping) else readings
+        return encode_settle(interval_id, batch, [counters_tuple(r) for r in given]), indices
 
     def from_receipt(
         self, interval_id: int, trades: Sequence[Trade], receipt: Receipt
@@ -226,7 +213,7 @@ class Settler:
     def settle_unsettled(
         self,
         intervals: Mapping[int, Sequence[Trade]],
-        readings: Mapping[int, Mapping[str, int | SignedReading]] | None = None,
+        readings: Mapping[int, Readings] | None = None,
     ) -> list[Settlement]:
         """Exactly once across restarts: settle, in order, only the intervals not yet on chain."""
         done: list[Settlement] = []
@@ -236,7 +223,7 @@ class Settler:
             try:
                 done.append(
                     self.settle_interval(
-                        interval_id, intervals[interval_id], (readings or {}).get(interval_id)
+                        interval_id, intervals[interval_id], (readings or {}).get(interval_id, ())
                     )
                 )
             except ChainError as exc:

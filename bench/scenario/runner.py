@@ -127,6 +127,8 @@ class ScenarioRunner:
             if journal is not None:
                 journal.set_meta("chain_url", chain.url)
                 journal.set_meta("market_address", chain.market.address)
+                # The run's keystores (mode 0600), written when the run ends.
+                stack.callback(chain.market.keys.save, Path(f"{journal.path}.keys"))
             agents = {
                 p.agent.participant: Agent(p.agent, fleet.load_scaler(p.meter_id))
                 for p in cfg.participants

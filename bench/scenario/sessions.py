@@ -15,8 +15,10 @@ import math
 import time
 from collections.abc import Callable, Iterator
 
+from bench.attestation import SignedCounters
 from bench.chain import SessionBill
 from bench.chain.watcher import EventWatcher, SessionOpened
+from bench.devices.reading import Reading
 from bench.errors import ChainError, DeviceError
 from bench.scenario.config import SessionPlan
 from bench.scenario.fleet import MeterFleet
@@ -39,6 +41,7 @@ class SupplySessions:
         self._ids: dict[SessionPlan, int] = {}
         self._opened: dict[SessionPlan, int] = {}
         self._watcher: EventWatcher | None = None
+        self._time_s = 0
 
     @classmethod
     @contextlib.contextmanager
@@ -78,14 +81,21 @@ class SupplySessions:
             changes.setdefault(plan.owner, 0)
         return changes
 
-    def _counter_wh(self, meter_id: str) -> int:
-        reading = self.fleet.latest(meter_id)
+    def _attested(self, meter_id: str, reading: Reading | None) -> SignedCounters:
+        """The supply point's counters now, attested by the bench (meter time: the
+        reading's bench time in whole seconds, never decreasing)."""
         if reading is None:
             raise DeviceError(
                 f"supply point {meter_id} has sent no reading, so its session cannot be "
                 "billed; check its port"
             )
-        return math.floor(reading.energy_import_wh)
+        self._time_s = max(self._time_s, math.ceil(reading.t_s))
+        return self.chain.market.registry.attestor.sign(
+            meter_id,
+            math.floor(reading.energy_import_wh),
+            math.floor(reading.energy_export_wh),
+            self._time_s,
+        )
 
     def start_of_interval(self, interval_id: int) -> list[str]:
         """Open the sessions planned for this interval (the consumer's transaction)."""
@@ -94,10 +104,10 @@ class SupplySessions:
             if plan.open_interval == interval_id:
                 session_id = self.chain.market.sessions.open(
                     plan.consumer,
-                    plan.owner,
+                    plan.meter_id,
                     plan.cap_wei,
                     max_price_wei_per_wh=plan.max_price_wei_per_wh,
-                    energy_counter_wh=self._counter_wh(plan.meter_id),
+                    reading=self._attested(plan.meter_id, self.fleet.latest(plan.meter_id)),
                 )
                 self._ids[plan] = self._opened[plan] = session_id
                 out.append(f"{plan.consumer} opened a supply session on {plan.meter_id}")
@@ -118,7 +128,7 @@ class SupplySessions:
                         f"so session {session_id} cannot be billed yet; check its port"
                     )
                 bill = self.chain.market.sessions.close(
-                    session_id, plan.owner, math.floor(final.energy_import_wh), closer=None
+                    session_id, self._attested(plan.meter_id, final)
                 )
                 self.bills.append(bill)
                 out.append(f"session {session_id} on {plan.meter_id}: supply locked, closed")
