@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 export QT_QPA_PLATFORM ?= offscreen
 
 .PHONY: setup demo test test-deep bench lint types imports pytest forge-test firmware-test \
-	build build-contracts build-firmware clean help
+	build build-contracts build-firmware wheel clean help
 
 help:
 	@echo "make demo   - install what is missing, then run the demo scenario"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench  - run the benchmarks"
 	@echo "make test-deep - the long profiles: 10,000-run forge fuzz/invariants, pytest -m slow"
 	@echo "make setup  - only install (Debian packages, .venv, chain tools)"
+	@echo "make wheel  - dist/gridbench-*.whl with the contracts and firmware builds as package data"
 
 setup: $(STAMPS)/deb $(STAMPS)/venv $(STAMPS)/npm
 
@@ -102,5 +103,17 @@ bench: setup build
 	$(VENV)/bin/gridbench emulate bench
 	$(VENV)/bin/gridbench firmware bench
 
+# A wheel that runs outside the checkout: the contracts' artifacts and the firmware ELF
+# are staged into bench/builds/ as package data for the build only (never committed,
+# so a checkout always uses its own fresh builds).
+STAGE := bench/builds
+wheel: build
+	@rm -rf $(STAGE)/contracts $(STAGE)/firmware
+	@for c in GridMarket LabCredit; do mkdir -p $(STAGE)/contracts/$$c.sol && \
+	  cp contracts/out/$$c.sol/$$c.json $(STAGE)/contracts/$$c.sol/; done
+	@mkdir -p $(STAGE)/firmware && cp firmware/build/uno/gridmeter.elf $(STAGE)/firmware/
+	$(PY) -m pip wheel -q --no-deps -w dist . ; status=$$?; \
+	  rm -rf $(STAGE)/contracts $(STAGE)/firmware build; exit $$status
+
 clean:
-	rm -rf $(STAMPS) contracts/out contracts/cache contracts/broadcast firmware/build
+	rm -rf $(STAMPS) contracts/out contracts/cache contracts/broadcast firmware/build dist

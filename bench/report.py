@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import ConfigError
-from bench.scenario.agents import MeteredEnergy
 from bench.store import Journal
-from pricing import AuditPolicy, AuditReport, Clearing, IntervalRecord, Settlement, audit
+from pricing import AuditPolicy, AuditReport, Clearing, IntervalRecord, SettledTrade, audit
 
 
 @dataclass(frozen=True)
@@ -52,31 +51,25 @@ def replay(path: Path | str) -> RunReport:
         policy = AuditPolicy(
             **{k: float(v) for k, v in recorded.items() if isinstance(v, int | float)}
         )
-        orders, clearings = journal.orders(), journal.clearings()
-        metered, feeder = journal.metered(), journal.feeder()
-        settled, rejected = journal.trades("settled"), journal.trades("rejected")
-        tx_hashes = journal.tx_hashes()
+        intervals = journal.intervals()
     finally:
         journal.close()
     records, rows = [], []
-    for interval_id in sorted(clearings):
-        price, volume, components = clearings[interval_id]
-        paid = [t for i, t in settled if i == interval_id]
-        unpaid = [t for i, t in rejected if i == interval_id]
-        cleared = Clearing(price, volume, tuple(paid + unpaid), mechanism=mechanism)
-        energy = [
-            MeteredEnergy(name, imp, exp)
-            for name, (imp, exp) in metered.get(interval_id, {}).items()
-        ]
+    for kept in intervals:
+        paid = kept.settled_trades
+        unpaid = tuple(t for t, _ in kept.rejected_trades)
+        cleared = Clearing(
+            kept.price_wei_per_wh, kept.volume_wh, paid + unpaid, mechanism=mechanism
+        )
         records.append(
             IntervalRecord(
-                interval_id,
-                energy,
+                kept.interval_id,
+                kept.metered,
                 cleared,
-                [Settlement.of(t, tx_hashes.get(interval_id)) for t in paid],
-                feeder_import_wh=feeder.get(interval_id),
-                orders=orders.get(interval_id, []),
-                price_components_wei_per_wh=components,
+                [SettledTrade.of(t, kept.tx_hash) for t in paid],
+                feeder_import_wh=kept.feeder_import_wh,
+                orders=kept.orders,
+                price_components_wei_per_wh=kept.price_components_wei_per_wh,
             )
         )
     report = audit(records, policy)

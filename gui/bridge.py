@@ -6,24 +6,40 @@ import queue
 
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
-from bench.events import BenchStatus, IntervalReport, MeterSample, RunSummary
+from bench.events import (
+    BenchEvent,
+    IntervalReport,
+    MeterLink,
+    MeterSample,
+    RelaySwitched,
+    RunSummary,
+    SessionStatus,
+    StatusEvent,
+    WorkerStatus,
+)
 
 
 class EventBridge(QObject):
     """Drains the bench's event queue with a QTimer and re-emits each event as a signal.
 
     The bench's worker threads never touch Qt; this object lives on the GUI thread
-    and polls the queue, so every slot runs on the GUI thread too.
+    and polls the queue, so every slot runs on the GUI thread too. Every status event
+    goes to ``sigStatus``; the typed ones also to their own signal (a meter's link, a
+    supply session, a relay's outcome, the worker's state).
     """
 
     sigMeterSample = pyqtSignal(object)
     sigInterval = pyqtSignal(object)
     sigStatus = pyqtSignal(object)
+    sigMeterLink = pyqtSignal(object)
+    sigSession = pyqtSignal(object)
+    sigRelay = pyqtSignal(object)
+    sigWorker = pyqtSignal(object)
     sigSummary = pyqtSignal(object)
 
     def __init__(
         self,
-        events: queue.Queue[object],
+        events: queue.Queue[BenchEvent],
         period_ms: int = 50,
         max_per_tick: int = 2000,
         parent: QObject | None = None,
@@ -56,8 +72,19 @@ class EventBridge(QObject):
                 self.sigMeterSample.emit(event)
             elif isinstance(event, IntervalReport):
                 self.sigInterval.emit(event)
-            elif isinstance(event, BenchStatus):
-                self.sigStatus.emit(event)
+            elif isinstance(event, StatusEvent):
+                self._status(event)
             elif isinstance(event, RunSummary):
                 self.sigSummary.emit(event)
         return emitted
+
+    def _status(self, event: StatusEvent) -> None:
+        if isinstance(event, MeterLink):
+            self.sigMeterLink.emit(event)
+        elif isinstance(event, SessionStatus):
+            self.sigSession.emit(event)
+        elif isinstance(event, RelaySwitched):
+            self.sigRelay.emit(event)
+        elif isinstance(event, WorkerStatus):
+            self.sigWorker.emit(event)
+        self.sigStatus.emit(event)

@@ -18,7 +18,14 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from bench.events import BenchStatus, IntervalReport, RunSummary
+from bench.events import (
+    BenchEvent,
+    IntervalReport,
+    RunSummary,
+    StatusEvent,
+    WorkerState,
+    WorkerStatus,
+)
 from gui.bridge import EventBridge
 from gui.widgets.balance_plot import BalancePlot
 from gui.widgets.market_plot import MarketPlot
@@ -31,11 +38,15 @@ from gui.widgets.trades_table import TradesTable
 class Runner(Protocol):
     """What the panel drives: a scenario running in its own worker thread."""
 
-    events: queue.Queue[object]
+    events: queue.Queue[BenchEvent]
 
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
 
     def set_relay(self, meter_id: str, closed: bool) -> None: ...
 
@@ -43,7 +54,7 @@ class Runner(Protocol):
 class PanelWindow(QMainWindow):
     """Main window. It never blocks: bench work runs in the runner's thread."""
 
-    def __init__(self, events: queue.Queue[object], runner: Runner | None = None) -> None:
+    def __init__(self, events: queue.Queue[BenchEvent], runner: Runner | None = None) -> None:
         super().__init__()
         self.setWindowTitle("gridbench — microgrid trading panel")
         self.resize(1400, 900)
@@ -65,9 +76,13 @@ class PanelWindow(QMainWindow):
 
         self.start_button = QPushButton("Start")
         self.stop_button = QPushButton("Stop")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setCheckable(True)
         self.start_button.clicked.connect(self._start)
         self.stop_button.clicked.connect(self._stop)
+        self.pause_button.toggled.connect(self._pause)
         self.stop_button.setEnabled(False)
+        self.pause_button.setEnabled(False)
         if runner is None:
             self.start_button.setEnabled(False)
 
@@ -79,6 +94,10 @@ class PanelWindow(QMainWindow):
         self.bridge = EventBridge(events, parent=self)
         self.bridge.sigMeterSample.connect(self.power_plot.add_sample)
         self.bridge.sigMeterSample.connect(self.meters_table.add_sample)
+        self.bridge.sigMeterLink.connect(self.meters_table.set_link)
+        self.bridge.sigSession.connect(self.meters_table.set_session)
+        self.bridge.sigRelay.connect(self.meters_table.set_relay_outcome)
+        self.bridge.sigWorker.connect(self.on_worker)
         self.meters_table.sigRelayRequested.connect(self._relay)
         self.bridge.sigInterval.connect(self.on_interval)
         self.bridge.sigStatus.connect(self.on_status)
@@ -95,8 +114,9 @@ class PanelWindow(QMainWindow):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.start_button, 0, 0)
         row.addWidget(self.stop_button, 0, 1)
-        row.addWidget(self.totals_label, 0, 2)
-        row.setColumnStretch(2, 1)
+        row.addWidget(self.pause_button, 0, 2)
+        row.addWidget(self.totals_label, 0, 3)
+        row.setColumnStretch(3, 1)
 
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.power_plot)
@@ -132,11 +152,22 @@ class PanelWindow(QMainWindow):
             self._runner.start()
             self.start_button.setEnabled(False)
             self.stop_button.setEnabled(True)
+            self.pause_button.setEnabled(True)
 
     def _stop(self) -> None:
         if self._runner is not None:
             self._runner.stop()
             self.stop_button.setEnabled(False)
+            self.pause_button.setEnabled(False)
+
+    def _pause(self, paused: bool) -> None:
+        if self._runner is None:
+            return
+        if paused:
+            self._runner.pause()
+        else:
+            self._runner.resume()
+        self.pause_button.setText("Resume" if paused else "Pause")
 
     def _relay(self, meter_id: str, closed: bool) -> None:
         if self._runner is None:
@@ -146,21 +177,30 @@ class PanelWindow(QMainWindow):
 
     def on_interval(self, report: IntervalReport) -> None:
         """Show one market interval everywhere it belongs."""
+        settlement = report.settlement
         self.intervals += 1
-        self.trades_settled += len(report.settled_trades)
-        self.value_settled_wei += report.value_settled_wei
-        self.energy_traded_wh += report.energy_settled_wh
+        self.trades_settled += len(settlement.settled_trades)
+        self.value_settled_wei += settlement.value_settled_wei
+        self.energy_traded_wh += settlement.energy_settled_wh
         self.market_plot.show_interval(report)
         self.price_plot.add_interval(report)
         self.trades_table.add_interval(report)
         self.balance_plot.add_interval(report)
         self.totals_label.setText(self._totals_text())
-        if report.audit_findings:
-            self.status_label.setText(f"audit: {report.audit_findings[0]}")
+        if report.findings:
+            self.status_label.setText(f"audit: {report.findings[0]}")
 
-    def on_status(self, status: BenchStatus) -> None:
+    def on_status(self, status: StatusEvent) -> None:
         """Show a status line from the bench."""
         self.status_label.setText(f"[{status.level}] {status.message}")
+
+    def on_worker(self, status: WorkerStatus) -> None:
+        """Follow the worker's state: pausable while it runs, nothing to stop once ended."""
+        if status.state is WorkerState.RUNNING:
+            self.pause_button.setEnabled(True)
+        if status.state in (WorkerState.FINISHED, WorkerState.STOPPED, WorkerState.FAILED):
+            self.stop_button.setEnabled(False)
+            self.pause_button.setEnabled(False)
 
     def on_summary(self, summary: RunSummary) -> None:
         """Show the run's end."""
@@ -171,6 +211,7 @@ class PanelWindow(QMainWindow):
         )
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(False)
+        self.pause_button.setEnabled(False)
 
     def closeEvent(self, event: QCloseEvent | None) -> None:
         """Stop the runner before the window goes."""

@@ -10,46 +10,73 @@ from pricing.audit import (
     EnergyBalance,
     Finding,
     IntervalRecord,
-    Settlement,
+    SettledTrade,
     audit,
 )
+from pricing.battery import Battery
 from pricing.book import Clearing, Order, OrderArrays, Side, Trade
 from pricing.clearing import (
     MECHANISMS,
+    PRICE_RULES,
     clear_uniform,
     match_continuous,
     pay_as_bid,
     pay_as_clear,
+    pay_as_clear_gsy_e,
     pay_as_offer,
 )
 from pricing.curves import demand_curve, supply_curve
-from pricing.errors import PricingInputError
+from pricing.demand import ConstantElasticity, shift_flexible_load
+from pricing.errors import PricingError, PricingInputError
+from pricing.grid import GridTariff
 from pricing.interval import IntervalPricing, price_interval
-from pricing.matching import Matching
+from pricing.matching import Matching, Trades
 from pricing.price import Charges, PriceBreakdown, instantaneous_price
 from pricing.storage import Forecast, StorageModel, StorageValue, solve_storage
+from pricing.strategies import (
+    STRATEGIES,
+    BiddingStrategy,
+    FixedStrategy,
+    MarketView,
+    SignalStrategy,
+    TariffStrategy,
+    ZIPStrategy,
+)
 
 __all__ = [
     "MECHANISMS",
+    "PRICE_RULES",
+    "STRATEGIES",
     "AuditPolicy",
     "AuditReport",
+    "Battery",
+    "BiddingStrategy",
     "Charges",
     "Clearing",
+    "ConstantElasticity",
     "EnergyBalance",
     "Finding",
+    "FixedStrategy",
     "Forecast",
+    "GridTariff",
     "IntervalPricing",
     "IntervalRecord",
+    "MarketView",
     "Matching",
     "Order",
     "OrderArrays",
     "PriceBreakdown",
+    "PricingError",
     "PricingInputError",
-    "Settlement",
+    "SettledTrade",
     "Side",
+    "SignalStrategy",
     "StorageModel",
     "StorageValue",
+    "TariffStrategy",
     "Trade",
+    "Trades",
+    "ZIPStrategy",
     "audit",
     "clear_uniform",
     "demand_curve",
@@ -57,8 +84,10 @@ __all__ = [
     "match_continuous",
     "pay_as_bid",
     "pay_as_clear",
+    "pay_as_clear_gsy_e",
     "pay_as_offer",
     "price_interval",
+    "shift_flexible_load",
     "solve_storage",
     "supply_curve",
 ]

@@ -44,7 +44,7 @@ class Metered(Protocol):
 
 
 @dataclass(frozen=True)
-class Settlement:
+class SettledTrade:
     """A trade as settled on chain, with the amount actually moved (wei)."""
 
     buyer: str
@@ -55,7 +55,7 @@ class Settlement:
     tx_hash: str | None = None
 
     @classmethod
-    def of(cls, trade: Trade, tx_hash: str | None = None) -> Settlement:
+    def of(cls, trade: Trade, tx_hash: str | None = None) -> SettledTrade:
         """The correct settlement of ``trade``."""
         return cls(
             trade.buyer,
@@ -74,7 +74,7 @@ class IntervalRecord:
     interval_id: int
     metered: Sequence[Metered]
     clearing: Clearing
-    settlements: Sequence[Settlement]
+    settlements: Sequence[SettledTrade]
     feeder_import_wh: float | None = None
     orders: Sequence[Order] | None = None
     price_components_wei_per_wh: Mapping[str, float] | None = None
@@ -235,7 +235,7 @@ def _check_recorded_market(record: IntervalRecord) -> list[Finding]:
 def _check_against_clearing(record: IntervalRecord) -> list[Finding]:
     i, uniform = record.interval_id, record.clearing.price_wei_per_wh
     out = []
-    if uniform is not None and record.clearing.mechanism == "pay_as_clear":
+    if uniform is not None and record.clearing.mechanism.startswith("pay_as_clear"):
         for t in record.clearing.trades:
             if t.price_wei_per_wh != uniform:
                 out.append(
@@ -291,7 +291,7 @@ def _check_against_clearing(record: IntervalRecord) -> list[Finding]:
     return out
 
 
-def _key(t: Trade | Settlement) -> tuple[str, str, int, int]:
+def _key(t: Trade | SettledTrade) -> tuple[str, str, int, int]:
     return (t.buyer, t.seller, t.energy_wh, t.price_wei_per_wh)
 
 

@@ -80,19 +80,27 @@ class Clearing:
     """The outcome of one market interval.
 
     ``price_wei_per_wh`` is the uniform price (pay-as-clear) or None when the mechanism
-    has no single price or nothing traded. ``welfare_wei`` is the total surplus
-    sum((bid limit - offer limit) * energy) of the matched order pairs.
+    has no single price or nothing traded. ``volume_wh`` is the energy traded between
+    different participants (the sum of the trades); ``netted_wh`` is the energy of a
+    participant's own crossing bid and offer, which nets out instead of trading (it stays
+    with the participant, nothing is paid). ``welfare_wei`` is the total surplus
+    sum(bid limit * filled) - sum(offer limit * filled) of the allocation, netted energy
+    included. ``trades`` is any sequence of :class:`Trade` (a lazy one for large books).
     """
 
     price_wei_per_wh: int | None
     volume_wh: int
-    trades: tuple[Trade, ...]
+    trades: Sequence[Trade]
     mechanism: str = "pay_as_clear"
     welfare_wei: int = 0
+    netted_wh: int = 0
 
     @property
     def value_wei(self) -> int:
         """Sum of the trades' values, in wei."""
+        total = getattr(self.trades, "value_wei", None)
+        if isinstance(total, int):
+            return total
         return sum(t.value_wei for t in self.trades)
 
 

@@ -1,7 +1,11 @@
-"""Errors raised by :mod:`pricing`; each is a :class:`ValueError` that says what to fix."""
+"""Errors raised by :mod:`pricing`; each says what happened and what to do next."""
 
 from __future__ import annotations
 
 
-class PricingInputError(ValueError):
+class PricingError(ValueError):
+    """A pricing computation cannot give a trustworthy result."""
+
+
+class PricingInputError(PricingError):
     """An order, book, forecast or model parameter is invalid."""

@@ -11,9 +11,13 @@ coefficients of time step ``step`` (constant over the step). ``a = σ²/2`` is t
 Scheme (Forsyth & Labahn 2007): θ-method in time (θ = 1/2 is Crank–Nicolson, second
 order; θ = 1 is fully implicit and monotone), policy iteration for the nonlinear
 implicit part, central differences for the drift wherever they give a monotone
-(M-matrix) stencil and upwind differences elsewhere. Each linear solve is tridiagonal
-(LAPACK ``gtsv``). Boundaries are either Dirichlet (values given per time level) or
-natural: the diffusion must vanish at the ends and the policy's drift point inward, so the
+(M-matrix) stencil and upwind differences elsewhere. With ``monotone=True`` (default)
+each node whose explicit Crank–Nicolson weight ``1 − (1 − θ) Δt (w₋ + w₊)`` would be
+negative is stepped fully implicitly instead (θ = 1 at that node), so the scheme is
+monotone at any grid and time step (Barles–Souganidis); where the stencil allows it, it
+stays Crank–Nicolson. Each linear solve is tridiagonal (LAPACK ``gtsv``). Boundaries
+are either Dirichlet (values given per time level) or natural: the diffusion must vanish
+at the ends and the policy's drift point inward, so the
 equation at an end is a one-sided (upwind) transport equation that needs no condition.
 """
 
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import lapack
 
-from pricing.errors import PricingInputError
+from pricing.errors import PricingError, PricingInputError
 
 Policy = Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -57,7 +61,7 @@ def gradient(v: np.ndarray, h: float) -> np.ndarray:
 
 
 def _stencil(
-    drift: np.ndarray, diff_h2: np.ndarray, h: float, natural: bool, scale: float
+    drift: np.ndarray, diff_h2: np.ndarray, h: float, natural: bool, scale: float | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """``scale`` times the weights of V[i-1] (``lo``) and V[i+1] (``up``) at node i.
 
@@ -95,13 +99,20 @@ def solve_backward(
     *,
     dirichlet: np.ndarray | None = None,
     theta: float = 0.5,
+    monotone: bool = True,
     tol: float = 1e-9,
     max_iter: int = 30,
+    coefficient_group: np.ndarray | None = None,
 ) -> HJBSolution:
     """March from ``t[-1]`` back to ``t[0]``; ``dirichlet`` is ``(len(t), 2)`` end values or None.
 
     Policy iteration at each step stops when the drift changes by at most
-    ``tol * (1 + max|drift|)`` (the max taken at the start of the step).
+    ``tol * (1 + max|drift|)`` (the max taken at the start of the step); if it has not
+    settled after ``max_iter`` solves, :class:`PricingError` is raised.
+    ``HJBSolution.iterations[n]`` is the number of tridiagonal solves of step n.
+    ``coefficient_group[n]`` (optional) labels steps whose policy coefficients are the same
+    (sub-steps of one forecast step): the policy evaluated after a step's last solve is
+    then reused as the next step's first.
     """
     x = np.asarray(x, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
@@ -131,17 +142,31 @@ def solve_backward(
         v[0], v[-1] = dirichlet[-1]
     value[-1] = v
     grad = gradient(v, h)
+    group = np.arange(n_t - 1) if coefficient_group is None else np.asarray(coefficient_group)
+    last: tuple[int, np.ndarray, np.ndarray] | None = None
     for step in range(n_t - 2, -1, -1):
         dt = float(t[step + 1] - t[step])
-        implicit, explicit_dt = theta * dt, (1.0 - theta) * dt
-        drift, cost = policy(step, grad)
-        settled = tol * (1.0 + np.abs(drift).max())
-        lo, up = _stencil(drift, diff_h2, h, natural, implicit)
-        if explicit_dt == implicit:  # Crank–Nicolson: the same weights
-            explicit = v + (_apply(lo, up, v) + explicit_dt * cost)
+        if last is not None and last[0] == group[step]:
+            drift, cost = last[1], last[2]
         else:
-            lo_e, up_e = _stencil(drift, diff_h2, h, natural, explicit_dt)
-            explicit = v + (_apply(lo_e, up_e, v) + explicit_dt * cost)
+            drift, cost = policy(step, grad)
+        settled = tol * (1.0 + np.abs(drift).max())
+        lo_e, up_e = _stencil(drift, diff_h2, h, natural, (1.0 - theta) * dt)
+        implicit: float | np.ndarray = theta * dt
+        same_weights = theta == 0.5
+        if monotone and theta < 1.0:
+            negative = lo_e + up_e > 1.0  # explicit diagonal < 0: step this node implicitly
+            if negative.any():
+                implicit = np.where(negative, dt, theta * dt)
+                same_weights = False
+        if same_weights:
+            explicit = v + (_apply(lo_e, up_e, v) + (dt - implicit) * cost)
+            lo, up = lo_e, up_e
+        else:
+            if not isinstance(implicit, float):
+                lo_e[negative] = up_e[negative] = 0.0
+            explicit = v + (_apply(lo_e, up_e, v) + (dt - implicit) * cost)
+            lo, up = _stencil(drift, diff_h2, h, natural, implicit)
         for it in range(1, max_iter + 1):
             rhs = explicit + implicit * cost
             d = lo + up
@@ -163,8 +188,15 @@ def solve_backward(
             change = np.abs(new_drift - drift).max()
             drift = new_drift
             if change <= settled:
+                last = (int(group[step]), drift, cost) if step else None
                 break
             lo, up = _stencil(drift, diff_h2, h, natural, implicit)
+        else:
+            raise PricingError(
+                f"policy iteration did not settle at time step {step} after {max_iter} solves "
+                f"(control still moving by {change:.3g}, tolerance {settled:.3g}); raise "
+                "max_iter or tol, or refine the time grid"
+            )
         value[step] = v
         drifts[step] = drift
     return HJBSolution(x=x, t=t, value=value, drift=drifts, iterations=iterations)

@@ -25,6 +25,8 @@ class OracleResult:
     welfare_wei: float
     volume_wh: float
     max_volume_wh: float
+    dual_price_wei_per_wh: float | None = None
+    """The energy balance's shadow price from HiGHS (one of the equilibrium prices)."""
 
 
 def welfare_lp(book: OrderArrays, *, max_volume: bool = True) -> OracleResult:
@@ -42,8 +44,10 @@ def welfare_lp(book: OrderArrays, *, max_volume: bool = True) -> OracleResult:
         raise RuntimeError(f"HiGHS failed on the welfare LP: {best.message}")
     welfare = -float(best.fun)
     volume = float(best.x[bids].sum())
+    # d(min −welfare)/d(b_eq): one more Wh of unmatched bids costs the shadow price
+    dual = -float(best.eqlin.marginals[0])
     if not max_volume:
-        return OracleResult(welfare, volume, volume)
+        return OracleResult(welfare, volume, volume, dual)
     slack = 1e-9 * max(1.0, abs(welfare)) + 1e-7
     widest = linprog(
         -bids.astype(np.float64),
@@ -56,4 +60,4 @@ def welfare_lp(book: OrderArrays, *, max_volume: bool = True) -> OracleResult:
     )
     if widest.status != 0:
         raise RuntimeError(f"HiGHS failed on the largest-volume LP: {widest.message}")
-    return OracleResult(welfare, volume, float(-widest.fun))
+    return OracleResult(welfare, volume, float(-widest.fun), dual)

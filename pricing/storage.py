@@ -13,6 +13,7 @@ end worth ``terminal_value_wei_per_wh``; ``λ = -∂V/∂s`` is the scarcity val
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +34,9 @@ class StorageModel:
     soc_noise_wh_per_sqrt_h: float = 300.0
     terminal_value_wei_per_wh: float = 200.0
     soc_nodes: int = 101
+    substeps: int | None = None
+    """Time steps per forecast step; None: the fewest at which Crank–Nicolson is monotone
+    at every node (:meth:`substeps_for`), so the fallback is only a safety net."""
 
     def __post_init__(self) -> None:
         positive = {
@@ -47,6 +51,21 @@ class StorageModel:
             raise PricingInputError("wear_wei_per_wh and soc_noise_wh_per_sqrt_h must be ≥ 0")
         if self.soc_nodes < 5:
             raise PricingInputError(f"soc_nodes must be ≥ 5, got {self.soc_nodes}")
+        if self.substeps is not None and self.substeps < 1:
+            raise PricingInputError(f"substeps must be ≥ 1 or None, got {self.substeps}")
+
+    def substeps_for(self, step_h: float) -> int:
+        """Sub-steps per forecast step of ``step_h`` hours.
+
+        Crank–Nicolson's explicit weight at a node is ``1 − Δt/2 (|u|/h + 2a/h²)`` at worst
+        (upwinded drift), so ``Δt ≤ 2 / (ū/h + 2 a_max/h²)`` with ``a_max = σ²/2`` keeps it
+        non-negative everywhere.
+        """
+        if self.substeps is not None:
+            return self.substeps
+        h = self.capacity_wh / (self.soc_nodes - 1)
+        rate = self.power_limit_w / h + self.soc_noise_wh_per_sqrt_h**2 / h**2
+        return max(1, math.ceil(0.5 * step_h * rate * (1.0 + 1e-12)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,15 +97,22 @@ class Forecast:
         supply_price_wei_per_wh: Sequence[float],
         step_h: float,
     ) -> Forecast:
-        """Seasonal-naive forecast: the last ``len(price)`` steps of metered net load repeat.
+        """Seasonal-naive forecast from the metered history (oldest first, latest last).
 
-        With fewer recorded steps than the horizon, the recorded ones repeat cyclically.
+        Step ``j`` (0 = the coming interval) takes the net load one day earlier at the same
+        time of day, ``history[len - steps_per_day + j]``, where the history has it, else
+        the latest recorded interval. ``supply_price_wei_per_wh`` gives the horizon.
         """
         history = np.asarray(recent_net_load_w, dtype=np.float64)
         price = np.asarray(supply_price_wei_per_wh, dtype=np.float64)
         if history.size == 0:
             raise PricingInputError("no metered net load yet: record at least one interval")
-        load = np.resize(history[-price.size :], price.size)
+        if not step_h > 0:
+            raise PricingInputError(f"step_h must be > 0, got {step_h}")
+        per_day = max(1, round(24.0 / step_h))
+        day_before = history.size - per_day + np.arange(price.size) % per_day
+        known = (day_before >= 0) & (day_before < history.size)
+        load = np.where(known, history[np.clip(day_before, 0, history.size - 1)], history[-1])
         return cls(step_h, load, price)
 
 
@@ -124,8 +150,10 @@ def storage_policy(model: StorageModel, forecast: Forecast, soc: np.ndarray) -> 
     low[0] = 0.0
     high[-1] = 0.0
     load, price = forecast.net_load_w, forecast.supply_price_wei_per_wh
+    m = model.substeps_for(forecast.step_h)
 
-    def policy(step: int, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def policy(sub: int, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        step = sub // m
         z = grad + (price[step] + k * load[step])
         u = np.minimum(np.maximum(z, -wear), wear)  # u = clip(-soft(z, wear) / k, low, high)
         u -= z
@@ -142,19 +170,39 @@ def storage_policy(model: StorageModel, forecast: Forecast, soc: np.ndarray) -> 
     return policy
 
 
-def solve_storage(model: StorageModel, forecast: Forecast, *, tol: float = 2e-2) -> StorageValue:
-    """Re-solve the storage HJB over the forecast horizon (Crank–Nicolson, policy iteration).
+def solve_storage(
+    model: StorageModel, forecast: Forecast, *, tol: float = 2e-2, max_iter: int = 30
+) -> StorageValue:
+    """Re-solve the storage HJB over the forecast horizon (monotone Crank–Nicolson: fully
+    implicit wherever the Crank–Nicolson stencil is not monotone; policy iteration), with
+    ``model.substeps_for(step_h)`` time steps per forecast step. The solution keeps the
+    forecast steps' time levels; ``iterations[n]`` counts the tridiagonal solves of
+    forecast step n.
 
     ``tol`` is the policy-iteration tolerance relative to the largest charging power: the
     default settles the policy to 2 % of the power limit, which moves the scarcity value by
     a few hundredths of a wei/Wh (``gridbench price bench`` reports it against ``tol=1e-12``).
     """
     soc = np.linspace(0.0, model.capacity_wh, model.soc_nodes)
-    t = forecast.step_h * np.arange(forecast.net_load_w.size + 1)
+    m, steps = model.substeps_for(forecast.step_h), forecast.net_load_w.size
+    t = (forecast.step_h / m) * np.arange(steps * m + 1)
     sigma2 = model.soc_noise_wh_per_sqrt_h**2
     diffusion = 2.0 * sigma2 * soc * (model.capacity_wh - soc) / model.capacity_wh**2
     terminal = -model.terminal_value_wei_per_wh * soc
-    solution = solve_backward(
-        soc, t, terminal, diffusion, storage_policy(model, forecast, soc), tol=tol
+    fine = solve_backward(
+        soc,
+        t,
+        terminal,
+        diffusion,
+        storage_policy(model, forecast, soc),
+        tol=tol,
+        max_iter=max_iter,
+    )
+    solution = HJBSolution(
+        x=fine.x,
+        t=fine.t[::m],
+        value=fine.value[::m],
+        drift=fine.drift[::m],
+        iterations=fine.iterations.reshape(steps, m).sum(axis=1),
     )
     return StorageValue(model, solution)

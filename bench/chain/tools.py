@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bench.builds import locate
 from bench.errors import ToolMissingError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-INSTALL_HINT = "run `make demo` (or `make setup`) to install the chain tools"
+INSTALL_HINT = (
+    "run `make demo` (or `make setup`) to install the chain tools; outside a checkout, "
+    "set GRIDBENCH_TOOLS to the folder holding node_modules/@foundry-rs"
+)
 
 
 def tools_dir() -> Path:
@@ -25,5 +29,5 @@ def native_binary(tool: str) -> Path:
 
 
 def contracts_out_dir() -> Path:
-    """Forge's output folder: ``$GRIDBENCH_CONTRACTS_OUT`` or ``<repo>/contracts/out``."""
-    return Path(os.environ.get("GRIDBENCH_CONTRACTS_OUT") or REPO_ROOT / "contracts" / "out")
+    """Forge's output folder, found by :func:`bench.builds.locate`."""
+    return locate("contracts")

@@ -16,17 +16,24 @@ from bench.errors import ConfigError
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``emulate`` subcommand."""
+    """Add ``emulate [run]``, ``emulate bench`` and ``emulate ports``."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "emulate",
         help="run emulated meters (one pty each); 'bench' runs the meter benchmarks",
         description=(
-            "Start emulated gridmeters and print each one's port, until Ctrl-C. "
+            "Start emulated gridmeters and print each one's port, until Ctrl-C "
+            "('gridbench emulate run' or just 'gridbench emulate'). "
             "'gridbench emulate bench' measures link throughput and meter capacity; "
             "'gridbench emulate ports' lists serial ports and who answers on them."
         ),
     )
-    actions = p.add_subparsers(dest="action", metavar="[bench | ports]")
+    actions = p.add_subparsers(dest="action", metavar="[run | bench | ports]")
+    run = actions.add_parser(
+        "run",
+        help="start emulated meters and print their ports (the default action)",
+        description="Start emulated gridmeters and print each one's port, until Ctrl-C.",
+    )
+    _add_run_options(run)
     add_bench_parser(
         actions,
         help="link throughput at 57600 baud and meters per process",
@@ -44,10 +51,14 @@ def register(subparsers: Any) -> None:
     )
     ports.add_argument("--json", action="store_true", help="machine-readable output")
     ports.set_defaults(func=_ports)
-    p.add_argument("--meters", type=int, default=1, metavar="N", help="number of meters (run)")
+    _add_run_options(p)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--meters", type=int, default=1, metavar="N", help="number of meters")
     p.add_argument("--profile", default="household", help="profile spec, e.g. household+pv")
     p.add_argument("--power-w", type=float, help="constant power instead of a profile")
-    p.add_argument("--time-scale", type=float, default=1.0, help="simulated s per real s")
+    p.add_argument("--speed", type=float, default=1.0, help="simulated s per real s")
     p.add_argument("--config", type=Path, help="bench config: start its emulated meters")
     p.add_argument("--baud", type=int, default=57600, help="pace each link to this baud rate")
     p.add_argument("--tcp", action="store_true", help="serve socket://127.0.0.1:PORT, not ptys")
@@ -58,7 +69,7 @@ def register(subparsers: Any) -> None:
         metavar="NAME=VALUE",
         help="fault for every meter, e.g. drop_rate=0.01 (repeatable)",
     )
-    p.add_argument("--duration", type=float, help="stop after this many seconds (run)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_run)
 
@@ -100,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
             )
             for i in range(args.meters)
         ]
-    with MeterFarm(meters, baud=args.baud, time_scale=args.time_scale) as farm:
+    with MeterFarm(meters, baud=args.baud, speed=args.speed) as farm:
         ports = {m.meter_id: m.port for m in farm.meters.values()}
         if args.json:
             print(json.dumps(ports), flush=True)

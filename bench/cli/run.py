@@ -8,9 +8,10 @@ import queue
 import sys
 from pathlib import Path
 
-from bench.events import BenchStatus, IntervalReport, RunSummary
-from bench.scenario.config import load_scenario
-from bench.scenario.runner import ScenarioRunner
+from bench.config import load_scenario
+from bench.events import IntervalReport, RunSummary, StatusEvent, WorkerState, WorkerStatus
+from bench.scenario.worker import ScenarioWorker
+from bench.store import JournalRecorder
 
 
 def add_run_options(parser: argparse.ArgumentParser, default_config: Path | None) -> None:
@@ -44,15 +45,15 @@ def add_run_options(parser: argparse.ArgumentParser, default_config: Path | None
     parser.add_argument("-v", "--verbose", action="store_true", help="print every interval")
 
 
-def runner_from_args(args: argparse.Namespace) -> ScenarioRunner:
-    """Build a runner from the parsed options."""
+def runner_from_args(args: argparse.Namespace) -> ScenarioWorker:
+    """Build a worker, journaling into ``--journal``, from the parsed options."""
     config = load_scenario(
         args.config,
         intervals=args.intervals,
         speed=args.speed,
         chain_url=args.chain_url,
     )
-    return ScenarioRunner(config, journal_dir=args.journal)
+    return ScenarioWorker(config, recorders=[JournalRecorder(args.journal)])
 
 
 def run_headless(args: argparse.Namespace) -> int:
@@ -67,9 +68,9 @@ def run_headless(args: argparse.Namespace) -> int:
             if not runner.is_alive():
                 break
             continue
-        if isinstance(event, BenchStatus) and event.level == "error":
+        if isinstance(event, WorkerStatus) and event.state is WorkerState.FAILED:
             continue  # the run ends with it: printed once below
-        if isinstance(event, BenchStatus) and (args.verbose or event.level != "info"):
+        if isinstance(event, StatusEvent) and (args.verbose or event.level != "info"):
             print(f"[{event.level}] {event.message}", file=sys.stderr)
         elif isinstance(event, IntervalReport) and args.verbose:
             print(_interval_line(event), file=sys.stderr)
@@ -87,11 +88,12 @@ def run_headless(args: argparse.Namespace) -> int:
 
 
 def _interval_line(report: IntervalReport) -> str:
-    price = report.clearing.price_wei_per_wh
+    clearing, settlement = report.pricing.clearing, report.settlement
+    price = clearing.price_wei_per_wh
     return (
-        f"interval {report.interval_id}: {report.clearing.volume_wh} Wh cleared at "
-        f"{'-' if price is None else price} wei/Wh, {len(report.settled_trades)} settled, "
-        f"{len(report.rejected_trades)} rejected"
+        f"interval {report.interval_id}: {clearing.volume_wh} Wh cleared at "
+        f"{'-' if price is None else price} wei/Wh, {len(settlement.settled_trades)} settled, "
+        f"{len(settlement.rejected_trades)} rejected"
     )
 
 

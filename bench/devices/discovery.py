@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bench.config import BenchConfig
+from bench.config import PORT_KINDS, BenchConfig
 from bench.devices.firmata_meter import FirmataMeter
 from bench.errors import BenchError, ConfigError
 from bench.transport.ports import list_serial_ports
@@ -44,7 +44,7 @@ def resolve_ports(config: BenchConfig, candidates: Iterable[str] | None = None) 
     found: dict[str, str] = {}
     auto = []
     for m in config.meters:
-        if m.kind == "emulated" or m.port is None:
+        if m.kind not in PORT_KINDS or m.port is None:
             continue
         if m.port == "auto":
             auto.append(m.meter_id)

@@ -15,7 +15,11 @@ _DEFAULT = Calibration()
 
 
 class FakeMeter:
-    """A meter whose power a test sets; energy integrates on ``clock`` (seconds)."""
+    """A meter whose power a test sets; energy integrates on ``clock`` (seconds).
+
+    Readings are stamped with ``host_clock`` (default ``clock``): under an accelerated
+    scenario clock, energy follows simulated time while stamps stay on the host's.
+    """
 
     def __init__(
         self,
@@ -24,6 +28,7 @@ class FakeMeter:
         power_w: float = 0.0,
         voltage_v: float = 230.0,
         clock: Callable[[], float] = time.monotonic,
+        host_clock: Callable[[], float] | None = None,
     ) -> None:
         self.url = f"fake://{meter_id}"
         self.meter_id = meter_id
@@ -32,6 +37,8 @@ class FakeMeter:
         self.cal = Calibration()
         self._power_w = power_w
         self._clock = clock
+        self._host_clock = host_clock
+        self._host_t = 0.0
         self._t = clock()
         self._import_wh = 0.0
         self._export_wh = 0.0
@@ -44,6 +51,11 @@ class FakeMeter:
         """Truth handle: constant signed power from now on."""
         self._advance()
         self._power_w = power_w
+
+    @property
+    def power_w(self) -> float:
+        """Truth handle: the signed power set, before the relay and calibration."""
+        return self._power_w
 
     def energy_wh(self) -> tuple[float, float]:
         """Truth handle: (import, export) in Wh up to now."""
@@ -62,7 +74,7 @@ class FakeMeter:
         v = self.voltage_v * self.cal.v_gain_uv_per_count / _DEFAULT.v_gain_uv_per_count
         r = Reading(
             meter_id=self.meter_id,
-            t_s=self._t,
+            t_s=self._t if self._host_clock is None else self._host_t,
             voltage_v=v,
             current_a=abs(p) / v if v else 0.0,
             power_w=p,
@@ -125,6 +137,8 @@ class FakeMeter:
 
     def _advance(self) -> None:
         now = self._clock()
+        if self._host_clock is not None:  # stamped with the same instant as the energy
+            self._host_t = self._host_clock()
         if self.relay_closed:
             wh = self._power_w * self._gain() * (now - self._t) / 3600
             if wh > 0:

@@ -17,12 +17,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from bench.devices import wire
-from bench.devices.firmata_meter import FirmataMeter
 from bench.devices.protocol import Meter
 from bench.devices.reading import Identity, Reading
 from bench.errors import BenchError, ConfigError, DeviceError, TransportError
-from bench.transport.link import DEFAULT_BAUD
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,28 +83,26 @@ class PollerStats:
 class MeterPoller:
     """Reads one meter on its own thread and puts Readings and MeterEvents on ``out``.
 
+    ``opener`` connects to the meter and returns any :class:`Meter` (the rig builds it
+    for the meter's kind: :meth:`bench.rig.Rig.opener`); it is called again after every
+    outage. ``url`` names the meter's address in events and logs.
     ``mode="stream"`` asks the meter to push a reading every ``interval_s``;
-    ``mode="poll"`` requests one every ``interval_s``. ``opener`` builds the driver
-    (default: :meth:`FirmataMeter.open` on ``url``), so any :class:`Meter` works.
+    ``mode="poll"`` requests one every ``interval_s``.
     """
 
     def __init__(
         self,
-        url: str,
+        opener: Callable[[], Meter],
         out: queue.Queue[Any],
         *,
+        url: str,
         interval_s: float = 0.1,
         mode: str = "stream",
-        key: bytes = wire.DEFAULT_KEY,
-        baud: int = DEFAULT_BAUD,
-        reset_wait_s: float = 0.0,
-        backend: str = "native",
         expect_meter_id: str | None = None,
         stale_after_s: float | None = None,
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
-        opener: Callable[[], Meter] | None = None,
     ) -> None:
         if mode not in ("stream", "poll"):
             raise ConfigError(f"poller mode {mode!r} is unknown; use 'stream' or 'poll'")
@@ -120,11 +115,7 @@ class MeterPoller:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.clock = clock
-        self._opener = opener or (
-            lambda: FirmataMeter.open(
-                url, baud=baud, key=key, reset_wait_s=reset_wait_s, backend=backend, clock=clock
-            )
-        )
+        self._opener = opener
         self.meter_id = expect_meter_id or "?"
         self.stats = PollerStats()
         self._commands: queue.Queue[tuple[Callable[[Meter], Any], Future[Any]]] = queue.Queue()

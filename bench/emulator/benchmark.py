@@ -19,8 +19,10 @@ import os
 import queue
 import threading
 import time
+from functools import partial
 from typing import Any
 
+from bench.devices.firmata_meter import FirmataMeter
 from bench.devices.poller import MeterPoller
 from bench.devices.reading import Reading
 from bench.emulator.farm import EmulatedMeter, MeterFarm
@@ -113,9 +115,12 @@ def capacity(meters: int, duration_s: float, hz: float = 10.0) -> dict[str, Any]
             if isinstance(item, Reading) and counting.is_set():
                 counts[item.meter_id] = counts.get(item.meter_id, 0) + 1
 
-    with MeterFarm(baud=BAUD, time_scale=3600) as farm:
+    with MeterFarm(baud=BAUD, speed=3600) as farm:
         ems = [farm.add(EmulatedMeter(f"m{i}", power_w=500.0 + i)) for i in range(meters)]
-        pollers = [MeterPoller(m.port, out, interval_s=1 / hz) for m in ems]
+        pollers = [
+            MeterPoller(partial(FirmataMeter.open, m.port), out, url=m.port, interval_s=1 / hz)
+            for m in ems
+        ]
         consumer = threading.Thread(target=drain, daemon=True)
         consumer.start()
         for p in pollers:

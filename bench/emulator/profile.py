@@ -1,4 +1,4 @@
-"""Daily power profiles (CSV in fixtures/profiles/) for emulated meters."""
+"""Daily power profiles (CSV in the package data's profiles/) for emulated meters."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import ConfigError
+from bench.fixtures import profile_dir
 
 DAY_S = 86_400.0
-PROFILE_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "profiles"
 
 
 @dataclass(frozen=True)
@@ -27,15 +27,15 @@ class Profile:
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> Profile:
-        """Load ``fixtures/profiles/<name>.csv`` or a CSV path (columns ``time_h,power_w``)."""
+        """Load the bundled ``profiles/<name>.csv`` or a CSV path (columns ``time_h,power_w``)."""
         path = Path(name_or_path)
         if not path.suffix:
-            path = PROFILE_DIR / f"{name_or_path}.csv"
+            path = profile_dir() / f"{name_or_path}.csv"
         try:
             with path.open(newline="") as fh:
                 rows = [r for r in csv.reader(fh) if r and not r[0].startswith("#")]
         except OSError as exc:
-            known = ", ".join(sorted(p.stem for p in PROFILE_DIR.glob("*.csv")))
+            known = ", ".join(sorted(p.stem for p in profile_dir().glob("*.csv")))
             raise ConfigError(
                 f"cannot read profile {path}: {exc}; known profiles: {known}"
             ) from exc

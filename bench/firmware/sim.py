@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench.devices.firmata_meter import FirmataMeter
 from bench.errors import TransportError
+from bench.builds import locate
 from bench.firmware.build import build_firmware, build_runner
 
 
@@ -46,7 +47,7 @@ class SimMeter:
         runner: Path | None = None,
         start_timeout_s: float = 10.0,
     ) -> None:
-        elf = elf or build_firmware("uno")
+        elf = elf or locate("firmware", build=lambda: build_firmware("uno"))
         runner = runner or build_runner()
         cmd = [str(runner), "--speed", str(speed)]
         if eeprom is not None:

@@ -10,52 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import Enum
 
-from bench.errors import ConfigError
+from bench.config import AgentSpec, Role
+from bench.events import MeteredEnergy
 from pricing import Order, Side
 
-
-class Role(Enum):
-    """What a participant does in the market."""
-
-    PROSUMER = "prosumer"
-    CONSUMER = "consumer"
-    RESPONSIVE = "responsive"
-
-
-@dataclass(frozen=True)
-class MeteredEnergy:
-    """Energy a participant's meter imported and exported during one interval."""
-
-    participant: str
-    import_wh: float
-    export_wh: float
-
-
-@dataclass(frozen=True)
-class AgentSpec:
-    """Configuration of one agent (from the bench config's ``[[participants]]``)."""
-
-    participant: str
-    role: Role
-    offer_price_wei_per_wh: int = 80
-    bid_price_wei_per_wh: int = 300
-    elasticity: float = 0.0
-    reference_price_wei_per_wh: int = 200
-
-    def __post_init__(self) -> None:
-        if self.offer_price_wei_per_wh < 0 or self.bid_price_wei_per_wh < 0:
-            raise ConfigError(
-                f"participant {self.participant!r}: limit prices must be ≥ 0 wei/Wh; "
-                "fix offer_price_wei_per_wh / bid_price_wei_per_wh in the bench config"
-            )
-        if self.elasticity < 0:
-            raise ConfigError(
-                f"participant {self.participant!r}: elasticity must be ≥ 0 "
-                f"(got {self.elasticity}); 0 means demand ignores the price"
-            )
+__all__ = ["Agent", "AgentSpec", "MeteredEnergy", "Role"]
 
 
 class Agent:

@@ -18,7 +18,12 @@ class SimClock:
 
     speed: float = 1.0
     start_s: float = 0.0
-    _t0: float = field(default_factory=time.monotonic, repr=False)
+    # (real instant of start_s, real instant paused at or None), read together with the
+    # real time under the lock, so no thread ever sees simulated time run backwards
+    _anchor: tuple[float, float | None] = field(
+        default_factory=lambda: (time.monotonic(), None), repr=False
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.speed > 0:
@@ -29,15 +34,33 @@ class SimClock:
 
     def restart(self) -> None:
         """Start counting real time from now."""
-        self._t0 = time.monotonic()
+        with self._lock:
+            self._anchor = (time.monotonic(), None)
+
+    def pause(self) -> None:
+        """Stop simulated time (meters on this clock integrate nothing meanwhile)."""
+        with self._lock:
+            t0, paused_at = self._anchor
+            if paused_at is None:
+                self._anchor = (t0, time.monotonic())
+
+    def resume(self) -> None:
+        """Let simulated time run again from where it stopped."""
+        with self._lock:
+            t0, paused_at = self._anchor
+            if paused_at is not None:
+                self._anchor = (t0 + time.monotonic() - paused_at, None)
 
     def now_s(self) -> float:
         """Current simulated time in seconds."""
-        return self.start_s + self.speed * (time.monotonic() - self._t0)
+        with self._lock:
+            t0, paused_at = self._anchor
+            real = time.monotonic() if paused_at is None else paused_at
+        return self.start_s + self.speed * (real - t0)
 
     def real_time_of(self, sim_time_s: float) -> float:
         """The ``time.monotonic()`` instant at which the clock shows ``sim_time_s``."""
-        return self._t0 + (sim_time_s - self.start_s) / self.speed
+        return self._anchor[0] + (sim_time_s - self.start_s) / self.speed
 
     def real_delay_s(self, sim_time_s: float) -> float:
         """Real seconds from now until the clock shows ``sim_time_s`` (≥ 0)."""

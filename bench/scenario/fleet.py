@@ -1,7 +1,8 @@
-"""The scenario's meters: emulated ones started in a farm, every one read by a poller.
+"""The scenario's meters: started by the rig, every one read by a poller.
 
-Real and emulated meters are driven by the same code: a :class:`MeterPoller` per port
-(one reader thread each) puts readings and link events on one queue. The fleet turns
+Every kind of meter is driven by the same code: a :class:`MeterPoller` per meter (one
+reader thread each, opened by the rig for the meter's kind) puts readings and link
+events on one queue. The fleet turns
 the readings' cumulative counters into per-participant energy with
 :class:`EnergyTracker`, so an outage or a reboot loses nothing.
 """
@@ -15,9 +16,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
-from bench.config import BenchConfig, MeterConfig
+from bench.config import ScenarioConfig
 from bench.devices import (
-    Meter,
     MeterOnline,
     MeterOutage,
     MeterPoller,
@@ -25,15 +25,11 @@ from bench.devices import (
     MeterReconnected,
     Reading,
 )
-from bench.devices.discovery import resolve_ports
-from bench.devices.generic import GenericFirmataMeter
-from bench.emulator import EmulatedMeter, MeterFarm, emulated_meters
 from bench.errors import ConfigError
-from bench.scenario.agents import MeteredEnergy
+from bench.events import LinkState, MeteredEnergy, MeterLink
+from bench.rig import LoadControl, Rig
 from bench.scenario.clock import SimClock
-from bench.scenario.config import ScenarioConfig
 from bench.scenario.counters import BoundaryCounters
-from bench.scenario.feeder import FeederDriver
 
 StatusSink = Callable[[float, str, str], None]
 
@@ -45,83 +41,48 @@ class MeterFleet:
         self,
         config: ScenarioConfig,
         readings: queue.Queue[Any],
-        emulated: dict[str, EmulatedMeter],
+        rig: Rig,
         pollers: dict[str, MeterPoller],
     ) -> None:
         self._queue = readings
-        self._emulated = emulated
+        self._rig = rig
         self._participant = {p.meter_id: p.agent.participant for p in config.participants}
         # supply points are metered (for the energy balance) under their meter id
         self._participant.update({s.meter_id: s.meter_id for s in config.sessions})
         self.feeder_meter_id = config.feeder_meter
         self._counters = BoundaryCounters()
         self._latest: dict[str, Reading] = {}
-        self._status: list[tuple[str, str]] = []
+        self._links: list[object] = []
         self._pollers = pollers
-        self._base_profiles = {mid: m.physics.profile for mid, m in emulated.items()}
 
     @classmethod
     @contextlib.contextmanager
     def open(
         cls, config: ScenarioConfig, clock: SimClock, status: StatusSink
     ) -> Iterator[MeterFleet]:
-        """Start the emulated meters, then one poller per meter; stop all on exit."""
-        bench = config.bench
+        """Start the rig's meters, then one poller per meter; stop all on exit."""
         used = {p.meter_id for p in config.participants} | {s.meter_id for s in config.sessions}
         if config.feeder_meter:
             used.add(config.feeder_meter)
-        with contextlib.ExitStack() as stack:
-            meters = [m for m in emulated_meters(bench) if m.name in used]
-            ports = (
-                resolve_ports(bench)
-                if any(not m.emulated and m.meter_id in used for m in bench.meters)
-                else {}
-            )
-            farm = MeterFarm(meters, baud=bench.baud, sim_clock=clock.now_s)
-            stack.enter_context(farm)
+        with (
+            Rig(config.bench, used, sim_now_s=clock.now_s, speed=clock.speed) as rig,
+            contextlib.ExitStack() as stack,
+        ):
             out: queue.Queue[Any] = queue.Queue()
             pollers: dict[str, MeterPoller] = {}
-            for meter_cfg in bench.meters:
-                if meter_cfg.meter_id not in used:
-                    continue
-                url = (
-                    farm.meters[meter_cfg.meter_id].port
-                    if meter_cfg.emulated
-                    else ports[meter_cfg.meter_id]
-                )
-                poller = MeterPoller(
-                    url,
-                    out,
-                    interval_s=bench.interval_s,
-                    key=meter_cfg.key,
-                    baud=bench.baud,
-                    reset_wait_s=0.0 if meter_cfg.emulated else bench.reset_wait_s,
-                    backend=bench.backend,
-                    expect_meter_id=meter_cfg.meter_id,
-                    opener=_generic_opener(meter_cfg, url, bench),
-                )
-                pollers[meter_cfg.meter_id] = stack.enter_context(poller)
-                status(clock.now_s(), "info", f"meter {meter_cfg.meter_id} polled on {url}")
-            feeder = farm.meters.get(config.feeder_meter or "")
-            if feeder is not None:
+            for meter_id in rig.meters:
+                pollers[meter_id] = stack.enter_context(rig.poller(meter_id, out))
+                status(clock.now_s(), "info", f"meter {meter_id} polled on {rig.url(meter_id)}")
+            if config.feeder_meter:
                 load_ids = [p.meter_id for p in config.participants]
                 load_ids += sorted({s.meter_id for s in config.sessions})
-                loads = [farm.meters.get(meter_id) for meter_id in load_ids]
-                if None in loads:
-                    raise ConfigError(
-                        f"the feeder meter {feeder.meter_id} is emulated, so it can only "
-                        "follow emulated meters; make every participant's and supply "
-                        "point's meter emulated, or use a real feeder meter"
-                    )
-                stack.enter_context(
-                    FeederDriver(
-                        feeder,
-                        [m for m in loads if m is not None],
-                        loss_fraction=config.market.loss_fraction,
-                        unmetered_load_w=config.unmetered_load_w,
-                    )
+                rig.drive_feeder(
+                    config.feeder_meter,
+                    load_ids,
+                    loss_fraction=config.market.loss_fraction,
+                    unmetered_load_w=config.unmetered_load_w,
                 )
-            yield cls(config, out, farm.meters, pollers)
+            yield cls(config, out, rig, pollers)
 
     def participant_of(self, meter_id: str) -> str:
         """The participant a meter measures."""
@@ -140,7 +101,7 @@ class MeterFleet:
                 self._counters.add(item)
                 self._latest[item.meter_id] = item
             else:
-                self._status.append(_describe(item))
+                self._links.append(item)
 
     def wait_online(self, timeout_s: float) -> list[str]:
         """Wait until every meter has sent a reading; return the ids still silent."""
@@ -153,10 +114,11 @@ class MeterFleet:
             time.sleep(0.01)
         return sorted(silent)
 
-    def drain_status(self) -> list[tuple[str, str]]:
-        """Link events (online, outage, reconnect, reboot) as (level, message)."""
-        out, self._status = self._status, []
-        return out
+    def drain_links(self, sim_time_s: float) -> list[MeterLink]:
+        """Link events (online, outage, back, reboot) since the last call, stamped now."""
+        events, self._links = self._links, []
+        links = [_link(event, sim_time_s) for event in events]
+        return [link for link in links if link is not None]
 
     def interval_energy(
         self, boundary_t_s: float | None = None, wait_s: float = 1.0
@@ -217,41 +179,23 @@ class MeterFleet:
             )
         return poller.set_relay(closed)
 
-    def load_scaler(self, meter_id: str) -> Callable[[float], None] | None:
-        """A handle scaling an emulated meter's profile (demand response); None if real."""
-        meter = self._emulated.get(meter_id)
-        base = self._base_profiles.get(meter_id)
-        if meter is None or base is None:
-            return None
+    def load_control(self, meter_id: str) -> LoadControl | None:
+        """The meter's load when the bench drives it (demand response); None if real."""
+        return self._rig.load_control(meter_id)
 
-        def scale(factor: float) -> None:
-            meter.set_profile(base.scaled(factor))
-
-        return scale
+    def kind(self, meter_id: str) -> str:
+        """The meter's kind (firmata, generic, emulated, simavr, fake)."""
+        return self._rig.kind(meter_id)
 
 
-def _generic_opener(meter: MeterConfig, url: str, bench: BenchConfig) -> Callable[[], Meter] | None:
-    """A StandardFirmata board needs its own driver; project meters use the default."""
-    generic = meter.generic
-    if meter.kind != "generic" or generic is None:
-        return None
-    return lambda: GenericFirmataMeter.open(
-        url,
-        meter.meter_id,
-        generic,
-        baud=bench.baud,
-        reset_wait_s=bench.reset_wait_s,
-        backend=bench.backend,
-    )
-
-
-def _describe(event: object) -> tuple[str, str]:
-    if isinstance(event, MeterOutage):
-        return "warning", f"meter {event.meter_id} outage: {event.reason}; reconnecting"
-    if isinstance(event, MeterReconnected):
-        return "info", f"meter {event.meter_id} back after {event.outage_s:.1f} s"
-    if isinstance(event, MeterRebooted):
-        return "warning", f"meter {event.meter_id} rebooted (boot {event.boot_count})"
+def _link(event: object, sim_time_s: float) -> MeterLink | None:
+    """A poller's link event as typed state for the listeners."""
     if isinstance(event, MeterOnline):
-        return "info", f"meter {event.meter_id} online ({event.identity.firmware_name})"
-    return "info", str(event)
+        return MeterLink(sim_time_s, event.meter_id, LinkState.ONLINE, event.identity.firmware_name)
+    if isinstance(event, MeterOutage):
+        return MeterLink(sim_time_s, event.meter_id, LinkState.OUTAGE, event.reason)
+    if isinstance(event, MeterReconnected):
+        return MeterLink(sim_time_s, event.meter_id, LinkState.BACK, f"{event.outage_s:.1f} s")
+    if isinstance(event, MeterRebooted):
+        return MeterLink(sim_time_s, event.meter_id, LinkState.REBOOTED, f"boot {event.boot_count}")
+    return None

@@ -8,65 +8,23 @@ follows the HJB's optimal policy from one interval to the next.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-
-import numpy as np
 
 from bench.chain import Settlement
-from bench.scenario.agents import MeteredEnergy
-from bench.scenario.config import ScenarioConfig
+from bench.config import ScenarioConfig
+from bench.events import MeteredEnergy
 from pricing import (
     MECHANISMS,
-    AuditPolicy,
     AuditReport,
-    Charges,
-    Clearing,
     Forecast,
+    IntervalPricing,
     IntervalRecord,
     Order,
-    PriceBreakdown,
-    StorageModel,
+    SettledTrade,
     audit,
     price_interval,
 )
-from pricing import Settlement as AuditedSettlement
 
 _FORECAST_HORIZON_H = 24.0
-READING_TIME_UNCERTAINTY_S = 0.005
-"""How far a reading's host receipt time may stray from when the meter measured it."""
-
-
-def audit_policy(config: ScenarioConfig) -> AuditPolicy:
-    """The audit's policy for a scenario.
-
-    Meters are cut at each boundary by the host time their readings arrived, which is
-    uncertain by about ``READING_TIME_UNCERTAINTY_S``; an accelerated clock multiplies that
-    by ``speed``, so the energy balance's relative tolerance widens by
-    ``speed * uncertainty / interval_s`` (nothing at real time, 1 % at 1800x and 15 min).
-    """
-    timing = config.speed * READING_TIME_UNCERTAINTY_S / config.interval_s
-    return AuditPolicy(
-        loss_fraction=config.market.loss_fraction,
-        tolerance_fraction=AuditPolicy().tolerance_fraction + timing,
-    )
-
-
-@dataclass(frozen=True, eq=False)
-class MarketOutcome:
-    """A cleared interval with its curves and price breakdown."""
-
-    clearing: Clearing
-    demand_energy_wh: np.ndarray
-    demand_price_wei_per_wh: np.ndarray
-    supply_energy_wh: np.ndarray
-    supply_price_wei_per_wh: np.ndarray
-    price: PriceBreakdown
-    soc_wh: float
-
-    @property
-    def components_wei_per_wh(self) -> dict[str, float]:
-        """The price components by name, plus ``total``."""
-        return self.price.as_dict()
 
 
 class IntervalMarket:
@@ -75,24 +33,18 @@ class IntervalMarket:
     def __init__(self, config: ScenarioConfig) -> None:
         market = config.market
         self._clear = MECHANISMS[market.mechanism]
-        self._step_h = config.interval_s / 3600.0
-        self._charges = Charges(
-            production_cost_wei_per_wh=float(market.production_cost_wei_per_wh),
-            network_wei_per_wh=float(market.network_charge_wei_per_wh),
-            tax_rate=market.tax_rate,
-        )
-        self._storage = StorageModel(
-            capacity_wh=market.storage_capacity_wh,
-            power_limit_w=market.storage_power_w,
-            import_slope_wei_per_wh_per_w=market.import_slope_wei_per_wh_per_w,
-        )
+        self._step_h = config.market_interval_s / 3600.0
+        self._charges = market.charges
+        self._storage = market.storage_model
         self._grid_price = float(max(p.agent.bid_price_wei_per_wh for p in config.participants))
         self._steps = max(2, round(_FORECAST_HORIZON_H / self._step_h))
         self._net_load_history_w: list[float] = []
         self.soc_wh = market.storage_capacity_wh / 2
-        self.policy = audit_policy(config)
+        self.policy = config.audit_policy
 
-    def clear(self, orders: Sequence[Order], metered: Mapping[str, MeteredEnergy]) -> MarketOutcome:
+    def clear(
+        self, orders: Sequence[Order], metered: Mapping[str, MeteredEnergy]
+    ) -> IntervalPricing:
         """Clear the interval, re-solve the storage value, compose the price, move the SoC."""
         net_wh = sum(m.import_wh - m.export_wh for m in metered.values())
         self._net_load_history_w.append(net_wh / self._step_h)
@@ -111,17 +63,14 @@ class IntervalMarket:
             mechanism=self._clear,
         )
         self.soc_wh = result.storage.advance(soc, self._step_h)
-        (demand_x, demand_y), (supply_x, supply_y) = result.demand, result.supply
-        return MarketOutcome(
-            result.clearing, demand_x, demand_y, supply_x, supply_y, result.price, soc_wh=soc
-        )
+        return result
 
     def audit(
         self,
         interval_id: int,
         orders: Sequence[Order],
         metered: Mapping[str, MeteredEnergy],
-        outcome: MarketOutcome,
+        pricing: IntervalPricing,
         settlement: Settlement,
         feeder_import_wh: float | None = None,
     ) -> AuditReport:
@@ -133,12 +82,10 @@ class IntervalMarket:
         record = IntervalRecord(
             interval_id=interval_id,
             metered=list(metered.values()),
-            clearing=outcome.clearing,
-            settlements=[
-                AuditedSettlement.of(t, settlement.tx_hash) for t in settlement.settled_trades
-            ],
+            clearing=pricing.clearing,
+            settlements=[SettledTrade.of(t, settlement.tx_hash) for t in settlement.settled_trades],
             feeder_import_wh=feeder_import_wh,
             orders=orders,
-            price_components_wei_per_wh=outcome.components_wei_per_wh,
+            price_components_wei_per_wh=pricing.price.as_dict(),
         )
         return audit([record], self.policy)

@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator
 from bench.attestation import SignedCounters
 from bench.chain import SessionBill
 from bench.chain.watcher import EventWatcher, SessionOpened
+from bench.config import SessionPlan
 from bench.devices.reading import Reading
 from bench.errors import ChainError, DeviceError
-from bench.scenario.config import SessionPlan
+from bench.events import BenchStatus, SessionState, SessionStatus, StatusEvent
 from bench.scenario.fleet import MeterFleet
 from bench.scenario.settlement import ChainSession
 
@@ -97,7 +98,7 @@ class SupplySessions:
             self._time_s,
         )
 
-    def start_of_interval(self, interval_id: int) -> list[str]:
+    def start_of_interval(self, interval_id: int, sim_time_s: float) -> list[SessionStatus]:
         """Open the sessions planned for this interval (the consumer's transaction)."""
         out = []
         for plan in self.plans:
@@ -110,10 +111,14 @@ class SupplySessions:
                     reading=self._attested(plan.meter_id, self.fleet.latest(plan.meter_id)),
                 )
                 self._ids[plan] = self._opened[plan] = session_id
-                out.append(f"{plan.consumer} opened a supply session on {plan.meter_id}")
+                out.append(
+                    SessionStatus(
+                        sim_time_s, plan.meter_id, SessionState.REQUESTED, plan.consumer, session_id
+                    )
+                )
         return out
 
-    def end_of_interval(self, interval_id: int) -> list[str]:
+    def end_of_interval(self, interval_id: int, sim_time_s: float) -> list[SessionStatus]:
         """Close the sessions planned to end here: lock the supply point first, then bill
         the meter's final signed counter, so no energy flows unbilled."""
         out = []
@@ -131,14 +136,18 @@ class SupplySessions:
                     session_id, self._attested(plan.meter_id, final)
                 )
                 self.bills.append(bill)
-                out.append(f"session {session_id} on {plan.meter_id}: supply locked, closed")
+                out.append(
+                    SessionStatus(
+                        sim_time_s, plan.meter_id, SessionState.CLOSED, plan.consumer, session_id
+                    )
+                )
             elif session_id is not None:
                 self._ids[plan] = session_id
         return out
 
-    def poll(self) -> list[tuple[str, str]]:
+    def poll(self, sim_time_s: float) -> list[StatusEvent]:
         """Act on the chain's session events: unlock on SessionOpened, lock on the bill."""
-        out: list[tuple[str, str]] = []
+        out: list[StatusEvent] = []
         watcher = self._watcher
         if watcher is None:
             return out
@@ -147,22 +156,28 @@ class SupplySessions:
             if isinstance(event, SessionOpened):
                 self.fleet.set_relay(event.meter, True)
                 out.append(
-                    (
-                        "info",
-                        f"chain: session {event.session_id} opened by {event.consumer} on "
-                        f"{event.meter} (cap {event.cap_wei / 1e6:.2f} LABC): unlocking",
+                    SessionStatus(
+                        sim_time_s,
+                        event.meter,
+                        SessionState.OPENED,
+                        event.consumer,
+                        event.session_id,
+                        f"cap {event.cap_wei / 1e6:.2f} LABC",
                     )
                 )
             elif isinstance(event, SessionBill):
                 self.fleet.set_relay(event.meter, False)
                 out.append(
-                    (
-                        "info",
-                        f"chain: session {event.session_id} on {event.meter} billed "
+                    SessionStatus(
+                        sim_time_s,
+                        event.meter,
+                        SessionState.BILLED,
+                        event.consumer,
+                        event.session_id,
                         f"{event.energy_wh} Wh, {event.billed_wei / 1e6:.6f} LABC "
-                        f"(refund {event.refund_wei / 1e6:.6f}): locking",
+                        f"(refund {event.refund_wei / 1e6:.6f})",
                     )
                 )
             elif isinstance(event, ChainError):
-                out.append(("warning", str(event)))
+                out.append(BenchStatus(sim_time_s, "warning", str(event)))
         return out

@@ -7,8 +7,8 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from bench.chain import Anvil, Market, Settlement
+from bench.config import ScenarioConfig
 from bench.scenario.agents import MeteredEnergy
-from bench.scenario.config import ScenarioConfig
 from pricing import Trade
 
 StatusSink = Callable[[float, str, str], None]
@@ -53,7 +53,7 @@ class ChainSession:
             meters = {p.agent.participant: p.meter_id for p in config.participants}
             market.add_participants(names, config.deposit_wei, meters=meters)
             status(0.0, "info", f"market {market.address} deployed; {len(names)} wallets funded")
-            yield cls(market, url, names, meters, config.interval_s)
+            yield cls(market, url, names, meters, config.market_interval_s)
 
     def _total_wei(self) -> int:
         """Everything the participants own: wallets plus what the market holds."""

@@ -1,18 +1,19 @@
 """SQLite run journal: readings, metered energy, orders, clearings, trades, tx hashes.
 
-One file per run. Written by the scenario worker thread only; readable by anyone
-(``sqlite3 runs/<run>/journal.sqlite``) and replayable into the audit.
+One file per run, written by its :class:`~bench.store.recorder.JournalRecorder` on the
+scenario worker's thread; readable by anyone (``sqlite3 runs/<run>/journal.sqlite``) and
+read back as typed records (:meth:`Journal.intervals`) to replay into the audit.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import ConfigError
-from bench.events import MeterSample
+from bench.events import BenchStatus, IntervalReport, MeteredEnergy, MeterSample
 from pricing import Order, Side, Trade
 
 _SCHEMA = """
@@ -46,6 +47,22 @@ CREATE TABLE IF NOT EXISTS event (
     sim_time_s REAL NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL
 );
 """
+
+
+@dataclass(frozen=True)
+class RecordedInterval:
+    """One interval as the journal kept it."""
+
+    interval_id: int
+    metered: tuple[MeteredEnergy, ...]
+    feeder_import_wh: float | None
+    orders: tuple[Order, ...]
+    price_wei_per_wh: int | None
+    volume_wh: int
+    price_components_wei_per_wh: dict[str, float]
+    settled_trades: tuple[Trade, ...]
+    rejected_trades: tuple[tuple[Trade, str], ...]
+    tx_hash: str | None
 
 
 class Journal:
@@ -88,25 +105,19 @@ class Journal:
             ),
         )
 
-    def add_metered(
-        self, interval_id: int, participant: str, import_wh: float, export_wh: float
-    ) -> None:
-        """Record a participant's metered energy for one interval."""
-        self._db.execute(
+    def add_interval(self, report: IntervalReport) -> None:
+        """Record one interval: metered energy, feeder, order book, clearing, trades as
+        settled or rejected on chain, and the audit's findings; then commit."""
+        interval_id = report.interval_id
+        self._db.executemany(
             "INSERT OR REPLACE INTO metered VALUES (?, ?, ?, ?)",
-            (interval_id, participant, import_wh, export_wh),
+            [(interval_id, m.participant, m.import_wh, m.export_wh) for m in report.metered],
         )
-
-    def add_feeder(self, interval_id: int, import_wh: float) -> None:
-        """Record the feeder meter's net import (Wh) for one interval."""
-        self._db.execute("INSERT OR REPLACE INTO feeder VALUES (?, ?)", (interval_id, import_wh))
-
-    def feeder(self) -> dict[int, float]:
-        """The feeder's net import per interval."""
-        return dict(self._db.execute("SELECT interval_id, import_wh FROM feeder").fetchall())
-
-    def add_orders(self, interval_id: int, orders: Iterable[Order]) -> None:
-        """Record an interval's order book."""
+        if report.feeder_import_wh is not None:
+            self._db.execute(
+                "INSERT OR REPLACE INTO feeder VALUES (?, ?)",
+                (interval_id, report.feeder_import_wh),
+            )
         self._db.executemany(
             "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?)",
             [
@@ -118,34 +129,23 @@ class Journal:
                     o.price_wei_per_wh,
                     o.time_s,
                 )
-                for o in orders
+                for o in report.orders
             ],
         )
-
-    def add_clearing(
-        self,
-        interval_id: int,
-        price_wei_per_wh: int | None,
-        volume_wh: int,
-        components_wei_per_wh: dict[str, float],
-    ) -> None:
-        """Record an interval's clearing and price components."""
+        clearing = report.pricing.clearing
         self._db.execute(
             "INSERT OR REPLACE INTO clearing VALUES (?, ?, ?, ?)",
-            (interval_id, price_wei_per_wh, volume_wh, json.dumps(components_wei_per_wh)),
+            (
+                interval_id,
+                clearing.price_wei_per_wh,
+                clearing.volume_wh,
+                json.dumps(report.pricing.price.as_dict()),
+            ),
         )
-
-    def add_trades(
-        self,
-        interval_id: int,
-        trades: Iterable[Trade],
-        status: str,
-        tx_hash: str | None = None,
-        reasons: Iterable[str] | None = None,
-    ) -> None:
-        """Record trades with their status (cleared, settled, rejected)."""
-        trades = list(trades)
-        reason_list = list(reasons) if reasons is not None else [None] * len(trades)
+        settlement = report.settlement
+        rows: list[tuple[Trade, str, str | None]]
+        rows = [(t, "settled", None) for t in settlement.settled_trades]
+        rows += [(t, "rejected", reason) for t, reason in settlement.rejected_trades]
         self._db.executemany(
             "INSERT INTO trade VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -157,11 +157,14 @@ class Journal:
                     t.price_wei_per_wh,
                     status,
                     r,
-                    tx_hash,
+                    settlement.tx_hash,
                 )
-                for t, r in zip(trades, reason_list, strict=True)
+                for t, status, r in rows
             ],
         )
+        for finding in report.findings:
+            self.add_event(report.sim_time_s, "audit", finding)
+        self.commit()
 
     def add_event(self, sim_time_s: float, level: str, message: str) -> None:
         """Record a status event (outage, reconnect, audit finding)."""
@@ -171,53 +174,57 @@ class Journal:
         """Make everything recorded so far durable."""
         self._db.commit()
 
-    def trades(self, status: str) -> list[tuple[int, Trade]]:
-        """All trades with a status, as (interval id, trade)."""
-        rows = self._db.execute(
-            "SELECT interval_id, buyer, seller, energy_wh, price_wei_per_wh FROM trade "
-            "WHERE status = ? ORDER BY rowid",
-            (status,),
-        ).fetchall()
-        return [(row[0], Trade(row[1], row[2], row[3], row[4])) for row in rows]
-
-    def orders(self) -> dict[int, list[Order]]:
-        """Each interval's order book."""
-        out: dict[int, list[Order]] = {}
+    def intervals(self) -> list[RecordedInterval]:
+        """Every recorded interval, in order, as typed records."""
+        metered: dict[int, list[MeteredEnergy]] = {}
+        for interval_id, participant, imp, exp in self._db.execute(
+            "SELECT interval_id, participant, import_wh, export_wh FROM metered ORDER BY rowid"
+        ):
+            metered.setdefault(interval_id, []).append(MeteredEnergy(participant, imp, exp))
+        feeder = dict(self._db.execute("SELECT interval_id, import_wh FROM feeder").fetchall())
+        orders: dict[int, list[Order]] = {}
         for interval_id, participant, side, energy_wh, price, time_s in self._db.execute(
             "SELECT interval_id, participant, side, energy_wh, price_wei_per_wh, time_s "
             "FROM orders ORDER BY rowid"
         ):
-            out.setdefault(interval_id, []).append(
+            orders.setdefault(interval_id, []).append(
                 Order(participant, Side(side), energy_wh, price, time_s)
             )
-        return out
-
-    def clearings(self) -> dict[int, tuple[int | None, int, dict[str, float]]]:
-        """Each interval's (price, volume, price components)."""
-        return {
-            interval_id: (price, volume, json.loads(components))
-            for interval_id, price, volume, components in self._db.execute(
-                "SELECT interval_id, price_wei_per_wh, volume_wh, components_json FROM clearing"
-            )
-        }
-
-    def tx_hashes(self) -> dict[int, str]:
-        """The settlement transaction of each interval."""
-        return dict(
-            self._db.execute(
-                "SELECT DISTINCT interval_id, tx_hash FROM trade WHERE status = 'settled' "
-                "AND tx_hash IS NOT NULL"
-            ).fetchall()
-        )
-
-    def metered(self) -> dict[int, dict[str, tuple[float, float]]]:
-        """Metered energy as {interval: {participant: (import_wh, export_wh)}}."""
-        out: dict[int, dict[str, tuple[float, float]]] = {}
-        for interval_id, participant, imp, exp in self._db.execute(
-            "SELECT interval_id, participant, import_wh, export_wh FROM metered"
+        trades: dict[int, list[tuple[Trade, str, str | None, str | None]]] = {}
+        for interval_id, buyer, seller, energy_wh, price, status, reason, tx in self._db.execute(
+            "SELECT interval_id, buyer, seller, energy_wh, price_wei_per_wh, status, reason, "
+            "tx_hash FROM trade ORDER BY rowid"
         ):
-            out.setdefault(interval_id, {})[participant] = (imp, exp)
+            trade = Trade(buyer, seller, energy_wh, price)
+            trades.setdefault(interval_id, []).append((trade, status, reason, tx))
+        out = []
+        for interval_id, price, volume, components in self._db.execute(
+            "SELECT interval_id, price_wei_per_wh, volume_wh, components_json FROM clearing "
+            "ORDER BY interval_id"
+        ):
+            rows = trades.get(interval_id, [])
+            out.append(
+                RecordedInterval(
+                    interval_id=interval_id,
+                    metered=tuple(metered.get(interval_id, ())),
+                    feeder_import_wh=feeder.get(interval_id),
+                    orders=tuple(orders.get(interval_id, ())),
+                    price_wei_per_wh=price,
+                    volume_wh=volume,
+                    price_components_wei_per_wh=json.loads(components),
+                    settled_trades=tuple(t for t, status, _, _ in rows if status == "settled"),
+                    rejected_trades=tuple(
+                        (t, r or "") for t, status, r, _ in rows if status == "rejected"
+                    ),
+                    tx_hash=next((tx for _, _, _, tx in rows if tx is not None), None),
+                )
+            )
         return out
+
+    def status_lines(self) -> list[BenchStatus]:
+        """Every status line and audit finding kept, in order."""
+        rows = self._db.execute("SELECT sim_time_s, level, message FROM event ORDER BY rowid")
+        return [BenchStatus(t, level, message) for t, level, message in rows]
 
     def close(self) -> None:
         """Commit and close the file."""

@@ -38,13 +38,14 @@ class BalancePlot(QWidget):
 
     def add_interval(self, report: IntervalReport) -> None:
         """Add one interval's balance (if a feeder meter measured it) and its findings."""
-        for finding in report.audit_findings:
+        for finding in report.findings:
             self.findings.insertItem(0, finding)
-        if report.unexplained_wh is None:
+        balance = report.balance
+        if balance.unexplained_wh is None:
             return
         self._intervals.append(report.interval_id)
-        self._unexplained_wh.append(report.unexplained_wh)
-        self._tolerance_wh.append(report.balance_tolerance_wh)
+        self._unexplained_wh.append(balance.unexplained_wh)
+        self._tolerance_wh.append(balance.tolerance_wh)
         x = np.asarray(self._intervals, dtype=float)
         heights = np.asarray(self._unexplained_wh)
         flagged = np.abs(heights) > np.asarray(self._tolerance_wh)

@@ -28,9 +28,9 @@ class MarketPlot(pg.PlotWidget):
     def show_interval(self, report: IntervalReport) -> None:
         """Draw the report's curves and clearing point."""
         self.setTitle(f"Demand and supply — interval {report.interval_id}")
-        _set_steps(self._demand, report.demand_energy_wh, report.demand_price_wei_per_wh)
-        _set_steps(self._supply, report.supply_energy_wh, report.supply_price_wei_per_wh)
-        clearing = report.clearing
+        _set_steps(self._demand, *report.pricing.demand)
+        _set_steps(self._supply, *report.pricing.supply)
+        clearing = report.pricing.clearing
         if clearing.price_wei_per_wh is None or clearing.volume_wh == 0:
             self._point.setData([], [])
             self._label.setText("no crossing")

@@ -46,9 +46,9 @@ class PricePlot(pg.GraphicsLayoutWidget):
 
     def add_interval(self, report: IntervalReport) -> None:
         """Append one interval's prices and redraw the breakdown."""
-        components = report.price_components_wei_per_wh
+        components = report.pricing.price.as_dict()
         self._intervals.append(report.interval_id)
-        cleared = report.clearing.price_wei_per_wh
+        cleared = report.pricing.clearing.price_wei_per_wh
         self._cleared_kwh.append(np.nan if cleared is None else cleared / 1000.0)
         self._total_kwh.append(components.get("total", np.nan) / 1000.0)
         x = np.asarray(self._intervals, dtype=float)

@@ -33,9 +33,10 @@ class TradesTable(QTableWidget):
 
     def add_interval(self, report: IntervalReport) -> None:
         """Insert the interval's trades at the top."""
-        tx = report.tx_hash[:10] if report.tx_hash else "-"
-        rows = [(t, f"settled {tx}") for t in report.settled_trades]
-        rows += [(t, f"rejected: {reason}") for t, reason in report.rejected_trades]
+        settlement = report.settlement
+        tx = settlement.tx_hash[:10] if settlement.tx_hash else "-"
+        rows = [(t, f"settled {tx}") for t in settlement.settled_trades]
+        rows += [(t, f"rejected: {reason}") for t, reason in settlement.rejected_trades]
         for trade, status in reversed(rows):
             self.insertRow(0)
             cells = (

@@ -194,10 +194,19 @@ def test_crash_between_send_and_receipt_settles_once(
         market.operator.send(market.address, data, gas=1_000_000)  # then the bench "crashes"
         restarted = Market.attach(anvil.url, market.address, keys=market.keys)
         assert not restarted.settler.is_settled(2)  # still pending
-        miner = threading.Timer(0.3, rpc_call, (anvil.url, "evm_mine", []))
+        mined = threading.Event()
+
+        def mine_until_done() -> None:  # a block every 0.2 s, however slow signing is
+            while not mined.wait(0.2):
+                rpc_call(anvil.url, "evm_mine", [])
+
+        miner = threading.Thread(target=mine_until_done)
         miner.start()
-        assert restarted.settle_unsettled(trades_by_interval) == []
-        miner.join()
+        try:
+            assert restarted.settle_unsettled(trades_by_interval) == []
+        finally:
+            mined.set()
+            miner.join()
     finally:
         rpc_call(anvil.url, "evm_setAutomine", [True])
     assert restarted.settled_intervals() == [1, 2]

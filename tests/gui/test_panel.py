@@ -9,11 +9,41 @@ import numpy as np
 import pytest
 from PyQt6.QtGui import QColor, QImage
 
-from bench.events import BenchStatus, IntervalReport, MeterSample, RunSummary
+from bench.chain import Settlement
+from bench.events import (
+    BenchStatus,
+    IntervalReport,
+    LinkState,
+    MeterLink,
+    MeterSample,
+    RelaySwitched,
+    RunSummary,
+    SessionState,
+    SessionStatus,
+    WorkerState,
+    WorkerStatus,
+)
 from gui.panel import PanelWindow
-from pricing import Clearing, Trade
+from pricing import (
+    AuditReport,
+    Clearing,
+    EnergyBalance,
+    Finding,
+    Forecast,
+    IntervalPricing,
+    PriceBreakdown,
+    StorageModel,
+    Trade,
+    solve_storage,
+)
 
 pytestmark = pytest.mark.gui
+
+
+_STORAGE = solve_storage(
+    StorageModel(capacity_wh=1000.0, power_limit_w=500.0),
+    Forecast.persistence([100.0], [200.0], step_h=0.25),
+)
 
 
 def _report(interval_id: int, unexplained_wh: float | None = None) -> IntervalReport:
@@ -21,34 +51,39 @@ def _report(interval_id: int, unexplained_wh: float | None = None) -> IntervalRe
         Trade("flat-1", "roof-a", 120 + interval_id, 150),
         Trade("city", "roof-b", 300, 150),
     )
+    rejected = ((Trade("broke", "roof-a", 10, 150), "InsufficientBalance"),)
+    flagged = unexplained_wh is not None and unexplained_wh > 40
+    findings = (
+        (Finding(interval_id, "energy_imbalance", f"{unexplained_wh} Wh missing"),)
+        if flagged
+        else ()
+    )
+    balance = EnergyBalance(interval_id, 1000.0, 950.0, 20.0, unexplained_wh, tolerance_wh=40.0)
     return IntervalReport(
         interval_id=interval_id,
         sim_time_s=900.0 * interval_id,
-        clearing=Clearing(150, sum(t.energy_wh for t in trades), trades),
-        demand_energy_wh=np.array([0.0, 300.0, 500.0, 700.0]),
-        demand_price_wei_per_wh=np.array([300.0, 250.0, 120.0]),
-        supply_energy_wh=np.array([0.0, 250.0, 600.0, 800.0]),
-        supply_price_wei_per_wh=np.array([80.0, 100.0, 260.0]),
-        price_components_wei_per_wh={
-            "production_cost": 80.0,
-            "market": 70.0,
-            "scarcity": 12.0,
-            "network": 20.0,
-            "tax": 18.2,
-            "total": 200.2,
-        },
-        settled_trades=trades,
-        rejected_trades=((Trade("broke", "roof-a", 10, 150), "InsufficientBalance"),),
-        tx_hash="0x" + "ab" * 32,
-        gas_used=90_000,
-        audit_findings=(
-            (f"interval {interval_id}: energy_imbalance: {unexplained_wh} Wh missing",)
-            if unexplained_wh and unexplained_wh > 40
-            else ()
-        ),
+        metered=(),
         feeder_import_wh=None if unexplained_wh is None else 1000.0,
-        unexplained_wh=unexplained_wh,
-        balance_tolerance_wh=40.0,
+        orders=(),
+        pricing=IntervalPricing(
+            clearing=Clearing(150, sum(t.energy_wh for t in trades), trades),
+            demand=(np.array([0.0, 300.0, 500.0, 700.0]), np.array([300.0, 250.0, 120.0])),
+            supply=(np.array([0.0, 250.0, 600.0, 800.0]), np.array([80.0, 100.0, 260.0])),
+            price=PriceBreakdown(80.0, 70.0, 12.0, 20.0, 18.2),
+            storage=_STORAGE,
+        ),
+        settlement=Settlement(
+            interval_id=interval_id,
+            tx_hash="0x" + "ab" * 32,
+            batch_hash="0x" + "cd" * 32,
+            block_number=interval_id,
+            settled_trades=trades,
+            rejected_trades=rejected,
+            gas_used=90_000,
+            value_settled_wei=sum(t.value_wei for t in trades),
+            energy_settled_wh=sum(t.energy_wh for t in trades),
+        ),
+        audit=AuditReport(2, 0, 0, (balance,), findings),
     )
 
 
@@ -95,7 +130,9 @@ def test_panel_shows_meters_curves_prices_and_trades(qtbot, tmp_path: Path) -> N
     assert window.trades_table.rowCount() == 9  # 6 settled + 3 rejected
     assert window.trades_table.item(0, 0).text() == "3"  # newest first
     assert "unplugged" in window.status_label.text()
-    expected_value = sum(t.value_wei for i in range(1, 4) for t in _report(i).settled_trades)
+    expected_value = sum(
+        t.value_wei for i in range(1, 4) for t in _report(i).settlement.settled_trades
+    )
     assert window.value_settled_wei == expected_value
 
     events.put(
@@ -137,12 +174,19 @@ class RecordingRunner:
         self.events: queue.Queue[object] = queue.Queue()
         self.relay_requests: list[tuple[str, bool]] = []
         self.started = self.stopped = 0
+        self.pauses: list[str] = []
 
     def start(self) -> None:
         self.started += 1
 
     def stop(self) -> None:
         self.stopped += 1
+
+    def pause(self) -> None:
+        self.pauses.append("pause")
+
+    def resume(self) -> None:
+        self.pauses.append("resume")
 
     def set_relay(self, meter_id: str, closed: bool) -> None:
         self.relay_requests.append((meter_id, closed))
@@ -182,3 +226,37 @@ def test_energy_balance_tab_flags_theft(qtbot, tmp_path: Path) -> None:  # type:
     assert "energy_imbalance" in window.balance_plot.findings.item(0).text()
     assert _count_color(after, "#d62728") > _count_color(before, "#d62728") + 100  # theft bars
     window.grab().save(str(tmp_path / "balance.png"))
+
+
+def test_typed_status_reaches_the_meters_tab(qtbot) -> None:  # type: ignore[no-untyped-def]
+    runner = RecordingRunner()
+    window = PanelWindow(runner.events, runner)
+    qtbot.addWidget(window)
+    window.start_button.click()
+    assert window.stop_button.isEnabled()
+    window.pause_button.click()
+    window.pause_button.click()
+    assert runner.pauses == ["pause", "resume"]
+    for event in (
+        MeterLink(0.0, "ev", LinkState.ONLINE, "gridmeter"),  # before any reading: a row
+        MeterSample("ev", "ev", 0.0, 0.0, 0.0, 0.0, False),
+        SessionStatus(900.0, "ev", SessionState.OPENED, "shop", 1, "cap 9.00 LABC"),
+        MeterLink(950.0, "ev", LinkState.OUTAGE, "stalled"),
+        RelaySwitched(960.0, "ev", True, "meter on ev is not connected"),
+    ):
+        runner.events.put(event)
+    window.bridge.drain()
+    table = window.meters_table
+    assert table.rowCount() == 1
+    assert [table.item(0, c).text() for c in (0, 5, 7, 8)] == [
+        "ev",
+        "switch failed",
+        "OFFLINE",
+        "#1 opened",
+    ]
+    assert "could not close the relay" in window.status_label.text()
+    runner.events.put(MeterLink(990.0, "ev", LinkState.BACK, "40.0 s"))
+    runner.events.put(WorkerStatus(1800.0, WorkerState.FINISHED))
+    window.bridge.drain()
+    assert table.item(0, 7).text() == "back"
+    assert not window.stop_button.isEnabled() and not window.pause_button.isEnabled()

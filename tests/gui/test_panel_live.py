@@ -7,18 +7,18 @@ from pathlib import Path
 import pytest
 from PyQt6.QtGui import QImage
 
-from bench.scenario.config import load_scenario
-from bench.scenario.runner import ScenarioRunner
+from bench.config import load_scenario
+from bench.scenario.worker import ScenarioWorker
 from gui.panel import PanelWindow
 
 pytestmark = [pytest.mark.gui, pytest.mark.chain]
 
 CONFIG = """
 [bench]
-interval_s = 0.05
+reading_interval_s = 0.05
 
 [scenario]
-interval_s = 900
+market_interval_s = 900
 intervals = 12
 speed = 1800
 start_hour = 11.0
@@ -58,7 +58,7 @@ meter = "shop"
 def test_panel_runs_a_scenario_and_opens_a_relay(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "bench.toml"
     path.write_text(CONFIG)
-    runner = ScenarioRunner(load_scenario(path), journal_dir=None)
+    runner = ScenarioWorker(load_scenario(path))
     window = PanelWindow(runner.events, runner)
     qtbot.addWidget(window)
     window.show()

@@ -26,7 +26,7 @@ def farm() -> Iterator[MeterFarm]:
 @pytest.fixture
 def fast_farm() -> Iterator[MeterFarm]:
     """A farm whose meters integrate one simulated hour per real second."""
-    with MeterFarm(time_scale=3600.0) as f:
+    with MeterFarm(speed=3600.0) as f:
         yield f
         assert f.loop_error is None, f"farm I/O thread died: {f.loop_error!r}"
 
@@ -34,4 +34,9 @@ def fast_farm() -> Iterator[MeterFarm]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "needs(*caps): skip a conformance test for kinds lacking these capabilities"
+    )
+    config.addinivalue_line(
+        "markers",
+        "diverges(kind, reason): a conformance case that kind is known to fail "
+        "(strict xfail: it must fail until the implementation is fixed)",
     )

@@ -12,6 +12,7 @@ import pytest
 from bench.cli import emulate
 from bench.devices import FirmataMeter
 from bench.errors import ConfigError
+from bench.fixtures import example_config
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -50,9 +51,8 @@ def test_bad_fault_option_is_explained() -> None:
 def test_emulate_starts_the_emulated_meters_of_a_config(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from pathlib import Path
 
-    example = Path(__file__).resolve().parents[2] / "fixtures" / "bench.example.toml"
+    example = example_config()
     args = parse(["emulate", "--config", str(example), "--duration", "0.2", "--json"])
     assert args.func(args) == 0
     ports = json.loads(capsys.readouterr().out)

@@ -11,8 +11,9 @@ from bench.config import BenchConfig, MeterConfig, load_bench_config, parse_benc
 from bench.devices.discovery import probe_ports, resolve_ports
 from bench.emulator import EmulatedMeter, Faults, MeterFarm, emulated_meters
 from bench.errors import ConfigError
+from bench.fixtures import example_config
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "bench.example.toml"
+EXAMPLE = example_config()
 
 
 def test_example_config_loads() -> None:
@@ -22,7 +23,7 @@ def test_example_config_loads() -> None:
         "prosumer-1": "emulated",
         "home-2": "emulated",
         "campus-a": "emulated",
-        "lab-meter-1": "real",
+        "lab-meter-1": "firmata",
         "generic-1": "generic",
     }
     assert cfg.meter("lab-meter-1").key == bytes(range(32))
@@ -38,13 +39,13 @@ def test_example_config_loads() -> None:
     ("meters", "match"),
     [
         ([], "no \\[\\[meters\\]\\]"),
-        ([{"kind": "real"}], "needs at least id"),
+        ([{"kind": "firmata"}], "needs .id."),
         ([{"id": "a", "kind": "quantum"}], "kind 'quantum' is unknown"),
-        ([{"id": "a", "kind": "real"}], "needs port"),
+        ([{"id": "a", "kind": "firmata"}], "needs port"),
         ([{"id": "a", "key": "abcd"}], "64 hex digits"),
         ([{"id": "a"}, {"id": "a"}], "unique"),
-        ([{"id": "a", "faults": {"meteor": 1}}], "faults must be"),
-        ([{"id": "a", "kind": "generic", "port": "x", "generic": {"pin": 3}}], "unknown generic"),
+        ([{"id": "a", "faults": {"meteor": 1}}], "unknown key .meteor."),
+        ([{"id": "a", "kind": "generic", "port": "x", "generic": {"pin": 3}}], "unknown key .pin."),
         ([{"id": "a", "power_w": "lots"}], "must be a number"),
     ],
 )
@@ -64,9 +65,9 @@ def test_auto_ports_are_found_by_identity(farm: MeterFarm) -> None:
     odd = farm.add(EmulatedMeter("odd", faults=Faults(wrong_firmware=True)))
     cfg = BenchConfig(
         meters=(
-            MeterConfig("lab-a", kind="real", port="auto"),
-            MeterConfig("lab-b", kind="real", port="auto"),
-            MeterConfig("fixed", kind="real", port="/dev/ttyACM9"),
+            MeterConfig("lab-a", kind="firmata", port="auto"),
+            MeterConfig("lab-b", kind="firmata", port="auto"),
+            MeterConfig("fixed", kind="firmata", port="/dev/ttyACM9"),
         ),
         reset_wait_s=0.0,
     )
@@ -74,7 +75,9 @@ def test_auto_ports_are_found_by_identity(farm: MeterFarm) -> None:
     assert found == {"lab-a": a.port, "lab-b": b.port, "fixed": "/dev/ttyACM9"}
     probes = probe_ports([odd.port], reset_wait_s=0.0)
     assert probes[0].meter_id is None and "wrong firmware" in probes[0].detail
-    missing = BenchConfig(meters=(MeterConfig("ghost", kind="real", port="auto"),), reset_wait_s=0)
+    missing = BenchConfig(
+        meters=(MeterConfig("ghost", kind="firmata", port="auto"),), reset_wait_s=0
+    )
     with pytest.raises(ConfigError, match=r"ghost.*not found"):
         resolve_ports(missing, candidates=[a.port])
 

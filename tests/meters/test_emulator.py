@@ -55,7 +55,7 @@ def test_profile_shapes() -> None:
         Profile.load("nope")
 
 
-def test_time_scale_integrates_in_simulated_time(fast_farm: MeterFarm) -> None:
+def test_speed_integrates_in_simulated_time(fast_farm: MeterFarm) -> None:
     m = fast_farm.add(EmulatedMeter("fast", power_w=1000.0))
     imp0, _ = m.energy_wh()
     s0 = fast_farm.sim_now()

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from bench.config import BenchConfig, MeterConfig
 from bench.devices import (
     EnergyTracker,
+    FirmataMeter,
     MeterOnline,
     MeterOutage,
     MeterPoller,
@@ -21,6 +23,7 @@ from bench.devices import (
 from bench.devices.fake import FakeMeter
 from bench.emulator import EmulatedMeter, MeterFarm
 from bench.errors import TransportError
+from bench.rig import MeterSite, open_meter
 
 
 def drain(q: queue.Queue[Any]) -> list[Any]:
@@ -30,6 +33,11 @@ def drain(q: queue.Queue[Any]) -> list[Any]:
             out.append(q.get_nowait())
         except queue.Empty:
             return out
+
+
+def firmata(url: str) -> Any:
+    """An opener for the project's firmware on ``url`` (an emulated meter's pty)."""
+    return lambda: FirmataMeter.open(url)
 
 
 def wait_for(pred: Any, timeout_s: float = 5.0) -> None:
@@ -44,7 +52,13 @@ def test_no_energy_lost_across_unplug_stall_and_reboot(fast_farm: MeterFarm) -> 
     m = fast_farm.add(EmulatedMeter("home", power_w=1200.0))
     q: queue.Queue[Any] = queue.Queue()
     p = MeterPoller(
-        m.port, q, interval_s=0.05, stale_after_s=0.25, backoff_initial_s=0.05, backoff_max_s=0.2
+        firmata(m.port),
+        q,
+        url=m.port,
+        interval_s=0.05,
+        stale_after_s=0.25,
+        backoff_initial_s=0.05,
+        backoff_max_s=0.2,
     )
     with p:
         wait_for(p.connected.is_set)
@@ -92,7 +106,7 @@ def test_backoff_doubles_up_to_the_cap() -> None:
         raise TransportError("no such port")
 
     q: queue.Queue[Any] = queue.Queue()
-    with MeterPoller("nowhere", q, opener=opener, backoff_initial_s=0.05, backoff_max_s=0.2):
+    with MeterPoller(opener, q, url="nowhere", backoff_initial_s=0.05, backoff_max_s=0.2):
         time.sleep(1.0)
     gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert gaps[:3] == pytest.approx([0.05, 0.1, 0.2], abs=0.03)
@@ -105,7 +119,9 @@ def test_backoff_doubles_up_to_the_cap() -> None:
 def test_wrong_meter_on_the_port_is_reported(farm: MeterFarm) -> None:
     m = farm.add(EmulatedMeter("actual"))
     q: queue.Queue[Any] = queue.Queue()
-    with MeterPoller(m.port, q, expect_meter_id="expected", backoff_initial_s=0.5):
+    with MeterPoller(
+        firmata(m.port), q, url=m.port, expect_meter_id="expected", backoff_initial_s=0.5
+    ):
         wait_for(lambda: not q.empty())
     first = q.get_nowait()
     assert isinstance(first, MeterOutage) and "'expected'" in first.reason
@@ -114,7 +130,7 @@ def test_wrong_meter_on_the_port_is_reported(farm: MeterFarm) -> None:
 def test_commands_run_on_the_reader_thread(farm: MeterFarm) -> None:
     m = farm.add(EmulatedMeter("cmd", power_w=300.0))
     q: queue.Queue[Any] = queue.Queue()
-    with MeterPoller(m.port, q, interval_s=0.05) as p:
+    with MeterPoller(firmata(m.port), q, url=m.port, interval_s=0.05) as p:
         wait_for(p.connected.is_set)
         p.set_relay(False).result(timeout=2)
         assert m.relay_closed is False
@@ -126,8 +142,11 @@ def test_commands_run_on_the_reader_thread(farm: MeterFarm) -> None:
 
 def test_the_configured_baud_rate_reaches_the_port(farm: MeterFarm) -> None:
     m = farm.add(EmulatedMeter("fast", power_w=300.0))
+    meter = MeterConfig("fast", kind="firmata", port=m.port)
+    bench = BenchConfig(meters=(meter,), baud=115200, reset_wait_s=0.0)
     q: queue.Queue[Any] = queue.Queue()
-    with MeterPoller(m.port, q, interval_s=0.05, baud=115200) as p:
+    opener = lambda: open_meter(meter, bench, MeterSite(m.port))  # noqa: E731
+    with MeterPoller(opener, q, url=m.port, interval_s=0.05) as p:
         wait_for(p.connected.is_set)
         baud = p.submit(lambda meter: meter.link._port.baudrate).result(timeout=2)  # type: ignore[attr-defined]
     assert baud == 115200
@@ -139,7 +158,7 @@ def test_commands_fail_cleanly_while_disconnected() -> None:
     def opener() -> Any:
         raise TransportError("unplugged")
 
-    with MeterPoller("x", q, opener=opener, backoff_initial_s=0.05) as p:
+    with MeterPoller(opener, q, url="x", backoff_initial_s=0.05) as p:
         fut = p.set_relay(True)
         with pytest.raises(TransportError, match="not connected"):
             fut.result(timeout=2)
@@ -148,7 +167,7 @@ def test_commands_fail_cleanly_while_disconnected() -> None:
 def test_poll_mode_and_a_fake_meter() -> None:
     fake = FakeMeter("f", power_w=100.0)
     q: queue.Queue[Any] = queue.Queue()
-    with MeterPoller("fake://f", q, mode="poll", interval_s=0.05, opener=lambda: fake) as p:
+    with MeterPoller(lambda: fake, q, url="fake://f", mode="poll", interval_s=0.05) as p:
         wait_for(lambda: p.stats.readings >= 5)
     readings = [r for r in drain(q) if isinstance(r, Reading)]
     assert [r.seq for r in readings] == list(
@@ -171,7 +190,7 @@ def test_a_driver_bug_is_an_outage_not_a_dead_thread() -> None:
         return opened[-1]
 
     q: queue.Queue[Any] = queue.Queue()
-    with MeterPoller("fake://b", q, interval_s=0.02, opener=opener, backoff_initial_s=0.01) as p:
+    with MeterPoller(opener, q, url="fake://b", interval_s=0.02, backoff_initial_s=0.01) as p:
         wait_for(lambda: p.stats.readings >= 3)
     events = [e for e in drain(q) if not isinstance(e, Reading)]
     assert [type(e) for e in events[:3]] == [MeterOnline, MeterOutage, MeterReconnected]

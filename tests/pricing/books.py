@@ -28,7 +28,8 @@ def _orders(
 
 
 def books(times: st.SearchStrategy[float] | None = None) -> st.SearchStrategy[list[Order]]:
-    """Random books: general, few price levels (ties), one side only, one order, no crossing."""
+    """Random books: general, few price levels (ties), one side only, one order, no crossing,
+    short supply (many bids, few offers) and short demand (few bids, many offers)."""
     t = st.sampled_from([0.0, 1.0, 2.0]) if times is None else times
     general = _orders(_SIDES, st.integers(0, 500), t, 40)
     ties = _orders(_SIDES, st.sampled_from([240, 250, 260]), t, 30)
@@ -41,4 +42,12 @@ def books(times: st.SearchStrategy[float] | None = None) -> st.SearchStrategy[li
         _orders(st.just(Side.BID), st.integers(0, 249), t, 10),
         _orders(st.just(Side.OFFER), st.integers(250, 500), t, 10),
     ).map(lambda pair: pair[0] + pair[1])
-    return general | ties | all_tied | one_side | one_order | no_cross
+    short_supply = st.tuples(
+        _orders(st.just(Side.BID), st.integers(200, 500), t, 12),
+        _orders(st.just(Side.OFFER), st.integers(0, 300), t, 3),
+    ).map(lambda pair: pair[0] + pair[1])
+    short_demand = st.tuples(
+        _orders(st.just(Side.BID), st.integers(200, 500), t, 3),
+        _orders(st.just(Side.OFFER), st.integers(0, 300), t, 12),
+    ).map(lambda pair: pair[0] + pair[1])
+    return general | ties | all_tied | one_side | one_order | no_cross | short_supply | short_demand

@@ -11,7 +11,7 @@ from pricing import (
     IntervalRecord,
     Order,
     PricingInputError,
-    Settlement,
+    SettledTrade,
     Side,
     audit,
     pay_as_clear,
@@ -47,7 +47,7 @@ def record(**changes: object) -> IntervalRecord:
         interval_id=7,
         metered=METERS,
         clearing=CLEARING,
-        settlements=[Settlement.of(t, tx_hash="0xabc") for t in CLEARING.trades],
+        settlements=[SettledTrade.of(t, tx_hash="0xabc") for t in CLEARING.trades],
         feeder_import_wh=700.6 / 0.98 - 800.3,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
@@ -68,7 +68,7 @@ def test_an_honest_interval_is_clean() -> None:
 
 
 def test_a_deliberate_overcharge_is_found_to_the_wei() -> None:
-    settled = [Settlement.of(t) for t in CLEARING.trades]
+    settled = [SettledTrade.of(t) for t in CLEARING.trades]
     settled[0] = replace(settled[0], value_wei=settled[0].value_wei + 1)
     report = audit([record(settlements=settled)], POLICY)
     assert kinds(report) == ["overcharge"]
@@ -77,7 +77,7 @@ def test_a_deliberate_overcharge_is_found_to_the_wei() -> None:
 
 
 def test_a_missing_settlement_is_found() -> None:
-    settled = [Settlement.of(t) for t in CLEARING.trades[1:]]
+    settled = [SettledTrade.of(t) for t in CLEARING.trades[1:]]
     report = audit([record(settlements=settled)], POLICY)
     assert kinds(report) == ["missing_settlement"]
     assert report.findings[0].amount == CLEARING.trades[0].value_wei
@@ -109,16 +109,16 @@ def test_a_theft_within_meter_tolerance_is_not_flagged() -> None:
 
 
 def test_settlement_that_differs_and_one_never_cleared() -> None:
-    settled = [Settlement.of(t) for t in CLEARING.trades]
+    settled = [SettledTrade.of(t) for t in CLEARING.trades]
     first = CLEARING.trades[0]
-    settled[0] = Settlement(
+    settled[0] = SettledTrade(
         first.buyer,
         first.seller,
         first.energy_wh,
         first.price_wei_per_wh + 5,
         first.energy_wh * (first.price_wei_per_wh + 5),
     )
-    settled.append(Settlement("eve", "sun", 10, 290, 2900))
+    settled.append(SettledTrade("eve", "sun", 10, 290, 2900))
     report = audit([record(settlements=settled)], POLICY)
     assert sorted(kinds(report)) == ["settlement_differs", "unexpected_settlement"]
 

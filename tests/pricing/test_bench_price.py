@@ -19,14 +19,19 @@ def result():  # type: ignore[no-untyped-def]
 
 def test_quick_run_is_well_formed(result) -> None:  # type: ignore[no-untyped-def]
     figures = result.as_dict()
-    for key in ("clear_1m_s", "lp_speedup_100k", "pde_step_ms", "pde_order", "pde_nodes"):
+    keys = ("clear_1m_s", "lp_speedup_100k", "api_lp_speedup_100k", "pde_step_ms")
+    for key in (*keys, "pde_gtsv_floor_ms", "pde_floor_ratio", "pde_order", "pde_nodes"):
         value = figures[key]
         assert isinstance(value, int | float) and math.isfinite(value) and value > 0, key
     assert result.lp_welfare_rel_error <= 1e-7
     assert result.lp_volume_consistent
     assert result.pde_order >= 1.9  # accuracy, not speed
     assert result.pde_lq_error_wei_per_wh < 0.1
-    assert "speed-up over the LP" in format_table(result)
+    assert result.pde_floor_ratio == pytest.approx(result.pde_step_ms / result.pde_gtsv_floor_ms)
+    assert (
+        result.pde_solves >= result.pde_steps * result.pde_substeps
+    )  # one solve per sub-step at least
+    assert "re-solve / floor" in format_table(result)
 
 
 def test_cli_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -35,5 +40,12 @@ def test_cli_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     args = parser.parse_args(["price", "bench", "--quick", "--json"])
     assert args.func(args) == 0
     figures = json.loads(capsys.readouterr().out)
-    assert {"clear_1m_s", "lp_speedup_100k", "pde_step_ms", "pde_order"} <= figures.keys()
+    assert {
+        "clear_1m_s",
+        "lp_speedup_100k",
+        "api_lp_speedup_100k",
+        "pde_step_ms",
+        "pde_gtsv_floor_ms",
+        "pde_order",
+    } <= figures.keys()
     assert figures["quick"] is True

@@ -78,7 +78,7 @@ def test_empty_side_gives_a_single_edge() -> None:
 
 def test_pay_as_clear_worked_example() -> None:
     # demand 10@300, 5@200; supply 8@100, 10@250. Units 1..10 cross (300 ≥ 100, 300 ≥ 250),
-    # unit 11 does not (200 < 250): marginal bid 300, marginal offer 250, price 275.
+    # unit 11 does not (200 < 250): marginal bid 300, marginal offer 250.
     orders = [
         Order("a", Side.BID, 10, 300),
         Order("b", Side.BID, 5, 200),
@@ -86,11 +86,14 @@ def test_pay_as_clear_worked_example() -> None:
         Order("d", Side.OFFER, 10, 250),
     ]
     clearing = pay_as_clear(orders)
+    # Q = 10 (a's bid against c and 2 Wh of d). d's offer serves units 10 and 11 and b's
+    # bid unit 11: p_lo = max(250, 200), p_hi = min(300, 250), so 250 is the only
+    # market-clearing price (at 275 d would sell all 10 Wh; the midpoint is not an equilibrium).
     assert clearing.volume_wh == 10
-    assert clearing.price_wei_per_wh == 275
-    assert clearing.trades == (Trade("a", "c", 8, 275), Trade("a", "d", 2, 275))
+    assert clearing.price_wei_per_wh == 250
+    assert clearing.trades == (Trade("a", "c", 8, 250), Trade("a", "d", 2, 250))
     assert clearing.welfare_wei == 8 * 200 + 2 * 50
-    assert clearing.value_wei == 10 * 275
+    assert clearing.value_wei == 10 * 250
 
 
 def test_no_crossing_clears_nothing() -> None:
@@ -120,7 +123,8 @@ def test_wide_price_span_takes_the_sorting_path_with_the_same_result() -> None:
     ]
     book = OrderArrays.from_orders(orders)
     auto, levels = clear_uniform(book), clear_uniform(book, method="levels")
-    assert (auto.volume_wh, auto.clearing_price_wei_per_wh) == (10, (900_000 + 250) // 2)
-    assert (levels.volume_wh, levels.clearing_price_wei_per_wh) == (10, (900_000 + 250) // 2)
+    assert (auto.volume_wh, auto.clearing_price_wei_per_wh) == (10, 250)
+    assert (levels.volume_wh, levels.clearing_price_wei_per_wh) == (10, 250)
+    assert auto.price_range == levels.price_range == (250, 250)
     with pytest.raises(PricingInputError, match="method"):
         clear_uniform(book, method="magic")

@@ -1,13 +1,19 @@
-"""Every mechanism against the welfare LP (HiGHS) on random and degenerate books.
+"""Every mechanism against the welfare LP (HiGHS) and an enumerated equilibrium.
 
-The default run checks 300 books per property; ``-m slow`` runs 5,000.
+Pay-as-clear is checked on 1,000 random books per default run (5,000 with ``-m slow``):
+welfare and volume against the LP, the price against the competitive-equilibrium
+interval enumerated with exact integers (``equilibrium.py``) and against the LP's dual
+where that is unique. The other properties check 300 books each.
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from books import books
+from equilibrium import admits, equilibrium_interval
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,38 +32,76 @@ def _close(welfare: int, lp: float) -> bool:
 
 
 def _check_fills(book: OrderArrays, m: Matching) -> None:
-    """No order overfilled, every pair crosses, volume and welfare add up."""
+    """No order overfilled, every pair crosses, nobody trades with itself, volume adds up."""
     assert (_fills(book, m) <= book.energy_wh).all()
     assert (m.energy_wh > 0).all()
     assert book.is_bid[m.bid_row].all() and not book.is_bid[m.offer_row].any()
+    assert (book.participant[m.bid_row] != book.participant[m.offer_row]).all()
     bid_limit = book.price_wei_per_wh[m.bid_row]
     offer_limit = book.price_wei_per_wh[m.offer_row]
     assert (offer_limit <= m.price_wei_per_wh).all() and (m.price_wei_per_wh <= bid_limit).all()
     assert m.volume_wh == int(m.energy_wh.sum())
-    assert m.welfare_wei == int((m.energy_wh * (bid_limit - offer_limit)).sum())
+    if m.netted_wh == 0:
+        assert m.welfare_wei == int((m.energy_wh * (bid_limit - offer_limit)).sum())
 
 
-def check_pay_as_clear(orders: list[Order]) -> None:
+def check_pay_as_clear(orders: list[Order], k: Fraction = Fraction(1, 2)) -> None:
     book = OrderArrays.from_orders(orders)
-    m = clear_uniform(book)
+    m = clear_uniform(book, k=k)
     lp = welfare_lp(book)
     _check_fills(book, m)
+    cleared = m.volume_wh + m.netted_wh
     assert _close(m.welfare_wei, lp.welfare_wei)
-    assert m.volume_wh == round(lp.max_volume_wh)
-    assert m.volume_wh >= lp.volume_wh - 1e-6
-    if m.volume_wh:
-        assert m.clearing_price_wei_per_wh is not None
+    assert cleared == round(lp.max_volume_wh)
+    assert cleared >= lp.volume_wh - 1e-6
+    if cleared:
+        interval = equilibrium_interval(orders, cleared)
+        assert interval is not None, "the cleared volume must be an equilibrium volume"
+        low, high = interval
+        assert admits(orders, (low + high) // 2, cleared)
+        assert not admits(orders, low - 1, cleared) and not admits(orders, high + 1, cleared)
+        assert m.price_range == (low, high)
+        assert m.clearing_price_wei_per_wh == low + (k * (high - low)).__floor__()
         assert (m.price_wei_per_wh == m.clearing_price_wei_per_wh).all()
+        assert lp.dual_price_wei_per_wh is not None
+        assert low - 1e-6 <= lp.dual_price_wei_per_wh <= high + 1e-6
+        if low == high:  # the dual is unique: it is the price
+            assert lp.dual_price_wei_per_wh == pytest.approx(m.clearing_price_wei_per_wh, abs=1e-6)
+        _check_own_positions(book, m)
     else:
         assert m.clearing_price_wei_per_wh is None
-    clearing = pay_as_clear(orders)
+    clearing = pay_as_clear(orders, k=k)
     assert sum(t.energy_wh for t in clearing.trades) == clearing.volume_wh == m.volume_wh
-    by_sorting = clear_uniform(book, method="sort")
-    by_levels = clear_uniform(book, method="levels")
+    assert clearing.netted_wh == m.netted_wh
+    by_sorting = clear_uniform(book, method="sort", k=k)
+    by_levels = clear_uniform(book, method="levels", k=k)
     for other in (by_sorting, by_levels):
-        assert other.volume_wh == m.volume_wh and other.welfare_wei == m.welfare_wei
+        assert other.volume_wh + other.netted_wh == cleared
+        assert other.welfare_wei == m.welfare_wei
         assert other.clearing_price_wei_per_wh == m.clearing_price_wei_per_wh
-        assert (_fills(book, other) == _fills(book, m)).all()
+        assert (_net_positions(book, other) == _net_positions(book, m)).all()
+
+
+def _net_positions(book: OrderArrays, m: Matching) -> np.ndarray:
+    """Energy bought minus sold, per participant, through trades."""
+    size = len(book.names)
+    bought = np.bincount(book.participant[m.bid_row], m.energy_wh, minlength=size)
+    sold = np.bincount(book.participant[m.offer_row], m.energy_wh, minlength=size)
+    return bought - sold
+
+
+def _check_own_positions(book: OrderArrays, m: Matching) -> None:
+    """Netting changes nobody's position: the trades give each participant the net of a
+    plain greedy allocation (bids by priority against offers by priority, up to Q)."""
+    cleared = m.volume_wh + m.netted_wh
+    net = np.zeros(len(book.names), dtype=np.int64)
+    for rows, sign in ((book.priority(bids=True), 1), (book.priority(bids=False), -1)):
+        left = cleared
+        for row in rows.tolist():
+            take = min(left, int(book.energy_wh[row]))
+            net[book.participant[row]] += sign * take
+            left -= take
+    assert (_net_positions(book, m) == net).all()
 
 
 def _fills(book: OrderArrays, m: Matching) -> np.ndarray:
@@ -76,13 +120,20 @@ def check_continuous(orders: list[Order], *, one_sided: bool, same_time: bool) -
     if same_time and not one_sided:
         # One call market: greedy matching of the sorted book is welfare-optimal.
         assert _close(m.welfare_wei, lp.welfare_wei)
-        assert m.volume_wh == clear_uniform(book).volume_wh
+        uniform = clear_uniform(book)
+        assert m.volume_wh + m.netted_wh == uniform.volume_wh + uniform.netted_wh
 
 
 @ORACLE
 @given(books())
 def test_pay_as_clear_matches_lp(orders: list[Order]) -> None:
     check_pay_as_clear(orders)
+
+
+@FAST
+@given(books(), st.fractions(0, 1, max_denominator=16))
+def test_any_k_stays_in_the_equilibrium_interval(orders: list[Order], k: Fraction) -> None:
+    check_pay_as_clear(orders, k)
 
 
 @pytest.mark.slow

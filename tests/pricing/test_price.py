@@ -52,10 +52,10 @@ def test_price_interval_ties_the_pieces_together() -> None:
     result = price_interval(
         orders, soc_wh=4000.0, forecast=day_forecast(), model=model, charges=CHARGES
     )
-    # c's 8 Wh and 2 Wh of d meet a's bid: marginal bid 300, marginal offer 250
-    assert (result.clearing.volume_wh, result.clearing.price_wei_per_wh) == (10, 275)
+    # c's 8 Wh and 2 Wh of d meet a's bid; d (partly filled) and b (left out) pin it at 250
+    assert (result.clearing.volume_wh, result.clearing.price_wei_per_wh) == (10, 250)
     x, y = result.demand
     assert x.tolist() == [0.0, 10.0, 15.0] and y.tolist() == [300, 200]
     assert result.supply[0].tolist() == [0.0, 8.0, 18.0]
     lam = solve_storage(model, day_forecast()).scarcity_wei_per_wh(4000.0)
-    assert result.price == instantaneous_price(275, lam, CHARGES)
+    assert result.price == instantaneous_price(250, lam, CHARGES)

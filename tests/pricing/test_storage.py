@@ -9,7 +9,7 @@ import pytest
 
 from bench.benchmarks.pricing import PDE_STEP_H as STEP_H
 from bench.benchmarks.pricing import day_forecast
-from pricing import Forecast, PricingInputError, StorageModel, solve_storage
+from pricing import Forecast, PricingError, PricingInputError, StorageModel, solve_storage
 
 
 def test_flat_world_keeps_the_terminal_value_exactly() -> None:
@@ -22,11 +22,17 @@ def test_flat_world_keeps_the_terminal_value_exactly() -> None:
         assert value.charge_w(soc) == pytest.approx(0.0, abs=1e-6)
 
 
-def test_scarcity_falls_as_the_store_fills() -> None:
-    value = solve_storage(StorageModel(), day_forecast())
-    lam = [value.scarcity_wei_per_wh(s) for s in np.linspace(0, 10_000, 21)]
-    assert all(b <= a + 1e-6 for a, b in itertools.pairwise(lam))
+@pytest.mark.parametrize("nodes", [101, 401])
+def test_scarcity_falls_as_the_store_fills(nodes: int) -> None:
+    value = solve_storage(StorageModel(soc_nodes=nodes), day_forecast(load_shift_w=1500.0))
+    lam = -value.solution.gradient(0)
+    assert all(b <= a + 1e-9 for a, b in itertools.pairwise(lam.tolist()))
     assert lam[0] > lam[-1] + 1.0
+
+
+def test_policy_iteration_that_does_not_settle_raises() -> None:
+    with pytest.raises(PricingError, match="did not settle"):
+        solve_storage(StorageModel(), day_forecast(), tol=1e-15, max_iter=1)
 
 
 def test_more_future_demand_makes_energy_scarcer() -> None:
@@ -50,9 +56,26 @@ def test_production_tolerance_is_close_to_a_tight_solve() -> None:
     assert diff < 0.5  # wei/Wh, on a value of ~200
 
 
-def test_persistence_forecast_repeats_the_recent_profile() -> None:
+def test_persistence_forecast_without_a_day_of_history_holds_the_latest() -> None:
     forecast = Forecast.persistence([100.0, 200.0, 300.0], [250.0] * 5, STEP_H)
-    assert forecast.net_load_w.tolist() == [100.0, 200.0, 300.0, 100.0, 200.0]
+    assert forecast.net_load_w.tolist() == [300.0] * 5
+
+
+def test_persistence_forecast_starts_with_the_coming_interval_a_day_earlier() -> None:
+    """Step h (1 h steps): 24 + 3 recorded hours 0..26 (value = hour). The coming interval
+    is hour 27, whose value a day earlier is hour 3; the horizon repeats that last day."""
+    history = [float(h) for h in range(27)]
+    forecast = Forecast.persistence(history, [250.0] * 26, 1.0)
+    assert forecast.net_load_w.tolist()[:3] == [3.0, 4.0, 5.0]
+    assert forecast.net_load_w.tolist()[20:26] == [23.0, 24.0, 25.0, 26.0, 3.0, 4.0]
+
+
+def test_partial_day_of_history_uses_what_it_has_then_the_latest() -> None:
+    # 4 steps a day (6 h); 6 recorded: the coming step's day-before is index 2
+    forecast = Forecast.persistence([0.0, 1.0, 2.0, 3.0, 4.0, 5.0], [1.0] * 4, 6.0)
+    assert forecast.net_load_w.tolist() == [2.0, 3.0, 4.0, 5.0]
+    forecast = Forecast.persistence([7.0, 8.0], [1.0] * 4, 6.0)  # days-before at -2, -1
+    assert forecast.net_load_w.tolist() == [8.0, 8.0, 7.0, 8.0]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -42,3 +43,43 @@ def test_sleep_until_reaches_the_target() -> None:
 def test_non_positive_speed_is_rejected(speed: float) -> None:
     with pytest.raises(ConfigError, match="real time"):
         SimClock(speed=speed)
+
+
+def test_pause_holds_simulated_time_and_resume_continues_from_there() -> None:
+    clock = SimClock(speed=3600.0, start_s=0.0)
+    clock.pause()
+    held = clock.now_s()
+    time.sleep(0.05)
+    assert clock.now_s() == held
+    target = held + 360.0  # 0.1 real s after the resume
+    clock.resume()
+    assert clock.now_s() == pytest.approx(held, abs=3600 * 0.01)
+    assert clock.real_delay_s(target) == pytest.approx(0.1, abs=0.01)
+
+
+def test_the_clock_never_runs_backwards_for_other_threads() -> None:
+    clock = SimClock(speed=1e6)
+    done = threading.Event()
+    backwards: list[tuple[float, float]] = []
+
+    def read() -> None:
+        last = clock.now_s()
+        while not done.is_set():
+            now = clock.now_s()
+            if now < last:
+                backwards.append((last, now))
+            last = now
+
+    reader = threading.Thread(target=read)
+    switch_s = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter allows
+    try:
+        reader.start()
+        for _ in range(20_000):
+            clock.pause()
+            clock.resume()
+    finally:
+        done.set()
+        reader.join()
+        sys.setswitchinterval(switch_s)
+    assert backwards == []

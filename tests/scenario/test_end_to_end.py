@@ -10,20 +10,20 @@ import pytest
 
 from bench.chain import Anvil, Market
 from bench.chain.keys import KeyRing
+from bench.config import load_scenario, parse_scenario
 from bench.errors import ChainError, ConfigError
-from bench.events import BenchStatus, IntervalReport, MeterSample, RunSummary
-from bench.scenario.config import load_scenario, parse_scenario
-from bench.scenario.runner import ScenarioRunner
-from bench.store import Journal
+from bench.events import IntervalReport, MeterSample, RunSummary, StatusEvent
+from bench.scenario.worker import ScenarioWorker
+from bench.store import Journal, JournalRecorder
 
 pytestmark = pytest.mark.chain
 
 THREE_METERS = """
 [bench]
-interval_s = 0.05
+reading_interval_s = 0.05
 
 [scenario]
-interval_s = 900
+market_interval_s = 900
 intervals = 4
 speed = 3600
 start_hour = 10.0
@@ -72,7 +72,7 @@ def _config(tmp_path: Path, deposit_wei: int = 50_000_000) -> Path:
     return path
 
 
-def _run(runner: ScenarioRunner) -> tuple[list[object], RunSummary]:
+def _run(runner: ScenarioWorker) -> tuple[list[object], RunSummary]:
     runner.start()
     runner.join(timeout=120)
     assert not runner.is_alive(), "the scenario did not finish in 120 s"
@@ -98,7 +98,9 @@ def test_three_meters_several_intervals_settle_exactly_on_anvil(
     with Anvil() as node:
         config = load_scenario(path, chain_url=node.url)
         assert config.bench.backend == backend
-        events, summary = _run(ScenarioRunner(config, journal_dir=tmp_path / "runs"))
+        events, summary = _run(
+            ScenarioWorker(config, recorders=[JournalRecorder(tmp_path / "runs")])
+        )
         reports = [e for e in events if isinstance(e, IntervalReport)]
         samples = [e for e in events if isinstance(e, MeterSample)]
 
@@ -109,12 +111,14 @@ def test_three_meters_several_intervals_settle_exactly_on_anvil(
 
         # Every cleared trade settled, none rejected, none invented.
         for report in reports:
-            assert Counter(report.settled_trades) == Counter(report.clearing.trades)
-            assert report.rejected_trades == ()
-            assert report.tx_hash is not None or not report.clearing.trades
+            assert Counter(report.settlement.settled_trades) == Counter(
+                report.pricing.clearing.trades
+            )
+            assert report.settlement.rejected_trades == ()
+            assert report.settlement.tx_hash is not None or not report.pricing.clearing.trades
 
         # The roof exported ~12 kW × 1 h and sold it; the two loads bought it.
-        sold_wh = sum(t.energy_wh for r in reports for t in r.settled_trades)
+        sold_wh = sum(t.energy_wh for r in reports for t in r.settlement.settled_trades)
         assert sold_wh == summary.energy_traded_wh
         assert 0 < sold_wh <= 12_000 * 1.05
 
@@ -123,15 +127,19 @@ def test_three_meters_several_intervals_settle_exactly_on_anvil(
         market = Market.attach(node.url, summary.market_address, keys=keys)
         for name in ("roof", "flat", "shop"):
             earned = sum(
-                t.value_wei for r in reports for t in r.clearing.trades if t.seller == name
+                t.value_wei for r in reports for t in r.pricing.clearing.trades if t.seller == name
             )
-            paid = sum(t.value_wei for r in reports for t in r.clearing.trades if t.buyer == name)
+            paid = sum(
+                t.value_wei for r in reports for t in r.pricing.clearing.trades if t.buyer == name
+            )
             assert market.balance_wei(name) == deposit_wei + earned - paid
-        assert market.settled_intervals() == [r.interval_id for r in reports if r.tx_hash]
+        assert market.settled_intervals() == [
+            r.interval_id for r in reports if r.settlement.tx_hash
+        ]
 
     journal = Journal(summary.journal_path or "")
-    assert [t for _, t in journal.trades("settled")] == [
-        t for r in reports for t in r.settled_trades
+    assert [t for kept in journal.intervals() for t in kept.settled_trades] == [
+        t for r in reports for t in r.settlement.settled_trades
     ]
     journal.close()
 
@@ -139,21 +147,21 @@ def test_three_meters_several_intervals_settle_exactly_on_anvil(
 def test_a_buyer_without_funds_is_rejected_and_the_rest_settles(tmp_path: Path) -> None:
     with Anvil() as node:
         config = load_scenario(_config(tmp_path, deposit_wei=1), chain_url=node.url, intervals=2)
-        events, summary = _run(ScenarioRunner(config, journal_dir=None))
+        events, summary = _run(ScenarioWorker(config))
     reports = [e for e in events if isinstance(e, IntervalReport)]
     assert summary.trades_rejected > 0
     assert summary.escrow_conserved
-    assert all(reason for r in reports for _, reason in r.rejected_trades)
+    assert all(reason for r in reports for _, reason in r.settlement.rejected_trades)
     # Delivered but unpaid energy is an audit finding, interval by interval.
     assert not summary.audit_clean
     for report in reports:
-        if report.rejected_trades:
-            assert any("missing_settlement" in f for f in report.audit_findings)
+        if report.settlement.rejected_trades:
+            assert any("missing_settlement" in f for f in report.findings)
 
 
 def test_a_dead_chain_is_a_clear_error(tmp_path: Path) -> None:
     config = load_scenario(_config(tmp_path), chain_url="http://127.0.0.1:9")
-    runner = ScenarioRunner(config, journal_dir=None)
+    runner = ScenarioWorker(config)
     runner.start()
     runner.join(timeout=60)
     assert isinstance(runner.error, ChainError)
@@ -204,10 +212,10 @@ def test_theft_shows_up_in_the_energy_balance(tmp_path: Path, theft_w: float) ->
     path.write_text(text + FEEDER)
     with Anvil() as node:
         config = load_scenario(path, chain_url=node.url)
-        events, summary = _run(ScenarioRunner(config, journal_dir=None))
+        events, summary = _run(ScenarioWorker(config))
     reports = [e for e in events if isinstance(e, IntervalReport)]
     assert summary.meters == 4
-    imbalance = [[f for f in r.audit_findings if "energy_imbalance" in f] for r in reports]
+    imbalance = [[f for f in r.findings if "energy_imbalance" in f] for r in reports]
     if theft_w == 0:
         assert imbalance == [[]] * len(reports)
         assert summary.audit_clean
@@ -245,18 +253,20 @@ def test_a_supply_session_unlocks_the_relay_and_bills_the_metered_energy(
     path.write_text(text + SUPPLY_POINT)
     with Anvil() as node:
         config = load_scenario(path, chain_url=node.url)
-        events, summary = _run(ScenarioRunner(config, journal_dir=tmp_path / "runs"))
+        events, summary = _run(
+            ScenarioWorker(config, recorders=[JournalRecorder(tmp_path / "runs")])
+        )
         keys = KeyRing.from_folder(Path(f"{summary.journal_path}.keys"))
         market = Market.attach(node.url, summary.market_address, keys=keys)
         (bill,) = market.session_bills()
         reports = [e for e in events if isinstance(e, IntervalReport)]
         shop_trades_wei = sum(
-            t.value_wei for r in reports for t in r.settled_trades if t.buyer == "shop"
+            t.value_wei for r in reports for t in r.settlement.settled_trades if t.buyer == "shop"
         )
         assert market.balance_wei("shop") == 50_000_000 - shop_trades_wei - bill.billed_wei
         assert market.balance_wei("charge-co") == bill.billed_wei
     charger = [e for e in events if isinstance(e, MeterSample) and e.meter_id == "charger"]
-    statuses = [e.message for e in events if isinstance(e, BenchStatus)]
+    statuses = [e.message for e in events if isinstance(e, StatusEvent)]
     # Locked before the session: no energy; unlocked only after the chain's event.
     assert not charger[0].relay_closed and charger[0].power_w == 0
     opened = next(i for i, m in enumerate(statuses) if "opened by shop on charger" in m)

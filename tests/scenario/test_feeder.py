@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bench.rig import feeder_power_w
 from bench.scenario.agents import MeteredEnergy
-from bench.scenario.feeder import feeder_power_w
 from pricing import AuditPolicy, Clearing, IntervalRecord, audit
 
 
@@ -30,12 +30,12 @@ def test_feeder_flow_leaves_exactly_the_unmetered_load(
 def test_balance_tolerance_widens_with_the_clock_speed_only() -> None:
     import tomllib
 
-    from bench.scenario.config import parse_scenario
-    from bench.scenario.market import READING_TIME_UNCERTAINTY_S, audit_policy
+    from bench.config import parse_scenario
+    from bench.config.model import READING_TIME_UNCERTAINTY_S
 
     base = '[[meters]]\nid = "m"\n[[participants]]\nname = "p"\nmeter = "m"\n'
-    real_time = audit_policy(parse_scenario(tomllib.loads(base + "[scenario]\nspeed = 1\n")))
-    fast = audit_policy(parse_scenario(tomllib.loads(base + "[scenario]\nspeed = 3600\n")))
+    real_time = parse_scenario(tomllib.loads(base + "[scenario]\nspeed = 1\n")).audit_policy
+    fast = parse_scenario(tomllib.loads(base + "[scenario]\nspeed = 3600\n")).audit_policy
     default = AuditPolicy().tolerance_fraction
     assert real_time.tolerance_fraction == pytest.approx(default + READING_TIME_UNCERTAINTY_S / 900)
     assert fast.tolerance_fraction == pytest.approx(

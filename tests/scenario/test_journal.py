@@ -1,4 +1,4 @@
-"""The run journal keeps what a run recorded and gives it back."""
+"""The run journal keeps what a run recorded and gives it back as typed records."""
 
 from __future__ import annotations
 
@@ -6,31 +6,92 @@ from pathlib import Path
 
 import pytest
 
+from bench.chain import Settlement
 from bench.errors import ConfigError
-from bench.store import Journal
-from pricing import Order, Side, Trade
+from bench.events import (
+    BenchStatus,
+    IntervalReport,
+    LinkState,
+    MeteredEnergy,
+    MeterLink,
+    RunStarted,
+    WorkerState,
+    WorkerStatus,
+)
+from bench.store import Journal, JournalRecorder
+from pricing import (
+    AuditReport,
+    Charges,
+    EnergyBalance,
+    Finding,
+    Forecast,
+    Order,
+    Side,
+    StorageModel,
+    Trade,
+    price_interval,
+)
 
 
-def test_round_trip(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "run" / "journal.sqlite")
-    journal.set_meta("chain_url", "http://127.0.0.1:8545")
-    journal.add_metered(3, "roof", 0.5, 120.25)
-    journal.add_feeder(3, -118.0)
-    journal.add_orders(3, [Order("roof", Side.OFFER, 120, 80, 2700.0)])
+def _report() -> IntervalReport:
+    orders = (Order("roof", Side.OFFER, 120, 80, 2700.0), Order("flat", Side.BID, 50, 300, 2700.0))
+    pricing = price_interval(
+        orders,
+        soc_wh=500.0,
+        forecast=Forecast.persistence([100.0], [200.0], step_h=0.25),
+        model=StorageModel(capacity_wh=1000.0, power_limit_w=500.0),
+        charges=Charges(60.0, 20.0, 0.1),
+    )
     settled = Trade("flat", "roof", 40, 150)
     rejected = Trade("poor", "roof", 10, 150)
-    journal.add_trades(3, [settled], "settled", tx_hash="0xabc")
-    journal.add_trades(3, [rejected], "rejected", reasons=["InsufficientBalance"])
-    journal.close()
+    settlement = Settlement(
+        3, "0xabc", "0xbatch", 7, (settled,), ((rejected, "NoFunds"),), 1, 6000, 40
+    )
+    balance = EnergyBalance(3, 120.25, 0.5, 2.4, -118.0, 2.0)
+    finding = Finding(3, "energy_imbalance", "118 Wh surplus")
+    return IntervalReport(
+        interval_id=3,
+        sim_time_s=2700.0,
+        metered=(MeteredEnergy("roof", 0.5, 120.25), MeteredEnergy("flat", 50.0, 0.0)),
+        feeder_import_wh=-118.0,
+        orders=orders,
+        pricing=pricing,
+        settlement=settlement,
+        audit=AuditReport(1, 6000, 6000, (balance,), (finding,)),
+    )
 
-    reopened = Journal(tmp_path / "run" / "journal.sqlite")
-    assert reopened.meta("chain_url") == "http://127.0.0.1:8545"
-    assert reopened.meta("missing") is None
-    assert reopened.metered() == {3: {"roof": (0.5, 120.25)}}
-    assert reopened.feeder() == {3: -118.0}
-    assert reopened.trades("settled") == [(3, settled)]
-    assert reopened.trades("rejected") == [(3, rejected)]
-    reopened.close()
+
+def test_round_trip_through_the_recorder(tmp_path: Path) -> None:
+    report = _report()
+    recorder = JournalRecorder(tmp_path / "runs")
+    recorder.record(RunStarted("bench.toml", "pay_as_clear", 0.02, 0.5, "http://x", "0xm"))
+    recorder.record(MeterLink(10.0, "roof", LinkState.OUTAGE, "stalled"))
+    recorder.record(WorkerStatus(11.0, WorkerState.RUNNING))  # the worker's own state: not kept
+    recorder.record(report)
+    recorder.close()
+    assert recorder.path is not None and recorder.path.parent.parent == tmp_path / "runs"
+
+    journal = Journal(recorder.path)
+    assert journal.meta("chain_url") == "http://x"
+    assert journal.meta("tolerance_fraction") == 0.5
+    assert journal.meta("missing") is None
+    (kept,) = journal.intervals()
+    assert kept.interval_id == 3
+    assert kept.metered == report.metered
+    assert kept.feeder_import_wh == -118.0
+    assert kept.orders == report.orders
+    assert kept.price_wei_per_wh == report.pricing.clearing.price_wei_per_wh
+    assert kept.volume_wh == report.pricing.clearing.volume_wh == 50
+    assert kept.price_components_wei_per_wh == report.pricing.price.as_dict()
+    assert kept.settled_trades == (Trade("flat", "roof", 40, 150),)
+    assert kept.rejected_trades == ((Trade("poor", "roof", 10, 150), "NoFunds"),)
+    assert kept.tx_hash == "0xabc"
+    lines = journal.status_lines()
+    journal.close()
+    assert lines == [
+        BenchStatus(10.0, "warning", "meter roof outage: stalled; reconnecting"),
+        BenchStatus(2700.0, "audit", "interval 3: energy_imbalance: 118 Wh surplus"),
+    ]
 
 
 def test_unwritable_folder_is_a_config_error(tmp_path: Path) -> None:
@@ -38,3 +99,6 @@ def test_unwritable_folder_is_a_config_error(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(ConfigError, match="--journal"):
         Journal(blocker / "journal.sqlite")
+    recorder = JournalRecorder(blocker)
+    with pytest.raises(ConfigError, match="--journal"):
+        recorder.record(MeterLink(0.0, "m", LinkState.ONLINE, "gridmeter"))

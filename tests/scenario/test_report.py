@@ -10,20 +10,21 @@ import pytest
 
 from bench.chain import Anvil
 from bench.cli.report import run_report
+from bench.config import load_scenario
 from bench.errors import ConfigError
 from bench.events import IntervalReport
 from bench.report import replay
-from bench.scenario.config import load_scenario
-from bench.scenario.runner import ScenarioRunner
+from bench.scenario.worker import ScenarioWorker
+from bench.store import JournalRecorder
 
 pytestmark = pytest.mark.chain
 
 CONFIG = """
 [bench]
-interval_s = 0.05
+reading_interval_s = 0.05
 
 [scenario]
-interval_s = 900
+market_interval_s = 900
 intervals = 3
 speed = 3600
 feeder_meter = "feeder"
@@ -60,7 +61,9 @@ def _run(tmp_path: Path, theft_w: float) -> tuple[Path, list[IntervalReport]]:
     path.write_text(CONFIG.format(theft_w=theft_w))
     runs = tmp_path / "runs"
     with Anvil() as node:
-        runner = ScenarioRunner(load_scenario(path, chain_url=node.url), journal_dir=runs)
+        runner = ScenarioWorker(
+            load_scenario(path, chain_url=node.url), recorders=[JournalRecorder(runs)]
+        )
         runner.start()
         runner.join(timeout=120)
     assert runner.error is None and runner.summary is not None
@@ -77,8 +80,12 @@ def test_replay_reproduces_the_run_and_catches_tampering(tmp_path: Path) -> None
     report = replay(journal)
     assert report.audit.clean
     assert [r.interval_id for r in report.rows] == [r.interval_id for r in reports]
-    assert [r.value_settled_wei for r in report.rows] == [r.value_settled_wei for r in reports]
-    assert report.audit.value_settled_wei == sum(r.value_settled_wei for r in reports) > 0
+    assert [r.value_settled_wei for r in report.rows] == [
+        r.settlement.value_settled_wei for r in reports
+    ]
+    assert (
+        report.audit.value_settled_wei == sum(r.settlement.value_settled_wei for r in reports) > 0
+    )
 
     # Someone edits a settled trade's price in the journal: the replay flags it.
     with sqlite3.connect(journal) as db:

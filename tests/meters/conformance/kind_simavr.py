@@ -11,9 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.devices import FirmataMeter
+from bench.config import BenchConfig, MeterConfig
 from bench.errors import ToolMissingError
 from bench.firmware import SimMeter, Waveform, build_firmware, build_runner
+from bench.rig import MeterSite, open_meter
 
 from .kinds import MeterUnderTest, register_kind
 
@@ -43,7 +44,9 @@ class _SimTruth:
         return self._sim.true_energy_wh()
 
 
-@register_kind("simavr", caps={"truth", "wire", "reboot"}, marks=[pytest.mark.firmware])
+@register_kind(
+    "simavr", runtime="simavr", caps={"truth", "wire", "reboot"}, marks=[pytest.mark.firmware]
+)
 def simavr(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
     """The firmware ELF in simavr at real time, its UART on a pty."""
     try:
@@ -52,13 +55,22 @@ def simavr(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
         pytest.skip(str(exc))
     sim = SimMeter(speed=1.0, elf=elf, runner=runner)
     try:
-        driver = FirmataMeter.open(sim.url, reset_wait_s=0.0, timeout_s=1.0)
+        config = MeterConfig("conf-1", kind="simavr")
+        driver = open_meter(config, BenchConfig(meters=(config,)), MeterSite(sim.url))
         try:
             deadline = time.monotonic() + 5.0
             while not driver.read().valid and time.monotonic() < deadline:
                 time.sleep(0.1)
+            ident = driver.identity()
+            signs = ident.protocol_version >= (1, 1) and ident.signing_key
             yield MeterUnderTest(
-                driver, _SimTruth(sim), frozenset({"truth", "wire", "reboot"}), reboot=sim.reset
+                driver,
+                _SimTruth(sim),
+                frozenset({"truth", "wire", "reboot"}),
+                reboot=sim.reset,
+                lacks=frozenset() if signs else frozenset({"signing"}),
+                why_not=f"the firmware speaks protocol {ident.protocol_version[0]}."
+                f"{ident.protocol_version[1]} with no signing key",
             )
         finally:
             driver.close()

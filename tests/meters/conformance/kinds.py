@@ -2,7 +2,10 @@
 
 A kind is a generator function ``factory(request) -> Iterator[MeterUnderTest]``: it
 starts the meter, yields a connected driver plus an optional truth handle, and cleans up.
-Register it with ``@register_kind("name", caps={...}, marks=[...])``.
+Register it with ``@register_kind("name", runtime="kind", caps={...}, marks=[...])``:
+``runtime`` names the bench's own kind (:mod:`bench.rig`) the factory exercises, whose
+capabilities (relay, signing, load_control, calibration) join the kind's ``caps``, so a
+kind that claims a capability at runtime runs that capability's tests here.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any, Protocol
 import pytest
 
 from bench.devices.protocol import Meter
+from bench.rig import Capability, meter_kind
 
 
 class Truth(Protocol):
@@ -40,11 +44,14 @@ class MeterUnderTest:
     key: bytes = bytes(32)
     extra: dict[str, Any] = field(default_factory=dict)
     reboot: Callable[[], None] | None = None
+    lacks: frozenset[str] = frozenset()  # capabilities of the kind this meter lacks
+    why_not: str = ""  # why it lacks them
 
 
 @dataclass(frozen=True)
 class Kind:
     name: str
+    runtime: str
     factory: Callable[[pytest.FixtureRequest], Iterator[MeterUnderTest]]
     caps: frozenset[str]
     marks: tuple[pytest.MarkDecorator, ...]
@@ -56,19 +63,24 @@ KINDS: dict[str, Kind] = {}
 #   truth  - the test can set power and read the relay/counters back
 #   wire   - the driver is a FirmataMeter (raw link access, auth, wire errors)
 #   reboot - the test can reboot the meter (boot counter, counters survive)
+# plus the runtime kind's capabilities (bench.rig.Capability values). A connected meter
+# may lack one its kind declares (a firmware build that does not sign yet): its factory
+# says so in MeterUnderTest.lacks and why_not, and the tests needing it skip.
 CAPS = frozenset({"truth", "wire", "reboot"})
 
 
 def register_kind(
-    name: str, *, caps: set[str], marks: list[pytest.MarkDecorator] | None = None
+    name: str, *, runtime: str, caps: set[str], marks: list[pytest.MarkDecorator] | None = None
 ) -> Callable[[Callable[[pytest.FixtureRequest], Iterator[MeterUnderTest]]], Any]:
     """Decorator: add a meter kind to the conformance suite."""
     unknown = set(caps) - CAPS
     if unknown:
         raise ValueError(f"unknown capabilities {unknown}; known: {sorted(CAPS)}")
+    runtime_caps = {Capability(c).value for c in meter_kind(runtime).capabilities}
 
     def deco(factory: Callable[[pytest.FixtureRequest], Iterator[MeterUnderTest]]) -> Any:
-        KINDS[name] = Kind(name, factory, frozenset(caps), tuple(marks or ()))
+        all_caps = frozenset(caps) | runtime_caps
+        KINDS[name] = Kind(name, runtime, factory, all_caps, tuple(marks or ()))
         return factory
 
     return deco

@@ -1,4 +1,8 @@
-"""``gridbench panel`` and ``gridbench demo``: the scenario with or without a window."""
+"""``gridbench panel`` and ``gridbench demo``: the scenario with or without a window.
+
+The panel's modules (:mod:`gui`, Qt) are imported only when a window opens, so
+``gridbench demo --headless`` never loads them.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,7 @@ import sys
 from pathlib import Path
 
 from bench.cli.run import add_run_options, run_headless, runner_from_args
-
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "fixtures" / "demo.toml"
+from bench.fixtures import demo_config
 
 
 def display_available() -> bool:
@@ -45,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "display is available; otherwise (or with --headless) prints a summary."
         ),
     )
-    add_run_options(demo, default_config=DEMO_CONFIG)
+    add_run_options(demo, default_config=demo_config())
     demo.add_argument("--headless", action="store_true", help="never open a window")
     demo.add_argument(
         "--screenshot", type=Path, metavar="PNG", help="with the panel: save a screenshot and exit"
@@ -61,7 +64,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _panel(args: argparse.Namespace) -> int:
     if args.config is None:
-        args.config = DEMO_CONFIG
+        args.config = demo_config()
     return _open_panel(args)
 
 

@@ -1,10 +1,10 @@
-"""The feeder meter of an emulated microgrid: the grid connection's true energy flow.
+"""The feeder of an emulated microgrid: the grid connection's true energy flow.
 
 The feeder meter sits at the point of common coupling and measures what the microgrid
 imports from the city grid: what the participants import, less what they export, plus
-line losses, plus anything drawn past the meters (theft). In emulation that truth is
-computed from the emulated meters' true powers; the audit's energy balance must then
-find exactly the unmetered part.
+line losses, plus anything drawn past the meters (theft). With load control over every
+meter, that truth is computed from the meters' true powers; the audit's energy balance
+must then find exactly the unmetered part.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from bench.emulator import EmulatedMeter
+from bench.rig.load import LoadControl
 
 
 def feeder_power_w(
@@ -30,12 +30,12 @@ def feeder_power_w(
 
 
 class FeederDriver:
-    """Keeps an emulated feeder meter's power equal to the microgrid's true flow."""
+    """Keeps the feeder meter's load equal to the microgrid's true flow."""
 
     def __init__(
         self,
-        feeder: EmulatedMeter,
-        loads: Sequence[EmulatedMeter],
+        feeder: LoadControl,
+        loads: Sequence[LoadControl],
         *,
         loss_fraction: float,
         unmetered_load_w: float,
@@ -51,7 +51,7 @@ class FeederDriver:
 
     def update(self) -> float:
         """Set the feeder to the flow now; return it in W."""
-        powers = [m.power_w if m.relay_closed else 0.0 for m in self.loads]
+        powers = [load.true_power_w() for load in self.loads]
         power = feeder_power_w(powers, self.loss_fraction, self.unmetered_load_w)
         self.feeder.set_power(power)
         return power

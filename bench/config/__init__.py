@@ -1,0 +1,65 @@
+"""The bench config: one TOML file, checked against one schema when it is read.
+
+Tables (reference with units, defaults and ranges: ``docs/config.md``)::
+
+    [bench]            # baud, reset_wait_s, reading_interval_s, backend
+    [[meters]]         # id, kind, port, key | relay_key_file, profile, power_w,
+                       # [meters.faults] (emulated), [meters.generic] (generic boards)
+    [scenario]         # market_interval_s, intervals, speed, start_hour, feeder_meter,
+                       # unmetered_load_w (emulation only: a tap past the meters)
+    [market]           # mechanism, cost and charge components, storage, loss_fraction
+    [chain]            # url (empty: start Anvil), deposit_wei, operator_key_file,
+                       # allow_well_known_key
+    [[participants]]   # name, role, meter, limit prices, elasticity, key_file
+    [[sessions]]       # consumer, meter (a supply point), owner, tariff, cap, intervals
+
+Modules: ``schema`` (the declarative key/table checker), ``tables`` (this config's
+schema), ``model`` (the validated dataclasses), ``load`` (reading and cross-checks),
+``keyfiles`` (mode 0600 key files), ``reference`` (docs and resolved output).
+"""
+
+from bench.config.load import (
+    load_bench_config,
+    load_scenario,
+    parse_bench_config,
+    parse_faults,
+    parse_scenario,
+    read_toml,
+)
+from bench.config.model import (
+    FAULT_FIELDS,
+    AgentSpec,
+    BenchConfig,
+    Faults,
+    GenericConfig,
+    MarketConfig,
+    MeterConfig,
+    Participant,
+    Role,
+    ScenarioConfig,
+    SessionPlan,
+)
+from bench.config.tables import BACKENDS, METER_KINDS, PORT_KINDS
+
+__all__ = [
+    "BACKENDS",
+    "FAULT_FIELDS",
+    "METER_KINDS",
+    "PORT_KINDS",
+    "AgentSpec",
+    "BenchConfig",
+    "Faults",
+    "GenericConfig",
+    "MarketConfig",
+    "MeterConfig",
+    "Participant",
+    "Role",
+    "ScenarioConfig",
+    "SessionPlan",
+    "load_bench_config",
+    "load_scenario",
+    "parse_bench_config",
+    "parse_faults",
+    "parse_scenario",
+    "read_toml",
+]

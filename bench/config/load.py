@@ -1,0 +1,315 @@
+"""Read a bench config: check it against the schema, then build the validated objects.
+
+Everything that can be wrong with a config is found here, before anything starts:
+unknown tables and keys (with the nearest valid name), types, NaN and infinities,
+ranges, cross-references between tables, key files, and the pricing objects the market
+builds from ``[market]``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.config import tables
+from bench.config.keyfiles import key_file_problem
+from bench.config.model import (
+    READING_TIME_UNCERTAINTY_S,
+    AgentSpec,
+    BenchConfig,
+    Faults,
+    GenericConfig,
+    MarketConfig,
+    MeterConfig,
+    Participant,
+    Role,
+    ScenarioConfig,
+    SessionPlan,
+)
+from bench.config.schema import Table, check, check_array, check_value, suggest
+from bench.errors import ConfigError
+from pricing import AuditPolicy, PricingInputError
+
+
+def read_toml(path: Path, if_missing: str) -> dict[str, Any]:
+    """The TOML document at ``path``; a missing or malformed file is a ConfigError."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"bench config {path} does not exist; {if_missing}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"bench config {path} is not valid TOML: {exc}; fix the file") from exc
+
+
+def load_scenario(
+    path: Path | str,
+    *,
+    intervals: int | None = None,
+    speed: float | None = None,
+    chain_url: str | None = None,
+) -> ScenarioConfig:
+    """Read and validate a bench config; command-line overrides win and are checked too."""
+    path = Path(path)
+    data = read_toml(path, "pass --config with an existing TOML file (see fixtures/demo.toml)")
+    overrides = {"intervals": intervals, "speed": speed}
+    given = {
+        name: check_value(tables.SCENARIO, name, value, f"--{name}")
+        for name, value in overrides.items()
+        if value is not None
+    }
+    config = parse_scenario(data, source=path)
+    if given:
+        config = replace(config, **given)
+        _check_pricing(config)
+    return replace(config, chain_url=chain_url) if chain_url else config
+
+
+def load_bench_config(path: Path | str) -> BenchConfig:
+    """Read a bench config's ``[bench]`` and ``[[meters]]`` (the whole file is checked)."""
+    path = Path(path)
+    data = read_toml(path, "copy fixtures/bench.example.toml")
+    return parse_bench_config(data, source=path)
+
+
+def parse_bench_config(data: dict[str, Any], source: Path | None = None) -> BenchConfig:
+    """Validate an already-parsed document and return its meters part."""
+    return _Document(data, source).bench
+
+
+def parse_scenario(data: dict[str, Any], source: Path | None = None) -> ScenarioConfig:
+    """Validate an already-parsed document as a scenario (participants required)."""
+    return _Document(data, source).scenario()
+
+
+def parse_faults(where: str, raw: Any) -> Faults:
+    """Faults from a mapping of field names to values, checked like a config's faults."""
+    errors: list[str] = []
+    values = check(tables.FAULTS, raw, where, errors)
+    _raise(errors, None)
+    return Faults(**values)
+
+
+def _raise(errors: list[str], source: Path | None) -> None:
+    if not errors:
+        return
+    if len(errors) == 1:
+        raise ConfigError(errors[0])
+    where = f"bench config {source}" if source else "the bench config"
+    raise ConfigError(f"{where} has {len(errors)} errors:\n  " + "\n  ".join(errors))
+
+
+class _Document:
+    """One parsed TOML document, checked table by table."""
+
+    def __init__(self, data: dict[str, Any], source: Path | None) -> None:
+        self.source = source
+        self.base = source.parent if source is not None else Path.cwd()
+        errors: list[str] = []
+        valid = tables.DOCUMENT.names()
+        errors.extend(
+            f"unknown table [{name}] in the bench config; {suggest(name, valid, 'tables')}"
+            for name in data
+            if name not in valid
+        )
+        self.raw = {
+            t.name: self._table(t, data.get(t.name), errors) for t in tables.DOCUMENT.tables
+        }
+        _raise(errors, source)
+        self.bench = self._bench(errors)
+        _raise(errors, source)
+
+    def _table(self, table: Table, raw: Any, errors: list[str]) -> Any:
+        if table.array:
+            label = {"meters": "id", "participants": "name"}.get(table.name, "meter")
+            return check_array(table, raw, errors, label)
+        return check(table, {} if raw is None else raw, f"[{table.name}]", errors)
+
+    def _path(self, value: str | None, where: str, errors: list[str]) -> Path | None:
+        if value is None:
+            return None
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else self.base / path
+        problem = key_file_problem(path)
+        if problem:
+            errors.append(f"{where}: {problem}")
+        return path
+
+    def _bench(self, errors: list[str]) -> BenchConfig:
+        raw_meters = self.raw["meters"]
+        if not raw_meters:
+            errors.append(
+                "the bench config has no [[meters]]; add one per meter with id and kind "
+                "(see fixtures/bench.example.toml)"
+            )
+        meters = tuple(self._meter(m, errors) for m in raw_meters)
+        ids = [m.meter_id for m in meters]
+        if len(set(ids)) != len(ids):
+            errors.append(f"meter ids must be unique, got {ids}; rename the duplicates")
+        bench = self.raw["bench"]
+        return BenchConfig(meters=meters, source=self.source, **bench)
+
+    def _meter(self, raw: dict[str, Any], errors: list[str]) -> MeterConfig:
+        where = f"meter {raw['id']!r}"
+        kind = raw["kind"] or (
+            "generic" if "generic" in raw else "firmata" if raw["port"] else "emulated"
+        )
+        if kind in tables.PORT_KINDS and not raw["port"]:
+            errors.append(f"{where}: a {kind} meter needs port (a device path, URL or 'auto')")
+        if kind not in tables.PORT_KINDS and raw["port"]:
+            errors.append(f"{where}: a {kind} meter has no port; remove port or set kind")
+        if kind in tables.PORT_KINDS and (raw["profile"] or raw["power_w"]):
+            errors.append(
+                f"{where}: a {kind} meter measures real power; remove profile and power_w"
+            )
+        elif kind != "emulated" and raw["profile"]:
+            errors.append(f"{where}: a {kind} meter takes a constant power_w, not a profile")
+        if "faults" in raw and kind != "emulated":
+            errors.append(f"{where}: faults only apply to emulated meters; remove [faults]")
+        if "generic" in raw and kind != "generic":
+            errors.append(f"{where}: [meters.generic] needs kind = 'generic'")
+        if raw["key"] is not None and raw["relay_key_file"] is not None:
+            errors.append(f"{where}: give key or relay_key_file, not both")
+        return MeterConfig(
+            meter_id=raw["id"],
+            kind=kind,
+            port=raw["port"] or None,
+            key=raw["key"] if isinstance(raw["key"], bytes) else bytes(32),
+            relay_key_file=self._path(raw["relay_key_file"], f"{where} relay_key_file", errors),
+            profile=raw["profile"] or None,
+            power_w=raw["power_w"],
+            faults=Faults(**raw.get("faults", {})),
+            generic=GenericConfig(**raw.get("generic", {})) if kind == "generic" else None,
+        )
+
+    def scenario(self) -> ScenarioConfig:
+        errors: list[str] = []
+        meter_ids = {m.meter_id for m in self.bench.meters}
+        participants = tuple(
+            self._participant(p, meter_ids, errors) for p in self.raw["participants"]
+        )
+        if not participants:
+            errors.append(
+                "the bench config has no [[participants]]; add one per meter with name, role, meter"
+            )
+        names = [p.agent.participant for p in participants]
+        if len(set(names)) != len(names):
+            errors.append(f"participant names must be unique, got {names}; rename the duplicates")
+        scenario, chain = self.raw["scenario"], self.raw["chain"]
+        feeder = self._feeder(scenario["feeder_meter"], meter_ids, participants, errors)
+        sessions = tuple(
+            self._session(s, meter_ids, participants, errors) for s in self.raw["sessions"]
+        )
+        config = ScenarioConfig(
+            source=self.source,
+            bench=self.bench,
+            participants=participants,
+            market=MarketConfig(**self.raw["market"]),
+            market_interval_s=scenario["market_interval_s"],
+            intervals=scenario["intervals"],
+            speed=scenario["speed"],
+            start_hour=scenario["start_hour"],
+            chain_url=chain["url"] or None,
+            deposit_wei=chain["deposit_wei"],
+            operator_key_file=self._path(
+                chain["operator_key_file"], "[chain] operator_key_file", errors
+            ),
+            allow_well_known_key=chain["allow_well_known_key"],
+            feeder_meter=feeder,
+            unmetered_load_w=scenario["unmetered_load_w"],
+            sessions=sessions,
+        )
+        _raise(errors, self.source)
+        _check_pricing(config)
+        return config
+
+    def _participant(
+        self, raw: dict[str, Any], meter_ids: set[str], errors: list[str]
+    ) -> Participant:
+        name, meter_id = raw["name"], raw["meter"]
+        if meter_id not in meter_ids:
+            errors.append(
+                f"participant {name!r} uses meter {meter_id!r}, which no [[meters]] entry "
+                f"defines; known meters: {', '.join(sorted(meter_ids)) or 'none'}"
+            )
+        agent = AgentSpec(
+            participant=name,
+            role=Role(raw["role"]),
+            offer_price_wei_per_wh=raw["offer_price_wei_per_wh"],
+            bid_price_wei_per_wh=raw["bid_price_wei_per_wh"],
+            elasticity=raw["elasticity"],
+            reference_price_wei_per_wh=raw["reference_price_wei_per_wh"],
+        )
+        key_file = self._path(raw["key_file"], f"participant {name!r} key_file", errors)
+        return Participant(agent=agent, meter_id=meter_id, key_file=key_file)
+
+    @staticmethod
+    def _feeder(
+        feeder: str | None,
+        meter_ids: set[str],
+        participants: tuple[Participant, ...],
+        errors: list[str],
+    ) -> str | None:
+        if not feeder:
+            return None
+        if feeder not in meter_ids:
+            errors.append(
+                f"[scenario] feeder_meter {feeder!r} is not a [[meters]] entry; add it or "
+                "remove feeder_meter"
+            )
+        elif feeder in {p.meter_id for p in participants}:
+            errors.append(
+                f"[scenario] feeder_meter {feeder!r} also measures a participant; the feeder "
+                "meter must be its own meter at the grid connection"
+            )
+        return feeder
+
+    @staticmethod
+    def _session(
+        raw: dict[str, Any],
+        meter_ids: set[str],
+        participants: tuple[Participant, ...],
+        errors: list[str],
+    ) -> SessionPlan:
+        names = {p.agent.participant for p in participants}
+        consumer, meter, owner = raw["consumer"], raw["meter"], raw["owner"]
+        if consumer not in names:
+            errors.append(f"session consumer {consumer!r} is not a [[participants]] name")
+        if meter not in meter_ids or meter in {p.meter_id for p in participants}:
+            errors.append(
+                f"session meter {meter!r} must be a [[meters]] entry of its own (a supply "
+                "point), not a participant's meter"
+            )
+        if owner in names:
+            errors.append(
+                f"session owner {owner!r} is a trading participant; a supply point's owner "
+                "needs its own name (its wallet is paid by the sessions)"
+            )
+        if raw["close_interval"] < raw["open_interval"]:
+            errors.append(
+                f"session on {meter}: close_interval ({raw['close_interval']}) comes before "
+                f"open_interval ({raw['open_interval']})"
+            )
+        return SessionPlan(meter_id=meter, **{k: v for k, v in raw.items() if k != "meter"})
+
+
+def _check_pricing(config: ScenarioConfig) -> None:
+    """Build every pricing object the run builds, so a bad value fails now."""
+    market = config.market
+    try:
+        market.charges  # noqa: B018 - built to validate
+        market.storage_model  # noqa: B018
+    except PricingInputError as exc:
+        raise ConfigError(f"[market]: {exc}; fix it in the bench config") from exc
+    try:
+        config.audit_policy  # noqa: B018
+    except PricingInputError as exc:
+        base = AuditPolicy().tolerance_fraction
+        limit = (1 - base) * config.market_interval_s / READING_TIME_UNCERTAINTY_S
+        raise ConfigError(
+            f"speed {config.speed:g} ([scenario] speed or --speed) is too fast for "
+            f"market_interval_s {config.market_interval_s:g} s: readings' timing uncertainty "
+            f"would swamp the audit's energy balance ({exc}); use speed below {limit:.0f} "
+            "or a longer market_interval_s"
+        ) from exc

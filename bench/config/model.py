@@ -1,0 +1,222 @@
+"""The validated bench config: frozen dataclasses built by :mod:`bench.config.load`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from pathlib import Path
+
+from bench.errors import ConfigError
+from pricing import AuditPolicy, Charges, StorageModel
+
+
+@dataclass
+class Faults:
+    """Faults injected into one emulated meter's output. Rates are per frame."""
+
+    noise_fraction: float = 0.0
+    drift_per_h: float = 0.0
+    garbage_rate: float = 0.0
+    drop_rate: float = 0.0
+    truncate_rate: float = 0.0
+    wrong_firmware: bool = False
+
+
+FAULT_FIELDS = tuple(f.name for f in fields(Faults))
+
+
+@dataclass(frozen=True)
+class GenericConfig:
+    """How to read a plain StandardFirmata board with analog sensors.
+
+    The host estimates RMS from Firmata's analog samples (at most ~1 kHz shared by all
+    channels, aliased against 50 Hz): good for DC or slowly varying sensor outputs and
+    rough AC estimates only; energy is integrated on the host and lost while the board
+    is disconnected.
+    """
+
+    voltage_pin: int = 0
+    current_pin: int = 1
+    v_per_count: float = 0.635
+    a_per_count: float = 0.048828
+    v_offset_counts: float = 512.0
+    i_offset_counts: float = 512.0
+    power_factor: float = 1.0
+    direction: str = "import"
+    relay_pin: int | None = None
+    sampling_ms: int = 19
+    window_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class MeterConfig:
+    """One ``[[meters]]`` entry; ``kind`` is firmata, generic, emulated, simavr or fake."""
+
+    meter_id: str
+    kind: str = "emulated"
+    port: str | None = None
+    key: bytes = bytes(32)
+    relay_key_file: Path | None = None
+    profile: str | None = None
+    power_w: float = 0.0
+    faults: Faults = field(default_factory=Faults)
+    generic: GenericConfig | None = None
+
+    @property
+    def emulated(self) -> bool:
+        """True when the bench starts this meter in the Python emulator."""
+        return self.kind == "emulated"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """The meters and link settings of a bench."""
+
+    meters: tuple[MeterConfig, ...]
+    baud: int = 57600
+    reset_wait_s: float = 2.0
+    reading_interval_s: float = 0.1
+    backend: str = "native"
+    source: Path | None = None
+
+    def meter(self, meter_id: str) -> MeterConfig:
+        """The entry for ``meter_id``."""
+        for m in self.meters:
+            if m.meter_id == meter_id:
+                return m
+        raise ConfigError(f"no meter {meter_id!r} in the bench config; add a [[meters]] entry")
+
+
+class Role(Enum):
+    """What a participant does in the market."""
+
+    PROSUMER = "prosumer"
+    CONSUMER = "consumer"
+    RESPONSIVE = "responsive"
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """Configuration of one agent (from the bench config's ``[[participants]]``)."""
+
+    participant: str
+    role: Role
+    offer_price_wei_per_wh: int = 80
+    bid_price_wei_per_wh: int = 300
+    elasticity: float = 0.0
+    reference_price_wei_per_wh: int = 200
+
+    def __post_init__(self) -> None:
+        if self.offer_price_wei_per_wh < 0 or self.bid_price_wei_per_wh < 0:
+            raise ConfigError(
+                f"participant {self.participant!r}: limit prices must be ≥ 0 wei/Wh; "
+                "fix offer_price_wei_per_wh / bid_price_wei_per_wh in the bench config"
+            )
+        if self.elasticity < 0:
+            raise ConfigError(
+                f"participant {self.participant!r}: elasticity must be ≥ 0 "
+                f"(got {self.elasticity}); 0 means demand ignores the price"
+            )
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A market participant, the meter that measures it and its wallet's key file."""
+
+    agent: AgentSpec
+    meter_id: str
+    key_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """A planned supply session: ``consumer`` connects to the supply point ``meter_id``
+    (owned by ``owner``, paid at ``tariff_wei_per_wh``) from ``open_interval`` to the end
+    of ``close_interval``, with ``cap_wei`` escrowed."""
+
+    consumer: str
+    meter_id: str
+    owner: str
+    tariff_wei_per_wh: int
+    cap_wei: int
+    max_price_wei_per_wh: int
+    open_interval: int
+    close_interval: int
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """Clearing mechanism and the non-market price components (wei/Wh)."""
+
+    mechanism: str = "pay_as_clear"
+    production_cost_wei_per_wh: int = 60
+    network_charge_wei_per_wh: int = 20
+    tax_rate: float = 0.10
+    storage_capacity_wh: float = 20_000.0
+    storage_power_w: float = 5_000.0
+    import_slope_wei_per_wh_per_w: float = 0.05
+    loss_fraction: float = 0.02
+
+    @property
+    def charges(self) -> Charges:
+        """The fixed price components (validated when the config was read)."""
+        return Charges(
+            production_cost_wei_per_wh=float(self.production_cost_wei_per_wh),
+            network_wei_per_wh=float(self.network_charge_wei_per_wh),
+            tax_rate=self.tax_rate,
+        )
+
+    @property
+    def storage_model(self) -> StorageModel:
+        """The shared storage's model (validated when the config was read)."""
+        return StorageModel(
+            capacity_wh=self.storage_capacity_wh,
+            power_limit_w=self.storage_power_w,
+            import_slope_wei_per_wh_per_w=self.import_slope_wei_per_wh_per_w,
+        )
+
+
+READING_TIME_UNCERTAINTY_S = 0.005
+"""How far a reading's host receipt time may stray from when the meter measured it."""
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """Everything a scenario run needs."""
+
+    source: Path | None
+    bench: BenchConfig
+    participants: tuple[Participant, ...]
+    market: MarketConfig
+    market_interval_s: float = 900.0
+    intervals: int = 24
+    speed: float = 1800.0
+    start_hour: float = 9.0
+    chain_url: str | None = None
+    deposit_wei: int = 100_000_000
+    operator_key_file: Path | None = None
+    allow_well_known_key: bool = False
+    feeder_meter: str | None = None
+    unmetered_load_w: float = 0.0
+    sessions: tuple[SessionPlan, ...] = ()
+
+    @property
+    def start_s(self) -> float:
+        """Simulated start time in seconds after midnight."""
+        return self.start_hour * 3600.0
+
+    @property
+    def audit_policy(self) -> AuditPolicy:
+        """The audit's policy for this scenario.
+
+        Meters are cut at each boundary by the host time their readings arrived, which
+        is uncertain by about ``READING_TIME_UNCERTAINTY_S``; an accelerated clock
+        multiplies that by ``speed``, so the energy balance's relative tolerance widens by
+        ``speed * uncertainty / market_interval_s`` (nothing at real time, 1 % at 1800x
+        and 15 min).
+        """
+        timing = self.speed * READING_TIME_UNCERTAINTY_S / self.market_interval_s
+        return AuditPolicy(
+            loss_fraction=self.market.loss_fraction,
+            tolerance_fraction=AuditPolicy().tolerance_fraction + timing,
+        )

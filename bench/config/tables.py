@@ -1,0 +1,270 @@
+"""The bench config's schema: every table and key, with unit, default and range.
+
+``docs/config.md`` is generated from this module (``gridbench config reference``).
+"""
+
+from __future__ import annotations
+
+from bench.config.schema import REQUIRED, Key, Table
+
+BACKENDS = ("native", "pyfirmata2")
+METER_KINDS = ("firmata", "generic", "emulated", "simavr", "fake")
+"""Meter kinds (opened by :mod:`bench.rig`): a board on a port running the project's
+firmware, a StandardFirmata board, the Python emulator, the firmware ELF in simavr, the
+in-process fake."""
+PORT_KINDS = ("firmata", "generic")
+"""Kinds on a serial port named by ``port``; the bench starts the others itself."""
+ROLES = ("prosumer", "consumer", "responsive")
+MECHANISM_NAMES = ("pay_as_clear", "pay_as_bid", "pay_as_offer")
+MAX_WEI_PER_WH = 1e9
+MAX_POWER_W = 1e7
+
+
+def _fraction(name: str, doc: str, *, default: float = 0.0, high_open: bool = False) -> Key:
+    return Key(name, "float", default, doc, "fraction", 0.0, 1.0, high_open=high_open)
+
+
+def _price(name: str, default: int, doc: str, *, low: float = 0) -> Key:
+    return Key(name, "int", default, doc, "wei/Wh", low, MAX_WEI_PER_WH)
+
+
+def _key_file(name: str, doc: str) -> Key:
+    return Key(name, "path", None, f"{doc}; relative to the config file, mode 0600")
+
+
+BENCH = Table(
+    "bench",
+    "How the host talks to the meters.",
+    (
+        Key("baud", "int", 57600, "serial baud rate of every meter link", "baud", 300, 2_000_000),
+        Key(
+            "reset_wait_s",
+            "float",
+            2.0,
+            "wait after opening a real board (an Uno resets on open); emulators need none",
+            "s",
+            0.0,
+            60.0,
+        ),
+        Key(
+            "reading_interval_s",
+            "float",
+            0.1,
+            "each meter sends a reading this often (real time)",
+            "s",
+            0.01,
+            16.383,
+        ),
+        Key("backend", "str", "native", "Firmata host backend", choices=BACKENDS),
+    ),
+    renamed={"interval_s": "reading_interval_s"},
+)
+
+FAULTS = Table(
+    "meters.faults",
+    "Faults injected into an emulated meter's output (rates per frame).",
+    (
+        _fraction("noise_fraction", "relative noise on power and voltage"),
+        Key("drift_per_h", "float", 0.0, "calibration drift per hour", "fraction/h", -1.0, 1.0),
+        _fraction("garbage_rate", "chance of a garbage byte run between frames"),
+        _fraction("drop_rate", "chance a frame is dropped"),
+        _fraction("truncate_rate", "chance a frame is cut short"),
+        Key("wrong_firmware", "bool", False, "answer as another firmware (identity check)"),
+    ),
+)
+
+GENERIC = Table(
+    "meters.generic",
+    "A plain StandardFirmata board with analog sensors (host-side estimates).",
+    (
+        Key("voltage_pin", "int", 0, "analog pin of the voltage sensor", "pin", 0, 15),
+        Key("current_pin", "int", 1, "analog pin of the current sensor", "pin", 0, 15),
+        Key("v_per_count", "float", 0.635, "voltage per ADC count", "V", 0.0, 1e3, low_open=True),
+        Key("a_per_count", "float", 0.048828, "current per ADC count", "A", 0, 1e3, low_open=True),
+        Key("v_offset_counts", "float", 512.0, "ADC count at 0 V", "counts", 0.0, 1023.0),
+        Key("i_offset_counts", "float", 512.0, "ADC count at 0 A", "counts", 0.0, 1023.0),
+        Key("power_factor", "float", 1.0, "assumed power factor", "", 0.0, 1.0, low_open=True),
+        Key("direction", "str", "import", "energy direction", choices=("import", "export")),
+        Key("relay_pin", "int", None, "digital pin of the relay (none: no relay)", "pin", 0, 19),
+        Key("sampling_ms", "int", 19, "Firmata analog sampling period", "ms", 1, 16383),
+        Key("window_s", "float", 1.0, "RMS window", "s", 0.0, 3600.0, low_open=True),
+    ),
+)
+
+METERS = Table(
+    "meters",
+    "One entry per meter. kind, when absent, is generic with a [meters.generic] table, "
+    "firmata with a port, emulated otherwise.",
+    (
+        Key("id", "str", REQUIRED, "the meter's id (its IDENTITY on the wire)"),
+        Key(
+            "kind",
+            "str",
+            None,
+            "what the meter is",
+            choices=METER_KINDS,
+            renamed_choices={"real": "firmata"},
+        ),
+        Key("port", "str", None, "firmata and generic: device path, URL or 'auto'"),
+        Key("key", "hex32", None, "HMAC key of the relay commands (default all zero)", "hex"),
+        _key_file("relay_key_file", "file holding the relay HMAC key instead of key"),
+        Key("profile", "str", None, "emulated: load/PV profile, e.g. 'household+pv*2'"),
+        Key(
+            "power_w",
+            "float",
+            0.0,
+            "emulated, simavr, fake: constant power without a profile (< 0 exports)",
+            "W",
+            -MAX_POWER_W,
+            MAX_POWER_W,
+        ),
+    ),
+    tables=(FAULTS, GENERIC),
+    array=True,
+)
+
+SCENARIO = Table(
+    "scenario",
+    "The simulated clock and the market's timing.",
+    (
+        Key(
+            "market_interval_s",
+            "float",
+            900.0,
+            "one market interval (simulated time)",
+            "s",
+            1.0,
+            86_400.0,
+        ),
+        Key("intervals", "int", 24, "market intervals to run", "", 1, 100_000),
+        Key(
+            "speed", "float", 1800.0, "simulated seconds per real second", "", 0, 1e5, low_open=True
+        ),
+        Key(
+            "start_hour",
+            "float",
+            9.0,
+            "simulated time of day at the start",
+            "h",
+            0,
+            24.0,
+            high_open=True,
+        ),
+        Key("feeder_meter", "str", None, "the meter at the grid connection (energy balance)"),
+        Key(
+            "unmetered_load_w",
+            "float",
+            0.0,
+            "emulation only: a tap past the meters the audit should catch",
+            "W",
+            0.0,
+            MAX_POWER_W,
+        ),
+    ),
+    renamed={"interval_s": "market_interval_s", "time_scale": "speed"},
+)
+
+MARKET = Table(
+    "market",
+    "Clearing mechanism and the non-market price components.",
+    (
+        Key("mechanism", "str", "pay_as_clear", "clearing mechanism", choices=MECHANISM_NAMES),
+        _price("production_cost_wei_per_wh", 60, "production cost floor of the price"),
+        _price("network_charge_wei_per_wh", 20, "network charge added to the price"),
+        _fraction("tax_rate", "tax on the price", default=0.10, high_open=True),
+        Key(
+            "storage_capacity_wh",
+            "float",
+            20_000.0,
+            "shared battery's capacity",
+            "Wh",
+            0,
+            1e9,
+            low_open=True,
+        ),
+        Key(
+            "storage_power_w",
+            "float",
+            5_000.0,
+            "shared battery's power limit",
+            "W",
+            0,
+            MAX_POWER_W,
+            low_open=True,
+        ),
+        Key(
+            "import_slope_wei_per_wh_per_w",
+            "float",
+            0.05,
+            "how fast the city grid's price rises with the microgrid's import",
+            "wei/Wh per W",
+            0,
+            1e3,
+            low_open=True,
+        ),
+        _fraction(
+            "loss_fraction",
+            "line losses the audit expects, of the energy injected",
+            default=0.02,
+            high_open=True,
+        ),
+    ),
+)
+
+CHAIN = Table(
+    "chain",
+    "Where trades settle.",
+    (
+        Key("url", "str", "", "JSON-RPC node; empty: start Anvil on a free loopback port"),
+        Key("deposit_wei", "int", 100_000_000, "prepaid per participant", "wei", 1, 1e18),
+        _key_file("operator_key_file", "the bench operator's private key"),
+        Key(
+            "allow_well_known_key",
+            "bool",
+            False,
+            "accept Anvil's publicly known development keys for operator and wallets",
+        ),
+    ),
+)
+
+PARTICIPANTS = Table(
+    "participants",
+    "One entry per market participant.",
+    (
+        Key("name", "str", REQUIRED, "the participant's name"),
+        Key("role", "str", "consumer", "what it does in the market", choices=ROLES),
+        Key("meter", "str", REQUIRED, "id of the [[meters]] entry that measures it"),
+        _price("offer_price_wei_per_wh", 80, "limit price of its offers"),
+        _price("bid_price_wei_per_wh", 300, "limit price of its bids"),
+        Key("elasticity", "float", 0.0, "responsive: demand's price elasticity", "", 0.0, 10.0),
+        _price(
+            "reference_price_wei_per_wh", 200, "responsive: price of the unscaled demand", low=1
+        ),
+        _key_file("key_file", "the participant's wallet private key"),
+    ),
+    array=True,
+)
+
+SESSIONS = Table(
+    "sessions",
+    "Planned supply sessions on a supply point's meter.",
+    (
+        Key("consumer", "str", REQUIRED, "participant whose wallet opens the session"),
+        Key("meter", "str", REQUIRED, "the supply point's meter (not a participant's)"),
+        Key("owner", "str", REQUIRED, "the supply point's owner (its own wallet)"),
+        _price("tariff_wei_per_wh", 200, "owner's tariff", low=1),
+        Key("cap_wei", "int", 10_000_000, "deposit escrowed while open", "wei", 1, 1e18),
+        _price("max_price_wei_per_wh", 400, "highest tariff the consumer accepts", low=1),
+        Key("open_interval", "int", 1, "interval that opens the session", "", 1, 100_000),
+        Key("close_interval", "int", 2, "interval at whose end it closes", "", 1, 100_000),
+    ),
+    array=True,
+)
+
+DOCUMENT = Table(
+    "",
+    "A bench config file.",
+    (),
+    tables=(BENCH, METERS, SCENARIO, MARKET, CHAIN, PARTICIPANTS, SESSIONS),
+)
+"""Every top-level table, in the order of the reference."""

@@ -1,0 +1,58 @@
+"""The ``emulated`` kind: Python meters in one :class:`MeterFarm`, each on a pty."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import replace
+
+from bench.config import BenchConfig, MeterConfig
+from bench.devices.firmata_meter import FirmataMeter
+from bench.devices.protocol import Meter
+from bench.emulator import EmulatedMeter, MeterFarm, emulated_meters
+from bench.rig.kinds import MeterSite, SimTime
+
+
+class EmulatedLoad:
+    """Load control of an emulated meter: its profile (or constant power) scaled."""
+
+    def __init__(self, meter: EmulatedMeter, configured: MeterConfig) -> None:
+        self._meter = meter
+        self._profile = meter.physics.profile
+        self._power_w = configured.power_w
+
+    def true_power_w(self) -> float:
+        """The emulated load's power, 0 while the relay is open."""
+        return self._meter.power_w if self._meter.relay_closed else 0.0
+
+    def set_power(self, power_w: float) -> None:
+        """Hold a constant power."""
+        self._meter.set_power(power_w)
+
+    def scale(self, factor: float) -> None:
+        """Scale the configured profile (or constant power)."""
+        if self._profile is not None:
+            self._meter.set_profile(self._profile.scaled(factor))
+        else:
+            self._meter.set_power(self._power_w * factor)
+
+
+def start_farm(
+    stack: contextlib.ExitStack, meters: Sequence[MeterConfig], bench: BenchConfig, time: SimTime
+) -> dict[str, MeterSite]:
+    """One farm for every emulated meter, integrating on the scenario's clock."""
+    emulated = emulated_meters(replace(bench, meters=tuple(meters)))
+    farm = stack.enter_context(MeterFarm(emulated, baud=bench.baud, sim_clock=time.now_s))
+    return {
+        m.meter_id: MeterSite(
+            farm.meters[m.meter_id].port, EmulatedLoad(farm.meters[m.meter_id], m)
+        )
+        for m in meters
+    }
+
+
+def open_on_pty(meter: MeterConfig, bench: BenchConfig, site: MeterSite) -> Meter:
+    """The project's protocol on a started meter's pty (no board reset to wait for)."""
+    return FirmataMeter.open(
+        site.url, baud=bench.baud, key=meter.key, reset_wait_s=0.0, backend=bench.backend
+    )

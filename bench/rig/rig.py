@@ -1,0 +1,139 @@
+"""The rig: everything a bench config's meters need, started together, stopped together.
+
+It starts each kind's meters once (the emulator farm only when a meter is emulated, a
+simavr runner per ``simavr`` meter, the ports of real boards found), opens drivers by
+kind, exposes each meter's capabilities and load control, and drives the emulated
+feeder. It is the only runtime code that imports the emulator or the simavr runner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import time
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Any
+
+from bench.config import BenchConfig, MeterConfig
+from bench.devices.poller import MeterPoller
+from bench.devices.protocol import Meter
+from bench.errors import ConfigError
+from bench.rig.feeder import FeederDriver
+from bench.rig.kinds import Capability, MeterSite, SimTime, meter_kind, open_meter
+from bench.rig.load import LoadControl
+
+
+class Rig:
+    """The started meters of one bench config (a context manager)."""
+
+    def __init__(
+        self,
+        bench: BenchConfig,
+        meter_ids: Iterable[str] | None = None,
+        *,
+        sim_now_s: Callable[[], float] = time.monotonic,
+        speed: float = 1.0,
+    ) -> None:
+        wanted = None if meter_ids is None else set(meter_ids)
+        self.bench = bench
+        self.meters = {
+            m.meter_id: m for m in bench.meters if wanted is None or m.meter_id in wanted
+        }
+        unknown = sorted((wanted or set()) - set(self.meters))
+        if unknown:
+            raise ConfigError(f"no [[meters]] entry for {unknown}; add them to the bench config")
+        self._time = SimTime(sim_now_s, speed)
+        self._sites: dict[str, MeterSite] = {}
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> Rig:
+        by_kind: dict[str, list[MeterConfig]] = {}
+        for m in self.meters.values():
+            by_kind.setdefault(m.kind, []).append(m)
+        try:
+            for name, entries in by_kind.items():
+                sites = meter_kind(name).start(self._stack, entries, self.bench, self._time)
+                self._sites.update(sites)
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+        self._sites.clear()
+
+    def _site(self, meter_id: str) -> MeterSite:
+        try:
+            return self._sites[meter_id]
+        except KeyError:
+            raise ConfigError(
+                f"meter {meter_id!r} is not started by this rig; known: "
+                f"{', '.join(sorted(self._sites)) or 'none (enter the rig first)'}"
+            ) from None
+
+    def url(self, meter_id: str) -> str:
+        """Where the meter answers (a port, a pty, ``fake://id``)."""
+        return self._site(meter_id).url
+
+    def kind(self, meter_id: str) -> str:
+        """The meter's kind."""
+        return self.meters[meter_id].kind
+
+    def capabilities(self, meter_id: str) -> frozenset[Capability]:
+        """What the meter can do."""
+        meter = self.meters[meter_id]
+        return meter_kind(meter.kind).capabilities_of(meter)
+
+    def opener(self, meter_id: str) -> Callable[[], Meter]:
+        """Connects a driver to the meter (again after each outage)."""
+        return partial(open_meter, self.meters[meter_id], self.bench, self._site(meter_id))
+
+    def load_control(self, meter_id: str) -> LoadControl | None:
+        """The meter's load, when the bench drives it; None for a real load."""
+        return self._site(meter_id).load
+
+    def poller(self, meter_id: str, out: queue.Queue[Any]) -> MeterPoller:
+        """A reader thread for the meter at the bench's reading interval (not started)."""
+        return MeterPoller(
+            self.opener(meter_id),
+            out,
+            url=self.url(meter_id),
+            interval_s=self.bench.reading_interval_s,
+            expect_meter_id=meter_id,
+        )
+
+    def drive_feeder(
+        self,
+        feeder_id: str,
+        load_ids: Sequence[str],
+        *,
+        loss_fraction: float,
+        unmetered_load_w: float,
+    ) -> FeederDriver | None:
+        """Make the feeder meter measure the microgrid's true flow, until the rig stops.
+
+        A feeder with load control follows the other meters' loads (all of them must have
+        load control, else the flow is unknown: ConfigError); a real feeder measures the
+        real grid connection and needs nothing (None).
+        """
+        feeder = self.load_control(feeder_id)
+        if feeder is None:
+            return None
+        loads = {meter_id: self.load_control(meter_id) for meter_id in load_ids}
+        real = sorted(meter_id for meter_id, load in loads.items() if load is None)
+        if real:
+            raise ConfigError(
+                f"the feeder meter {feeder_id} is {self.kind(feeder_id)}, so its flow is "
+                f"computed from the other meters' loads, but {', '.join(real)} have no load "
+                "control; make every participant's and supply point's meter emulated, "
+                "simavr or fake, or use a real feeder meter"
+            )
+        driver = FeederDriver(
+            feeder,
+            [load for load in loads.values() if load is not None],
+            loss_fraction=loss_fraction,
+            unmetered_load_w=unmetered_load_w,
+        )
+        return self._stack.enter_context(driver)

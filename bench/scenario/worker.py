@@ -1,0 +1,267 @@
+"""The scenario worker: owns the thread, the stop and pause flags and the typed events.
+
+It starts the chain and the meters, then hands each interval's metered energy to the
+:class:`IntervalProcedure` and emits what comes back, with the live samples and status,
+to its queue (:attr:`ScenarioWorker.events`, drained by the panel or the CLI) and to its
+recorders (the run journal), all on its own thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from pathlib import Path
+
+from bench.config import ScenarioConfig
+from bench.errors import BenchError
+from bench.events import (
+    BenchEvent,
+    BenchStatus,
+    IntervalReport,
+    MeterSample,
+    NoLoadControl,
+    RelaySwitched,
+    RunStarted,
+    RunSummary,
+    StatusEvent,
+    WorkerState,
+    WorkerStatus,
+)
+from bench.scenario.agents import Agent, Role
+from bench.scenario.clock import SimClock
+from bench.scenario.fleet import MeterFleet
+from bench.scenario.procedure import IntervalProcedure
+from bench.scenario.sessions import SupplySessions
+from bench.scenario.settlement import ChainSession
+from bench.store import Recorder
+
+_ONLINE_TIMEOUT_S = 15.0
+_TICK_S = 0.05
+
+
+class ScenarioWorker:
+    """Runs a :class:`ScenarioConfig` in a worker thread; events go to a queue and to
+    ``recorders``."""
+
+    def __init__(self, config: ScenarioConfig, recorders: Sequence[Recorder] = ()) -> None:
+        self.config = config
+        self.events: queue.Queue[BenchEvent] = queue.Queue()
+        self.recorders = tuple(recorders)
+        self.error: BaseException | None = None
+        self.summary: RunSummary | None = None
+        self._stop = threading.Event()
+        self._running = threading.Event()  # cleared while paused
+        self._running.set()
+        self._thread = threading.Thread(target=self._main, name="scenario", daemon=True)
+        self._fleet: MeterFleet | None = None
+        self._clock: SimClock | None = None
+        self._from_other_threads: queue.Queue[StatusEvent] = queue.Queue()
+
+    # -- control, from any thread ------------------------------------------------------
+    def start(self) -> None:
+        """Start the worker thread (once)."""
+        if not self._thread.is_alive() and self._thread.ident is None:
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Finish the interval in progress and wind down."""
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        """Hold after the interval in progress: simulated time stops until :meth:`resume`."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        """Carry on after :meth:`pause`."""
+        self._running.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the worker to end."""
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        """True while the worker runs."""
+        return self._thread.is_alive()
+
+    def set_relay(self, meter_id: str, closed: bool) -> None:
+        """Ask for a meter's relay to switch; the outcome arrives as a RelaySwitched event."""
+        fleet = self._fleet
+        if fleet is None:
+            self.events.put(BenchStatus(0.0, "warning", "the meters are not running: start first"))
+            return
+        try:
+            future = fleet.set_relay(meter_id, closed)
+        except BenchError as exc:
+            self._from_other_threads.put(RelaySwitched(self._now_s(), meter_id, closed, str(exc)))
+            return
+
+        def done(f: Future[None]) -> None:
+            exc = f.exception()
+            error = None if exc is None else str(exc)
+            self._from_other_threads.put(RelaySwitched(self._now_s(), meter_id, closed, error))
+
+        future.add_done_callback(done)
+
+    def _now_s(self) -> float:
+        clock = self._clock
+        return 0.0 if clock is None else clock.now_s()
+
+    # -- the worker thread -----------------------------------------------------------
+    def _emit(self, event: BenchEvent) -> None:
+        self.events.put(event)
+        for recorder in self.recorders:
+            recorder.record(event)
+
+    def _progress(self, sim_time_s: float, level: str, message: str) -> None:
+        self._emit(BenchStatus(sim_time_s, level, message))
+
+    def _main(self) -> None:
+        try:
+            self._run()
+        except BenchError as exc:
+            self.error = exc
+            self._fail(str(exc))
+        except Exception as exc:  # a bug: report it, never die silently
+            self.error = exc
+            self._fail(f"internal error: {exc!r}; please report it")
+            raise
+        finally:
+            for recorder in self.recorders:
+                recorder.close()
+
+    def _fail(self, detail: str) -> None:
+        failed = WorkerStatus(self._now_s(), WorkerState.FAILED, detail)
+        self.events.put(failed)
+        for recorder in self.recorders:
+            with contextlib.suppress(BenchError):  # a recorder that failed already said so
+                recorder.record(failed)
+
+    def _agents(self, fleet: MeterFleet, clock: SimClock) -> dict[str, Agent]:
+        agents = {}
+        for p in self.config.participants:
+            name = p.agent.participant
+            load = fleet.load_control(p.meter_id)
+            agents[name] = Agent(p.agent, load.scale if load else None)
+            if load is None and p.agent.role is Role.RESPONSIVE:
+                self._emit(NoLoadControl(clock.now_s(), name, p.meter_id, fleet.kind(p.meter_id)))
+        return agents
+
+    def _run(self) -> None:
+        cfg = self.config
+        with contextlib.ExitStack() as stack:
+            self._progress(0.0, "info", "starting the chain")
+            chain = stack.enter_context(ChainSession.open(cfg, self._progress))
+            clock = self._clock = SimClock(speed=cfg.speed, start_s=cfg.start_s)
+            self._progress(cfg.start_s, "info", "starting the meters")
+            fleet = stack.enter_context(MeterFleet.open(cfg, clock, self._progress))
+            self._fleet = fleet
+            stack.callback(setattr, self, "_fleet", None)
+            policy = cfg.audit_policy
+            self._emit(
+                RunStarted(
+                    str(cfg.source),
+                    cfg.market.mechanism,
+                    policy.loss_fraction,
+                    policy.tolerance_fraction,
+                    chain.url,
+                    chain.market.address,
+                )
+            )
+            procedure = IntervalProcedure(cfg, self._agents(fleet, clock), chain)
+            silent = fleet.wait_online(timeout_s=_ONLINE_TIMEOUT_S)
+            if silent:
+                self._progress(
+                    clock.now_s(),
+                    "warning",
+                    f"meters {', '.join(silent)} sent nothing in {_ONLINE_TIMEOUT_S:.0f} s; "
+                    "running without them until they answer (check their ports and cables)",
+                )
+            t0_s = clock.now_s()
+            sessions = stack.enter_context(SupplySessions.open(cfg.sessions, chain, fleet))
+            fleet.interval_energy(clock.real_time_of(t0_s))  # count energy from here on
+            self._emit(WorkerStatus(clock.now_s(), WorkerState.RUNNING))
+            reports: list[IntervalReport] = []
+            for interval_id in range(1, cfg.intervals + 1):
+                end_s = t0_s + interval_id * cfg.market_interval_s
+                for event in sessions.start_of_interval(interval_id, clock.now_s()):
+                    self._emit(event)
+                if not self._wait(clock, end_s, fleet, sessions):
+                    break
+                metered, feeder_wh = fleet.interval_energy(clock.real_time_of(end_s))
+                report = procedure.run(interval_id, end_s, metered, feeder_wh)
+                reports.append(report)
+                self._emit(report)
+                for event in sessions.end_of_interval(interval_id, clock.now_s()):
+                    self._emit(event)
+                if not self._hold(clock, fleet, sessions):
+                    break
+            settlements = [r.settlement for r in reports]
+            journal = next((r.path for r in self.recorders if r.path is not None), None)
+            if journal is not None:  # the run's keystores (mode 0600) beside its journal
+                chain.market.keys.save(Path(f"{journal}.keys"))
+            summary = RunSummary(
+                meters=len(fleet.meter_ids),
+                intervals=len(reports),
+                trades_settled=sum(len(s.settled_trades) for s in settlements),
+                trades_rejected=sum(len(s.rejected_trades) for s in settlements),
+                energy_traded_wh=sum(s.energy_settled_wh for s in settlements),
+                value_settled_wei=sum(s.value_settled_wei for s in settlements),
+                chain_url=chain.url,
+                market_address=chain.market.address,
+                escrow_conserved=chain.escrow_conserved(sessions.balance_changes_wei()),
+                audit_clean=not any(r.findings for r in reports),
+                journal_path=None if journal is None else str(journal),
+            )
+        done = WorkerState.STOPPED if self._stop.is_set() else WorkerState.FINISHED
+        self._emit(WorkerStatus(clock.now_s(), done))
+        self.summary = summary
+        self._emit(summary)  # always the last event
+
+    def _forward(self, clock: SimClock, fleet: MeterFleet, sessions: SupplySessions) -> None:
+        """Live readings, link events, session events and relay outcomes, as they came."""
+        now_s = clock.now_s()
+        for reading in fleet.drain():
+            self._emit(
+                MeterSample(
+                    reading.meter_id,
+                    fleet.participant_of(reading.meter_id),
+                    now_s,
+                    reading.power_w,
+                    reading.energy_import_wh,
+                    reading.energy_export_wh,
+                    reading.relay_closed,
+                )
+            )
+        for event in [*fleet.drain_links(now_s), *sessions.poll(now_s)]:
+            self._emit(event)
+        while not self._from_other_threads.empty():
+            self._emit(self._from_other_threads.get_nowait())
+
+    def _wait(
+        self, clock: SimClock, end_s: float, fleet: MeterFleet, sessions: SupplySessions
+    ) -> bool:
+        """Forward live events until the interval ends; False if stopped."""
+        while True:
+            self._forward(clock, fleet, sessions)
+            delay_s = clock.real_delay_s(end_s)
+            if delay_s <= 0:
+                return True
+            if self._stop.wait(min(delay_s, _TICK_S)):
+                return False
+
+    def _hold(self, clock: SimClock, fleet: MeterFleet, sessions: SupplySessions) -> bool:
+        """While paused, stop simulated time and keep forwarding; False if stopped."""
+        if not self._running.is_set():
+            clock.pause()
+            self._emit(WorkerStatus(clock.now_s(), WorkerState.PAUSED))
+            while not self._running.wait(_TICK_S):
+                self._forward(clock, fleet, sessions)
+            clock.resume()
+            if not self._stop.is_set():
+                self._emit(WorkerStatus(clock.now_s(), WorkerState.RUNNING))
+        return not self._stop.is_set()

@@ -1,0 +1,65 @@
+"""The journal as a listener: it keeps every event a scenario worker emits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from bench.events import (
+    BenchEvent,
+    IntervalReport,
+    MeterSample,
+    RunStarted,
+    RunSummary,
+    WorkerStatus,
+)
+from bench.store.journal import Journal
+
+
+class Recorder(Protocol):
+    """A listener that keeps what a run produced; ``path`` is where (None: nowhere)."""
+
+    path: Path | None
+
+    def record(self, event: BenchEvent) -> None:
+        """Keep one event (called on the worker's thread, in order)."""
+
+    def close(self) -> None:
+        """The run is over: make everything durable."""
+
+
+class JournalRecorder:
+    """Writes a run's events into ``runs_dir/<UTC time>/journal.sqlite``."""
+
+    def __init__(self, runs_dir: Path | str) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        self.path: Path | None = Path(runs_dir) / stamp / "journal.sqlite"
+        self._journal: Journal | None = None
+
+    def _open(self) -> Journal:
+        if self._journal is None:
+            assert self.path is not None
+            self._journal = Journal(self.path)
+        return self._journal
+
+    def record(self, event: BenchEvent) -> None:
+        """Meta at the start, samples, intervals and status lines as they come."""
+        journal = self._open()
+        if isinstance(event, RunStarted):
+            for key, value in vars(event).items():
+                journal.set_meta(key, value)
+        elif isinstance(event, MeterSample):
+            journal.add_sample(event)
+        elif isinstance(event, IntervalReport):
+            journal.add_interval(event)
+        elif isinstance(event, RunSummary):
+            journal.commit()
+        elif not isinstance(event, WorkerStatus) or event.level == "error":
+            journal.add_event(event.sim_time_s, event.level, event.message)
+
+    def close(self) -> None:
+        """Commit and close the journal (if the run got far enough to open it)."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
