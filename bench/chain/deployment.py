@@ -1,15 +1,36 @@
-"""Deploying the contracts and making sure the operator can pay for gas."""
+"""Connecting as the operator, deploying the contracts, paying for gas."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bench.chain.artifacts import load_artifact
 from bench.chain.client import ChainClient, Wallet
+from bench.chain.keys import operator_account
 from bench.errors import ChainError
 
 GAS_FUNDING_WEI = 10**20
+
+
+def connect(
+    url: str,
+    *,
+    operator_key: str | None = None,
+    operator_key_file: Path | None = None,
+    allow_anvil_key: bool = False,
+    expected_chain_id: int | None = None,
+) -> tuple[ChainClient, Wallet]:
+    """The node and the operator's wallet (Anvil's account 0 only on Anvil's chain)."""
+    client = ChainClient(url, expected_chain_id=expected_chain_id)
+    account = operator_account(
+        client.chain_id,
+        key=operator_key,
+        key_file=operator_key_file,
+        allow_anvil_key=allow_anvil_key,
+    )
+    return client, Wallet(client, account)
 
 
 def require_gas(client: ChainClient, operator: Wallet) -> None:

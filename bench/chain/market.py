@@ -8,7 +8,6 @@ reuses a deployment. The parts: :attr:`accounts` (wallets, balances), :attr:`reg
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from web3 import Web3
@@ -17,8 +16,8 @@ from web3.exceptions import Web3Exception
 from bench.chain.accounts import Accounts
 from bench.chain.artifacts import load_artifact
 from bench.chain.client import ChainClient, Wallet
-from bench.chain.deployment import deploy_contract, require_gas, wait_all
-from bench.chain.keys import KeyRing, operator_account
+from bench.chain.deployment import connect, deploy_contract, require_gas, wait_all
+from bench.chain.keys import KeyRing
 from bench.chain.orders import SignedBook
 from bench.chain.registry import MeterRegistry
 from bench.chain.sessions import SessionBill, Sessions
@@ -62,8 +61,8 @@ class Market:
     def deploy(
         cls, url: str, *, max_interval_step: int = 4, keys: KeyRing | None = None, **how: Any
     ) -> Market:
-        """Deploy LabCredit and GridMarket (``how``: see :meth:`connect`)."""
-        client, operator = cls.connect(url, **how)
+        """Deploy LabCredit and GridMarket (``how``: operator key and chain, see ``connect``)."""
+        client, operator = connect(url, **how)
         require_gas(client, operator)
         start = int(client.w3.eth.block_number)
         token = deploy_contract(operator, "LabCredit", [])
@@ -81,27 +80,8 @@ class Market:
         **how: Any,
     ) -> Market:
         """Reuse a GridMarket already deployed at ``market_address`` (with the run's keys)."""
-        client, operator = cls.connect(url, **how)
+        client, operator = connect(url, **how)
         return cls(client, operator, market_address, keys=keys, from_block=from_block)
-
-    @staticmethod
-    def connect(
-        url: str,
-        *,
-        operator_key: str | None = None,
-        operator_key_file: Path | None = None,
-        allow_anvil_key: bool = False,
-        expected_chain_id: int | None = None,
-    ) -> tuple[ChainClient, Wallet]:
-        """The node and the operator's wallet (Anvil's account 0 only on Anvil's chain)."""
-        client = ChainClient(url, expected_chain_id=expected_chain_id)
-        account = operator_account(
-            client.chain_id,
-            key=operator_key,
-            key_file=operator_key_file,
-            allow_anvil_key=allow_anvil_key,
-        )
-        return client, Wallet(client, account)
 
     def add_participants(
         self, names: Iterable[str], deposit_wei: int, *, meters: Mapping[str, str] | None = None
