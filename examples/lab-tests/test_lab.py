@@ -13,7 +13,7 @@ import pytest
 
 def test_every_participant_is_funded_with_its_deposit(market, bench_config) -> None:
     names = [p.agent.participant for p in bench_config.participants]
-    assert market.balances_wei(names) == dict.fromkeys(names, bench_config.deposit_wei)
+    assert market.accounts.balances_wei(names) == dict.fromkeys(names, bench_config.deposit_wei)
 
 
 def test_the_sellers_meter_reports_export(meters) -> None:
