@@ -304,6 +304,9 @@ class _Document:
             return None
         raw = dict(self.raw["battery"])
         meter = raw.pop("meter")
+        if not raw["participant"] or not meter:
+            errors.append("[battery] needs participant and meter (the aggregator and its meter)")
+            return None
         battery = BatteryConfig(meter_id=meter, **raw)
         owners = {p.agent.participant: p for p in participants}
         owner = owners.get(battery.participant)

@@ -357,8 +357,8 @@ BATTERY = Table(
     "participant; each interval its setpoint follows the storage HJB's policy. Absent: no "
     "battery (the PDE still prices storage scarcity).",
     (
-        Key("participant", "str", REQUIRED, "the aggregator participant that owns it"),
-        Key("meter", "str", REQUIRED, "its meter (needs load control: emulated, simavr, fake)"),
+        Key("participant", "str", "", "required: the aggregator participant that owns it"),
+        Key("meter", "str", "", "required: its meter (load control: emulated, simavr, fake)"),
         Key("capacity_wh", "float", 20_000.0, "usable capacity", "Wh", 0, 1e9, low_open=True),
         Key(
             "power_w",
