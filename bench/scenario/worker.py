@@ -201,6 +201,15 @@ class ScenarioWorker:
                 report = procedure.run(interval_id, end_s, metered, feeder_wh, fleet.last_feeder_wh)
                 reports.append(report)
                 self._emit(report)
+                behind_s = clock.now_s() - end_s
+                if behind_s > cfg.market_interval_s:
+                    self._progress(
+                        clock.now_s(),
+                        "warning",
+                        f"interval {interval_id} took {behind_s:.0f} simulated s to trade, "
+                        "settle and price, longer than an interval: the worker is falling "
+                        "behind; lower [scenario] speed or [battery] soc_nodes",
+                    )
                 if procedure.signal is not None and interval_id < cfg.intervals:
                     self._emit(procedure.signal)
                 for event in sessions.end_of_interval(interval_id, clock.now_s()):
