@@ -67,6 +67,7 @@ class IntervalProcedure:
         # to one reading period of error each (simulated Wh per W of step)
         self._step_wh_per_w = 2.0 * config.bench.reading_interval_s * config.speed / 3600.0
         self._step_allowance_wh = 0.0
+        self._loss_fraction = config.market.loss_fraction
 
     def start_hour(self, interval_id: int) -> float:
         """Simulated hour of day at which interval ``interval_id`` (1-based) starts."""
@@ -107,10 +108,16 @@ class IntervalProcedure:
         to_settle: Mapping[str, MeteredEnergy] = metered
         if grid_participant is not None and feeder_wh is not None:
             grid = GridFlow(grid_participant, *feeder_wh)
-            # the grid's own counter: what it delivered into the feeder and took from it
+            # the grid's own counters: what it delivered into the feeder and what it took
+            # from the microgrid, the feeder's export plus the expected line losses on the
+            # way (the grid buys the surplus as metered at the sellers' meters)
+            injected_wh = sum(m.export_wh for m in metered.values()) + feeder_wh[0] - feeder_wh[1]
+            losses_wh = self._loss_fraction * max(injected_wh, 0.0)
             to_settle = {
                 **metered,
-                grid_participant: MeteredEnergy(grid_participant, feeder_wh[1], feeder_wh[0]),
+                grid_participant: MeteredEnergy(
+                    grid_participant, feeder_wh[1] + losses_wh, feeder_wh[0]
+                ),
             }
         settlement = self.chain.settle(interval_id, pricing.clearing.trades, to_settle)
         audit = self.market.audit(
