@@ -54,6 +54,8 @@ class MeterFleet:
         self._latest: dict[str, Reading] = {}
         self._links: list[object] = []
         self._pollers = pollers
+        self.last_feeder_wh: tuple[float, float] | None = None
+        """The feeder's (import, export) Wh in the last :meth:`interval_energy` cut."""
 
     @classmethod
     @contextlib.contextmanager
@@ -147,6 +149,7 @@ class MeterFleet:
         if self.feeder_meter_id:
             import_wh, export_wh = self._counters.cut(self.feeder_meter_id, boundary)
             feeder_import_wh = import_wh - export_wh
+            self.last_feeder_wh = (import_wh, export_wh)
         return energy, feeder_import_wh
 
     @property
