@@ -169,15 +169,24 @@ class BoundaryCounters:
             imp, exp = meter.import_wh[i], meter.export_wh[i]
         elif times[i] - times[i - 1] > self.max_gap_s:
             imp, exp = meter.import_wh[i - 1], meter.export_wh[i - 1]
+            start = self._start_t_s
+            if start is not None and times[i - 1] < start < times[i]:
+                # an outage over the run's start: only its share after the start (pro rata)
+                # belongs to the run
+                f = (start - times[i - 1]) / (times[i] - times[i - 1])
+                imp += (meter.import_wh[i] - imp) * f
+                exp += (meter.export_wh[i] - exp) * f
+                self._move_mark(meter, imp, exp)
+                if t_s <= start:
+                    return 0.0, 0.0
             if times[i - 1] not in meter.gaps_done:
                 meter.gaps_done.add(times[i - 1])
                 gap_imp = meter.import_wh[i] - max(imp, meter.mark_import_wh)
                 gap_exp = meter.export_wh[i] - max(exp, meter.mark_export_wh)
                 out = self._move_mark(meter, imp, exp)
+                from_t_s = times[i - 1] if start is None else max(times[i - 1], start)
                 self._catch_ups.append(
-                    CatchUp(
-                        meter_id, None, times[i - 1], times[i], max(gap_imp, 0), max(gap_exp, 0)
-                    )
+                    CatchUp(meter_id, None, from_t_s, times[i], max(gap_imp, 0), max(gap_exp, 0))
                 )
                 self._move_mark(meter, meter.import_wh[i], meter.export_wh[i])
                 return out

@@ -108,6 +108,11 @@ class ScenarioWorker:
             return
         self._requests.put(fn)
 
+    @property
+    def clock(self) -> SimClock | None:
+        """The run's simulated clock, once the worker started it."""
+        return self._clock
+
     def _now_s(self) -> float:
         clock = self._clock
         return 0.0 if clock is None else clock.now_s()
