@@ -14,9 +14,11 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator
 
+from bench.attestation import SignedCounters
 from bench.chain import SessionBill
 from bench.chain.watcher import EventWatcher, SessionOpened
 from bench.config import SessionPlan
+from bench.devices.reading import Reading
 from bench.errors import BenchError, ChainError, DeviceError
 from bench.events import (
     BenchStatus,
@@ -54,6 +56,7 @@ class SupplySessions:
         self._start_counter_wh: dict[int, int] = {}
         self._faulted: set[str] = set()
         self._watcher: EventWatcher | None = None
+        self._time_s = 0
 
     @classmethod
     @contextlib.contextmanager
@@ -73,7 +76,7 @@ class SupplySessions:
         owners = {p.owner: p.meter_id for p in plans}
         market.add_participants(list(owners), 0, meters=owners)
         for plan in plans:
-            market.set_tariff(plan.owner, plan.meter_id, plan.tariff_wei_per_wh)
+            market.sessions.set_tariff(plan.owner, plan.meter_id, plan.tariff_wei_per_wh)
         for meter_id in sorted(set(owners.values())):
             supply.lock_and_confirm(meter_id, "supply point starts locked", _RELAY_TIMEOUT_S)
         sessions._watcher = EventWatcher(market, poll_s=0.05).start()
@@ -97,29 +100,38 @@ class SupplySessions:
             changes.setdefault(plan.owner, 0)
         return changes
 
-    def _counter_wh(self, meter_id: str) -> int:
-        reading = self.fleet.latest(meter_id)
+    def _attested(self, meter_id: str, reading: Reading | None) -> SignedCounters:
+        """The supply point's counters now, attested by the bench (meter time: the
+        reading's bench time in whole seconds, never decreasing)."""
         if reading is None:
             raise DeviceError(
                 f"supply point {meter_id} has sent no reading, so its session cannot be "
                 "billed; check its port"
             )
-        return math.floor(reading.energy_import_wh)
+        self._time_s = max(self._time_s, math.ceil(reading.t_s))
+        return self.chain.market.registry.attestor.sign(
+            meter_id,
+            math.floor(reading.energy_import_wh),
+            math.floor(reading.energy_export_wh),
+            self._time_s,
+        )
 
     def start_of_interval(self, interval_id: int, sim_time_s: float) -> list[SessionStatus]:
         """Open the sessions planned for this interval (the consumer's transaction)."""
         out = []
         for plan in self.plans:
             if plan.open_interval == interval_id:
-                session_id = self.chain.market.open_session(
+                opening = self.fleet.latest(plan.meter_id)
+                session_id = self.chain.market.sessions.open(
                     plan.consumer,
-                    plan.owner,
+                    plan.meter_id,
                     plan.cap_wei,
                     max_price_wei_per_wh=plan.max_price_wei_per_wh,
-                    energy_counter_wh=self._counter_wh(plan.meter_id),
+                    reading=self._attested(plan.meter_id, opening),
                 )
                 self._ids[plan] = self._opened[plan] = session_id
-                self._start_counter_wh[session_id] = self._counter_wh(plan.meter_id)
+                if opening is not None:  # (_attested refused None)
+                    self._start_counter_wh[session_id] = math.floor(opening.energy_import_wh)
                 out.append(
                     SessionStatus(
                         sim_time_s, plan.meter_id, SessionState.REQUESTED, plan.consumer, session_id
@@ -190,9 +202,7 @@ class SupplySessions:
                     "its last reading; energy drawn after it is unbilled",
                 )
             )
-        bill = self.chain.market.close_session(
-            session_id, plan.owner, math.floor(final.energy_import_wh)
-        )
+        bill = self.chain.market.sessions.close(session_id, self._attested(plan.meter_id, final))
         self.bills.append(bill)
         out.append(
             SessionStatus(sim_time_s, plan.meter_id, SessionState.CLOSED, plan.consumer, session_id)

@@ -12,6 +12,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from bench.config import ScenarioConfig
 from bench.errors import BenchError
@@ -229,6 +230,8 @@ class ScenarioWorker:
             self._forward(clock, fleet, sessions)
             settlements = [r.settlement for r in reports]
             journal = next((r.path for r in self.recorders if r.path is not None), None)
+            if journal is not None:  # the run's keystores (mode 0600) beside its journal
+                chain.market.keys.save(Path(f"{journal}.keys"))
             summary = RunSummary(
                 meters=len(fleet.meter_ids),
                 intervals=len(reports),

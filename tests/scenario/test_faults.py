@@ -25,6 +25,8 @@ from bench.events import (
     IntervalReport,
     MeterLate,
     RunSummary,
+    WorkerState,
+    WorkerStatus,
 )
 from bench.scenario.worker import ScenarioWorker
 from bench.store import Journal, JournalRecorder
@@ -106,6 +108,24 @@ def _events(worker: ScenarioWorker) -> list[object]:
             return out
 
 
+class RunStart:
+    """A recorder that notes when the run's intervals start (after the wait for meters)."""
+
+    path: Path | None = None
+
+    def __init__(self) -> None:
+        self.running = threading.Event()
+        self.sim_s = 0.0
+
+    def record(self, event: object) -> None:
+        if isinstance(event, WorkerStatus) and event.state is WorkerState.RUNNING:
+            self.sim_s = event.sim_time_s
+            self.running.set()
+
+    def close(self) -> None:
+        self.running.set()
+
+
 def _at_sim(worker: ScenarioWorker, sim_s: float, stop: threading.Event) -> bool:
     while not stop.is_set():
         clock = worker.clock
@@ -133,16 +153,21 @@ def test_journaled_energy_equals_the_meters_truth_under_every_fault(tmp_path: Pa
         )
         path = tmp_path / "bench.toml"
         path.write_text(text)
+        run_start = RunStart()
         worker = ScenarioWorker(
-            load_scenario(path, chain_url=node.url), recorders=[JournalRecorder(tmp_path)]
+            load_scenario(path, chain_url=node.url),
+            recorders=[JournalRecorder(tmp_path), run_start],
         )
         stop = threading.Event()
 
         def inject() -> None:
             # the run starts after the 15 s wait for the silent "dud"; then, in sim time:
-            if not _at_sim(worker, 0, stop):
+            run_start.running.wait()
+            t0 = run_start.sim_s
+            if not _at_sim(worker, t0 + INTERVAL_S / 2, stop):
                 return
-            t0 = worker.clock.now_s() if worker.clock else 0.0
+            for meter in meters.values():
+                meter.set_faults(**FRAME_FAULTS)
             steps = [
                 (3, lambda: meters["flat"].unplug(25.0)),
                 (5, lambda: meters["roof"].reboot()),
