@@ -24,6 +24,7 @@ from bench.events import (
     EnergyUnaccounted,
     IntervalReport,
     MeterLate,
+    MeterLink,
     RunSummary,
     WorkerState,
     WorkerStatus,
@@ -63,7 +64,7 @@ meter = "{id}"
 """
 
 POWERS_W = {"roof": -9000.0, "flat": 3000.0, "shop": 5000.0, "dud": 1000.0}
-DRIFT_PER_H = float(__import__("os").environ.get("GB_DRIFT", "0.1"))
+DRIFT_PER_H = 0.1
 FRAME_FAULTS = {"garbage_rate": 0.1, "drop_rate": 0.1, "truncate_rate": 0.1}
 
 
@@ -200,18 +201,7 @@ def test_journaled_energy_equals_the_meters_truth_under_every_fault(tmp_path: Pa
 
     journal = Journal(summary.journal_path or "")
     totals = journal.energy_totals_wh()
-    print("CATCHUPS", journal.catch_ups())
     journal.close()
-    for r in reports:
-        print(
-            "INTERVAL",
-            r.interval_id,
-            [(m.participant, round(m.import_wh), round(m.export_wh)) for m in r.metered],
-        )
-    for meter_id in ("roof", "flat", "shop"):
-        t0r = truth.at(meter_id, start_real)
-        t1r = truth.at(meter_id, end_real)
-        print("TRUTH", meter_id, t0r, t1r, totals[meter_id])
     for meter_id in ("roof", "flat", "shop"):
         true_imp = truth.at(meter_id, end_real)[0] - truth.at(meter_id, start_real)[0]
         true_exp = truth.at(meter_id, end_real)[1] - truth.at(meter_id, start_real)[1]
@@ -227,7 +217,8 @@ def test_journaled_energy_equals_the_meters_truth_under_every_fault(tmp_path: Pa
     flat_catch_up = [e for e in events if isinstance(e, EnergyCatchUp) and e.meter_id == "flat"]
     assert sum(c.import_wh for c in flat_catch_up) > 20 * 3000  # ~25 simulated hours out
     # and the other meters' intervals were not delayed or distorted by it: each interval of
-    # the shop (a stall aside) is its true energy
+    # the shop (away from its outages) is its true energy
+    skipped = 0
     for report in reports:
         (shop,) = [m for m in report.metered if m.participant == "shop"]
         caught = sum(
@@ -237,15 +228,20 @@ def test_journaled_energy_equals_the_meters_truth_under_every_fault(tmp_path: Pa
             and c.meter_id == "shop"
             and c.interval_id == report.interval_id
         )
-        gap = any(
+        lo_s, hi_s = report.sim_time_s - 2 * INTERVAL_S, report.sim_time_s + INTERVAL_S
+        outage = any(
             isinstance(c, EnergyCatchUp)
             and c.meter_id == "shop"
             and c.interval_id is None
-            and c.from_sim_s < report.sim_time_s
-            and c.to_sim_s > report.sim_time_s - INTERVAL_S
+            and c.from_sim_s < hi_s
+            and c.to_sim_s > lo_s
             for c in events
+        ) or any(
+            isinstance(e, MeterLink) and e.meter_id == "shop" and lo_s <= e.sim_time_s <= hi_s
+            for e in events
         )
-        if gap:
+        if outage:  # around an outage the split between intervals is linear: an estimate
+            skipped += 1
             continue
         t1 = clock.real_time_of(report.sim_time_s)
         t0 = clock.real_time_of(report.sim_time_s - INTERVAL_S)
@@ -253,6 +249,7 @@ def test_journaled_energy_equals_the_meters_truth_under_every_fault(tmp_path: Pa
         assert shop.import_wh + caught == pytest.approx(true_wh, rel=0.02, abs=30.0), (
             report.interval_id
         )
+    assert skipped < len(reports) / 2, "most intervals are checked"
     # the meter that never reported is an audit finding, not a clean run
     (dud,) = [e for e in events if isinstance(e, EnergyUnaccounted) and e.meter_id == "dud"]
     assert "never reported" in dud.reason
