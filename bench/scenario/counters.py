@@ -59,6 +59,7 @@ class BoundaryCounters:
         self._meters: dict[str, _Meter] = {}
         self._catch_ups: list[CatchUp] = []
         self._start_t_s: float | None = None
+        self._last_cut_t_s: float | None = None
         self._zero_at_s: dict[str, float] = {}
         self.unknown_start: list[tuple[str, float]] = []
         """(meter, first reading time) of meters that came online after the first
@@ -124,6 +125,7 @@ class BoundaryCounters:
         """
         if self._start_t_s is None:
             self._start_t_s = t_s
+        self._last_cut_t_s = t_s
         meter = self._meters.setdefault(meter_id, _Meter())
         if not meter.times_s or meter.times_s[-1] < t_s:
             meter.pending.append((interval_id, t_s))
@@ -181,14 +183,23 @@ class BoundaryCounters:
                     return 0.0, 0.0
             if times[i - 1] not in meter.gaps_done:
                 meter.gaps_done.add(times[i - 1])
-                gap_imp = meter.import_wh[i] - max(imp, meter.mark_import_wh)
-                gap_exp = meter.export_wh[i] - max(exp, meter.mark_export_wh)
+                # up to the last boundary cut (pro rata): what follows it belongs to the
+                # next interval, or, at the run's end, to no interval of the run
+                to_t_s, end_imp, end_exp = times[i], meter.import_wh[i], meter.export_wh[i]
+                last = self._last_cut_t_s
+                if last is not None and last < to_t_s:
+                    f = (last - times[i - 1]) / (to_t_s - times[i - 1])
+                    end_imp = meter.import_wh[i - 1] + (end_imp - meter.import_wh[i - 1]) * f
+                    end_exp = meter.export_wh[i - 1] + (end_exp - meter.export_wh[i - 1]) * f
+                    to_t_s = last
+                gap_imp = end_imp - max(imp, meter.mark_import_wh)
+                gap_exp = end_exp - max(exp, meter.mark_export_wh)
                 out = self._move_mark(meter, imp, exp)
                 from_t_s = times[i - 1] if start is None else max(times[i - 1], start)
                 self._catch_ups.append(
-                    CatchUp(meter_id, None, from_t_s, times[i], max(gap_imp, 0), max(gap_exp, 0))
+                    CatchUp(meter_id, None, from_t_s, to_t_s, max(gap_imp, 0), max(gap_exp, 0))
                 )
-                self._move_mark(meter, meter.import_wh[i], meter.export_wh[i])
+                self._move_mark(meter, end_imp, end_exp)
                 return out
         else:
             f = (t_s - times[i - 1]) / (times[i] - times[i - 1])

@@ -87,9 +87,11 @@ def test_energy_across_a_long_outage_is_one_catch_up_and_nothing_is_lost() -> No
     _readings(counters, [(4.5, 50.0), (5.0, 55.0)])
     cuts.append(counters.cut("m", 5.0, 4))
     (gap,) = counters.take_catch_ups()
-    assert gap.interval_id is None and (gap.from_t_s, gap.to_t_s) == (0.5, 4.5)
-    assert gap.import_wh == pytest.approx(45.0)
-    assert [c[0] for c in cuts] == pytest.approx([5.0, 0.0, 0.0, 5.0])
+    # the outage's 45 Wh up to the last boundary cut (3) is the catch-up, pro rata; the
+    # rest (3 to 4.5) is the next interval's
+    assert gap.interval_id is None and (gap.from_t_s, gap.to_t_s) == (0.5, 3.0)
+    assert gap.import_wh == pytest.approx(45.0 * 2.5 / 4)
+    assert [c[0] for c in cuts] == pytest.approx([5.0, 0.0, 0.0, 55.0 - 5.0 - 45.0 * 2.5 / 4])
     assert sum(c[0] for c in cuts) + gap.import_wh == pytest.approx(55.0)
 
 
@@ -129,6 +131,6 @@ def test_an_outage_over_the_run_start_brings_only_its_share_after_the_start() ->
     _readings(counters, [(4.0, 40.0), (5.0, 50.0)])
     cuts.append(counters.cut("m", 5.0, 4))
     (gap,) = counters.take_catch_ups()
-    # 10 Wh/s over the outage: 30 Wh of it after the start (pro rata), none before
-    assert (gap.from_t_s, gap.to_t_s, gap.import_wh) == (1.0, 4.0, pytest.approx(30.0))
-    assert [c[0] for c in cuts] == pytest.approx([0.0, 0.0, 10.0])
+    # 10 Wh/s over the outage: after the start (1) and up to the last cut (3), pro rata
+    assert (gap.from_t_s, gap.to_t_s, gap.import_wh) == (1.0, 3.0, pytest.approx(20.0))
+    assert [c[0] for c in cuts] == pytest.approx([0.0, 0.0, 20.0])
