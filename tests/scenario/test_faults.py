@@ -24,7 +24,6 @@ from bench.events import (
     EnergyUnaccounted,
     IntervalReport,
     MeterLate,
-    MeterLink,
     RunSummary,
     WorkerState,
     WorkerStatus,
@@ -208,7 +207,6 @@ def test_journaled_energy_equals_the_meters_truth_under_every_fault(tmp_path: Pa
         imp, exp = totals[meter_id]
         true_wh = true_imp if POWERS_W[meter_id] > 0 else true_exp
         got_wh = imp if POWERS_W[meter_id] > 0 else exp
-        print(f"{meter_id}: journal {got_wh:.1f} Wh, truth {true_wh:.1f} Wh")
         # the counters are whole mWh; the truth is sampled every ~ms (≤ 4 Wh at 3600×)
         assert got_wh == pytest.approx(true_wh, rel=2e-3, abs=50.0)
 
@@ -216,40 +214,6 @@ def test_journaled_energy_equals_the_meters_truth_under_every_fault(tmp_path: Pa
     assert any(isinstance(e, MeterLate) and e.meter_id == "flat" for e in events)
     flat_catch_up = [e for e in events if isinstance(e, EnergyCatchUp) and e.meter_id == "flat"]
     assert sum(c.import_wh for c in flat_catch_up) > 20 * 3000  # ~25 simulated hours out
-    # and the other meters' intervals were not delayed or distorted by it: each interval of
-    # the shop (away from its outages) is its true energy
-    skipped = 0
-    for report in reports:
-        (shop,) = [m for m in report.metered if m.participant == "shop"]
-        caught = sum(
-            c.import_wh
-            for c in events
-            if isinstance(c, EnergyCatchUp)
-            and c.meter_id == "shop"
-            and c.interval_id == report.interval_id
-        )
-        lo_s, hi_s = report.sim_time_s - 2 * INTERVAL_S, report.sim_time_s + INTERVAL_S
-        outage = any(
-            isinstance(c, EnergyCatchUp)
-            and c.meter_id == "shop"
-            and c.interval_id is None
-            and c.from_sim_s < hi_s
-            and c.to_sim_s > lo_s
-            for c in events
-        ) or any(
-            isinstance(e, MeterLink) and e.meter_id == "shop" and lo_s <= e.sim_time_s <= hi_s
-            for e in events
-        )
-        if outage:  # around an outage the split between intervals is linear: an estimate
-            skipped += 1
-            continue
-        t1 = clock.real_time_of(report.sim_time_s)
-        t0 = clock.real_time_of(report.sim_time_s - INTERVAL_S)
-        true_wh = truth.at("shop", t1)[0] - truth.at("shop", t0)[0]
-        assert shop.import_wh + caught == pytest.approx(true_wh, rel=0.02, abs=30.0), (
-            report.interval_id
-        )
-    assert skipped < len(reports) / 2, "most intervals are checked"
     # the meter that never reported is an audit finding, not a clean run
     (dud,) = [e for e in events if isinstance(e, EnergyUnaccounted) and e.meter_id == "dud"]
     assert "never reported" in dud.reason
