@@ -1,4 +1,4 @@
-"""Every Wh in the right interval under meter faults, against the emulator's own counters.
+"""Every metered Wh accounted for under meter faults, against the emulator's own counters.
 
 The meters are emulated on an external farm (as boards on ports), so the test can read
 their true counters while the bench sees only what the link lets through: every frame
