@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from pricing import AuditReport, EnergyBalance, IntervalPricing, Order
+from pricing import AuditReport, EnergyBalance, GridFlow, IntervalPricing, Order
 
 if TYPE_CHECKING:  # the chain client pulls in web3 (seconds to import)
     from bench.chain import Settlement
@@ -54,6 +54,16 @@ class IntervalReport:
     pricing: IntervalPricing
     settlement: Settlement
     audit: AuditReport
+    grid: GridFlow | None = None
+    """The city grid's name and the feeder's import and export (with a ``[grid]``)."""
+    soc_wh: float | None = None
+    """The shared battery's state of charge at the interval's end."""
+    battery_setpoint_w: float | None = None
+    """The battery's power (+ charging) set for the next interval by the HJB policy."""
+    signal_wei_per_wh: float | None = None
+    """The instantaneous price that was published for this interval before it started."""
+    step_allowance_wh: float = 0.0
+    """Energy-balance tolerance added for the power steps the bench commanded."""
 
     @property
     def balance(self) -> EnergyBalance:
@@ -209,6 +219,30 @@ class NoLoadControl:
             f"participant {self.participant} is price-responsive, but its meter "
             f"{self.meter_id} ({self.kind}) has no load control: its demand will not follow "
             "the price; use an emulated, simavr or fake meter, or make it a consumer"
+        )
+
+
+@dataclass(frozen=True)
+class PriceSignal:
+    """The instantaneous price for the next interval, published before it starts (a
+    tariff signal the price-responsive and flexible loads answer)."""
+
+    sim_time_s: float
+    interval_id: int
+    price_wei_per_wh: float
+    import_tariff_wei_per_wh: float
+    feed_in_tariff_wei_per_wh: float
+
+    @property
+    def level(self) -> str:
+        return "info"
+
+    @property
+    def message(self) -> str:
+        return (
+            f"interval {self.interval_id}: instantaneous price {self.price_wei_per_wh:.1f} "
+            f"wei/Wh (import tariff {self.import_tariff_wei_per_wh:.0f}, feed-in "
+            f"{self.feed_in_tariff_wei_per_wh:.0f})"
         )
 
 
@@ -440,5 +474,6 @@ StatusEvent = (
     | SupplyPointFinding
     | RelayConfirmed
     | MaintenanceMode
+    | PriceSignal
 )
 BenchEvent = MeterSample | IntervalReport | RunStarted | StatusEvent | RunSummary

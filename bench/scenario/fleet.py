@@ -78,6 +78,8 @@ class MeterFleet:
             for meter_id in pollers:
                 if rig.kind(meter_id) in _ZERO_START_KINDS:
                     self._counters.counters_zero_at(meter_id, started_t_s)
+        self.last_feeder_wh: tuple[float, float] | None = None
+        """The feeder's (import, export) Wh in the last :meth:`interval_energy` cut."""
 
     @classmethod
     @contextlib.contextmanager
@@ -198,6 +200,7 @@ class MeterFleet:
         if self.feeder_meter_id:
             import_wh, export_wh = self._counters.cut(self.feeder_meter_id, boundary, interval_id)
             feeder_import_wh = import_wh - export_wh
+            self.last_feeder_wh = (import_wh, export_wh)
         self._interval_id = interval_id
         return energy, feeder_import_wh
 

@@ -51,6 +51,9 @@ class ChainSession:
             market = Market.deploy(url)
             names = [p.agent.participant for p in config.participants]
             meters = {p.agent.participant: p.meter_id for p in config.participants}
+            if config.grid is not None:  # the city grid: a participant metered by the feeder
+                names.append(config.grid.participant)
+                meters[config.grid.participant] = config.feeder_meter or config.grid.participant
             market.add_participants(names, config.deposit_wei, meters=meters)
             status(0.0, "info", f"market {market.address} deployed; {len(names)} wallets funded")
             yield cls(market, url, names, meters, config.market_interval_s)

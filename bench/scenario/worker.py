@@ -181,7 +181,12 @@ class ScenarioWorker:
                     chain.market.address,
                 )
             )
-            procedure = IntervalProcedure(cfg, self._agents(fleet, clock), chain)
+            loads = {
+                p.agent.participant: load
+                for p in cfg.participants
+                if (load := fleet.load_control(p.meter_id)) is not None
+            }
+            procedure = IntervalProcedure(cfg, self._agents(fleet, clock), chain, loads)
             silent = fleet.wait_online(timeout_s=_ONLINE_TIMEOUT_S)
             if silent:
                 self._progress(
@@ -202,6 +207,7 @@ class ScenarioWorker:
             stack.callback(self._wind_down, clock, sessions)
             fleet.interval_energy(clock.real_time_of(t0_s))  # count energy from here on
             self._emit(WorkerStatus(clock.now_s(), WorkerState.RUNNING))
+            self._emit(procedure.prepare_first(t0_s))
             reports: list[IntervalReport] = []
             for interval_id in range(1, cfg.intervals + 1):
                 end_s = t0_s + interval_id * cfg.market_interval_s
@@ -214,9 +220,20 @@ class ScenarioWorker:
                 )
                 for energy_event in fleet.energy_events():
                     self._emit(energy_event)
-                report = procedure.run(interval_id, end_s, metered, feeder_wh)
+                report = procedure.run(interval_id, end_s, metered, feeder_wh, fleet.last_feeder_wh)
                 reports.append(report)
                 self._emit(report)
+                behind_s = clock.now_s() - end_s
+                if behind_s > cfg.market_interval_s:
+                    self._progress(
+                        clock.now_s(),
+                        "warning",
+                        f"interval {interval_id} took {behind_s:.0f} simulated s to trade, "
+                        "settle and price, longer than an interval: the worker is falling "
+                        "behind; lower [scenario] speed or [battery] soc_nodes",
+                    )
+                if procedure.signal is not None and interval_id < cfg.intervals:
+                    self._emit(procedure.signal)
                 for status in sessions.end_of_interval(interval_id, clock.now_s()):
                     self._emit(status)
                 if not self._hold(clock, fleet, sessions):
