@@ -10,6 +10,7 @@ from typing import Protocol
 
 from bench.events import (
     BenchEvent,
+    EnergyCatchUp,
     IntervalReport,
     MeterSample,
     RunStarted,
@@ -68,6 +69,9 @@ class JournalRecorder:
             journal.add_sample(event)
         elif isinstance(event, IntervalReport):
             journal.add_interval(event)
+        elif isinstance(event, EnergyCatchUp):
+            journal.add_catch_up(event)
+            journal.add_event(event.sim_time_s, event.level, event.message)
         elif isinstance(event, RunSummary):
             journal.commit()
         elif not isinstance(event, WorkerStatus) or event.level == "error":
