@@ -160,16 +160,22 @@ class SupplyPoints:
         """Lock a supply point and wait (at most ``timeout_s``) for a reading that shows
         it locked; that reading's counter is final. None if not confirmed in time."""
         point = self._points[meter_id]
+        session = point.session
         self.lock(meter_id, reason)
+        # Billed up to the confirming reading: until then the energy is the session's.
+        point.session = session
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.fleet.drain()
-            self._account(point)
-            self._drive(point)
-            if point.confirmed:
-                return point.last
-            time.sleep(0.005)
-        return None
+        try:
+            while time.monotonic() < deadline:
+                self.fleet.drain()
+                self._account(point)
+                self._drive(point)
+                if point.confirmed:
+                    return point.last
+                time.sleep(0.005)
+            return None
+        finally:
+            point.session = None
 
     def wanted_closed(self, meter_id: str) -> bool:
         """The relay state the bench wants now."""

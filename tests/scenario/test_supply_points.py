@@ -6,6 +6,7 @@ A unit test of one layer: the fleet is replaced by a stand-in speaking the same 
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -174,3 +175,37 @@ def test_manual_switching_needs_maintenance_mode_and_its_energy_is_accounted() -
 
 def test_cap_energy_is_the_deposit_at_the_tariff() -> None:
     assert cap_energy_wh(9_000_000, 200) == 45_000
+
+
+def test_energy_while_a_session_close_waits_for_its_lock_is_billed_not_unauthorised() -> None:
+    """The final counter bills everything up to the confirming reading, so the energy
+    drawn while the lock is in flight (a lost frame, then a retry) is the session's."""
+    meter = StandInMeter(relay_closed=False)
+    points = _points(meter, confirm_timeout_s=0.1)
+    _run(points, meter, 1)
+    points.unlock("ev", 3, start_counter_wh=meter.import_wh, cap_wh=None)
+    _run(points, meter, 3)
+    assert meter.relay_closed
+    before_wh = meter.import_wh
+    meter.ignore = 1  # the first lock command is lost: energy keeps flowing until the retry
+    ticking = threading.Event()
+
+    def tick() -> None:
+        while not ticking.wait(0.01):
+            meter.tick()
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        final = points.lock_and_confirm("ev", "session 3 closed", timeout_s=30.0)
+    finally:
+        ticking.set()
+        ticker.join()
+    assert final is not None and not final.relay_closed
+    assert final.energy_import_wh > before_wh  # energy flowed while the lock was in flight
+    unauthorised = [
+        e
+        for e in points.poll()
+        if isinstance(e, SupplyPointFinding) and e.fault is SupplyFault.UNAUTHORISED
+    ]
+    assert unauthorised == []
