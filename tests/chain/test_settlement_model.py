@@ -46,8 +46,8 @@ def model(balances: dict[str, int], trades: list[Trade]) -> tuple[dict[str, int]
 
 
 @pytest.fixture(scope="module")
-def shared_market(anvil: Anvil) -> tuple[Market, Meters]:
-    market = Market.deploy(anvil.url)
+def shared_market(anvil_session: Anvil) -> tuple[Market, Meters]:
+    market = Market.deploy(anvil_session.url)
     market.add_participants(NAMES, 400_000)
     return market, Meters(market, NAMES)
 
