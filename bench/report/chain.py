@@ -36,7 +36,7 @@ def reconcile(
         on_chain = market.settled_intervals()
     except (BenchError, Web3Exception, OSError, ValueError) as exc:
         return [Finding(0, "chain_unreachable", f"cannot read the market at {url}: {exc}")], False
-    name_of = {participant_account(p).address: p for p in participants}
+    name_of: dict[str, str] = {str(participant_account(p).address): p for p in participants}
     findings: list[Finding] = []
     recorded = {k.interval_id for k in intervals if k.interval_id in settlements}
     for i in sorted(set(on_chain) - recorded):

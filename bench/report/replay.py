@@ -33,6 +33,7 @@ from pricing import (
     Order,
     SettledTrade,
     Side,
+    Trade,
     audit,
 )
 
@@ -338,7 +339,7 @@ class _Replay:
     def _amounts(
         self,
         intervals: Sequence[RecordedInterval],
-        amounts: dict[int, list[tuple[object, int, str]]],
+        amounts: dict[int, list[tuple[Trade, int, str]]],
     ) -> None:
         settlements = self.journal.settlements()
         for kept in intervals:
@@ -379,7 +380,7 @@ class _Replay:
                 )
 
     def _record(
-        self, kept: RecordedInterval, paid: list[tuple[object, int, str]], mechanism: str
+        self, kept: RecordedInterval, paid: list[tuple[Trade, int, str]], mechanism: str
     ) -> IntervalRecord:
         """The interval for the market audit: the book cleared again, the settled amounts."""
         again = MECHANISMS[mechanism](kept.orders) if mechanism in MECHANISMS else None

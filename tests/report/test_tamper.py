@@ -167,7 +167,8 @@ def test_consistent_forgery_of_an_offer(journal: Path, honest_run: HonestRun) ->
     )
     edit(
         journal,
-        "UPDATE orders SET price_wei_per_wh = price_wei_per_wh + 2 WHERE interval_id = 2 AND participant = 'roof'",
+        "UPDATE orders SET price_wei_per_wh = price_wei_per_wh + 2 "
+        "WHERE interval_id = 2 AND participant = 'roof'",
     )
     edit(
         journal,
