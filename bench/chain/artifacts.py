@@ -22,6 +22,7 @@ class Artifact:
     name: str
     abi: tuple[dict[str, Any], ...]
     bytecode: str
+    userdoc: dict[str, Any]
 
 
 @cache
@@ -37,17 +38,19 @@ def load_artifact(name: str) -> Artifact:
     bytecode = data.get("bytecode", {}).get("object", "")
     if not bytecode or bytecode == "0x":
         raise ChainError(f"contract artifact {path} has no bytecode: {BUILD_HINT}")
-    return Artifact(name=name, abi=tuple(data["abi"]), bytecode=bytecode)
+    userdoc = data.get("metadata", {}).get("output", {}).get("userdoc", {})
+    return Artifact(name=name, abi=tuple(data["abi"]), bytecode=bytecode, userdoc=userdoc)
 
 
 def _signature(entry: dict[str, Any]) -> str:
-    return f"{entry['name']}({','.join(_abi_type(i) for i in entry['inputs'])})"
+    return f"{entry['name']}({','.join(abi_type(i) for i in entry['inputs'])})"
 
 
-def _abi_type(param: dict[str, Any]) -> str:
+def abi_type(param: dict[str, Any]) -> str:
+    """The canonical ABI type of a parameter (tuples spelled out)."""
     kind: str = param["type"]
     if kind.startswith("tuple"):
-        return f"({','.join(_abi_type(c) for c in param['components'])}){kind[5:]}"
+        return f"({','.join(abi_type(c) for c in param['components'])}){kind[5:]}"
     return kind
 
 
@@ -62,6 +65,6 @@ def error_table(*names: str) -> dict[bytes, tuple[str, tuple[str, ...], tuple[st
                 table[selector] = (
                     entry["name"],
                     tuple(i["name"] for i in entry["inputs"]),
-                    tuple(_abi_type(i) for i in entry["inputs"]),
+                    tuple(abi_type(i) for i in entry["inputs"]),
                 )
     return table

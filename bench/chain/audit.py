@@ -10,7 +10,9 @@ from hexbytes import HexBytes
 
 from bench.chain.client import Receipt
 from bench.chain.encoding import BatchEncodingError, decode_batch
-from bench.chain.market import TOPIC_SETTLED, Market, Settlement, abi_word
+from bench.chain.events import decode_log, topic
+from bench.chain.market import Market
+from bench.chain.settlement import Settlement
 from bench.errors import ChainError
 from pricing import Trade
 
@@ -29,8 +31,8 @@ class IntervalAudit:
 
 def audit_interval(market: Market, interval_id: int) -> IntervalAudit:
     """Rebuild interval ``interval_id`` from its settle transaction and check it."""
-    topic = "0x" + interval_id.to_bytes(32, "big").hex()
-    logs = market.event_logs(TOPIC_SETTLED, topic)
+    interval_topic = "0x" + interval_id.to_bytes(32, "big").hex()
+    logs = market.event_logs(topic("IntervalSettled"), interval_topic)
     if not logs:
         raise ChainError(
             f"interval {interval_id} is not settled on the market at {market.address}: "
@@ -40,13 +42,16 @@ def audit_interval(market: Market, interval_id: int) -> IntervalAudit:
     if len(logs) > 1:
         findings.append(f"{len(logs)} IntervalSettled events for one interval")
     event = logs[0]
+    summary = decode_log(event)
+    if summary is None:
+        raise ChainError(f"the IntervalSettled log of interval {interval_id} does not decode")
     tx_hash = "0x" + bytes(event["transactionHash"]).hex()
     tx = market.w3.eth.get_transaction(event["transactionHash"])
     raw = market.w3.eth.get_transaction_receipt(event["transactionHash"])
     _, args = market.contract.decode_function_input(HexBytes(tx["input"]))
     batch = bytes(args["batch"])
     committed = bytes(market.contract.functions.batchHash(interval_id).call())
-    if keccak(batch) != committed or bytes(event["data"])[:32] != committed:
+    if keccak(batch) != committed or summary.args["batchHash"] != committed:
         findings.append("the settle calldata does not hash to the stored commitment")
     try:
         packed = decode_batch(batch)
@@ -54,13 +59,13 @@ def audit_interval(market: Market, interval_id: int) -> IntervalAudit:
         findings.append(f"the committed batch does not decode: {exc}")
         packed = ()
     indices = {i for p in packed for i in (p.buyer_index, p.seller_index)}
-    names = {i: market.participant_name(i) for i in indices}  # one lookup per participant
+    names = {i: market.accounts.name(i) for i in indices}  # one lookup per participant
     trades = [
         Trade(names[p.buyer_index], names[p.seller_index], p.energy_wh, p.price_wei_per_wh)
         for p in packed
     ]
     receipt = Receipt(tx_hash, int(raw["blockNumber"]), int(raw["gasUsed"]), tuple(raw["logs"]))
-    settlement = market.settlement_from_receipt(interval_id, trades, receipt)
+    settlement = market.settler.from_receipt(interval_id, trades, receipt)
     value = sum(t.value_wei for t in settlement.settled_trades)
     energy = sum(t.energy_wh for t in settlement.settled_trades)
     if (value, energy) != (settlement.value_settled_wei, settlement.energy_settled_wh):
@@ -68,8 +73,7 @@ def audit_interval(market: Market, interval_id: int) -> IntervalAudit:
             f"event totals ({settlement.value_settled_wei} wei, {settlement.energy_settled_wh} "
             f"Wh) differ from the calldata's settled trades ({value} wei, {energy} Wh)"
         )
-    summary = bytes(event["data"])
     counts = (len(settlement.settled_trades), len(settlement.rejected_trades))
-    if counts != (abi_word(summary, 1), abi_word(summary, 2)):
+    if counts != (summary.args["settledTrades"], summary.args["rejectedTrades"]):
         findings.append("settled/rejected counts differ from the TradesRejected event")
     return IntervalAudit(settlement, tuple(findings))

@@ -1,8 +1,10 @@
-"""``gridbench chain bench``: batched settlement against one transaction per trade.
+"""``gridbench chain bench``: batched settlement of signed, meter-backed trades against one
+transaction per trade and against a plain token transfer per trade.
 
-Both run in the same process on the same node: the baseline settles each trade in its own
-transaction; the batched run settles intervals of 1,000 trades among 50 participants,
-with every participant's signed meter reading verified on chain.
+All runs use one market on one node in the same process: every trade is covered by both
+parties' signed orders and by their meters' attested counters (bench-attested meters,
+each interval with a fresh signed reading per participant). Participants and meters sign
+outside the timed path, as they would on their own devices.
 """
 
 from __future__ import annotations
@@ -12,13 +14,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from bench.attestation import SignedCounters
+from bench.chain.deployment import encode_call
 from bench.chain.market import Market
-from bench.chain.readings import SignedReading
+from bench.chain.orders import SignedBook
 from pricing import Trade
 
 PARTICIPANTS = 50
 TRADES_PER_INTERVAL = 1000
+SMALL_PARTICIPANTS = 10
+SMALL_TRADES = 20
 DEPOSIT_WEI = 10**15
+READING_STEP_WH = 100_000  # each interval's attested import and export per participant
 
 
 @dataclass(frozen=True)
@@ -29,12 +36,13 @@ class BenchResult:
     trades_per_s: float
     baseline_gas_per_trade: float
     baseline_trades_per_s: float
+    gas_per_trade_small: float
+    erc20_transfer_gas: float
     intervals: int
     trades_per_interval: int
     participants: int
     baseline_trades: int
     gas_per_interval: int
-    unverified_gas_per_trade: float
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -49,65 +57,101 @@ def random_trades(names: Sequence[str], count: int, rng: random.Random) -> list[
     return trades
 
 
+class _Meters:
+    """Fresh bench-attested counters of every participant's meter, one per interval."""
+
+    def __init__(self, market: Market, names: Sequence[str]) -> None:
+        self.market, self.names, self.step = market, list(names), 0
+
+    def next(self, names: Sequence[str] | None = None) -> list[SignedCounters]:
+        self.step += 1
+        wh, t = self.step * READING_STEP_WH, self.step * 3600
+        sign = self.market.registry.attestor.sign
+        return [sign(n, wh, wh, t) for n in (self.names if names is None else names)]
+
+
 def _settle_timed(
-    market: Market,
-    intervals: dict[int, list[Trade]],
-    readings: dict[int, dict[str, int | SignedReading]] | None,
+    market: Market, work: list[tuple[int, list[Trade], SignedBook, list[SignedCounters]]]
 ) -> tuple[int, float, int]:
-    """(gas used, seconds, trades settled) for settling ``intervals`` one after another."""
+    """(gas used, seconds, trades settled) for settling pre-signed intervals in order."""
     gas = settled = 0
     start = time.perf_counter()
-    for interval_id, trades in intervals.items():
-        result = market.settle_interval(
-            interval_id, trades, None if readings is None else readings[interval_id]
-        )
+    for interval_id, trades, book, readings in work:
+        result = market.settle_interval(interval_id, trades, readings, book=book)
         gas += result.gas_used
         settled += len(result.settled_trades)
     return gas, time.perf_counter() - start, settled
 
 
+def _transfer_gas(market: Market, trades: Sequence[Trade]) -> float:
+    """Mean gas of a plain LabCredit transfer, buyer to seller, per trade."""
+    total = 0
+    for t in trades:
+        data = encode_call(market.token, "transfer", market.wallet(t.seller).address, 1)
+        total += market.wallet(t.buyer).transact(market.token_address, data).gas_used
+    return total / len(trades)
+
+
 def run_benchmark(url: str, *, quick: bool = False, seed: int = 1) -> BenchResult:
-    """Deploy fresh markets on the node at ``url`` and measure both ways of settling."""
+    """Deploy a fresh market on the node at ``url`` and measure the ways of settling."""
     rng = random.Random(seed)
     names = [f"p{n:02d}" for n in range(PARTICIPANTS)]
     batches = 2 if quick else 10
     baseline_trades = 50 if quick else 300
+    market = Market.deploy(url, max_interval_step=1)
+    market.add_participants(names, DEPOSIT_WEI)
+    for name in names:  # wallet LABC for the ERC-20 baseline
+        wallet = market.wallet(name).address
+        market.operator.transact(
+            market.token_address, encode_call(market.token, "mint", wallet, 10**9)
+        )
+    meters = _Meters(market, names)
+    interval = 0
 
-    plain = Market.deploy(url, require_readings=False)
-    plain.add_participants(names, DEPOSIT_WEI)
-    single = {n + 1: [t] for n, t in enumerate(random_trades(names, baseline_trades, rng))}
-    base_gas, base_s, base_done = _settle_timed(plain, single, None)
+    def signed(
+        trades: list[Trade], readings: list[SignedCounters]
+    ) -> tuple[int, list[Trade], SignedBook, list[SignedCounters]]:
+        nonlocal interval
+        interval += 1
+        return interval, trades, market.settler.sign_book(interval, trades), readings
 
-    batched = {n + 1: random_trades(names, TRADES_PER_INTERVAL, rng) for n in range(batches)}
-    unverified_gas, _, _ = _settle_timed(plain, {10**6 + k: v for k, v in batched.items()}, None)
-
-    metered = Market.deploy(url, require_readings=True)
-    metered.add_participants(names, DEPOSIT_WEI)
-    # The meters sign their readings themselves: signing is outside the timed path.
-    stamp = int(time.time())
-    readings: dict[int, dict[str, int | SignedReading]] = {
-        i: {p: metered.meter_reading(p, i, 10 * i, stamp) for p in names} for i in batched
-    }
-    gas, seconds, done = _settle_timed(metered, batched, readings)
-    if done != batches * TRADES_PER_INTERVAL or base_done != baseline_trades:
-        raise RuntimeError("benchmark trades were rejected: deposits are too small")
+    single = [
+        signed([t], meters.next() if n == 0 else [])
+        for n, t in enumerate(random_trades(names, baseline_trades, rng))
+    ]
+    base_gas, base_s, base_done = _settle_timed(market, single)
+    batched = [
+        signed(random_trades(names, TRADES_PER_INTERVAL, rng), meters.next())
+        for _ in range(batches)
+    ]
+    gas, seconds, done = _settle_timed(market, batched)
+    small_names = names[:SMALL_PARTICIPANTS]
+    small = [
+        signed(random_trades(small_names, SMALL_TRADES, rng), meters.next(small_names))
+        for _ in range(batches)
+    ]
+    small_gas, _, small_done = _settle_timed(market, small)
+    erc20 = _transfer_gas(market, random_trades(names, 20 if quick else 100, rng))
     total = batches * TRADES_PER_INTERVAL
+    if (done, base_done, small_done) != (total, baseline_trades, batches * SMALL_TRADES):
+        raise RuntimeError("benchmark trades were rejected: deposits or attested energy too small")
     return BenchResult(
         gas_per_trade=gas / total,
         trades_per_s=total / seconds,
         baseline_gas_per_trade=base_gas / baseline_trades,
         baseline_trades_per_s=baseline_trades / base_s,
+        gas_per_trade_small=small_gas / (batches * SMALL_TRADES),
+        erc20_transfer_gas=erc20,
         intervals=batches,
         trades_per_interval=TRADES_PER_INTERVAL,
         participants=PARTICIPANTS,
         baseline_trades=baseline_trades,
         gas_per_interval=gas // batches,
-        unverified_gas_per_trade=unverified_gas / total,
     )
 
 
 def format_table(result: BenchResult) -> str:
-    """The benchmark as a plain-text table with ratios against the baseline."""
+    """The benchmark as a plain-text table with ratios against both baselines."""
     rows = [
         (
             "one tx per trade (baseline)",
@@ -115,24 +159,28 @@ def format_table(result: BenchResult) -> str:
             result.baseline_trades_per_s,
         ),
         (
-            f"batch of {result.trades_per_interval}, signed readings",
+            f"batch of {result.trades_per_interval}, signed + metered",
             result.gas_per_trade,
             result.trades_per_s,
         ),
+        (f"batch of {SMALL_TRADES} among {SMALL_PARTICIPANTS}", result.gas_per_trade_small, None),
+        ("plain ERC-20 transfer per trade", result.erc20_transfer_gas, None),
     ]
     lines = [
         f"chain settlement: {result.participants} participants, "
         f"{result.intervals} intervals x {result.trades_per_interval} trades, "
         f"baseline {result.baseline_trades} trades",
-        f"{'mode':<36}{'gas/trade':>12}{'x base':>9}{'trades/s':>12}{'x base':>9}",
+        f"{'mode':<40}{'gas/trade':>11}{'x base':>8}{'x erc20':>9}{'trades/s':>11}{'x base':>8}",
     ]
     for label, gas, rate in rows:
-        lines.append(
-            f"{label:<36}{gas:>12,.0f}{result.baseline_gas_per_trade / gas:>8.1f}x"
-            f"{rate:>12,.0f}{rate / result.baseline_trades_per_s:>8.1f}x"
+        speed = (
+            f"{rate:>11,.0f}{rate / result.baseline_trades_per_s:>7.1f}x"
+            if rate
+            else f"{'-':>11}{'':>8}"
         )
-    lines.append(
-        f"(batch without readings: {result.unverified_gas_per_trade:,.0f} gas/trade; "
-        f"{result.gas_per_interval:,} gas per 1,000-trade interval)"
-    )
+        lines.append(
+            f"{label:<40}{gas:>11,.0f}{result.baseline_gas_per_trade / gas:>7.1f}x"
+            f"{result.erc20_transfer_gas / gas:>8.2f}x{speed}"
+        )
+    lines.append(f"({result.gas_per_interval:,} gas per 1,000-trade interval)")
     return "\n".join(lines)

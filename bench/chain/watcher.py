@@ -8,36 +8,18 @@ from __future__ import annotations
 
 import queue
 import threading
-from dataclasses import dataclass
-from typing import Any
-
-from web3 import Web3
 
 from bench.chain.client import ChainClient
-from bench.chain.market import (
-    TOPIC_SESSION_CLOSED,
-    TOPIC_SESSION_OPENED,
-    TOPIC_SETTLED,
-    Market,
-    SessionBill,
-    SettledInterval,
-    abi_word,
-)
+from bench.chain.events import decode_log, topic
+from bench.chain.market import Market
+from bench.chain.sessions import SessionBill, SessionOpened, session_event
+from bench.chain.settlement import SettledInterval
 from bench.errors import ChainError
 
-
-@dataclass(frozen=True)
-class SessionOpened:
-    """A consumer opened a supply session: unlock the meter's relay."""
-
-    session_id: int
-    meter: str
-    consumer: str
-    cap_wei: int
-    price_wei_per_wh: int
-
+__all__ = ["ChainEvent", "EventWatcher", "SessionOpened"]
 
 ChainEvent = SessionOpened | SessionBill | SettledInterval | ChainError
+WATCHED = ("SessionOpened", "SessionClosed", "IntervalSettled")
 
 
 class EventWatcher:
@@ -69,9 +51,7 @@ class EventWatcher:
         latest = int(self.client.w3.eth.block_number)
         if latest < self._next_block:
             return 0
-        wanted = [
-            "0x" + t.hex() for t in (TOPIC_SESSION_OPENED, TOPIC_SESSION_CLOSED, TOPIC_SETTLED)
-        ]
+        wanted = ["0x" + topic(name).hex() for name in WATCHED]
         logs = self.client.w3.eth.get_logs(
             {
                 "address": self.market.address,
@@ -81,25 +61,17 @@ class EventWatcher:
             }
         )
         for log in logs:
-            self.events.put(self._decode(log))
+            event = decode_log(log)
+            if event is None:
+                continue
+            if event.name == "IntervalSettled":
+                self.events.put(SettledInterval.of(event))
+            else:
+                decoded = session_event(event, self.market.accounts)
+                if decoded is not None:
+                    self.events.put(decoded)
         self._next_block = latest + 1
         return len(logs)
-
-    def _decode(self, log: Any) -> ChainEvent:
-        topic = bytes(log["topics"][0])
-        if topic == TOPIC_SESSION_CLOSED:
-            return self.market.bill_from_log(log)
-        if topic == TOPIC_SETTLED:
-            return self.market.settled_from_log(log)
-        data = bytes(log["data"])
-        consumer = Web3.to_checksum_address(bytes(log["topics"][3])[-20:])
-        return SessionOpened(
-            session_id=int.from_bytes(bytes(log["topics"][1]), "big"),
-            meter=bytes(log["topics"][2]).rstrip(b"\0").decode(errors="replace"),
-            consumer=self.market.participant_label(consumer),
-            cap_wei=abi_word(data, 0),
-            price_wei_per_wh=abi_word(data, 1),
-        )
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll_s):

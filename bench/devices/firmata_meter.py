@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from bench.attestation import SignedCounters, meter_id_bytes32
 from bench.devices import wire
 from bench.devices.reading import Calibration, Identity, Reading
 from bench.devices.wire import Cmd
@@ -22,6 +24,7 @@ from bench.transport.packing import pack_bytes, pack_uint, unpack_bytes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+SIGN_TIMEOUT_S = 5.0  # PROTOCOL.md §5.11: a signature may take 3 s on an AVR
 
 
 def reading_from_frame(f: wire.ReadingFrame, meter_id: str, t_s: float) -> Reading:
@@ -65,6 +68,8 @@ class FirmataMeter:
         self._identity: Identity | None = None
         self._firmata: tuple[int, int] = (0, 0)
         self._firmware: tuple[str, tuple[int, int]] = ("", (0, 0))
+        self._signer: str | None = None
+        self._signed_seq = 0
         self.reboots_seen = 0
 
     @classmethod
@@ -165,6 +170,93 @@ class FirmataMeter:
         self._auth(wire.AuthCmd.SET_KEY, pack_bytes(new_key))
         self._key = new_key
 
+    # -- meter-signed readings (PROTOCOL.md §5.10-§5.12) ---------------------------
+    def signer_public_key(self) -> bytes:
+        """The meter's 64-byte signing public key X || Y."""
+        self._require_signing()
+        return self._request(
+            Cmd.SIGNER, b"", "signer public key", self._match(Cmd.SIGNER, wire.decode_signer)
+        )
+
+    def signer_address(self, *, refresh: bool = False) -> str:
+        """The meter's signing address (read once per connection unless ``refresh``)."""
+        if refresh or self._signer is None:
+            self._signer = wire.signer_address(self.signer_public_key())
+        return self._signer
+
+    def signed_reading(self) -> SignedCounters:
+        """A new meter-signed reading, verified against the meter's address.
+
+        Raises :class:`DeviceError` when the signature does not recover the meter's
+        address or the seq does not increase (a corrupted, tampered or replayed reply).
+        """
+        address = self.signer_address()
+        meter_id = meter_id_bytes32(self.meter_id)
+
+        def decode(p: bytes) -> SignedCounters:
+            found = wire.decode_signed_reading(p, meter_id)
+            if found is None:
+                raise DeviceError(
+                    f"meter {self.meter_id} on {self.url} sent a malformed signed reading "
+                    f"({len(p)} septets, non-canonical or wrong length): the reply was "
+                    "corrupted or tampered with; check the cable and retry"
+                )
+            return found
+
+        signed = self._request(
+            Cmd.SIGNED_READING,
+            b"",
+            "signed reading",
+            self._match(Cmd.SIGNED_READING, decode),
+            timeout_s=max(self._timeout_s, SIGN_TIMEOUT_S),
+        )
+        from eth_keys.exceptions import BadSignature  # lazy, as in bench.attestation
+
+        try:
+            recovered = signed.signer_address()
+        except (ValueError, BadSignature) as exc:
+            recovered = f"no address ({exc})"
+        if recovered != address:
+            raise DeviceError(
+                f"signed reading {signed.seq} from meter {self.meter_id} on {self.url} does "
+                f"not verify: it recovers {recovered}, the meter's address is {address}. "
+                "The reply was corrupted or tampered with on the link, or the meter's "
+                "signing key changed; check the cable, read its signer again "
+                "(signer_address(refresh=True)) and register the new address before retrying."
+            )
+        if signed.seq <= self._signed_seq:
+            raise DeviceError(
+                f"signed reading from meter {self.meter_id} on {self.url} has seq "
+                f"{signed.seq}, not above the last one seen ({self._signed_seq}): a replayed "
+                "reply or a meter that lost its EEPROM; do not use it, and re-commission "
+                "the meter if it persists."
+            )
+        self._signed_seq = signed.seq
+        return signed
+
+    def new_signing_key(self, host_entropy: bytes | None = None) -> str:
+        """Make the meter replace its signing key (authenticated); returns the new address.
+
+        ``host_entropy`` (32 bytes, fresh random by default) is mixed into the meter's
+        own; the meter must then be registered again under the new address.
+        """
+        self._require_signing()
+        entropy = os.urandom(wire.ENTROPY_BYTES) if host_entropy is None else host_entropy
+        if len(entropy) != wire.ENTROPY_BYTES:
+            raise DeviceError("host entropy for a new signing key must be 32 bytes")
+        self._auth(wire.AuthCmd.NEW_SIGNING_KEY, pack_bytes(entropy), timeout_s=SIGN_TIMEOUT_S)
+        return self.signer_address(refresh=True)
+
+    def _require_signing(self) -> None:
+        ident = self.identity()
+        if ident.protocol_version < (1, 1) or not ident.signing_key:
+            raise DeviceError(
+                f"meter {ident.meter_id} on {self.url} cannot sign readings (protocol "
+                f"{ident.protocol_version[0]}.{ident.protocol_version[1]}, signing key "
+                f"{'present' if ident.signing_key else 'absent'}); flash firmware 1.1 or "
+                "newer, or register the bench as its attestor"
+            )
+
     def challenge(self) -> bytes:
         """Ask for a fresh nonce (8 bytes)."""
         return self._request(Cmd.CHALLENGE, b"", "challenge", self._match_nonce)
@@ -188,16 +280,23 @@ class FirmataMeter:
         self.close()
 
     # -- internals ---------------------------------------------------------------
-    def _auth(self, cmd: int, args: bytes) -> None:
+    def _auth(self, cmd: int, args: bytes, *, timeout_s: float | None = None) -> None:
         nonce = self.challenge()
         payload = wire.encode_auth(self._key, nonce, cmd, args)
-        self._request(Cmd.AUTH, payload, f"authenticated command {cmd}", self._match_ack(cmd))
+        what = f"authenticated command {cmd}"
+        self._request(Cmd.AUTH, payload, what, self._match_ack(cmd), timeout_s=timeout_s)
 
     def _send_stream(self) -> None:
         self.link.send(firmata.sysex(Cmd.STREAM, pack_uint(self._stream_ms, 14)))
 
     def _request(
-        self, cmd: int, payload: bytes, what: str, match: Callable[[Message], T | None]
+        self,
+        cmd: int,
+        payload: bytes,
+        what: str,
+        match: Callable[[Message], T | None],
+        *,
+        timeout_s: float | None = None,
     ) -> T:
         self.link.send(firmata.sysex(cmd, payload))
 
@@ -208,16 +307,19 @@ class FirmataMeter:
                     raise _refused(err, what, self.url)
             return match(msg)
 
-        return self._await(what, match_or_error)
+        return self._await(what, match_or_error, timeout_s)
 
-    def _await(self, what: str, match: Callable[[Message], T | None]) -> T:
-        deadline = time.monotonic() + self._timeout_s
+    def _await(
+        self, what: str, match: Callable[[Message], T | None], timeout_s: float | None = None
+    ) -> T:
+        timeout_s = self._timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout_s
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TransportError(
                     f"meter on {self.url} did not answer the {what} request within "
-                    f"{self._timeout_s} s; check that it runs the gridmeter firmware at "
+                    f"{timeout_s} s; check that it runs the gridmeter firmware at "
                     f"{DEFAULT_BAUD} baud and that the link is not stalled"
                 )
             for msg in self.link.receive(min(left, 0.05)):
@@ -269,6 +371,7 @@ class FirmataMeter:
             boot_count=f.boot_count,
             key_provisioned=f.key_provisioned,
             calibrated=f.calibrated,
+            signing_key=f.signing_key,
         )
 
     def _take_reading(self, msg: Message) -> Reading | None:
@@ -277,6 +380,18 @@ class FirmataMeter:
             if frame is not None:
                 return reading_from_frame(frame, self.meter_id, self._clock())
         return None
+
+    @staticmethod
+    def _match(cmd: int, decode: Callable[[bytes], T | None]) -> Callable[[Message], T | None]:
+        def match(msg: Message) -> T | None:
+            if isinstance(msg, Sysex) and msg.command == cmd:
+                found = decode(msg.payload)
+                if found is None:
+                    log.warning("malformed reply to sysex %02x (%d septets)", cmd, len(msg.payload))
+                return found
+            return None
+
+        return match
 
     @staticmethod
     def _match_version(msg: Message) -> tuple[int, int] | None:

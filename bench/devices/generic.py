@@ -2,8 +2,10 @@
 
 Limits (documented, not hidden): Firmata samples each channel at most every 1 ms (19 ms
 by default), far below what true RMS of 50 Hz needs. The host estimates RMS from the
-samples of a window, which is only right when the sampling interval is not a multiple of
-the mains period (the samples then sweep the waveform's phase). Power is
+samples of a window, which is only right when the samples sweep the waveform's phase:
+:func:`check_sampling` refuses an interval that aliases with 50 or 60 Hz mains (a
+multiple or divisor of 20 ms or 16.7 ms, or any interval whose samples visit too few
+phases of the cycle within the window) or that the line cannot carry. Power is
 Vrms·Irms·configured power factor, signed by the configured direction. Energy is
 integrated on the host, so it starts at 0 on every connection and whatever flows while
 the board is disconnected is lost. The relay is a plain digital output: no
@@ -16,16 +18,59 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from fractions import Fraction
 
 from bench.config import GenericConfig
 from bench.devices.reading import Calibration, Identity, Reading
 from bench.devices.wire import decode_firmware
-from bench.errors import DeviceError, TransportError
+from bench.errors import ConfigError, DeviceError, TransportError
 from bench.transport import firmata as fm
 from bench.transport.link import DEFAULT_BAUD, FirmataLink, handshake_or_close, open_link
 from bench.transport.packing import pack_uint
 
 OUTPUT = 0x01
+MAINS_PERIODS_MS = {50: Fraction(20), 60: Fraction(50, 3)}
+MIN_PHASES = 16  # distinct phases of the cycle: RMS of harmonics up to the 7th holds
+MAX_RMS_BIAS = 0.025  # worst-case relative RMS error of a pure sine, any phase
+LINE_USE = 0.8  # of the line rate that analog reports may take
+
+
+def check_sampling(cfg: GenericConfig, baud: int = DEFAULT_BAUD) -> None:
+    """Refuse a sampling interval that aliases with the mains or overloads the line.
+
+    The window's N samples, taken every T = ``cfg.sampling_ms``, must fall on at least
+    :data:`MIN_PHASES` distinct phases of both the 50 Hz and the 60 Hz cycle, and weigh
+    them evenly: the mean square of sin(2π f t + φ) over the samples is
+    ½ − ½ Re(e^{2iφ} · mean_k e^{4iπ f k T}), and the Dirichlet sum
+    |sin(2π N fT) / (N sin(2π fT))| bounds its relative error for every φ. This refuses
+    every multiple of 20 ms and of 16.7 ms (one phase), their divisors (2 to 10 phases;
+    1 ms also overloads the line), and near-multiples whose phase drifts too slowly to
+    sweep whole cycles in a window (17 ms at 60 Hz).
+    """
+    t_ms = cfg.sampling_ms
+    if not isinstance(t_ms, int) or not 1 <= t_ms <= 16383:
+        raise ConfigError(f"generic sampling_ms must be an integer 1-16383 (got {t_ms!r})")
+    load = 2 * 3 * 1000 / t_ms
+    if load > LINE_USE * baud / 10:
+        raise ConfigError(
+            f"generic sampling_ms = {t_ms}: two analog channels need {load:.0f} bytes/s, "
+            f"more than {LINE_USE:.0%} of what {baud} baud carries; use 19 ms or more"
+        )
+    n = max(1, int(cfg.window_s * 1000 // t_ms))
+    for hz, period in MAINS_PERIODS_MS.items():
+        phases = {k * t_ms % period for k in range(min(n, 64))}
+        x = float(Fraction(t_ms) / period)  # cycles per sample
+        den = n * math.sin(2 * math.pi * x)
+        dirichlet = 1.0 if abs(den) < 1e-9 else abs(math.sin(2 * math.pi * n * x) / den)
+        bias = 0.5 * dirichlet  # relative RMS error: half the mean-square one
+        if len(phases) < MIN_PHASES or bias > MAX_RMS_BIAS:
+            raise ConfigError(
+                f"generic sampling_ms = {t_ms} aliases with {hz} Hz mains (period "
+                f"{float(period):.1f} ms): in a {cfg.window_s} s window its samples fall on "
+                f"{len(phases)} phases of the cycle and may misread the RMS by up to "
+                f"{bias:.0%}. Pick an interval that sweeps the cycle, e.g. 19 or 23 ms "
+                "(not a multiple or divisor of 20 ms or 16.7 ms)."
+            )
 
 
 class GenericFirmataMeter:
@@ -40,6 +85,7 @@ class GenericFirmataMeter:
         timeout_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        check_sampling(cfg)
         self.link = link
         self.url = link.url
         self.meter_id = meter_id

@@ -49,6 +49,7 @@ class Identity:
     boot_count: int
     key_provisioned: bool
     calibrated: bool
+    signing_key: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ import hmac
 from dataclasses import dataclass
 from enum import IntEnum
 
+from bench.attestation import SignedCounters
 from bench.devices.reading import Calibration
 from bench.errors import DeviceError
 from bench.transport.packing import (
@@ -22,7 +23,7 @@ from bench.transport.packing import (
 )
 
 PROTO_MAJOR = 1
-PROTO_MINOR = 0
+PROTO_MINOR = 1
 FIRMWARE_NAME = "gridmeter"
 FIRMATA_VERSION = (2, 6)
 DEFAULT_KEY = bytes(32)
@@ -30,6 +31,10 @@ NONCE_BYTES = 8
 TAG_BYTES = 16
 TAG_SEPTETS = 2 * TAG_BYTES
 ENERGY_WRAP_MWH = (1 << 32) * 1000
+PUBLIC_KEY_BYTES = 64
+SIGNER_LEN = 2 * PUBLIC_KEY_BYTES
+SIGNED_READING_LEN = 4 * 5 + 2 * 64 + 1
+ENTROPY_BYTES = 32
 METER_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
@@ -42,6 +47,8 @@ class Cmd(IntEnum):
     CALIBRATION = 0x04
     CHALLENGE = 0x05
     AUTH = 0x06
+    SIGNER = 0x07
+    SIGNED_READING = 0x08
     ERROR = 0x0F
 
 
@@ -52,6 +59,7 @@ class AuthCmd(IntEnum):
     SET_CALIBRATION = 0x02
     SET_METER_ID = 0x03
     SET_KEY = 0x04
+    NEW_SIGNING_KEY = 0x05
 
 
 class ErrorCode(IntEnum):
@@ -86,6 +94,7 @@ class IdentityFrame:
     key_provisioned: bool
     calibrated: bool
     meter_id: str
+    signing_key: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +132,7 @@ ERROR_LEN = 4
 
 def encode_identity(f: IdentityFrame) -> bytes:
     """IDENTITY reply payload (after the command byte)."""
-    flags = int(f.key_provisioned) | int(f.calibrated) << 1
+    flags = int(f.key_provisioned) | int(f.calibrated) << 1 | int(f.signing_key) << 2
     return (
         bytes((*f.proto, *f.firmware_version))
         + pack_uint(f.boot_count % 16384, 14)
@@ -146,6 +155,7 @@ def decode_identity(p: bytes) -> IdentityFrame | None:
         key_provisioned=bool(p[7] & 1),
         calibrated=bool(p[7] & 2),
         meter_id=name.decode("ascii"),
+        signing_key=bool(p[7] & 4),
     )
 
 
@@ -235,6 +245,64 @@ def decode_error(p: bytes) -> ErrorFrame | None:
     return ErrorFrame(p[0], p[1], unpack_uint(p, 2, 14))
 
 
+def canonical_bytes(septets: bytes | bytearray) -> bool:
+    """True when ``septets`` is a canonical ``bytes[n]`` field (every MSB septet 0 or 1)."""
+    return len(septets) % 2 == 0 and all(b <= 1 for b in septets[1::2])
+
+
+def encode_signer(public_key: bytes) -> bytes:
+    """SIGNER reply payload: the 64-byte public key X || Y as ``bytes[64]``."""
+    if len(public_key) != PUBLIC_KEY_BYTES:
+        raise ValueError("a public key has 64 bytes (X || Y)")
+    return pack_bytes(public_key)
+
+
+def decode_signer(p: bytes) -> bytes | None:
+    """The 64-byte public key of a SIGNER payload; ``None`` if malformed or non-canonical."""
+    if len(p) != SIGNER_LEN or not canonical_bytes(p):
+        return None
+    return unpack_bytes(p)
+
+
+def signer_address(public_key: bytes) -> str:
+    """The checksummed address of a 64-byte public key (last 20 bytes of its Keccak-256)."""
+    from eth_keys import keys  # lazy: eth_keys costs start-up time
+
+    return keys.PublicKey(public_key).to_checksum_address()
+
+
+def encode_signed_reading(sc: SignedCounters) -> bytes:
+    """SIGNED_READING reply payload (§5.11); the meter id is not on the wire."""
+    return b"".join(
+        (
+            pack_uint(sc.seq, 35),
+            pack_uint(sc.import_wh, 35),
+            pack_uint(sc.export_wh, 35),
+            pack_uint(sc.time_s, 35),
+            pack_bytes(sc.r),
+            pack_bytes(sc.s),
+            bytes((sc.v,)),
+        )
+    )
+
+
+def decode_signed_reading(p: bytes, meter_id: bytes) -> SignedCounters | None:
+    """Decode a SIGNED_READING payload for ``meter_id`` (bytes32); ``None`` if malformed.
+
+    Non-canonical packing (a 32-bit field with its top 3 bits set, a byte's MSB septet
+    above 1, v not 27/28) is malformed: each signed value has exactly one encoding.
+    """
+    if len(p) != SIGNED_READING_LEN:
+        return None
+    ints = [unpack_uint(p, 5 * i, 35) for i in range(4)]
+    sig = p[20:148]
+    if max(ints) >= 1 << 32 or not canonical_bytes(sig) or p[148] not in (27, 28):
+        return None
+    seq, import_wh, export_wh, time_s = ints
+    r, s = unpack_bytes(sig[:64]), unpack_bytes(sig[64:])
+    return SignedCounters(meter_id, seq, import_wh, export_wh, time_s, p[148], r, s)
+
+
 def auth_tag(key: bytes, nonce: bytes, msg: bytes) -> bytes:
     """``HMAC-SHA256(key, nonce || msg)[:16]``; ``msg`` starts with the ``06`` byte."""
     return hmac.new(key, nonce + msg, hashlib.sha256).digest()[:TAG_BYTES]
@@ -247,11 +315,15 @@ def encode_auth(key: bytes, nonce: bytes, cmd: int, args: bytes) -> bytes:
 
 
 def split_auth(payload: bytes) -> tuple[bytes, bytes] | None:
-    """Split an AUTH payload into (msg including ``06``, raw tag); ``None`` if too short."""
+    """Split an AUTH payload into (msg including ``06``, tag septets); ``None`` if too short.
+
+    The tag stays in septets: a meter compares them with the canonical encoding of the
+    expected tag, so a tag with a non-canonical septet never matches (§5.6).
+    """
     if len(payload) < 1 + TAG_SEPTETS:
         return None
     body, tag = payload[:-TAG_SEPTETS], payload[-TAG_SEPTETS:]
-    return bytes((Cmd.AUTH,)) + body, unpack_bytes(tag)
+    return bytes((Cmd.AUTH,)) + body, tag
 
 
 def encode_firmware(name: str, major: int, minor: int) -> bytes:

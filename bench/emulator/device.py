@@ -7,6 +7,7 @@ simulated clock so energy integrates in simulated time.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import math
 import os
@@ -14,6 +15,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from eth_keys import keys  # imported with the emulator, never while a run's clock ticks
+
+from bench import attestation
 from bench.config import Faults
 from bench.devices import wire
 from bench.devices.reading import Calibration
@@ -27,6 +31,7 @@ RESERVED_PINS = frozenset((0, 1, 7))
 ANALOG_PINS = range(14, 20)
 MODES_DIGITAL = (0x00, 0x01, 0x0B)
 TX_BUFFER = 64
+PIN_MODE_IGNORE = 0x7F  # Firmata's mode for a pin the firmware does not let the host use
 NONCE_LIFETIME_S = 30.0
 STANDARD_FIRMATA = "StandardFirmata.ino"
 
@@ -44,6 +49,9 @@ class Eeprom:
     auth_failures: int = 0
     import_mwh: float = 0.0
     export_mwh: float = 0.0
+    signing_key: bytes | None = field(default=None, repr=False)  # never leaves the meter
+    signed_seq: int = 0
+    signed_time_s: int = 0
 
 
 @dataclass
@@ -56,6 +64,8 @@ class DeviceStats:
     frames_dropped: int = 0
     frames_truncated: int = 0
     garbage_bytes: int = 0
+    rx_bytes: int = 0  # bytes that reached the meter's UART
+    rx_dropped: int = 0  # of them, lost to a full receive ring
 
 
 class MeterDevice:
@@ -70,6 +80,8 @@ class MeterDevice:
         firmware_version: tuple[int, int, int] = (1, 0, 0),
         seed: int | None = None,
         nonce_source: Callable[[int], bytes] = os.urandom,
+        entropy_source: Callable[[int], bytes] = os.urandom,
+        sign_s: float = 0.0,
     ) -> None:
         self.eeprom = eeprom
         self.physics = physics
@@ -78,6 +90,13 @@ class MeterDevice:
         self.stats = DeviceStats()
         self._rng = random.Random(seed)
         self._nonce_source = nonce_source
+        self._entropy = entropy_source
+        self.sign_s = sign_s  # link time one signature keeps the meter busy (AVR: up to 3 s)
+        self.busy_until = 0.0  # the loop is signing until then: it reads no bytes
+        self._deferred = b""  # the reply the signature in progress will send
+        if eeprom.signing_key is None:  # first power-up: the key is born inside the meter
+            eeprom.signing_key = self._new_private_key(b"")
+        self._public_key: bytes | None = None  # derived at the first SIGNER (~10 ms)
         self._parser = fm.FirmataParser(max_sysex=128, lone_version_is_query=True)
         self._seq = 0
         self._locked_until = 0.0  # survives SYSTEM_RESET; boot() recomputes it from EEPROM
@@ -88,6 +107,7 @@ class MeterDevice:
         """Power-up or reset: count the boot, reset RAM state, announce (§4)."""
         self.eeprom.boot_count = (self.eeprom.boot_count + 1) % 16384
         self._seq = 0
+        self.busy_until, self._deferred = 0.0, b""
         self._reset_state(now)
         self._parser.reset()
         failures = self.eeprom.auth_failures
@@ -106,7 +126,7 @@ class MeterDevice:
         self._digital_on: set[int] = set()
         self._reported: dict[int, int] = {}
         self._modes = [0x02 if p in ANALOG_PINS else 0x00 for p in range(NUM_PINS)]
-        self._outputs = [0] * NUM_PINS
+        self._states = [0] * NUM_PINS  # StandardFirmata's pin state: output level, pull-up 1
         self._nonce: tuple[bytes, float] | None = None
 
     # -- link entry points ---------------------------------------------------------
@@ -119,15 +139,23 @@ class MeterDevice:
 
     def next_due(self) -> float:
         """Link time of the next periodic output (inf when nothing is scheduled)."""
-        return min(self._next_reading, self._next_sample)
+        due = min(self._next_reading, self._next_sample)
+        if self._deferred:
+            due = min(due, self.busy_until)
+        return max(due, self.busy_until)
 
     def poll(self, now: float, room: int) -> bytes:
         """Periodic output due by ``now`` that fits in ``room`` bytes of TX buffer."""
-        out = bytearray()
+        if now < self.busy_until:
+            return b""  # signing: streamed frames wait
+        out = bytearray(self._deferred)  # Serial.write blocks until it fits: no room check
+        self._deferred = b""
+        room -= len(out)
         if now >= self._next_reading and room >= 38:
-            out += self._reading_frame(now)
+            frame = self._reading_frame(now)
+            out += frame
             self._next_reading = max(self._next_reading + self._stream_s, now - self._stream_s)
-            room -= len(out)
+            room -= len(frame)
         if now >= self._next_sample and room >= 3 * len(self._analog_on):
             t_adc = self._next_sample  # the ADC samples on its own clock, not the loop's
             for ch in sorted(self._analog_on):
@@ -172,6 +200,7 @@ class MeterDevice:
                 and msg.mode in self._modes_of(msg.pin)
             ):
                 self._modes[msg.pin] = msg.mode
+                self._states[msg.pin] = int(msg.mode == 0x0B)
                 return self._report_changes()
             return b""
         if isinstance(msg, fm.SetDigitalPin):
@@ -193,6 +222,8 @@ class MeterDevice:
         if cmd == fm.ANALOG_MAPPING_QUERY:
             mapping = bytes(pin - 14 if pin in ANALOG_PINS else 0x7F for pin in range(NUM_PINS))
             return self._frame(fm.ANALOG_MAPPING_RESPONSE, mapping)
+        if cmd == fm.PIN_STATE_QUERY:
+            return self._pin_state(p)
         if cmd == fm.SAMPLING_INTERVAL and len(p) == 2:
             self._sampling_s = max(1, unpack_uint(p, 0, 14)) / 1000
             return b""
@@ -205,6 +236,8 @@ class MeterDevice:
             Cmd.CALIBRATION: self._cmd_calibration,
             Cmd.CHALLENGE: self._cmd_challenge,
             Cmd.AUTH: self._cmd_auth,
+            Cmd.SIGNER: self._cmd_signer,
+            Cmd.SIGNED_READING: self._cmd_signed_reading,
         }
         handler = handlers.get(cmd)
         if handler is None:
@@ -237,6 +270,43 @@ class MeterDevice:
             return self._error(ErrorCode.BAD_LENGTH, Cmd.CALIBRATION, len(p))
         return self._frame(Cmd.CALIBRATION, wire.encode_calibration(self.eeprom.calibration))
 
+    def _cmd_signer(self, p: bytes, now: float) -> bytes:
+        if p:
+            return self._error(ErrorCode.BAD_LENGTH, Cmd.SIGNER, len(p))
+        if self._public_key is None:
+            assert self.eeprom.signing_key is not None
+            self._public_key = keys.PrivateKey(self.eeprom.signing_key).public_key.to_bytes()
+        return self._frame(Cmd.SIGNER, wire.encode_signer(self._public_key))
+
+    def _cmd_signed_reading(self, p: bytes, now: float) -> bytes:
+        if p:
+            return self._error(ErrorCode.BAD_LENGTH, Cmd.SIGNED_READING, len(p))
+        ee = self.eeprom
+        assert ee.signing_key is not None
+        self.physics.advance()
+        ee.signed_seq += 1  # persisted before the reply: no seq is ever signed twice
+        ee.signed_time_s = max(ee.signed_time_s, int(self.physics.sim_clock()))
+        signed = attestation.sign_counters(
+            ee.signing_key,
+            meter_id=attestation.meter_id_bytes32(ee.meter_id),
+            seq=ee.signed_seq,
+            import_wh=int(ee.import_mwh) // 1000 % (1 << 32),
+            export_wh=int(ee.export_mwh) // 1000 % (1 << 32),
+            time_s=ee.signed_time_s,
+        )
+        frame = self._frame(Cmd.SIGNED_READING, wire.encode_signed_reading(signed))
+        if self.sign_s <= 0:
+            return frame
+        self.busy_until, self._deferred = now + self.sign_s, frame
+        return b""
+
+    def _new_private_key(self, host_entropy: bytes) -> bytes:
+        """SHA-256 of fresh meter entropy and the host's, rehashed until in 1 … n−1."""
+        key = hashlib.sha256(self._entropy(32) + host_entropy).digest()
+        while not 0 < int.from_bytes(key, "big") < attestation.SECP256K1_N:
+            key = hashlib.sha256(key).digest()
+        return key
+
     def _cmd_challenge(self, p: bytes, now: float) -> bytes:
         if now < self._locked_until:
             return self._error(ErrorCode.LOCKED_OUT, Cmd.CHALLENGE, self._lock_left(now))
@@ -258,20 +328,22 @@ class MeterDevice:
         nonce, _ = self._nonce
         self._nonce = None
         msg, tag = parts
-        if not hmac.compare_digest(wire.auth_tag(self.eeprom.key, nonce, msg), tag):
+        expected = pack_bytes(wire.auth_tag(self.eeprom.key, nonce, msg))
+        if not hmac.compare_digest(expected, tag):
             self.eeprom.auth_failures += 1
             failures = self.eeprom.auth_failures
             if failures >= 3:
                 self._locked_until = now + self._lockout_s(failures)
             return self._error(ErrorCode.BAD_TAG, Cmd.AUTH, failures)
         self.eeprom.auth_failures = 0
-        return self._auth_command(msg[1], msg[2:])
+        return self._auth_command(msg[1], msg[2:], len(p))
 
-    def _auth_command(self, cmd: int, args: bytes) -> bytes:
+    def _auth_command(self, cmd: int, args: bytes, received: int) -> bytes:
+        """Run an authenticated command; ``received``: the AUTH payload's septets (§5.9)."""
         ee = self.eeprom
         if cmd == AuthCmd.RELAY:
             if len(args) != 1:
-                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, len(args))
+                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, received)
             if args[0] > 1:
                 return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, 1)
             self.physics.advance()
@@ -279,25 +351,30 @@ class MeterDevice:
         elif cmd == AuthCmd.SET_CALIBRATION:
             cal = wire.decode_calibration(args)
             if cal is None:
-                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, len(args))
+                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, received)
             bad = self._bad_calibration_field(cal)
             if bad:
                 return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, bad)
             self.physics.advance()
             ee.calibration, ee.calibrated = cal, True
         elif cmd == AuthCmd.SET_METER_ID:
-            if not args:
-                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, 0)
             text = args.decode("ascii")
-            if len(text) > 16 or any(c not in wire.METER_ID_CHARS for c in text):
+            if not 1 <= len(text) <= 16 or any(c not in wire.METER_ID_CHARS for c in text):
                 return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, 1)
             ee.meter_id = text
         elif cmd == AuthCmd.SET_KEY:
             if len(args) != 64:
-                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, len(args))
-            if any(b > 1 for b in args[1::2]):
+                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, received)
+            if not wire.canonical_bytes(args):
                 return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, 1)
             ee.key = unpack_bytes(args)
+        elif cmd == AuthCmd.NEW_SIGNING_KEY:
+            if len(args) != 2 * wire.ENTROPY_BYTES:
+                return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, received)
+            if not wire.canonical_bytes(args):
+                return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, 1)
+            ee.signing_key = self._new_private_key(unpack_bytes(args))
+            self._public_key = None
         else:
             return self._error(ErrorCode.UNKNOWN_COMMAND, Cmd.AUTH)
         return self._frame(Cmd.AUTH, bytes((cmd, 0)))
@@ -331,6 +408,7 @@ class MeterDevice:
             key_provisioned=ee.key != wire.DEFAULT_KEY,
             calibrated=ee.calibrated,
             meter_id=ee.meter_id,
+            signing_key=ee.signing_key is not None,
         )
 
     def _version(self) -> bytes:
@@ -356,12 +434,23 @@ class MeterDevice:
             out.append(0x7F)
         return bytes(out)
 
+    def _pin_state(self, p: bytes) -> bytes:
+        """PIN_STATE_RESPONSE as StandardFirmata sends it (§4); nothing without a pin."""
+        if not p:
+            return b""
+        pin = p[0]
+        if pin >= NUM_PINS:
+            return self._frame(fm.PIN_STATE_RESPONSE, bytes((pin,)))
+        if pin in RESERVED_PINS:
+            return self._frame(fm.PIN_STATE_RESPONSE, bytes((pin, PIN_MODE_IGNORE, 0)))
+        return self._frame(fm.PIN_STATE_RESPONSE, bytes((pin, self._modes[pin], self._states[pin])))
+
     def _modes_of(self, pin: int) -> tuple[int, ...]:
         return (*MODES_DIGITAL, 0x02) if pin in ANALOG_PINS else MODES_DIGITAL
 
     def _write_pin(self, pin: int, value: int) -> None:
         if pin < NUM_PINS and pin not in RESERVED_PINS and self._modes[pin] == 0x01:
-            self._outputs[pin] = value
+            self._states[pin] = value
 
     def _port_inputs(self, port: int) -> int:
         mask = 0

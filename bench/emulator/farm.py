@@ -1,8 +1,10 @@
 """Many emulated meters in one process, each on its own pseudo-terminal (or TCP port).
 
-One I/O thread serves every meter: it reads the host's bytes, runs each
-:class:`MeterDevice`, and writes its output paced to the baud rate like a UART
-(10 bit times per byte, a 64-byte TX buffer). Each meter gets a stable symlink
+One I/O thread serves every meter: it reads the host's bytes, delivers them to each
+:class:`MeterDevice` at the baud rate through a 64-byte receive ring (:mod:`.uart`: bytes
+that arrive while the meter is busy signing and the ring is full are lost, as on an Uno),
+and writes its output paced to the baud rate like a UART (10 bit times per byte, a
+64-byte TX buffer). Each meter gets a stable symlink
 (``.port``) that survives unplug/replug, when the pty itself is replaced.
 """
 
@@ -30,6 +32,7 @@ from bench.devices import wire
 from bench.emulator.device import TX_BUFFER, DeviceStats, Eeprom, MeterDevice
 from bench.emulator.physics import MeterPhysics
 from bench.emulator.profile import Profile
+from bench.emulator.uart import UartRx
 from bench.errors import ConfigError, TransportError
 
 READ_CHUNK = 4096
@@ -60,6 +63,7 @@ class EmulatedMeter:
         seed: int | None = None,
         firmware_version: tuple[int, int, int] = (1, 0, 0),
         nonce_source: Callable[[int], bytes] = os.urandom,
+        sign_s: float = 0.0,
     ) -> None:
         if not meter_id or len(meter_id) > 16 or set(meter_id) - wire.METER_ID_CHARS:
             raise ConfigError(
@@ -85,6 +89,7 @@ class EmulatedMeter:
             firmware_version=firmware_version,
             seed=seed,
             nonce_source=nonce_source,
+            sign_s=sign_s,
         )
         self.name = meter_id
         self.tcp = tcp
@@ -192,6 +197,8 @@ class _Slot:
     stalled_until: float = 0.0
     replug_at: float = math.inf
     plugged: bool = False
+    rx: UartRx | None = None
+    rx_paused: bool = False  # not reading the host: the bytes in flight fill the bridge
 
 
 class MeterFarm:
@@ -225,6 +232,7 @@ class MeterFarm:
         self._heap: list[tuple[float, int, _Slot]] = []
         self._tie = itertools.count()
         self._backlog: set[_Slot] = set()
+        self._receiving: set[_Slot] = set()
         self._timed: set[_Slot] = set()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -250,7 +258,9 @@ class MeterFarm:
             meter._farm = self
             meter._lock = self._lock
             meter.physics.use_clock(self._sim_clock)
-            slot = _Slot(meter, out=bytearray(), t_credit=time.monotonic())
+            slot = _Slot(
+                meter, out=bytearray(), t_credit=time.monotonic(), rx=UartRx(self.bytes_per_s)
+            )
             self._slots[meter.name] = slot
             if meter.tcp:
                 self._listen(slot)
@@ -307,6 +317,7 @@ class MeterFarm:
         slot.plugged = True
         slot.replug_at = math.inf
         slot.credit = LINK_BURST
+        self._reset_rx(slot)
         self._sel.register(master, selectors.EVENT_READ, slot)
 
     def _reconnect(self, slot: _Slot) -> None:
@@ -339,6 +350,7 @@ class MeterFarm:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         slot.conn, slot.fd = conn, conn.fileno()
         slot.out = bytearray()
+        self._reset_rx(slot)
         self._sel.register(conn, selectors.EVENT_READ, slot)
 
     def _drop_conn(self, slot: _Slot) -> None:
@@ -347,6 +359,11 @@ class MeterFarm:
                 self._sel.unregister(slot.conn)
             slot.conn.close()
             slot.conn, slot.fd = None, -1
+
+    def _reset_rx(self, slot: _Slot) -> None:
+        slot.rx = UartRx(self.bytes_per_s)
+        slot.rx_paused = False
+        self._receiving.discard(slot)
 
     def _unplug_now(self, slot: _Slot) -> None:
         if slot.meter.tcp:
@@ -437,6 +454,9 @@ class MeterFarm:
             t = min(t, self._heap[0][0] - now)
         if self._backlog:
             t = min(t, 0.001)
+        for slot in self._receiving:
+            assert slot.rx is not None
+            t = min(t, max(slot.rx.next_event(slot.meter.device) - now, 0.001))
         for slot in self._timed:
             t = min(t, slot.replug_at - now)
             if slot.stalled_until > 0:
@@ -459,11 +479,17 @@ class MeterFarm:
                 else:
                     self._read(data, now)
             self._timers(now)
+            for slot in list(self._receiving):
+                self._deliver(slot, now)
             self._run_due(now)
             for slot in list(self._backlog):
                 self._flush(slot, now)
 
     def _read(self, slot: _Slot, now: float) -> None:
+        assert slot.rx is not None
+        if slot.rx.full:
+            self._pause_rx(slot)
+            return
         try:
             data = os.read(slot.fd, READ_CHUNK)
         except BlockingIOError:
@@ -477,7 +503,34 @@ class MeterFarm:
             if slot.meter.tcp:
                 self._drop_conn(slot)
             return
-        self._queue_output(slot.meter, slot.meter.device.receive(data, now))
+        slot.rx.put(data, now)
+        self._receiving.add(slot)
+
+    def _deliver(self, slot: _Slot, now: float) -> None:
+        """Bytes that reached the meter by ``now``: into its loop, or its ring, or lost."""
+        rx = slot.rx
+        assert rx is not None
+        replies = rx.deliver(slot.meter.device, now)
+        if replies and slot.fd >= 0 and now >= slot.stalled_until:
+            assert slot.out is not None
+            slot.out += replies
+            self._backlog.add(slot)
+        self._schedule(slot)
+        if rx.idle:
+            self._receiving.discard(slot)
+        if slot.rx_paused and not rx.full and slot.fd >= 0 and now >= slot.stalled_until:
+            slot.rx_paused = False
+            with contextlib.suppress(KeyError, ValueError):
+                self._sel.register(self._endpoint(slot), selectors.EVENT_READ, slot)
+
+    def _pause_rx(self, slot: _Slot) -> None:
+        slot.rx_paused = True
+        with contextlib.suppress(KeyError, ValueError):
+            self._sel.unregister(self._endpoint(slot))
+
+    @staticmethod
+    def _endpoint(slot: _Slot) -> socket.socket | int:
+        return slot.conn if slot.meter.tcp and slot.conn is not None else slot.fd
 
     def _timers(self, now: float) -> None:
         for slot in list(self._timed):

@@ -143,6 +143,25 @@ class SimMeter:
         the instant the meter acted on the last complete request."""
         return float(self._command("get rx").removeprefix("rx="))
 
+    def last_tx_time(self) -> float:
+        """Simulated time at which the firmware last wrote a byte to its UART."""
+        return float(self._command("get tx").removeprefix("tx="))
+
+    def stack_low_bytes(self) -> tuple[int, int]:
+        """(lowest stack pointer seen since start, RAMEND): the stack's deepest reach."""
+        low, ramend = self._command("get stack").removeprefix("stack=").split()
+        return int(low), int(ramend)
+
+    def uart_counts(self) -> dict[str, int]:
+        """Host bytes: received by the bridge, delivered to the UART, lost to a full UART
+        queue, lost while the receiver was off."""
+        values = self._command("get uart").removeprefix("uart=").split()
+        return dict(
+            zip(
+                ("from_host", "delivered", "overrun", "receiver_off"), map(int, values), strict=True
+            )
+        )
+
     def idle_fraction(self) -> float:
         """Fraction of simulated CPU cycles the firmware spent asleep since the start."""
         return float(self._command("get idle").removeprefix("idle="))

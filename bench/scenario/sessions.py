@@ -15,9 +15,11 @@ import math
 import time
 from collections.abc import Callable, Iterator
 
+from bench.attestation import SignedCounters
 from bench.chain import SessionBill
 from bench.chain.watcher import EventWatcher, SessionOpened
 from bench.config import SessionPlan
+from bench.devices.reading import Reading
 from bench.errors import ChainError, DeviceError
 from bench.events import BenchStatus, SessionState, SessionStatus, StatusEvent
 from bench.scenario.fleet import MeterFleet
@@ -40,6 +42,7 @@ class SupplySessions:
         self._ids: dict[SessionPlan, int] = {}
         self._opened: dict[SessionPlan, int] = {}
         self._watcher: EventWatcher | None = None
+        self._time_s = 0
 
     @classmethod
     @contextlib.contextmanager
@@ -55,7 +58,7 @@ class SupplySessions:
         owners = {p.owner: p.meter_id for p in plans}
         market.add_participants(list(owners), 0, meters=owners)
         for plan in plans:
-            market.set_tariff(plan.owner, plan.meter_id, plan.tariff_wei_per_wh)
+            market.sessions.set_tariff(plan.owner, plan.meter_id, plan.tariff_wei_per_wh)
         for meter_id in set(owners.values()):
             fleet.set_relay(meter_id, False).result(_RELAY_TIMEOUT_S)
         sessions._watcher = EventWatcher(market, poll_s=0.05).start()
@@ -79,26 +82,33 @@ class SupplySessions:
             changes.setdefault(plan.owner, 0)
         return changes
 
-    def _counter_wh(self, meter_id: str) -> int:
-        reading = self.fleet.latest(meter_id)
+    def _attested(self, meter_id: str, reading: Reading | None) -> SignedCounters:
+        """The supply point's counters now, attested by the bench (meter time: the
+        reading's bench time in whole seconds, never decreasing)."""
         if reading is None:
             raise DeviceError(
                 f"supply point {meter_id} has sent no reading, so its session cannot be "
                 "billed; check its port"
             )
-        return math.floor(reading.energy_import_wh)
+        self._time_s = max(self._time_s, math.ceil(reading.t_s))
+        return self.chain.market.registry.attestor.sign(
+            meter_id,
+            math.floor(reading.energy_import_wh),
+            math.floor(reading.energy_export_wh),
+            self._time_s,
+        )
 
     def start_of_interval(self, interval_id: int, sim_time_s: float) -> list[SessionStatus]:
         """Open the sessions planned for this interval (the consumer's transaction)."""
         out = []
         for plan in self.plans:
             if plan.open_interval == interval_id:
-                session_id = self.chain.market.open_session(
+                session_id = self.chain.market.sessions.open(
                     plan.consumer,
-                    plan.owner,
+                    plan.meter_id,
                     plan.cap_wei,
                     max_price_wei_per_wh=plan.max_price_wei_per_wh,
-                    energy_counter_wh=self._counter_wh(plan.meter_id),
+                    reading=self._attested(plan.meter_id, self.fleet.latest(plan.meter_id)),
                 )
                 self._ids[plan] = self._opened[plan] = session_id
                 out.append(
@@ -122,8 +132,8 @@ class SupplySessions:
                         f"supply point {plan.meter_id} sent no reading after it was locked, "
                         f"so session {session_id} cannot be billed yet; check its port"
                     )
-                bill = self.chain.market.close_session(
-                    session_id, plan.owner, math.floor(final.energy_import_wh)
+                bill = self.chain.market.sessions.close(
+                    session_id, self._attested(plan.meter_id, final)
                 )
                 self.bills.append(bill)
                 out.append(

@@ -17,11 +17,21 @@ StatusSink = Callable[[float, str, str], None]
 class ChainSession:
     """One market on one chain for one scenario run."""
 
-    def __init__(self, market: Market, url: str, participants: Sequence[str]) -> None:
+    def __init__(
+        self,
+        market: Market,
+        url: str,
+        participants: Sequence[str],
+        meters: Mapping[str, str] | None = None,
+        interval_s: float = 900.0,
+    ) -> None:
         self.market = market
         self.url = url
         self.participants = tuple(participants)
-        self._counters_wh: dict[str, float] = dict.fromkeys(participants, 0.0)
+        self.meters = dict(meters or {p: p for p in participants})
+        self.interval_s = interval_s
+        self._import_wh: dict[str, float] = dict.fromkeys(participants, 0.0)
+        self._export_wh: dict[str, float] = dict.fromkeys(participants, 0.0)
         self._initial_total_wei = self._total_wei()
         self._initial_balance_wei = {p: market.balance_wei(p) for p in participants}
         self._net_change_wei: dict[str, int] = dict.fromkeys(participants, 0)
@@ -43,26 +53,33 @@ class ChainSession:
             meters = {p.agent.participant: p.meter_id for p in config.participants}
             market.add_participants(names, config.deposit_wei, meters=meters)
             status(0.0, "info", f"market {market.address} deployed; {len(names)} wallets funded")
-            yield cls(market, url, names)
+            yield cls(market, url, names, meters, config.market_interval_s)
 
     def _total_wei(self) -> int:
         """Everything the participants own: wallets plus what the market holds."""
-        wallets = sum(self.market.wallet_wei(p) for p in self.participants)
+        wallets = sum(self.market.accounts.wallet_wei(p) for p in self.participants)
         return wallets + self.market.total_holdings_wei()
 
     def settle(
         self, interval_id: int, trades: Sequence[Trade], metered: Mapping[str, MeteredEnergy]
     ) -> Settlement:
-        """Settle the interval's trades with each participant's signed energy counter.
-
-        The counter signed for the chain is the meter's total throughput (imported plus
-        exported Wh since the run started, whole Wh), which only ever grows.
-        """
+        """Settle the interval's trades, each participant signing the orders that cover its
+        own trades, with each meter's cumulative import and export counters (whole Wh
+        since the run started) attested by the bench, timed at the interval's end."""
         for name, energy in metered.items():
-            self._counters_wh[name] = self._counters_wh.get(name, 0.0) + (
-                energy.import_wh + energy.export_wh
+            self._import_wh[name] = self._import_wh.get(name, 0.0) + energy.import_wh
+            self._export_wh[name] = self._export_wh.get(name, 0.0) + energy.export_wh
+        sign = self.market.registry.attestor.sign
+        time_s = math.floor(interval_id * self.interval_s)
+        readings = [
+            sign(
+                self.meters.get(name, name),
+                math.floor(self._import_wh[name]),
+                math.floor(self._export_wh[name]),
+                time_s,
             )
-        readings = {name: math.floor(wh) for name, wh in self._counters_wh.items()}
+            for name in self._import_wh
+        ]
         settlement = self.market.settle_interval(interval_id, trades, readings)
         for trade in settlement.settled_trades:
             self._net_change_wei[trade.buyer] -= trade.value_wei

@@ -13,6 +13,7 @@ import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
+from pathlib import Path
 
 from bench.config import ScenarioConfig
 from bench.errors import BenchError
@@ -207,6 +208,8 @@ class ScenarioWorker:
                     break
             settlements = [r.settlement for r in reports]
             journal = next((r.path for r in self.recorders if r.path is not None), None)
+            if journal is not None:  # the run's keystores (mode 0600) beside its journal
+                chain.market.keys.save(Path(f"{journal}.keys"))
             summary = RunSummary(
                 meters=len(fleet.meter_ids),
                 intervals=len(reports),

@@ -7,21 +7,21 @@ import {LabCredit} from "../src/LabCredit.sol";
 interface VmBroadcast {
     function startBroadcast() external;
     function stopBroadcast() external;
-    function envOr(string calldata name, bool defaultValue) external view returns (bool);
+    function envOr(string calldata name, uint256 defaultValue) external view returns (uint256);
 }
 
 /// @notice Deploy LabCredit and GridMarket outside the bench, e.g. on a shared devnet:
 ///         forge script script/Deploy.s.sol --rpc-url URL --private-key KEY --broadcast
-///         (REQUIRE_READINGS=false deploys a market that settles without meter readings).
+///         (MAX_INTERVAL_STEP, default 4: how far a settled interval id may jump ahead).
 ///         The bench then attaches with Market.attach(url, market address).
 contract Deploy {
     VmBroadcast internal constant vm = VmBroadcast(address(uint160(uint256(keccak256("hevm cheat code")))));
 
     function run() external returns (LabCredit token, GridMarket market) {
-        bool requireReadings = vm.envOr("REQUIRE_READINGS", true);
+        uint64 step = uint64(vm.envOr("MAX_INTERVAL_STEP", uint256(4)));
         vm.startBroadcast();
         token = new LabCredit();
-        market = new GridMarket(token, requireReadings);
+        market = new GridMarket(token, step);
         vm.stopBroadcast();
     }
 }

@@ -4,10 +4,10 @@ pragma solidity ^0.8.20;
 import {IERC20} from "./IERC20.sol";
 
 /// @title GridMarket: prepaid escrow, meter registry, supply sessions and exactly-once
-///        batch settlement of a microgrid's cleared energy trades.
+///        batch settlement of trades that both parties signed and their meters back.
 /// @notice Money is a 6-decimal ERC-20 (LabCredit); "wei" means its smallest unit.
 ///         Energy is integer Wh, prices integer wei per Wh. See docs/chain.md for the
-///         storage layout and the packed batch encoding.
+///         trust model, the signed messages and the packed batch encoding.
 contract GridMarket {
     // ---------------------------------------------------------------- types
 
@@ -17,24 +17,35 @@ contract GridMarket {
         Retired
     }
 
-    /// @dev slot 0: owner | status | tariff | lastTimestamp;
-    ///      slot 1: attestor | lastIntervalId | lastEnergyWh.
-    struct Meter {
-        address owner;
-        MeterStatus status;
-        uint32 tariffWeiPerWh;
-        uint56 lastTimestamp;
-        address attestor;
-        uint48 lastIntervalId;
-        uint48 lastEnergyWh;
+    /// @notice Who signs a meter's readings: the meter's own key, or the bench for it.
+    enum Attestation {
+        None,
+        Meter,
+        Bench
     }
 
-    /// @notice An EIP-712 typed meter reading plus its signature by the meter's attestor.
-    struct SignedReading {
+    /// @dev slot 0: signer | ownerIndex | ratedPowerW | status | kind;
+    ///      slot 1: the last accepted reading (seq | timeS | importWh | exportWh).
+    struct Meter {
+        address signer;
+        uint32 ownerIndex;
+        uint32 ratedPowerW;
+        MeterStatus status;
+        Attestation kind;
+        uint32 seq;
+        uint64 timeS;
+        uint64 importWh;
+        uint64 exportWh;
+    }
+
+    /// @notice A meter's cumulative counters signed by its signer (bench/attestation.py):
+    ///         sha256("GBR1" | meterId | seq u32 | importWh u64 | exportWh u64 | timeS u64).
+    struct SignedCounters {
         bytes32 meterId;
-        uint64 intervalId;
-        uint64 energyWh;
-        uint64 timestamp;
+        uint32 seq;
+        uint64 importWh;
+        uint64 exportWh;
+        uint64 timeS;
         uint8 v;
         bytes32 r;
         bytes32 s;
@@ -44,7 +55,8 @@ contract GridMarket {
         address consumer;
         uint96 depositWei;
         bytes32 meterId;
-        uint48 startEnergyWh;
+        uint64 startImportWh;
+        uint64 expiresAt;
         uint32 priceWeiPerWh;
         bool open;
     }
@@ -54,40 +66,83 @@ contract GridMarket {
     /// @notice Largest batch accepted by settle (trades, participants); see docs/chain.md.
     uint256 public constant MAX_BATCH_TRADES = 8192;
     uint256 public constant MAX_BATCH_PARTICIPANTS = 256;
+    /// @notice Longest supply session a consumer may open, in seconds.
+    uint256 public constant MAX_SESSION_S = 30 days;
+    /// @notice Bytes per participant record of a batch: u32 index, then bid and offer,
+    ///         each u32 energy Wh, u32 limit price, r, s, v.
+    uint256 public constant RECORD_BYTES = 150;
 
+    /// @notice insufficient balance
     uint8 public constant REJECT_INSUFFICIENT_BALANCE = 1;
-    uint8 public constant REJECT_NO_READING = 2;
+    /// @notice no signed order for that side
+    uint8 public constant REJECT_NO_ORDER = 2;
+    /// @notice self trade
     uint8 public constant REJECT_SELF_TRADE = 3;
+    /// @notice price outside the signed limits
+    uint8 public constant REJECT_PRICE_OUTSIDE_LIMITS = 4;
+    /// @notice above the signed energy
+    uint8 public constant REJECT_ABOVE_SIGNED_ENERGY = 5;
+    /// @notice not backed by attested meter energy
+    uint8 public constant REJECT_NOT_METERED = 6;
 
+    /// @notice accepted
     uint8 public constant READING_OK = 0;
+    /// @notice unknown or retired meter
     uint8 public constant READING_UNKNOWN_METER = 1;
-    uint8 public constant READING_WRONG_OWNER = 2;
+    /// @notice already recorded
+    uint8 public constant READING_ALREADY_RECORDED = 2;
+    /// @notice stale reading
     uint8 public constant READING_STALE = 3;
+    /// @notice bad signature
     uint8 public constant READING_BAD_SIGNATURE = 4;
+    /// @notice energy counter went backwards
     uint8 public constant READING_COUNTER_BACKWARDS = 5;
-    uint8 public constant READING_OUT_OF_RANGE = 6;
+    /// @notice counter rose faster than the rated power allows
+    uint8 public constant READING_TOO_FAST = 6;
 
-    bytes32 public constant READING_TYPEHASH =
-        keccak256("Reading(bytes32 meterId,uint64 intervalId,uint64 energyWh,uint64 timestamp)");
+    uint8 public constant SIDE_BID = 0;
+    uint8 public constant SIDE_OFFER = 1;
+
+    bytes32 public constant ORDER_TYPEHASH =
+        keccak256("Order(address participant,uint64 intervalId,uint8 side,uint64 energyWh,uint64 limitPriceWeiPerWh)");
     bytes32 private constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     uint256 private constant HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
+    // Memory ledger word of one batch slot (see _loadSlot).
+    uint256 private constant BALANCE_MASK = (1 << 104) - 1;
+    uint256 private constant U32 = 0xffffffff;
+    uint256 private constant HAS_BID = 1 << 232;
+    uint256 private constant HAS_OFFER = 1 << 233;
+    uint256 private constant BID_METER_BOUND = 1 << 234;
+    uint256 private constant OFFER_METER_BOUND = 1 << 235;
+
     // ---------------------------------------------------------------- state
 
     IERC20 public immutable token;
-    bool public immutable requireReadings;
     bytes32 private immutable domainSeparatorAtDeploy;
     uint256 private immutable chainIdAtDeploy;
 
     address public operator;
+    address public pendingOperator;
+    address public registrar;
+    address public settler;
+    /// @notice A settled interval id may exceed the highest settled one by at most this.
+    uint64 public maxIntervalStep;
+    uint64 public highestIntervalId;
+
     uint32 public participantCount;
     /// @dev participant index (from 1) => wallet (160 bits) | prepaid balance (96 bits).
     mapping(uint256 => uint256) private accounts;
+    /// @dev participant index => bought | sold | attested import | attested export (u64 Wh each).
+    mapping(uint256 => uint256) private energy;
     mapping(address => uint32) public participantIndex;
+    /// @notice Σ prepaid balances; holdings = Σ balances + escrow + surplus.
+    uint256 public totalBalancesWei;
 
     mapping(bytes32 => Meter) public meters;
     mapping(bytes32 => string) public meterLocation;
+    mapping(bytes32 => uint32) public tariffWeiPerWh;
     mapping(bytes32 => uint256) public activeSession;
 
     uint256 public sessionCount;
@@ -101,23 +156,36 @@ contract GridMarket {
     // --------------------------------------------------------------- events
 
     event OperatorChanged(address indexed previous, address indexed next);
+    event OperatorTransferStarted(address indexed current, address indexed pending);
+    event RegistrarChanged(address indexed next);
+    event SettlerChanged(address indexed next);
+    event MaxIntervalStepChanged(uint64 step);
     event ParticipantJoined(address indexed wallet, uint32 indexed index);
     event Deposited(address indexed wallet, uint256 amountWei, uint256 balanceWei);
     event Withdrawn(address indexed wallet, uint256 amountWei, uint256 balanceWei);
+    event SurplusRecovered(address indexed to, uint256 amountWei);
 
-    event MeterRegistered(bytes32 indexed meterId, address indexed owner, address attestor, string location);
+    event MeterRegistered(
+        bytes32 indexed meterId,
+        address indexed owner,
+        address signer,
+        Attestation kind,
+        uint32 ratedPowerW,
+        string location
+    );
     event MeterRetired(bytes32 indexed meterId);
     event MeterHandedOver(bytes32 indexed meterId, address indexed from, address indexed to);
     event TariffSet(bytes32 indexed meterId, uint32 tariffWeiPerWh);
-    event ReadingAccepted(bytes32 indexed meterId, uint64 indexed intervalId, uint64 energyWh, uint64 timestamp);
-    event ReadingRejected(bytes32 indexed meterId, uint64 indexed intervalId, uint8 reason);
+    event ReadingAccepted(bytes32 indexed meterId, uint32 seq, uint64 importWh, uint64 exportWh, uint64 timeS);
+    event ReadingRejected(bytes32 indexed meterId, uint32 seq, uint8 reason);
 
     event SessionOpened(
         uint256 indexed sessionId,
         bytes32 indexed meterId,
         address indexed consumer,
         uint256 capWei,
-        uint32 priceWeiPerWh
+        uint32 priceWeiPerWh,
+        uint64 expiresAt
     );
     event SessionClosed(
         uint256 indexed sessionId,
@@ -142,39 +210,43 @@ contract GridMarket {
     // --------------------------------------------------------------- errors
 
     error NotOperator(address caller);
+    error NotPendingOperator(address caller);
+    error NotRegistrar(address caller);
+    error NotSettler(address caller);
     error ZeroAddress();
     error ZeroAmount();
+    error NotAToken(address token);
     error NotParticipant(address wallet);
     error InsufficientBalance(address wallet, uint256 balanceWei, uint256 neededWei);
     error BalanceOverflow(address wallet);
     error TransferFailed();
 
     error ZeroMeterId();
+    error BadMeterSpec(bytes32 meterId);
     error MeterExists(bytes32 meterId);
     error MeterNotActive(bytes32 meterId);
     error NotMeterOwner(bytes32 meterId, address caller);
-    error StaleReading(
-        bytes32 meterId, uint64 intervalId, uint64 timestamp, uint64 lastIntervalId, uint64 lastTimestamp
-    );
+    error StaleReading(bytes32 meterId, uint32 seq, uint32 lastSeq);
     error BadSignature(bytes32 meterId);
-    error CounterWentBackwards(bytes32 meterId, uint64 energyWh, uint64 lastEnergyWh);
-    error ReadingOutOfRange(bytes32 meterId);
+    error CounterWentBackwards(bytes32 meterId);
+    error CounterTooFast(bytes32 meterId, uint32 ratedPowerW);
     error ReadingForOtherMeter(bytes32 expected, bytes32 given);
 
     error NoTariff(bytes32 meterId);
     error TariffAboveLimit(bytes32 meterId, uint32 tariffWeiPerWh, uint32 maxWeiPerWh);
     error MeterBusy(bytes32 meterId, uint256 sessionId);
+    error BadSessionDuration(uint256 durationS);
     error SessionNotOpen(uint256 sessionId);
+    error SessionNotExpired(uint256 sessionId, uint256 expiresAt);
     error NotSessionParty(uint256 sessionId, address caller);
 
-    error InvalidInterval();
+    error InvalidInterval(uint64 intervalId, uint64 highestIntervalId, uint64 maxIntervalStep);
     error IntervalAlreadySettled(uint64 intervalId);
     error BadBatchLength(uint256 length);
     error BatchTooLarge(uint256 participants, uint256 trades);
     error ParticipantsNotSorted(uint256 position);
     error UnknownParticipant(uint256 index);
     error SlotOutOfRange(uint256 tradeIndex);
-    error ReadingsMismatch(uint256 expected, uint256 given);
 
     // ------------------------------------------------------------ modifiers
 
@@ -183,23 +255,69 @@ contract GridMarket {
         _;
     }
 
-    constructor(IERC20 token_, bool requireReadings_) {
+    modifier onlyRegistrar() {
+        if (msg.sender != registrar) revert NotRegistrar(msg.sender);
+        _;
+    }
+
+    constructor(IERC20 token_, uint64 maxIntervalStep_) {
         if (address(token_) == address(0)) revert ZeroAddress();
+        if (address(token_).code.length == 0) revert NotAToken(address(token_));
+        if (maxIntervalStep_ == 0) revert ZeroAmount();
         token = token_;
-        requireReadings = requireReadings_;
         operator = msg.sender;
+        registrar = msg.sender;
+        settler = msg.sender;
+        maxIntervalStep = maxIntervalStep_;
         chainIdAtDeploy = block.chainid;
         domainSeparatorAtDeploy = _domainSeparator();
         emit OperatorChanged(address(0), msg.sender);
     }
 
-    // ------------------------------------------------------------- operator
+    // ---------------------------------------------------------------- roles
 
-    /// @notice Hand the operator role to `next`.
-    function setOperator(address next) external onlyOperator {
+    /// @notice Offer the operator role to `next`; it takes effect when `next` accepts.
+    function transferOperator(address next) external onlyOperator {
         if (next == address(0)) revert ZeroAddress();
-        emit OperatorChanged(operator, next);
-        operator = next;
+        pendingOperator = next;
+        emit OperatorTransferStarted(operator, next);
+    }
+
+    /// @notice The pending operator takes the role.
+    function acceptOperator() external {
+        if (msg.sender != pendingOperator) revert NotPendingOperator(msg.sender);
+        emit OperatorChanged(operator, msg.sender);
+        operator = msg.sender;
+        pendingOperator = address(0);
+    }
+
+    /// @notice The account that registers and retires meters.
+    function setRegistrar(address next) external onlyOperator {
+        if (next == address(0)) revert ZeroAddress();
+        registrar = next;
+        emit RegistrarChanged(next);
+    }
+
+    /// @notice The account that submits settlement batches.
+    function setSettler(address next) external onlyOperator {
+        if (next == address(0)) revert ZeroAddress();
+        settler = next;
+        emit SettlerChanged(next);
+    }
+
+    function setMaxIntervalStep(uint64 step) external onlyOperator {
+        if (step == 0) revert ZeroAmount();
+        maxIntervalStep = step;
+        emit MaxIntervalStepChanged(step);
+    }
+
+    /// @notice Send the tokens held above Σ balances + escrow (direct transfers) to `to`.
+    function recoverSurplus(address to) external onlyOperator returns (uint256 amountWei) {
+        if (to == address(0)) revert ZeroAddress();
+        amountWei = token.balanceOf(address(this)) - totalBalancesWei - totalSessionDepositsWei;
+        if (amountWei == 0) revert ZeroAmount();
+        _safeTransfer(to, amountWei);
+        emit SurplusRecovered(to, amountWei);
     }
 
     // ------------------------------------------------------ prepaid wallets
@@ -209,14 +327,19 @@ contract GridMarket {
         return _indexOrJoin(msg.sender);
     }
 
-    /// @notice Move `amountWei` tokens from the caller's wallet into its prepaid balance.
+    /// @notice Move `amountWei` tokens from the caller's wallet into its prepaid balance;
+    ///         what arrives is credited (a fee-on-transfer token credits less).
     function deposit(uint256 amountWei) external {
         if (amountWei == 0) revert ZeroAmount();
         uint32 idx = _indexOrJoin(msg.sender);
-        if (!token.transferFrom(msg.sender, address(this), amountWei)) revert TransferFailed();
-        uint256 balance = _balance(idx) + amountWei;
+        uint256 before = token.balanceOf(address(this));
+        _call(abi.encodeCall(IERC20.transferFrom, (msg.sender, address(this), amountWei)));
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received == 0) revert ZeroAmount();
+        uint256 balance = _balance(idx) + received;
         _setBalance(idx, msg.sender, balance);
-        emit Deposited(msg.sender, amountWei, balance);
+        totalBalancesWei += received;
+        emit Deposited(msg.sender, received, balance);
     }
 
     /// @notice Pull `amountWei` from the caller's prepaid balance back to its wallet.
@@ -228,9 +351,10 @@ contract GridMarket {
         if (balance < amountWei) revert InsufficientBalance(msg.sender, balance, amountWei);
         unchecked {
             balance -= amountWei;
+            totalBalancesWei -= amountWei;
         }
         _setBalance(idx, msg.sender, balance);
-        if (!token.transfer(msg.sender, amountWei)) revert TransferFailed();
+        _safeTransfer(msg.sender, amountWei);
         emit Withdrawn(msg.sender, amountWei, balance);
     }
 
@@ -246,51 +370,86 @@ contract GridMarket {
         return (_wallet(word), word >> 160);
     }
 
-    // -------------------------------------------------------- meter registry
-
-    /// @notice Register meter `meterId` owned by `owner`, whose readings `attestor` signs.
-    function registerMeter(bytes32 meterId, address owner, address attestor, string calldata location)
+    /// @notice Cumulative energy of `wallet`: settled bought and sold, and the import and
+    ///         export its meters attested since their registration (Wh).
+    function energyOf(address wallet)
         external
-        onlyOperator
+        view
+        returns (uint64 boughtWh, uint64 soldWh, uint64 attestedImportWh, uint64 attestedExportWh)
     {
-        if (owner == address(0) || attestor == address(0)) revert ZeroAddress();
-        if (meterId == bytes32(0)) revert ZeroMeterId(); // 0 marks "no reading" in settle
-        Meter storage m = meters[meterId];
-        if (m.status != MeterStatus.None) revert MeterExists(meterId);
-        m.owner = owner;
-        m.status = MeterStatus.Active;
-        m.attestor = attestor;
-        meterLocation[meterId] = location;
-        emit MeterRegistered(meterId, owner, attestor, location);
+        uint256 word = energy[participantIndex[wallet]];
+        return (uint64(word), uint64(word >> 64), uint64(word >> 128), uint64(word >> 192));
     }
 
-    /// @notice Retire a meter for good; it can no longer report or host sessions.
-    function retireMeter(bytes32 meterId) external onlyOperator {
+    // -------------------------------------------------------- meter registry
+
+    /// @notice Register meter `meterId` owned by `owner`, whose readings `signer` signs
+    ///         (the meter itself, or the bench as its attestor), with its commissioning
+    ///         reading as the baseline: energy before it is never attested.
+    function registerMeter(
+        bytes32 meterId,
+        address owner,
+        address signer,
+        Attestation kind,
+        uint32 ratedPowerW,
+        string calldata location,
+        SignedCounters calldata commissioning
+    ) external onlyRegistrar {
+        if (owner == address(0) || signer == address(0)) revert ZeroAddress();
+        if (meterId == bytes32(0)) revert ZeroMeterId();
+        if (kind == Attestation.None || ratedPowerW == 0) revert BadMeterSpec(meterId);
+        if (commissioning.meterId != meterId) revert ReadingForOtherMeter(meterId, commissioning.meterId);
+        Meter storage m = meters[meterId];
+        if (m.status != MeterStatus.None) revert MeterExists(meterId);
+        if (!_signedBy(commissioning, signer)) revert BadSignature(meterId);
+        m.signer = signer;
+        m.ownerIndex = _indexOrJoin(owner);
+        m.ratedPowerW = ratedPowerW;
+        m.status = MeterStatus.Active;
+        m.kind = kind;
+        _record(m, commissioning, true);
+        meterLocation[meterId] = location;
+        emit MeterRegistered(meterId, owner, signer, kind, ratedPowerW, location);
+    }
+
+    /// @notice Retire a meter for good. An expired session on it is closed first, billed
+    ///         at the last recorded counter; a running one makes the meter busy.
+    function retireMeter(bytes32 meterId) external onlyRegistrar {
         Meter storage m = meters[meterId];
         if (m.status != MeterStatus.Active) revert MeterNotActive(meterId);
-        if (activeSession[meterId] != 0) revert MeterBusy(meterId, activeSession[meterId]);
+        uint256 sessionId = activeSession[meterId];
+        if (sessionId != 0) {
+            if (block.timestamp < sessions[sessionId].expiresAt) revert MeterBusy(meterId, sessionId);
+            _closeSession(sessionId);
+        }
         m.status = MeterStatus.Retired;
         emit MeterRetired(meterId);
     }
 
-    /// @notice The meter's owner hands it over to `to`.
+    /// @notice The meter's owner hands it over to `to`; later attested energy is `to`'s.
     function handOverMeter(bytes32 meterId, address to) external {
         Meter storage m = _ownedActiveMeter(meterId);
         if (to == address(0)) revert ZeroAddress();
-        emit MeterHandedOver(meterId, m.owner, to);
-        m.owner = to;
+        emit MeterHandedOver(meterId, msg.sender, to);
+        m.ownerIndex = _indexOrJoin(to);
     }
 
     /// @notice The owner's price for supply sessions on this meter (0 closes it to sessions).
-    function setTariff(bytes32 meterId, uint32 tariffWeiPerWh) external {
-        Meter storage m = _ownedActiveMeter(meterId);
-        m.tariffWeiPerWh = tariffWeiPerWh;
-        emit TariffSet(meterId, tariffWeiPerWh);
+    function setTariff(bytes32 meterId, uint32 priceWeiPerWh) external {
+        _ownedActiveMeter(meterId);
+        tariffWeiPerWh[meterId] = priceWeiPerWh;
+        emit TariffSet(meterId, priceWeiPerWh);
     }
 
-    /// @notice Record a signed reading outside settlement (e.g. before a session opens).
-    function submitReading(SignedReading calldata r) external {
-        _requireReading(r, address(0));
+    /// @notice The wallet that owns meter `meterId` (zero if unregistered).
+    function meterOwner(bytes32 meterId) public view returns (address) {
+        return _wallet(accounts[meters[meterId].ownerIndex]);
+    }
+
+    /// @notice Record a signed reading; anyone may relay one. A copy of the newest recorded
+    ///         reading is accepted again and changes nothing.
+    function submitReading(SignedCounters calldata r) external {
+        _requireFresh(r);
     }
 
     /// @notice EIP-712 domain separator of this contract on the current chain.
@@ -298,106 +457,126 @@ contract GridMarket {
         return block.chainid == chainIdAtDeploy ? domainSeparatorAtDeploy : _domainSeparator();
     }
 
-    /// @notice EIP-712 digest the meter's attestor signs for a reading.
-    function readingDigest(bytes32 meterId, uint64 intervalId, uint64 energyWh, uint64 timestamp)
+    /// @notice EIP-712 digest a participant signs for its bid (side 0) or offer (side 1).
+    function orderDigest(address participant, uint64 intervalId, uint8 side, uint64 energyWh, uint64 limitPriceWeiPerWh)
         public
         view
         returns (bytes32)
     {
-        bytes32 structHash = keccak256(abi.encode(READING_TYPEHASH, meterId, intervalId, energyWh, timestamp));
+        bytes32 structHash =
+            keccak256(abi.encode(ORDER_TYPEHASH, participant, intervalId, side, energyWh, limitPriceWeiPerWh));
         return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
+    }
+
+    /// @notice SHA-256 digest a meter signs over its counters (bench/attestation.py).
+    function readingDigest(bytes32 meterId, uint32 seq, uint64 importWh, uint64 exportWh, uint64 timeS)
+        public
+        pure
+        returns (bytes32)
+    {
+        return sha256(abi.encodePacked(bytes4("GBR1"), meterId, seq, importWh, exportWh, timeS));
     }
 
     // ------------------------------------------------------- supply sessions
 
     /// @notice Open a supply session on a meter, escrowing up to `capWei` of the caller's
-    ///         prepaid balance. The bench unlocks the relay on the SessionOpened event.
-    function openSession(bytes32 meterId, uint256 capWei, uint32 maxPriceWeiPerWh)
-        external
-        returns (uint256 sessionId)
-    {
+    ///         prepaid balance. `current` (at least as new as the newest recorded reading)
+    ///         is the start counter; after `durationS` anyone may close the session.
+    function openSession(
+        bytes32 meterId,
+        uint256 capWei,
+        uint32 maxPriceWeiPerWh,
+        uint64 durationS,
+        SignedCounters calldata current
+    ) external returns (uint256 sessionId) {
         Meter storage m = meters[meterId];
         if (m.status != MeterStatus.Active) revert MeterNotActive(meterId);
-        uint32 tariff = m.tariffWeiPerWh;
+        uint32 tariff = tariffWeiPerWh[meterId];
         if (tariff == 0) revert NoTariff(meterId);
         if (tariff > maxPriceWeiPerWh) revert TariffAboveLimit(meterId, tariff, maxPriceWeiPerWh);
         if (activeSession[meterId] != 0) revert MeterBusy(meterId, activeSession[meterId]);
         if (capWei == 0) revert ZeroAmount();
+        if (durationS == 0 || durationS > MAX_SESSION_S) revert BadSessionDuration(durationS);
+        if (current.meterId != meterId) revert ReadingForOtherMeter(meterId, current.meterId);
         uint32 idx = participantIndex[msg.sender];
         if (idx == 0) revert NotParticipant(msg.sender);
         uint256 balance = _balance(idx);
         if (balance < capWei) revert InsufficientBalance(msg.sender, balance, capWei);
+        _requireFresh(current);
         unchecked {
             _setBalance(idx, msg.sender, balance - capWei);
+            totalBalancesWei -= capWei;
         }
         sessionId = ++sessionCount;
+        uint64 expiresAt = uint64(block.timestamp) + durationS;
         sessions[sessionId] = Session({
             consumer: msg.sender,
             // forge-lint: disable-next-line(unsafe-typecast) capWei <= balance < 2**96
             depositWei: uint96(capWei),
             meterId: meterId,
-            startEnergyWh: m.lastEnergyWh,
+            startImportWh: m.importWh,
+            expiresAt: expiresAt,
             priceWeiPerWh: tariff,
             open: true
         });
         activeSession[meterId] = sessionId;
         totalSessionDepositsWei += capWei;
-        emit SessionOpened(sessionId, meterId, msg.sender, capWei, tariff);
+        emit SessionOpened(sessionId, meterId, msg.sender, capWei, tariff, expiresAt);
     }
 
-    /// @notice Close a session with the meter's fresh signed reading: bill the metered
-    ///         energy (at most the cap) to the meter's owner and refund the rest.
-    function closeSession(uint256 sessionId, SignedReading calldata r) external {
+    /// @notice A party (consumer, meter owner, operator) closes a session with a reading at
+    ///         least as new as the newest recorded: the metered import (at most the cap) is
+    ///         paid to the meter's owner and the rest refunded.
+    function closeSession(uint256 sessionId, SignedCounters calldata r) external {
         Session storage s = sessions[sessionId];
         if (!s.open) revert SessionNotOpen(sessionId);
         bytes32 meterId = s.meterId;
-        address owner = meters[meterId].owner;
-        address consumer = s.consumer;
-        if (msg.sender != consumer && msg.sender != owner && msg.sender != operator) {
+        if (msg.sender != s.consumer && msg.sender != meterOwner(meterId) && msg.sender != operator) {
             revert NotSessionParty(sessionId, msg.sender);
         }
         if (r.meterId != meterId) revert ReadingForOtherMeter(meterId, r.meterId);
-        _requireReading(r, address(0));
-        uint256 energyWh = r.energyWh - s.startEnergyWh;
-        uint256 depositWei = s.depositWei;
-        uint256 costWei = energyWh * s.priceWeiPerWh;
-        uint256 billedWei = costWei < depositWei ? costWei : depositWei;
-        uint256 refundWei = depositWei - billedWei;
-        s.open = false;
-        s.depositWei = 0;
-        activeSession[meterId] = 0;
-        totalSessionDepositsWei -= depositWei;
-        uint32 ownerIdx = _indexOrJoin(owner);
-        _setBalance(ownerIdx, owner, _balance(ownerIdx) + billedWei);
-        uint32 consumerIdx = participantIndex[consumer];
-        _setBalance(consumerIdx, consumer, _balance(consumerIdx) + refundWei);
-        emit SessionClosed(sessionId, meterId, consumer, energyWh, billedWei, refundWei);
+        _requireFresh(r);
+        _closeSession(sessionId);
+    }
+
+    /// @notice Anyone closes an expired session at the meter's last recorded counter.
+    function closeExpiredSession(uint256 sessionId) external {
+        Session storage s = sessions[sessionId];
+        if (!s.open) revert SessionNotOpen(sessionId);
+        if (block.timestamp < s.expiresAt) revert SessionNotExpired(sessionId, s.expiresAt);
+        _closeSession(sessionId);
     }
 
     // ------------------------------------------------------ batch settlement
 
-    /// @notice Settle interval `intervalId` once. `batch` packs the participants (sorted
-    ///         indices) and the trades; `readings` is empty or one per batch participant.
-    ///         A trade whose buyer cannot pay, or whose parties lack a verified reading
-    ///         when readings are required, is rejected (its reason code is in the one
-    ///         TradesRejected event); the rest settle.
-    function settle(uint64 intervalId, bytes calldata batch, SignedReading[] calldata readings) external onlyOperator {
-        if (intervalId == 0) revert InvalidInterval();
+    /// @notice Settle interval `intervalId` once. `batch` packs one record per participant
+    ///         (sorted index, its signed bid and offer for this interval) and the trades;
+    ///         `readings` are signed counters recorded first. A trade settles only if the
+    ///         buyer's bid and the seller's offer cover it (price within both limits, each
+    ///         party's total within its signed energy), the energy is backed by the parties'
+    ///         attested meter counters (cumulative) and the buyer can pay; every other trade
+    ///         is rejected with its reason in the one TradesRejected event.
+    function settle(uint64 intervalId, bytes calldata batch, SignedCounters[] calldata readings) external {
+        if (msg.sender != settler) revert NotSettler(msg.sender);
+        uint64 highest = highestIntervalId;
+        if (intervalId == 0 || intervalId > highest + maxIntervalStep) {
+            revert InvalidInterval(intervalId, highest, maxIntervalStep);
+        }
         if (batchHash[intervalId] != 0) revert IntervalAlreadySettled(intervalId);
         (uint256 k, uint256 n) = _batchShape(batch);
-        if (readings.length != 0 && readings.length != k) revert ReadingsMismatch(k, readings.length);
 
-        // Memory ledger: word i = balance of slot i, top bit = "has a verified reading".
-        uint256[] memory ledger = _loadLedger(batch, k);
-        _verifyReadings(intervalId, batch, ledger, readings);
+        (uint256[] memory ledger, uint256[] memory energyWords) = _loadParticipants(batch, k);
+        _applyReadings(batch, energyWords, readings);
+        uint256[] memory caps = _applyOrders(intervalId, batch, ledger, energyWords);
 
         (uint256 settled, uint256 valueWei, uint256 energyWh, bytes memory reasons) =
-            _applyTrades(batch, 2 + 4 * k, n, ledger);
+            _applyTrades(batch, 2 + RECORD_BYTES * k, n, ledger);
         if (settled != n) emit TradesRejected(intervalId, reasons);
 
-        _storeLedger(batch, ledger);
+        _storeParticipants(batch, ledger, energyWords, caps);
         bytes32 h = keccak256(batch);
         batchHash[intervalId] = h;
+        if (intervalId > highest) highestIntervalId = intervalId;
         unchecked {
             ++settledIntervalCount;
         }
@@ -409,14 +588,12 @@ contract GridMarket {
         return batchHash[intervalId] != 0;
     }
 
-    // -------------------------------------------------------------- internal
-
-    uint256 private constant VERIFIED = 1 << 255;
+    // ------------------------------------------------------ settle internals
 
     function _batchShape(bytes calldata batch) private pure returns (uint256 k, uint256 n) {
         if (batch.length < 2) revert BadBatchLength(batch.length);
         k = uint16(bytes2(batch[0:2]));
-        uint256 head = 2 + 4 * k;
+        uint256 head = 2 + RECORD_BYTES * k;
         if (batch.length < head || (batch.length - head) % 12 != 0) {
             revert BadBatchLength(batch.length);
         }
@@ -424,48 +601,149 @@ contract GridMarket {
         if (k > MAX_BATCH_PARTICIPANTS || n > MAX_BATCH_TRADES) revert BatchTooLarge(k, n);
     }
 
-    function _participantAt(bytes calldata batch, uint256 slot) private pure returns (uint256 idx) {
+    /// @dev `width` bytes (<= 32) of calldata at `offset`, as an unsigned integer.
+    function _read(bytes calldata batch, uint256 offset, uint256 width) private pure returns (uint256 x) {
         assembly {
-            idx := shr(224, calldataload(add(batch.offset, add(2, mul(slot, 4)))))
+            x := shr(sub(256, shl(3, width)), calldataload(add(batch.offset, offset)))
         }
     }
 
-    function _loadLedger(bytes calldata batch, uint256 k) private view returns (uint256[] memory ledger) {
+    function _participantAt(bytes calldata batch, uint256 slot) private pure returns (uint256) {
+        return _read(batch, 2 + RECORD_BYTES * slot, 4);
+    }
+
+    function _loadParticipants(bytes calldata batch, uint256 k)
+        private
+        view
+        returns (uint256[] memory ledger, uint256[] memory energyWords)
+    {
         ledger = new uint256[](k);
+        energyWords = new uint256[](k);
         uint256 previous;
+        uint256 count = participantCount;
         for (uint256 i; i < k; ++i) {
             uint256 idx = _participantAt(batch, i);
             if (idx <= previous) revert ParticipantsNotSorted(i);
-            if (idx > participantCount) revert UnknownParticipant(idx);
+            if (idx > count) revert UnknownParticipant(idx);
             previous = idx;
-            uint256 balance = accounts[idx] >> 160;
-            ledger[i] = requireReadings ? balance : balance | VERIFIED;
+            ledger[i] = accounts[idx] >> 160;
+            energyWords[i] = energy[idx];
         }
     }
 
-    function _verifyReadings(
-        uint64 intervalId,
-        bytes calldata batch,
-        uint256[] memory ledger,
-        SignedReading[] calldata readings
-    ) private {
+    /// @dev Records each fresh reading and credits its counters' rise to the meter's owner
+    ///      (in memory when the owner is in the batch). Others are reported, never fatal.
+    function _applyReadings(bytes calldata batch, uint256[] memory energyWords, SignedCounters[] calldata readings)
+        private
+    {
         for (uint256 i; i < readings.length; ++i) {
-            SignedReading calldata r = readings[i];
-            if (r.meterId == bytes32(0)) continue; // no reading for this participant
-            address wallet = _wallet(accounts[_participantAt(batch, i)]);
-            uint8 code = r.intervalId == intervalId ? _checkReading(r, wallet) : READING_STALE;
+            SignedCounters calldata r = readings[i];
+            (uint8 code, uint256 owner, uint256 credit) = _accept(r, false);
             if (code == READING_OK) {
-                _recordReading(r);
-                ledger[i] |= VERIFIED;
-            } else {
-                emit ReadingRejected(r.meterId, intervalId, code);
+                uint256 slot = _slotOf(batch, energyWords.length, owner);
+                if (slot < energyWords.length) energyWords[slot] += credit;
+                else energy[owner] += credit;
+            } else if (code != READING_ALREADY_RECORDED) {
+                emit ReadingRejected(r.meterId, r.seq, code);
             }
         }
     }
 
-    /// @dev One pass over the packed trades: u16 buyer slot, u16 seller slot,
-    ///      u32 energy Wh, u32 price wei/Wh (12 bytes each), netted in `ledger`.
-    ///      `reasons[t]` is 0 for a settled trade, else the REJECT_* code.
+    /// @dev Binary search of participant `idx` among the batch's sorted indices (k if absent).
+    function _slotOf(bytes calldata batch, uint256 k, uint256 idx) private pure returns (uint256) {
+        uint256 lo;
+        uint256 hi = k;
+        while (lo < hi) {
+            uint256 mid = (lo + hi) >> 1;
+            uint256 got = _participantAt(batch, mid);
+            if (got == idx) return mid;
+            if (got < idx) lo = mid + 1;
+            else hi = mid;
+        }
+        return k;
+    }
+
+    /// @dev Verifies each slot's signed bid and offer and packs into its ledger word:
+    ///      balance [0,104) | buy cap [104,136) | sell cap [136,168) | bid limit [168,200)
+    ///      | offer limit [200,232) | flags. A cap is min(signed energy, attested energy not
+    ///      yet traded). Returns the initial caps (buy | sell << 32) per slot.
+    function _applyOrders(
+        uint64 intervalId,
+        bytes calldata batch,
+        uint256[] memory ledger,
+        uint256[] memory energyWords
+    ) private view returns (uint256[] memory caps) {
+        uint256 k = ledger.length;
+        caps = new uint256[](k);
+        bytes32 domain = domainSeparator();
+        for (uint256 i; i < k; ++i) {
+            uint256 pos = 2 + RECORD_BYTES * i;
+            address wallet = _wallet(accounts[_read(batch, pos, 4)]);
+            uint256 e = energyWords[i];
+            uint256 word = ledger[i];
+            (uint256 buyCap, uint256 bidLimit, uint256 bidFlags) =
+                _order(domain, wallet, intervalId, SIDE_BID, batch, pos + 4, (e >> 128) & 2 ** 64 - 1, e & 2 ** 64 - 1);
+            (uint256 sellCap, uint256 offerLimit, uint256 offerFlags) =
+                _order(domain, wallet, intervalId, SIDE_OFFER, batch, pos + 77, e >> 192, (e >> 64) & 2 ** 64 - 1);
+            word |= (buyCap << 104) | (sellCap << 136) | (bidLimit << 168) | (offerLimit << 200);
+            word |= bidFlags | (offerFlags << 1);
+            ledger[i] = word;
+            caps[i] = buyCap | (sellCap << 32);
+        }
+    }
+
+    /// @dev One side of a record at `pos`: u32 energy, u32 limit, r, s, v. Returns (cap,
+    ///      limit, HAS_BID [| BID_METER_BOUND]) or zeros when absent or badly signed.
+    function _order(
+        bytes32 domain,
+        address wallet,
+        uint64 intervalId,
+        uint8 side,
+        bytes calldata batch,
+        uint256 pos,
+        uint256 attestedWh,
+        uint256 tradedWh
+    ) private view returns (uint256 cap, uint256 limit, uint256 flags) {
+        uint256 signedWh = _read(batch, pos, 4);
+        if (signedWh == 0) return (0, 0, 0);
+        limit = _read(batch, pos + 4, 4);
+        address signer;
+        bytes32 typehash = ORDER_TYPEHASH;
+        // orderDigest() and ecrecover, in unallocated memory (inputs cleaned: stack values
+        // may carry dirty high bits in assembly).
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, typehash)
+            mstore(add(p, 0x20), and(wallet, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(add(p, 0x40), and(intervalId, 0xffffffffffffffff))
+            mstore(add(p, 0x60), and(side, 0xff))
+            mstore(add(p, 0x80), signedWh)
+            mstore(add(p, 0xa0), limit)
+            let structHash := keccak256(p, 0xc0)
+            mstore(p, 0x1901000000000000000000000000000000000000000000000000000000000000)
+            mstore(add(p, 0x02), domain)
+            mstore(add(p, 0x22), structHash)
+            let digest := keccak256(p, 0x42)
+            let cd := add(batch.offset, pos)
+            let s := calldataload(add(cd, 40))
+            if iszero(gt(s, HALF_ORDER)) {
+                mstore(p, digest)
+                mstore(add(p, 0x20), shr(248, calldataload(add(cd, 72))))
+                mstore(add(p, 0x40), calldataload(add(cd, 8)))
+                mstore(add(p, 0x60), s)
+                mstore(0x00, 0)
+                if staticcall(gas(), 1, p, 0x80, 0x00, 0x20) { signer := mload(0x00) }
+            }
+        }
+        if (signer != wallet || wallet == address(0)) return (0, 0, 0);
+        uint256 meterWh = attestedWh > tradedWh ? attestedWh - tradedWh : 0;
+        if (meterWh < signedWh) return (meterWh, limit, HAS_BID | BID_METER_BOUND);
+        return (signedWh, limit, HAS_BID);
+    }
+
+    /// @dev One pass over the packed trades: u16 buyer slot, u16 seller slot, u32 energy
+    ///      Wh, u32 price wei/Wh (12 bytes each), netted in `ledger`. `reasons[t]` is 0
+    ///      for a settled trade, else the REJECT_* code.
     function _applyTrades(bytes calldata batch, uint256 start, uint256 n, uint256[] memory ledger)
         private
         pure
@@ -473,55 +751,194 @@ contract GridMarket {
     {
         uint256 k = ledger.length;
         reasons = new bytes(n);
-        for (uint256 t; t < n; ++t) {
-            uint256 word;
-            assembly {
-                word := calldataload(add(batch.offset, add(start, mul(t, 12))))
-            }
-            uint256 buyer = word >> 240;
-            uint256 seller = (word >> 224) & 0xffff;
-            if (buyer >= k || seller >= k) revert SlotOutOfRange(t);
-            uint256 energy = (word >> 192) & 0xffffffff;
-            uint256 value = energy * ((word >> 160) & 0xffffffff);
-            uint256 b;
-            uint256 s;
-            assembly {
-                // in bounds: buyer, seller < k = ledger.length (checked above)
-                b := mload(add(ledger, shl(5, add(buyer, 1))))
-                s := mload(add(ledger, shl(5, add(seller, 1))))
-            }
-            uint256 reason;
-            if (b & s & VERIFIED == 0) reason = REJECT_NO_READING;
-            else if (buyer == seller) reason = REJECT_SELF_TRADE;
-            else if ((b & ~VERIFIED) < value) reason = REJECT_INSUFFICIENT_BALANCE;
-            if (reason != 0) {
-                assembly {
-                    mstore8(add(add(reasons, 32), t), reason)
+        bytes4 outOfRange = SlotOutOfRange.selector;
+        // The loop in assembly: it is most of settle's gas. Checks in order (codes as the
+        // REJECT_* constants): self trade 3, no order 2, price 4, buyer's cap 5/6, seller's
+        // cap 5/6 (6 when the meter bound binds), balance 1. Caps only shrink (checked);
+        // a balance stays below 2**96 + n * 2**64 < 2**104.
+        assembly ("memory-safe") {
+            let base := add(batch.offset, start)
+            let led := add(ledger, 32)
+            let out := add(reasons, 32)
+            for { let t := 0 } lt(t, n) { t := add(t, 1) } {
+                let word := calldataload(add(base, mul(t, 12)))
+                let buyer := shr(240, word)
+                let seller := and(shr(224, word), 0xffff)
+                if iszero(and(lt(buyer, k), lt(seller, k))) {
+                    mstore(0, outOfRange)
+                    mstore(4, t)
+                    revert(0, 36)
                 }
-                continue;
-            }
-            // Balances stay below 2**96 + n * 2**64 < 2**255: the VERIFIED bit is untouched.
-            assembly {
-                mstore(add(ledger, shl(5, add(buyer, 1))), sub(b, value))
-                mstore(add(ledger, shl(5, add(seller, 1))), add(s, value))
-            }
-            unchecked {
-                valueWei += value;
-                energyWh += energy;
-                ++settled;
+                let wh := and(shr(192, word), 0xffffffff)
+                let price := and(shr(160, word), 0xffffffff)
+                let pb := add(led, shl(5, buyer))
+                let ps := add(led, shl(5, seller))
+                let b := mload(pb)
+                let s := mload(ps)
+                let value := mul(wh, price)
+                let reason := 0
+                if eq(buyer, seller) { reason := 3 }
+                if iszero(reason) {
+                    if or(iszero(and(b, shl(232, 1))), iszero(and(s, shl(233, 1)))) { reason := 2 }
+                }
+                if iszero(reason) {
+                    if or(gt(price, and(shr(168, b), 0xffffffff)), lt(price, and(shr(200, s), 0xffffffff))) {
+                        reason := 4
+                    }
+                }
+                if iszero(reason) {
+                    if gt(wh, and(shr(104, b), 0xffffffff)) {
+                        reason := add(5, iszero(iszero(and(b, shl(234, 1)))))
+                    }
+                }
+                if iszero(reason) {
+                    if gt(wh, and(shr(136, s), 0xffffffff)) {
+                        reason := add(5, iszero(iszero(and(s, shl(235, 1)))))
+                    }
+                }
+                if iszero(reason) {
+                    if lt(and(b, sub(shl(104, 1), 1)), value) { reason := 1 }
+                }
+                switch reason
+                case 0 {
+                    mstore(pb, sub(b, add(value, shl(104, wh))))
+                    mstore(ps, sub(add(s, value), shl(136, wh)))
+                    valueWei := add(valueWei, value)
+                    energyWh := add(energyWh, wh)
+                    settled := add(settled, 1)
+                }
+                default { mstore8(add(out, t), reason) }
             }
         }
     }
 
-    function _storeLedger(bytes calldata batch, uint256[] memory ledger) private {
+    function _storeParticipants(
+        bytes calldata batch,
+        uint256[] memory ledger,
+        uint256[] memory energyWords,
+        uint256[] memory caps
+    ) private {
         for (uint256 i; i < ledger.length; ++i) {
             uint256 idx = _participantAt(batch, i);
             uint256 word = accounts[idx];
-            uint256 balance = ledger[i] & ~VERIFIED;
-            if (balance != word >> 160) {
-                _setBalance(idx, _wallet(word), balance);
+            uint256 l = ledger[i];
+            uint256 balance = l & BALANCE_MASK;
+            if (balance != word >> 160) _setBalance(idx, _wallet(word), balance);
+            uint256 boughtWh = (caps[i] & U32) - ((l >> 104) & U32);
+            uint256 soldWh = (caps[i] >> 32) - ((l >> 136) & U32);
+            // Bought and sold stay below the attested u64 totals they are capped by.
+            uint256 e = energyWords[i] + boughtWh + (soldWh << 64);
+            if (e != energy[idx]) energy[idx] = e;
+        }
+    }
+
+    // ------------------------------------------------------- other internals
+
+    /// @dev Checks reading `r` against its meter and records it when fresh. Returns the
+    ///      READING_* code, the owner's index and the rise of its counters as an energy
+    ///      word credit (import << 128 | export << 192).
+    function _accept(SignedCounters calldata r, bool announce)
+        private
+        returns (uint8 code, uint256 owner, uint256 credit)
+    {
+        Meter storage m = meters[r.meterId];
+        if (m.status != MeterStatus.Active) return (READING_UNKNOWN_METER, 0, 0);
+        uint256 lastSeq = m.seq;
+        uint256 lastTime = m.timeS;
+        uint256 lastImport = m.importWh;
+        uint256 lastExport = m.exportWh;
+        if (r.seq == lastSeq && r.timeS == lastTime && r.importWh == lastImport && r.exportWh == lastExport) {
+            return (READING_ALREADY_RECORDED, 0, 0);
+        }
+        if (r.seq <= lastSeq || r.timeS < lastTime) return (READING_STALE, 0, 0);
+        if (r.importWh < lastImport || r.exportWh < lastExport) return (READING_COUNTER_BACKWARDS, 0, 0);
+        uint256 dImport = r.importWh - lastImport;
+        uint256 dExport = r.exportWh - lastExport;
+        uint256 allowed = uint256(m.ratedPowerW) * (r.timeS - lastTime);
+        if (_tooFast(dImport, allowed) || _tooFast(dExport, allowed)) return (READING_TOO_FAST, 0, 0);
+        if (!_signedBy(r, m.signer)) return (READING_BAD_SIGNATURE, 0, 0);
+        _record(m, r, announce);
+        return (READING_OK, m.ownerIndex, (dImport << 128) | (dExport << 192));
+    }
+
+    /// @dev Whole-Wh counters of a meter drawing at most P watts over dt seconds rise by
+    ///      d with (d - 1) * 3600 < P * dt (floor rounding), or not at all.
+    function _tooFast(uint256 dWh, uint256 wattSeconds) private pure returns (bool) {
+        return dWh != 0 && (dWh - 1) * 3600 >= wattSeconds;
+    }
+
+    /// @dev Accept a fresh reading or a copy of the newest one; revert on anything else.
+    function _requireFresh(SignedCounters calldata r) private {
+        (uint8 code, uint256 owner, uint256 credit) = _accept(r, true);
+        if (code == READING_OK) {
+            energy[owner] += credit;
+            return;
+        }
+        if (code == READING_ALREADY_RECORDED) return;
+        if (code == READING_UNKNOWN_METER) revert MeterNotActive(r.meterId);
+        if (code == READING_STALE) revert StaleReading(r.meterId, r.seq, meters[r.meterId].seq);
+        if (code == READING_COUNTER_BACKWARDS) revert CounterWentBackwards(r.meterId);
+        if (code == READING_TOO_FAST) revert CounterTooFast(r.meterId, meters[r.meterId].ratedPowerW);
+        revert BadSignature(r.meterId);
+    }
+
+    /// @dev sha256 of the 64-byte reading message and ecrecover, in unallocated memory.
+    function _signedBy(SignedCounters calldata r, address signer) private view returns (bool ok) {
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            // "GBR1" | meterId | seq u32 | importWh u64 | exportWh u64 | timeS u64
+            mstore(p, 0x4742523100000000000000000000000000000000000000000000000000000000)
+            mstore(add(p, 4), calldataload(r))
+            mstore(add(p, 36), shl(224, calldataload(add(r, 0x20))))
+            mstore(add(p, 40), shl(192, calldataload(add(r, 0x40))))
+            mstore(add(p, 48), shl(192, calldataload(add(r, 0x60))))
+            mstore(add(p, 56), shl(192, calldataload(add(r, 0x80))))
+            let s := calldataload(add(r, 0xe0))
+            if and(iszero(gt(s, HALF_ORDER)), staticcall(gas(), 2, p, 64, 0x00, 0x20)) {
+                mstore(p, mload(0x00))
+                mstore(add(p, 0x20), calldataload(add(r, 0xa0)))
+                mstore(add(p, 0x40), calldataload(add(r, 0xc0)))
+                mstore(add(p, 0x60), s)
+                mstore(0x00, 0)
+                if staticcall(gas(), 1, p, 0x80, 0x00, 0x20) {
+                    let got := mload(0x00)
+                    ok := and(iszero(iszero(got)), eq(got, and(signer, 0xffffffffffffffffffffffffffffffffffffffff)))
+                }
             }
         }
+    }
+
+    /// @dev Settle records its readings silently: they are in its calldata, and each one
+    ///      not named by a ReadingRejected event was recorded (or already was).
+    function _record(Meter storage m, SignedCounters calldata r, bool announce) private {
+        m.seq = r.seq;
+        m.timeS = r.timeS;
+        m.importWh = r.importWh;
+        m.exportWh = r.exportWh;
+        if (announce) emit ReadingAccepted(r.meterId, r.seq, r.importWh, r.exportWh, r.timeS);
+    }
+
+    function _closeSession(uint256 sessionId) private {
+        Session storage s = sessions[sessionId];
+        bytes32 meterId = s.meterId;
+        Meter storage m = meters[meterId];
+        address owner = _wallet(accounts[m.ownerIndex]);
+        address consumer = s.consumer;
+        uint256 energyWh = m.importWh - s.startImportWh;
+        uint256 depositWei = s.depositWei;
+        uint256 costWei = energyWh * s.priceWeiPerWh;
+        uint256 billedWei = costWei < depositWei ? costWei : depositWei;
+        uint256 refundWei = depositWei - billedWei;
+        s.open = false;
+        s.depositWei = 0;
+        activeSession[meterId] = 0;
+        totalSessionDepositsWei -= depositWei;
+        totalBalancesWei += depositWei;
+        uint32 ownerIdx = m.ownerIndex;
+        _setBalance(ownerIdx, owner, _balance(ownerIdx) + billedWei);
+        uint32 consumerIdx = participantIndex[consumer];
+        _setBalance(consumerIdx, consumer, _balance(consumerIdx) + refundWei);
+        emit SessionClosed(sessionId, meterId, consumer, energyWh, billedWei, refundWei);
     }
 
     function _indexOrJoin(address wallet) private returns (uint32 idx) {
@@ -552,60 +969,25 @@ contract GridMarket {
     function _ownedActiveMeter(bytes32 meterId) private view returns (Meter storage m) {
         m = meters[meterId];
         if (m.status != MeterStatus.Active) revert MeterNotActive(meterId);
-        if (m.owner != msg.sender) revert NotMeterOwner(meterId, msg.sender);
+        if (meterOwner(meterId) != msg.sender) revert NotMeterOwner(meterId, msg.sender);
     }
 
-    /// @dev Checks a reading against the registry; `owner` != 0 also requires that owner.
-    function _checkReading(SignedReading calldata r, address owner) private view returns (uint8) {
-        Meter storage m = meters[r.meterId];
-        if (m.status != MeterStatus.Active) return READING_UNKNOWN_METER;
-        if (owner != address(0) && m.owner != owner) return READING_WRONG_OWNER;
-        // Fresh = (intervalId, timestamp) strictly after the last accepted reading's.
-        uint256 lastInterval = m.lastIntervalId;
-        if (r.intervalId < lastInterval || (r.intervalId == lastInterval && r.timestamp <= m.lastTimestamp)) {
-            return READING_STALE;
+    /// @dev A token call that succeeds with no return data or with `true` (no-return tokens).
+    function _call(bytes memory data) private {
+        (bool ok, bytes memory ret) = address(token).call(data);
+        if (!ok || (ret.length != 0 && (ret.length != 32 || abi.decode(ret, (uint256)) != 1))) {
+            revert TransferFailed();
         }
-        if (r.energyWh < m.lastEnergyWh) return READING_COUNTER_BACKWARDS;
-        if (r.intervalId > type(uint48).max || r.energyWh > type(uint48).max || r.timestamp > type(uint56).max) {
-            return READING_OUT_OF_RANGE;
-        }
-        bytes32 digest = readingDigest(r.meterId, r.intervalId, r.energyWh, r.timestamp);
-        if (uint256(r.s) > HALF_ORDER) return READING_BAD_SIGNATURE;
-        address signer = ecrecover(digest, r.v, r.r, r.s);
-        if (signer == address(0) || signer != m.attestor) return READING_BAD_SIGNATURE;
-        return READING_OK;
     }
 
-    function _requireReading(SignedReading calldata r, address owner) private {
-        uint8 code = _checkReading(r, owner);
-        if (code == READING_UNKNOWN_METER) revert MeterNotActive(r.meterId);
-        if (code == READING_STALE) {
-            Meter storage m = meters[r.meterId];
-            revert StaleReading(r.meterId, r.intervalId, r.timestamp, m.lastIntervalId, m.lastTimestamp);
-        }
-        if (code == READING_COUNTER_BACKWARDS) {
-            revert CounterWentBackwards(r.meterId, r.energyWh, meters[r.meterId].lastEnergyWh);
-        }
-        if (code == READING_OUT_OF_RANGE) revert ReadingOutOfRange(r.meterId);
-        if (code == READING_BAD_SIGNATURE) revert BadSignature(r.meterId);
-        _recordReading(r);
-    }
-
-    function _recordReading(SignedReading calldata r) private {
-        Meter storage m = meters[r.meterId];
-        // forge-lint: disable-next-line(unsafe-typecast) range checked in _checkReading
-        m.lastIntervalId = uint48(r.intervalId);
-        // forge-lint: disable-next-line(unsafe-typecast) range checked in _checkReading
-        m.lastEnergyWh = uint48(r.energyWh);
-        // forge-lint: disable-next-line(unsafe-typecast) range checked in _checkReading
-        m.lastTimestamp = uint56(r.timestamp);
-        emit ReadingAccepted(r.meterId, r.intervalId, r.energyWh, r.timestamp);
+    function _safeTransfer(address to, uint256 amountWei) private {
+        _call(abi.encodeCall(IERC20.transfer, (to, amountWei)));
     }
 
     function _domainSeparator() private view returns (bytes32) {
         return
             keccak256(
-                abi.encode(DOMAIN_TYPEHASH, keccak256("GridMarket"), keccak256("1"), block.chainid, address(this))
+                abi.encode(DOMAIN_TYPEHASH, keccak256("GridMarket"), keccak256("2"), block.chainid, address(this))
             );
     }
 }

@@ -15,6 +15,7 @@ interface Vm {
     function assume(bool condition) external pure;
     function chainId(uint256 newChainId) external;
     function label(address account, string calldata name) external;
+    function warp(uint256 timestamp) external;
 
     struct Log {
         bytes32[] topics;

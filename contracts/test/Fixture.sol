@@ -1,24 +1,45 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.20;
 
-import {Base} from "./Base.sol";
+import {Base, Vm} from "./Base.sol";
 import {GridMarket} from "../src/GridMarket.sol";
 import {LabCredit} from "../src/LabCredit.sol";
 
 /// @notice A token + market pair operated by the test contract, with helpers to fund
-///         participants, register meters, sign readings and pack batches.
+///         participants, register meters, sign counters and orders, and pack batches.
 abstract contract Fixture is Base {
     LabCredit internal token;
     GridMarket internal market;
 
-    function deployMarket(bool requireReadings) internal {
-        token = new LabCredit();
-        market = new GridMarket(token, requireReadings);
+    uint64 internal constant STEP = 4;
+    uint32 internal constant RATED_W = 10_000;
+    uint64 internal constant T0 = 1_000_000;
+
+    struct MeterClock {
+        uint32 seq;
+        uint64 timeS;
+        uint64 importWh;
+        uint64 exportWh;
     }
 
-    function fund(address who, uint256 amount) internal {
-        token.mint(who, amount);
-        vm.startPrank(who);
+    mapping(uint256 => MeterClock) internal clocks;
+
+    function deployMarket() internal {
+        token = new LabCredit();
+        market = new GridMarket(token, STEP);
+    }
+
+    function key(uint256 i) internal pure returns (uint256) {
+        return 0xB0B0 + i;
+    }
+
+    function who(uint256 i) internal pure returns (address) {
+        return vm.addr(key(i));
+    }
+
+    function fund(address wallet, uint256 amount) internal {
+        token.mint(wallet, amount);
+        vm.startPrank(wallet);
         token.approve(address(market), type(uint256).max);
         market.deposit(amount);
         vm.stopPrank();
@@ -28,49 +49,89 @@ abstract contract Fixture is Base {
         return bytes32(uint256(0x6d00 + n) << 240);
     }
 
-    function attestorKey(uint256 n) internal pure returns (uint256) {
+    function meterKey(uint256 n) internal pure returns (uint256) {
         return 0xA77E57 + n;
     }
 
+    /// @dev Register meter n to `owner`, commissioned at counters (0, 0), time T0.
     function registerMeter(uint256 n, address owner) internal {
-        market.registerMeter(meterId(n), owner, vm.addr(attestorKey(n)), "lab bench");
+        clocks[n] = MeterClock(0, T0, 0, 0);
+        market.registerMeter(
+            meterId(n),
+            owner,
+            vm.addr(meterKey(n)),
+            GridMarket.Attestation.Meter,
+            RATED_W,
+            "lab bench",
+            counters(n, 0, 0, 0, T0)
+        );
     }
 
-    function reading(uint256 n, uint64 intervalId, uint64 energyWh)
+    function counters(uint256 n, uint32 seq, uint64 importWh, uint64 exportWh, uint64 timeS)
         internal
         view
-        returns (GridMarket.SignedReading memory r)
+        returns (GridMarket.SignedCounters memory)
     {
-        return signedBy(attestorKey(n), meterId(n), intervalId, energyWh);
+        return signedCounters(meterKey(n), meterId(n), seq, importWh, exportWh, timeS);
     }
 
-    function signedBy(uint256 key, bytes32 id, uint64 intervalId, uint64 energyWh)
+    function signedCounters(uint256 signer, bytes32 id, uint32 seq, uint64 importWh, uint64 exportWh, uint64 timeS)
+        internal
+        pure
+        returns (GridMarket.SignedCounters memory)
+    {
+        bytes32 digest = sha256(abi.encodePacked("GBR1", id, seq, importWh, exportWh, timeS));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(signer, digest);
+        return GridMarket.SignedCounters(id, seq, importWh, exportWh, timeS, v, r, s);
+    }
+
+    /// @dev The next reading of meter n: counters raised by (dImport, dExport) one hour later.
+    function next(uint256 n, uint64 dImport, uint64 dExport) internal returns (GridMarket.SignedCounters memory) {
+        MeterClock storage c = clocks[n];
+        c.seq += 1;
+        c.timeS += 3600;
+        c.importWh += dImport;
+        c.exportWh += dExport;
+        return counters(n, c.seq, c.importWh, c.exportWh, c.timeS);
+    }
+
+    function report(uint256 n, uint64 dImport, uint64 dExport) internal {
+        market.submitReading(next(n, dImport, dExport));
+    }
+
+    function noReadings() internal pure returns (GridMarket.SignedCounters[] memory) {
+        return new GridMarket.SignedCounters[](0);
+    }
+
+    function one(GridMarket.SignedCounters memory r) internal pure returns (GridMarket.SignedCounters[] memory rs) {
+        rs = new GridMarket.SignedCounters[](1);
+        rs[0] = r;
+    }
+
+    /// @dev One side of a record: u32 energy, u32 limit, r, s, v (73 bytes; zeros if energy 0).
+    function side(uint256 signer, address participant, uint64 intervalId, uint8 s_, uint32 energyWh, uint32 limit)
         internal
         view
-        returns (GridMarket.SignedReading memory r)
+        returns (bytes memory)
     {
-        return signedAt(key, id, intervalId, energyWh, 1_700_000_000);
+        if (energyWh == 0) return new bytes(73);
+        bytes32 digest = market.orderDigest(participant, intervalId, s_, energyWh, limit);
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(signer, digest);
+        return abi.encodePacked(energyWh, limit, r, s, v);
     }
 
-    function signedAt(uint256 key, bytes32 id, uint64 intervalId, uint64 energyWh, uint64 timestamp)
+    /// @dev Participant i's record for `intervalId`: its index, bid and offer.
+    function record(uint256 i, uint64 intervalId, uint32 bidWh, uint32 bidLimit, uint32 offerWh, uint32 offerLimit)
         internal
         view
-        returns (GridMarket.SignedReading memory r)
+        returns (bytes memory)
     {
-        bytes32 digest = market.readingDigest(id, intervalId, energyWh, timestamp);
-        (uint8 v, bytes32 rr, bytes32 s) = vm.sign(key, digest);
-        return GridMarket.SignedReading(id, intervalId, energyWh, timestamp, v, rr, s);
-    }
-
-    function noReadings() internal pure returns (GridMarket.SignedReading[] memory) {
-        return new GridMarket.SignedReading[](0);
-    }
-
-    function packParticipants(uint32[] memory indices) internal pure returns (bytes memory b) {
-        b = abi.encodePacked(uint16(indices.length));
-        for (uint256 i; i < indices.length; ++i) {
-            b = abi.encodePacked(b, indices[i]);
-        }
+        address p = who(i);
+        return abi.encodePacked(
+            market.participantIndex(p),
+            side(key(i), p, intervalId, 0, bidWh, bidLimit),
+            side(key(i), p, intervalId, 1, offerWh, offerLimit)
+        );
     }
 
     function packTrade(uint16 buyerSlot, uint16 sellerSlot, uint32 energyWh, uint32 price)
@@ -81,9 +142,97 @@ abstract contract Fixture is Base {
         return abi.encodePacked(buyerSlot, sellerSlot, energyWh, price);
     }
 
-    function two(uint32 a, uint32 b) internal pure returns (uint32[] memory xs) {
-        xs = new uint32[](2);
-        xs[0] = a;
-        xs[1] = b;
+    /// @dev A batch of two records (sorted by index) and the given trades.
+    function batch2(bytes memory a, bytes memory b, bytes memory trades) internal pure returns (bytes memory) {
+        return abi.encodePacked(uint16(2), a, b, trades);
+    }
+
+    function reasonsOf(Vm.Log[] memory logs) internal view returns (bytes memory) {
+        bytes32 topic = keccak256("TradesRejected(uint64,bytes)");
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].emitter == address(market) && logs[i].topics[0] == topic) {
+                return abi.decode(logs[i].data, (bytes));
+            }
+        }
+        return "";
+    }
+
+    function holdingsCovered() internal view returns (bool) {
+        return token.balanceOf(address(market)) >= market.totalBalancesWei() + market.totalSessionDepositsWei();
+    }
+}
+
+/// @notice A token that keeps 1 % of every transfer (fee on transfer).
+contract FeeToken {
+    mapping(address => uint256) public balanceOf;
+    mapping(address => mapping(address => uint256)) public allowance;
+    uint256 public totalSupply;
+
+    function mint(address to, uint256 amount) external {
+        balanceOf[to] += amount;
+        totalSupply += amount;
+    }
+
+    function approve(address spender, uint256 amount) external returns (bool) {
+        allowance[msg.sender][spender] = amount;
+        return true;
+    }
+
+    function transfer(address to, uint256 amount) external returns (bool) {
+        _move(msg.sender, to, amount);
+        return true;
+    }
+
+    function transferFrom(address from, address to, uint256 amount) external returns (bool) {
+        allowance[from][msg.sender] -= amount;
+        _move(from, to, amount);
+        return true;
+    }
+
+    function _move(address from, address to, uint256 amount) private {
+        balanceOf[from] -= amount;
+        uint256 fee = amount / 100;
+        balanceOf[to] += amount - fee;
+        totalSupply -= fee;
+    }
+}
+
+/// @notice A token whose transfer and transferFrom return nothing (like early USDT).
+contract NoReturnToken {
+    mapping(address => uint256) public balanceOf;
+    mapping(address => mapping(address => uint256)) public allowance;
+
+    function mint(address to, uint256 amount) external {
+        balanceOf[to] += amount;
+    }
+
+    function approve(address spender, uint256 amount) external {
+        allowance[msg.sender][spender] = amount;
+    }
+
+    function transfer(address to, uint256 amount) external {
+        balanceOf[msg.sender] -= amount;
+        balanceOf[to] += amount;
+    }
+
+    function transferFrom(address from, address to, uint256 amount) external {
+        allowance[from][msg.sender] -= amount;
+        balanceOf[from] -= amount;
+        balanceOf[to] += amount;
+    }
+}
+
+/// @notice A token whose transfers return false without moving anything.
+contract FalseToken {
+    function balanceOf(address) external pure returns (uint256) {
+        return 0;
+    }
+
+    function transfer(address, uint256) external pure returns (bool) {
+        return false;
+    }
+
+    function transferFrom(address, address, uint256) external pure returns (bool) {
+        return false;
     }
 }

@@ -4,161 +4,136 @@ pragma solidity ^0.8.20;
 import {Fixture} from "./Fixture.sol";
 import {GridMarket} from "../src/GridMarket.sol";
 
-/// @notice Drives the market with random deposits, withdrawals, settlements, sessions,
-///         readings and unauthorised calls, keeping ghost records for the invariants.
+/// @notice Drives the market with random deposits, withdrawals, signed and unsigned
+///         settlements, readings, sessions, stray direct transfers and surplus recovery.
 contract Handler is Fixture {
-    uint256 internal constant ACTORS = 4;
-
-    uint64 public clock; // last interval id used by a settlement or a reading
-    uint64[] public settledIds;
-    mapping(uint64 => bool) public ghostSettled;
-    uint256 public ghostSettleCount;
-    uint256 public doubleSettlements; // must stay 0
-    uint256 public unauthorisedSuccesses; // must stay 0
-    uint256[] public openSessions;
-    mapping(uint256 => uint64) internal counter;
+    uint256 internal constant ACTORS = 3;
+    uint64 public interval;
+    uint256 public recoveredEquality = 1; // 0 once recoverSurplus left holdings unequal
+    uint256[] public sessionIds;
 
     constructor() {
-        deployMarket(true);
+        deployMarket();
         for (uint256 i; i < ACTORS; ++i) {
-            registerMeter(i, actor(i));
-            vm.prank(actor(i));
-            market.join();
-            vm.prank(actor(i));
+            registerMeter(i, who(i));
+            vm.prank(who(i));
             market.setTariff(meterId(i), uint32(100 + i));
         }
-    }
-
-    function actor(uint256 i) public pure returns (address) {
-        return address(uint160(0xAC7000 + (i % ACTORS)));
     }
 
     function actors() external pure returns (uint256) {
         return ACTORS;
     }
 
-    function deposit(uint256 who, uint256 amount) external {
-        amount = bound(amount, 1, 1e12);
-        token.mint(actor(who), amount);
-        vm.startPrank(actor(who));
-        token.approve(address(market), amount);
-        market.deposit(amount);
-        vm.stopPrank();
+    function actor(uint256 i) external pure returns (address) {
+        return who(i);
     }
 
-    function withdraw(uint256 who, uint256 amount) external {
-        uint256 balance = market.balanceOf(actor(who));
-        if (balance == 0) return;
-        vm.prank(actor(who));
-        market.withdraw(bound(amount, 1, balance));
-    }
-
-    function settle(uint256 seed, uint8 nTrades, uint8 readingMask) external {
-        clock += uint64(bound(seed, 1, 3));
-        uint32[] memory indices = new uint32[](ACTORS);
-        GridMarket.SignedReading[] memory readings = new GridMarket.SignedReading[](ACTORS);
-        for (uint256 i; i < ACTORS; ++i) {
-            indices[i] = market.participantIndex(actor(i));
-            if (readingMask & (1 << i) != 0) {
-                counter[i] += uint64(seed % 50);
-                readings[i] = reading(i, clock, counter[i]);
-            }
-        }
-        bytes memory batch = packParticipants(indices);
-        for (uint256 t; t < nTrades % 40; ++t) {
-            uint256 r = uint256(keccak256(abi.encode(seed, t)));
-            batch = abi.encodePacked(
-                batch, packTrade(uint16(r % ACTORS), uint16((r >> 8) % ACTORS), uint32(r >> 16) % 5000, 250)
-            );
-        }
-        market.settle(clock, batch, readings);
-        ghostSettled[clock] = true;
-        settledIds.push(clock);
-        ++ghostSettleCount;
-    }
-
-    /// Settling an interval again must revert; a success is recorded as a violation.
-    function settleAgain(uint256 which) external {
-        if (settledIds.length == 0) return;
-        uint64 id = settledIds[which % settledIds.length];
-        try market.settle(id, hex"0000", noReadings()) {
-            ++doubleSettlements;
-        } catch {}
-    }
-
-    /// Operator-only calls from a participant must revert.
-    function intrude(uint256 who, uint8 what) external {
-        vm.startPrank(actor(who));
-        bool ok;
-        if (what % 4 == 0) {
-            try market.settle(clock + 1, hex"0000", noReadings()) {
-                ok = true;
-            } catch {}
-        } else if (what % 4 == 1) {
-            try market.registerMeter(keccak256(abi.encode(what)), actor(who), actor(who), "") {
-                ok = true;
-            } catch {}
-        } else if (what % 4 == 2) {
-            try market.retireMeter(meterId(who % ACTORS)) {
-                ok = true;
-            } catch {}
-        } else {
-            try market.setOperator(actor(who)) {
-                ok = true;
-            } catch {}
-        }
-        vm.stopPrank();
-        if (ok) ++unauthorisedSuccesses;
-    }
-
-    function openSession(uint256 who, uint256 meter, uint256 cap) external {
-        uint256 m = meter % ACTORS;
-        uint256 balance = market.balanceOf(actor(who));
-        if (balance == 0 || market.activeSession(meterId(m)) != 0) return;
-        vm.prank(actor(who));
-        openSessions.push(market.openSession(meterId(m), bound(cap, 1, balance), type(uint32).max));
-    }
-
-    function closeSession(uint256 which, uint16 usedWh) external {
-        if (openSessions.length == 0) return;
-        uint256 k = which % openSessions.length;
-        uint256 id = openSessions[k];
-        (,, bytes32 id32,,,) = market.sessions(id);
-        uint256 m = uint256(uint16(bytes2(id32))) - 0x6d00;
-        counter[m] += usedWh;
-        GridMarket.SignedReading memory r = reading(m, ++clock, counter[m]);
-        market.closeSession(id, r);
-        openSessions[k] = openSessions[openSessions.length - 1];
-        openSessions.pop();
-    }
-
-    function openSessionCount() external view returns (uint256) {
-        return openSessions.length;
-    }
-
-    function openSessionDeposits() external view returns (uint256 sum) {
-        for (uint256 i; i < openSessions.length; ++i) {
-            (, uint96 depositWei,,,,) = market.sessions(openSessions[i]);
-            sum += depositWei;
-        }
-    }
-
-    function marketAddress() external view returns (GridMarket) {
-        return market;
+    function marketAddress() external view returns (address) {
+        return address(market);
     }
 
     function tokenBalanceOfMarket() external view returns (uint256) {
         return token.balanceOf(address(market));
     }
+
+    function deposit(uint256 i, uint256 amount) external {
+        amount = bound(amount, 1, 1e12);
+        address w = who(i % ACTORS);
+        token.mint(w, amount);
+        vm.startPrank(w);
+        token.approve(address(market), amount);
+        market.deposit(amount);
+        vm.stopPrank();
+    }
+
+    function withdraw(uint256 i, uint256 amount) external {
+        address w = who(i % ACTORS);
+        uint256 balance = market.balanceOf(w);
+        if (balance == 0) return;
+        vm.prank(w);
+        market.withdraw(bound(amount, 1, balance));
+    }
+
+    function strayTransfer(uint256 amount) external {
+        amount = bound(amount, 1, 1e9);
+        token.mint(address(this), amount);
+        token.transfer(address(market), amount);
+    }
+
+    function recover() external {
+        if (token.balanceOf(address(market)) == market.totalBalancesWei() + market.totalSessionDepositsWei()) return;
+        market.recoverSurplus(address(0xCAFE));
+        if (token.balanceOf(address(market)) != market.totalBalancesWei() + market.totalSessionDepositsWei()) {
+            recoveredEquality = 0;
+        }
+    }
+
+    function read(uint256 i, uint16 dImport, uint16 dExport) external {
+        report(i % ACTORS, dImport, dExport);
+    }
+
+    /// A settlement of random trades between random actors, each signing a random bid and
+    /// offer (or none), some trades beyond what was signed or metered.
+    function settle(uint256 seed, uint8 nTrades) external {
+        interval += 1;
+        bytes memory b = abi.encodePacked(uint16(ACTORS));
+        for (uint256 i; i < ACTORS; ++i) {
+            uint256 r = uint256(keccak256(abi.encode(seed, i)));
+            b = abi.encodePacked(
+                b,
+                record(
+                    i,
+                    interval,
+                    uint32(r % 3000),
+                    uint32((r >> 16) % 400),
+                    uint32((r >> 32) % 3000),
+                    uint32((r >> 48) % 400)
+                )
+            );
+        }
+        for (uint256 t; t < nTrades % 16; ++t) {
+            uint256 r = uint256(keccak256(abi.encode(seed, "t", t)));
+            b = abi.encodePacked(
+                b,
+                packTrade(
+                    uint16(r % ACTORS), uint16((r >> 8) % ACTORS), uint32((r >> 16) % 2000), uint32((r >> 32) % 400)
+                )
+            );
+        }
+        market.settle(interval, b, noReadings());
+    }
+
+    function openSession(uint256 i, uint256 cap) external {
+        uint256 meter = i % ACTORS;
+        address consumer = who((i + 1) % ACTORS);
+        cap = bound(cap, 1, 1e6);
+        if (market.balanceOf(consumer) < cap || market.activeSession(meterId(meter)) != 0) return;
+        GridMarket.SignedCounters memory now_ = next(meter, 0, 0);
+        vm.prank(consumer);
+        sessionIds.push(market.openSession(meterId(meter), cap, 1000, 1 hours, now_));
+    }
+
+    function closeSession(uint256 k, uint16 dImport) external {
+        if (sessionIds.length == 0) return;
+        uint256 sid = sessionIds[k % sessionIds.length];
+        (address consumer,, bytes32 id,,,, bool open) = market.sessions(sid);
+        if (!open) return;
+        uint256 meter = uint256(id >> 240) - 0x6d00;
+        GridMarket.SignedCounters memory r = next(meter, dImport, 0);
+        vm.prank(consumer);
+        market.closeSession(sid, r);
+    }
 }
 
-/// @notice Invariants: conservation, at-most-once settlement, access control.
-contract GridMarketInvariantTest is Fixture {
+/// @notice Conservation and meter backing hold after any sequence of the handler's calls.
+contract GridMarketInvariantTest {
     Handler internal handler;
+
+    error InvariantBroken(string what);
 
     function setUp() public {
         handler = new Handler();
-        market = handler.marketAddress();
     }
 
     function targetContracts() public view returns (address[] memory targets) {
@@ -166,26 +141,33 @@ contract GridMarketInvariantTest is Fixture {
         targets[0] = address(handler);
     }
 
-    /// Token held by the market == sum of prepaid balances + open session deposits.
-    function invariant_conservation() public view {
+    function _market() internal view returns (GridMarket) {
+        return GridMarket(address(_marketAddress()));
+    }
+
+    function _marketAddress() internal view returns (address) {
+        return address(handler.marketAddress());
+    }
+
+    /// holdings >= Σ balances + escrow, with equality restored by every recoverSurplus.
+    function invariant_holdingsCoverBalancesAndEscrow() public view {
+        GridMarket m = _market();
         uint256 sum;
         for (uint256 i; i < handler.actors(); ++i) {
-            sum += market.balanceOf(handler.actor(i));
+            sum += m.balanceOf(handler.actor(i));
         }
-        assertEq(market.participantCount(), handler.actors(), "no one else joined");
-        assertEq(market.totalSessionDepositsWei(), handler.openSessionDeposits(), "session escrow");
-        assertEq(handler.tokenBalanceOfMarket(), sum + market.totalSessionDepositsWei(), "conservation");
+        if (sum != m.totalBalancesWei()) revert InvariantBroken("totalBalancesWei != sum of balances");
+        uint256 held = handler.tokenBalanceOfMarket();
+        if (held < sum + m.totalSessionDepositsWei()) revert InvariantBroken("holdings below balances + escrow");
+        if (handler.recoveredEquality() != 1) revert InvariantBroken("recoverSurplus left a surplus");
     }
 
-    /// Every interval id settles at most once, and every successful settle is counted.
-    function invariant_atMostOncePerInterval() public view {
-        assertEq(handler.doubleSettlements(), 0, "an interval settled twice");
-        assertEq(market.settledIntervalCount(), handler.ghostSettleCount(), "settle count");
-    }
-
-    /// Operator-only functions never succeed for anyone else; the operator never changes.
-    function invariant_accessControl() public view {
-        assertEq(handler.unauthorisedSuccesses(), 0, "unauthorised call succeeded");
-        assertEq(market.operator(), address(handler), "operator");
+    /// No participant has sold more than its meters exported or bought more than imported.
+    function invariant_tradesBackedByMeters() public view {
+        GridMarket m = _market();
+        for (uint256 i; i < handler.actors(); ++i) {
+            (uint64 bought, uint64 sold, uint64 imported, uint64 exported) = m.energyOf(handler.actor(i));
+            if (bought > imported || sold > exported) revert InvariantBroken("trade not backed by meters");
+        }
     }
 }

@@ -3,19 +3,30 @@
  *
  *   meter_sim [--speed F] [--eeprom FILE] [--v-gain-uv N] [--i-gain-ua N] firmware.elf
  *
- * UART0 goes to a pseudo-terminal. The ADC sees a front end (mid-supply offset 512 counts,
+ * UART0 goes to a pseudo-terminal through the runner's own bridge (not simavr's uart_pty,
+ * which wedges): host bytes reach the UART one per frame time (10 bits at the baud rate the
+ * firmware programmed into UBRR0), so a firmware that does not drain its receive buffer
+ * loses bytes as a real Uno does (the core's 64-byte receive ring overflows); bytes arriving
+ * while the receiver is off are lost, and so would be bytes simavr's UART queue cannot hold
+ * (counted as overruns; pacing at simavr's own byte time keeps that queue near empty). The
+ * host side is never refused: what the AVR cannot take yet waits in the bridge, and the
+ * host's writes block (as on a serial line) once that backlog is full. The ADC sees a front end (mid-supply offset 512 counts,
  * gain in µV or µA per count: the factory calibration of PROTOCOL.md §5.4) fed with mains
  * waveforms evaluated at the simulated time of each conversion. The simulation is paced
- * to F × real time (F = 0: as fast as possible).
+ * to F × real time (F = 0: as fast as possible). Free ADC channels (2–5) float: they read
+ * 512 counts plus a few counts of noise until a value is set for them.
  *
  * Control channel: commands on stdin, one per line; replies and events on stdout, each
  * starting with "@ " (other stdout lines come from simavr and are noise).
  *   set key=value...   v_rms i_rms phase_deg freq h3 h5 h7 (current harmonics, fraction of
  *                      the fundamental) v_h3 (voltage harmonic) adc2..adc5 (raw counts)
  *                      → "@ ok t=<simulated s when it took effect>"
- *   get time|relay|rx|idle → "@ time=<simulated s>", "@ relay=<0|1>", "@ rx=<simulated s
- *                      when the last byte from the host reached the UART>", "@ idle=<fraction
- *                      of cycles the CPU slept>"
+ *   get time|relay|rx|tx|idle|uart|stack
+ *                      → "@ time=<simulated s>", "@ relay=<0|1>", "@ rx=<simulated s
+ *                      when the last byte from the host reached the UART>", "@ tx=<simulated s
+ *                      when the AVR last wrote a byte to the UART>", "@ idle=<fraction
+ *                      of cycles the CPU slept>", "@ uart=<bytes from host> <delivered>
+ *                      <overrun> <dropped while off>", "@ stack=<lowest SP seen> <RAMEND>"
  *   speed F            → "@ ok"
  *   reset              → "@ ok" (a hardware reset; EEPROM is kept)
  *   save               → "@ ok" (writes the EEPROM file now)
@@ -28,6 +39,11 @@
 #include <avr_eeprom.h>
 #include <avr_ioport.h>
 #include <avr_uart.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <termios.h>
 #include <math.h>
 #include <pthread.h>
 #include <sim_avr.h>
@@ -38,7 +54,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <uart_pty.h>
 #include <unistd.h>
 
 #define F_CPU 16000000UL
@@ -52,12 +67,11 @@ typedef struct {
 } waveform_t;
 
 static avr_t *avr;
-static uart_pty_t uart;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static waveform_t pending, active;
 static atomic_int have_pending, want_reset, want_save, want_quit, relay_state = -1;
 static atomic_int want_time, want_idle;
-static _Atomic double last_rx_time;
+static _Atomic double last_rx_time, last_tx_time;
 static double speed = 1.0, pending_speed = -1;
 static double v_gain = 0.635, i_gain = 0.048828;  // V, A per ADC count
 static const char *eeprom_path;
@@ -124,11 +138,144 @@ static void relay_changed(struct avr_irq_t *irq, uint32_t value, void *param) {
   say("relay=%d t=%.6f", closed, sim_seconds());
 }
 
-static void uart_received(struct avr_irq_t *irq, uint32_t value, void *param) {
-  (void)irq;
-  (void)value;
+/* ---- The pty bridge -------------------------------------------------------------------
+ * Host → AVR: the bridge thread reads the pty master into `rx_ring` while it has room (so a
+ * host writing faster than the line blocks, as on a serial port); a cycle timer in the
+ * simulation thread moves one byte per frame time into the UART. AVR → host: every byte the
+ * UART sends goes into `tx_ring`; the bridge thread writes it to the master. */
+#define RING_BYTES 4096u
+typedef struct {
+  uint8_t buf[RING_BYTES];
+  atomic_uint head, tail; /* head: next write; tail: next read; single producer/consumer */
+} ring_t;
+
+static ring_t rx_ring, tx_ring;
+static int pty_master = -1, pty_slave = -1, wake_pipe[2] = {-1, -1};
+static avr_uart_t *uart0;
+static avr_irq_t *uart_in_irq;
+static atomic_ulong rx_from_host, rx_delivered, rx_overrun, rx_dropped_off, tx_dropped;
+static atomic_uint stack_low = 0xFFFF;
+
+static unsigned ring_used(ring_t *r) { return r->head - r->tail; }
+static int ring_put(ring_t *r, uint8_t b) {
+  if (ring_used(r) >= RING_BYTES) return 0;
+  r->buf[r->head % RING_BYTES] = b;
+  atomic_fetch_add(&r->head, 1);
+  return 1;
+}
+static int ring_get(ring_t *r, uint8_t *b) {
+  if (ring_used(r) == 0) return 0;
+  *b = r->buf[r->tail % RING_BYTES];
+  atomic_fetch_add(&r->tail, 1);
+  return 1;
+}
+
+/* Cycles per UART frame (start, 8 data, stop) at the baud rate the firmware set. */
+static avr_cycle_count_t frame_cycles(void) {
+  uint16_t ubrr = (uint16_t)(avr_regbit_get(avr, uart0->ubrrh) << 8 |
+                             avr_regbit_get(avr, uart0->ubrrl));
+  unsigned divisor = avr_regbit_get(avr, uart0->u2x) ? 8 : 16;
+  avr_cycle_count_t frame = (avr_cycle_count_t)10 * divisor * (ubrr + 1u);
+  /* simavr's UART lets the AVR read no faster than its own byte time: never outpace it. */
+  return uart0->cycles_per_byte > frame ? uart0->cycles_per_byte : frame;
+}
+
+static avr_cycle_count_t uart_frame_tick(avr_t *a, avr_cycle_count_t when, void *param) {
   (void)param;
-  last_rx_time = sim_seconds();
+  uint8_t b;
+  if (ring_get(&rx_ring, &b)) {
+    atomic_fetch_add(&rx_from_host, 1);
+    if (!avr_regbit_get(a, uart0->rxen)) {
+      atomic_fetch_add(&rx_dropped_off, 1); /* receiver off (before Serial.begin) */
+    } else if (((uart0->input.write + 1u) & (uart_fifo_fifo_size - 1)) == uart0->input.read) {
+      atomic_fetch_add(&rx_overrun, 1); /* simavr's UART queue is full: the byte is lost */
+    } else {
+      atomic_fetch_add(&rx_delivered, 1);
+      last_rx_time = sim_seconds();
+      avr_raise_irq(uart_in_irq, b);
+    }
+    if (ring_used(&rx_ring) < RING_BYTES / 2 && wake_pipe[1] >= 0) {
+      char c = 0; /* let the bridge read more from the host */
+      if (write(wake_pipe[1], &c, 1) < 0) { /* a full pipe already wakes it */ }
+    }
+  }
+  return when + frame_cycles();
+}
+
+static void uart_sent(struct avr_irq_t *irq, uint32_t value, void *param) {
+  (void)irq;
+  (void)param;
+  last_tx_time = sim_seconds();
+  if (!ring_put(&tx_ring, (uint8_t)value)) atomic_fetch_add(&tx_dropped, 1);
+  else if (ring_used(&tx_ring) == 1) {
+    char c = 0;
+    if (write(wake_pipe[1], &c, 1) < 0) { /* a full pipe already wakes it */ }
+  }
+}
+
+static void *bridge_thread(void *arg) {
+  (void)arg;
+  uint8_t chunk[256];
+  for (;;) {
+    struct pollfd fds[2] = {{pty_master, 0, 0}, {wake_pipe[0], POLLIN, 0}};
+    unsigned room = RING_BYTES - ring_used(&rx_ring);
+    if (room > 0) fds[0].events |= POLLIN;
+    if (ring_used(&tx_ring) > 0) fds[0].events |= POLLOUT;
+    if (poll(fds, 2, 50) < 0 && errno != EINTR) return NULL;
+    if (fds[1].revents & POLLIN) {
+      char drain[64];
+      if (read(wake_pipe[0], drain, sizeof drain) < 0) { /* nothing to drain */ }
+    }
+    if (room > 0 && (fds[0].revents & POLLIN)) {
+      ssize_t n = read(pty_master, chunk, room < sizeof chunk ? room : sizeof chunk);
+      for (ssize_t i = 0; i < n; ++i) ring_put(&rx_ring, chunk[i]);
+    }
+    unsigned pending_tx = ring_used(&tx_ring);
+    if (pending_tx > 0) {
+      unsigned n = 0;
+      for (uint8_t b; n < sizeof chunk && n < pending_tx && ring_get(&tx_ring, &b);) chunk[n++] = b;
+      ssize_t off = 0;
+      while (off < (ssize_t)n) { /* the slave's buffer is full: the host is not reading */
+        ssize_t w = write(pty_master, chunk + off, n - off);
+        if (w < 0 && errno != EAGAIN && errno != EINTR) break;
+        if (w < 0) {
+          struct pollfd out = {pty_master, POLLOUT, 0};
+          if (poll(&out, 1, 100) == 0) { /* a host that stopped reading loses the bytes */
+            atomic_fetch_add(&tx_dropped, n - off);
+            break;
+          }
+          continue;
+        }
+        off += w;
+      }
+    }
+  }
+  return NULL;
+}
+
+static const char *bridge_start(void) {
+  for (avr_io_t *io = avr->io_port; io; io = io->next)
+    if (io->kind && !strcmp(io->kind, "uart") && ((avr_uart_t *)io)->name == '0')
+      uart0 = (avr_uart_t *)io;
+  if (!uart0) return NULL;
+  static char name[128];
+  if (openpty(&pty_master, &pty_slave, name, NULL, NULL) != 0 || pipe(wake_pipe) != 0)
+    return NULL;
+  struct termios t;
+  tcgetattr(pty_slave, &t);
+  cfmakeraw(&t); /* no echo, no line editing: bytes as they are */
+  tcsetattr(pty_slave, TCSANOW, &t);
+  /* The runner keeps the slave open too, so the master never sees a hang-up while no
+   * host has the port open. */
+  fcntl(pty_master, F_SETFL, fcntl(pty_master, F_GETFL) | O_NONBLOCK);
+  fcntl(wake_pipe[0], F_SETFL, O_NONBLOCK);
+  fcntl(wake_pipe[1], F_SETFL, O_NONBLOCK);
+  uart_in_irq = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
+  avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT),
+                          uart_sent, NULL);
+  pthread_t bridge;
+  pthread_create(&bridge, NULL, bridge_thread, NULL);
+  return name;
 }
 
 static void eeprom_io(int save) {
@@ -186,8 +333,13 @@ static void *control_thread(void *arg) {
       if (what && !strcmp(what, "time")) want_time = 1;
       else if (what && !strcmp(what, "relay")) say("relay=%d", relay_state < 0 ? 0 : relay_state);
       else if (what && !strcmp(what, "rx")) say("rx=%.6f", (double)last_rx_time);
+      else if (what && !strcmp(what, "tx")) say("tx=%.6f", (double)last_tx_time);
       else if (what && !strcmp(what, "idle")) want_idle = 1;
-      else say("error get what? time|relay|rx|idle");
+      else if (what && !strcmp(what, "uart"))
+        say("uart=%lu %lu %lu %lu", (unsigned long)rx_from_host, (unsigned long)rx_delivered,
+            (unsigned long)rx_overrun, (unsigned long)rx_dropped_off);
+      else if (what && !strcmp(what, "stack")) say("stack=%u %u", (unsigned)stack_low, avr->ramend);
+      else say("error get what? time|relay|rx|tx|idle|uart|stack");
     } else if (!strcmp(cmd, "speed")) {
       char *v = strtok(NULL, " \t\r\n");
       pthread_mutex_lock(&lock);
@@ -264,11 +416,12 @@ int main(int argc, char **argv) {
                           adc_trigger, NULL);
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ(RELAY_PORT), RELAY_BIT),
                           relay_changed, NULL);
-  avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT),
-                          uart_received, NULL);
-  uart_pty_init(avr, &uart);
-  uart_pty_connect(&uart, '0');
-  say("pty=%s", uart.port[0].slavename);
+  const char *pty = bridge_start();
+  if (!pty) {
+    fprintf(stderr, "meter_sim: cannot set up the UART bridge\n");
+    return 2;
+  }
+  say("pty=%s", pty);
 
   pthread_t control;
   pthread_create(&control, NULL, control_thread, NULL);
@@ -280,6 +433,8 @@ int main(int argc, char **argv) {
     avr_cycle_count_t before = avr->cycle;
     int sleeping = avr->state == cpu_Sleeping;
     int state = avr_run(avr);
+    unsigned sp = (unsigned)(avr->data[R_SPL] | avr->data[R_SPH] << 8);
+    if (sp < stack_low && sp > 0x100) stack_low = sp; /* deepest stack (0x100: before init) */
     if (sleeping) asleep += avr->cycle - before;
     if (state == cpu_Done || state == cpu_Crashed) {
       fprintf(stderr, "meter_sim: firmware stopped (state %d)\n", state);
@@ -312,6 +467,9 @@ int main(int argc, char **argv) {
       say("ok");
     }
     if (want_quit) break;
+    /* A reset (ours or the watchdog's) cancels cycle timers: restart the frame clock. */
+    if (!avr_cycle_timer_status(avr, uart_frame_tick, NULL))
+      avr_cycle_timer_register(avr, frame_cycles(), uart_frame_tick, NULL);
     pthread_mutex_lock(&lock);
     if (pending_speed >= 0) {
       speed = pending_speed;
@@ -333,5 +491,5 @@ int main(int argc, char **argv) {
   }
   eeprom_io(1);
   fflush(stdout);
-  _exit(0); /* uart_pty_stop() can hang */
+  _exit(0); /* the bridge thread blocks in poll(); no need to join it */
 }

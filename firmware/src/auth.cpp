@@ -40,7 +40,7 @@ bool Auth::challenge(uint32_t now_ms, uint32_t entropy, uint8_t nonce[kNonceSize
   return true;
 }
 
-Auth::Result Auth::verify(const uint8_t key[32], const uint8_t* msg, uint8_t msg_len,
+Auth::Result Auth::verify(const uint8_t key[32], uint8_t first, const uint8_t* rest, uint8_t rest_len,
                           const uint8_t tag[kTagSize], uint32_t now_ms) {
   if (locked_out(now_ms)) return kLockedOut;
   const bool fresh = pending_ && now_ms - nonce_time_ < kNonceLifetimeMs;
@@ -52,7 +52,8 @@ Auth::Result Auth::verify(const uint8_t key[32], const uint8_t* msg, uint8_t msg
   HmacSha256 mac;
   mac.begin(key, 32);
   mac.update(nonce_, kNonceSize);
-  mac.update(msg, msg_len);
+  mac.update(&first, 1);
+  mac.update(rest, rest_len);
   uint8_t expected[Sha256::kDigestSize];
   mac.finish(expected);
   if (!equal_constant_time(expected, tag, kTagSize)) {

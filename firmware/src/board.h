@@ -14,4 +14,9 @@ class Board {
   virtual bool digital_read(uint8_t pin) = 0;
   virtual uint16_t analog_read(uint8_t channel) = 0;  // latest 10-bit sample
   virtual uint32_t entropy() = 0;                     // a few unpredictable bits
+  // SHA-256 over many noisy samples (ADC noise, timer jitter): a 32-byte seed.
+  virtual void entropy_pool(uint8_t* seed) = 0;
+  // Called often during long computations (a signature): keep metering and the watchdog
+  // going.
+  virtual void busy() {}
 };

@@ -27,13 +27,14 @@ void HmacSha256::begin(const uint8_t* key, size_t key_len) {
   feed_padded(inner_, key_block_, kInnerPad);
 }
 
+// The outer hash reuses the inner one's state (one Sha256 on the stack, not two).
 void HmacSha256::finish(uint8_t mac[Sha256::kDigestSize]) {
   uint8_t inner_digest[Sha256::kDigestSize];
   inner_.finish(inner_digest);
-  Sha256 outer;
-  feed_padded(outer, key_block_, kOuterPad);
-  outer.update(inner_digest, sizeof inner_digest);
-  outer.finish(mac);
+  inner_.reset();
+  feed_padded(inner_, key_block_, kOuterPad);
+  inner_.update(inner_digest, sizeof inner_digest);
+  inner_.finish(mac);
   memset(key_block_, 0, sizeof key_block_);
 }
 

@@ -7,6 +7,7 @@
 
 #include "meter_app.h"
 #include "sampler.h"
+#include "sha256.h"
 
 namespace {
 
@@ -45,6 +46,8 @@ class AvrBoard : public Board {
   uint32_t entropy() override {
     return micros() ^ (static_cast<uint32_t>(sampler::latest(1)) << 16) ^ sampler::latest(0);
   }
+  void entropy_pool(uint8_t* seed) override;
+  void busy() override;
 };
 
 SerialSink sink;
@@ -54,6 +57,20 @@ MeterApp app(board, sink, storage);
 FirmataParser parser(app);
 PowerCalc calc(sampler::timing(), Settings::factory().cal);
 uint32_t last_poll_ms = 0;
+
+// Metering work of one loop pass: finished mains cycles into energy and measurements.
+__attribute__((noinline)) void meter() {
+  wdt_reset();
+  CycleSums cycle;
+  while (sampler::pop(cycle)) {
+    app.add_energy(calc.add_cycle(cycle, app.relay_closed()));
+    Measurement m;
+    if (calc.take(m)) {
+      app.set_measurement(m);
+      sampler::set_level(calc.voltage_level());
+    }
+  }
+}
 
 void apply_calibration() {
   const Calibration& cal = app.calibration();
@@ -76,6 +93,30 @@ void idle() {
   sei();
 }
 
+// 256 rounds of: every channel's latest raw sample (the low bits are ADC noise; the aux
+// inputs float), micros() and timer 0/1 counts (their phase against the sampling ISR jitters),
+// then a wait that depends on those bits.
+void AvrBoard::entropy_pool(uint8_t* seed) {
+  Sha256 h;
+  for (uint16_t round = 0; round < 256; ++round) {
+    uint8_t sample[17];
+    for (uint8_t ch = 0; ch < 6; ++ch) {
+      const uint16_t v = sampler::latest(ch);
+      sample[2 * ch] = static_cast<uint8_t>(v);
+      sample[2 * ch + 1] = static_cast<uint8_t>(v >> 8);
+    }
+    const uint32_t us = micros();
+    memcpy(sample + 12, &us, 4);
+    sample[16] = static_cast<uint8_t>(TCNT0 ^ TCNT1L);
+    h.update(sample, sizeof sample);
+    delayMicroseconds(100 + (sample[0] & 0x3F) + (sample[2] & 0x3F));
+    if ((round & 7) == 0) meter();  // ~2 SHA-256 blocks apart: no mains cycle is lost
+  }
+  h.finish(seed);
+}
+
+void AvrBoard::busy() { meter(); }
+
 }  // namespace
 
 void setup() {
@@ -91,15 +132,7 @@ void loop() {
   wdt_reset();
   while (Serial.available()) parser.feed(static_cast<uint8_t>(Serial.read()));
   if (app.calibration_changed()) apply_calibration();  // before the next window is computed
-  CycleSums cycle;
-  while (sampler::pop(cycle)) {
-    app.add_energy(calc.add_cycle(cycle, app.relay_closed()));
-    Measurement m;
-    if (calc.take(m)) {
-      app.set_measurement(m);
-      sampler::set_level(calc.voltage_level());
-    }
-  }
+  meter();
   const uint32_t now = millis();
   if (now != last_poll_ms) {
     last_poll_ms = now;

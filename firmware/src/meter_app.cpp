@@ -2,6 +2,9 @@
 
 #include <string.h>
 
+#include "ecdsa.h"
+#include "sha256.h"
+
 namespace {
 // Firmata
 const uint8_t kAnalogMessage = 0xE0, kDigitalMessage = 0x90, kReportAnalog = 0xC0,
@@ -18,9 +21,17 @@ enum : uint8_t {
   kCalibration = 0x04,
   kChallenge = 0x05,
   kAuthCmd = 0x06,
+  kSigner = 0x07,
+  kSignedReading = 0x08,
   kError = 0x0F,
 };
-enum : uint8_t { kRelayCmd = 1, kSetCalibration = 2, kSetMeterId = 3, kSetKey = 4 };
+enum : uint8_t {
+  kRelayCmd = 1,
+  kSetCalibration = 2,
+  kSetMeterId = 3,
+  kSetKey = 4,
+  kNewSigningKey = 5,
+};
 enum : uint8_t {
   kUnknownCommand = 1,
   kBadLength = 2,
@@ -31,12 +42,55 @@ enum : uint8_t {
   kStorageError = 7,
 };
 const char kName[] = "gridmeter";
-const uint8_t kProtoMajor = 1, kProtoMinor = 0;
+const uint8_t kProtoMajor = 1, kProtoMinor = 1;
+const uint8_t kFlagSigningKey = 4;  // IDENTITY flags bit 2
 const uint32_t kValidAfterMs = 1000;
 // Counters are saved before a reading unless the previous reading saved < 100 ms ago (so
 // readings are fresh, EEPROM sees at most 10 saves/s), every 10 s, and when the relay
 // switches.
 const uint32_t kPersistMaxMs = 10000, kPersistBeforeReportMs = 100;
+// Signed-reading seq and clock are persisted as ceilings, a step ahead: EEPROM sees one
+// write per 64 signed readings and per minute of signing, and a reboot resumes at the
+// ceiling (seq skips ahead, the clock jumps ahead by at most a minute; neither goes back).
+const uint32_t kSeqStep = 64, kClockStepS = 60;
+
+// Separate functions (not inlined) so their hash state is off the stack while the curve
+// arithmetic runs.
+__attribute__((noinline)) void derive_key(uint8_t* key, const uint8_t* seed64,
+                                          const uint8_t* host_entropy) {
+  for (uint8_t counter = 0;; ++counter) {
+    Sha256 h;
+    h.update(reinterpret_cast<const uint8_t*>("GMK1"), 4);
+    h.update(seed64, 64);
+    if (host_entropy) h.update(host_entropy, 32);
+    h.update(&counter, 1);
+    h.finish(key);
+    if (ecdsa::valid_private_key(key)) return;
+  }
+}
+
+void put_be(uint8_t* p, uint32_t v, uint8_t width) {  // width ≥ 4: zero-extended
+  memset(p, 0, width);
+  for (uint8_t i = 0; i < 4; ++i) p[width - 1 - i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+__attribute__((noinline)) void reading_digest(uint8_t* digest, const char* meter_id, uint32_t seq,
+                                              uint32_t imp, uint32_t exp, uint32_t time_s) {
+  uint8_t msg[64];
+  memset(msg, 0, sizeof msg);
+  memcpy(msg, "GBR1", 4);
+  memcpy(msg + 4, meter_id, strlen(meter_id));
+  put_be(msg + 36, seq, 4);
+  put_be(msg + 40, imp, 8);
+  put_be(msg + 48, exp, 8);
+  put_be(msg + 56, time_s, 8);
+  Sha256 h;
+  h.update(msg, sizeof msg);
+  h.finish(digest);
+}
+
+Board* busy_board = 0;
+void busy_trampoline() { busy_board->busy(); }
 
 bool reserved(uint8_t pin) { return pin == 0 || pin == 1 || pin == MeterApp::kRelayPin; }
 bool analog_pin(uint8_t pin) { return pin >= 14 && pin < MeterApp::kPins; }
@@ -55,11 +109,12 @@ int32_t clamp_s(float v, int32_t max) {
 }
 }  // namespace
 
-MeterApp::MeterApp(Board& board, ByteSink& out, Storage& storage)
+__attribute__((noinline)) MeterApp::MeterApp(Board& board, ByteSink& out, Storage& storage)
     : board_(board),
       out_(out),
       store_(storage),
-      log_(storage, SettingsStore::kEnd, storage.size()),
+      log_(storage, SettingsStore::kEnd, storage.size() - SigningStore::kSize),
+      signing_(storage, storage.size() - SigningStore::kSize),
       settings_(Settings::factory()) {
   memset(modes_, 0, sizeof modes_);
 }
@@ -70,6 +125,11 @@ void MeterApp::begin() {
   ++settings_.boot_count;
   save_settings();
   auth_.start(settings_.boot_count, settings_.failures, boot_ms_);
+  signing_.init();
+  signed_seq_ = signing_.seq_ceiling();
+  clock_s_ = signing_.clock_ceiling();
+  clock_ms_ = boot_ms_;
+  busy_board = &board_;
   log_.load(reported_imp_, reported_exp_);
   totals_.set(reported_imp_, reported_exp_);
   last_persist_ = last_report_save_ = boot_ms_;
@@ -128,6 +188,7 @@ void MeterApp::on_message(uint8_t status, uint8_t d1, uint8_t d2) {
     out_.raw(6);
   } else if (status == kSystemReset) {
     reset_pins();
+    auth_.discard_nonce();
   } else if (status == kSetPinMode) {
     set_pin_mode(d1, d2);
   } else if (status == kSetDigitalPin) {
@@ -187,7 +248,7 @@ void MeterApp::on_sysex(uint8_t command, const uint8_t* payload, uint16_t septet
 
 void MeterApp::handle_meter(uint8_t command, const uint8_t* payload, uint16_t septets) {
   const uint8_t expected = command == kStream ? 2 : 0;
-  if (command != kAuthCmd && command <= kChallenge && septets != expected) {
+  if (command != kAuthCmd && command <= kSignedReading && septets != expected) {
     send_error(kBadLength, command, septets);
     return;
   }
@@ -222,12 +283,18 @@ void MeterApp::handle_meter(uint8_t command, const uint8_t* payload, uint16_t se
     case kAuthCmd:
       handle_auth(payload, static_cast<uint8_t>(septets));
       break;
+    case kSigner:
+      signer_pending_ = true;
+      break;
+    case kSignedReading:
+      sign_pending_ = true;
+      break;
     default:
       send_error(kUnknownCommand, command, 0);
   }
 }
 
-void MeterApp::handle_auth(const uint8_t* payload, uint8_t septets) {
+__attribute__((noinline)) void MeterApp::handle_auth(const uint8_t* payload, uint8_t septets) {
   const uint32_t now = board_.millis();
   const uint8_t tag_septets = 2 * Auth::kTagSize;
   if (auth_.locked_out(now)) {
@@ -239,13 +306,10 @@ void MeterApp::handle_auth(const uint8_t* payload, uint8_t septets) {
     return;
   }
   const uint8_t msg_len = static_cast<uint8_t>(septets - tag_septets + 1);
-  uint8_t msg[FirmataParser::kSysexCapacity + 1];
-  msg[0] = kAuthCmd;
-  memcpy(msg + 1, payload, msg_len - 1);
   uint8_t tag[Auth::kTagSize];
   read_bytes(payload + msg_len - 1, Auth::kTagSize, tag);
   const uint8_t failures_before = auth_.failures();
-  const Auth::Result r = auth_.verify(settings_.key, msg, msg_len, tag, now);
+  const Auth::Result r = auth_.verify(settings_.key, kAuthCmd, payload, msg_len - 1, tag, now);
   if (auth_.failures() != failures_before) {
     settings_.failures = auth_.failures();
     save_settings();
@@ -265,6 +329,7 @@ void MeterApp::handle_auth(const uint8_t* payload, uint8_t septets) {
   const uint8_t cmd = payload[0];
   uint16_t detail = 0;
   const uint8_t code = apply_auth_command(cmd, payload + 1, msg_len - 2, detail);
+  if (code == 0xFF) return;  // acknowledged later
   if (code) {
     send_error(code, kAuthCmd, detail);
     return;
@@ -275,8 +340,9 @@ void MeterApp::handle_auth(const uint8_t* payload, uint8_t septets) {
   out_.end_sysex();
 }
 
-// Returns 0 on success, else an error code (with `detail`).
-uint8_t MeterApp::apply_auth_command(uint8_t cmd, const uint8_t* args, uint8_t n,
+// Returns 0 on success, 0xFF when poll() finishes it and answers, else an error code (with
+// `detail`).
+__attribute__((noinline)) uint8_t MeterApp::apply_auth_command(uint8_t cmd, const uint8_t* args, uint8_t n,
                                      uint16_t& detail) {
   const uint16_t received = static_cast<uint16_t>(n + 1 + 2 * Auth::kTagSize);
   Settings next = settings_;
@@ -318,6 +384,12 @@ uint8_t MeterApp::apply_auth_command(uint8_t cmd, const uint8_t* args, uint8_t n
       else
         next.flags &= ~Settings::kFlagKeyProvisioned;
       break;
+    }
+    case kNewSigningKey: {
+      if (n != 2 * 32) return detail = received, kBadLength;
+      read_bytes(args, sizeof rekey_entropy_, rekey_entropy_);
+      rekey_pending_ = true;  // poll() makes the key and then acknowledges
+      return 0xFF;
     }
     default:
       return kUnknownCommand;
@@ -369,7 +441,7 @@ void MeterApp::send_identity() {
   out_.u7(kFwMinor);
   out_.u7(kFwPatch);
   out_.u(settings_.boot_count & 0x3FFF, 2);
-  out_.u7(settings_.flags & 3);
+  out_.u7((settings_.flags & 3) | (signing_.has_key() ? kFlagSigningKey : 0));
   for (const char* c = settings_.meter_id; *c; ++c) out_.u7(static_cast<uint8_t>(*c));
   out_.end_sysex();
 }
@@ -384,7 +456,7 @@ void MeterApp::send_calibration() {
   out_.end_sysex();
 }
 
-void MeterApp::send_reading() {
+__attribute__((noinline)) void MeterApp::send_reading() {
   const uint32_t now = board_.millis();
   // Rate-limited on readings only: a periodic save just before must not make it stale.
   if (totals_.mwh_since_mark() > 0 && now - last_report_save_ >= kPersistBeforeReportMs) {
@@ -452,8 +524,106 @@ void MeterApp::persist(uint32_t now) {
   reported_exp_ = exp;
 }
 
+// The first key is made on the first SIGNER or SIGNED_READING request (a fresh meter's
+// first answer takes one key generation longer, ~3 s), never during the boot handshake.
+// key = SHA-256("GMK1" ‖ the board's entropy pool ‖ host entropy ‖ the old key ‖ counter),
+// the first such value in [1, n − 1]. The public key is computed once and stored with it.
+__attribute__((noinline)) bool MeterApp::make_signing_key(const uint8_t* host_entropy) {
+  uint8_t key[32], pub[64];
+  board_.entropy_pool(pub);  // pub doubles as the seed buffer until the key is made
+  if (signing_.has_key()) signing_.read_key(pub + 32);
+  derive_key(key, pub, host_entropy);
+  ecdsa::public_key(pub, key, busy_trampoline);
+  const bool ok = signing_.save_key(key, pub);
+  memset(key, 0, sizeof key);
+  return ok;
+}
+
+bool MeterApp::ensure_signing_key() {
+  if (signing_.has_key()) return true;
+  if (make_signing_key(0)) return true;
+  send_error(kStorageError, kSigner, 0);
+  return false;
+}
+
+__attribute__((noinline)) void MeterApp::send_signer() {
+  if (!ensure_signing_key()) return;
+  uint8_t pub[64];
+  signing_.read_public(pub);
+  out_.begin_sysex(kSigner);
+  out_.bytes(pub, sizeof pub);
+  out_.end_sysex();
+}
+
+
+// The message of bench/attestation.py: "GBR1" ‖ meter_id bytes32 ‖ seq u32 ‖ import_wh u64
+// ‖ export_wh u64 ‖ time_s u64, big-endian; signed over its SHA-256.
+__attribute__((noinline)) void MeterApp::send_signed_reading() {
+  if (!ensure_signing_key()) return;
+  const uint32_t now = board_.millis();
+  if (totals_.mwh_since_mark() > 0 && now - last_report_save_ >= kPersistBeforeReportMs) {
+    last_report_save_ = now;
+    persist(now);
+  }
+  const uint32_t seq = signed_seq_ + 1;
+  if (seq > signing_.seq_ceiling() && !signing_.set_seq_ceiling(seq + kSeqStep - 1)) {
+    send_error(kStorageError, kSignedReading, 0);
+    return;
+  }
+  signed_seq_ = seq;
+  const uint32_t time_s = clock_s_;
+  if (time_s > signing_.clock_ceiling() && !signing_.set_clock_ceiling(time_s + kClockStepS)) {
+    send_error(kStorageError, kSignedReading, 0);
+    return;
+  }
+  const uint32_t imp = reported_imp_.wh, exp = reported_exp_.wh;
+  uint8_t digest[32], r[32], s[32], recid;
+  board_.busy();  // the EEPROM writes above took a while
+  reading_digest(digest, settings_.meter_id, seq, imp, exp, time_s);
+  {
+    uint8_t key[32];
+    signing_.read_key(key);
+    ecdsa::sign(r, s, recid, key, digest, busy_trampoline);
+    memset(key, 0, sizeof key);
+  }
+  out_.begin_sysex(kSignedReading);
+  out_.u(seq, 5);
+  out_.u(imp, 5);
+  out_.u(exp, 5);
+  out_.u(time_s, 5);
+  out_.bytes(r, 32);
+  out_.bytes(s, 32);
+  out_.u7(27 + recid);
+  out_.end_sysex();
+}
+
 void MeterApp::poll() {
   const uint32_t now = board_.millis();
+  while (now - clock_ms_ >= 1000) {
+    clock_ms_ += 1000;
+    ++clock_s_;
+  }
+  if (rekey_pending_) {
+    rekey_pending_ = false;
+    const bool ok = make_signing_key(rekey_entropy_);
+    memset(rekey_entropy_, 0, sizeof rekey_entropy_);
+    if (ok) {
+      out_.begin_sysex(kAuthCmd);
+      out_.u7(kNewSigningKey);
+      out_.u7(0);
+      out_.end_sysex();
+    } else {
+      send_error(kStorageError, kAuthCmd, 0);
+    }
+  }
+  if (signer_pending_) {
+    signer_pending_ = false;
+    send_signer();
+  }
+  if (sign_pending_) {
+    sign_pending_ = false;
+    send_signed_reading();
+  }
   if (totals_.mwh_since_mark() > 0 && now - last_persist_ >= kPersistMaxMs) persist(now);
   if (analog_reporting_ && now - last_sample_ >= sampling_ms_) {
     last_sample_ = now;

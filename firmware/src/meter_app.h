@@ -1,5 +1,5 @@
 // The meter as a Firmata device: standard messages, meter sysex commands, authenticated
-// relay, persistent counters (PROTOCOL.md v1.0). Hardware-free; the sketch wires it up.
+// relay, persistent counters, meter-signed readings (PROTOCOL.md v1.1). Hardware-free; the sketch wires it up.
 #pragma once
 #include <stdint.h>
 
@@ -10,6 +10,7 @@
 #include "power_calc.h"
 #include "septets.h"
 #include "settings.h"
+#include "signing_store.h"
 
 class MeterApp : public FirmataHandler {
  public:
@@ -48,6 +49,10 @@ class MeterApp : public FirmataHandler {
   void send_calibration();
   void send_capabilities();
   void send_analog_mapping();
+  void send_signer();
+  void send_signed_reading();
+  bool make_signing_key(const uint8_t* host_entropy);
+  bool ensure_signing_key();
   void send_error(uint8_t code, uint8_t command, uint16_t detail);
   void send_digital_port(uint8_t port);
   void handle_meter(uint8_t command, const uint8_t* payload, uint16_t septets);
@@ -63,6 +68,7 @@ class MeterApp : public FirmataHandler {
   Writer out_;
   SettingsStore store_;
   EnergyLog log_;
+  SigningStore signing_;
   Settings settings_;
   Auth auth_;
   EnergyTotals totals_;
@@ -72,6 +78,11 @@ class MeterApp : public FirmataHandler {
   bool cal_changed_ = false;
   uint32_t boot_ms_ = 0, last_persist_ = 0, last_report_save_ = 0;
   uint32_t seq_ = 0;
+  // Curve work runs from poll(), not from inside the parser's call chain (stack depth).
+  bool sign_pending_ = false, signer_pending_ = false, rekey_pending_ = false;
+  uint8_t rekey_entropy_[32];
+  uint32_t signed_seq_ = 0;            // last signed-reading seq
+  uint32_t clock_s_ = 0, clock_ms_ = 0;  // meter clock: seconds, and the millis() of its last tick
   uint16_t stream_ms_ = 0;
   uint32_t last_stream_ = 0;
   uint16_t sampling_ms_ = 19;

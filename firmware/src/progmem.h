@@ -4,6 +4,8 @@
 #include <avr/pgmspace.h>
 #else
 #include <stdint.h>
+#include <string.h>
 #define PROGMEM
 #define pgm_read_dword(p) (*(const uint32_t*)(p))
+#define memcpy_P memcpy
 #endif

@@ -19,6 +19,10 @@ class FakeBoard : public Board {
   bool digital_read(uint8_t pin) override { return in[pin]; }
   uint16_t analog_read(uint8_t channel) override { return 500 + channel; }
   uint32_t entropy() override { return 0; }  // worst case: no entropy at all
+  void entropy_pool(uint8_t* seed) override {
+    for (uint8_t i = 0; i < 32; ++i) seed[i] = static_cast<uint8_t>(pool_byte + i);
+  }
+  uint8_t pool_byte = 7;
   uint32_t now = 0;
   bool relay = false;
   uint8_t modes[20] = {0};
@@ -120,7 +124,7 @@ TEST(boot_announcement_and_identity) {
   Meter m;
   const Bytes boot = m.reboot();
   CHECK(boot.size() > 3 && boot[0] == 0xF9);
-  const Bytes id = {0xF0, 0x01, 1, 0, 1, 0, 0, 2, 0, 0, 'm', 'e', 't', 'e', 'r', 0xF7};
+  const Bytes id = {0xF0, 0x01, 1, 1, 1, 0, 0, 2, 0, 0, 'm', 'e', 't', 'e', 'r', 0xF7};
   CHECK(Bytes(boot.end() - id.size(), boot.end()) == id);  // boot count 2 after the reboot
 }
 
@@ -173,6 +177,15 @@ TEST(nonces_never_repeat_across_reboots_even_without_entropy) {
     }
     m.reboot();
   }
+}
+
+TEST(system_reset_discards_a_pending_nonce) {
+  Meter m;
+  const Bytes ch = m.talk(kChallenge);
+  CHECK(m.talk({0xFF}).empty());
+  CHECK(m.talk(auth(kDefaultKey, ch, {0x01, 0x00})) ==
+        Bytes({0xF0, 0x0F, 0x04, 0x06, 0x00, 0x00, 0xF7}));  // NO_CHALLENGE
+  CHECK(m.talk(auth(kDefaultKey, m.talk(kChallenge), {0x01, 0x00}))[2] == 0x01);  // new one works
 }
 
 TEST(nonce_expires_after_30_s) {

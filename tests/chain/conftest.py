@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.attestation import SignedCounters
 from bench.chain import Anvil, Market
 from bench.chain.tools import REPO_ROOT, contracts_out_dir, native_binary
 from bench.errors import ToolMissingError
@@ -38,17 +39,38 @@ def anvil(artifacts: None) -> Iterator[Anvil]:
         yield node
 
 
+class Meters:
+    """Bench-attested counters of a market's meters: each call one hour later."""
+
+    def __init__(self, market: Market, names: tuple[str, ...] = PEOPLE) -> None:
+        self.market, self.names = market, names
+        self.counters = {n: (0, 0) for n in names}
+        self.time_s = 0
+
+    def next(self, step_wh: int = 10_000, **rise: tuple[int, int]) -> list[SignedCounters]:
+        """Every meter's next reading: +``step_wh`` each way, or ``rise[name]``."""
+        self.time_s += 3600
+        out = []
+        for name in self.names:
+            d_imp, d_exp = rise.get(name, (step_wh, step_wh))
+            imp, exp = self.counters[name]
+            self.counters[name] = (imp + d_imp, exp + d_exp)
+            out.append(
+                self.market.registry.attestor.sign(name, imp + d_imp, exp + d_exp, self.time_s)
+            )
+        return out
+
+
 @pytest.fixture
 def market(anvil: Anvil) -> Market:
-    """A fresh metered market with alice, bob and carol funded with 1 LABC each."""
+    """A fresh market with alice, bob and carol funded with 1 LABC each, their meters
+    attested by the bench."""
     m = Market.deploy(anvil.url)
     m.add_participants(PEOPLE, DEPOSIT_WEI)
     return m
 
 
 @pytest.fixture
-def open_market(anvil: Anvil) -> Market:
-    """A fresh market that does not require meter readings."""
-    m = Market.deploy(anvil.url, require_readings=False)
-    m.add_participants(PEOPLE, DEPOSIT_WEI)
-    return m
+def meters(market: Market) -> Meters:
+    """The market fixture's meters."""
+    return Meters(market)

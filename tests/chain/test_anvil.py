@@ -12,6 +12,7 @@ from bench.chain import Anvil, Market
 from bench.chain.anvil import rpc_call
 from bench.errors import ChainError, ToolMissingError
 from pricing import Trade
+from tests.chain.conftest import Meters
 
 pytestmark = pytest.mark.chain
 
@@ -60,12 +61,13 @@ def test_missing_state_file_is_a_chain_error(tmp_path: Path) -> None:
 def test_state_dumped_by_rpc_reloads(tmp_path: Path, artifacts: None) -> None:
     state = tmp_path / "state.json"
     with Anvil() as node:
-        market = Market.deploy(node.url, require_readings=False)
+        market = Market.deploy(node.url)
         market.add_participants(["alice", "bob"], 1000)
-        market.settle_interval(1, [Trade("alice", "bob", 2, 250)])
+        readings = Meters(market, ("alice", "bob")).next()
+        market.settle_interval(1, [Trade("alice", "bob", 2, 250)], readings)
         node.dump_state(state)
     with Anvil(load_state=state) as node:
-        again = Market.attach(node.url, market.address)
+        again = Market.attach(node.url, market.address, keys=market.keys)
         assert again.balance_wei("bob") == 1500
         assert again.settled_intervals() == [1]
 
@@ -73,8 +75,9 @@ def test_state_dumped_by_rpc_reloads(tmp_path: Path, artifacts: None) -> None:
 def test_state_dumped_on_stop_reloads(tmp_path: Path, artifacts: None) -> None:
     state = tmp_path / "state.json"
     with Anvil(dump_state_on_stop=state) as node:
-        market = Market.deploy(node.url, require_readings=False)
+        market = Market.deploy(node.url)
         market.add_participants(["alice"], 77)
     assert state.is_file()
     with Anvil(load_state=state) as node:
-        assert Market.attach(node.url, market.address).balance_wei("alice") == 77
+        again = Market.attach(node.url, market.address, keys=market.keys)
+        assert again.balance_wei("alice") == 77

@@ -13,6 +13,7 @@ from bench.chain.artifacts import error_table, load_artifact
 from bench.chain.client import CONTRACTS, ChainClient, Wallet, decode_revert
 from bench.errors import ChainError
 from pricing import Trade
+from tests.chain.conftest import Meters
 
 pytestmark = pytest.mark.chain
 
@@ -36,14 +37,16 @@ def test_contract_missing_at_address(anvil: Anvil) -> None:
 
 def test_unfunded_operator(anvil: Anvil) -> None:
     key = "0x" + "42" * 32
-    market = Market.deploy(anvil.url, operator_key=key, require_readings=False)
+    market = Market.deploy(anvil.url, operator_key=key)
     market.add_participants(["alice", "bob"], 100)
+    readings = Meters(market, ("alice", "bob")).next()
     market.client.set_balance(market.operator.address, 0)
     with pytest.raises(ChainError, match=r"cannot pay for gas.*fund it"):
-        market.settle_interval(1, [Trade("alice", "bob", 1, 1)])
-    assert not market.is_settled(1)
+        market.settle_interval(1, [Trade("alice", "bob", 1, 1)], readings)
+    assert not market.settler.is_settled(1)
     market.client.set_balance(market.operator.address, 10**18)
-    assert market.settle_interval(1, [Trade("alice", "bob", 1, 1)]).value_settled_wei == 1
+    s = market.settle_interval(1, [Trade("alice", "bob", 1, 1)], readings)
+    assert s.value_settled_wei == 1
 
 
 def test_unfunded_sender_is_told_to_fund(anvil: Anvil) -> None:
@@ -54,11 +57,13 @@ def test_unfunded_sender_is_told_to_fund(anvil: Anvil) -> None:
 
 
 def test_revert_is_decoded_with_its_error_name(market: Market) -> None:
-    outsider = Market.attach(market.client.url, market.address, operator_key="0x" + "11" * 32)
+    outsider = Market.attach(
+        market.client.url, market.address, operator_key="0x" + "11" * 32, keys=market.keys
+    )
     outsider.client.set_balance(outsider.operator.address, 10**18)
     with pytest.raises(ChainError) as info:
-        outsider.settle_interval(1, [Trade("alice", "bob", 1, 1)], {"alice": 1, "bob": 1})
-    assert info.value.error_name == "NotOperator"
+        outsider.settle_interval(1, [Trade("alice", "bob", 1, 1)])
+    assert info.value.error_name == "NotSettler"
     assert outsider.operator.address.lower() in str(info.value).lower()
 
 

@@ -6,8 +6,9 @@ import pytest
 
 from bench.chain import Anvil, Market
 from bench.chain.encoding import MAX_BATCH_PARTICIPANTS, MAX_BATCH_TRADES
-from bench.chain.market import TX_GAS_CAP, settle_gas_bound
+from bench.chain.settlement import TX_GAS_CAP, settle_gas_bound
 from pricing import Trade
+from tests.chain.conftest import Meters
 
 pytestmark = pytest.mark.chain
 
@@ -27,7 +28,7 @@ def settle_all(
     names = [f"n{i:03d}" for i in range(participants)]
     market.add_participants(names, deposit_wei)
     batch = [t for t in ring_trades(names, trades) if t.buyer != t.seller]
-    s = market.settle_interval(1, batch, dict.fromkeys(names, 5))
+    s = market.settle_interval(1, batch, Meters(market, tuple(names)).next())
     return s.gas_used, len(batch), len(s.rejected_trades)
 
 

@@ -29,12 +29,14 @@ def test_quick_bench_json(anvil: Anvil, capsys: pytest.CaptureFixture[str]) -> N
     args = parse(["chain", "bench", "--quick", "--json", "--chain-url", anvil.url])
     assert args.func(args) == 0
     figures = json.loads(capsys.readouterr().out)
-    for key in ("gas_per_trade", "trades_per_s", "baseline_gas_per_trade", "baseline_trades_per_s"):
+    keys = ("gas_per_trade", "trades_per_s", "baseline_gas_per_trade", "baseline_trades_per_s")
+    for key in (*keys, "gas_per_trade_small", "erc20_transfer_gas"):
         assert figures[key] > 0, key
     assert figures["trades_per_interval"] == 1000 and figures["participants"] == 50
     # Batching must share the fixed per-transaction cost: far less gas per trade.
     assert figures["gas_per_trade"] < figures["baseline_gas_per_trade"] / 5
-    assert figures["unverified_gas_per_trade"] < figures["gas_per_trade"]
+    # A plain token transfer costs more than a batched, signed, metered trade.
+    assert figures["gas_per_trade"] < figures["erc20_transfer_gas"]
 
 
 def test_quick_bench_table(anvil: Anvil, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,15 +9,16 @@ import subprocess
 import pytest
 
 from bench.chain import Anvil, Market
-from bench.chain.identities import ANVIL_OPERATOR_KEY
+from bench.chain.keys import ANVIL_ACCOUNT_0_KEY
 from bench.chain.tools import REPO_ROOT, native_binary
 from pricing import Trade
+from tests.chain.conftest import Meters
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
 
 def test_script_deployed_market_settles(anvil: Anvil) -> None:
-    env = {**os.environ, "FOUNDRY_OFFLINE": "true", "REQUIRE_READINGS": "false"}
+    env = {**os.environ, "FOUNDRY_OFFLINE": "true", "MAX_INTERVAL_STEP": "4"}
     run = subprocess.run(
         [
             str(native_binary("forge")),
@@ -26,7 +27,7 @@ def test_script_deployed_market_settles(anvil: Anvil) -> None:
             "--rpc-url",
             anvil.url,
             "--private-key",
-            ANVIL_OPERATOR_KEY,
+            ANVIL_ACCOUNT_0_KEY,
             "--broadcast",
         ],
         cwd=REPO_ROOT / "contracts",
@@ -38,6 +39,10 @@ def test_script_deployed_market_settles(anvil: Anvil) -> None:
     address = re.search(r"market: contract GridMarket (0x[0-9a-fA-F]{40})", run.stdout)
     assert address, run.stdout[-2000:]
     market = Market.attach(anvil.url, address.group(1))
-    assert not market.require_readings
+    assert market.contract.functions.maxIntervalStep().call() == 4
     market.add_participants(["alice", "bob"], 1000)
-    assert market.settle_interval(1, [Trade("alice", "bob", 2, 250)]).value_settled_wei == 500
+    readings = Meters(market, ("alice", "bob")).next()
+    assert (
+        market.settle_interval(1, [Trade("alice", "bob", 2, 250)], readings).value_settled_wei
+        == 500
+    )

@@ -11,9 +11,11 @@ from bench.chain.encoding import (
     BatchEncodingError,
     PackedTrade,
     decode_batch,
-    encode_batch,
 )
+from bench.chain.orders import SignedBook, encode_batch
 from pricing import Trade
+
+NO_ORDERS = SignedBook({}, {})
 
 NAMES = [f"p{i}" for i in range(8)]
 INDEX = {name: 3 * i + 1 for i, name in enumerate(NAMES)}
@@ -32,9 +34,9 @@ trades_st = st.lists(
 
 @given(trades_st)
 def test_round_trip_keeps_order_and_fields(trades: list[Trade]) -> None:
-    batch, indices = encode_batch(trades, INDEX)
+    batch, indices = encode_batch(trades, INDEX, NO_ORDERS)
     assert list(indices) == sorted(set(indices))
-    assert len(batch) == 2 + 4 * len(indices) + 12 * len(trades)
+    assert len(batch) == 2 + 150 * len(indices) + 12 * len(trades)
     assert decode_batch(batch) == tuple(
         PackedTrade(INDEX[t.buyer], INDEX[t.seller], t.energy_wh, t.price_wei_per_wh)
         for t in trades
@@ -42,21 +44,23 @@ def test_round_trip_keeps_order_and_fields(trades: list[Trade]) -> None:
 
 
 def test_layout_is_big_endian_and_slot_based() -> None:
-    batch, indices = encode_batch([Trade("p2", "p0", 500, 250)], INDEX)
+    batch, indices = encode_batch([Trade("p2", "p0", 500, 250)], INDEX, NO_ORDERS)
     assert indices == (1, 7)
-    assert batch.hex() == "0002000000010000000700010000000001f4000000fa"
+    no_order = "00" * 146  # bid and offer absent: 2 x (u32, u32, r, s, v) of zeros
+    trade = "00010000000001f4000000fa"
+    assert batch.hex() == "0002" + "00000001" + no_order + "00000007" + no_order + trade
 
 
 @pytest.mark.parametrize(("energy", "price"), [(-1, 250), (2**32, 250), (10, -5), (10, 2**32)])
 def test_out_of_range_fields_are_refused(energy: int, price: int) -> None:
     with pytest.raises(BatchEncodingError, match="outside"):
-        encode_batch([Trade("p0", "p1", energy, price)], INDEX)
+        encode_batch([Trade("p0", "p1", energy, price)], INDEX, NO_ORDERS)
 
 
 def test_too_many_trades_are_refused() -> None:
     trades = [Trade("p0", "p1", 1, 1)] * (MAX_BATCH_TRADES + 1)
     with pytest.raises(BatchEncodingError, match="exceed"):
-        encode_batch(trades, INDEX)
+        encode_batch(trades, INDEX, NO_ORDERS)
 
 
 @pytest.mark.parametrize(

@@ -12,26 +12,27 @@ from bench.chain import Anvil, Market
 from bench.chain import audit as audit_module
 from bench.chain.anvil import rpc_call
 from bench.chain.audit import audit_interval
-from bench.chain.encoding import PackedTrade, batch_hash, encode_batch
+from bench.chain.encoding import PackedTrade, batch_hash
+from bench.chain.keys import KeyRing
+from bench.chain.orders import encode_batch
 from bench.errors import ChainError
 from pricing import Trade
+from tests.chain.conftest import Meters
 
 PEOPLE = ("alice", "bob", "carol")  # the participants of the market fixture
 DEPOSIT_WEI = 1_000_000  # what each of them deposited
 
 pytestmark = pytest.mark.chain
 
-READINGS = {"alice": 10, "bob": 20, "carol": 30}
-
 
 def holdings_conserved(market: Market) -> bool:
     balances = sum(market.balance_wei(p) for p in PEOPLE)
-    return market.total_holdings_wei() == balances + market.session_deposits_wei()
+    return market.total_holdings_wei() == balances + market.sessions.deposits_wei()
 
 
-def test_settles_trades_and_moves_balances(market: Market) -> None:
+def test_settles_trades_and_moves_balances(market: Market, meters: Meters) -> None:
     trades = [Trade("alice", "bob", 100, 250), Trade("carol", "alice", 40, 300)]
-    s = market.settle_interval(1, trades, READINGS)
+    s = market.settle_interval(1, trades, meters.next())
     assert s.interval_id == 1
     assert s.settled_trades == tuple(trades)
     assert s.rejected_trades == ()
@@ -39,103 +40,88 @@ def test_settles_trades_and_moves_balances(market: Market) -> None:
     assert s.energy_settled_wh == 140
     assert s.gas_used > 21_000
     assert s.tx_hash.startswith("0x") and len(s.tx_hash) == 66
-    index = {p: market.participant_index(p) for p in PEOPLE}
-    assert s.batch_hash == batch_hash(encode_batch(trades, index)[0])
+    index = {p: market.accounts.index(p) for p in PEOPLE}
+    book = market.settler.sign_book(1, trades)
+    assert s.batch_hash == batch_hash(encode_batch(trades, index, book)[0])
     assert market.balance_wei("alice") == DEPOSIT_WEI - 25_000 + 12_000
     assert market.balance_wei("bob") == DEPOSIT_WEI + 25_000
     assert market.balance_wei("carol") == DEPOSIT_WEI - 12_000
     assert holdings_conserved(market)
 
 
-def test_unpayable_trade_is_rejected_and_the_rest_settles(market: Market) -> None:
+def test_unpayable_trade_is_rejected_and_the_rest_settles(market: Market, meters: Meters) -> None:
     trades = [
         Trade("alice", "bob", 10, 250),
         Trade("carol", "bob", 5000, 250),  # 1,250,000 > carol's 1,000,000
         Trade("bob", "carol", 4, 250),
     ]
-    s = market.settle_interval(1, trades, READINGS)
+    s = market.settle_interval(1, trades, meters.next())
     assert s.rejected_trades == ((trades[1], "insufficient balance"),)
     assert s.settled_trades == (trades[0], trades[2])
     assert market.balance_wei("carol") == DEPOSIT_WEI + 1000
     assert holdings_conserved(market)
 
 
-def test_interval_settles_at_most_once(market: Market) -> None:
+def test_interval_settles_at_most_once(market: Market, meters: Meters) -> None:
     trades = [Trade("alice", "bob", 10, 250)]
-    market.settle_interval(5, trades, READINGS)
+    market.settle_interval(4, trades, meters.next())
     with pytest.raises(ChainError, match="IntervalAlreadySettled") as info:
-        market.settle_interval(5, trades, READINGS)
+        market.settle_interval(4, trades, meters.next())
     assert info.value.error_name == "IntervalAlreadySettled"
     assert market.balance_wei("bob") == DEPOSIT_WEI + 2500
-    assert market.settled_intervals() == [5]
+    assert market.settled_intervals() == [4]
 
 
-def test_metered_market_requires_readings(market: Market) -> None:
-    with pytest.raises(ChainError, match="readings="):
-        market.settle_interval(1, [Trade("alice", "bob", 1, 1)])
-    assert not market.is_settled(1)
-
-
-def test_trades_of_a_participant_without_reading_are_rejected(market: Market) -> None:
-    trades = [Trade("alice", "bob", 10, 250), Trade("alice", "carol", 10, 250)]
-    s = market.settle_interval(1, trades, {"alice": 1, "bob": 2})
-    assert s.settled_trades == (trades[0],)
-    assert s.rejected_trades == ((trades[1], "no verified meter reading"),)
-
-
-def test_open_market_settles_without_readings(open_market: Market) -> None:
-    s = open_market.settle_interval(1, [Trade("alice", "bob", 10, 250)])
-    assert s.value_settled_wei == 2500
-
-
-def test_unknown_participant_is_refused(market: Market) -> None:
+def test_unknown_participant_is_refused(market: Market, meters: Meters) -> None:
     with pytest.raises(ChainError, match="add_participants"):
-        market.settle_interval(1, [Trade("alice", "mallory", 1, 1)], READINGS)
+        market.settle_interval(1, [Trade("alice", "mallory", 1, 1)], meters.next())
 
 
-def test_settle_unsettled_skips_what_is_on_chain(market: Market) -> None:
+def test_settle_unsettled_skips_what_is_on_chain(market: Market, meters: Meters) -> None:
     intervals = {i: [Trade("alice", "bob", i, 100)] for i in range(1, 5)}
-    readings = {i: READINGS for i in intervals}
-    market.settle_interval(1, intervals[1], READINGS)
-    market.settle_interval(2, intervals[2], READINGS)
-    done = market.settle_unsettled(intervals, readings)
+    market.settle_interval(1, intervals[1], meters.next())
+    market.settle_interval(2, intervals[2])
+    done = market.settle_unsettled(intervals)
     assert [s.interval_id for s in done] == [3, 4]
     assert market.settled_intervals() == [1, 2, 3, 4]
     assert market.balance_wei("bob") == DEPOSIT_WEI + 100 * (1 + 2 + 3 + 4)
-    assert market.settle_unsettled(intervals, readings) == []
+    assert market.settle_unsettled(intervals) == []
 
 
 def test_exactly_once_across_an_anvil_restart(tmp_path: Path, artifacts: None) -> None:
     state = tmp_path / "anvil-state.json"
     intervals = {i: [Trade("alice", "bob", 10 * i, 200)] for i in range(1, 6)}
-    readings = {i: READINGS for i in intervals}
+    keys = tmp_path / "keys"
     with Anvil(dump_state_on_stop=state) as node:
         first = Market.deploy(node.url)
         first.add_participants(PEOPLE, DEPOSIT_WEI)
-        first.settle_unsettled({i: intervals[i] for i in (1, 2, 3)}, readings)
+        first.settle_interval(1, intervals[1], Meters(first).next())
+        first.settle_unsettled({i: intervals[i] for i in (2, 3)})
+        first.keys.save(keys)
     with Anvil(load_state=state) as node:
-        bench = Market.attach(node.url, first.address)  # a restarted bench: nothing in memory
-        done = bench.settle_unsettled(intervals, readings)
+        # A restarted bench: nothing in memory but the run's keystores.
+        bench = Market.attach(node.url, first.address, keys=KeyRing.from_folder(keys))
+        done = bench.settle_unsettled(intervals)
         assert [s.interval_id for s in done] == [4, 5]
         assert bench.settled_intervals() == [1, 2, 3, 4, 5]
         assert bench.balance_wei("bob") == DEPOSIT_WEI + 200 * 10 * (1 + 2 + 3 + 4 + 5)
-        assert all(s.rejected_trades == () for s in done), "meters found again after restart"
+        assert all(s.rejected_trades == () for s in done), "keys and meters found again"
 
 
 def test_withdraw_pulls_to_wallet_and_overdraft_is_decoded(market: Market) -> None:
-    market.withdraw("alice", 400_000)
-    assert market.wallet_wei("alice") == 400_000
+    market.accounts.withdraw("alice", 400_000)
+    assert market.accounts.wallet_wei("alice") == 400_000
     assert market.balance_wei("alice") == 600_000
     with pytest.raises(ChainError) as info:
-        market.withdraw("alice", 600_001)
+        market.accounts.withdraw("alice", 600_001)
     assert info.value.error_name == "InsufficientBalance"
     assert "neededWei=600001" in str(info.value)
     assert holdings_conserved(market)
 
 
-def test_audit_rebuilds_an_interval_from_the_chain(market: Market) -> None:
+def test_audit_rebuilds_an_interval_from_the_chain(market: Market, meters: Meters) -> None:
     trades = [Trade("alice", "bob", 7, 250), Trade("carol", "bob", 10**6, 250)]
-    sent = market.settle_interval(3, trades, READINGS)
+    sent = market.settle_interval(3, trades, meters.next())
     audit = audit_interval(market, 3)
     assert audit.ok, audit.findings
     assert audit.settlement == sent
@@ -146,26 +132,25 @@ def test_audit_of_unsettled_interval_is_an_error(market: Market) -> None:
         audit_interval(market, 99)
 
 
-def test_fast_settle_encoding_matches_web3(market: Market) -> None:
+def test_fast_settle_encoding_matches_web3(market: Market, meters: Meters) -> None:
     trades = [Trade("alice", "bob", 100, 250), Trade("carol", "alice", 40, 300)]
-    data, indices = market.settle_calldata(7, trades, READINGS, timestamp_s=1_700_000_000)
-    batch, _ = encode_batch(trades, {p: market.participant_index(p) for p in PEOPLE})
-    readings = [
-        market.meter_reading(
-            market.participant_name(i), 7, READINGS[market.participant_name(i)], 1_700_000_000
-        ).as_tuple()
-        for i in indices
+    readings = meters.next()
+    book = market.settler.sign_book(7, trades)
+    data, _ = market.settler.settle_calldata(7, trades, readings, book=book)
+    batch, _ = encode_batch(trades, {p: market.accounts.index(p) for p in PEOPLE}, book)
+    ref_readings = [
+        (r.meter_id, r.seq, r.import_wh, r.export_wh, r.time_s, r.v, r.r, r.s) for r in readings
     ]
-    reference = market.contract.encode_abi("settle", args=[7, batch, readings])
+    reference = market.contract.encode_abi("settle", args=[7, batch, ref_readings])
     assert "0x" + data.hex() == reference
 
 
-def test_settlement_events_list_what_settled(market: Market) -> None:
-    first = market.settle_interval(2, [Trade("alice", "bob", 3, 250)], READINGS)
+def test_settlement_events_list_what_settled(market: Market, meters: Meters) -> None:
+    first = market.settle_interval(2, [Trade("alice", "bob", 3, 250)], meters.next())
     second = market.settle_interval(
-        4, [Trade("carol", "alice", 5, 200), Trade("bob", "bob", 1, 1)], READINGS
+        4, [Trade("carol", "alice", 5, 200), Trade("bob", "bob", 1, 1)], meters.next()
     )
-    events = market.settlement_events()
+    events = market.settler.events()
     assert [e.interval_id for e in events] == [2, 4]
     assert (events[0].tx_hash, events[0].batch_hash) == (first.tx_hash, first.batch_hash)
     assert (events[1].settled_count, events[1].rejected_count) == (1, 1)
@@ -174,25 +159,18 @@ def test_settlement_events_list_what_settled(market: Market) -> None:
 
 
 def test_deposit_tops_up_and_keeps_conservation(market: Market) -> None:
-    market.deposit("carol", 5000)
-    assert market.balances_wei(["carol", "bob"]) == {
+    market.accounts.deposit("carol", 5000)
+    assert market.accounts.balances_wei(["carol", "bob"]) == {
         "carol": DEPOSIT_WEI + 5000,
         "bob": DEPOSIT_WEI,
     }
     assert holdings_conserved(market)
 
 
-def test_rejected_readings_are_reported(market: Market) -> None:
-    stale = market.meter_reading("bob", 1, 5, 1_700_000_000)  # signed for interval 1
-    s = market.settle_interval(2, [Trade("alice", "bob", 1, 1)], {"alice": 3, "bob": stale})
-    assert s.rejected_readings == (("bob", "stale reading"),)
-    assert s.rejected_trades == ((Trade("alice", "bob", 1, 1), "no verified meter reading"),)
-
-
 def test_audit_flags_calldata_that_disagrees_with_events(
-    market: Market, monkeypatch: pytest.MonkeyPatch
+    market: Market, meters: Meters, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    market.settle_interval(3, [Trade("alice", "bob", 7, 250)], READINGS)
+    market.settle_interval(3, [Trade("alice", "bob", 7, 250)], meters.next())
     real = audit_module.decode_batch
 
     def inflated(batch: bytes) -> tuple[PackedTrade, ...]:
@@ -204,19 +182,32 @@ def test_audit_flags_calldata_that_disagrees_with_events(
     assert any("differ from the calldata" in f for f in audit.findings)
 
 
-def test_crash_between_send_and_receipt_settles_once(market: Market, anvil: Anvil) -> None:
+def test_crash_between_send_and_receipt_settles_once(
+    market: Market, meters: Meters, anvil: Anvil
+) -> None:
     trades = [Trade("alice", "bob", 10, 100)]
-    data, _ = market.settle_calldata(1, trades, READINGS)
+    market.settle_interval(1, [], meters.next())  # attested energy first
+    trades_by_interval = {2: trades}
+    data, _ = market.settler.settle_calldata(2, trades)
     rpc_call(anvil.url, "evm_setAutomine", [False])
     try:
         market.operator.send(market.address, data, gas=1_000_000)  # then the bench "crashes"
-        restarted = Market.attach(anvil.url, market.address)
-        assert not restarted.is_settled(1)  # still pending
-        miner = threading.Timer(0.3, rpc_call, (anvil.url, "evm_mine", []))
+        restarted = Market.attach(anvil.url, market.address, keys=market.keys)
+        assert not restarted.settler.is_settled(2)  # still pending
+        mined = threading.Event()
+
+        def mine_until_done() -> None:  # a block every 0.2 s, however slow signing is
+            while not mined.wait(0.2):
+                rpc_call(anvil.url, "evm_mine", [])
+
+        miner = threading.Thread(target=mine_until_done)
         miner.start()
-        assert restarted.settle_unsettled({1: trades}, {1: READINGS}) == []
-        miner.join()
+        try:
+            assert restarted.settle_unsettled(trades_by_interval) == []
+        finally:
+            mined.set()
+            miner.join()
     finally:
         rpc_call(anvil.url, "evm_setAutomine", [True])
-    assert restarted.settled_intervals() == [1]
+    assert restarted.settled_intervals() == [1, 2]
     assert restarted.balance_wei("bob") == DEPOSIT_WEI + 1000

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bench.chain import Anvil, Market
 from pricing import Trade
+from tests.chain.conftest import Meters
 
 pytestmark = pytest.mark.chain
 
@@ -21,7 +22,7 @@ trades_st = st.lists(
         Trade,
         buyer=st.sampled_from(NAMES),
         seller=st.sampled_from(NAMES),
-        energy_wh=st.integers(0, 4000),
+        energy_wh=st.integers(1, 4000),  # a 0 Wh trade needs no order and gets none
         price_wei_per_wh=st.integers(0, 400),
     ),
     max_size=40,
@@ -45,16 +46,19 @@ def model(balances: dict[str, int], trades: list[Trade]) -> tuple[dict[str, int]
 
 
 @pytest.fixture(scope="module")
-def shared_market(anvil: Anvil) -> Market:
-    market = Market.deploy(anvil.url, require_readings=False)
+def shared_market(anvil: Anvil) -> tuple[Market, Meters]:
+    market = Market.deploy(anvil.url)
     market.add_participants(NAMES, 400_000)
-    return market
+    return market, Meters(market, NAMES)
 
 
-def check(market: Market, trades: list[Trade]) -> None:
+def check(shared: tuple[Market, Meters], trades: list[Trade]) -> None:
+    """Every participant signs what covers its trades and its meter attests 200 kWh more
+    each way: the only reasons left are the model's."""
+    market, meters = shared
     before = {n: market.balance_wei(n) for n in NAMES}
     expected, verdicts = model(before, trades)
-    s = market.settle_interval(next(_interval), trades)
+    s = market.settle_interval(next(_interval), trades, meters.next(200_000))
     assert {n: market.balance_wei(n) for n in NAMES} == expected
     assert [why for _, why in s.rejected_trades] == [v for v in verdicts if v is not None]
     assert list(s.settled_trades) == [t for t, v in zip(trades, verdicts, strict=True) if v is None]
@@ -66,7 +70,9 @@ def check(market: Market, trades: list[Trade]) -> None:
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(trades=trades_st)
-def test_settlement_matches_model(shared_market: Market, trades: list[Trade]) -> None:
+def test_settlement_matches_model(
+    shared_market: tuple[Market, Meters], trades: list[Trade]
+) -> None:
     check(shared_market, trades)
 
 
@@ -75,5 +81,7 @@ def test_settlement_matches_model(shared_market: Market, trades: list[Trade]) ->
     max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(trades=trades_st)
-def test_settlement_matches_model_long(shared_market: Market, trades: list[Trade]) -> None:
+def test_settlement_matches_model_long(
+    shared_market: tuple[Market, Meters], trades: list[Trade]
+) -> None:
     check(shared_market, trades)

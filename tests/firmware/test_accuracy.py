@@ -57,8 +57,10 @@ def measured(firmware_images: tuple[Path, Path]) -> Iterator[Measured]:
         for name, sim in sims.items():
             sim.set_waveform(CASES[name])
             meters[name] = FirmataMeter.open(sim.pty_path, timeout_s=2.0)
-        # Readings become valid; a reading >= 0.1 s after the last save has fresh counters.
-        time.sleep(2.0 / SPEED)
+        # Readings become valid (1 s after boot); a reading >= 0.1 s after the last save has
+        # fresh counters. Waited for in simulated time: a loaded machine runs slower.
+        while min(sim.sim_time() for sim in sims.values()) < 2.0:
+            time.sleep(0.05)
         start = {name: stamped(m, sims[name]) for name, m in meters.items()}
         readings: dict[str, list[Reading]] = {name: [] for name in CASES}
         while min(sims[n].sim_time() - start[n][1] for n in CASES) < ENERGY_WINDOW_S:

@@ -16,9 +16,9 @@ from bench.firmware import FIRMWARE_DIR, build_firmware, firmware_size
 pytestmark = pytest.mark.firmware
 
 
-def test_uno_image_fits_three_quarters_of_flash_and_ram(firmware_images: tuple[Path, Path]) -> None:
+def test_uno_image_fits_the_flash_and_ram_budget(firmware_images: tuple[Path, Path]) -> None:
     size = firmware_size(firmware_images[0], "uno")
-    assert size.flash_bytes > 10_000 and size.flash_fraction <= 0.75
+    assert size.flash_bytes > 10_000 and size.flash_fraction <= 0.95  # issue 14's budget
     assert size.ram_bytes > 200 and size.ram_fraction <= 0.75
 
 

@@ -35,3 +35,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "needs(*caps): skip a conformance test for kinds lacking these capabilities"
     )
+    config.addinivalue_line(
+        "markers",
+        "diverges(kind, reason): a conformance case that kind is known to fail "
+        "(strict xfail: it must fail until the implementation is fixed)",
+    )

@@ -185,3 +185,108 @@ def test_string_data_from_the_meter_is_logged(caplog: pytest.LogCaptureFixture) 
     with caplog.at_level("INFO", logger="bench.devices.firmata_meter"):
         assert meter.next_readings(0.01) == []
     assert any("eeprom ok" in r.getMessage() for r in caplog.records)
+
+
+# -- meter-signed readings ----------------------------------------------------------
+TEST_KEY = bytes(range(1, 33))  # PROTOCOL.md §5.13's published test key
+IDENTITY_11 = H("f0 01 01 01 01 01 00 02 00 04 70 76 2d 31 f7")  # "pv-1", 1.1, signing key
+SIGNER = (
+    H("f0 07 f7"),
+    H("f0 07")
+    + pack_bytes(
+        bytes.fromhex(
+            "84bf7562262bbd6940085748f3be6afa52ae317155181ece31b66351ccffa4b0"
+            "8cc43d63b2859d469fee15f31c9edb5324266e6fd0407e87382d60fc4511acd8"
+        )
+    )
+    + H("f7"),
+)
+ADDRESS = "0x6370eF2f4Db3611D657b90667De398a2Cc2a370C"
+
+
+def signed_frame(seq: int, imp: int, exp: int, time_s: int) -> bytes:
+    """A SIGNED_READING frame signed with the test key, built from §5.11 with eth_keys."""
+    import struct
+
+    from eth_keys import keys
+
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    msg = b"GBR1" + b"pv-1".ljust(32, b"\0") + struct.pack(">IQQQ", seq, imp, exp, time_s)
+    sig = keys.PrivateKey(TEST_KEY).sign_msg_hash(hashlib.sha256(msg).digest())
+    s, v = (sig.s, sig.v) if sig.s <= n // 2 else (n - sig.s, sig.v ^ 1)
+    body = b"".join(pack_uint(x, 35) for x in (seq, imp, exp, time_s))
+    body += pack_bytes(sig.r.to_bytes(32, "big") + s.to_bytes(32, "big")) + bytes((27 + v,))
+    return H("f0 08") + body + H("f7")
+
+
+def connect_11(script: list[tuple[bytes, bytes]]) -> tuple[FirmataMeter, ScriptedLink]:
+    link = ScriptedLink([*HANDSHAKE[:2], (H("f0 01 f7"), IDENTITY_11), *script])
+    meter = FirmataMeter(link, timeout_s=0.1)
+    assert meter.handshake().signing_key
+    return meter, link
+
+
+def test_signer_address_and_a_verified_signed_reading() -> None:
+    meter, link = connect_11(
+        [
+            SIGNER,
+            (H("f0 08 f7"), signed_frame(1, 1234, 56, 3600)),
+            (H("f0 08 f7"), signed_frame(5, 1240, 56, 3700)),
+        ]
+    )
+    assert meter.signer_address() == ADDRESS
+    first = meter.signed_reading()
+    assert (first.seq, first.import_wh, first.export_wh, first.time_s) == (1, 1234, 56, 3600)
+    assert first.meter_id == b"pv-1".ljust(32, b"\0") and first.signer_address() == ADDRESS
+    assert meter.signed_reading().seq == 5  # gaps are allowed, the address is read once
+    link.done()
+
+
+@pytest.mark.parametrize(
+    ("offset", "value"), [(5, 0x53), (30, 0x11), (148, 27)], ids=["import", "r", "v"]
+)
+def test_a_tampered_signed_reading_is_refused(offset: int, value: int) -> None:
+    frame = bytearray(signed_frame(1, 1234, 56, 3600))
+    assert frame[2 + offset] != value
+    frame[2 + offset] = value
+    meter, link = connect_11([SIGNER, (H("f0 08 f7"), bytes(frame))])
+    with pytest.raises(DeviceError, match=r"does not verify.*register the new address"):
+        meter.signed_reading()
+    link.done()
+
+
+@pytest.mark.parametrize(
+    ("offset", "value"), [(4, 0x10), (21, 0x02), (148, 29)], ids=["u35-top", "byte-msb", "v"]
+)
+def test_a_non_canonical_signed_reading_is_refused_at_once(offset: int, value: int) -> None:
+    frame = bytearray(signed_frame(1, 1234, 56, 3600))
+    frame[2 + offset] = value
+    meter, link = connect_11([SIGNER, (H("f0 08 f7"), bytes(frame))])
+    with pytest.raises(DeviceError, match="malformed signed reading"):
+        meter.signed_reading()
+    link.done()
+
+
+def test_a_replayed_signed_reading_is_refused() -> None:
+    frame = signed_frame(3, 1234, 56, 3600)
+    meter, link = connect_11([SIGNER, (H("f0 08 f7"), frame), (H("f0 08 f7"), frame)])
+    meter.signed_reading()
+    with pytest.raises(DeviceError, match=r"seq 3, not above the last one seen \(3\)"):
+        meter.signed_reading()
+    link.done()
+
+
+def test_new_signing_key_sends_host_entropy_and_rereads_the_address() -> None:
+    entropy = bytes(range(32, 64))
+    meter, link = connect_11(
+        [CHALLENGE, (auth(0x05, pack_bytes(entropy)), H("f0 06 05 00 f7")), SIGNER]
+    )
+    assert meter.new_signing_key(entropy) == ADDRESS
+    link.done()
+
+
+def test_a_meter_without_signing_is_told_apart() -> None:
+    meter, link = connect([])  # protocol 1.0
+    with pytest.raises(DeviceError, match=r"cannot sign.*attestor"):
+        meter.signed_reading()
+    link.done()

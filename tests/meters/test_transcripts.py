@@ -30,9 +30,11 @@ class Clock:
         return self.t
 
 
-def make_device(meter_id: str = "pv-1", power_w: float = 1000.0) -> tuple[MeterDevice, Clock]:
+def make_device(
+    meter_id: str = "pv-1", power_w: float = 1000.0, signing_key: bytes | None = None
+) -> tuple[MeterDevice, Clock]:
     clock = Clock()
-    ee = Eeprom(meter_id=meter_id)
+    ee = Eeprom(meter_id=meter_id, signing_key=signing_key)
     faults = Faults()
     physics = MeterPhysics(ee, faults, clock, power_w=power_w)
     dev = MeterDevice(ee, physics, faults=faults, nonce_source=lambda n: NONCE[:n])
@@ -66,7 +68,7 @@ def test_version_firmware_and_boot_announcement() -> None:
     dev, _ = make_device()
     dev.eeprom.boot_count = 4
     assert dev.boot(0.0) == (
-        H("f9 02 06") + FIRMWARE + H("f0 01 01 00 01 00 00 05 00 00 70 76 2d 31 f7")
+        H("f9 02 06") + FIRMWARE + H("f0 01 01 01 01 00 00 05 00 04 70 76 2d 31 f7")
     )
     expect(dev, [(H("f9"), H("f9 02 06")), (H("f0 79 f7"), FIRMWARE)])
 
@@ -76,7 +78,7 @@ def test_identity_example_from_the_document() -> None:
     dev.firmware_version = (1, 2, 3)
     dev.eeprom.boot_count = 5
     dev.eeprom.key = b"\x01" * 32
-    expect(dev, [(H("f0 01 f7"), H("f0 01 01 00 01 02 03 05 00 01 70 76 2d 31 f7"))])
+    expect(dev, [(H("f0 01 f7"), H("f0 01 01 01 01 02 03 05 00 05 70 76 2d 31 f7"))])
 
 
 def test_capability_and_analog_mapping() -> None:
@@ -223,7 +225,7 @@ def test_set_meter_id_and_key() -> None:
         [
             CHALLENGE,
             (auth(0x03, b"home-7"), H("f0 06 03 00 f7")),
-            (H("f0 01 f7"), H("f0 01 01 00 01 00 00 00 00 00") + b"home-7" + H("f7")),
+            (H("f0 01 f7"), H("f0 01 01 01 01 00 00 00 00 04") + b"home-7" + H("f7")),
             CHALLENGE,
             (auth(0x03, b"bad id!"), err(0x03, 0x06, 1)),
             CHALLENGE,
@@ -232,7 +234,7 @@ def test_set_meter_id_and_key() -> None:
             (auth(0x01, b"\x01"), err(0x05, 0x06, 1)),  # the old (default) key no longer works
             CHALLENGE,
             (auth(0x01, b"\x01", key=new_key), H("f0 06 01 00 f7")),
-            (H("f0 01 f7"), H("f0 01 01 00 01 00 00 00 00 01") + b"home-7" + H("f7")),
+            (H("f0 01 f7"), H("f0 01 01 01 01 00 00 00 00 05") + b"home-7" + H("f7")),
         ],
     )
 
@@ -266,3 +268,171 @@ def test_output_faults_damage_frames(fault: str, check: Callable[[bytes, bytes],
     setattr(dev.faults, fault, 1.0)
     out = dev.receive(H("f0 04 f7"), 0.0)
     assert check(out, full), out.hex(" ")
+
+
+# -- meter-signed readings (§5.10-§5.12) ------------------------------------------
+TEST_SIGNING_KEY = bytes(range(1, 33))  # the published test key of §5.13
+CURVE_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def public_key(private_key: bytes) -> bytes:
+    from eth_keys import keys
+
+    return keys.PrivateKey(private_key).public_key.to_bytes()
+
+
+def oracle_signed_frame(
+    private_key: bytes, meter_id: bytes, seq: int, imp: int, exp: int, time_s: int
+) -> bytes:
+    """The SIGNED_READING frame built from §5.11 alone: struct, hashlib, eth_keys."""
+    import struct
+
+    from eth_keys import keys
+
+    message = b"GBR1" + meter_id.ljust(32, b"\0") + struct.pack(">IQQQ", seq, imp, exp, time_s)
+    sig = keys.PrivateKey(private_key).sign_msg_hash(hashlib.sha256(message).digest())
+    s, v = (sig.s, sig.v) if sig.s <= CURVE_N // 2 else (CURVE_N - sig.s, sig.v ^ 1)
+    fields = b"".join(pack_uint(x, 35) for x in (seq, imp, exp, time_s))
+    sig_septets = pack_bytes(sig.r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+    return b"\xf0\x08" + fields + sig_septets + bytes((27 + v,)) + b"\xf7"
+
+
+def signing_device(power_w: float = 0.0) -> tuple[MeterDevice, Clock]:
+    return make_device(power_w=power_w, signing_key=TEST_SIGNING_KEY)
+
+
+def test_signer_reply_is_the_public_key() -> None:
+    dev, _ = signing_device()
+    want = b"\xf0\x07" + pack_bytes(public_key(TEST_SIGNING_KEY)) + b"\xf7"
+    assert len(want) == 131
+    expect(dev, [(H("f0 07 f7"), want), (H("f0 07 01 f7"), err(0x02, 0x07, 1))])
+
+
+def test_signed_readings_count_up_and_sign_the_counters() -> None:
+    dev, clock = signing_device(power_w=3600.0)  # 1 Wh per simulated second
+    dev.eeprom.import_mwh, dev.eeprom.export_mwh = 1_233_500.0, 56_999.0
+    clock.t = 1.5  # +1.5 Wh: 1235.0 Wh imported
+    first = oracle_signed_frame(TEST_SIGNING_KEY, b"pv-1", 1, 1235, 56, 1)
+    expect(dev, [(H("f0 08 f7"), first)])
+    clock.t = 3.0
+    second = oracle_signed_frame(TEST_SIGNING_KEY, b"pv-1", 2, 1236, 56, 3)
+    expect(dev, [(H("f0 08 f7"), second), (H("f0 08 00 f7"), err(0x02, 0x08, 1))])
+    assert dev.eeprom.signed_seq == 2  # a refused request consumes no seq
+
+
+def test_seq_and_clock_survive_a_reboot_and_never_go_back() -> None:
+    dev, clock = signing_device()
+    clock.t = 100.0
+    expect(dev, [(H("f0 08 f7"), oracle_signed_frame(TEST_SIGNING_KEY, b"pv-1", 1, 0, 0, 100))])
+    dev.boot(0.0)
+    clock.t = 40.0  # the simulated clock restarted lower: time_s still does not decrease
+    after = oracle_signed_frame(TEST_SIGNING_KEY, b"pv-1", 2, 0, 0, 100)
+    expect(dev, [(H("f0 08 f7"), after)])
+
+
+def test_new_signing_key_mixes_meter_and_host_entropy() -> None:
+    meter_entropy = b"\x11" * 32
+    host_entropy = bytes(range(100, 132))
+    dev, _ = signing_device()
+    dev._entropy = lambda n: meter_entropy[:n]
+    new_key = hashlib.sha256(meter_entropy + host_entropy).digest()
+    expect(
+        dev,
+        [
+            CHALLENGE,
+            (auth(0x05, pack_bytes(host_entropy)), H("f0 06 05 00 f7")),
+            (H("f0 07 f7"), b"\xf0\x07" + pack_bytes(public_key(new_key)) + b"\xf7"),
+            (H("f0 08 f7"), oracle_signed_frame(new_key, b"pv-1", 1, 0, 0, 0)),
+            CHALLENGE,
+            (auth(0x05, pack_bytes(host_entropy)[:-2]), err(0x02, 0x06, 1 + 62 + 32)),
+            CHALLENGE,
+            (auth(0x05, pack_bytes(host_entropy)[:-1] + b"\x02"), err(0x03, 0x06, 1)),
+        ],
+    )
+
+
+def test_each_meter_generates_its_own_key_and_reports_it_present() -> None:
+    a, _ = make_device()
+    b, _ = make_device()
+    assert a.eeprom.signing_key and b.eeprom.signing_key
+    assert a.eeprom.signing_key != b.eeprom.signing_key
+    assert a.receive(H("f0 07 f7"), 0.0) != b.receive(H("f0 07 f7"), 0.0)
+    ident = a.receive(H("f0 01 f7"), 0.0)
+    assert ident[2:4] == H("01 01") and ident[9] & 0b100  # proto 1.1, flags bit 2
+    assert a.eeprom.signing_key.hex() not in repr(a.eeprom)  # never printed
+
+
+# -- the settled ambiguities (PROTOCOL.md §4, §5.5-§5.9) -----------------------------
+def test_system_reset_discards_the_pending_nonce() -> None:
+    dev, _ = make_device()
+    expect(dev, [CHALLENGE, (H("ff"), b""), (auth(0x01, b"\x01"), err(0x04, 0x06))])
+
+
+def test_a_nonce_survives_a_too_short_auth_and_dies_at_the_tag_check() -> None:
+    dev, _ = make_device()
+    expect(
+        dev,
+        [
+            CHALLENGE,
+            (H("f0 06 01 01 f7"), err(0x02, 0x06, 2)),  # too short for a tag: nonce kept
+            (auth(0x01, b"\x00"), H("f0 06 01 00 f7")),
+            CHALLENGE,
+            (auth(0x01, b"\x01", key=b"\x01" * 32), err(0x05, 0x06, 1)),  # consumed here
+            (auth(0x01, b"\x01"), err(0x04, 0x06)),
+        ],
+    )
+
+
+def test_errors_after_the_tag_name_the_sysex_and_count_the_whole_payload() -> None:
+    dev, _ = make_device()
+    expect(
+        dev,
+        [
+            CHALLENGE,
+            (auth(0x01, b"\x01\x01"), H("f0 0f 02 06 23 00 f7")),  # 1 + 2 + 32 septets
+            CHALLENGE,
+            (auth(0x03, b""), err(0x03, 0x06, 1)),  # an empty id is a bad value
+            CHALLENGE,
+            (auth(0x09, b""), H("f0 0f 01 06 00 00 f7")),
+        ],
+    )
+
+
+def test_non_canonical_septets_are_rejected() -> None:
+    dev, _ = make_device()
+    good = auth(0x01, b"\x00")
+    msb = next(i for i in range(5, 37, 2) if good[i] == 0)  # an MSB septet that is 0
+    bent = good[:msb] + b"\x02" + good[msb + 1 :]  # same bits after "& 1", other septet
+    key_args = bytearray(pack_bytes(bytes(range(32))))
+    key_args[1] = 0x03
+    expect(
+        dev,
+        [
+            CHALLENGE,
+            (bent, err(0x05, 0x06, 1)),
+            CHALLENGE,
+            (auth(0x04, bytes(key_args)), err(0x03, 0x06, 1)),
+        ],
+    )
+    assert dev.eeprom.key == KEY and dev.eeprom.relay_closed
+
+
+def test_pin_state_query_answers_as_standard_firmata() -> None:
+    dev, _ = make_device()
+    expect(
+        dev,
+        [
+            (H("f0 6d 02 f7"), H("f0 6e 02 00 00 f7")),
+            (H("f0 6d 0e f7"), H("f0 6e 0e 02 00 f7")),
+            (H("f0 6d 07 f7"), H("f0 6e 07 7f 00 f7")),  # the relay pin is not the host's
+            (H("f0 6d 14 f7"), H("f0 6e 14 f7")),  # no pin 20
+            (H("f0 6d f7"), b""),
+            (H("f4 03 01"), b""),
+            (H("f5 03 01"), b""),
+            (H("f0 6d 03 05 f7"), H("f0 6e 03 01 01 f7")),  # extra bytes ignored
+            (H("f4 02 0b"), b""),
+            (H("f0 6d 02 f7"), H("f0 6e 02 0b 01 f7")),
+            (H("f4 03 00"), b""),
+            (H("f0 6d 03 f7"), H("f0 6e 03 00 00 f7")),  # a new mode resets the state
+        ],
+    )

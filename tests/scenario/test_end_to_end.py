@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.chain import Anvil, Market
+from bench.chain.keys import KeyRing
 from bench.config import load_scenario, parse_scenario
 from bench.errors import ChainError, ConfigError
 from bench.events import IntervalReport, MeterSample, RunSummary, StatusEvent
@@ -122,7 +123,8 @@ def test_three_meters_several_intervals_settle_exactly_on_anvil(
         assert 0 < sold_wh <= 12_000 * 1.05
 
         # On chain, each prepaid balance moved by exactly the cleared value.
-        market = Market.attach(node.url, summary.market_address)
+        keys = KeyRing.from_folder(Path(f"{summary.journal_path}.keys"))
+        market = Market.attach(node.url, summary.market_address, keys=keys)
         for name in ("roof", "flat", "shop"):
             earned = sum(
                 t.value_wei for r in reports for t in r.pricing.clearing.trades if t.seller == name
@@ -251,8 +253,11 @@ def test_a_supply_session_unlocks_the_relay_and_bills_the_metered_energy(
     path.write_text(text + SUPPLY_POINT)
     with Anvil() as node:
         config = load_scenario(path, chain_url=node.url)
-        events, summary = _run(ScenarioWorker(config))
-        market = Market.attach(node.url, summary.market_address)
+        events, summary = _run(
+            ScenarioWorker(config, recorders=[JournalRecorder(tmp_path / "runs")])
+        )
+        keys = KeyRing.from_folder(Path(f"{summary.journal_path}.keys"))
+        market = Market.attach(node.url, summary.market_address, keys=keys)
         (bill,) = market.session_bills()
         reports = [e for e in events if isinstance(e, IntervalReport)]
         shop_trades_wei = sum(

@@ -26,6 +26,15 @@ def real_board(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
     config = MeterConfig("real", kind="firmata", port=ports[0], key=key)
     driver = open_meter(config, BenchConfig(meters=(config,)), MeterSite(ports[0]))
     try:
-        yield MeterUnderTest(driver, None, frozenset({"wire"}), key=key)
+        proto = driver.identity().protocol_version
+        signs = proto >= (1, 1) and driver.identity().signing_key
+        yield MeterUnderTest(
+            driver,
+            None,
+            frozenset({"wire"}),
+            key=key,
+            lacks=frozenset() if signs else frozenset({"signing"}),
+            why_not=f"its firmware speaks protocol {proto[0]}.{proto[1]} with no signing key",
+        )
     finally:
         driver.close()

@@ -61,8 +61,16 @@ def simavr(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
             deadline = time.monotonic() + 5.0
             while not driver.read().valid and time.monotonic() < deadline:
                 time.sleep(0.1)
+            ident = driver.identity()
+            signs = ident.protocol_version >= (1, 1) and ident.signing_key
             yield MeterUnderTest(
-                driver, _SimTruth(sim), frozenset({"truth", "wire", "reboot"}), reboot=sim.reset
+                driver,
+                _SimTruth(sim),
+                frozenset({"truth", "wire", "reboot"}),
+                reboot=sim.reset,
+                lacks=frozenset() if signs else frozenset({"signing"}),
+                why_not=f"the firmware speaks protocol {ident.protocol_version[0]}."
+                f"{ident.protocol_version[1]} with no signing key",
             )
         finally:
             driver.close()

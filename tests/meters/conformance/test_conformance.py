@@ -218,3 +218,197 @@ def test_reboot_keeps_counters_and_counts_boots(meter: MeterUnderTest) -> None:
     assert after.seq < before.seq + 3
     assert after.energy_import_wh >= before.energy_import_wh
     assert d.identity().boot_count == after.boot_count
+
+
+# -- meter-signed readings (PROTOCOL.md §5.10-§5.12) --------------------------------
+@needs("signing")
+def test_signed_reading_verifies_and_signs_the_counters(meter: MeterUnderTest) -> None:
+    from bench.attestation import meter_id_bytes32
+
+    d = meter.driver
+    assert isinstance(d, FirmataMeter)
+    address = d.signer_address()
+    before = d.read()
+    signed = d.signed_reading()
+    after = d.read()
+    assert signed.signer_address() == address  # the driver checked too; recheck
+    assert signed.meter_id == meter_id_bytes32(d.identity().meter_id)
+    assert int(before.energy_import_wh) <= signed.import_wh <= int(after.energy_import_wh)
+    assert int(before.energy_export_wh) <= signed.export_wh <= int(after.energy_export_wh)
+
+
+@needs("signing", "wire")
+def test_a_tampered_signed_reply_does_not_verify(meter: MeterUnderTest) -> None:
+    from bench.attestation import meter_id_bytes32
+    from bench.devices import wire
+
+    d = meter.driver
+    assert isinstance(d, FirmataMeter)
+    address = d.signer_address()
+    d.link.send(fm.sysex(wire.Cmd.SIGNED_READING))
+    reply = _await_sysex(d, wire.Cmd.SIGNED_READING, 5.0)
+    meter_id = meter_id_bytes32(d.identity().meter_id)
+    genuine = wire.decode_signed_reading(reply, meter_id)
+    assert genuine is not None and genuine.signer_address() == address
+    tampered = bytearray(reply)
+    tampered[5] ^= 0x01  # import_wh + 1 Wh
+    forged = wire.decode_signed_reading(bytes(tampered), meter_id)
+    assert forged is not None and forged.import_wh == genuine.import_wh ^ 1
+    assert forged.signer_address() != address
+
+
+@needs("signing", "reboot")
+def test_signed_seq_increases_and_address_holds_across_a_reboot(meter: MeterUnderTest) -> None:
+    assert meter.reboot is not None
+    d = meter.driver
+    assert isinstance(d, FirmataMeter)
+    address = d.signer_address()
+    s1, s2 = d.signed_reading(), d.signed_reading()
+    meter.reboot()
+    time.sleep(0.2)
+    assert d.signer_address(refresh=True) == address
+    s3 = d.signed_reading()
+    assert s1.seq < s2.seq < s3.seq
+    assert s1.time_s <= s2.time_s <= s3.time_s
+
+
+@needs("signing", "wire")
+def test_new_signing_key_changes_the_address(meter: MeterUnderTest) -> None:
+    d = meter.driver
+    assert isinstance(d, FirmataMeter)
+    old = d.signer_address()
+    seq = d.signed_reading().seq
+    new = d.new_signing_key()
+    assert new != old and d.signer_address(refresh=True) == new
+    signed = d.signed_reading()
+    assert signed.signer_address() == new and signed.seq > seq
+    assert d.identity(refresh=True).signing_key
+
+
+def _await_sysex(d: FirmataMeter, command: int, timeout_s: float) -> bytes:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for m in d.link.receive(0.1):
+            if isinstance(m, fm.Sysex) and m.command == command:
+                return m.payload
+    pytest.fail(f"no sysex {command:02x} reply within {timeout_s} s")
+
+
+# -- settled ambiguities: every kind must answer these identically ------------------
+def _hmac_auth(key: bytes, nonce: bytes, cmd: int, args: bytes) -> bytes:
+    """An AUTH frame built from §5.6 with hmac/hashlib, not the bench's encoder."""
+    import hashlib
+    import hmac
+
+    msg = bytes((0x06, cmd)) + args
+    tag = hmac.new(key, nonce + msg, hashlib.sha256).digest()[:16]
+    return b"\xf0" + msg + b"".join(bytes((b & 0x7F, b >> 7)) for b in tag) + b"\xf7"
+
+
+def _exchange(d: FirmataMeter, frame: bytes, timeout_s: float = 1.0) -> fm.Sysex | None:
+    """Send ``frame``; the first meter reply (AUTH ack, ERROR, PIN_STATE) or None."""
+    d.link.send(frame)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for m in d.link.receive(0.05):
+            if isinstance(m, fm.Sysex) and m.command in (0x06, 0x0F, fm.PIN_STATE_RESPONSE):
+                return m
+    return None
+
+
+def _wire(meter: MeterUnderTest) -> FirmataMeter:
+    d = meter.driver
+    assert isinstance(d, FirmataMeter)
+    d.stop_stream()
+    return d
+
+
+ACK_RELAY = fm.Sysex(0x06, bytes((0x01, 0x00)))
+
+
+def _error(code: int, detail: int = 0) -> fm.Sysex:
+    return fm.Sysex(0x0F, bytes((code, 0x06, detail & 0x7F, detail >> 7)))
+
+
+@needs("wire")
+def test_an_auth_tagged_with_hmac_sha256_is_accepted(meter: MeterUnderTest) -> None:
+    d = _wire(meter)
+    assert _exchange(d, _hmac_auth(meter.key, d.challenge(), 0x01, b"\x01")) == ACK_RELAY
+
+
+@needs("wire")
+def test_errors_after_the_tag_name_the_sysex_and_count_the_whole_payload(
+    meter: MeterUnderTest,
+) -> None:
+    d = _wire(meter)
+    got = _exchange(d, _hmac_auth(meter.key, d.challenge(), 0x09, b""))
+    assert got == _error(ErrorCode.UNKNOWN_COMMAND)
+    got = _exchange(d, _hmac_auth(meter.key, d.challenge(), 0x01, b"\x01\x01"))
+    assert got == _error(ErrorCode.BAD_LENGTH, 1 + 2 + 32)
+
+
+@needs("wire")
+def test_a_nonce_outlives_a_short_auth_and_dies_at_the_tag_check(meter: MeterUnderTest) -> None:
+    d = _wire(meter)
+    nonce = d.challenge()
+    assert _exchange(d, bytes.fromhex("f0 06 01 01 f7")) == _error(ErrorCode.BAD_LENGTH, 2)
+    assert _exchange(d, _hmac_auth(meter.key, nonce, 0x01, b"\x01")) == ACK_RELAY
+    nonce = d.challenge()
+    wrong = bytes(b ^ 0x5A for b in meter.key)
+    assert _exchange(d, _hmac_auth(wrong, nonce, 0x01, b"\x01")) == _error(ErrorCode.BAD_TAG, 1)
+    got = _exchange(d, _hmac_auth(meter.key, nonce, 0x01, b"\x01"))
+    assert got == _error(ErrorCode.NO_CHALLENGE)
+    d.set_relay(True)  # a success resets the failure counter
+
+
+@needs("wire")
+def test_system_reset_discards_the_pending_nonce(meter: MeterUnderTest) -> None:
+    d = _wire(meter)
+    nonce = d.challenge()
+    d.link.send(bytes((fm.SYSTEM_RESET,)))
+    got = _exchange(d, _hmac_auth(meter.key, nonce, 0x01, b"\x01"))
+    assert got == _error(ErrorCode.NO_CHALLENGE)
+
+
+@needs("wire")
+def test_an_empty_meter_id_is_a_bad_value(meter: MeterUnderTest) -> None:
+    d = _wire(meter)
+    got = _exchange(d, _hmac_auth(meter.key, d.challenge(), 0x03, b""))
+    assert got == _error(ErrorCode.BAD_VALUE, 1)
+
+
+@needs("wire")
+@pytest.mark.diverges(
+    "simavr", "firmware masks MSB septets (& 1): accepts a non-canonical tag and key (§5.6, §5.7)"
+)
+def test_non_canonical_septets_are_rejected(meter: MeterUnderTest) -> None:
+    d = _wire(meter)
+    good = _hmac_auth(meter.key, d.challenge(), 0x01, b"\x01")
+    msb = next(i for i in range(5, 37, 2) if good[i] == 0)
+    bent = good[:msb] + b"\x02" + good[msb + 1 :]  # the same tag bits after "& 1"
+    assert _exchange(d, bent) == _error(ErrorCode.BAD_TAG, 1)
+    key_args = bytearray(b"".join(bytes((b & 0x7F, b >> 7)) for b in bytes(range(1, 33))))
+    key_args[1] = 0x03
+    got = _exchange(d, _hmac_auth(meter.key, d.challenge(), 0x04, bytes(key_args)))
+    assert got == _error(ErrorCode.BAD_VALUE, 1)
+    d.set_relay(True)  # the key is unchanged; the failure counter is reset
+
+
+@needs("wire")
+@pytest.mark.diverges("simavr", "firmware ignores PIN_STATE_QUERY; StandardFirmata answers it (§4)")
+def test_pin_state_query_answers_as_standard_firmata(meter: MeterUnderTest) -> None:
+    d = _wire(meter)
+    d.link.send(bytes.fromhex("f4 03 01 f5 03 01 f4 02 0b"))  # pin 3 OUTPUT high, 2 PULLUP
+
+    def state(pin: int) -> bytes | None:
+        got = _exchange(d, bytes((0xF0, fm.PIN_STATE_QUERY, pin, 0xF7)))
+        return got.payload if got else None
+
+    assert state(3) == bytes((3, 0x01, 1))
+    assert state(2) == bytes((2, 0x0B, 1))
+    assert state(4) == bytes((4, 0x00, 0))
+    assert state(14) == bytes((14, 0x02, 0))
+    assert state(7) == bytes((7, 0x7F, 0))  # the relay pin is not the host's
+    assert state(20) == bytes((20,))
+    assert _exchange(d, bytes.fromhex("f0 6d f7"), timeout_s=0.3) is None
+    d.link.send(bytes((fm.SYSTEM_RESET,)))

@@ -1,0 +1,142 @@
+"""Signed orders and the packed settle batch (see docs/chain.md).
+
+A participant signs, per interval, a bid and/or an offer (EIP-712, domain GridMarket v2,
+bound to the chain id and the market's address): ``Order(participant, intervalId, side,
+energyWh, limitPriceWeiPerWh)``. The batch packs, per participant (sorted by index), its
+index and both sides (u32 energy, u32 limit, r, s, v; zeros for no order), then the
+trades (u16 buyer slot, u16 seller slot, u32 Wh, u32 wei/Wh).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+
+from bench.chain.encoding import (
+    MAX_BATCH_PARTICIPANTS,
+    MAX_BATCH_TRADES,
+    U32_MAX,
+    BatchEncodingError,
+)
+from pricing import Trade
+
+SIDE_BID, SIDE_OFFER = 0, 1
+ORDER_TYPES = {
+    "Order": [
+        {"name": "participant", "type": "address"},
+        {"name": "intervalId", "type": "uint64"},
+        {"name": "side", "type": "uint8"},
+        {"name": "energyWh", "type": "uint64"},
+        {"name": "limitPriceWeiPerWh", "type": "uint64"},
+    ]
+}
+_NO_ORDER = bytes(73)
+_TRADE = struct.Struct(">HHII")
+
+
+@dataclass(frozen=True)
+class Order:
+    """One side of a participant's signed order for an interval."""
+
+    energy_wh: int
+    limit_price_wei_per_wh: int
+    signature: bytes  # r | s | v (65 bytes)
+
+    def packed(self) -> bytes:
+        return struct.pack(">II", self.energy_wh, self.limit_price_wei_per_wh) + self.signature
+
+
+def sign_order(
+    key: LocalAccount,
+    *,
+    chain_id: int,
+    market: str,
+    interval_id: int,
+    side: int,
+    energy_wh: int,
+    limit_price_wei_per_wh: int,
+) -> Order:
+    """The participant's signature of one side of its order (EIP-712)."""
+    if not (0 < energy_wh <= U32_MAX and 0 <= limit_price_wei_per_wh <= U32_MAX):
+        raise BatchEncodingError(
+            f"order of {energy_wh} Wh at {limit_price_wei_per_wh} is out of range"
+        )
+    domain = {
+        "name": "GridMarket",
+        "version": "2",
+        "chainId": chain_id,
+        "verifyingContract": market,
+    }
+    message = {
+        "participant": key.address,
+        "intervalId": interval_id,
+        "side": side,
+        "energyWh": energy_wh,
+        "limitPriceWeiPerWh": limit_price_wei_per_wh,
+    }
+    signed = key.sign_message(encode_typed_data(domain, ORDER_TYPES, message))
+    sig = signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big") + bytes([signed.v])
+    return Order(energy_wh, limit_price_wei_per_wh, sig)
+
+
+@dataclass(frozen=True)
+class SignedBook:
+    """Each participant's signed bid and offer for one interval (either may be absent)."""
+
+    bids: Mapping[str, Order]
+    offers: Mapping[str, Order]
+
+
+def covering_orders(trades: Sequence[Trade]) -> dict[str, dict[int, tuple[int, int]]]:
+    """Per participant and side, (total Wh, limit price) that covers exactly its trades:
+    a buyer's bid at its highest price, a seller's offer at its lowest."""
+    out: dict[str, dict[int, tuple[int, int]]] = {}
+    for t in trades:
+        if t.energy_wh <= 0:
+            continue
+        for name, side in ((t.buyer, SIDE_BID), (t.seller, SIDE_OFFER)):
+            wh, limit = out.setdefault(name, {}).get(side, (0, None))
+            price = int(t.price_wei_per_wh)
+            if limit is None:
+                limit = price
+            limit = max(limit, price) if side == SIDE_BID else min(limit, price)
+            out[name][side] = (wh + int(t.energy_wh), limit)
+    return out
+
+
+def encode_batch(
+    trades: Sequence[Trade], index_of: Mapping[str, int], book: SignedBook
+) -> tuple[bytes, tuple[int, ...]]:
+    """(packed batch, participant indices in slot order) for ``trades`` and their orders."""
+    if len(trades) > MAX_BATCH_TRADES:
+        raise BatchEncodingError(
+            f"{len(trades)} trades exceed the {MAX_BATCH_TRADES} a settlement takes: "
+            "shorten the market interval"
+        )
+    names = {t.buyer for t in trades} | {t.seller for t in trades}
+    names |= set(book.bids) | set(book.offers)
+    by_index = sorted((index_of[n], n) for n in names)
+    if len(by_index) > MAX_BATCH_PARTICIPANTS:
+        raise BatchEncodingError(
+            f"{len(by_index)} participants exceed the {MAX_BATCH_PARTICIPANTS} per settlement"
+        )
+    slot = {name: pos for pos, (_, name) in enumerate(by_index)}
+    parts = [struct.pack(">H", len(by_index))]
+    for idx, name in by_index:
+        bid, offer = book.bids.get(name), book.offers.get(name)
+        parts.append(struct.pack(">I", idx))
+        parts.append(bid.packed() if bid else _NO_ORDER)
+        parts.append(offer.packed() if offer else _NO_ORDER)
+    for n, t in enumerate(trades):
+        energy, price = int(t.energy_wh), int(t.price_wei_per_wh)
+        if not (0 <= energy <= U32_MAX and 0 <= price <= U32_MAX):
+            raise BatchEncodingError(
+                f"trade {n} ({t.buyer} <- {t.seller}: {energy} Wh at {price} wei/Wh) is outside "
+                "0..2^32-1 Wh or wei/Wh: check the clearing's units"
+            )
+        parts.append(_TRADE.pack(slot[t.buyer], slot[t.seller], energy, price))
+    return b"".join(parts), tuple(i for i, _ in by_index)
