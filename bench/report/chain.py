@@ -16,7 +16,6 @@ from web3.exceptions import Web3Exception
 
 from bench.chain import Market
 from bench.chain.audit import audit_interval
-from bench.chain.identities import participant_account
 from bench.errors import BenchError
 from bench.store import RecordedInterval
 from pricing import Finding, Trade
@@ -36,7 +35,7 @@ def reconcile(
         on_chain = market.settled_intervals()
     except (BenchError, Web3Exception, OSError, ValueError) as exc:
         return [Finding(0, "chain_unreachable", f"cannot read the market at {url}: {exc}")], False
-    name_of: dict[str, str] = {str(participant_account(p).address): p for p in participants}
+    known = set(participants)
     findings: list[Finding] = []
     recorded = {k.interval_id for k in intervals if k.interval_id in settlements}
     for i in sorted(set(on_chain) - recorded):
@@ -71,16 +70,11 @@ def reconcile(
                     f"{chain.tx_hash} batch {chain.batch_hash}",
                 )
             )
-        theirs = Counter(
-            Trade(
-                name_of.get(t.buyer, t.buyer),
-                name_of.get(t.seller, t.seller),
-                t.energy_wh,
-                t.price_wei_per_wh,
-            )
-            for t in chain.settled_trades
-        )
-        ours = Counter(t for t, _, _ in amounts.get(i, ()))
+        # a market attached without the run's keys names wallets by address: then the
+        # trades are compared by energy and price only
+        named = all({t.buyer, t.seller} <= known for t in chain.settled_trades)
+        theirs = Counter(_key(t, named) for t in chain.settled_trades)
+        ours = Counter(_key(t, named) for t, _, _ in amounts.get(i, ()))
         for trade, n in (theirs - ours).items():
             findings.append(
                 Finding(
@@ -102,3 +96,9 @@ def reconcile(
                 )
             )
     return findings, True
+
+
+def _key(trade: Trade, named: bool) -> Trade:
+    if named:
+        return trade
+    return Trade("?", "?", trade.energy_wh, trade.price_wei_per_wh)
