@@ -37,6 +37,7 @@ from bench.scenario.procedure import IntervalProcedure
 from bench.scenario.sessions import SupplySessions
 from bench.scenario.settlement import ChainSession
 from bench.store import Recorder
+from bench.store.digest import config_sha256
 
 _ONLINE_TIMEOUT_S = 15.0
 _TICK_S = 0.05
@@ -162,6 +163,8 @@ class ScenarioWorker:
             self._fleet = fleet
             stack.callback(setattr, self, "_fleet", None)
             policy = cfg.audit_policy
+            text = cfg.source.read_text() if cfg.source is not None else ""
+            overrides = (("intervals", cfg.intervals), ("speed", cfg.speed))
             self._emit(
                 RunStarted(
                     str(cfg.source),
@@ -170,6 +173,9 @@ class ScenarioWorker:
                     policy.tolerance_fraction,
                     chain.url,
                     chain.market.address,
+                    config_text=text,
+                    config_overrides=overrides,
+                    config_sha256=config_sha256(text, dict(overrides)),
                 )
             )
             loads = {

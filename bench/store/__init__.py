@@ -1,6 +1,6 @@
 """The run journal: everything a run measured, ordered and settled, in SQLite."""
 
-from bench.store.journal import Journal, RecordedInterval
+from bench.store.journal import Journal, NotAJournalError, RecordedInterval
 from bench.store.recorder import JournalRecorder, Recorder
 
-__all__ = ["Journal", "JournalRecorder", "RecordedInterval", "Recorder"]
+__all__ = ["Journal", "JournalRecorder", "NotAJournalError", "RecordedInterval", "Recorder"]
