@@ -47,6 +47,7 @@ from bench.config.model import (
     ScenarioConfig,
     SessionPlan,
 )
+from bench.config.overrides import apply_overrides, load_with_overrides, override_key_names
 from bench.config.tables import BACKENDS, METER_KINDS, PORT_KINDS
 
 __all__ = [
@@ -67,8 +68,11 @@ __all__ = [
     "Role",
     "ScenarioConfig",
     "SessionPlan",
+    "apply_overrides",
     "load_bench_config",
     "load_scenario",
+    "load_with_overrides",
+    "override_key_names",
     "parse_bench_config",
     "parse_faults",
     "parse_scenario",

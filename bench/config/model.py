@@ -86,6 +86,7 @@ class BenchConfig:
     reading_interval_s: float = 0.1
     backend: str = "native"
     source: Path | None = None
+    seed: int = 0
 
     def meter(self, meter_id: str) -> MeterConfig:
         """The entry for ``meter_id``."""
@@ -275,6 +276,10 @@ class ScenarioConfig:
     feeder_meter: str | None = None
     unmetered_load_w: float = 0.0
     sessions: tuple[SessionPlan, ...] = ()
+    source_text: str = ""
+    """The config file's text as read (empty when built from a parsed document)."""
+    overrides: tuple[tuple[str, object], ...] = ()
+    """Parameter overrides applied on top of the file (``table.key``, value)."""
     grid: GridConfig | None = None
     battery: BatteryConfig | None = None
     demand_response: bool = True

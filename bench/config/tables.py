@@ -58,6 +58,15 @@ BENCH = Table(
             16.383,
         ),
         Key("backend", "str", "native", "Firmata host backend", choices=BACKENDS),
+        Key(
+            "seed",
+            "int",
+            0,
+            "seed of the emulated meters' noise and fault draws (a rerun draws the same)",
+            "",
+            0,
+            2**31 - 1,
+        ),
     ),
     renamed={"interval_s": "reading_interval_s"},
 )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.config import ScenarioConfig, parse_scenario
+from bench.config.overrides import apply_overrides
 from bench.errors import BenchError, ConfigError
 from bench.report.cusum import CusumResult, page_cusum
 from bench.store import Journal, RecordedInterval
@@ -221,7 +222,8 @@ class _Replay:
             )
         try:
             source = Path(str(j.meta("config") or "bench.toml"))
-            config = parse_scenario(tomllib.loads(text), source=source)
+            paths = {k: v for k, v in given.items() if "." in k}  # table.key overrides
+            config = parse_scenario(apply_overrides(tomllib.loads(text), paths), source=source)
             config = replace(config, intervals=int(given["intervals"]), speed=float(given["speed"]))
             policy = config.audit_policy
         except (BenchError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:

@@ -1,6 +1,16 @@
 """The run journal: everything a run measured, ordered and settled, in SQLite."""
 
 from bench.store.journal import Journal, NotAJournalError, RecordedInterval
+from bench.store.provenance import provenance, recorder_for, rerun_config
 from bench.store.recorder import JournalRecorder, Recorder
 
-__all__ = ["Journal", "JournalRecorder", "NotAJournalError", "RecordedInterval", "Recorder"]
+__all__ = [
+    "Journal",
+    "JournalRecorder",
+    "NotAJournalError",
+    "RecordedInterval",
+    "Recorder",
+    "provenance",
+    "recorder_for",
+    "rerun_config",
+]

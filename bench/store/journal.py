@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench.errors import ConfigError
-from bench.events import BenchStatus, IntervalReport, MeteredEnergy, MeterSample
+from bench.events import BenchStatus, EnergyCatchUp, IntervalReport, MeteredEnergy, MeterSample
 from bench.store.digest import chain_digest, genesis, sorted_rows
 from pricing import GridFlow, Order, Side, Trade
 
@@ -53,6 +53,11 @@ CREATE TABLE IF NOT EXISTS market_state (
 );
 CREATE TABLE IF NOT EXISTS event (
     sim_time_s REAL NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS catch_up (
+    participant TEXT NOT NULL, meter_id TEXT NOT NULL, interval_id INTEGER,
+    reported_interval_id INTEGER, from_sim_s REAL NOT NULL, to_sim_s REAL NOT NULL,
+    import_wh REAL NOT NULL, export_wh REAL NOT NULL
 );
 """
 
@@ -351,6 +356,43 @@ class Journal:
     def add_event(self, sim_time_s: float, level: str, message: str) -> None:
         """Record a status event (outage, reconnect, audit finding)."""
         self._db.execute("INSERT INTO event VALUES (?, ?, ?)", (sim_time_s, level, message))
+
+    def add_catch_up(self, c: EnergyCatchUp) -> None:
+        """Record energy found late from a meter's counters (not traded again)."""
+        self._db.execute(
+            "INSERT INTO catch_up VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                c.participant,
+                c.meter_id,
+                c.interval_id,
+                c.reported_interval_id,
+                c.from_sim_s,
+                c.to_sim_s,
+                c.import_wh,
+                c.export_wh,
+            ),
+        )
+
+    def catch_ups(self) -> list[tuple[str, int | None, float, float]]:
+        """(participant, interval consumed in or None, import Wh, export Wh), in order."""
+        rows = self._db.execute(
+            "SELECT participant, interval_id, import_wh, export_wh FROM catch_up ORDER BY rowid"
+        )
+        return [(p, i, imp, exp) for p, i, imp, exp in rows]
+
+    def energy_totals_wh(self) -> dict[str, tuple[float, float]]:
+        """Each participant's (import, export) Wh over the run: every interval's metered
+        energy plus its catch-ups (the feeder under ``"feeder"``)."""
+        totals: dict[str, tuple[float, float]] = {}
+        rows = self._db.execute(
+            "SELECT participant, SUM(import_wh), SUM(export_wh) FROM "
+            "(SELECT participant, import_wh, export_wh FROM metered "
+            " UNION ALL SELECT participant, import_wh, export_wh FROM catch_up) "
+            "GROUP BY participant"
+        )
+        for participant, imp, exp in rows:
+            totals[participant] = (imp, exp)
+        return totals
 
     def commit(self) -> None:
         """Make everything recorded so far durable."""
