@@ -87,6 +87,13 @@ class RunStarted:
     tolerance_fraction: float
     chain_url: str
     market_address: str
+    config_text: str = ""
+    """The config file's text, as read at the start of the run."""
+    config_overrides: tuple[tuple[str, object], ...] = ()
+    """Values the command line set over the file (intervals, speed)."""
+    config_sha256: str = ""
+    """:func:`bench.store.digest.config_sha256` of the two: the verdict's policy is
+    recomputed from them, never from the editable fields above."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""``gridbench report``: audit a finished run again from its journal."""
+"""``gridbench report``: audit a finished run again from its journal (read-only)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench.errors import ConfigError
-from bench.report import format_report, replay
+from bench.report import format_report, message, replay
+from bench.report.junit import write_junit
 
 
 def _journal_path(given: Path | None, runs: Path) -> Path:
@@ -24,26 +25,36 @@ def _journal_path(given: Path | None, runs: Path) -> Path:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    """Print the replayed audit; exit 1 when it has findings."""
-    report = replay(_journal_path(args.journal, args.runs))
+    """Print the replayed audit; exit 0 when clean and complete, 1 otherwise (2: error)."""
+    report = replay(_journal_path(args.journal, args.runs), getattr(args, "chain_url", None))
+    junit = getattr(args, "junit", None)
+    if junit is not None:
+        write_junit(report, junit)
     if args.json:
         print(
             json.dumps(
                 {
                     "journal": str(report.journal),
                     "intervals": [asdict(r) for r in report.rows],
+                    "planned_intervals": report.planned_intervals,
+                    "complete": report.complete,
                     "settlements_checked": report.audit.settlements_checked,
                     "value_recomputed_wei": report.audit.value_recomputed_wei,
                     "value_settled_wei": report.audit.value_settled_wei,
-                    "audit_clean": report.audit.clean,
-                    "findings": list(report.audit.messages()),
+                    "cusum_peak_wh": None if report.cusum is None else report.cusum.peak_wh,
+                    "cusum_threshold_wh": None
+                    if report.cusum is None
+                    else report.cusum.threshold_wh,
+                    "chain_checked": report.chain_checked,
+                    "audit_clean": report.clean,
+                    "findings": [message(f) for f in report.audit.findings],
                 },
                 indent=2,
             )
         )
     else:
         print(format_report(report))
-    return 0 if report.audit.clean else 1
+    return 0 if report.clean else 1
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,10 +62,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "report",
         help="audit a finished run again from its journal",
-        description="Replay a run journal (runs/<time>/journal.sqlite) through the audit: "
-        "every settled trade recomputed to the wei, the clearing re-run on the recorded "
-        "book, the energy balance closed with the feeder meter. Exit 1 if anything is "
-        "flagged.",
+        description="Replay a run journal (runs/<time>/journal.sqlite, opened read-only) "
+        "through the audit: the config's hash and policy, the journal's hash chain, "
+        "missing intervals and meters, every order replayed from the metered energy, every "
+        "settled amount recomputed, the clearing re-run, the energy balance per interval "
+        "and over the run (CUSUM). Exit 0 when clean and complete, 1 when anything is "
+        "flagged or the run is incomplete, 2 on an error or a file that is not a journal.",
     )
     parser.add_argument(
         "journal",
@@ -64,4 +77,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="where runs are kept")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--junit", type=Path, metavar="FILE", help="also write the verdict as JUnit XML"
+    )
+    parser.add_argument(
+        "--chain-url",
+        metavar="URL",
+        help="reconcile the journal with the chain at this JSON-RPC URL",
+    )
     parser.set_defaults(func=run_report)

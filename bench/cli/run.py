@@ -15,8 +15,11 @@ from bench.config.schema import check_value
 from bench.config.tables import SCENARIO
 from bench.errors import ConfigError
 from bench.events import IntervalReport, RunSummary, StatusEvent, WorkerState, WorkerStatus
+from bench.report import RunReport, message, replay
+from bench.report.junit import write_junit
 from bench.scenario.worker import ScenarioWorker
 from bench.store import recorder_for, rerun_config
+from pricing import Finding
 
 
 def add_run_options(parser: argparse.ArgumentParser, default_config: Path | None) -> None:
@@ -48,6 +51,7 @@ def add_run_options(parser: argparse.ArgumentParser, default_config: Path | None
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every interval")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write the verdict as JUnit XML")
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar or notes: the final line only"
     )
@@ -80,7 +84,14 @@ def runner_from_args(args: argparse.Namespace) -> ScenarioWorker:
 
 
 def run_headless(args: argparse.Namespace) -> int:
-    """Run to the end without a window; print the summary; exit 0 only if all is well."""
+    """Run to the end without a window; print the summary and the verdict.
+
+    Exit 0 only when every planned interval settled, the audit (the journal replayed:
+    amounts, clearing, orders, digests, energy balance, CUSUM) is clean, escrow is
+    conserved and every configured meter reported; 1 when the run finished with any of
+    those failing or was stopped early (Ctrl-C finishes the interval in progress); 2 on
+    an error.
+    """
     runner = runner_from_args(args)
     quiet = getattr(args, "quiet", False)
     bar = ProgressBar.for_stderr(runner.config) if not quiet else None
@@ -93,6 +104,10 @@ def run_headless(args: argparse.Namespace) -> int:
             except queue.Empty:
                 if not runner.is_alive():
                     break
+                continue
+            except KeyboardInterrupt:  # finish the interval in progress: its verdict is 1
+                _note(bar, "gridbench: interrupted: stopping the run and its chain")
+                runner.stop()
                 continue
             if bar is not None:
                 bar.follow(event)
@@ -116,11 +131,39 @@ def run_headless(args: argparse.Namespace) -> int:
     if summary is None:
         print(f"gridbench: error: {runner.error}", file=sys.stderr)
         return 2
+    report, extra = _verdict(summary, runner.error)
+    junit = getattr(args, "junit", None)
+    if junit is not None and report is not None:
+        write_junit(report, junit, extra)
+    findings = [*(report.audit.findings if report else ()), *extra]
     if args.json:
-        print(json.dumps(summary.as_dict(), indent=2))
+        out = summary.as_dict()
+        out["verdict_pass"] = not findings
+        out["findings"] = [message(f) for f in findings]
+        print(json.dumps(out, indent=2))
     else:
         print(_summary_line(summary))
-    return 0 if summary.escrow_conserved and runner.error is None else 1
+        for finding in findings:
+            print(f"  {message(finding)}")
+        print(f"gridbench: verdict: {'pass' if not findings else 'FAIL'}")
+    return 0 if not findings else 1
+
+
+def _verdict(
+    summary: RunSummary, error: BaseException | None
+) -> tuple[RunReport | None, list[Finding]]:
+    """The journal replayed through the verdict, and what only the live run knows."""
+    extra = []
+    if not summary.escrow_conserved:
+        extra.append(Finding(0, "escrow_not_conserved", "wallets plus market holdings moved"))
+    if not summary.audit_clean:
+        extra.append(Finding(0, "in_run_audit", "the audit during the run had findings"))
+    if error is not None:
+        extra.append(Finding(0, "run_error", str(error)))
+    if summary.journal_path is None:
+        extra.append(Finding(0, "no_journal", "the run kept no journal: nothing to verify"))
+        return None, extra
+    return replay(summary.journal_path), extra
 
 
 def _note(bar: ProgressBar | None, line: str) -> None:

@@ -39,6 +39,7 @@ from bench.scenario.sessions import SupplySessions
 from bench.scenario.settlement import ChainSession
 from bench.scenario.supply_points import SupplyPoints
 from bench.store import Recorder
+from bench.store.digest import config_sha256
 
 _ONLINE_TIMEOUT_S = 15.0
 _TICK_S = 0.05
@@ -171,6 +172,8 @@ class ScenarioWorker:
             self._fleet = fleet
             stack.callback(setattr, self, "_fleet", None)
             policy = cfg.audit_policy
+            text = cfg.source_text or (cfg.source.read_text() if cfg.source is not None else "")
+            overrides = (("intervals", cfg.intervals), ("speed", cfg.speed), *cfg.overrides)
             self._emit(
                 RunStarted(
                     str(cfg.source),
@@ -179,6 +182,9 @@ class ScenarioWorker:
                     policy.tolerance_fraction,
                     chain.url,
                     chain.market.address,
+                    config_text=text,
+                    config_overrides=overrides,
+                    config_sha256=config_sha256(text, dict(overrides)),
                 )
             )
             loads = {

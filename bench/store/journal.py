@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from bench.errors import ConfigError
 from bench.events import BenchStatus, EnergyCatchUp, IntervalReport, MeteredEnergy, MeterSample
+from bench.store.digest import chain_digest, genesis, sorted_rows
 from pricing import GridFlow, Order, Side, Trade
 
 _SCHEMA = """
@@ -58,6 +61,36 @@ CREATE TABLE IF NOT EXISTS catch_up (
 );
 """
 
+_VERDICT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS settlement (
+    interval_id INTEGER PRIMARY KEY, end_sim_time_s REAL NOT NULL, tx_hash TEXT NOT NULL,
+    batch_hash TEXT NOT NULL, block_number INTEGER NOT NULL,
+    value_settled_wei TEXT NOT NULL, energy_settled_wh INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS amount (
+    interval_id INTEGER NOT NULL, buyer TEXT NOT NULL, seller TEXT NOT NULL,
+    energy_wh INTEGER NOT NULL, price_wei_per_wh INTEGER NOT NULL, value_wei TEXT NOT NULL,
+    tx_hash TEXT NOT NULL, batch_hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS coverage (
+    interval_id INTEGER NOT NULL, meter_id TEXT NOT NULL, readings INTEGER NOT NULL,
+    PRIMARY KEY (interval_id, meter_id)
+);
+CREATE TABLE IF NOT EXISTS digest (
+    interval_id INTEGER PRIMARY KEY, previous TEXT NOT NULL, digest TEXT NOT NULL
+);
+"""
+"""Tables the verdict reads: each interval's settlement (its transaction, batch and the
+chain's totals), every settled amount, how many readings each meter sent, and the hash
+chain over the interval records (:mod:`bench.store.digest`)."""
+
+_TABLES = frozenset(("run", "reading", "metered", "feeder", "orders", "clearing", "trade", "event"))
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class NotAJournalError(ConfigError):
+    """The file is not a gridbench run journal."""
+
 
 @dataclass(frozen=True)
 class RecordedInterval:
@@ -81,14 +114,20 @@ class RecordedInterval:
 
 
 class Journal:
-    """Append-only journal of one run."""
+    """Append-only journal of one run; ``read_only`` opens an existing one to read it
+    (SQLite ``mode=ro``: nothing is created or written)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = Path(path)
+        self._readings: Counter[str] = Counter()
+        if read_only:
+            self._db = _open_read_only(self.path)
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False)
             self._db.executescript(_SCHEMA)
+            self._db.executescript(_VERDICT_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(
                 f"cannot open the run journal {self.path}: {exc}; "
@@ -108,6 +147,7 @@ class Journal:
 
     def add_sample(self, sample: MeterSample) -> None:
         """Record one meter reading as the bench saw it."""
+        self._readings[sample.meter_id] += 1
         self._db.execute(
             "INSERT INTO reading VALUES (?, ?, ?, ?, ?, ?)",
             (
@@ -191,9 +231,127 @@ class Journal:
                 report.step_allowance_wh,
             ),
         )
+        self._add_verdict_rows(report)
         for finding in report.findings:
             self.add_event(report.sim_time_s, "audit", finding)
         self.commit()
+
+    def _add_verdict_rows(self, report: IntervalReport) -> None:
+        """The settlement, its amounts, the meters' reading counts and the chained digest."""
+        i, s = report.interval_id, report.settlement
+        self._db.execute(
+            "INSERT OR REPLACE INTO settlement VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                i,
+                report.sim_time_s,
+                s.tx_hash,
+                s.batch_hash,
+                s.block_number,
+                str(s.value_settled_wei),
+                s.energy_settled_wh,
+            ),
+        )
+        self._db.executemany(
+            "INSERT INTO amount VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    i,
+                    t.buyer,
+                    t.seller,
+                    t.energy_wh,
+                    t.price_wei_per_wh,
+                    str(t.value_wei),
+                    s.tx_hash,
+                    s.batch_hash,
+                )
+                for t in s.settled_trades
+            ],
+        )
+        self._db.executemany(
+            "INSERT OR REPLACE INTO coverage VALUES (?, ?, ?)",
+            [(i, meter, n) for meter, n in sorted(self._readings.items())],
+        )
+        self._readings.clear()
+        previous = self.last_digest()
+        self._db.execute(
+            "INSERT OR REPLACE INTO digest VALUES (?, ?, ?)",
+            (i, previous, chain_digest(self.interval_payload(i), previous)),
+        )
+
+    def last_digest(self) -> str:
+        """The digest of the last interval recorded (the genesis digest before the first)."""
+        row = self._db.execute(
+            "SELECT digest FROM digest ORDER BY interval_id DESC LIMIT 1"
+        ).fetchone()
+        return genesis(str(self.meta("config_sha256") or "")) if row is None else str(row[0])
+
+    def interval_payload(self, interval_id: int) -> dict[str, object]:
+        """Everything recorded for one interval, in the canonical form the digest covers."""
+        rows = {
+            "metered": "SELECT participant, import_wh, export_wh FROM metered",
+            "feeder": "SELECT import_wh FROM feeder",
+            "orders": "SELECT participant, side, energy_wh, price_wei_per_wh, time_s FROM orders",
+            "clearing": "SELECT price_wei_per_wh, volume_wh, components_json FROM clearing",
+            "trades": "SELECT buyer, seller, energy_wh, price_wei_per_wh, status, reason, "
+            "tx_hash FROM trade",
+            "settlement": "SELECT end_sim_time_s, tx_hash, batch_hash, block_number, "
+            "value_settled_wei, energy_settled_wh FROM settlement",
+            "amounts": "SELECT buyer, seller, energy_wh, price_wei_per_wh, value_wei, tx_hash, "
+            "batch_hash FROM amount",
+            "coverage": "SELECT meter_id, readings FROM coverage",
+            "market_state": "SELECT grid_participant, feeder_import_wh, feeder_export_wh, "
+            "soc_wh, battery_setpoint_w, signal_wei_per_wh, step_allowance_wh FROM market_state",
+        }
+        if not self._has_table("market_state"):  # a journal from before the market
+            del rows["market_state"]
+        payload: dict[str, object] = {"interval_id": interval_id}
+        for name, sql in rows.items():
+            found = self._db.execute(f"{sql} WHERE interval_id = ?", (interval_id,)).fetchall()
+            payload[name] = sorted_rows(found)
+        return payload
+
+    def _has_table(self, name: str) -> bool:
+        found = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return found is not None
+
+    def digests(self) -> list[tuple[int, str, str]]:
+        """(interval_id, previous, digest) as stored, in interval order."""
+        return self._db.execute(
+            "SELECT interval_id, previous, digest FROM digest ORDER BY interval_id"
+        ).fetchall()
+
+    def seal(self, summary: dict[str, object]) -> None:
+        """Record the run's summary and a digest of it chained to the last interval."""
+        self.set_meta("summary", summary)
+        self.set_meta("seal", chain_digest({"summary": summary}, self.last_digest()))
+        self.commit()
+
+    def coverage(self) -> dict[int, dict[str, int]]:
+        """Readings each meter sent, per interval."""
+        out: dict[int, dict[str, int]] = {}
+        for i, meter, n in self._db.execute("SELECT interval_id, meter_id, readings FROM coverage"):
+            out.setdefault(i, {})[meter] = n
+        return out
+
+    def settlements(self) -> dict[int, tuple[float, str, str, int, int, int]]:
+        """interval -> (end time s, tx hash, batch hash, block, value wei, energy Wh)."""
+        return {
+            i: (t, tx, batch, block, int(value), energy)
+            for i, t, tx, batch, block, value, energy in self._db.execute(
+                "SELECT * FROM settlement"
+            )
+        }
+
+    def amounts(self) -> dict[int, list[tuple[Trade, int, str]]]:
+        """interval -> [(trade, settled wei, tx hash)] as the chain settled them."""
+        out: dict[int, list[tuple[Trade, int, str]]] = {}
+        for i, buyer, seller, energy, price, value, tx, _ in self._db.execute(
+            "SELECT * FROM amount ORDER BY rowid"
+        ):
+            out.setdefault(i, []).append((Trade(buyer, seller, energy, price), int(value), tx))
+        return out
 
     def add_event(self, sim_time_s: float, level: str, message: str) -> None:
         """Record a status event (outage, reconnect, audit finding)."""
@@ -263,13 +421,18 @@ class Journal:
         ):
             trade = Trade(buyer, seller, energy_wh, price)
             trades.setdefault(interval_id, []).append((trade, status, reason, tx))
-        state = {
-            row[0]: row[1:]
-            for row in self._db.execute(
-                "SELECT interval_id, grid_participant, feeder_import_wh, feeder_export_wh, "
-                "soc_wh, battery_setpoint_w, signal_wei_per_wh, step_allowance_wh FROM market_state"
-            )
-        }
+        state = (
+            {
+                row[0]: row[1:]
+                for row in self._db.execute(
+                    "SELECT interval_id, grid_participant, feeder_import_wh, feeder_export_wh, "
+                    "soc_wh, battery_setpoint_w, signal_wei_per_wh, step_allowance_wh "
+                    "FROM market_state"
+                )
+            }
+            if self._has_table("market_state")
+            else {}
+        )
         out = []
         for interval_id, price, volume, components in self._db.execute(
             "SELECT interval_id, price_wei_per_wh, volume_wh, components_json FROM clearing "
@@ -322,3 +485,36 @@ def _market_state(row: tuple[object, ...] | None) -> dict[str, object]:
 
 def _float(value: object) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """Open ``path`` read-only; NotAJournalError unless it is a gridbench journal."""
+    try:
+        with path.open("rb") as f:
+            magic = f.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the run journal {path}: {exc}; pass the journal.sqlite of a run"
+        ) from exc
+    if magic != _SQLITE_MAGIC:
+        raise NotAJournalError(
+            f"{path} is not a gridbench run journal (not an SQLite file); "
+            "pass the journal.sqlite of a run (runs/<time>/)"
+        )
+    try:
+        db = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
+        db.execute("PRAGMA query_only = ON")
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error as exc:
+        raise NotAJournalError(
+            f"{path} is not a readable gridbench run journal ({exc}); "
+            "pass the journal.sqlite of a run (runs/<time>/)"
+        ) from exc
+    missing = _TABLES - names
+    if missing:
+        db.close()
+        raise NotAJournalError(
+            f"{path} is an SQLite file but not a gridbench run journal (no "
+            f"{', '.join(sorted(missing))} table); pass the journal.sqlite of a run"
+        )
+    return db

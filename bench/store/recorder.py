@@ -15,9 +15,12 @@ from bench.events import (
     MeterSample,
     RunStarted,
     RunSummary,
+    WorkerState,
     WorkerStatus,
 )
 from bench.store.journal import Journal
+
+_ENDS = (WorkerState.FINISHED, WorkerState.STOPPED, WorkerState.FAILED)
 
 
 class Recorder(Protocol):
@@ -73,7 +76,11 @@ class JournalRecorder:
             journal.add_catch_up(event)
             journal.add_event(event.sim_time_s, event.level, event.message)
         elif isinstance(event, RunSummary):
-            journal.commit()
+            journal.seal(event.as_dict())
+        elif isinstance(event, WorkerStatus) and event.state in _ENDS:
+            journal.set_meta("end_state", event.state.value)
+            if event.level == "error":
+                journal.add_event(event.sim_time_s, event.level, event.message)
         elif not isinstance(event, WorkerStatus) or event.level == "error":
             journal.add_event(event.sim_time_s, event.level, event.message)
 

@@ -5,6 +5,8 @@ journal (metered and settled truth), never real latency."""
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 import subprocess
 import sys
 from dataclasses import replace
@@ -184,6 +186,44 @@ def test_report_json_has_the_per_interval_figures(demo_run: RunReport) -> None:
     assert rows[0]["bid_wh"] == sum(o.energy_wh for o in own if o.side.value == "bid")
     assert rows[0]["offered_wh"] == sum(o.energy_wh for o in own if o.side.value == "offer")
     assert rows[0]["price_components"]["total"] == rows[0]["instantaneous_price_wei_per_wh"]
+
+
+def test_the_verdict_replays_the_demo_orders_and_its_record_chain(
+    demo_run: RunReport,
+) -> None:
+    # the grid is a counterparty, not a participant: its orders are no finding; the
+    # tariff- and signal-priced orders are checked by their metered energy only
+    replayed = ("order_not_metered", "order_price_edited", "digest_mismatch", "digest_missing")
+    assert not [f for f in demo_run.audit.findings if f.kind in replayed], demo_run.audit.messages()
+    assert demo_run.complete
+    out = subprocess.run(
+        [sys.executable, "-m", "gridbench", "report", str(demo_run.journal), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(out.stdout)
+    assert report["planned_intervals"] == 24
+    assert report["intervals"][0]["interval"] == 1
+
+
+def test_an_edited_grid_order_is_flagged_with_its_value(
+    demo_run: RunReport, tmp_path: Path
+) -> None:
+    copy = tmp_path / "journal.sqlite"
+    shutil.copy(demo_run.journal, copy)
+    with sqlite3.connect(copy) as db:
+        (energy_wh,) = db.execute(
+            "SELECT energy_wh FROM orders WHERE interval_id = 3 AND participant = 'grid' "
+            "AND side = 'offer'"
+        ).fetchone()
+        db.execute(
+            "UPDATE orders SET price_wei_per_wh = price_wei_per_wh + 5 "
+            "WHERE interval_id = 3 AND participant = 'grid' AND side = 'offer'"
+        )
+    db.close()
+    found = [f for f in replay(copy).audit.findings if f.kind == "grid_order_edited"]
+    assert [(f.interval_id, f.amount) for f in found] == [(3, 5 * energy_wh)]
 
 
 def test_demand_response_lowers_the_peak_import_and_shifts_the_flexible_energy(

@@ -1,0 +1,104 @@
+"""Reconcile a journal with the chain: the ledger of record.
+
+For every interval settled on the market (its IntervalSettled events) the settle
+transaction's calldata is decoded and checked against the stored batch hash and the
+events (:func:`bench.chain.audit.audit_interval`); the trades it settled, its
+transaction, batch hash and totals are then compared with the journal's. An interval on
+one side only, or a trade settled on one side only, is a finding with its amount.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from web3.exceptions import Web3Exception
+
+from bench.chain import Market
+from bench.chain.audit import audit_interval
+from bench.errors import BenchError
+from bench.store import RecordedInterval
+from pricing import Finding, Trade
+
+
+def reconcile(
+    url: str,
+    market_address: str,
+    intervals: Sequence[RecordedInterval],
+    amounts: Mapping[int, Sequence[tuple[Trade, int, str]]],
+    settlements: Mapping[int, tuple[float, str, str, int, int, int]],
+    participants: Sequence[str],
+) -> tuple[list[Finding], bool]:
+    """(findings, reached): ``reached`` is False when the chain could not be read."""
+    try:
+        market = Market.attach(url, market_address)
+        on_chain = market.settled_intervals()
+    except (BenchError, Web3Exception, OSError, ValueError) as exc:
+        return [Finding(0, "chain_unreachable", f"cannot read the market at {url}: {exc}")], False
+    known = set(participants)
+    findings: list[Finding] = []
+    recorded = {k.interval_id for k in intervals if k.interval_id in settlements}
+    for i in sorted(set(on_chain) - recorded):
+        settled = audit_interval(market, i).settlement
+        findings.append(
+            Finding(
+                i,
+                "chain_extra",
+                f"settled on chain (tx {settled.tx_hash}) but not in the journal: "
+                f"{len(settled.settled_trades)} trades, {settled.value_settled_wei} wei",
+                amount=settled.value_settled_wei,
+            )
+        )
+    for i in sorted(recorded - set(on_chain)):
+        _, tx, _, _, value, _ = settlements[i]
+        findings.append(
+            Finding(
+                i, "chain_missing", f"the journal's settlement {tx} is not on chain", amount=value
+            )
+        )
+    for i in sorted(recorded & set(on_chain)):
+        checked = audit_interval(market, i)
+        chain = checked.settlement
+        findings += [Finding(i, "chain_mismatch", f"on chain: {f}") for f in checked.findings]
+        _, tx, batch, _, _, _ = settlements[i]
+        if (tx, batch) != (chain.tx_hash, chain.batch_hash):
+            findings.append(
+                Finding(
+                    i,
+                    "chain_mismatch",
+                    f"the journal records tx {tx} batch {batch}, the chain settled it in tx "
+                    f"{chain.tx_hash} batch {chain.batch_hash}",
+                )
+            )
+        # a market attached without the run's keys names wallets by address: then the
+        # trades are compared by energy and price only
+        named = all({t.buyer, t.seller} <= known for t in chain.settled_trades)
+        theirs = Counter(_key(t, named) for t in chain.settled_trades)
+        ours = Counter(_key(t, named) for t, _, _ in amounts.get(i, ()))
+        for trade, n in (theirs - ours).items():
+            findings.append(
+                Finding(
+                    i,
+                    "chain_mismatch",
+                    f"settled on chain but not in the journal: {trade.buyer}←{trade.seller} "
+                    f"{trade.energy_wh} Wh at {trade.price_wei_per_wh} wei/Wh",
+                    amount=n * trade.value_wei,
+                )
+            )
+        for trade, n in (ours - theirs).items():
+            findings.append(
+                Finding(
+                    i,
+                    "chain_mismatch",
+                    f"in the journal but not settled on chain: {trade.buyer}←{trade.seller} "
+                    f"{trade.energy_wh} Wh at {trade.price_wei_per_wh} wei/Wh",
+                    amount=-n * trade.value_wei,
+                )
+            )
+    return findings, True
+
+
+def _key(trade: Trade, named: bool) -> Trade:
+    if named:
+        return trade
+    return Trade("?", "?", trade.energy_wh, trade.price_wei_per_wh)

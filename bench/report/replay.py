@@ -1,0 +1,551 @@
+"""The run report: replay a run journal through the audit and give the run's verdict.
+
+Everything comes from the journal, opened read-only: the config the run recorded (its
+hash checked, the audit policy, the planned intervals and the configured meters rebuilt
+from its text, never from an editable journal field), the hash chain over the interval
+records, the meters' reading counts, the order books, the clearings, the trades and
+every amount the chain settled. The orders are replayed from the metered energy and the
+config's limit prices, the book is cleared again, each trade's value is recomputed and
+compared with the amount settled, the chain's per-interval totals with the sum of the
+amounts, and the energy balance is closed per interval and over the run (CUSUM).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bench.config import ScenarioConfig, parse_scenario
+from bench.config.overrides import apply_overrides
+from bench.errors import BenchError, ConfigError
+from bench.report.cusum import CusumResult, page_cusum
+from bench.store import Journal, RecordedInterval
+from bench.store.digest import chain_digest, config_sha256, genesis
+from pricing import (
+    MECHANISMS,
+    AuditPolicy,
+    AuditReport,
+    Clearing,
+    Finding,
+    IntervalRecord,
+    Order,
+    SettledTrade,
+    Side,
+    Trade,
+    audit,
+)
+
+RUN = 0
+"""The interval id of findings about the whole run."""
+
+CHECKS: dict[str, tuple[str, ...]] = {
+    "config": ("config_not_recorded", "config_unreadable", "config_hash_mismatch", "policy_edited"),
+    "digest_chain": ("digest_missing", "digest_mismatch", "seal_mismatch"),
+    "completeness": ("missing_interval", "incomplete"),
+    "meter_coverage": ("meter_never_reported", "no_reading"),
+    "orders": ("order_not_metered", "order_price_edited", "grid_order_edited"),
+    "settled_amounts": (
+        "overcharge",
+        "undercharge",
+        "journal_trade_mismatch",
+        "settlement_missing",
+        "settled_total_mismatch",
+    ),
+    "clearing": (
+        "clearing_mismatch",
+        "price_breakdown_mismatch",
+        "price_mismatch",
+        "missing_settlement",
+        "unexpected_settlement",
+        "settlement_differs",
+    ),
+    "meter_backing": ("oversold", "overbought"),
+    "energy_balance": ("energy_imbalance",),
+    "theft_cusum": ("cumulative_theft",),
+    "chain": ("chain_unreachable", "chain_mismatch", "chain_missing", "chain_extra"),
+}
+"""Each check the verdict runs and the kinds of finding it raises (JUnit: one case each)."""
+
+_CHECK_OF = {kind: check for check, kinds in CHECKS.items() for kind in kinds}
+
+
+def check_of(finding: Finding) -> str:
+    """The check a finding belongs to."""
+    return _CHECK_OF.get(finding.kind, "clearing")
+
+
+@dataclass(frozen=True)
+class IntervalRow:
+    """One line of the report."""
+
+    interval_id: int
+    cleared_wh: int
+    price_wei_per_wh: int | None
+    settled: int
+    rejected: int
+    value_settled_wei: int
+    unexplained_wh: float | None
+    interval: int = 0
+    cleared_price_wei_per_wh: int | None = None
+    volume_wh: int = 0
+    offered_wh: int = 0
+    """Offered by the microgrid's own participants (the grid excluded)."""
+    bid_wh: int = 0
+    """Bid for by the microgrid's own participants (the grid excluded)."""
+    grid_import_wh: float | None = None
+    """What the feeder meter imported from the city grid."""
+    grid_export_wh: float | None = None
+    """What the feeder meter exported to the city grid."""
+    soc_wh: float | None = None
+    """The shared battery's state of charge at the interval's end."""
+    instantaneous_price_wei_per_wh: float | None = None
+    price_components: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """The replayed audit of a journal, its per-interval rows and the verdict."""
+
+    journal: Path
+    rows: tuple[IntervalRow, ...]
+    audit: AuditReport
+    """Every finding of every check (the market audit's and the verdict's own)."""
+    planned_intervals: int | None
+    cusum: CusumResult | None
+    chain_checked: str | None = None
+    """The chain URL reconciled against, or None when the chain was not consulted."""
+
+    @property
+    def complete(self) -> bool:
+        """True when every planned interval was recorded."""
+        return not any(f.kind in ("incomplete", "missing_interval") for f in self.audit.findings)
+
+    @property
+    def clean(self) -> bool:
+        """The verdict: complete and nothing flagged."""
+        return self.audit.clean
+
+
+def message(finding: Finding) -> str:
+    """A finding in one line."""
+    where = "run" if finding.interval_id == RUN else f"interval {finding.interval_id}"
+    return f"{where}: {finding.kind}: {finding.message}"
+
+
+def replay(path: Path | str, chain_url: str | None = None) -> RunReport:
+    """Audit a run again from its journal (read-only); reconcile with the chain at
+    ``chain_url`` when given (see :mod:`bench.report.chain`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"no run journal at {path}; pass the journal.sqlite of a run (runs/<time>/)"
+        )
+    journal = Journal(path, read_only=True)
+    try:
+        return _Replay(journal).run(path, chain_url)
+    finally:
+        journal.close()
+
+
+class _Replay:
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.findings: list[Finding] = []
+
+    def flag(self, kind: str, text: str, interval_id: int = RUN, amount: float = 0.0) -> None:
+        self.findings.append(Finding(interval_id, kind, text, amount=amount))
+
+    def run(self, path: Path, chain_url: str | None) -> RunReport:
+        j = self.journal
+        config, config_hash = self._config()
+        intervals = j.intervals()
+        self._digests(intervals, config_hash)
+        planned = None if config is None else config.intervals
+        self._completeness(intervals, planned)
+        amounts = j.amounts()
+        if config is not None:
+            self._coverage(intervals, config)
+            self._orders(intervals, config)
+        self._amounts(intervals, amounts)
+        mechanism = config.market.mechanism if config is not None else "pay_as_clear"
+        records = [
+            self._record(kept, amounts.get(kept.interval_id, []), mechanism) for kept in intervals
+        ]
+        policy = config.audit_policy if config is not None else AuditPolicy()
+        market = _audit(records, intervals, policy)
+        cusum = self._cusum(market, config)
+        chain = None
+        url = chain_url or str(j.meta("chain_url") or "")
+        if url and intervals:
+            from bench.report.chain import reconcile  # web3: only when the chain is read
+
+            names = [p.agent.participant for p in config.participants] if config else []
+            if config is not None and config.grid is not None:
+                names.append(config.grid.participant)  # the grid settles like a participant
+            found, reached = reconcile(
+                url, str(j.meta("market_address") or ""), intervals, amounts, j.settlements(), names
+            )
+            if reached or chain_url:  # a recorded Anvil long gone is no finding
+                self.findings += found
+                chain = url if reached else None
+        findings = tuple(self.findings) + market.findings
+        rows = tuple(
+            _row(kept, r, b.unexplained_wh)
+            for kept, r, b in zip(intervals, records, market.balances, strict=True)
+        )
+        report = replace(market, findings=findings)
+        return RunReport(path, rows, report, planned, cusum, chain)
+
+    # -- the config the run recorded ---------------------------------------------------
+    def _config(self) -> tuple[ScenarioConfig | None, str]:
+        j = self.journal
+        text, overrides = j.meta("config_text"), j.meta("config_overrides")
+        recorded_hash = str(j.meta("config_sha256") or "")
+        if not isinstance(text, str) or not text or not isinstance(overrides, list):
+            self.flag(
+                "config_not_recorded",
+                "the journal holds no config text: the audit policy, the planned intervals "
+                "and the meters cannot be checked (a journal from an older bench?)",
+            )
+            return None, recorded_hash
+        given = {str(k): v for k, v in overrides}
+        actual_hash = config_sha256(text, given)
+        if actual_hash != recorded_hash:
+            self.flag(
+                "config_hash_mismatch",
+                f"the recorded config hashes to {actual_hash[:16]}…, the run recorded "
+                f"{recorded_hash[:16]}…: the config text or its overrides were edited",
+            )
+        try:
+            source = Path(str(j.meta("config") or "bench.toml"))
+            paths = {k: v for k, v in given.items() if "." in k}  # table.key overrides
+            config = parse_scenario(apply_overrides(tomllib.loads(text), paths), source=source)
+            config = replace(config, intervals=int(given["intervals"]), speed=float(given["speed"]))
+            policy = config.audit_policy
+        except (BenchError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+            self.flag("config_unreadable", f"the recorded config cannot be rebuilt: {exc}")
+            return None, actual_hash
+        for key in ("loss_fraction", "tolerance_fraction"):
+            kept, real = j.meta(key), getattr(policy, key)
+            if not isinstance(kept, int | float) or not math.isclose(kept, real, rel_tol=1e-12):
+                self.flag(
+                    "policy_edited",
+                    f"the journal's {key} says {kept}, the recorded config gives {real}: "
+                    "the audit uses the config's",
+                    amount=(float(kept) - real) if isinstance(kept, int | float) else math.nan,
+                )
+        return config, actual_hash
+
+    # -- the hash chain ----------------------------------------------------------------
+    def _digests(self, intervals: Sequence[RecordedInterval], config_hash: str) -> None:
+        j = self.journal
+        stored = {i: (prev, digest) for i, prev, digest in j.digests()}
+        previous = genesis(config_hash)
+        for kept in intervals:
+            i = kept.interval_id
+            if i not in stored:
+                self.flag("digest_missing", "the interval has no digest", i)
+                continue
+            prev, digest = stored[i]
+            if prev != previous:
+                self.flag(
+                    "digest_mismatch",
+                    "the record does not follow the previous one (an interval before it was "
+                    "removed or edited, or the config was)",
+                    i,
+                )
+            if chain_digest(j.interval_payload(i), prev) != digest:
+                self.flag("digest_mismatch", "the interval's record was edited after the run", i)
+            previous = digest
+        summary, seal = j.meta("summary"), j.meta("seal")
+        if seal is not None and chain_digest({"summary": summary}, previous) != seal:
+            self.flag(
+                "seal_mismatch", "the run's summary or its last interval was edited or removed"
+            )
+
+    # -- missing data ------------------------------------------------------------------
+    def _completeness(self, intervals: Sequence[RecordedInterval], planned: int | None) -> None:
+        ids = [k.interval_id for k in intervals]
+        last = max([*ids, planned or 0])
+        for i in sorted(set(range(1, max(ids, default=0) + 1)) - set(ids)):
+            self.flag("missing_interval", "no record of this interval", i)
+        if planned is not None and len(ids) < planned:
+            end = self.journal.meta("end_state")
+            why = {"stopped": "stopped early", "failed": "failed"}.get(str(end), "cut short")
+            self.flag(
+                "incomplete",
+                f"the run {why} at {len(ids)} of {planned} intervals "
+                f"(intervals {len(ids) + 1}–{last} never ran)",
+                amount=planned - len(ids),
+            )
+
+    def _coverage(self, intervals: Sequence[RecordedInterval], config: ScenarioConfig) -> None:
+        coverage = self.journal.coverage()
+        configured = [m.meter_id for m in config.bench.meters]
+        totals = Counter[str]()
+        for counts in coverage.values():
+            totals.update(counts)
+        silent = [m for m in configured if totals[m] == 0]
+        for meter in silent:
+            self.flag(
+                "meter_never_reported", f"configured meter {meter} sent no reading in the run"
+            )
+        needed = {p.meter_id: p.agent.participant for p in config.participants}
+        if config.feeder_meter:
+            needed[config.feeder_meter] = "the feeder"
+        for kept in intervals:
+            got = coverage.get(kept.interval_id, {})
+            for meter, who in needed.items():
+                if meter not in silent and got.get(meter, 0) == 0:
+                    self.flag(
+                        "no_reading",
+                        f"no reading from meter {meter} ({who}) in this interval",
+                        kept.interval_id,
+                    )
+
+    def _orders(self, intervals: Sequence[RecordedInterval], config: ScenarioConfig) -> None:
+        """Replay each participant's order from its metered energy and, for the ``fixed``
+        strategy, its limit prices; the grid's (a counterparty, no participant) from its
+        tariffs."""
+        specs = {p.agent.participant: p.agent for p in config.participants}
+        carry = dict.fromkeys(specs, 0.0)
+        for kept in intervals:
+            i = kept.interval_id
+            metered = {m.participant: m for m in kept.metered}
+            books: dict[str, list[Order]] = {}
+            for order in kept.orders:
+                books.setdefault(order.participant, []).append(order)
+            if config.grid is not None:
+                self._grid_orders(i, books.pop(config.grid.participant, []), config)
+            for name, spec in specs.items():
+                m = metered.get(name)
+                net_wh = (m.import_wh - m.export_wh if m else 0.0) + carry[name]
+                whole_wh = math.floor(abs(net_wh))
+                carry[name] = net_wh - math.copysign(whole_wh, net_wh)
+                side = Side.BID if net_wh > 0 else Side.OFFER
+                price = (
+                    spec.bid_price_wei_per_wh if side is Side.BID else spec.offer_price_wei_per_wh
+                )
+                want = [(side, whole_wh, price)] if whole_wh else []
+                got = [(o.side, o.energy_wh, o.price_wei_per_wh) for o in books.pop(name, [])]
+                if want == got:
+                    continue
+                want_wh = sum(e for _, e, _ in want)
+                got_wh = sum(e for _, e, _ in got)
+                if got_wh != want_wh or [s for s, _, _ in got] != [s for s, _, _ in want]:
+                    self.flag(
+                        "order_not_metered",
+                        f"{name} ordered {got or 'nothing'} but its metered energy gives "
+                        f"{want or 'no order'}",
+                        i,
+                        amount=got_wh - want_wh,
+                    )
+                elif spec.strategy == "fixed":  # other strategies price from the market
+                    self.flag(
+                        "order_price_edited",
+                        f"{name} ordered at {[p for _, _, p in got]} wei/Wh, its limit price in "
+                        f"the config is {price} wei/Wh",
+                        i,
+                        amount=sum(p for _, _, p in got) - price * len(got),
+                    )
+            for name, extra in books.items():
+                self.flag(
+                    "order_not_metered",
+                    f"an order from {name}, who is no participant",
+                    i,
+                    amount=sum(o.energy_wh for o in extra),
+                )
+
+    def _grid_orders(self, i: int, got: Sequence[Order], config: ScenarioConfig) -> None:
+        """The grid's offer and bid must be its tariffs' for the interval's start hour."""
+        assert config.grid is not None
+        step_h = config.market_interval_s / 3600.0
+        hour = config.start_hour + (i - 1) * step_h
+        want = [
+            (o.side, o.energy_wh, o.price_wei_per_wh)
+            for o in config.grid.tariff.orders(hour, step_h)
+        ]
+        seen = [(o.side, o.energy_wh, o.price_wei_per_wh) for o in got]
+        if seen != want:
+            self.flag(
+                "grid_order_edited",
+                f"the grid ordered {seen or 'nothing'}, its tariffs at hour {hour:g} give {want}",
+                i,
+                amount=sum(e * p for _, e, p in seen) - sum(e * p for _, e, p in want),
+            )
+
+    # -- money -------------------------------------------------------------------------
+    def _amounts(
+        self,
+        intervals: Sequence[RecordedInterval],
+        amounts: dict[int, list[tuple[Trade, int, str]]],
+    ) -> None:
+        settlements = self.journal.settlements()
+        for kept in intervals:
+            i = kept.interval_id
+            paid = amounts.get(i, [])
+            listed = Counter(kept.settled_trades)
+            settled = Counter(t for t, _, _ in paid)
+            for trade, n in (listed - settled).items():
+                self.flag(
+                    "journal_trade_mismatch",
+                    f"trade table lists {trade.buyer}←{trade.seller} {trade.energy_wh} Wh at "
+                    f"{trade.price_wei_per_wh} wei/Wh settled, no such amount was settled",
+                    i,
+                    amount=n * trade.value_wei,
+                )
+            for trade, n in (settled - listed).items():
+                self.flag(
+                    "journal_trade_mismatch",
+                    f"{trade.buyer}←{trade.seller} {trade.energy_wh} Wh at "
+                    f"{trade.price_wei_per_wh} wei/Wh settled but missing from the trade table",
+                    i,
+                    amount=-n * trade.value_wei,
+                )
+            if i not in settlements:
+                if kept.settled_trades or paid:
+                    self.flag("settlement_missing", "trades but no settlement transaction", i)
+                continue
+            _, _, _, _, chain_wei, chain_wh = settlements[i]
+            total_wei = sum(v for _, v, _ in paid)
+            total_wh = sum(t.energy_wh for t, _, _ in paid)
+            if (total_wei, total_wh) != (chain_wei, chain_wh):
+                self.flag(
+                    "settled_total_mismatch",
+                    f"the amounts add up to {total_wei} wei for {total_wh} Wh, the chain's "
+                    f"IntervalSettled event said {chain_wei} wei for {chain_wh} Wh",
+                    i,
+                    amount=total_wei - chain_wei,
+                )
+
+    def _record(
+        self, kept: RecordedInterval, paid: list[tuple[Trade, int, str]], mechanism: str
+    ) -> IntervalRecord:
+        """The interval for the market audit: the book cleared again, the settled amounts."""
+        again = MECHANISMS[mechanism](kept.orders) if mechanism in MECHANISMS else None
+        trades = again.trades if again is not None else kept.settled_trades
+        cleared = Clearing(
+            kept.price_wei_per_wh, kept.volume_wh, tuple(trades), mechanism=mechanism
+        )
+        settlements = [
+            SettledTrade(t.buyer, t.seller, t.energy_wh, t.price_wei_per_wh, value, tx)
+            for t, value, tx in paid
+        ]
+        return IntervalRecord(
+            kept.interval_id,
+            kept.metered,
+            cleared,
+            settlements,
+            feeder_import_wh=kept.feeder_import_wh,
+            orders=kept.orders,
+            price_components_wei_per_wh=kept.price_components_wei_per_wh,
+            grid=kept.grid,
+        )
+
+    # -- the tap over the run ----------------------------------------------------------
+    def _cusum(self, market: AuditReport, config: ScenarioConfig | None) -> CusumResult | None:
+        measured = [b for b in market.balances if b.unexplained_wh is not None]
+        if not measured:
+            return None
+        meters = len(config.bench.meters) if config is not None else 1
+        result = page_cusum(
+            [(b.interval_id, float(b.unexplained_wh or 0.0)) for b in measured],
+            [float(meters)] * len(measured),
+            2.0 * max(b.tolerance_wh for b in measured),
+        )
+        if result.alarm_interval is not None:
+            step = next(s for s in result.steps if s.interval_id == result.alarm_interval)
+            self.flag(
+                "cumulative_theft",
+                f"{step.statistic_wh:.1f} Wh missing, accumulated since the run's last "
+                f"balanced interval, over the {result.threshold_wh:.1f} Wh threshold "
+                "(a persistent unmetered load: theft or pilferage?)",
+                result.alarm_interval,
+                amount=step.statistic_wh,
+            )
+        return result
+
+
+def _audit(
+    records: list[IntervalRecord], intervals: list[RecordedInterval], policy: AuditPolicy
+) -> AuditReport:
+    """The audit of every interval, each with the step allowance the run recorded."""
+    parts = [
+        audit([r], policy.widened(kept.step_allowance_wh))
+        for r, kept in zip(records, intervals, strict=True)
+    ]
+    return AuditReport(
+        sum(p.settlements_checked for p in parts),
+        sum(p.value_recomputed_wei for p in parts),
+        sum(p.value_settled_wei for p in parts),
+        tuple(b for p in parts for b in p.balances),
+        tuple(f for p in parts for f in p.findings),
+    )
+
+
+def _row(
+    kept: RecordedInterval, record: IntervalRecord, unexplained_wh: float | None
+) -> IntervalRow:
+    grid = kept.grid
+    own = [o for o in kept.orders if grid is None or o.participant != grid.participant]
+    components = dict(kept.price_components_wei_per_wh)
+    return IntervalRow(
+        record.interval_id,
+        record.clearing.volume_wh,
+        record.clearing.price_wei_per_wh,
+        len(record.settlements),
+        len(record.clearing.trades) - len(record.settlements),
+        sum(s.value_wei for s in record.settlements),
+        unexplained_wh,
+        interval=record.interval_id,
+        cleared_price_wei_per_wh=record.clearing.price_wei_per_wh,
+        volume_wh=record.clearing.volume_wh,
+        offered_wh=sum(o.energy_wh for o in own if o.side is Side.OFFER),
+        bid_wh=sum(o.energy_wh for o in own if o.side is Side.BID),
+        grid_import_wh=None if grid is None else grid.feeder_import_wh,
+        grid_export_wh=None if grid is None else grid.feeder_export_wh,
+        soc_wh=kept.soc_wh,
+        instantaneous_price_wei_per_wh=components.get("total"),
+        price_components=components,
+    )
+
+
+def format_report(report: RunReport) -> str:
+    """The report as a text table, totals and findings."""
+    lines = [
+        f"run journal {report.journal}",
+        "interval  cleared Wh  price wei/Wh  settled  rejected  value LABC  unexplained Wh",
+    ]
+    for r in report.rows:
+        price = "-" if r.price_wei_per_wh is None else str(r.price_wei_per_wh)
+        unexplained = "-" if r.unexplained_wh is None else f"{r.unexplained_wh:.1f}"
+        lines.append(
+            f"{r.interval_id:8d}  {r.cleared_wh:10d}  {price:>12}  {r.settled:7d}  "
+            f"{r.rejected:8d}  {r.value_settled_wei / 1e6:10.6f}  {unexplained:>14}"
+        )
+    a = report.audit
+    lines.append(
+        f"{a.settlements_checked} settlements recomputed: {a.value_recomputed_wei} wei "
+        f"recomputed, {a.value_settled_wei} wei settled"
+    )
+    if report.cusum is not None:
+        c = report.cusum
+        lines.append(
+            f"run-level CUSUM of unexplained energy: peak {c.peak_wh:.1f} Wh, threshold "
+            f"{c.threshold_wh:.1f} Wh"
+            + (f", alarm at interval {c.alarm_interval}" if c.alarm_interval else "")
+        )
+    lines.append(
+        f"chain reconciled at {report.chain_checked}"
+        if report.chain_checked
+        else "chain not consulted (pass --chain-url to reconcile)"
+    )
+    if not report.complete:
+        lines.append("run INCOMPLETE")
+    lines.append("audit clean" if a.clean else f"{len(a.findings)} audit findings:")
+    lines.extend(f"  {message(f)}" for f in a.findings)
+    return "\n".join(lines)
