@@ -7,7 +7,7 @@ again later, on another machine, without the meters or the chain.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import ConfigError
@@ -35,6 +35,8 @@ class RunReport:
     journal: Path
     rows: tuple[IntervalRow, ...]
     audit: AuditReport
+    meters: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per meter id: {"attestation": "meter" | "bench", "signer": address}."""
 
 
 def replay(path: Path | str) -> RunReport:
@@ -52,6 +54,7 @@ def replay(path: Path | str) -> RunReport:
             **{k: float(v) for k, v in recorded.items() if isinstance(v, int | float)}
         )
         intervals = journal.intervals()
+        meters = journal.meta("meters")
     finally:
         journal.close()
     records, rows = [], []
@@ -85,7 +88,7 @@ def replay(path: Path | str) -> RunReport:
                 balance.unexplained_wh,
             )
         )
-    return RunReport(path, tuple(rows), report)
+    return RunReport(path, tuple(rows), report, dict(meters) if isinstance(meters, dict) else {})
 
 
 def format_report(report: RunReport) -> str:

@@ -37,6 +37,7 @@ def run_report(args: argparse.Namespace) -> int:
                     "value_settled_wei": report.audit.value_settled_wei,
                     "audit_clean": report.audit.clean,
                     "findings": list(report.audit.messages()),
+                    "meters": report.meters,
                 },
                 indent=2,
             )

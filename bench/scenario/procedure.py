@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bench.attestation import SignedCounters
 from bench.config import ScenarioConfig
 from bench.events import IntervalReport, MeteredEnergy
 from bench.scenario.agents import Agent
@@ -29,16 +30,20 @@ class IntervalProcedure:
         end_s: float,
         metered: Mapping[str, MeteredEnergy],
         feeder_import_wh: float | None,
+        signed: Mapping[str, SignedCounters] | None = None,
     ) -> IntervalReport:
-        """Trade, settle and audit the interval that ended at ``end_s`` (simulated s);
-        then each agent answers the cleared price for the next one."""
+        """Trade, settle (the agents' signed orders, the meters' ``signed`` counters) and
+        audit the interval that ended at ``end_s`` (simulated s); then each agent answers
+        the cleared price for the next one."""
         orders = tuple(
             order
             for name, agent in self.agents.items()
             for order in agent.orders(metered[name], end_s)
         )
         pricing = self.market.clear(orders, metered)
-        settlement = self.chain.settle(interval_id, pricing.clearing.trades, metered)
+        settlement = self.chain.settle(
+            interval_id, pricing.clearing.trades, metered, orders=orders, signed=signed
+        )
         audit = self.market.audit(
             interval_id, orders, metered, pricing, settlement, feeder_import_wh
         )

@@ -181,6 +181,8 @@ class ScenarioWorker:
                     f"meters {', '.join(silent)} sent nothing in {_ONLINE_TIMEOUT_S:.0f} s; "
                     "running without them until they answer (check their ports and cables)",
                 )
+            for attested in chain.commission(fleet, clock.now_s()):
+                self._emit(attested)
             t0_s = clock.now_s()
             sessions = stack.enter_context(SupplySessions.open(cfg.sessions, chain, fleet))
             fleet.interval_energy(clock.real_time_of(t0_s))  # count energy from here on
@@ -193,7 +195,10 @@ class ScenarioWorker:
                 if not self._wait(clock, end_s, fleet, sessions):
                     break
                 metered, feeder_wh = fleet.interval_energy(clock.real_time_of(end_s))
-                report = procedure.run(interval_id, end_s, metered, feeder_wh)
+                signed, missing = chain.signed_readings(clock.now_s())
+                for event in missing:
+                    self._emit(event)
+                report = procedure.run(interval_id, end_s, metered, feeder_wh, signed)
                 reports.append(report)
                 self._emit(report)
                 for event in sessions.end_of_interval(interval_id, clock.now_s()):
@@ -216,6 +221,7 @@ class ScenarioWorker:
                 escrow_conserved=chain.escrow_conserved(sessions.balance_changes_wei()),
                 audit_clean=not any(r.findings for r in reports),
                 journal_path=None if journal is None else str(journal),
+                attestation=dict(chain.attestation),
             )
         done = WorkerState.STOPPED if self._stop.is_set() else WorkerState.FINISHED
         self._emit(WorkerStatus(clock.now_s(), done))

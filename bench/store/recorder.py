@@ -9,6 +9,7 @@ from typing import Protocol
 from bench.events import (
     BenchEvent,
     IntervalReport,
+    MeterAttested,
     MeterSample,
     RunStarted,
     RunSummary,
@@ -55,6 +56,12 @@ class JournalRecorder:
             journal.add_interval(event)
         elif isinstance(event, RunSummary):
             journal.commit()
+        elif isinstance(event, MeterAttested):
+            meters = journal.meta("meters")
+            meters = dict(meters) if isinstance(meters, dict) else {}
+            meters[event.meter_id] = {"attestation": event.attestation, "signer": event.signer}
+            journal.set_meta("meters", meters)
+            journal.add_event(event.sim_time_s, event.level, event.message)
         elif not isinstance(event, WorkerStatus) or event.level == "error":
             journal.add_event(event.sim_time_s, event.level, event.message)
 
