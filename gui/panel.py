@@ -97,6 +97,7 @@ class PanelWindow(QMainWindow):
         self.bridge.sigMeterLink.connect(self.meters_table.set_link)
         self.bridge.sigSession.connect(self.meters_table.set_session)
         self.bridge.sigRelay.connect(self.meters_table.set_relay_outcome)
+        self.bridge.sigMeterAttested.connect(self.meters_table.set_attestation)
         self.bridge.sigWorker.connect(self.on_worker)
         self.meters_table.sigRelayRequested.connect(self._relay)
         self.bridge.sigInterval.connect(self.on_interval)
