@@ -196,8 +196,8 @@ class ScenarioWorker:
                     break
                 metered, feeder_wh = fleet.interval_energy(clock.real_time_of(end_s))
                 signed, missing = chain.signed_readings(clock.now_s())
-                for event in missing:
-                    self._emit(event)
+                for gap in missing:
+                    self._emit(gap)
                 report = procedure.run(interval_id, end_s, metered, feeder_wh, signed)
                 reports.append(report)
                 self._emit(report)
