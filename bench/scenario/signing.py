@@ -22,7 +22,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 from bench.attestation import SignedCounters
 from bench.devices.protocol import Meter
 from bench.errors import BenchError, DeviceError
-from bench.rig import Capability
+from bench.rig.kinds import Capability
 from bench.scenario.fleet import MeterFleet
 
 #: A signature takes up to ~3.2 s on an AVR at 16 MHz; the driver's own deadline is 5 s.
@@ -30,6 +30,8 @@ SIGN_DEADLINE_S = 8.0
 #: A first key plus a fresh one (two public-key computations and the entropy pool) on an
 #: AVR whose simulator shares a loaded machine: measured over 5 s, so bounded at 15 s.
 NEW_KEY_TIMEOUT_S = 15.0
+#: Pause before asking a meter that failed again (its poller reconnecting meanwhile).
+RETRY_PAUSE_S = 2.0
 #: Kinds whose first signing key is predictable, so the rig replaces it at commissioning.
 DETERMINISTIC_KEY_KINDS = frozenset({"simavr"})
 T = TypeVar("T")
@@ -99,27 +101,34 @@ class MeterSigners:
         )
         self.signers: dict[str, str] = {}
 
+    def _ask(
+        self, meters: Iterable[str], fn_of: Callable[[str], Callable[[Meter], T]], deadline_s: float
+    ) -> tuple[dict[str, T], dict[str, str]]:
+        """Run ``fn_of(meter)`` on each meter's poller; once more for those that failed
+        (a slow signature can make the poller reconnect meanwhile)."""
+        done, failed = gather({m: self.fleet.submit(m, fn_of(m)) for m in meters}, deadline_s)
+        if failed:
+            time.sleep(RETRY_PAUSE_S)
+            more, failed = gather({m: self.fleet.submit(m, fn_of(m)) for m in failed}, deadline_s)
+            done.update(more)
+        return done, failed
+
     def commission(self) -> tuple[dict[str, tuple[str, SignedCounters]], dict[str, str]]:
         """(meter -> (signer address, first signed reading), meter -> why it cannot sign)."""
-        fleet = self.fleet
-        asked = {
-            m: fleet.submit(m, _signer(fleet.kind(m) in DETERMINISTIC_KEY_KINDS))
-            for m in self.candidates
-        }
-        addresses, failed = gather(asked, self.deadline_s + NEW_KEY_TIMEOUT_S)
+        kind = self.fleet.kind
+        new_key_s = self.deadline_s + NEW_KEY_TIMEOUT_S
+        addresses, failed = self._ask(
+            self.candidates, lambda m: _signer(kind(m) in DETERMINISTIC_KEY_KINDS), new_key_s
+        )
         shared = [m for m in addresses if list(addresses.values()).count(addresses[m]) > 1]
         if shared:  # the same key on two meters: neither proves which one measured
-            fresh, more = gather(
-                {m: fleet.submit(m, _signer(True)) for m in shared}, self.deadline_s
-            )
+            fresh, more = self._ask(shared, lambda _: _signer(True), new_key_s)
             addresses.update(fresh)
             failed.update(more)
             for m in list(addresses):
                 if list(addresses.values()).count(addresses[m]) > 1:
                     failed[m] = f"its signing address {addresses.pop(m)} is another meter's too"
-        firsts, more = gather(
-            {m: fleet.submit(m, _signed_reading) for m in addresses}, self.deadline_s
-        )
+        firsts, more = self._ask(addresses, lambda _: _signed_reading, self.deadline_s)
         failed.update(more)
         self.signers = {m: addresses[m] for m in firsts}
         return {m: (addresses[m], first) for m, first in firsts.items()}, failed
