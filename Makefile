@@ -14,10 +14,9 @@ DEB_PACKAGES := g++ gcc-avr avr-libc arduino-core-avr libsimavr-dev simavr \
 	xvfb libxcb-icccm4 libxcb-cursor0 libxkbcommon-x11-0 libxcb-keysyms1 libxcb-image0 \
 	libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-randr0
 PYTEST_ARGS ?=
-export QT_QPA_PLATFORM ?= offscreen
 
 .PHONY: setup demo test test-deep bench lint types imports pytest forge-test firmware-test \
-	build build-contracts build-firmware wheel clean help
+	build build-contracts build-firmware wheel clean help lab-tests
 
 help:
 	@echo "make demo   - install what is missing, then run the demo scenario"
@@ -87,15 +86,20 @@ firmware-test: build-firmware
 	$(MAKE) -C firmware test
 
 pytest: setup build
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test: lint types imports forge-test firmware-test pytest
+# The lab's example tests, run from their own folder (outside the package's tests/) with
+# the installed plugin, as a lab would run them in its own repository.
+lab-tests: setup build
+	cd examples/lab-tests && QT_QPA_PLATFORM=offscreen $(abspath $(PY)) -m pytest -p no:cacheprovider -q
+
+test: lint types imports forge-test firmware-test pytest lab-tests
 
 # Long profiles: 10,000 forge fuzz and invariant runs, the 1,000,000-byte parser fuzz,
 # thousands of hypothesis books against the LP oracle, the largest settlement batch.
 test-deep: setup build
 	$(MAKE) -C contracts deep
-	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 bench: setup build
 	$(VENV)/bin/gridbench price bench

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from pricing import AuditReport, EnergyBalance, IntervalPricing, Order
+from pricing import AuditReport, EnergyBalance, GridFlow, IntervalPricing, Order
 
 if TYPE_CHECKING:  # the chain client pulls in web3 (seconds to import)
     from bench.chain import Settlement
@@ -54,6 +54,16 @@ class IntervalReport:
     pricing: IntervalPricing
     settlement: Settlement
     audit: AuditReport
+    grid: GridFlow | None = None
+    """The city grid's name and the feeder's import and export (with a ``[grid]``)."""
+    soc_wh: float | None = None
+    """The shared battery's state of charge at the interval's end."""
+    battery_setpoint_w: float | None = None
+    """The battery's power (+ charging) set for the next interval by the HJB policy."""
+    signal_wei_per_wh: float | None = None
+    """The instantaneous price that was published for this interval before it started."""
+    step_allowance_wh: float = 0.0
+    """Energy-balance tolerance added for the power steps the bench commanded."""
 
     @property
     def balance(self) -> EnergyBalance:
@@ -255,6 +265,30 @@ class SignedReadingMissing:
         )
 
 
+@dataclass(frozen=True)
+class PriceSignal:
+    """The instantaneous price for the next interval, published before it starts (a
+    tariff signal the price-responsive and flexible loads answer)."""
+
+    sim_time_s: float
+    interval_id: int
+    price_wei_per_wh: float
+    import_tariff_wei_per_wh: float
+    feed_in_tariff_wei_per_wh: float
+
+    @property
+    def level(self) -> str:
+        return "info"
+
+    @property
+    def message(self) -> str:
+        return (
+            f"interval {self.interval_id}: instantaneous price {self.price_wei_per_wh:.1f} "
+            f"wei/Wh (import tariff {self.import_tariff_wei_per_wh:.0f}, feed-in "
+            f"{self.feed_in_tariff_wei_per_wh:.0f})"
+        )
+
+
 class WorkerState(StrEnum):
     """The scenario worker's state."""
 
@@ -312,6 +346,166 @@ class RunSummary:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class MeterLate:
+    """At a boundary a meter had not reported after it (late or out): it was cut at its
+    last reading; its energy since then comes as an :class:`EnergyCatchUp`."""
+
+    sim_time_s: float
+    meter_id: str
+    interval_id: int
+    last_reading_sim_s: float | None
+
+    @property
+    def level(self) -> str:
+        return "warning"
+
+    @property
+    def message(self) -> str:
+        last = (
+            "it has not reported yet"
+            if self.last_reading_sim_s is None
+            else f"last reading at {self.last_reading_sim_s:.0f} s"
+        )
+        return (
+            f"meter {self.meter_id} late at the end of interval {self.interval_id} ({last}): "
+            "its energy since then is held in its counters for a catch-up"
+        )
+
+
+@dataclass(frozen=True)
+class EnergyCatchUp:
+    """Energy a late or returning meter consumed before boundaries already cut.
+
+    ``interval_id`` is the interval it was consumed in (None: somewhere in an outage
+    between ``from_sim_s`` and ``to_sim_s``); ``reported_interval_id`` the last interval
+    cut when it was found. It is not traded again: the journal keeps it so the run's
+    per-meter totals and the audit account for it.
+    """
+
+    sim_time_s: float
+    meter_id: str
+    participant: str
+    interval_id: int | None
+    reported_interval_id: int | None
+    from_sim_s: float
+    to_sim_s: float
+    import_wh: float
+    export_wh: float
+
+    @property
+    def level(self) -> str:
+        return "warning"
+
+    @property
+    def message(self) -> str:
+        where = (
+            f"consumed in interval {self.interval_id}"
+            if self.interval_id is not None
+            else f"consumed during an outage ({self.from_sim_s:.0f}–{self.to_sim_s:.0f} s)"
+        )
+        return (
+            f"meter {self.meter_id}: catch-up of {self.import_wh:.1f} Wh import, "
+            f"{self.export_wh:.1f} Wh export {where}, read from its counters"
+        )
+
+
+@dataclass(frozen=True)
+class EnergyUnaccounted:
+    """An audit finding: energy the bench could not attribute (a meter that never
+    reported, an outage over the run's end, energy before a late first reading)."""
+
+    sim_time_s: float
+    meter_id: str
+    reason: str
+
+    @property
+    def level(self) -> str:
+        return "audit"
+
+    @property
+    def message(self) -> str:
+        return f"unaccounted_energy: meter {self.meter_id} {self.reason}"
+
+
+class SupplyFault(StrEnum):
+    """What went wrong at a supply point."""
+
+    RELAY = "relay"
+    """A relay command was not confirmed after every retry."""
+    UNAUTHORISED = "unauthorised"
+    """Energy flowed with no session open and no maintenance mode."""
+    BEYOND_CAP = "beyond_cap"
+    """Energy flowed past the session's cap before the relay opened."""
+    SESSION = "session"
+    """A session could not be closed or settled."""
+
+
+@dataclass(frozen=True)
+class SupplyPointFinding:
+    """An audit finding at a supply point (never a crash)."""
+
+    sim_time_s: float
+    meter_id: str
+    fault: SupplyFault
+    detail: str
+    energy_wh: float = 0.0
+
+    @property
+    def level(self) -> str:
+        return "audit"
+
+    @property
+    def message(self) -> str:
+        return f"supply_point_{self.fault.value}: meter {self.meter_id}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class RelayConfirmed:
+    """A relay command was confirmed by the meter's READING flags."""
+
+    sim_time_s: float
+    meter_id: str
+    closed: bool
+    attempts: int
+    reason: str
+
+    @property
+    def level(self) -> str:
+        return "info"
+
+    @property
+    def message(self) -> str:
+        word = "closed (unlocked)" if self.closed else "open (locked)"
+        return (
+            f"meter {self.meter_id}: relay {word}, confirmed by its reading after "
+            f"{self.attempts} attempt(s) ({self.reason})"
+        )
+
+
+@dataclass(frozen=True)
+class MaintenanceMode:
+    """Manual relay control of a meter was enabled or disabled from the panel."""
+
+    sim_time_s: float
+    meter_id: str
+    enabled: bool
+    energy_wh: float = 0.0
+
+    @property
+    def level(self) -> str:
+        return "warning" if self.enabled else "info"
+
+    @property
+    def message(self) -> str:
+        if self.enabled:
+            return f"meter {self.meter_id}: maintenance mode on: its relay may be switched by hand"
+        return (
+            f"meter {self.meter_id}: maintenance mode off ({self.energy_wh:.1f} Wh drawn "
+            "meanwhile, accounted as maintenance energy); relay locked"
+        )
+
+
 StatusEvent = (
     BenchStatus
     | MeterLink
@@ -321,5 +515,12 @@ StatusEvent = (
     | WorkerStatus
     | MeterAttested
     | SignedReadingMissing
+    | MeterLate
+    | EnergyCatchUp
+    | EnergyUnaccounted
+    | SupplyPointFinding
+    | RelayConfirmed
+    | MaintenanceMode
+    | PriceSignal
 )
 BenchEvent = MeterSample | IntervalReport | RunStarted | StatusEvent | RunSummary

@@ -11,8 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import ConfigError
-from bench.store import Journal
-from pricing import AuditPolicy, AuditReport, Clearing, IntervalRecord, SettledTrade, audit
+from bench.store import Journal, RecordedInterval
+from pricing import (
+    AuditPolicy,
+    AuditReport,
+    Clearing,
+    IntervalRecord,
+    SettledTrade,
+    Side,
+    audit,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,21 @@ class IntervalRow:
     rejected: int
     value_settled_wei: int
     unexplained_wh: float | None
+    interval: int = 0
+    cleared_price_wei_per_wh: int | None = None
+    volume_wh: int = 0
+    offered_wh: int = 0
+    """Offered by the microgrid's own participants (the grid excluded)."""
+    bid_wh: int = 0
+    """Bid for by the microgrid's own participants (the grid excluded)."""
+    grid_import_wh: float | None = None
+    """What the feeder meter imported from the city grid."""
+    grid_export_wh: float | None = None
+    """What the feeder meter exported to the city grid."""
+    soc_wh: float | None = None
+    """The shared battery's state of charge at the interval's end."""
+    instantaneous_price_wei_per_wh: float | None = None
+    price_components: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,10 +96,14 @@ def replay(path: Path | str) -> RunReport:
                 feeder_import_wh=kept.feeder_import_wh,
                 orders=kept.orders,
                 price_components_wei_per_wh=kept.price_components_wei_per_wh,
+                grid=kept.grid,
             )
         )
-    report = audit(records, policy)
-    for record, balance in zip(records, report.balances, strict=True):
+    report = _audit(records, intervals, policy)
+    for kept, record, balance in zip(intervals, records, report.balances, strict=True):
+        grid = kept.grid
+        own = [o for o in kept.orders if grid is None or o.participant != grid.participant]
+        components = dict(kept.price_components_wei_per_wh)
         rows.append(
             IntervalRow(
                 record.interval_id,
@@ -86,9 +113,36 @@ def replay(path: Path | str) -> RunReport:
                 len(record.clearing.trades) - len(record.settlements),
                 sum(s.value_wei for s in record.settlements),
                 balance.unexplained_wh,
+                interval=record.interval_id,
+                cleared_price_wei_per_wh=record.clearing.price_wei_per_wh,
+                volume_wh=record.clearing.volume_wh,
+                offered_wh=sum(o.energy_wh for o in own if o.side is Side.OFFER),
+                bid_wh=sum(o.energy_wh for o in own if o.side is Side.BID),
+                grid_import_wh=None if grid is None else grid.feeder_import_wh,
+                grid_export_wh=None if grid is None else grid.feeder_export_wh,
+                soc_wh=kept.soc_wh,
+                instantaneous_price_wei_per_wh=components.get("total"),
+                price_components=components,
             )
         )
     return RunReport(path, tuple(rows), report, dict(meters) if isinstance(meters, dict) else {})
+
+
+def _audit(
+    records: list[IntervalRecord], intervals: list[RecordedInterval], policy: AuditPolicy
+) -> AuditReport:
+    """The audit of every interval, each with the step allowance the run recorded."""
+    parts = [
+        audit([r], policy.widened(kept.step_allowance_wh))
+        for r, kept in zip(records, intervals, strict=True)
+    ]
+    return AuditReport(
+        sum(p.settlements_checked for p in parts),
+        sum(p.value_recomputed_wei for p in parts),
+        sum(p.value_settled_wei for p in parts),
+        tuple(b for p in parts for b in p.balances),
+        tuple(f for p in parts for f in p.findings),
+    )
 
 
 def format_report(report: RunReport) -> str:

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench.cli.run import add_run_options, run_headless, runner_from_args
+from bench.cli.run import add_run_options, run_headless
 from bench.fixtures import demo_config
 
 
@@ -69,26 +69,50 @@ def _panel(args: argparse.Namespace) -> int:
 
 
 def _open_panel(args: argparse.Namespace) -> int:
+    """The panel on ``--config``: Start runs it (``--screenshot`` starts it at once)."""
+    import signal
+    from dataclasses import replace
+
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
 
-    from gui.panel import PanelWindow
+    from bench.config import ScenarioConfig
+    from gui.panel import PanelWindow, Runner, default_runner_factory
 
-    runner = runner_from_args(args)
+    journal_factory = default_runner_factory(args.journal)
+
+    def make_runner(config: ScenarioConfig) -> Runner:
+        return journal_factory(replace(config, chain_url=args.chain_url or config.chain_url))
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    window = PanelWindow(runner.events, runner)
+    window = PanelWindow(runner_factory=make_runner)
+    if not window.open_config(args.config):
+        app.processEvents()
+        return 2
+    for name in ("intervals", "speed"):
+        value = getattr(args, name)
+        if value is not None:
+            window.pane.form.set_value(f"scenario.{name}", value)
     window.show()
+    # Ctrl-C closes the window, which stops the run (and its Anvil) cleanly.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    wake = QTimer(window)  # lets Python see the signal while Qt's loop runs
+    wake.start(200)
+    wake.timeout.connect(lambda: None)
     if args.screenshot is not None:
         shot: Path = args.screenshot
 
         def save_and_quit(_summary: object) -> None:
-            QTimer.singleShot(300, lambda: (window.grab().save(str(shot)), app.quit()))
+            QTimer.singleShot(300, lambda: (window.grab().save(str(shot)), window.close()))
 
         window.bridge.sigSummary.connect(save_and_quit)
-    runner.start()
-    window.start_button.setEnabled(False)
-    window.stop_button.setEnabled(True)
+        window.start_button.click()
     app.exec()
+    runner = window.current_runner()
+    if runner is None:
+        return 0
     runner.stop()
-    runner.join()
-    return 0 if runner.error is None else 2
+    join = getattr(runner, "join", None)
+    if join is not None:
+        join(60)
+    return 0 if getattr(runner, "error", None) is None else 2

@@ -57,6 +57,10 @@ class EventBridge(QObject):
         """Start polling the queue."""
         self._timer.start()
 
+    def set_queue(self, events: queue.Queue[BenchEvent]) -> None:
+        """Follow another run's queue from now on (the panel's next run)."""
+        self._events = events
+
     def stop(self) -> None:
         """Stop polling; events stay queued."""
         self._timer.stop()

@@ -1,23 +1,34 @@
-"""The control panel's main window: live meters, market curves, prices and trades."""
+"""The control panel's main window: run control, live meters, market curves, prices, trades.
+
+The left pane opens a bench config, edits its parameters, queues runs and starts,
+pauses and stops them; the right side shows the current run. Bench work runs in each
+run's worker thread; the window only follows its events.
+"""
 
 from __future__ import annotations
 
 import queue
-from typing import Protocol
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
 
-from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtGui import QCloseEvent
+from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PyQt6.QtGui import QAction, QCloseEvent
 from PyQt6.QtWidgets import (
-    QGridLayout,
+    QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
+    QMessageBox,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTabWidget,
-    QVBoxLayout,
-    QWidget,
 )
 
+from bench.config import ScenarioConfig, load_with_overrides
+from bench.errors import BenchError, ConfigError
 from bench.events import (
     BenchEvent,
     IntervalReport,
@@ -26,13 +37,18 @@ from bench.events import (
     WorkerState,
     WorkerStatus,
 )
+from bench.scenario.progress import Progress, duration_text
 from gui.bridge import EventBridge
+from gui.run_pane import QueuedRun, RunPane
+from gui.run_views import RunViews
 from gui.widgets.balance_plot import BalancePlot
 from gui.widgets.market_plot import MarketPlot
 from gui.widgets.meters_table import MetersTable
 from gui.widgets.power_plot import PowerPlot
 from gui.widgets.price_plot import PricePlot
 from gui.widgets.trades_table import TradesTable
+
+MAX_RECENT = 8
 
 
 class Runner(Protocol):
@@ -51,96 +67,328 @@ class Runner(Protocol):
     def set_relay(self, meter_id: str, closed: bool) -> None: ...
 
 
-class PanelWindow(QMainWindow):
-    """Main window. It never blocks: bench work runs in the runner's thread."""
+RunnerFactory = Callable[[ScenarioConfig], Runner]
 
-    def __init__(self, events: queue.Queue[BenchEvent], runner: Runner | None = None) -> None:
+
+def default_runner_factory(runs_dir: Path) -> RunnerFactory:
+    """Workers that journal into ``runs_dir`` (imported here: the panel's tests run without)."""
+    from bench.scenario.worker import ScenarioWorker
+    from bench.store import recorder_for
+
+    def make(config: ScenarioConfig) -> Runner:
+        return ScenarioWorker(config, recorders=[recorder_for(config, runs_dir)])
+
+    return make
+
+
+class PanelWindow(QMainWindow):
+    """Main window. It never blocks: bench work runs in the runner's thread.
+
+    ``events`` and ``runner`` attach one run made elsewhere; ``runner_factory`` makes a
+    runner for each run the pane starts from the open config.
+    """
+
+    def __init__(
+        self,
+        events: queue.Queue[BenchEvent] | None = None,
+        runner: Runner | None = None,
+        *,
+        runner_factory: RunnerFactory | None = None,
+        settings: QSettings | None = None,
+    ) -> None:
         super().__init__()
         self.setWindowTitle("gridbench — microgrid trading panel")
-        self.resize(1400, 900)
+        self.settings = settings if settings is not None else QSettings("gridbench", "panel")
         self._runner = runner
-        self.intervals = 0
-        self.trades_settled = 0
-        self.value_settled_wei = 0
-        self.energy_traded_wh = 0
+        self._runner_factory = runner_factory
+        self.config_path: Path | None = None
+        self.queued: list[QueuedRun] = []
+        self._next_number = 1
+        self.final_state: WorkerState | None = None
+        self.last_error: str | None = None
+        self.progress: Progress | None = None
+        self.completed_runs: list[tuple[QueuedRun | None, RunSummary, WorkerState | None]] = []
+        self._current: QueuedRun | None = None
+        self._reset_totals()
 
-        self.power_plot = PowerPlot()
-        self.market_plot = MarketPlot()
-        self.price_plot = PricePlot()
-        self.trades_table = TradesTable()
-        self.meters_table = MetersTable()
-        self.balance_plot = BalancePlot()
+        self.pane = RunPane()
+        self.views = RunViews()
         self.status_label = QLabel("idle")
         self.totals_label = QLabel(self._totals_text())
         self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.recent_menu = QMenu(self)
+        self.pane.recent_button.setMenu(self.recent_menu)
+        self.recent_menu.triggered.connect(self._open_recent)
+        self._wire_pane()
 
-        self.start_button = QPushButton("Start")
-        self.stop_button = QPushButton("Stop")
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.setCheckable(True)
-        self.start_button.clicked.connect(self._start)
-        self.stop_button.clicked.connect(self._stop)
-        self.pause_button.toggled.connect(self._pause)
-        self.stop_button.setEnabled(False)
-        self.pause_button.setEnabled(False)
-        if runner is None:
-            self.start_button.setEnabled(False)
-
-        self.setCentralWidget(self._layout())
+        pane_scroll = QScrollArea()
+        pane_scroll.setWidgetResizable(True)
+        pane_scroll.setWidget(self.pane)
+        pane_scroll.setMinimumWidth(280)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(pane_scroll)
+        self.splitter.addWidget(self.views)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([330, 1030])
+        self.setCentralWidget(self.splitter)
         status_bar = self.statusBar()
         assert status_bar is not None
         status_bar.addWidget(self.status_label, 1)
+        status_bar.addPermanentWidget(self.totals_label)
+        self._restore_geometry()
 
-        self.bridge = EventBridge(events, parent=self)
-        self.bridge.sigMeterSample.connect(self.power_plot.add_sample)
-        self.bridge.sigMeterSample.connect(self.meters_table.add_sample)
-        self.bridge.sigMeterLink.connect(self.meters_table.set_link)
-        self.bridge.sigSession.connect(self.meters_table.set_session)
-        self.bridge.sigRelay.connect(self.meters_table.set_relay_outcome)
+        self.bridge = EventBridge(events if events is not None else queue.Queue(), parent=self)
+        self.bridge.sigMeterSample.connect(self._on_sample)
+        self.bridge.sigMeterLink.connect(self._on_link)
+        self.bridge.sigSession.connect(self._on_session)
+        self.bridge.sigRelay.connect(self._on_relay)
         self.bridge.sigMeterAttested.connect(self.meters_table.set_attestation)
         self.bridge.sigWorker.connect(self.on_worker)
-        self.meters_table.sigRelayRequested.connect(self._relay)
         self.bridge.sigInterval.connect(self.on_interval)
         self.bridge.sigStatus.connect(self.on_status)
         self.bridge.sigSummary.connect(self.on_summary)
         self.bridge.start()
+        self.views.meters_table.sigRelayRequested.connect(self._relay)
         self._redraw = QTimer(self)
         self._redraw.setInterval(100)
-        self._redraw.timeout.connect(self.power_plot.refresh)
+        self._redraw.timeout.connect(self._refresh_power)
         self._redraw.start()
+        self._set_idle_buttons()
+        self._refresh_recent()
 
-    def _layout(self) -> QWidget:
-        controls = QWidget()
-        row = QGridLayout(controls)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.start_button, 0, 0)
-        row.addWidget(self.stop_button, 0, 1)
-        row.addWidget(self.pause_button, 0, 2)
-        row.addWidget(self.totals_label, 0, 3)
-        row.setColumnStretch(3, 1)
+    # -- the views of the current run ------------------------------------------------------
+    @property
+    def power_plot(self) -> PowerPlot:
+        return self.views.power_plot
 
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(self.power_plot)
-        top.addWidget(self.market_plot)
-        self.left_tabs = QTabWidget()
-        self.left_tabs.addTab(self.price_plot, "Prices")
-        self.left_tabs.addTab(self.balance_plot, "Energy balance && audit")
-        self.right_tabs = QTabWidget()
-        self.right_tabs.addTab(self.trades_table, "Trades")
-        self.right_tabs.addTab(self.meters_table, "Meters")
-        bottom = QSplitter(Qt.Orientation.Horizontal)
-        bottom.addWidget(self.left_tabs)
-        bottom.addWidget(self.right_tabs)
-        bottom.setSizes([700, 700])
-        main = QSplitter(Qt.Orientation.Vertical)
-        main.addWidget(top)
-        main.addWidget(bottom)
+    @property
+    def market_plot(self) -> MarketPlot:
+        return self.views.market_plot
 
-        root = QWidget()
-        layout = QVBoxLayout(root)
-        layout.addWidget(controls)
-        layout.addWidget(main, 1)
-        return root
+    @property
+    def price_plot(self) -> PricePlot:
+        return self.views.price_plot
+
+    @property
+    def balance_plot(self) -> BalancePlot:
+        return self.views.balance_plot
+
+    @property
+    def trades_table(self) -> TradesTable:
+        return self.views.trades_table
+
+    @property
+    def meters_table(self) -> MetersTable:
+        return self.views.meters_table
+
+    @property
+    def left_tabs(self) -> QTabWidget:
+        return self.views.left_tabs
+
+    @property
+    def right_tabs(self) -> QTabWidget:
+        return self.views.right_tabs
+
+    @property
+    def start_button(self) -> QPushButton:
+        return self.pane.start_button
+
+    @property
+    def stop_button(self) -> QPushButton:
+        return self.pane.stop_button
+
+    @property
+    def pause_button(self) -> QPushButton:
+        return self.pane.pause_button
+
+    def current_runner(self) -> Runner | None:
+        """The run in progress or last run."""
+        return self._runner
+
+    def _new_views(self) -> None:
+        sizes = {name: s.sizes() for name, s in self.views.splitters().items()}
+        views = RunViews()
+        for name, splitter in views.splitters().items():
+            splitter.setSizes(sizes[name])
+        self.splitter.replaceWidget(1, views)
+        self.views.deleteLater()
+        self.views = views
+        views.meters_table.sigRelayRequested.connect(self._relay)
+
+    # -- wiring --------------------------------------------------------------------------
+    def _wire_pane(self) -> None:
+        pane = self.pane
+        pane.open_button.clicked.connect(self.choose_config)
+        pane.add_button.clicked.connect(self.add_to_queue)
+        pane.remove_button.clicked.connect(self._remove_queued)
+        pane.start_button.clicked.connect(self._start)
+        pane.stop_button.clicked.connect(self._stop)
+        pane.pause_button.toggled.connect(self._pause)
+        pane.form.sigValidity.connect(self._form_validity)
+
+    def _set_idle_buttons(self) -> None:
+        can_start = self._runner is not None or (
+            self.config_path is not None and self.pane.form.validate()
+        )
+        self.pane.start_button.setEnabled(can_start)
+        self.pane.add_button.setEnabled(self.config_path is not None)
+        self.pane.stop_button.setEnabled(False)
+        self.pane.pause_button.setEnabled(False)
+        self.pane.open_button.setEnabled(True)
+
+    def _running(self) -> bool:
+        return self.pane.stop_button.isEnabled()
+
+    def _form_validity(self, valid: bool) -> None:
+        if not self._running():
+            self.pane.start_button.setEnabled(valid and self.config_path is not None)
+            self.pane.add_button.setEnabled(valid and self.config_path is not None)
+
+    # -- config --------------------------------------------------------------------------
+    def choose_config(self) -> None:
+        """Ask for a bench config file and open it."""
+        start = str(self.config_path.parent) if self.config_path else ""
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Open bench config", start, "Bench config (*.toml);;All files (*)"
+        )
+        if name:
+            self.open_config(Path(name))
+
+    def open_config(self, path: Path) -> bool:
+        """Load ``path`` into the form (checked whole first); False, with a dialog, if bad."""
+        try:
+            load_with_overrides(path)
+            document = tomllib.loads(path.read_text())
+        except (ConfigError, OSError, tomllib.TOMLDecodeError) as exc:
+            self.show_error(f"Cannot open {path}", str(exc), "Fix the file, then open it again.")
+            return False
+        self.config_path = path.resolve()
+        self.pane.config_label.setText(str(self.config_path))
+        self.pane.config_label.setToolTip(str(self.config_path))
+        self.pane.form.load(document)
+        self._remember(self.config_path)
+        self._runner = None if self._runner_factory else self._runner
+        if not self._running():
+            self._set_idle_buttons()
+        self.status_label.setText(f"config {path.name} opened: edit, queue or start")
+        return True
+
+    def _remember(self, path: Path) -> None:
+        recent = [str(path)] + [p for p in self.recent_files() if p != str(path)]
+        self.settings.setValue("recent_files", recent[:MAX_RECENT])
+        self._refresh_recent()
+
+    def recent_files(self) -> list[str]:
+        """Recently opened configs, newest first (kept in QSettings)."""
+        value = self.settings.value("recent_files", [])
+        if isinstance(value, str):
+            return [value]
+        return [str(v) for v in value or []]
+
+    def _open_recent(self, action: QAction) -> None:
+        self.open_config(Path(str(action.data())))
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for name in self.recent_files():
+            action = QAction(name, self.recent_menu)
+            action.setData(name)
+            self.recent_menu.addAction(action)
+        self.pane.recent_button.setEnabled(bool(self.recent_files()))
+
+    # -- queue ---------------------------------------------------------------------------
+    def add_to_queue(self) -> QueuedRun | None:
+        """Queue the open config with the form's parameters."""
+        try:
+            overrides = self.pane.form.overrides()
+        except ConfigError as exc:
+            self.show_error("A parameter is not valid", str(exc), "Correct the marked field.")
+            return None
+        run = QueuedRun(self._next_number, overrides)
+        self._next_number += 1
+        self.queued.append(run)
+        self.pane.queue_list.addItem(run.label())
+        return run
+
+    def _remove_queued(self) -> None:
+        row = self.pane.queue_list.currentRow()
+        if 0 <= row < len(self.queued):
+            self.queued.pop(row)
+            self.pane.queue_list.takeItem(row)
+
+    # -- run control ---------------------------------------------------------------------
+    def _start(self) -> None:
+        if self._runner_factory is None or self.config_path is None:
+            if self._runner is not None:  # a run made elsewhere, attached at creation
+                self._begin(self._runner, getattr(self._runner, "config", None))
+            return
+        if not self.queued and self.add_to_queue() is None:
+            return
+        self._next_run()
+
+    def _next_run(self) -> None:
+        if not self.queued or self._runner_factory is None or self.config_path is None:
+            self._set_idle_buttons()
+            return
+        run = self.queued.pop(0)
+        self.pane.queue_list.takeItem(0)
+        try:
+            config = load_with_overrides(self.config_path, run.overrides)
+            runner = self._runner_factory(config)
+        except BenchError as exc:
+            self.show_error("The run cannot start", str(exc), "Fix the config or parameters.")
+            self._set_idle_buttons()
+            return
+        self._current = run
+        self._new_views()
+        self._reset_totals()
+        self.totals_label.setText(self._totals_text())
+        self.bridge.set_queue(runner.events)
+        self._runner = runner
+        self._begin(runner, config)
+
+    def _begin(self, runner: Runner, config: ScenarioConfig | None) -> None:
+        self.final_state = None
+        if config is not None:
+            self.progress = Progress(config.intervals, config.market_interval_s / config.speed)
+            self.pane.progress_bar.setRange(0, config.intervals)
+            self.pane.progress_bar.setValue(0)
+            self.pane.progress_label.setText(f"starting: {config.intervals} intervals")
+        runner.start()
+        self.pane.start_button.setEnabled(False)
+        self.pane.open_button.setEnabled(False)
+        self.pane.stop_button.setEnabled(True)
+        self.pane.pause_button.setEnabled(True)
+
+    def _stop(self) -> None:
+        if self._runner is not None:
+            self._runner.stop()
+            self.pane.stop_button.setEnabled(False)
+            self.pane.pause_button.setEnabled(False)
+            self.pane.progress_label.setText("stopping after the interval in progress")
+
+    def _pause(self, paused: bool) -> None:
+        if self._runner is None:
+            return
+        if paused:
+            self._runner.pause()
+            self.pane.progress_label.setText("pausing after the interval in progress")
+        else:
+            self._runner.resume()
+        self.pane.pause_button.setText("Resume" if paused else "Pause")
+
+    def _relay(self, meter_id: str, closed: bool) -> None:
+        if self._runner is None:
+            self.status_label.setText("no run: the relay cannot be switched")
+            return
+        self._runner.set_relay(meter_id, closed)
+
+    # -- events --------------------------------------------------------------------------
+    def _reset_totals(self) -> None:
+        self.intervals = 0
+        self.trades_settled = 0
+        self.value_settled_wei = 0
+        self.energy_traded_wh = 0
 
     def _totals_text(self) -> str:
         return (
@@ -148,33 +396,21 @@ class PanelWindow(QMainWindow):
             f"energy {self.energy_traded_wh} Wh   value {self.value_settled_wei / 1e6:.6f} LABC"
         )
 
-    def _start(self) -> None:
-        if self._runner is not None:
-            self._runner.start()
-            self.start_button.setEnabled(False)
-            self.stop_button.setEnabled(True)
-            self.pause_button.setEnabled(True)
+    def _refresh_power(self) -> None:
+        self.power_plot.refresh()
 
-    def _stop(self) -> None:
-        if self._runner is not None:
-            self._runner.stop()
-            self.stop_button.setEnabled(False)
-            self.pause_button.setEnabled(False)
+    def _on_link(self, event: Any) -> None:
+        self.meters_table.set_link(event)
 
-    def _pause(self, paused: bool) -> None:
-        if self._runner is None:
-            return
-        if paused:
-            self._runner.pause()
-        else:
-            self._runner.resume()
-        self.pause_button.setText("Resume" if paused else "Pause")
+    def _on_session(self, event: Any) -> None:
+        self.meters_table.set_session(event)
 
-    def _relay(self, meter_id: str, closed: bool) -> None:
-        if self._runner is None:
-            self.status_label.setText("no run: the relay cannot be switched")
-            return
-        self._runner.set_relay(meter_id, closed)
+    def _on_relay(self, event: Any) -> None:
+        self.meters_table.set_relay_outcome(event)
+
+    def _on_sample(self, sample: Any) -> None:
+        self.power_plot.add_sample(sample)
+        self.meters_table.add_sample(sample)
 
     def on_interval(self, report: IntervalReport) -> None:
         """Show one market interval everywhere it belongs."""
@@ -188,6 +424,10 @@ class PanelWindow(QMainWindow):
         self.trades_table.add_interval(report)
         self.balance_plot.add_interval(report)
         self.totals_label.setText(self._totals_text())
+        if self.progress is not None:
+            self.progress.interval_done(report.interval_id)
+            self.pane.progress_bar.setValue(report.interval_id)
+            self.pane.progress_label.setText(self.progress.text())
         if report.findings:
             self.status_label.setText(f"audit: {report.findings[0]}")
 
@@ -197,26 +437,92 @@ class PanelWindow(QMainWindow):
 
     def on_worker(self, status: WorkerStatus) -> None:
         """Follow the worker's state: pausable while it runs, nothing to stop once ended."""
+        progress = self.progress
         if status.state is WorkerState.RUNNING:
-            self.pause_button.setEnabled(True)
+            self.pane.pause_button.setEnabled(self._running())
+            if progress is not None:
+                if progress.done == 0 and not self.pane.pause_button.isChecked():
+                    progress.start()
+                progress.resume()
+        elif status.state is WorkerState.PAUSED:
+            if progress is not None:
+                progress.pause()
+            self.pane.progress_label.setText(
+                f"paused after interval {progress.done if progress else '?'}: Resume to go on"
+            )
         if status.state in (WorkerState.FINISHED, WorkerState.STOPPED, WorkerState.FAILED):
-            self.stop_button.setEnabled(False)
-            self.pause_button.setEnabled(False)
+            self.final_state = status.state
+            self.pane.stop_button.setEnabled(False)
+            self.pane.pause_button.setEnabled(False)
+            self.pane.pause_button.setChecked(False)
+        if status.state is WorkerState.FAILED:
+            self.show_error("The run failed", status.detail or "unknown error", "")
+            self._set_idle_buttons()
 
     def on_summary(self, summary: RunSummary) -> None:
-        """Show the run's end."""
+        """Show the run's end: stopped or finished, and its verdict."""
+        stopped = self.final_state is WorkerState.STOPPED
+        self.completed_runs.append((self._current, summary, self.final_state))
+        total = self.progress.total if self.progress else summary.intervals
+        ended = (
+            f"run stopped after {summary.intervals} of {total} intervals"
+            if stopped
+            else f"run finished: {summary.intervals} intervals"
+        )
         conserved = "conserved" if summary.escrow_conserved else "NOT conserved"
         self.status_label.setText(
-            f"run finished: {summary.trades_settled} trades, escrow {conserved}, "
+            f"{ended}, {summary.trades_settled} trades, escrow {conserved}, "
             f"chain {summary.chain_url}"
         )
-        self.start_button.setEnabled(False)
-        self.stop_button.setEnabled(False)
-        self.pause_button.setEnabled(False)
+        if self.progress is not None:
+            took = duration_text(self.progress.seconds_per_interval() * summary.intervals)
+            self.pane.progress_label.setText(f"{ended} (about {took})")
+        self.pane.stop_button.setEnabled(False)
+        self.pane.pause_button.setEnabled(False)
+        if self._runner_factory is not None and self.queued and not stopped:
+            QTimer.singleShot(0, self._next_run)
+        else:
+            self._set_idle_buttons()
+            if self._runner_factory is None:
+                self.pane.start_button.setEnabled(False)
+
+    def show_error(self, title: str, message: str, what_to_do: str) -> None:
+        """A dialog that says what happened and what to do (not modal: the run goes on)."""
+        self.last_error = f"{message} {what_to_do}".strip()
+        self.status_label.setText(f"error: {message}")
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
+        if what_to_do:
+            box.setInformativeText(what_to_do)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    # -- geometry --------------------------------------------------------------------------
+    def _restore_geometry(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and self.restoreGeometry(geometry):
+            pass
+        else:
+            self.resize(1340, 700)
+        sizes = self.settings.value("window/splitter")
+        if isinstance(sizes, QByteArray):
+            self.splitter.restoreState(sizes)
+        for name, splitter in self.views.splitters().items():
+            state = self.settings.value(name)
+            if isinstance(state, QByteArray):
+                splitter.restoreState(state)
+
+    def save_geometry(self) -> None:
+        """Keep the window's size and splitters for next time."""
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/splitter", self.splitter.saveState())
+        for name, splitter in self.views.splitters().items():
+            self.settings.setValue(name, splitter.saveState())
 
     def closeEvent(self, event: QCloseEvent | None) -> None:
-        """Stop the runner before the window goes."""
+        """Stop the runner (and with it its Anvil) before the window goes."""
+        self.save_geometry()
         self.bridge.stop()
+        self.queued.clear()
         if self._runner is not None:
             self._runner.stop()
         super().closeEvent(event)

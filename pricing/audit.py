@@ -17,14 +17,20 @@ For each interval it
   ``injected = Σ export + feeder import`` (the feeder meter at the point of common
   coupling), ``consumed = Σ import`` and ``losses = loss_fraction * injected``; an
   ``energy_imbalance`` beyond the tolerance is the signal for theft or pilferage. Without
-  a feeder reading the balance cannot be closed and is reported as not measured.
+  a feeder reading the balance cannot be closed and is reported as not measured;
+* with the city grid as a counterparty (``IntervalRecord.grid``), checks that every Wh
+  through the feeder was billed or paid: the grid's trades are backed by the feeder meter
+  (it sold at most the feeder's import, bought at most its export) and the feeder's net
+  import less the expected losses (and less any flagged ``energy_imbalance``, reported on
+  its own) equals what the grid sold less what it bought, within the tolerance plus one
+  ``carry_wh`` per participant (whole-Wh orders): ``unbilled_feeder``.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from pricing.book import Clearing, Order, Trade
@@ -78,6 +84,16 @@ class IntervalRecord:
     feeder_import_wh: float | None = None
     orders: Sequence[Order] | None = None
     price_components_wei_per_wh: Mapping[str, float] | None = None
+    grid: GridFlow | None = None
+
+
+@dataclass(frozen=True)
+class GridFlow:
+    """The city grid's name in the market and what the feeder meter measured (Wh)."""
+
+    participant: str
+    feeder_import_wh: float
+    feeder_export_wh: float
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,10 @@ class AuditPolicy:
             raise PricingInputError("loss_fraction and tolerance_fraction must be in [0, 1)")
         if self.tolerance_wh < 0 or self.carry_wh < 0:
             raise PricingInputError("tolerance_wh and carry_wh must be ≥ 0")
+
+    def widened(self, extra_wh: float) -> AuditPolicy:
+        """The same policy with ``extra_wh`` more absolute tolerance (say for power steps)."""
+        return replace(self, tolerance_wh=self.tolerance_wh + max(extra_wh, 0.0))
 
 
 @dataclass(frozen=True)
@@ -160,6 +180,7 @@ def audit(records: Sequence[IntervalRecord], policy: AuditPolicy | None = None) 
         findings += _check_against_clearing(record)
         findings += _check_backing(record, policy)
         balance = _balance(record, policy)
+        findings += _check_grid(record, policy, balance)
         balances.append(balance)
         if balance.flagged and balance.unexplained_wh is not None:
             what = "missing (theft or pilferage?)" if balance.unexplained_wh > 0 else "surplus"
@@ -306,6 +327,14 @@ def _check_backing(record: IntervalRecord, policy: AuditPolicy) -> list[Finding]
     for m in record.metered:
         exported[m.participant] += m.export_wh
         imported[m.participant] += m.import_wh
+    if record.grid is not None:  # the grid's side of the feeder: it exports what we import,
+        # and the microgrid's expected line losses lie between its meter and the trades
+        # (a flagged energy_imbalance is reported on its own, not again as a backing gap)
+        balance = _balance(record, policy)
+        flagged = abs(balance.unexplained_wh or 0.0) if balance.flagged else 0.0
+        slack = balance.losses_wh + balance.tolerance_wh + flagged
+        exported[record.grid.participant] += record.grid.feeder_import_wh + slack
+        imported[record.grid.participant] += record.grid.feeder_export_wh + slack
     out = []
     checks = (
         ("oversold", "sold", sold, "exported", exported),
@@ -336,3 +365,33 @@ def _balance(record: IntervalRecord, policy: AuditPolicy) -> EnergyBalance:
     tolerance = policy.tolerance_wh + policy.tolerance_fraction * injected
     unexplained = None if feeder is None else injected - consumed - losses
     return EnergyBalance(record.interval_id, injected, consumed, losses, unexplained, tolerance)
+
+
+def _check_grid(
+    record: IntervalRecord, policy: AuditPolicy, balance: EnergyBalance
+) -> list[Finding]:
+    grid = record.grid
+    if grid is None:
+        return []
+    sold = sum(t.energy_wh for t in record.clearing.trades if t.seller == grid.participant)
+    bought = sum(t.energy_wh for t in record.clearing.trades if t.buyer == grid.participant)
+    net_wh = grid.feeder_import_wh - grid.feeder_export_wh
+    # energy the balance flags as unexplained (a tap, a skewed cut) is its own finding
+    flagged_wh = balance.unexplained_wh if balance.flagged and balance.unexplained_wh else 0.0
+    unbilled = net_wh - balance.losses_wh - flagged_wh - (sold - bought)
+    slack = balance.tolerance_wh + policy.carry_wh * max(1, len(record.metered))
+    if abs(unbilled) <= slack:
+        return []
+    what = "imported but not billed" if unbilled > 0 else "exported but not paid"
+    return [
+        Finding(
+            record.interval_id,
+            "unbilled_feeder",
+            f"{abs(unbilled):.1f} Wh {what}: the feeder imported {grid.feeder_import_wh:.1f} "
+            f"and exported {grid.feeder_export_wh:.1f} Wh (expected losses "
+            f"{balance.losses_wh:.1f} Wh), the grid sold {sold} and bought {bought} Wh "
+            f"(slack {slack:.1f} Wh)",
+            participant=grid.participant,
+            amount=unbilled,
+        )
+    ]

@@ -1,19 +1,11 @@
-"""Project-wide pytest options and fixtures."""
+"""Project-wide pytest set-up (``--meter-port``, ``--bench-config``, the ``hil`` marker and the
+bench fixtures come from the package's own plugin, ``gridbench.pytest_plugin``)."""
 
 from __future__ import annotations
 
 import os
-
-import pytest
+import tempfile
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--meter-port",
-        action="append",
-        default=[],
-        metavar="PORT",
-        help="serial port of a real meter board; adds the 'real' kind to the conformance suite",
-    )
+# The panel keeps recent files and geometry in QSettings: never the user's own.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="gridbench-tests-config-")

@@ -6,12 +6,17 @@ import argparse
 import json
 import queue
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from bench.config import load_scenario
+from bench.cli.progress_bar import ProgressBar
+from bench.config import ScenarioConfig, load_with_overrides
+from bench.config.schema import check_value
+from bench.config.tables import SCENARIO
+from bench.errors import ConfigError
 from bench.events import IntervalReport, RunSummary, StatusEvent, WorkerState, WorkerStatus
 from bench.scenario.worker import ScenarioWorker
-from bench.store import JournalRecorder
+from bench.store import recorder_for, rerun_config
 
 
 def add_run_options(parser: argparse.ArgumentParser, default_config: Path | None) -> None:
@@ -20,7 +25,7 @@ def add_run_options(parser: argparse.ArgumentParser, default_config: Path | None
         "--config",
         type=Path,
         default=default_config,
-        required=default_config is None and parser.prog.endswith(" run"),
+        required=False,
         metavar="TOML",
         help="bench config (meters, participants, market, chain)"
         + (f"; default: {default_config.name}" if default_config else ""),
@@ -43,39 +48,70 @@ def add_run_options(parser: argparse.ArgumentParser, default_config: Path | None
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every interval")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar or notes: the final line only"
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> ScenarioConfig:
+    """The config of ``--config`` (or of the run ``--from``) with the options' overrides."""
+    overrides = {
+        f"scenario.{name}": check_value(SCENARIO, name, getattr(args, name), f"--{name}")
+        for name in ("intervals", "speed")
+        if getattr(args, name) is not None
+    }
+    from_run = getattr(args, "from_run", None)
+    if from_run is not None:
+        past = rerun_config(from_run)
+        assert past.source is not None
+        given = {**dict(past.overrides), **overrides}
+        config = load_with_overrides(past.source, given, text=past.source_text)
+    elif args.config is None:
+        raise ConfigError("no bench config: pass --config TOML or --from RUN_DIR")
+    else:
+        config = load_with_overrides(args.config, overrides)
+    return replace(config, chain_url=args.chain_url) if args.chain_url else config
 
 
 def runner_from_args(args: argparse.Namespace) -> ScenarioWorker:
     """Build a worker, journaling into ``--journal``, from the parsed options."""
-    config = load_scenario(
-        args.config,
-        intervals=args.intervals,
-        speed=args.speed,
-        chain_url=args.chain_url,
-    )
-    return ScenarioWorker(config, recorders=[JournalRecorder(args.journal)])
+    config = config_from_args(args)
+    return ScenarioWorker(config, recorders=[recorder_for(config, args.journal)])
 
 
 def run_headless(args: argparse.Namespace) -> int:
     """Run to the end without a window; print the summary; exit 0 only if all is well."""
     runner = runner_from_args(args)
+    quiet = getattr(args, "quiet", False)
+    bar = ProgressBar.for_stderr(runner.config) if not quiet else None
     runner.start()
     summary: RunSummary | None = None
-    while summary is None:
-        try:
-            event = runner.events.get(timeout=0.5)
-        except queue.Empty:
-            if not runner.is_alive():
-                break
-            continue
-        if isinstance(event, WorkerStatus) and event.state is WorkerState.FAILED:
-            continue  # the run ends with it: printed once below
-        if isinstance(event, StatusEvent) and (args.verbose or event.level != "info"):
-            print(f"[{event.level}] {event.message}", file=sys.stderr)
-        elif isinstance(event, IntervalReport) and args.verbose:
-            print(_interval_line(event), file=sys.stderr)
-        elif isinstance(event, RunSummary):
-            summary = event
+    try:
+        while summary is None:
+            try:
+                event = runner.events.get(timeout=0.5)
+            except queue.Empty:
+                if not runner.is_alive():
+                    break
+                continue
+            if bar is not None:
+                bar.follow(event)
+            if isinstance(event, WorkerStatus) and event.state is WorkerState.FAILED:
+                continue  # the run ends with it: printed once below
+            if isinstance(event, StatusEvent) and (
+                args.verbose or (event.level != "info" and not quiet)
+            ):
+                _note(bar, f"[{event.level}] {event.message}")
+            elif isinstance(event, IntervalReport) and args.verbose:
+                _note(bar, _interval_line(event))
+            elif isinstance(event, RunSummary):
+                summary = event
+    except KeyboardInterrupt:
+        print("gridbench: interrupted: stopping the run and its chain", file=sys.stderr)
+        runner.stop()
+    finally:
+        if bar is not None:
+            bar.close()
     runner.join()
     if summary is None:
         print(f"gridbench: error: {runner.error}", file=sys.stderr)
@@ -87,12 +123,20 @@ def run_headless(args: argparse.Namespace) -> int:
     return 0 if summary.escrow_conserved and runner.error is None else 1
 
 
+def _note(bar: ProgressBar | None, line: str) -> None:
+    if bar is not None:
+        bar.print(line)
+    else:
+        print(line, file=sys.stderr)
+
+
 def _interval_line(report: IntervalReport) -> str:
     clearing, settlement = report.pricing.clearing, report.settlement
     price = clearing.price_wei_per_wh
     return (
         f"interval {report.interval_id}: {clearing.volume_wh} Wh cleared at "
-        f"{'-' if price is None else price} wei/Wh, {len(settlement.settled_trades)} settled, "
+        f"{'-' if price is None else f'{price / 1000:.3f}'} LABC/kWh, "
+        f"{len(settlement.settled_trades)} settled, "
         f"{len(settlement.rejected_trades)} rejected"
     )
 
@@ -103,7 +147,8 @@ def _summary_line(summary: RunSummary) -> str:
         f"{summary.trades_settled} trades settled ({summary.trades_rejected} rejected), "
         f"{summary.energy_traded_wh} Wh for {summary.value_settled_wei / 1e6:.6f} LABC "
         f"on {summary.chain_url}; escrow conserved: {str(summary.escrow_conserved).lower()}; "
-        f"audit clean: {str(summary.audit_clean).lower()}{_attestation_part(summary)}"
+        f"audit clean: {str(summary.audit_clean).lower()}; "
+        f"journal {summary.journal_path or 'none'}{_attestation_part(summary)}"
     )
 
 
@@ -128,4 +173,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run a bench config to the end without a window and print a summary.",
     )
     add_run_options(parser, default_config=None)
+    parser.add_argument(
+        "--from",
+        dest="from_run",
+        type=Path,
+        metavar="RUN_DIR",
+        help="rerun a past run: its journaled config text and overrides (options still apply)",
+    )
     parser.set_defaults(func=run_headless)

@@ -6,12 +6,17 @@ Tables (reference with units, defaults and ranges: ``docs/config.md``)::
     [[meters]]         # id, kind, port, key | relay_key_file, profile, power_w,
                        # [meters.faults] (emulated), [meters.generic] (generic boards)
     [scenario]         # market_interval_s, intervals, speed, start_hour, feeder_meter,
-                       # unmetered_load_w (emulation only: a tap past the meters)
+                       # unmetered_load_w (emulation only: a tap past the meters),
+                       # demand_response
     [market]           # mechanism, cost and charge components, storage, loss_fraction
     [chain]            # url (empty: start Anvil), deposit_wei, operator_key_file,
                        # allow_well_known_key
-    [[participants]]   # name, role, meter, limit prices, elasticity, key_file
+    [[participants]]   # name, role, meter, limit prices, elasticity, key_file, strategy
+                       # and its parameters, flexible load (energy, power, window)
     [[sessions]]       # consumer, meter (a supply point), owner, tariff, cap, intervals
+    [grid]             # the city grid as a counterparty: import tariff schedule,
+                       # feed-in tariff, import/export limits at the feeder
+    [battery]          # the shared store: aggregator, meter, capacity, power, efficiency
 
 Modules: ``schema`` (the declarative key/table checker), ``tables`` (this config's
 schema), ``model`` (the validated dataclasses), ``load`` (reading and cross-checks),
@@ -29,9 +34,12 @@ from bench.config.load import (
 from bench.config.model import (
     FAULT_FIELDS,
     AgentSpec,
+    BatteryConfig,
     BenchConfig,
     Faults,
+    FlexibleLoad,
     GenericConfig,
+    GridConfig,
     MarketConfig,
     MeterConfig,
     Participant,
@@ -39,6 +47,7 @@ from bench.config.model import (
     ScenarioConfig,
     SessionPlan,
 )
+from bench.config.overrides import apply_overrides, load_with_overrides, override_key_names
 from bench.config.tables import BACKENDS, METER_KINDS, PORT_KINDS
 
 __all__ = [
@@ -47,17 +56,23 @@ __all__ = [
     "METER_KINDS",
     "PORT_KINDS",
     "AgentSpec",
+    "BatteryConfig",
     "BenchConfig",
     "Faults",
+    "FlexibleLoad",
     "GenericConfig",
+    "GridConfig",
     "MarketConfig",
     "MeterConfig",
     "Participant",
     "Role",
     "ScenarioConfig",
     "SessionPlan",
+    "apply_overrides",
     "load_bench_config",
     "load_scenario",
+    "load_with_overrides",
+    "override_key_names",
     "parse_bench_config",
     "parse_faults",
     "parse_scenario",

@@ -18,9 +18,12 @@ from bench.config.keyfiles import key_file_problem
 from bench.config.model import (
     READING_TIME_UNCERTAINTY_S,
     AgentSpec,
+    BatteryConfig,
     BenchConfig,
     Faults,
+    FlexibleLoad,
     GenericConfig,
+    GridConfig,
     MarketConfig,
     MeterConfig,
     Participant,
@@ -104,6 +107,7 @@ class _Document:
     """One parsed TOML document, checked table by table."""
 
     def __init__(self, data: dict[str, Any], source: Path | None) -> None:
+        self.present = set(data)
         self.source = source
         self.base = source.parent if source is not None else Path.cwd()
         errors: list[str] = []
@@ -218,7 +222,10 @@ class _Document:
             allow_well_known_key=chain["allow_well_known_key"],
             feeder_meter=feeder,
             unmetered_load_w=scenario["unmetered_load_w"],
+            demand_response=scenario["demand_response"],
             sessions=sessions,
+            grid=self._grid(participants, feeder, errors),
+            battery=self._battery(meter_ids, participants, feeder, errors),
         )
         _raise(errors, self.source)
         _check_pricing(config)
@@ -240,9 +247,88 @@ class _Document:
             bid_price_wei_per_wh=raw["bid_price_wei_per_wh"],
             elasticity=raw["elasticity"],
             reference_price_wei_per_wh=raw["reference_price_wei_per_wh"],
+            strategy=raw["strategy"],
+            tariff_position=raw["tariff_position"],
+            signal_offset_wei_per_wh=raw["signal_offset_wei_per_wh"],
+            zip_margin=raw["zip_margin"],
+            flexible=self._flexible(name, raw, errors),
         )
         key_file = self._path(raw["key_file"], f"participant {name!r} key_file", errors)
         return Participant(agent=agent, meter_id=meter_id, key_file=key_file)
+
+    @staticmethod
+    def _flexible(name: str, raw: dict[str, Any], errors: list[str]) -> FlexibleLoad | None:
+        if not raw["flexible_energy_wh"]:
+            return None
+        flexible = FlexibleLoad(
+            raw["flexible_energy_wh"],
+            raw["flexible_power_w"],
+            raw["flexible_first"],
+            raw["flexible_last"],
+        )
+        if flexible.last < flexible.first:
+            errors.append(
+                f"participant {name!r}: flexible_last ({flexible.last}) comes before "
+                f"flexible_first ({flexible.first})"
+            )
+        if flexible.power_w <= 0:
+            errors.append(f"participant {name!r}: a flexible load needs flexible_power_w > 0")
+        return flexible
+
+    def _grid(
+        self, participants: tuple[Participant, ...], feeder: str | None, errors: list[str]
+    ) -> GridConfig | None:
+        if "grid" not in self.present:
+            return None
+        grid = GridConfig(**self.raw["grid"])
+        if not feeder:
+            errors.append(
+                "[grid] needs [scenario] feeder_meter: the grid is billed and paid by the "
+                "feeder meter at the grid connection"
+            )
+        if grid.participant in {p.agent.participant for p in participants}:
+            errors.append(
+                f"[grid] participant {grid.participant!r} is also a [[participants]] name; "
+                "give the grid its own name"
+            )
+        return grid
+
+    def _battery(
+        self,
+        meter_ids: set[str],
+        participants: tuple[Participant, ...],
+        feeder: str | None,
+        errors: list[str],
+    ) -> BatteryConfig | None:
+        if "battery" not in self.present:
+            return None
+        raw = dict(self.raw["battery"])
+        meter = raw.pop("meter")
+        if not raw["participant"] or not meter:
+            errors.append("[battery] needs participant and meter (the aggregator and its meter)")
+            return None
+        battery = BatteryConfig(meter_id=meter, **raw)
+        owners = {p.agent.participant: p for p in participants}
+        owner = owners.get(battery.participant)
+        if owner is None:
+            errors.append(
+                f"[battery] participant {battery.participant!r} is not a [[participants]] name; "
+                "add the aggregator that owns the battery"
+            )
+        elif owner.meter_id != meter:
+            errors.append(
+                f"[battery] meter {meter!r} is not the meter of {battery.participant!r} "
+                f"({owner.meter_id!r}); the aggregator's meter is the battery's"
+            )
+        if meter not in meter_ids or meter == feeder:
+            errors.append(f"[battery] meter {meter!r} must be a [[meters]] entry, not the feeder")
+        elif self.bench.meter(meter).kind not in ("emulated", "simavr", "fake"):
+            errors.append(
+                f"[battery] meter {meter!r} is a {self.bench.meter(meter).kind} meter; the "
+                "battery's power follows a setpoint, so it needs load control (emulated, "
+                "simavr or fake)"
+            )
+        return battery
 
     @staticmethod
     def _feeder(
@@ -300,8 +386,16 @@ def _check_pricing(config: ScenarioConfig) -> None:
     try:
         market.charges  # noqa: B018 - built to validate
         market.storage_model  # noqa: B018
+        config.storage_model  # noqa: B018
     except PricingInputError as exc:
         raise ConfigError(f"[market]: {exc}; fix it in the bench config") from exc
+    try:
+        if config.grid is not None:
+            config.grid.tariff  # noqa: B018
+        if config.battery is not None:
+            config.battery.battery  # noqa: B018
+    except PricingInputError as exc:
+        raise ConfigError(f"[grid] or [battery]: {exc}; fix it in the bench config") from exc
     try:
         config.audit_policy  # noqa: B018
     except PricingInputError as exc:

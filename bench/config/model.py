@@ -7,7 +7,15 @@ from enum import Enum
 from pathlib import Path
 
 from bench.errors import ConfigError
-from pricing import AuditPolicy, Charges, StorageModel
+from pricing import (
+    STRATEGIES,
+    AuditPolicy,
+    Battery,
+    BiddingStrategy,
+    Charges,
+    GridTariff,
+    StorageModel,
+)
 
 
 @dataclass
@@ -78,6 +86,7 @@ class BenchConfig:
     reading_interval_s: float = 0.1
     backend: str = "native"
     source: Path | None = None
+    seed: int = 0
 
     def meter(self, meter_id: str) -> MeterConfig:
         """The entry for ``meter_id``."""
@@ -96,6 +105,17 @@ class Role(Enum):
 
 
 @dataclass(frozen=True)
+class FlexibleLoad:
+    """A load that must draw ``energy_wh`` within intervals ``first``..``last`` (1-based,
+    inclusive) at most ``power_w``; the bench schedules it in the cheapest intervals."""
+
+    energy_wh: float
+    power_w: float
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
 class AgentSpec:
     """Configuration of one agent (from the bench config's ``[[participants]]``)."""
 
@@ -105,6 +125,23 @@ class AgentSpec:
     bid_price_wei_per_wh: int = 300
     elasticity: float = 0.0
     reference_price_wei_per_wh: int = 200
+    strategy: str = "fixed"
+    tariff_position: float = 0.5
+    signal_offset_wei_per_wh: float = 0.0
+    zip_margin: float = 0.0
+    flexible: FlexibleLoad | None = None
+
+    def bidding(self, side_is_bid: bool) -> BiddingStrategy:
+        """A fresh strategy object for one side (``pricing.STRATEGIES[strategy]``)."""
+        cls = STRATEGIES[self.strategy]
+        if self.strategy == "fixed":
+            return cls(self.bid_price_wei_per_wh if side_is_bid else self.offer_price_wei_per_wh)
+        if self.strategy == "tariff":
+            return cls(self.tariff_position)
+        if self.strategy == "signal":
+            return cls(self.signal_offset_wei_per_wh)
+        margin = min(self.zip_margin, 0.0) if side_is_bid else max(self.zip_margin, 0.0)
+        return cls(margin)
 
     def __post_init__(self) -> None:
         if self.offer_price_wei_per_wh < 0 or self.bid_price_wei_per_wh < 0:
@@ -176,6 +213,46 @@ class MarketConfig:
         )
 
 
+@dataclass(frozen=True)
+class GridConfig:
+    """The ``[grid]`` table: the city grid as a counterparty at the feeder."""
+
+    participant: str = "grid"
+    import_schedule: tuple[tuple[float, int], ...] = ((0.0, 200),)
+    feed_in_wei_per_wh: int = 80
+    import_limit_w: float = 100_000.0
+    export_limit_w: float = 100_000.0
+
+    @property
+    def tariff(self) -> GridTariff:
+        """The pricing object (validated when the config was read)."""
+        return GridTariff(
+            self.import_schedule,
+            self.feed_in_wei_per_wh,
+            self.import_limit_w,
+            self.export_limit_w,
+            participant=self.participant,
+        )
+
+
+@dataclass(frozen=True)
+class BatteryConfig:
+    """The ``[battery]`` table: the shared store, a meter owned by an aggregator."""
+
+    participant: str
+    meter_id: str
+    capacity_wh: float = 20_000.0
+    power_w: float = 5_000.0
+    round_trip_efficiency: float = 0.9
+    initial_soc_fraction: float = 0.5
+    soc_nodes: int = 101
+
+    @property
+    def battery(self) -> Battery:
+        """The battery's physics."""
+        return Battery(self.capacity_wh, self.power_w, self.round_trip_efficiency)
+
+
 READING_TIME_UNCERTAINTY_S = 0.005
 """How far a reading's host receipt time may stray from when the meter measured it."""
 
@@ -199,6 +276,28 @@ class ScenarioConfig:
     feeder_meter: str | None = None
     unmetered_load_w: float = 0.0
     sessions: tuple[SessionPlan, ...] = ()
+    source_text: str = ""
+    """The config file's text as read (empty when built from a parsed document)."""
+    overrides: tuple[tuple[str, object], ...] = ()
+    """Parameter overrides applied on top of the file (``table.key``, value)."""
+    grid: GridConfig | None = None
+    battery: BatteryConfig | None = None
+    demand_response: bool = True
+
+    @property
+    def storage_model(self) -> StorageModel:
+        """The storage HJB's model: the battery's capacity, power and SoC grid when there is
+        one, else ``[market]``'s shared storage."""
+        model = self.market.storage_model
+        if self.battery is None:
+            return model
+        b = self.battery
+        return StorageModel(
+            capacity_wh=b.capacity_wh,
+            power_limit_w=b.power_w,
+            import_slope_wei_per_wh_per_w=model.import_slope_wei_per_wh_per_w,
+            soc_nodes=b.soc_nodes,
+        )
 
     @property
     def start_s(self) -> float:

@@ -77,11 +77,24 @@ def resolved_toml(config: ScenarioConfig) -> str:
             out.append(_section(tables.GENERIC, dataclasses.asdict(m.generic)))
     for p in cfg.participants:
         values = {**dataclasses.asdict(p.agent), "name": p.agent.participant}
+        flexible = p.agent.flexible
+        if flexible is not None:
+            values |= {
+                "flexible_energy_wh": flexible.energy_wh,
+                "flexible_power_w": flexible.power_w,
+                "flexible_first": flexible.first,
+                "flexible_last": flexible.last,
+            }
         out.append(
             _section(tables.PARTICIPANTS, {**values, "meter": p.meter_id, "key_file": p.key_file})
         )
     for s in cfg.sessions:
         out.append(_section(tables.SESSIONS, {**dataclasses.asdict(s), "meter": s.meter_id}))
+    if cfg.grid is not None:
+        out.append(_section(tables.GRID, dataclasses.asdict(cfg.grid)))
+    if cfg.battery is not None:
+        battery = {**dataclasses.asdict(cfg.battery), "meter": cfg.battery.meter_id}
+        out.append(_section(tables.BATTERY, battery))
     return "\n".join(out) + "\n"
 
 
@@ -104,5 +117,7 @@ def _toml(value: Any) -> str:
         return repr(value) if math.isfinite(value) else str(value)
     if isinstance(value, Path):
         return _toml(str(value))
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'

@@ -9,6 +9,7 @@ a config check lists them all.
 from __future__ import annotations
 
 import difflib
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ REQUIRED: Any = object()
 
 @dataclass(frozen=True)
 class Key:
-    """One key: ``kind`` is int, float, str, bool, path or hex32 (64 hex digits)."""
+    """One key: ``kind`` is int, float, str, bool, path, hex32 (64 hex digits) or schedule
+    (``[[start_hour, wei_per_wh], ...]``, start hours ascending from 0, below 24)."""
 
     name: str
     kind: str
@@ -124,6 +126,8 @@ def _value(key: Key, value: Any) -> tuple[Any, str | None]:
     kind = key.kind
     if kind == "bool":
         return value, None if isinstance(value, bool) else f"must be true or false (got {value!r})"
+    if kind == "schedule":
+        return _schedule(value)
     if kind in ("str", "path", "hex32"):
         if not isinstance(value, str):
             return value, f"must be a string (got {value!r})"
@@ -158,6 +162,23 @@ def _numeric(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return isinstance(value, str)
+
+
+def _schedule(value: Any) -> tuple[Any, str | None]:
+    hint = "must be [[start_hour, wei_per_wh], ...] with hours ascending from 0, below 24"
+    if not isinstance(value, list) or not value:
+        return value, f"{hint} (got {value!r})"
+    pairs = []
+    for item in value:
+        ok = isinstance(item, list) and len(item) == 2
+        ok = ok and all(isinstance(x, int | float) and not isinstance(x, bool) for x in item)
+        if not ok or not math.isfinite(item[0]) or not isinstance(item[1], int) or item[1] < 0:
+            return value, f"{hint}, prices whole wei/Wh ≥ 0 (got {item!r})"
+        pairs.append((float(item[0]), int(item[1])))
+    hours = [h for h, _ in pairs]
+    if hours[0] != 0 or hours[-1] >= 24 or any(b <= a for a, b in itertools.pairwise(hours)):
+        return value, f"{hint} (got hours {hours})"
+    return tuple(pairs), None
 
 
 def _hex32(value: str) -> tuple[Any, str | None]:

@@ -16,6 +16,8 @@ PORT_KINDS = ("firmata", "generic")
 """Kinds on a serial port named by ``port``; the bench starts the others itself."""
 ROLES = ("prosumer", "consumer", "responsive")
 MECHANISM_NAMES = ("pay_as_clear", "pay_as_bid", "pay_as_offer")
+STRATEGY_NAMES = ("fixed", "tariff", "signal", "zip")
+"""Bidding strategies (``pricing.STRATEGIES``) a participant's ``strategy`` names."""
 MAX_WEI_PER_WH = 1e9
 MAX_POWER_W = 1e7
 
@@ -56,6 +58,15 @@ BENCH = Table(
             16.383,
         ),
         Key("backend", "str", "native", "Firmata host backend", choices=BACKENDS),
+        Key(
+            "seed",
+            "int",
+            0,
+            "seed of the emulated meters' noise and fault draws (a rerun draws the same)",
+            "",
+            0,
+            2**31 - 1,
+        ),
     ),
     renamed={"interval_s": "reading_interval_s"},
 )
@@ -160,6 +171,13 @@ SCENARIO = Table(
             0.0,
             MAX_POWER_W,
         ),
+        Key(
+            "demand_response",
+            "bool",
+            True,
+            "responsive participants and flexible loads answer the published price "
+            "(false: the same scenario without response, for comparison)",
+        ),
     ),
     renamed={"interval_s": "market_interval_s", "time_scale": "speed"},
 )
@@ -241,6 +259,66 @@ PARTICIPANTS = Table(
             "reference_price_wei_per_wh", 200, "responsive: price of the unscaled demand", low=1
         ),
         _key_file("key_file", "the participant's wallet private key"),
+        Key(
+            "strategy",
+            "str",
+            "fixed",
+            "how it sets its limit price each interval (fixed: the limit prices above)",
+            choices=STRATEGY_NAMES,
+        ),
+        _fraction(
+            "tariff_position",
+            "tariff: position between feed-in (0) and import tariff (1)",
+            default=0.5,
+        ),
+        Key(
+            "signal_offset_wei_per_wh",
+            "float",
+            0.0,
+            "signal: buyers bid the price forecast + this, sellers offer it − this",
+            "wei/Wh",
+            -MAX_WEI_PER_WH,
+            MAX_WEI_PER_WH,
+        ),
+        Key(
+            "zip_margin",
+            "float",
+            0.0,
+            "zip: initial profit margin (buyers −1…0, sellers ≥ 0)",
+            "",
+            -1.0,
+            10.0,
+        ),
+        Key(
+            "flexible_energy_wh",
+            "float",
+            0.0,
+            "energy a flexible load (EV charger, water heater) must draw inside its window",
+            "Wh",
+            0.0,
+            1e9,
+        ),
+        Key(
+            "flexible_power_w",
+            "float",
+            0.0,
+            "the flexible load's power limit",
+            "W",
+            0.0,
+            MAX_POWER_W,
+        ),
+        Key(
+            "flexible_first",
+            "int",
+            1,
+            "first interval of the flexible load's window",
+            "",
+            1,
+            100_000,
+        ),
+        Key(
+            "flexible_last", "int", 1, "last interval of the flexible load's window", "", 1, 100_000
+        ),
     ),
     array=True,
 )
@@ -261,10 +339,73 @@ SESSIONS = Table(
     array=True,
 )
 
+GRID = Table(
+    "grid",
+    "The city grid as a counterparty at the feeder: it sells at the import tariff and buys "
+    "exports at the feed-in tariff, up to the feeder limits, in every interval, with its own "
+    "wallet. Absent: no grid in the market.",
+    (
+        Key("participant", "str", "grid", "the grid's name in the market (its wallet)"),
+        Key(
+            "import_schedule",
+            "schedule",
+            ((0.0, 200),),
+            "time-of-use import tariff: [[start_hour, wei_per_wh], ...] from hour 0, "
+            "each holding until the next",
+            "h, wei/Wh",
+        ),
+        _price("feed_in_wei_per_wh", 80, "what the grid pays for exports"),
+        Key("import_limit_w", "float", 100_000.0, "most the feeder imports", "W", 0, MAX_POWER_W),
+        Key("export_limit_w", "float", 100_000.0, "most the feeder exports", "W", 0, MAX_POWER_W),
+    ),
+)
+
+BATTERY = Table(
+    "battery",
+    "The shared store: a meter with emulated battery physics, owned by an aggregator "
+    "participant; each interval its setpoint follows the storage HJB's policy. Absent: no "
+    "battery (the PDE still prices storage scarcity).",
+    (
+        Key("participant", "str", "", "required: the aggregator participant that owns it"),
+        Key("meter", "str", "", "required: its meter (load control: emulated, simavr, fake)"),
+        Key("capacity_wh", "float", 20_000.0, "usable capacity", "Wh", 0, 1e9, low_open=True),
+        Key(
+            "power_w",
+            "float",
+            5_000.0,
+            "power limit, both ways",
+            "W",
+            0,
+            MAX_POWER_W,
+            low_open=True,
+        ),
+        Key(
+            "round_trip_efficiency",
+            "float",
+            0.9,
+            "energy out / energy in over a full cycle",
+            "fraction",
+            0.0,
+            1.0,
+            low_open=True,
+        ),
+        _fraction("initial_soc_fraction", "state of charge at the start", default=0.5),
+        Key(
+            "soc_nodes",
+            "int",
+            101,
+            "state-of-charge nodes of the HJB grid (fewer: faster re-solve)",
+            "",
+            11,
+            2001,
+        ),
+    ),
+)
+
 DOCUMENT = Table(
     "",
     "A bench config file.",
     (),
-    tables=(BENCH, METERS, SCENARIO, MARKET, CHAIN, PARTICIPANTS, SESSIONS),
+    tables=(BENCH, METERS, SCENARIO, MARKET, CHAIN, PARTICIPANTS, SESSIONS, GRID, BATTERY),
 )
 """Every top-level table, in the order of the reference."""

@@ -41,7 +41,7 @@ def start_farm(
     stack: contextlib.ExitStack, meters: Sequence[MeterConfig], bench: BenchConfig, time: SimTime
 ) -> dict[str, MeterSite]:
     """One farm for every emulated meter, integrating on the scenario's clock."""
-    emulated = emulated_meters(replace(bench, meters=tuple(meters)))
+    emulated = emulated_meters(replace(bench, meters=tuple(meters)), seed=bench.seed)
     farm = stack.enter_context(MeterFarm(emulated, baud=bench.baud, sim_clock=time.now_s))
     return {
         m.meter_id: MeterSite(

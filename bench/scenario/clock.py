@@ -24,6 +24,10 @@ class SimClock:
         default_factory=lambda: (time.monotonic(), None), repr=False
     )
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    # (simulated time a pause began at, the real anchor valid up to it), one per pause
+    _before_pauses: list[tuple[float, float]] = field(
+        default_factory=list, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not self.speed > 0:
@@ -49,6 +53,8 @@ class SimClock:
         with self._lock:
             t0, paused_at = self._anchor
             if paused_at is not None:
+                paused_sim_s = self.start_s + self.speed * (paused_at - t0)
+                self._before_pauses.append((paused_sim_s, t0))
                 self._anchor = (t0 + time.monotonic() - paused_at, None)
 
     def now_s(self) -> float:
@@ -59,8 +65,15 @@ class SimClock:
         return self.start_s + self.speed * (real - t0)
 
     def real_time_of(self, sim_time_s: float) -> float:
-        """The ``time.monotonic()`` instant at which the clock shows ``sim_time_s``."""
-        return self._anchor[0] + (sim_time_s - self.start_s) / self.speed
+        """The ``time.monotonic()`` instant at which the clock shows (or showed)
+        ``sim_time_s``: a time before a pause maps to the real time before the pause."""
+        with self._lock:
+            t0 = self._anchor[0]
+            for paused_sim_s, t0_before in self._before_pauses:
+                if sim_time_s <= paused_sim_s:
+                    t0 = t0_before
+                    break
+        return t0 + (sim_time_s - self.start_s) / self.speed
 
     def real_delay_s(self, sim_time_s: float) -> float:
         """Real seconds from now until the clock shows ``sim_time_s`` (≥ 0)."""

@@ -5,37 +5,77 @@ one reporting period old, and at an accelerated clock that skews one interval's 
 into the next. Each meter's cumulative counters (derived only from the meters' own
 counters, across outages and reboots) are interpolated linearly at the boundary's
 instant instead, so all meters are cut at the same moment.
+
+A boundary is cut on schedule whether or not every meter has reported after it. A
+meter with no reading after the boundary yet (late, or out) is cut at its last reading
+and the boundary is kept *pending*; when its readings cover the boundary, the energy it
+consumed before the boundary comes out as a :class:`CatchUp` for that interval. Across
+a gap between readings longer than ``max_gap_s`` the counters cannot say when the energy
+was consumed: it comes out as one catch-up for the gap (``interval_id`` None). Nothing
+is dropped: the history is kept back to the oldest boundary still pending.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import deque
 from dataclasses import dataclass, field
 
 from bench.devices import EnergyTracker, Reading
 
 
+@dataclass(frozen=True)
+class CatchUp:
+    """Energy a meter consumed before a boundary already cut, found from its counters.
+
+    ``interval_id`` is the interval it was consumed in, or None when it was consumed
+    somewhere in an outage (``from_t_s``..``to_t_s``, host monotonic seconds).
+    """
+
+    meter_id: str
+    interval_id: int | None
+    from_t_s: float
+    to_t_s: float
+    import_wh: float
+    export_wh: float
+
+
 @dataclass
 class _Meter:
-    times_s: deque[float] = field(default_factory=lambda: deque(maxlen=256))
-    import_wh: deque[float] = field(default_factory=lambda: deque(maxlen=256))
-    export_wh: deque[float] = field(default_factory=lambda: deque(maxlen=256))
+    times_s: list[float] = field(default_factory=list)
+    import_wh: list[float] = field(default_factory=list)
+    export_wh: list[float] = field(default_factory=list)
     mark_import_wh: float = 0.0
     mark_export_wh: float = 0.0
+    pending: list[tuple[int | None, float]] = field(default_factory=list)
+    gaps_done: set[float] = field(default_factory=set)
 
 
 class BoundaryCounters:
-    """Cumulative import/export per meter since the first reading, cut at boundaries."""
+    """Cumulative import/export per meter since its first reading, cut at boundaries."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_gap_s: float = 1.0) -> None:
+        self.max_gap_s = max_gap_s
         self._tracker = EnergyTracker()
         self._meters: dict[str, _Meter] = {}
+        self._catch_ups: list[CatchUp] = []
+        self._start_t_s: float | None = None
+        self._last_cut_t_s: float | None = None
+        self._zero_at_s: dict[str, float] = {}
+        self.unknown_start: list[tuple[str, float]] = []
+        """(meter, first reading time) of meters that came online after the first
+        boundary with counters that did not start at a known instant: their energy
+        before the first reading is unknown."""
+
+    def counters_zero_at(self, meter_id: str, t_s: float) -> None:
+        """The meter's counters were 0 at ``t_s`` (an emulated meter started then)."""
+        self._zero_at_s[meter_id] = t_s
 
     def add(self, reading: Reading) -> None:
         """Account one reading (in arrival order per meter)."""
         delta = self._tracker.update(reading)
         meter = self._meters.setdefault(reading.meter_id, _Meter())
+        if not meter.times_s:
+            self._first_reading(reading)
         imp = meter.import_wh[-1] if meter.import_wh else 0.0
         exp = meter.export_wh[-1] if meter.export_wh else 0.0
         if delta is not None:
@@ -48,32 +88,138 @@ class BoundaryCounters:
         meter.times_s.append(reading.t_s)
         meter.import_wh.append(imp)
         meter.export_wh.append(exp)
+        self._resolve(reading.meter_id, meter)
+
+    def _first_reading(self, r: Reading) -> None:
+        """A meter first seen after the first boundary: its energy since then, pro rata
+        from counters known to start at 0, else noted as unknown."""
+        start = self._start_t_s
+        if start is None or r.t_s <= start:
+            return
+        zero_at = self._zero_at_s.get(r.meter_id)
+        if zero_at is None or r.t_s <= zero_at:
+            self.unknown_start.append((r.meter_id, r.t_s))
+            return
+        share = (r.t_s - max(start, zero_at)) / (r.t_s - zero_at)
+        self._catch_ups.append(
+            CatchUp(
+                r.meter_id,
+                None,
+                start,
+                r.t_s,
+                r.energy_import_wh * share,
+                r.energy_export_wh * share,
+            )
+        )
 
     def seen_after(self, meter_id: str, t_s: float) -> bool:
         """True once the meter has reported at or after ``t_s``."""
         meter = self._meters.get(meter_id)
         return bool(meter and meter.times_s and meter.times_s[-1] >= t_s)
 
-    def cut(self, meter_id: str, t_s: float) -> tuple[float, float]:
-        """(import, export) Wh counted from the previous cut to ``t_s``; moves the mark."""
-        meter = self._meters.get(meter_id)
-        if meter is None or not meter.times_s:
-            return 0.0, 0.0
-        imp = _interp(meter.times_s, meter.import_wh, t_s)
-        exp = _interp(meter.times_s, meter.export_wh, t_s)
+    def cut(self, meter_id: str, t_s: float, interval_id: int | None = None) -> tuple[float, float]:
+        """(import, export) Wh counted from the previous cut to ``t_s``; moves the mark.
+
+        Without a reading at or after ``t_s`` yet the meter is cut at its last reading
+        and the boundary stays pending for a catch-up (:meth:`take_catch_ups`).
+        """
+        if self._start_t_s is None:
+            self._start_t_s = t_s
+        self._last_cut_t_s = t_s
+        meter = self._meters.setdefault(meter_id, _Meter())
+        if not meter.times_s or meter.times_s[-1] < t_s:
+            meter.pending.append((interval_id, t_s))
+            if not meter.times_s:
+                return 0.0, 0.0
+            return self._attribute(meter_id, meter, meter.times_s[-1])
+        self._resolve(meter_id, meter)
+        out = self._attribute(meter_id, meter, t_s)
+        self._trim(meter, t_s)
+        return out
+
+    def take_catch_ups(self) -> list[CatchUp]:
+        """Catch-ups found since the last call."""
+        out, self._catch_ups = self._catch_ups, []
+        return out
+
+    def pending(self) -> dict[str, tuple[float | None, list[int | None]]]:
+        """Meters with boundaries still pending: (last reading time, pending intervals)."""
+        return {
+            meter_id: (m.times_s[-1] if m.times_s else None, [i for i, _ in m.pending])
+            for meter_id, m in self._meters.items()
+            if m.pending
+        }
+
+    def _resolve(self, meter_id: str, meter: _Meter) -> None:
+        """Pending boundaries now covered by a reading become catch-ups."""
+        resolved_t_s = None
+        while meter.pending and meter.times_s[-1] >= meter.pending[0][1]:
+            interval_id, resolved_t_s = meter.pending.pop(0)
+            prev = meter.times_s[max(0, bisect_left(meter.times_s, resolved_t_s) - 1)]
+            imp, exp = self._attribute(meter_id, meter, resolved_t_s)
+            if imp > 0 or exp > 0:
+                self._catch_ups.append(CatchUp(meter_id, interval_id, prev, resolved_t_s, imp, exp))
+        if resolved_t_s is not None:
+            self._trim(meter, resolved_t_s)
+
+    def _attribute(self, meter_id: str, meter: _Meter, t_s: float) -> tuple[float, float]:
+        """Energy from the mark to ``t_s`` (covered by a reading); a long gap around
+        ``t_s`` goes to a catch-up of its own."""
+        times = meter.times_s
+        i = bisect_left(times, t_s)
+        if i == 0 or times[i] == t_s:
+            imp, exp = meter.import_wh[i], meter.export_wh[i]
+        elif times[i] - times[i - 1] > self.max_gap_s:
+            imp, exp = meter.import_wh[i - 1], meter.export_wh[i - 1]
+            start = self._start_t_s
+            if start is not None and times[i - 1] < start < times[i]:
+                # an outage over the run's start: only its share after the start (pro rata)
+                # belongs to the run
+                f = (start - times[i - 1]) / (times[i] - times[i - 1])
+                imp += (meter.import_wh[i] - imp) * f
+                exp += (meter.export_wh[i] - exp) * f
+                self._move_mark(meter, imp, exp)
+                if t_s <= start:
+                    return 0.0, 0.0
+            if times[i - 1] not in meter.gaps_done:
+                meter.gaps_done.add(times[i - 1])
+                # up to the last boundary cut (pro rata): what follows it belongs to the
+                # next interval, or, at the run's end, to no interval of the run
+                to_t_s, end_imp, end_exp = times[i], meter.import_wh[i], meter.export_wh[i]
+                last = self._last_cut_t_s
+                if last is not None and last < to_t_s:
+                    f = (last - times[i - 1]) / (to_t_s - times[i - 1])
+                    end_imp = meter.import_wh[i - 1] + (end_imp - meter.import_wh[i - 1]) * f
+                    end_exp = meter.export_wh[i - 1] + (end_exp - meter.export_wh[i - 1]) * f
+                    to_t_s = last
+                gap_imp = end_imp - max(imp, meter.mark_import_wh)
+                gap_exp = end_exp - max(exp, meter.mark_export_wh)
+                out = self._move_mark(meter, imp, exp)
+                from_t_s = times[i - 1] if start is None else max(times[i - 1], start)
+                self._catch_ups.append(
+                    CatchUp(meter_id, None, from_t_s, to_t_s, max(gap_imp, 0), max(gap_exp, 0))
+                )
+                self._move_mark(meter, end_imp, end_exp)
+                return out
+        else:
+            f = (t_s - times[i - 1]) / (times[i] - times[i - 1])
+            imp = meter.import_wh[i - 1] + (meter.import_wh[i] - meter.import_wh[i - 1]) * f
+            exp = meter.export_wh[i - 1] + (meter.export_wh[i] - meter.export_wh[i - 1]) * f
+        return self._move_mark(meter, imp, exp)
+
+    @staticmethod
+    def _move_mark(meter: _Meter, imp: float, exp: float) -> tuple[float, float]:
         imp, exp = max(imp, meter.mark_import_wh), max(exp, meter.mark_export_wh)
         out = (imp - meter.mark_import_wh, exp - meter.mark_export_wh)
         meter.mark_import_wh, meter.mark_export_wh = imp, exp
         return out
 
-
-def _interp(times: deque[float], values: deque[float], t: float) -> float:
-    """Linear interpolation in a non-decreasing series, held constant outside it."""
-    i = bisect_left(times, t)
-    if i == 0:
-        return values[0]
-    if i >= len(times):
-        return values[-1]
-    t0, t1 = times[i - 1], times[i]
-    v0, v1 = values[i - 1], values[i]
-    return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+    @staticmethod
+    def _trim(meter: _Meter, t_s: float) -> None:
+        """Drop readings no cut can need: those before the last one at or before ``t_s``
+        (and before every pending boundary)."""
+        keep_from = min([t_s, *(t for _, t in meter.pending)])
+        i = max(0, bisect_left(meter.times_s, keep_from) - 1)
+        if i:
+            del meter.times_s[:i], meter.import_wh[:i], meter.export_wh[:i]
+            meter.gaps_done = {t for t in meter.gaps_done if t >= meter.times_s[0]}

@@ -27,10 +27,20 @@ from bench.devices import (
 )
 from bench.devices.protocol import Meter
 from bench.errors import ConfigError
-from bench.events import LinkState, MeteredEnergy, MeterLink
+from bench.events import (
+    EnergyCatchUp,
+    EnergyUnaccounted,
+    LinkState,
+    MeteredEnergy,
+    MeterLate,
+    MeterLink,
+)
 from bench.rig import Capability, LoadControl, Rig
 from bench.scenario.clock import SimClock
-from bench.scenario.counters import BoundaryCounters
+from bench.scenario.counters import BoundaryCounters, CatchUp
+
+# kinds whose counters start at 0 when the rig starts them
+_ZERO_START_KINDS = frozenset({"emulated", "simavr", "fake"})
 
 StatusSink = Callable[[float, str, str], None]
 T = TypeVar("T")
@@ -45,6 +55,8 @@ class MeterFleet:
         readings: queue.Queue[Any],
         rig: Rig,
         pollers: dict[str, MeterPoller],
+        clock: SimClock | None = None,
+        started_t_s: float | None = None,
     ) -> None:
         self._queue = readings
         self._rig = rig
@@ -52,10 +64,24 @@ class MeterFleet:
         # supply points are metered (for the energy balance) under their meter id
         self._participant.update({s.meter_id: s.meter_id for s in config.sessions})
         self.feeder_meter_id = config.feeder_meter
-        self._counters = BoundaryCounters()
+        reading_s = config.bench.reading_interval_s
+        self._counters = BoundaryCounters(max_gap_s=max(0.5, 10 * reading_s))
+        # a meter whose link is up reports within a reading period; one that hangs is
+        # declared out by its poller after 1 s, so the wait never grows past that
+        self._wait_s = 1.0
         self._latest: dict[str, Reading] = {}
         self._links: list[object] = []
         self._pollers = pollers
+        self._clock = clock
+        self._down: set[str] = set(self._metered_ids())  # no reading yet, or link out
+        self._energy_events: list[MeterLate | EnergyCatchUp | EnergyUnaccounted] = []
+        self._interval_id: int | None = None
+        if started_t_s is not None:
+            for meter_id in pollers:
+                if rig.kind(meter_id) in _ZERO_START_KINDS:
+                    self._counters.counters_zero_at(meter_id, started_t_s)
+        self.last_feeder_wh: tuple[float, float] | None = None
+        """The feeder's (import, export) Wh in the last :meth:`interval_energy` cut."""
 
     @classmethod
     @contextlib.contextmanager
@@ -70,10 +96,16 @@ class MeterFleet:
             Rig(config.bench, used, sim_now_s=clock.now_s, speed=clock.speed) as rig,
             contextlib.ExitStack() as stack,
         ):
+            started_t_s = time.monotonic()
             out: queue.Queue[Any] = queue.Queue()
             pollers: dict[str, MeterPoller] = {}
+            supply_points = {s.meter_id for s in config.sessions}
             for meter_id in rig.meters:
-                pollers[meter_id] = stack.enter_context(rig.poller(meter_id, out))
+                poller = rig.poller(meter_id, out)
+                if meter_id in supply_points:
+                    # fail closed: the first command on the link locks the supply point
+                    poller.set_relay(False)
+                pollers[meter_id] = stack.enter_context(poller)
                 status(clock.now_s(), "info", f"meter {meter_id} polled on {rig.url(meter_id)}")
             if config.feeder_meter:
                 load_ids = [p.meter_id for p in config.participants]
@@ -84,7 +116,7 @@ class MeterFleet:
                     loss_fraction=config.market.loss_fraction,
                     unmetered_load_w=config.unmetered_load_w,
                 )
-            yield cls(config, out, rig, pollers)
+            yield cls(config, out, rig, pollers, clock, started_t_s)
 
     def participant_of(self, meter_id: str) -> str:
         """The participant a meter measures."""
@@ -102,7 +134,10 @@ class MeterFleet:
                 readings.append(item)
                 self._counters.add(item)
                 self._latest[item.meter_id] = item
+                self._down.discard(item.meter_id)
             else:
+                if isinstance(item, MeterOutage):
+                    self._down.add(item.meter_id)
                 self._links.append(item)
 
     def wait_online(self, timeout_s: float) -> list[str]:
@@ -122,34 +157,114 @@ class MeterFleet:
         links = [_link(event, sim_time_s) for event in events]
         return [link for link in links if link is not None]
 
+    def _metered_ids(self) -> list[str]:
+        return [*self._participant, *([self.feeder_meter_id] if self.feeder_meter_id else [])]
+
     def interval_energy(
-        self, boundary_t_s: float | None = None, wait_s: float = 1.0
+        self,
+        boundary_t_s: float | None = None,
+        wait_s: float | None = None,
+        interval_id: int | None = None,
     ) -> tuple[dict[str, MeteredEnergy], float | None]:
         """Each participant's energy, and the feeder's net import, since the previous cut.
 
         Every meter is cut at the same instant ``boundary_t_s`` (host monotonic clock,
-        default now): the bench waits up to ``wait_s`` for a reading after it and
-        interpolates the counters there. A silent meter's energy stays counted for when
-        it reports again.
+        default now) from its own counters, interpolated there. The bench waits (at most
+        ``wait_s``, default a few reading periods) only for meters whose link is up; a
+        meter that is out or late is cut at its last reading and reported
+        (:class:`MeterLate`); its energy before the boundary comes as a catch-up when it
+        reports again (:meth:`energy_events`).
         """
         boundary = time.monotonic() if boundary_t_s is None else boundary_t_s
-        meters = [*self._participant, *([self.feeder_meter_id] if self.feeder_meter_id else [])]
+        wait_s = self._wait_s if wait_s is None else wait_s
         deadline = time.monotonic() + wait_s
         self.drain()
         while time.monotonic() < deadline and not all(
-            self._counters.seen_after(m, boundary) for m in meters
+            self._counters.seen_after(m, boundary)
+            for m in self._metered_ids()
+            if m not in self._down
         ):
             time.sleep(0.002)
             self.drain()
+        if interval_id is not None:
+            for meter_id in self._metered_ids():
+                if not self._counters.seen_after(meter_id, boundary):
+                    latest = self._latest.get(meter_id)
+                    last = None if latest is None else self._sim_s(latest.t_s)
+                    self._energy_events.append(
+                        MeterLate(self._sim_s(boundary), meter_id, interval_id, last)
+                    )
         energy: dict[str, MeteredEnergy] = {}
         for meter_id, name in self._participant.items():
-            import_wh, export_wh = self._counters.cut(meter_id, boundary)
+            import_wh, export_wh = self._counters.cut(meter_id, boundary, interval_id)
             energy[name] = MeteredEnergy(name, import_wh, export_wh)
         feeder_import_wh = None
         if self.feeder_meter_id:
-            import_wh, export_wh = self._counters.cut(self.feeder_meter_id, boundary)
+            import_wh, export_wh = self._counters.cut(self.feeder_meter_id, boundary, interval_id)
             feeder_import_wh = import_wh - export_wh
+            self.last_feeder_wh = (import_wh, export_wh)
+        self._interval_id = interval_id
         return energy, feeder_import_wh
+
+    def energy_events(self) -> list[MeterLate | EnergyCatchUp | EnergyUnaccounted]:
+        """Late meters and catch-ups since the last call (drain first)."""
+        self._energy_events.extend(self._catch_up(c) for c in self._counters.take_catch_ups())
+        for meter_id, first_t_s in self._counters.unknown_start:
+            self._energy_events.append(
+                EnergyUnaccounted(
+                    self._sim_s(first_t_s),
+                    meter_id,
+                    "came online after the run started and its counters did not start at a "
+                    "known instant: its energy before its first reading is not known",
+                )
+            )
+        self._counters.unknown_start.clear()
+        out, self._energy_events = self._energy_events, []
+        return out
+
+    def finish(self, wait_s: float = 0.0) -> list[MeterLate | EnergyCatchUp | EnergyUnaccounted]:
+        """At the end of the run: wait up to ``wait_s`` for meters with pending energy,
+        then report what is still not attributed (and meters that never reported)."""
+        deadline = time.monotonic() + wait_s
+        self.drain()
+        while self._counters.pending() and time.monotonic() < deadline:
+            time.sleep(0.01)
+            self.drain()
+        events = self.energy_events()
+        now_s = self._sim_s(time.monotonic())
+        for meter_id, (last_t_s, intervals) in sorted(self._counters.pending().items()):
+            named = [i for i in intervals if i is not None]
+            span = f"intervals {named[0]}–{named[-1]}" if named else "the run's start"
+            if last_t_s is None:
+                reason = f"never reported: its energy over {span} is not known"
+            else:
+                reason = (
+                    f"out since {self._sim_s(last_t_s):.0f} s (last reading) through {span}: "
+                    "its energy since then is still in its counters, not attributed to any "
+                    "interval; read it when the meter is back"
+                )
+            events.append(EnergyUnaccounted(now_s, meter_id, reason))
+        return events
+
+    def _catch_up(self, c: CatchUp) -> EnergyCatchUp:
+        return EnergyCatchUp(
+            self._sim_s(time.monotonic()),
+            c.meter_id,
+            self.participant_of(c.meter_id),
+            c.interval_id,
+            self._interval_id,
+            self._sim_s(c.from_t_s),
+            self._sim_s(c.to_t_s),
+            c.import_wh,
+            c.export_wh,
+        )
+
+    def _sim_s(self, t_s: float) -> float:
+        """A host monotonic instant on the scenario's clock (approximately, across pauses)."""
+        clock = self._clock
+        if clock is None:
+            return t_s
+        return clock.now_s() - clock.speed * (time.monotonic() - t_s)
 
     @property
     def meter_ids(self) -> tuple[str, ...]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from collections.abc import Callable, Iterator
 
 from bench.attestation import SignedCounters
@@ -20,10 +19,18 @@ from bench.chain import SessionBill
 from bench.chain.watcher import EventWatcher, SessionOpened
 from bench.config import SessionPlan
 from bench.devices.reading import Reading
-from bench.errors import ChainError, DeviceError
-from bench.events import BenchStatus, SessionState, SessionStatus, StatusEvent
+from bench.errors import BenchError, ChainError, DeviceError
+from bench.events import (
+    BenchStatus,
+    SessionState,
+    SessionStatus,
+    StatusEvent,
+    SupplyFault,
+    SupplyPointFinding,
+)
 from bench.scenario.fleet import MeterFleet
 from bench.scenario.settlement import ChainSession
+from bench.scenario.supply_points import SupplyPoints, cap_energy_wh
 
 StatusSink = Callable[[float, str, str], None]
 _RELAY_TIMEOUT_S = 10.0
@@ -33,24 +40,35 @@ class SupplySessions:
     """Runs the planned sessions and keeps each supply point's relay in step with the chain."""
 
     def __init__(
-        self, plans: tuple[SessionPlan, ...], chain: ChainSession, fleet: MeterFleet
+        self,
+        plans: tuple[SessionPlan, ...],
+        chain: ChainSession,
+        fleet: MeterFleet,
+        supply: SupplyPoints,
     ) -> None:
         self.plans = plans
         self.chain = chain
         self.fleet = fleet
+        self.supply = supply
         self.bills: list[SessionBill] = []
         self._ids: dict[SessionPlan, int] = {}
         self._opened: dict[SessionPlan, int] = {}
+        self._start_counter_wh: dict[int, int] = {}
+        self._faulted: set[str] = set()
         self._watcher: EventWatcher | None = None
         self._time_s = 0
 
     @classmethod
     @contextlib.contextmanager
     def open(
-        cls, plans: tuple[SessionPlan, ...], chain: ChainSession, fleet: MeterFleet
+        cls,
+        plans: tuple[SessionPlan, ...],
+        chain: ChainSession,
+        fleet: MeterFleet,
+        supply: SupplyPoints,
     ) -> Iterator[SupplySessions]:
         """Register the supply points, lock their relays and watch the market's events."""
-        sessions = cls(plans, chain, fleet)
+        sessions = cls(plans, chain, fleet, supply)
         if not plans:
             yield sessions
             return
@@ -59,8 +77,8 @@ class SupplySessions:
         market.add_participants(list(owners), 0, meters=owners)
         for plan in plans:
             market.sessions.set_tariff(plan.owner, plan.meter_id, plan.tariff_wei_per_wh)
-        for meter_id in set(owners.values()):
-            fleet.set_relay(meter_id, False).result(_RELAY_TIMEOUT_S)
+        for meter_id in sorted(set(owners.values())):
+            supply.lock_and_confirm(meter_id, "supply point starts locked", _RELAY_TIMEOUT_S)
         sessions._watcher = EventWatcher(market, poll_s=0.05).start()
         try:
             yield sessions
@@ -103,14 +121,17 @@ class SupplySessions:
         out = []
         for plan in self.plans:
             if plan.open_interval == interval_id:
+                opening = self.fleet.latest(plan.meter_id)
                 session_id = self.chain.market.sessions.open(
                     plan.consumer,
                     plan.meter_id,
                     plan.cap_wei,
                     max_price_wei_per_wh=plan.max_price_wei_per_wh,
-                    reading=self._attested(plan.meter_id, self.fleet.latest(plan.meter_id)),
+                    reading=self._attested(plan.meter_id, opening),
                 )
                 self._ids[plan] = self._opened[plan] = session_id
+                if opening is not None:  # (_attested refused None)
+                    self._start_counter_wh[session_id] = math.floor(opening.energy_import_wh)
                 out.append(
                     SessionStatus(
                         sim_time_s, plan.meter_id, SessionState.REQUESTED, plan.consumer, session_id
@@ -118,31 +139,74 @@ class SupplySessions:
                 )
         return out
 
-    def end_of_interval(self, interval_id: int, sim_time_s: float) -> list[SessionStatus]:
-        """Close the sessions planned to end here: lock the supply point first, then bill
-        the meter's final signed counter, so no energy flows unbilled."""
-        out = []
+    def meter_fault(self, meter_id: str) -> None:
+        """A supply point's meter faulted: lock it now, close its session this interval."""
+        if self.supply.session_of(meter_id) is not None:
+            self._faulted.add(meter_id)
+            self.supply.lock(meter_id, "its meter faulted during the session")
+
+    def end_of_interval(self, interval_id: int, sim_time_s: float) -> list[StatusEvent]:
+        """Close the sessions planned to end here (or whose meter faulted): lock the supply
+        point first, then bill the meter's final signed counter, so no energy flows
+        unbilled."""
+        out: list[StatusEvent] = []
         for plan in self.plans:
             session_id = self._ids.pop(plan, None)
-            if plan.close_interval == interval_id and session_id is not None:
-                self.fleet.set_relay(plan.meter_id, False).result(_RELAY_TIMEOUT_S)
-                final = self.fleet.reading_after(plan.meter_id, time.monotonic())
-                if final is None:
-                    raise DeviceError(
-                        f"supply point {plan.meter_id} sent no reading after it was locked, "
-                        f"so session {session_id} cannot be billed yet; check its port"
-                    )
-                bill = self.chain.market.sessions.close(
-                    session_id, self._attested(plan.meter_id, final)
-                )
-                self.bills.append(bill)
-                out.append(
-                    SessionStatus(
-                        sim_time_s, plan.meter_id, SessionState.CLOSED, plan.consumer, session_id
-                    )
-                )
+            due = plan.close_interval == interval_id or plan.meter_id in self._faulted
+            if due and session_id is not None:
+                out.extend(self._close(plan, session_id, sim_time_s, "its session ended"))
             elif session_id is not None:
                 self._ids[plan] = session_id
+        self._faulted.clear()
+        return out
+
+    def wind_down(self, sim_time_s: float, reason: str) -> list[StatusEvent]:
+        """Lock every supply point and close every session still open (stop, failure);
+        what cannot be closed is a finding, never an exception."""
+        out: list[StatusEvent] = []
+        for plan, session_id in list(self._ids.items()):
+            del self._ids[plan]
+            try:
+                out.extend(self._close(plan, session_id, sim_time_s, reason))
+            except BenchError as exc:
+                out.append(
+                    SupplyPointFinding(
+                        sim_time_s,
+                        plan.meter_id,
+                        SupplyFault.SESSION,
+                        f"session {session_id} could not be closed ({exc}); it stays open on "
+                        "chain with its cap escrowed: close it with the meter's counter",
+                    )
+                )
+        self.supply.lock_all(reason, timeout_s=_RELAY_TIMEOUT_S)
+        return out
+
+    def _close(
+        self, plan: SessionPlan, session_id: int, sim_time_s: float, reason: str
+    ) -> list[StatusEvent]:
+        out: list[StatusEvent] = []
+        final = self.supply.lock_and_confirm(plan.meter_id, reason, _RELAY_TIMEOUT_S)
+        if final is None:
+            final = self.fleet.latest(plan.meter_id)
+            if final is None:
+                raise DeviceError(
+                    f"supply point {plan.meter_id} sent no reading, so session {session_id} "
+                    "cannot be billed yet; check its port"
+                )
+            out.append(
+                SupplyPointFinding(
+                    sim_time_s,
+                    plan.meter_id,
+                    SupplyFault.RELAY,
+                    f"not confirmed locked before closing session {session_id}: billed with "
+                    "its last reading; energy drawn after it is unbilled",
+                )
+            )
+        bill = self.chain.market.sessions.close(session_id, self._attested(plan.meter_id, final))
+        self.bills.append(bill)
+        out.append(
+            SessionStatus(sim_time_s, plan.meter_id, SessionState.CLOSED, plan.consumer, session_id)
+        )
         return out
 
     def poll(self, sim_time_s: float) -> list[StatusEvent]:
@@ -154,7 +218,12 @@ class SupplySessions:
         while not watcher.events.empty():
             event = watcher.events.get_nowait()
             if isinstance(event, SessionOpened):
-                self.fleet.set_relay(event.meter, True)
+                self.supply.unlock(
+                    event.meter,
+                    event.session_id,
+                    self._start_counter_wh[event.session_id],
+                    cap_energy_wh(event.cap_wei, event.price_wei_per_wh),
+                )
                 out.append(
                     SessionStatus(
                         sim_time_s,
@@ -166,7 +235,7 @@ class SupplySessions:
                     )
                 )
             elif isinstance(event, SessionBill):
-                self.fleet.set_relay(event.meter, False)
+                self.supply.lock(event.meter, f"session {event.session_id} billed")
                 out.append(
                     SessionStatus(
                         sim_time_s,

@@ -43,6 +43,7 @@ class ChainSession:
         self._initial_balance_wei = {p: market.balance_wei(p) for p in participants}
         self._net_change_wei: dict[str, int] = dict.fromkeys(participants, 0)
         self._signers: MeterSigners | None = None
+        self.bench_only: set[str] = set()
         self.attestation: dict[str, dict[str, str]] = {}
         """Per meter: {"attestation": "meter" | "bench", "signer": address on chain}."""
 
@@ -71,9 +72,15 @@ class ChainSession:
             )
             names = [p.agent.participant for p in config.participants]
             meters = {p.agent.participant: p.meter_id for p in config.participants}
+            if config.grid is not None:  # the city grid: a participant metered by the feeder
+                names.append(config.grid.participant)
+                meters[config.grid.participant] = config.feeder_meter or config.grid.participant
             market.add_participants(names, config.deposit_wei, register_meters=False)
             status(0.0, "info", f"market {market.address} deployed; {len(names)} wallets funded")
-            yield cls(market, url, names, meters, config.market_interval_s)
+            session = cls(market, url, names, meters, config.market_interval_s)
+            # the grid's energy is the feeder's, reversed: always attested by the bench
+            session.bench_only = {meters[config.grid.participant]} if config.grid else set()
+            yield session
 
     def commission(self, fleet: MeterFleet | None, sim_time_s: float) -> list[MeterAttested]:
         """Register every participant's meter: meter-signed (its signer address and first
@@ -82,7 +89,8 @@ class ChainSession:
         signed: dict[str, tuple[str, SignedCounters]] = {}
         why: dict[str, str] = {}
         if fleet is not None:
-            self._signers = MeterSigners(fleet, self.meters.values())
+            own = [m for m in self.meters.values() if m not in self.bench_only]
+            self._signers = MeterSigners(fleet, own)
             signed, why = self._signers.commission()
         registry = self.market.registry
         pending = []

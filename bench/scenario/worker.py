@@ -11,8 +11,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench.config import ScenarioConfig
@@ -20,13 +19,15 @@ from bench.errors import BenchError
 from bench.events import (
     BenchEvent,
     BenchStatus,
+    EnergyUnaccounted,
     IntervalReport,
+    LinkState,
     MeterSample,
     NoLoadControl,
-    RelaySwitched,
     RunStarted,
     RunSummary,
     StatusEvent,
+    SupplyPointFinding,
     WorkerState,
     WorkerStatus,
 )
@@ -36,10 +37,12 @@ from bench.scenario.fleet import MeterFleet
 from bench.scenario.procedure import IntervalProcedure
 from bench.scenario.sessions import SupplySessions
 from bench.scenario.settlement import ChainSession
+from bench.scenario.supply_points import SupplyPoints
 from bench.store import Recorder
 
 _ONLINE_TIMEOUT_S = 15.0
 _TICK_S = 0.05
+_FINAL_WAIT_S = 2.0  # for meters still late at the run's end
 
 
 class ScenarioWorker:
@@ -58,7 +61,8 @@ class ScenarioWorker:
         self._thread = threading.Thread(target=self._main, name="scenario", daemon=True)
         self._fleet: MeterFleet | None = None
         self._clock: SimClock | None = None
-        self._from_other_threads: queue.Queue[StatusEvent] = queue.Queue()
+        self._requests: queue.Queue[Callable[[SupplyPoints], StatusEvent | None]] = queue.Queue()
+        self._findings = 0
 
     # -- control, from any thread ------------------------------------------------------
     def start(self) -> None:
@@ -89,23 +93,26 @@ class ScenarioWorker:
         return self._thread.is_alive()
 
     def set_relay(self, meter_id: str, closed: bool) -> None:
-        """Ask for a meter's relay to switch; the outcome arrives as a RelaySwitched event."""
-        fleet = self._fleet
-        if fleet is None:
+        """Ask for a meter's relay to switch by hand: the single entry point, refused
+        unless :meth:`set_maintenance` enabled it for the meter; the outcome arrives as a
+        RelaySwitched event (and is journaled)."""
+        self._request(lambda supply: supply.switch_by_hand(meter_id, closed))
+
+    def set_maintenance(self, meter_id: str, enabled: bool) -> None:
+        """Enable (or end) manual relay control of a meter; the energy drawn meanwhile
+        is accounted and journaled, and ending it locks a supply point again."""
+        self._request(lambda supply: supply.set_maintenance(meter_id, enabled))
+
+    def _request(self, fn: Callable[[SupplyPoints], StatusEvent | None]) -> None:
+        if self._fleet is None:
             self.events.put(BenchStatus(0.0, "warning", "the meters are not running: start first"))
             return
-        try:
-            future = fleet.set_relay(meter_id, closed)
-        except BenchError as exc:
-            self._from_other_threads.put(RelaySwitched(self._now_s(), meter_id, closed, str(exc)))
-            return
+        self._requests.put(fn)
 
-        def done(f: Future[None]) -> None:
-            exc = f.exception()
-            error = None if exc is None else str(exc)
-            self._from_other_threads.put(RelaySwitched(self._now_s(), meter_id, closed, error))
-
-        future.add_done_callback(done)
+    @property
+    def clock(self) -> SimClock | None:
+        """The run's simulated clock, once the worker started it."""
+        return self._clock
 
     def _now_s(self) -> float:
         clock = self._clock
@@ -113,6 +120,8 @@ class ScenarioWorker:
 
     # -- the worker thread -----------------------------------------------------------
     def _emit(self, event: BenchEvent) -> None:
+        if isinstance(event, EnergyUnaccounted | SupplyPointFinding):
+            self._findings += 1
         self.events.put(event)
         for recorder in self.recorders:
             recorder.record(event)
@@ -172,7 +181,12 @@ class ScenarioWorker:
                     chain.market.address,
                 )
             )
-            procedure = IntervalProcedure(cfg, self._agents(fleet, clock), chain)
+            loads = {
+                p.agent.participant: load
+                for p in cfg.participants
+                if (load := fleet.load_control(p.meter_id)) is not None
+            }
+            procedure = IntervalProcedure(cfg, self._agents(fleet, clock), chain, loads)
             silent = fleet.wait_online(timeout_s=_ONLINE_TIMEOUT_S)
             if silent:
                 self._progress(
@@ -184,9 +198,18 @@ class ScenarioWorker:
             for attested in chain.commission(fleet, clock.now_s()):
                 self._emit(attested)
             t0_s = clock.now_s()
-            sessions = stack.enter_context(SupplySessions.open(cfg.sessions, chain, fleet))
+            supply = SupplyPoints(
+                fleet,
+                {s.meter_id for s in cfg.sessions},
+                clock.now_s,
+                speed=clock.speed,
+                reading_interval_s=cfg.bench.reading_interval_s,
+            )
+            sessions = stack.enter_context(SupplySessions.open(cfg.sessions, chain, fleet, supply))
+            stack.callback(self._wind_down, clock, sessions)
             fleet.interval_energy(clock.real_time_of(t0_s))  # count energy from here on
             self._emit(WorkerStatus(clock.now_s(), WorkerState.RUNNING))
+            self._emit(procedure.prepare_first(t0_s))
             reports: list[IntervalReport] = []
             for interval_id in range(1, cfg.intervals + 1):
                 end_s = t0_s + interval_id * cfg.market_interval_s
@@ -194,17 +217,41 @@ class ScenarioWorker:
                     self._emit(event)
                 if not self._wait(clock, end_s, fleet, sessions):
                     break
-                metered, feeder_wh = fleet.interval_energy(clock.real_time_of(end_s))
+                metered, feeder_wh = fleet.interval_energy(
+                    clock.real_time_of(end_s), interval_id=interval_id
+                )
+                for energy_event in fleet.energy_events():
+                    self._emit(energy_event)
                 signed, missing = chain.signed_readings(clock.now_s())
                 for gap in missing:
                     self._emit(gap)
-                report = procedure.run(interval_id, end_s, metered, feeder_wh, signed)
+                report = procedure.run(
+                    interval_id, end_s, metered, feeder_wh, fleet.last_feeder_wh, signed=signed
+                )
                 reports.append(report)
                 self._emit(report)
-                for event in sessions.end_of_interval(interval_id, clock.now_s()):
-                    self._emit(event)
+                behind_s = clock.now_s() - end_s
+                if behind_s > cfg.market_interval_s:
+                    self._progress(
+                        clock.now_s(),
+                        "warning",
+                        f"interval {interval_id} took {behind_s:.0f} simulated s to trade, "
+                        "settle and price, longer than an interval: the worker is falling "
+                        "behind; lower [scenario] speed or [battery] soc_nodes",
+                    )
+                if procedure.signal is not None and interval_id < cfg.intervals:
+                    self._emit(procedure.signal)
+                for status in sessions.end_of_interval(interval_id, clock.now_s()):
+                    self._emit(status)
                 if not self._hold(clock, fleet, sessions):
                     break
+            reason = "the bench stopped" if self._stop.is_set() else "the run ended"
+            for status in [
+                *sessions.wind_down(clock.now_s(), reason),
+                *fleet.finish(wait_s=_FINAL_WAIT_S),
+            ]:
+                self._emit(status)
+            self._forward(clock, fleet, sessions)
             settlements = [r.settlement for r in reports]
             journal = next((r.path for r in self.recorders if r.path is not None), None)
             if journal is not None:  # the run's keystores (mode 0600) beside its journal
@@ -219,7 +266,7 @@ class ScenarioWorker:
                 chain_url=chain.url,
                 market_address=chain.market.address,
                 escrow_conserved=chain.escrow_conserved(sessions.balance_changes_wei()),
-                audit_clean=not any(r.findings for r in reports),
+                audit_clean=not any(r.findings for r in reports) and not self._findings,
                 journal_path=None if journal is None else str(journal),
                 attestation=dict(chain.attestation),
             )
@@ -243,10 +290,31 @@ class ScenarioWorker:
                     reading.relay_closed,
                 )
             )
-        for event in [*fleet.drain_links(now_s), *sessions.poll(now_s)]:
+        for link in fleet.drain_links(now_s):
+            if link.state is LinkState.OUTAGE:
+                sessions.meter_fault(link.meter_id)
+            self._emit(link)
+        for event in sessions.poll(now_s):
             self._emit(event)
-        while not self._from_other_threads.empty():
-            self._emit(self._from_other_threads.get_nowait())
+        supply = sessions.supply
+        while not self._requests.empty():
+            outcome = self._requests.get_nowait()(supply)
+            if outcome is not None:
+                self._emit(outcome)
+        for event in [*supply.poll(), *fleet.energy_events()]:
+            self._emit(event)
+
+    def _wind_down(self, clock: SimClock, sessions: SupplySessions) -> None:
+        """On any way out (stop, chain or meter failure): lock the supply points and close
+        their sessions; what cannot be done is reported, never raised."""
+        reason = "the bench stopped" if self._stop.is_set() else "the run ended"
+        try:
+            events = sessions.wind_down(clock.now_s(), reason)
+        except BenchError as exc:
+            events = [BenchStatus(clock.now_s(), "error", f"winding down: {exc}")]
+        events.extend(sessions.supply.poll())
+        for event in events:
+            self._emit(event)
 
     def _wait(
         self, clock: SimClock, end_s: float, fleet: MeterFleet, sessions: SupplySessions

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import ConfigError
-from bench.events import BenchStatus, IntervalReport, MeteredEnergy, MeterSample
-from pricing import Order, Side, Trade
+from bench.events import BenchStatus, EnergyCatchUp, IntervalReport, MeteredEnergy, MeterSample
+from pricing import GridFlow, Order, Side, Trade
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -43,8 +43,18 @@ CREATE TABLE IF NOT EXISTS trade (
     energy_wh INTEGER NOT NULL, price_wei_per_wh INTEGER NOT NULL,
     status TEXT NOT NULL, reason TEXT, tx_hash TEXT
 );
+CREATE TABLE IF NOT EXISTS market_state (
+    interval_id INTEGER PRIMARY KEY, grid_participant TEXT, feeder_import_wh REAL,
+    feeder_export_wh REAL, soc_wh REAL, battery_setpoint_w REAL, signal_wei_per_wh REAL,
+    step_allowance_wh REAL NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS event (
     sim_time_s REAL NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS catch_up (
+    participant TEXT NOT NULL, meter_id TEXT NOT NULL, interval_id INTEGER,
+    reported_interval_id INTEGER, from_sim_s REAL NOT NULL, to_sim_s REAL NOT NULL,
+    import_wh REAL NOT NULL, export_wh REAL NOT NULL
 );
 """
 
@@ -63,6 +73,11 @@ class RecordedInterval:
     settled_trades: tuple[Trade, ...]
     rejected_trades: tuple[tuple[Trade, str], ...]
     tx_hash: str | None
+    grid: GridFlow | None = None
+    soc_wh: float | None = None
+    battery_setpoint_w: float | None = None
+    signal_wei_per_wh: float | None = None
+    step_allowance_wh: float = 0.0
 
 
 class Journal:
@@ -162,6 +177,20 @@ class Journal:
                 for t, status, r in rows
             ],
         )
+        grid = report.grid
+        self._db.execute(
+            "INSERT OR REPLACE INTO market_state VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                interval_id,
+                None if grid is None else grid.participant,
+                None if grid is None else grid.feeder_import_wh,
+                None if grid is None else grid.feeder_export_wh,
+                report.soc_wh,
+                report.battery_setpoint_w,
+                report.signal_wei_per_wh,
+                report.step_allowance_wh,
+            ),
+        )
         for finding in report.findings:
             self.add_event(report.sim_time_s, "audit", finding)
         self.commit()
@@ -169,6 +198,43 @@ class Journal:
     def add_event(self, sim_time_s: float, level: str, message: str) -> None:
         """Record a status event (outage, reconnect, audit finding)."""
         self._db.execute("INSERT INTO event VALUES (?, ?, ?)", (sim_time_s, level, message))
+
+    def add_catch_up(self, c: EnergyCatchUp) -> None:
+        """Record energy found late from a meter's counters (not traded again)."""
+        self._db.execute(
+            "INSERT INTO catch_up VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                c.participant,
+                c.meter_id,
+                c.interval_id,
+                c.reported_interval_id,
+                c.from_sim_s,
+                c.to_sim_s,
+                c.import_wh,
+                c.export_wh,
+            ),
+        )
+
+    def catch_ups(self) -> list[tuple[str, int | None, float, float]]:
+        """(participant, interval consumed in or None, import Wh, export Wh), in order."""
+        rows = self._db.execute(
+            "SELECT participant, interval_id, import_wh, export_wh FROM catch_up ORDER BY rowid"
+        )
+        return [(p, i, imp, exp) for p, i, imp, exp in rows]
+
+    def energy_totals_wh(self) -> dict[str, tuple[float, float]]:
+        """Each participant's (import, export) Wh over the run: every interval's metered
+        energy plus its catch-ups (the feeder under ``"feeder"``)."""
+        totals: dict[str, tuple[float, float]] = {}
+        rows = self._db.execute(
+            "SELECT participant, SUM(import_wh), SUM(export_wh) FROM "
+            "(SELECT participant, import_wh, export_wh FROM metered "
+            " UNION ALL SELECT participant, import_wh, export_wh FROM catch_up) "
+            "GROUP BY participant"
+        )
+        for participant, imp, exp in rows:
+            totals[participant] = (imp, exp)
+        return totals
 
     def commit(self) -> None:
         """Make everything recorded so far durable."""
@@ -197,6 +263,13 @@ class Journal:
         ):
             trade = Trade(buyer, seller, energy_wh, price)
             trades.setdefault(interval_id, []).append((trade, status, reason, tx))
+        state = {
+            row[0]: row[1:]
+            for row in self._db.execute(
+                "SELECT interval_id, grid_participant, feeder_import_wh, feeder_export_wh, "
+                "soc_wh, battery_setpoint_w, signal_wei_per_wh, step_allowance_wh FROM market_state"
+            )
+        }
         out = []
         for interval_id, price, volume, components in self._db.execute(
             "SELECT interval_id, price_wei_per_wh, volume_wh, components_json FROM clearing "
@@ -217,6 +290,7 @@ class Journal:
                         (t, r or "") for t, status, r, _ in rows if status == "rejected"
                     ),
                     tx_hash=next((tx for _, _, _, tx in rows if tx is not None), None),
+                    **_market_state(state.get(interval_id)),  # type: ignore[arg-type]
                 )
             )
         return out
@@ -230,3 +304,21 @@ class Journal:
         """Commit and close the file."""
         self._db.commit()
         self._db.close()
+
+
+def _market_state(row: tuple[object, ...] | None) -> dict[str, object]:
+    """The grid, battery and price-signal columns of one interval (none in older journals)."""
+    if row is None:
+        return {}
+    grid, imp, exp, soc, setpoint, signal, allowance = row
+    return {
+        "grid": None if grid is None else GridFlow(str(grid), _float(imp), _float(exp)),
+        "soc_wh": None if soc is None else _float(soc),
+        "battery_setpoint_w": None if setpoint is None else _float(setpoint),
+        "signal_wei_per_wh": None if signal is None else _float(signal),
+        "step_allowance_wh": _float(allowance),
+    }
+
+
+def _float(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from bench.events import (
     BenchEvent,
+    EnergyCatchUp,
     IntervalReport,
     MeterAttested,
     MeterSample,
@@ -31,12 +34,24 @@ class Recorder(Protocol):
 
 
 class JournalRecorder:
-    """Writes a run's events into ``runs_dir/<UTC time>/journal.sqlite``."""
+    """Writes a run's events into ``runs_dir/<UTC time>[-<name>]/journal.sqlite``.
 
-    def __init__(self, runs_dir: Path | str) -> None:
+    ``name`` is the config's name; ``provenance`` (config text, overrides, versions and
+    build hashes; called on the worker's thread when the run starts) is stored with the
+    run's meta.
+    """
+
+    def __init__(
+        self,
+        runs_dir: Path | str,
+        name: str | None = None,
+        provenance: Callable[[], Mapping[str, object]] | None = None,
+    ) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        self.path: Path | None = Path(runs_dir) / stamp / "journal.sqlite"
+        folder = f"{stamp}-{_safe(name)}" if name else stamp
+        self.path: Path | None = Path(runs_dir) / folder / "journal.sqlite"
         self._journal: Journal | None = None
+        self._provenance = provenance
 
     def _open(self) -> Journal:
         if self._journal is None:
@@ -48,12 +63,16 @@ class JournalRecorder:
         """Meta at the start, samples, intervals and status lines as they come."""
         journal = self._open()
         if isinstance(event, RunStarted):
-            for key, value in vars(event).items():
+            extra = self._provenance() if self._provenance is not None else {}
+            for key, value in [*vars(event).items(), *extra.items()]:
                 journal.set_meta(key, value)
         elif isinstance(event, MeterSample):
             journal.add_sample(event)
         elif isinstance(event, IntervalReport):
             journal.add_interval(event)
+        elif isinstance(event, EnergyCatchUp):
+            journal.add_catch_up(event)
+            journal.add_event(event.sim_time_s, event.level, event.message)
         elif isinstance(event, RunSummary):
             journal.commit()
         elif isinstance(event, MeterAttested):
@@ -70,3 +89,8 @@ class JournalRecorder:
         if self._journal is not None:
             self._journal.close()
             self._journal = None
+
+
+def _safe(name: str) -> str:
+    """A config name as a folder name part (letters, digits, ``-``, ``_``, ``.``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "run"

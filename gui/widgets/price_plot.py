@@ -1,4 +1,5 @@
-"""Price history per interval and the breakdown of the latest instantaneous price."""
+"""Price history per interval (with the shared battery's state of charge on the right
+axis) and the breakdown of the latest instantaneous price."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class PricePlot(pg.GraphicsLayoutWidget):
         self._history.getAxis("left").enableAutoSIPrefix(False)
         self._history.setLabel("bottom", "interval")
         self._history.showGrid(x=True, y=True, alpha=0.3)
-        self._history.addLegend(offset=(10, 10))
+        legend = self._history.addLegend(offset=(10, 10))
         self._cleared = self._history.plot(
             pen=pg.mkPen("#d62728", width=2), symbol="o", symbolSize=5, name="cleared"
         )
@@ -35,6 +36,18 @@ class PricePlot(pg.GraphicsLayoutWidget):
             pen=pg.mkPen("#1f77b4", width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
             name="instantaneous",
         )
+        # the battery's state of charge on its own axis, linked in x
+        self._soc_view = pg.ViewBox()
+        self._history.showAxis("right")
+        self._history.scene().addItem(self._soc_view)
+        self._history.getAxis("right").linkToView(self._soc_view)
+        self._history.getAxis("right").setLabel("battery SoC (kWh)")
+        self._soc_view.setXLink(self._history)
+        self._soc = pg.PlotCurveItem(pen=pg.mkPen("#2ca02c", width=2))
+        self._soc_view.addItem(self._soc)
+        legend.addItem(self._soc, "battery SoC")
+        self._history.vb.sigResized.connect(self._align_soc_view)
+        self._soc_kwh: list[float] = []
         self._breakdown = self.addPlot(title="Price components (latest)")
         self._breakdown.setLabel("left", "LABC/kWh")
         self._breakdown.getAxis("left").enableAutoSIPrefix(False)
@@ -54,7 +67,17 @@ class PricePlot(pg.GraphicsLayoutWidget):
         x = np.asarray(self._intervals, dtype=float)
         self._cleared.setData(x, np.asarray(self._cleared_kwh), connect="finite")
         self._total.setData(x, np.asarray(self._total_kwh), connect="finite")
+        self._soc_kwh.append(np.nan if report.soc_wh is None else report.soc_wh / 1000.0)
+        self._soc.setData(x, np.asarray(self._soc_kwh), connect="finite")
         self._draw_breakdown(components)
+
+    @property
+    def soc_kwh(self) -> tuple[float, ...]:
+        """The state of charge shown per interval (kWh; NaN without a battery)."""
+        return tuple(self._soc_kwh)
+
+    def _align_soc_view(self) -> None:
+        self._soc_view.setGeometry(self._history.vb.sceneBoundingRect())
 
     def _draw_breakdown(self, components: dict[str, float]) -> None:
         names = [name for name in components if name != "total"]

@@ -1,9 +1,8 @@
-"""Fixtures of the chain tests: one real Anvil per session, a fresh market per test."""
+"""Fixtures of the chain tests: a fresh market per test on the plugin's session Anvil."""
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 
@@ -28,15 +27,11 @@ def artifacts() -> None:
     subprocess.run([str(forge), "build"], cwd=REPO_ROOT / "contracts", check=True)
 
 
-@pytest.fixture(scope="session")
-def anvil(artifacts: None) -> Iterator[Anvil]:
-    """One Anvil for the whole session (tests deploy their own markets)."""
-    try:
-        native_binary("anvil")
-    except ToolMissingError as exc:
-        pytest.skip(str(exc))
-    with Anvil() as node:
-        yield node
+@pytest.fixture
+def anvil(anvil_session: Anvil) -> Anvil:
+    """The plugin's session Anvil without the revert after each test: some chain tests
+    leave transactions pending on purpose (automine off), which a revert would not clear."""
+    return anvil_session
 
 
 class Meters:
@@ -62,7 +57,7 @@ class Meters:
 
 
 @pytest.fixture
-def market(anvil: Anvil) -> Market:
+def market(anvil: Anvil, artifacts: None) -> Market:
     """A fresh market with alice, bob and carol funded with 1 LABC each, their meters
     attested by the bench."""
     m = Market.deploy(anvil.url)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,20 @@ def _stage_sources(dest: Path) -> None:
     shutil.copy2(REPO_ROOT / "firmware/build/uno/gridmeter.elf", dest / "bench/builds/firmware")
 
 
-def test_installed_wheel_runs_the_demo_outside_the_checkout(tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class Installed:
+    """A fresh virtualenv with the wheel (and this environment's dependencies)."""
+
+    python: Path
+    site: Path
+    env: dict[str, str]
+    built_s: float
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """Build the wheel from the staged sources and install it into a fresh venv."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     t0 = time.monotonic()
     src = tmp_path / "src"
     _stage_sources(src)
@@ -74,15 +88,21 @@ def test_installed_wheel_runs_the_demo_outside_the_checkout(tmp_path: Path) -> N
             str(wheel),
         ]
     )
-
-    work = tmp_path / "elsewhere"
-    work.mkdir()
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("GRIDBENCH_") and k not in ("PYTHONPATH", "VIRTUAL_ENV")
     }
     env["GRIDBENCH_TOOLS"] = str(REPO_ROOT / ".tools")  # Anvil is no Python package
+    return Installed(py, site, env, built_s)
+
+
+def test_installed_wheel_runs_the_demo_outside_the_checkout(
+    installed: Installed, tmp_path: Path
+) -> None:
+    py, site, env = installed.python, installed.site, installed.env
+    work = tmp_path / "elsewhere"
+    work.mkdir()
     where = _run(
         [
             str(py),
@@ -108,4 +128,28 @@ def test_installed_wheel_runs_the_demo_outside_the_checkout(tmp_path: Path) -> N
     assert summary["escrow_conserved"] is True
     assert summary["trades_settled"] > 0
     assert list(work.glob("runs/*/journal.sqlite"))
-    print(f"wheel built in {built_s:.1f} s; demo (4 intervals) in {time.monotonic() - t1:.1f} s")
+    print(
+        f"wheel built in {installed.built_s:.1f} s; "
+        f"demo (4 intervals) in {time.monotonic() - t1:.1f} s"
+    )
+
+
+def test_the_lab_tests_pass_with_the_plugin_from_the_wheel(
+    installed: Installed, tmp_path: Path
+) -> None:
+    lab = tmp_path / "lab"
+    shutil.copytree(REPO_ROOT / "examples" / "lab-tests", lab)
+    plugin = _run(
+        [str(installed.python), "-c", "import gridbench.pytest_plugin as p; print(p.__file__)"],
+        cwd=lab,
+        env=installed.env,
+    ).stdout.strip()
+    assert Path(plugin).is_relative_to(installed.site), plugin
+    proc = _run(
+        [str(installed.python), "-m", "pytest", "-p", "no:cacheprovider", "-v"],
+        cwd=lab,
+        env=installed.env,
+        timeout=600,
+    )
+    assert "4 passed, 1 skipped" in proc.stdout, proc.stdout
+    assert "SKIPPED" in proc.stdout and "--meter-port" in proc.stdout

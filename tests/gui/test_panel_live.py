@@ -67,7 +67,9 @@ def test_panel_runs_a_scenario_and_opens_a_relay(qtbot, tmp_path: Path) -> None:
         table = window.meters_table
         qtbot.waitUntil(lambda: table.rowCount() == 3, timeout=30_000)
         qtbot.waitUntil(lambda: window.intervals >= 2, timeout=30_000)
-        # The lab engineer opens the flat's supply point from the panel.
+        # The lab engineer puts the flat's meter in maintenance mode (a manual switch
+        # needs it) and opens its supply point from the panel.
+        runner.set_maintenance("flat", True)
         table.relay_button("flat").click()
         row = [table.item(r, 0).text() for r in range(3)].index("flat")
         qtbot.waitUntil(lambda: table.item(row, 5).text() == "OPEN", timeout=10_000)

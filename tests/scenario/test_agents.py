@@ -52,18 +52,18 @@ def test_responsive_demand_falls_when_price_rises() -> None:
     scales: list[float] = []
     spec = AgentSpec("city", Role.RESPONSIVE, elasticity=0.5, reference_price_wei_per_wh=200)
     agent = Agent(spec, set_load_scale=scales.append)
-    cheap = agent.respond_to_price(100)
-    dear = agent.respond_to_price(400)
+    cheap = agent.respond_to_signal(100)
+    dear = agent.respond_to_signal(400)
     assert cheap == pytest.approx((200 / 100) ** 0.5)
     assert dear == pytest.approx((200 / 400) ** 0.5)
     assert dear < 1.0 < cheap
     assert scales == [cheap, dear]
-    assert agent.respond_to_price(None) == dear  # no price: unchanged
+    assert agent.respond_to_signal(None) == dear  # no price: unchanged
 
 
 def test_only_responsive_agents_scale_their_load() -> None:
     agent = Agent(AgentSpec("flat", Role.CONSUMER, elasticity=0.5))
-    assert agent.respond_to_price(1000) == 1.0
+    assert agent.respond_to_signal(1000) == 1.0
 
 
 def test_bad_spec_is_a_config_error_that_says_what_to_fix() -> None:

@@ -83,3 +83,17 @@ def test_the_clock_never_runs_backwards_for_other_threads() -> None:
         reader.join()
         sys.setswitchinterval(switch_s)
     assert backwards == []
+
+
+def test_a_time_before_a_pause_maps_to_the_real_time_before_it() -> None:
+    clock = SimClock(speed=1000.0, start_s=0.0)
+    time.sleep(0.02)
+    before_s = clock.now_s()
+    real_before = time.monotonic()
+    clock.pause()
+    time.sleep(0.05)
+    clock.resume()
+    # the instant the clock showed before_s lies before the pause, not 50 ms later
+    assert clock.real_time_of(before_s) <= real_before + 1e-3
+    after_s = clock.now_s() + 10.0
+    assert clock.real_time_of(after_s) - time.monotonic() <= 0.01 + 1e-6

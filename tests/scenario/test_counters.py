@@ -44,3 +44,93 @@ def test_readings_received_at_the_same_instant_keep_their_energy() -> None:
         counters.add(_reading(t_s, wh))
     assert counters.cut("m", 1.0) == pytest.approx((3.5, 0.0))
     assert counters.cut("m", 2.0) == pytest.approx((0.5, 0.0))
+
+
+def _readings(counters: BoundaryCounters, rows: list[tuple[float, float]]) -> None:
+    for t_s, wh in rows:
+        counters.add(_reading(t_s, wh))
+
+
+def _power_reading_rows(t0: float, t1: float, step: float, w_per_s: float) -> list:
+    n = round((t1 - t0) / step)
+    return [(t0 + k * step, 100.0 + w_per_s * (t0 + k * step)) for k in range(n + 1)]
+
+
+def test_a_cut_far_behind_the_newest_reading_still_interpolates() -> None:
+    # 1000 readings arrive after the boundary before it is cut (the bench fell behind):
+    # the oracle is the counter's straight line, 2 Wh/s, at the boundary
+    counters = BoundaryCounters()
+    _readings(counters, _power_reading_rows(0.0, 100.0, 0.1, 2.0))
+    counters.cut("m", 0.0)
+    assert counters.cut("m", 3.05) == pytest.approx((6.1, 0.0))
+    assert counters.cut("m", 99.0) == pytest.approx((2 * (99.0 - 3.05), 0.0))
+
+
+def test_a_late_meter_is_cut_on_schedule_and_caught_up_to_its_intervals() -> None:
+    counters = BoundaryCounters(max_gap_s=1.0)
+    _readings(counters, [(0.0, 0.0), (0.5, 5.0)])
+    counters.cut("m", 0.0, None)
+    assert counters.cut("m", 1.0, 1) == pytest.approx((5.0, 0.0))  # up to its last reading
+    assert counters.pending() == {"m": (0.5, [1])}
+    _readings(counters, [(1.2, 12.0)])  # readings cover the boundary: 10 Wh at t = 1.0
+    (catch_up,) = counters.take_catch_ups()
+    assert (catch_up.interval_id, catch_up.import_wh) == (1, pytest.approx(5.0))
+    assert counters.pending() == {}
+    assert counters.cut("m", 1.2, 2) == pytest.approx((2.0, 0.0))
+
+
+def test_energy_across_a_long_outage_is_one_catch_up_and_nothing_is_lost() -> None:
+    counters = BoundaryCounters(max_gap_s=1.0)
+    _readings(counters, [(0.0, 0.0), (0.5, 5.0)])
+    counters.cut("m", 0.0, None)
+    cuts = [counters.cut("m", float(t), t) for t in (1, 2, 3)]  # out from 0.5 to 4.5
+    _readings(counters, [(4.5, 50.0), (5.0, 55.0)])
+    cuts.append(counters.cut("m", 5.0, 4))
+    (gap,) = counters.take_catch_ups()
+    # the outage's 45 Wh up to the last boundary cut (3) is the catch-up, pro rata; the
+    # rest (3 to 4.5) is the next interval's
+    assert gap.interval_id is None and (gap.from_t_s, gap.to_t_s) == (0.5, 3.0)
+    assert gap.import_wh == pytest.approx(45.0 * 2.5 / 4)
+    assert [c[0] for c in cuts] == pytest.approx([5.0, 0.0, 0.0, 55.0 - 5.0 - 45.0 * 2.5 / 4])
+    assert sum(c[0] for c in cuts) + gap.import_wh == pytest.approx(55.0)
+
+
+def test_a_meter_online_late_keeps_its_energy_when_its_counters_started_at_a_known_time() -> None:
+    counters = BoundaryCounters()
+    counters.counters_zero_at("m", -10.0)
+    counters.counters_zero_at("other", -10.0)
+    counters.add(Reading("other", 0.0, 230, 1, 230, 1, 50, 0.0, 0.0, True, 0, 1))
+    counters.cut("other", 0.0)
+    counters.cut("m", 0.0)
+    # first reading at t = 10 with 40 Wh since t = -10: half of it after the run's start
+    _readings(counters, [(10.0, 40.0), (11.0, 42.0)])
+    (before,) = counters.take_catch_ups()
+    assert before.interval_id is None and before.import_wh == pytest.approx(20.0)
+    assert counters.cut("m", 11.0, 1) == pytest.approx((2.0, 0.0))
+
+
+def test_a_meter_whose_counters_did_not_start_at_a_known_time_is_reported() -> None:
+    counters = BoundaryCounters()
+    counters.cut("m", 0.0)
+    _readings(counters, [(10.0, 40.0)])
+    assert counters.unknown_start == [("m", 10.0)] and counters.take_catch_ups() == []
+
+
+def test_a_meter_that_never_reports_stays_pending() -> None:
+    counters = BoundaryCounters()
+    for k in range(3):
+        assert counters.cut("m", float(k), k) == (0.0, 0.0)
+    assert counters.pending() == {"m": (None, [0, 1, 2])}
+
+
+def test_an_outage_over_the_run_start_brings_only_its_share_after_the_start() -> None:
+    counters = BoundaryCounters(max_gap_s=1.0)
+    _readings(counters, [(0.0, 0.0)])  # then out from 0 to 4; the run starts at 1
+    counters.cut("m", 1.0)
+    cuts = [counters.cut("m", float(t), t) for t in (2, 3)]
+    _readings(counters, [(4.0, 40.0), (5.0, 50.0)])
+    cuts.append(counters.cut("m", 5.0, 4))
+    (gap,) = counters.take_catch_ups()
+    # 10 Wh/s over the outage: after the start (1) and up to the last cut (3), pro rata
+    assert (gap.from_t_s, gap.to_t_s, gap.import_wh) == (1.0, 3.0, pytest.approx(20.0))
+    assert [c[0] for c in cuts] == pytest.approx([0.0, 0.0, 20.0])

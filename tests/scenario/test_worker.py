@@ -127,6 +127,9 @@ def test_pause_stops_simulated_time_and_resume_carries_on(tmp_path: Path) -> Non
     assert isinstance(seen[-1], RunSummary) and seen[-1].intervals == 3
     assert [r.interval_id for r in reports] == [1, 2, 3]
     # the fakes integrate on the paused clock: 8 kW for 15 simulated minutes, not more
+    print(
+        [e for e in seen if type(e).__name__ in ("MeterLate", "EnergyCatchUp", "EnergyUnaccounted")]
+    )
     roof = [next(m for m in r.metered if m.participant == "roof") for r in reports]
     assert [m.export_wh for m in roof[1:]] == pytest.approx([2000.0, 2000.0], rel=0.05)
     links = [e for e in seen if isinstance(e, MeterLink)]

@@ -1,0 +1,88 @@
+"""Parameter overrides of a bench config: ``table.key`` paths applied to the TOML document.
+
+The panel's parameter form, the run queue, the pytest plugin's ``run_scenario`` and
+``gridbench run --from`` all vary a config the same way: a mapping from a path to a
+value, applied to the parsed document before it is checked, so every override goes
+through the same schema and cross-checks as the file itself.
+
+Paths: ``scenario.intervals``, ``market.mechanism`` (any key of a plain table) and
+``faults.drop_rate`` (a fault of every emulated meter).
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.config import tables
+from bench.config.load import parse_scenario
+from bench.config.model import ScenarioConfig
+from bench.config.schema import Table, suggest
+from bench.errors import ConfigError
+
+FAULTS_PATH = "faults"
+"""The prefix of an override that applies to every emulated meter's faults."""
+
+
+def plain_tables() -> tuple[Table, ...]:
+    """The tables whose keys can be overridden by ``table.key`` (not arrays of tables)."""
+    return tuple(t for t in tables.DOCUMENT.tables if not t.array)
+
+
+def override_key_names() -> list[str]:
+    """Every valid override path."""
+    names = [f"{t.name}.{k.name}" for t in plain_tables() for k in t.keys]
+    return names + [f"{FAULTS_PATH}.{k.name}" for k in tables.FAULTS.keys]
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the parsed document ``data`` with ``overrides`` written into it."""
+    out: dict[str, Any] = copy.deepcopy(dict(data))
+    valid = override_key_names()
+    for path, value in overrides.items():
+        if path not in valid:
+            raise ConfigError(f"unknown parameter {path!r}; {suggest(path, valid, 'parameters')}")
+        table, _, key = path.partition(".")
+        if table == FAULTS_PATH:
+            for meter in out.get("meters", []):
+                if _is_emulated(meter):
+                    meter.setdefault("faults", {})[key] = value
+        else:
+            out.setdefault(table, {})[key] = value
+    return out
+
+
+def _is_emulated(meter: Any) -> bool:
+    if not isinstance(meter, dict):
+        return False
+    kind = meter.get("kind")
+    return kind == "emulated" or (kind is None and "port" not in meter and "generic" not in meter)
+
+
+def load_with_overrides(
+    path: Path | str, overrides: Mapping[str, Any] | None = None, text: str | None = None
+) -> ScenarioConfig:
+    """Read a bench config (or its ``text``), apply ``overrides`` and check the result.
+
+    The returned config keeps the file's text and the overrides (``source_text``,
+    ``overrides``), which the journal stores so a run can be reproduced.
+    """
+    path = Path(path)
+    if text is None:
+        try:
+            text = path.read_text()
+        except FileNotFoundError as exc:
+            raise ConfigError(
+                f"bench config {path} does not exist; pick an existing TOML file"
+            ) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"bench config {path} is not valid TOML: {exc}; fix the file") from exc
+    given = dict(overrides or {})
+    config = parse_scenario(apply_overrides(data, given), source=path)
+    return replace(config, source_text=text, overrides=tuple(sorted(given.items())))

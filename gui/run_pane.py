@@ -1,0 +1,93 @@
+"""The run-control pane: the config, its parameters, the queue, the buttons and progress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from PyQt6.QtWidgets import (
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.param_form import ParameterForm
+
+
+@dataclass
+class QueuedRun:
+    """One run of the queue: the open config with these parameter overrides."""
+
+    number: int
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def label(self) -> str:
+        """``#2  market.mechanism=pay_as_bid`` (``defaults`` without overrides)."""
+        changed = ", ".join(f"{k}={v}" for k, v in self.overrides.items()) or "file's values"
+        return f"#{self.number}  {changed}"
+
+
+class RunPane(QWidget):
+    """Left pane of the panel; the window wires its buttons."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config_label = QLabel("no bench config: open one")
+        self.config_label.setWordWrap(True)
+        self.open_button = QPushButton("Open config…")
+        self.recent_button = QToolButton()
+        self.recent_button.setText("Recent")
+        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.form = ParameterForm()
+        self.queue_list = QListWidget()
+        self.queue_list.setMaximumHeight(110)
+        self.add_button = QPushButton("Add to queue")
+        self.remove_button = QPushButton("Remove")
+        self.start_button = QPushButton("Start")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setCheckable(True)
+        self.stop_button = QPushButton("Stop")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setFormat("%v / %m")
+        self.progress_label = QLabel("idle")
+        self.progress_label.setWordWrap(True)
+
+        config_box = QGroupBox("Bench config")
+        grid = QGridLayout(config_box)
+        grid.addWidget(self.config_label, 0, 0, 1, 2)
+        grid.addWidget(self.open_button, 1, 0)
+        grid.addWidget(self.recent_button, 1, 1)
+
+        params = QScrollArea()
+        params.setWidgetResizable(True)
+        params.setWidget(self.form)
+        params.setMinimumHeight(160)
+
+        queue_box = QGroupBox("Queue (run one after another)")
+        queue_layout = QGridLayout(queue_box)
+        queue_layout.addWidget(self.queue_list, 0, 0, 1, 2)
+        queue_layout.addWidget(self.add_button, 1, 0)
+        queue_layout.addWidget(self.remove_button, 1, 1)
+
+        run_box = QGroupBox("Run")
+        run_layout = QGridLayout(run_box)
+        run_layout.addWidget(self.start_button, 0, 0)
+        run_layout.addWidget(self.pause_button, 0, 1)
+        run_layout.addWidget(self.stop_button, 0, 2)
+        run_layout.addWidget(self.progress_bar, 1, 0, 1, 3)
+        run_layout.addWidget(self.progress_label, 2, 0, 1, 3)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(config_box)
+        layout.addWidget(params, 1)
+        layout.addWidget(queue_box)
+        layout.addWidget(run_box)
+        self.setMinimumWidth(260)
