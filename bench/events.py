@@ -9,7 +9,7 @@ relay, the worker's own state); each status event also says itself in one line
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -230,6 +230,49 @@ class NoLoadControl:
 
 
 @dataclass(frozen=True)
+class MeterAttested:
+    """How the chain verifies a meter's counters: signed by the meter itself or by the
+    bench as its attestor (a meter that cannot sign), with the signer's address."""
+
+    sim_time_s: float
+    meter_id: str
+    attestation: str  # "meter" | "bench"
+    signer: str
+    why: str = ""
+
+    @property
+    def level(self) -> str:
+        return "info" if self.attestation == "meter" or not self.why else "warning"
+
+    @property
+    def message(self) -> str:
+        how = "meter-signed" if self.attestation == "meter" else "attested by bench"
+        why = f": {self.why}" if self.why else ""
+        return f"meter {self.meter_id}: {how} (signer {self.signer}){why}"
+
+
+@dataclass(frozen=True)
+class SignedReadingMissing:
+    """A meter-signed meter gave no signed reading at an interval's end (none is settled
+    for it that interval; its energy counts again with its next signed reading)."""
+
+    sim_time_s: float
+    meter_id: str
+    reason: str
+
+    @property
+    def level(self) -> str:
+        return "warning"
+
+    @property
+    def message(self) -> str:
+        return (
+            f"meter {self.meter_id} gave no signed reading this interval ({self.reason}); "
+            "its trades may be rejected until its next one: check its link"
+        )
+
+
+@dataclass(frozen=True)
 class PriceSignal:
     """The instantaneous price for the next interval, published before it starts (a
     tariff signal the price-responsive and flexible loads answer)."""
@@ -302,6 +345,8 @@ class RunSummary:
     escrow_conserved: bool
     audit_clean: bool
     journal_path: str | None
+    attestation: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per meter id: {"attestation": "meter" | "bench", "signer": address}."""
 
     def as_dict(self) -> dict[str, object]:
         """The summary as a JSON-ready dict."""
@@ -475,6 +520,8 @@ StatusEvent = (
     | RelaySwitched
     | NoLoadControl
     | WorkerStatus
+    | MeterAttested
+    | SignedReadingMissing
     | MeterLate
     | EnergyCatchUp
     | EnergyUnaccounted

@@ -9,6 +9,7 @@ from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 from bench.events import (
     BenchEvent,
     IntervalReport,
+    MeterAttested,
     MeterLink,
     MeterSample,
     RelaySwitched,
@@ -36,6 +37,7 @@ class EventBridge(QObject):
     sigRelay = pyqtSignal(object)
     sigWorker = pyqtSignal(object)
     sigSummary = pyqtSignal(object)
+    sigMeterAttested = pyqtSignal(object)
 
     def __init__(
         self,
@@ -91,4 +93,6 @@ class EventBridge(QObject):
             self.sigRelay.emit(event)
         elif isinstance(event, WorkerStatus):
             self.sigWorker.emit(event)
+        elif isinstance(event, MeterAttested):
+            self.sigMeterAttested.emit(event)
         self.sigStatus.emit(event)

@@ -142,6 +142,7 @@ class PanelWindow(QMainWindow):
         self.bridge.sigMeterLink.connect(self._on_link)
         self.bridge.sigSession.connect(self._on_session)
         self.bridge.sigRelay.connect(self._on_relay)
+        self.bridge.sigMeterAttested.connect(self.meters_table.set_attestation)
         self.bridge.sigWorker.connect(self.on_worker)
         self.bridge.sigInterval.connect(self.on_interval)
         self.bridge.sigStatus.connect(self.on_status)

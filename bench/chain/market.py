@@ -84,16 +84,22 @@ class Market:
         return cls(client, operator, market_address, keys=keys, from_block=from_block)
 
     def add_participants(
-        self, names: Iterable[str], deposit_wei: int, *, meters: Mapping[str, str] | None = None
+        self,
+        names: Iterable[str],
+        deposit_wei: int,
+        *,
+        meters: Mapping[str, str] | None = None,
+        register_meters: bool = True,
     ) -> None:
-        """Give each participant gas, ``deposit_wei`` LABC minted and deposited, and a meter
-        (``meters``: participant -> meter name, default its own name), all pipelined."""
+        """Give each participant gas, ``deposit_wei`` LABC minted and deposited, and a
+        bench-attested meter (``meters``: participant -> meter name, default its own name;
+        none with ``register_meters=False``, to commission them later), all pipelined."""
         names = list(dict.fromkeys(names))
         for name in names:
             self.accounts.fund_gas(self.accounts.wallet(name).address)
         wait_all([self.accounts.send_mint(n, deposit_wei) for n in names if deposit_wei > 0])
         pending = [tx for n in names for tx in self.accounts.send_join(n, deposit_wei)]
-        for name in names:
+        for name in names if register_meters else ():
             meter = (meters or {}).get(name, name)
             pending += self.registry.send_register(meter, name, f"supply point of {name}")
         wait_all(pending)

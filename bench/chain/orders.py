@@ -10,7 +10,7 @@ trades (u16 buyer slot, u16 seller slot, u32 Wh, u32 wei/Wh).
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from eth_account.messages import encode_typed_data
@@ -22,7 +22,8 @@ from bench.chain.encoding import (
     U32_MAX,
     BatchEncodingError,
 )
-from pricing import Trade
+from pricing import Order as BookOrder
+from pricing import Side, Trade
 
 SIDE_BID, SIDE_OFFER = 0, 1
 ORDER_TYPES = {
@@ -105,6 +106,20 @@ def covering_orders(trades: Sequence[Trade]) -> dict[str, dict[int, tuple[int, i
                 limit = price
             limit = max(limit, price) if side == SIDE_BID else min(limit, price)
             out[name][side] = (wh + int(t.energy_wh), limit)
+    return out
+
+
+def submitted_orders(orders: Iterable[BookOrder]) -> dict[str, dict[int, tuple[int, int]]]:
+    """Per participant and side, (total Wh, limit price) of what it submitted to the
+    clearing: the contract takes one bid and one offer per participant, so several bids
+    sum their energy at their highest limit, several offers at their lowest."""
+    out: dict[str, dict[int, tuple[int, int]]] = {}
+    for o in orders:
+        side = SIDE_BID if o.side is Side.BID else SIDE_OFFER
+        price = int(o.price_wei_per_wh)
+        wh, limit = out.setdefault(o.participant, {}).get(side, (0, price))
+        limit = max(limit, price) if side == SIDE_BID else min(limit, price)
+        out[o.participant][side] = (wh + int(o.energy_wh), limit)
     return out
 
 

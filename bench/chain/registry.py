@@ -153,6 +153,10 @@ class MeterRegistry:
         kind = int(self.market.functions.meters(meter_id_bytes32(meter)).call()[4])
         return KIND_NAMES.get(kind, "unregistered")
 
+    def signer(self, meter: str) -> str:
+        """The address whose signatures the market accepts for ``meter``'s counters."""
+        return str(self.market.functions.meters(meter_id_bytes32(meter)).call()[0])
+
     def retire(self, meter: str) -> None:
         """The registrar retires ``meter`` (closing an expired session on it first)."""
         data = encode_call(self.market, "retireMeter", meter_id_bytes32(meter))

@@ -21,9 +21,11 @@ from bench.chain.orders import (
     covering_orders,
     encode_batch,
     sign_order,
+    submitted_orders,
 )
 from bench.chain.registry import MeterRegistry, counters_tuple
 from bench.errors import ChainError
+from pricing import Order as BookOrder
 from pricing import Trade
 
 SETTLE_TYPES = ("uint64", "bytes", "(bytes32,uint32,uint64,uint64,uint64,uint8,bytes32,bytes32)[]")
@@ -120,12 +122,20 @@ class Settler:
         receipt = operator.wait(operator.send(self.market.address, data, gas=gas))
         return self.from_receipt(interval_id, trades, receipt)
 
-    def sign_book(self, interval_id: int, trades: Sequence[Trade]) -> SignedBook:
-        """Each participant's own signature over the bid and offer that cover its trades
-        (its whole bought and sold energy at its extreme accepted price)."""
+    def sign_book(
+        self,
+        interval_id: int,
+        trades: Sequence[Trade] = (),
+        *,
+        submitted: Iterable[BookOrder] | None = None,
+    ) -> SignedBook:
+        """Each participant's own signature over its bid and offer: those it ``submitted``
+        to the clearing (so the contract checks the operator's trades against them), or,
+        without ``submitted``, the ones that exactly cover its ``trades``."""
         bids: dict[str, Order] = {}
         offers: dict[str, Order] = {}
-        for name, sides in covering_orders(trades).items():
+        sides_of = covering_orders(trades) if submitted is None else submitted_orders(submitted)
+        for name, sides in sides_of.items():
             key = self.accounts.wallet(name).account
             for side, (wh, limit) in sides.items():
                 order = sign_order(

@@ -48,6 +48,7 @@ def run_report(args: argparse.Namespace) -> int:
                     "chain_checked": report.chain_checked,
                     "audit_clean": report.clean,
                     "findings": [message(f) for f in report.audit.findings],
+                    "meters": report.meters,
                 },
                 indent=2,
             )

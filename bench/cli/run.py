@@ -191,8 +191,21 @@ def _summary_line(summary: RunSummary) -> str:
         f"{summary.energy_traded_wh} Wh for {summary.value_settled_wei / 1e6:.6f} LABC "
         f"on {summary.chain_url}; escrow conserved: {str(summary.escrow_conserved).lower()}; "
         f"audit clean: {str(summary.audit_clean).lower()}; "
-        f"journal {summary.journal_path or 'none'}"
+        f"journal {summary.journal_path or 'none'}{_attestation_part(summary)}"
     )
+
+
+def _attestation_part(summary: RunSummary) -> str:
+    """ "; meter-signed: a, b; attested by bench: c" (nothing when no meter was registered)."""
+    by_kind: dict[str, list[str]] = {"meter": [], "bench": []}
+    for meter_id, how in sorted(summary.attestation.items()):
+        by_kind.setdefault(how["attestation"], []).append(meter_id)
+    parts = [
+        f"{label}: {', '.join(by_kind[kind])}"
+        for kind, label in (("meter", "meter-signed"), ("bench", "attested by bench"))
+        if by_kind[kind]
+    ]
+    return "".join(f"; {part}" for part in parts)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

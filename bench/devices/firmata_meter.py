@@ -234,22 +234,25 @@ class FirmataMeter:
         self._signed_seq = signed.seq
         return signed
 
-    def new_signing_key(self, host_entropy: bytes | None = None) -> str:
+    def new_signing_key(
+        self, host_entropy: bytes | None = None, *, timeout_s: float = SIGN_TIMEOUT_S
+    ) -> str:
         """Make the meter replace its signing key (authenticated); returns the new address.
 
         ``host_entropy`` (32 bytes, fresh random by default) is mixed into the meter's
         own; the meter must then be registered again under the new address.
         """
-        self._require_signing()
+        self._require_signing(key_present=False)  # the firmware makes its first key lazily
         entropy = os.urandom(wire.ENTROPY_BYTES) if host_entropy is None else host_entropy
         if len(entropy) != wire.ENTROPY_BYTES:
             raise DeviceError("host entropy for a new signing key must be 32 bytes")
-        self._auth(wire.AuthCmd.NEW_SIGNING_KEY, pack_bytes(entropy), timeout_s=SIGN_TIMEOUT_S)
+        self._auth(wire.AuthCmd.NEW_SIGNING_KEY, pack_bytes(entropy), timeout_s=timeout_s)
+        self.identity(refresh=True)  # flags bit 2 is set now
         return self.signer_address(refresh=True)
 
-    def _require_signing(self) -> None:
+    def _require_signing(self, *, key_present: bool = True) -> None:
         ident = self.identity()
-        if ident.protocol_version < (1, 1) or not ident.signing_key:
+        if ident.protocol_version < (1, 1) or (key_present and not ident.signing_key):
             raise DeviceError(
                 f"meter {ident.meter_id} on {self.url} cannot sign readings (protocol "
                 f"{ident.protocol_version[0]}.{ident.protocol_version[1]}, signing key "

@@ -16,7 +16,7 @@ import math
 import tomllib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.config import ScenarioConfig, parse_scenario
@@ -118,6 +118,8 @@ class RunReport:
     cusum: CusumResult | None
     chain_checked: str | None = None
     """The chain URL reconciled against, or None when the chain was not consulted."""
+    meters: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per meter id: {"attestation": "meter" | "bench", "signer": address}."""
 
     @property
     def complete(self) -> bool:
@@ -198,7 +200,9 @@ class _Replay:
             for kept, r, b in zip(intervals, records, market.balances, strict=True)
         )
         report = replace(market, findings=findings)
-        return RunReport(path, rows, report, planned, cusum, chain)
+        meters = self.journal.meta("meters")
+        attested = dict(meters) if isinstance(meters, dict) else {}
+        return RunReport(path, rows, report, planned, cusum, chain, attested)
 
     # -- the config the run recorded ---------------------------------------------------
     def _config(self) -> tuple[ScenarioConfig | None, str]:

@@ -14,7 +14,7 @@ import queue
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.config import ScenarioConfig
 from bench.devices import (
@@ -25,6 +25,7 @@ from bench.devices import (
     MeterReconnected,
     Reading,
 )
+from bench.devices.protocol import Meter
 from bench.errors import ConfigError
 from bench.events import (
     EnergyCatchUp,
@@ -34,7 +35,7 @@ from bench.events import (
     MeterLate,
     MeterLink,
 )
-from bench.rig import LoadControl, Rig
+from bench.rig import Capability, LoadControl, Rig
 from bench.scenario.clock import SimClock
 from bench.scenario.counters import BoundaryCounters, CatchUp
 
@@ -42,6 +43,7 @@ from bench.scenario.counters import BoundaryCounters, CatchUp
 _ZERO_START_KINDS = frozenset({"emulated", "simavr", "fake"})
 
 StatusSink = Callable[[float, str, str], None]
+T = TypeVar("T")
 
 
 class MeterFleet:
@@ -293,6 +295,19 @@ class MeterFleet:
                 f"no meter {meter_id!r} in this run; known: {', '.join(sorted(self._pollers))}"
             )
         return poller.set_relay(closed)
+
+    def submit(self, meter_id: str, fn: Callable[[Meter], T]) -> Future[T]:
+        """Run ``fn(driver)`` on the meter's poller thread between reads, from any thread."""
+        poller = self._pollers.get(meter_id)
+        if poller is None:
+            raise ConfigError(
+                f"no meter {meter_id!r} in this run; known: {', '.join(sorted(self._pollers))}"
+            )
+        return poller.submit(fn)
+
+    def capabilities(self, meter_id: str) -> frozenset[Capability]:
+        """What the meter's kind can do (``signing``: it signs its own counters)."""
+        return self._rig.capabilities(meter_id)
 
     def load_control(self, meter_id: str) -> LoadControl | None:
         """The meter's load when the bench drives it (demand response); None if real."""

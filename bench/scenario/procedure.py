@@ -10,6 +10,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from bench.attestation import SignedCounters
 from bench.config import ScenarioConfig
 from bench.events import IntervalReport, MeteredEnergy, PriceSignal
 from bench.scenario.agents import Agent
@@ -87,9 +88,11 @@ class IntervalProcedure:
         metered: Mapping[str, MeteredEnergy],
         feeder_import_wh: float | None,
         feeder_wh: tuple[float, float] | None = None,
+        signed: Mapping[str, SignedCounters] | None = None,
     ) -> IntervalReport:
         """Trade, settle and audit the interval that ended at ``end_s`` (simulated s);
-        then prepare the next one. ``feeder_wh`` is the feeder's (import, export)."""
+        then prepare the next one. ``feeder_wh`` is the feeder's (import, export);
+        ``signed``: the meters' own signed counters."""
         hour = self.start_hour(interval_id)
         metered = self._attributed(metered)
         allowance_wh, self._step_allowance_wh = self._step_allowance_wh, 0.0
@@ -119,7 +122,9 @@ class IntervalProcedure:
                     grid_participant, feeder_wh[1] + losses_wh, feeder_wh[0]
                 ),
             }
-        settlement = self.chain.settle(interval_id, pricing.clearing.trades, to_settle)
+        settlement = self.chain.settle(
+            interval_id, pricing.clearing.trades, to_settle, orders=orders, signed=signed
+        )
         audit = self.market.audit(
             interval_id, orders, metered, pricing, settlement, feeder_import_wh, grid, allowance_wh
         )

@@ -1,4 +1,5 @@
-"""The scenario's chain session: start or attach, deploy, fund, settle, check escrow."""
+"""The scenario's chain session: start or attach, deploy, fund, commission the meters
+(meter-signed or bench-attested), settle the signed orders, check escrow."""
 
 from __future__ import annotations
 
@@ -6,10 +7,16 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
+from bench.attestation import SignedCounters
 from bench.chain import Anvil, Market, Settlement
+from bench.chain.deployment import wait_all
+from bench.chain.keys import KeyRing
 from bench.config import ScenarioConfig
+from bench.events import MeterAttested, SignedReadingMissing
 from bench.scenario.agents import MeteredEnergy
-from pricing import Trade
+from bench.scenario.fleet import MeterFleet
+from bench.scenario.signing import MeterSigners
+from pricing import Order, Trade
 
 StatusSink = Callable[[float, str, str], None]
 
@@ -35,11 +42,18 @@ class ChainSession:
         self._initial_total_wei = self._total_wei()
         self._initial_balance_wei = {p: market.balance_wei(p) for p in participants}
         self._net_change_wei: dict[str, int] = dict.fromkeys(participants, 0)
+        self._signers: MeterSigners | None = None
+        self.bench_only: set[str] = set()
+        self.attestation: dict[str, dict[str, str]] = {}
+        """Per meter: {"attestation": "meter" | "bench", "signer": address on chain}."""
 
     @classmethod
     @contextlib.contextmanager
     def open(cls, config: ScenarioConfig, status: StatusSink) -> Iterator[ChainSession]:
-        """Start Anvil (or attach to ``config.chain_url``), deploy, and fund the participants."""
+        """Start Anvil (or attach to ``config.chain_url``), deploy, and fund the participants
+        with the keys the config names (``key_file``, ``operator_key_file``) or fresh ones.
+        Their meters are registered by :meth:`commission` (or as bench-attested on the
+        first settlement)."""
         with contextlib.ExitStack() as stack:
             if config.chain_url:
                 url = config.chain_url
@@ -48,15 +62,61 @@ class ChainSession:
                 node = stack.enter_context(Anvil())
                 url = node.url
                 status(0.0, "info", f"Anvil started at {url}")
-            market = Market.deploy(url)
+            key_files = {p.agent.participant: p.key_file for p in config.participants}
+            keys = KeyRing({n: path for n, path in key_files.items() if path is not None})
+            market = Market.deploy(
+                url,
+                keys=keys,
+                operator_key_file=config.operator_key_file,
+                allow_anvil_key=config.allow_well_known_key,
+            )
             names = [p.agent.participant for p in config.participants]
             meters = {p.agent.participant: p.meter_id for p in config.participants}
             if config.grid is not None:  # the city grid: a participant metered by the feeder
                 names.append(config.grid.participant)
                 meters[config.grid.participant] = config.feeder_meter or config.grid.participant
-            market.add_participants(names, config.deposit_wei, meters=meters)
+            market.add_participants(names, config.deposit_wei, register_meters=False)
             status(0.0, "info", f"market {market.address} deployed; {len(names)} wallets funded")
-            yield cls(market, url, names, meters, config.market_interval_s)
+            session = cls(market, url, names, meters, config.market_interval_s)
+            # the grid's energy is the feeder's, reversed: always attested by the bench
+            session.bench_only = {meters[config.grid.participant]} if config.grid else set()
+            yield session
+
+    def commission(self, fleet: MeterFleet | None, sim_time_s: float) -> list[MeterAttested]:
+        """Register every participant's meter: meter-signed (its signer address and first
+        signed reading, read over the wire) where its kind signs and it answers, else
+        attested by the bench. Returns how each one is attested."""
+        signed: dict[str, tuple[str, SignedCounters]] = {}
+        why: dict[str, str] = {}
+        if fleet is not None:
+            own = [m for m in self.meters.values() if m not in self.bench_only]
+            self._signers = MeterSigners(fleet, own)
+            signed, why = self._signers.commission()
+        registry = self.market.registry
+        pending = []
+        for name, meter in self.meters.items():
+            signer, first = signed.get(meter, (None, None))
+            pending += registry.send_register(
+                meter, name, f"supply point of {name}", signer=signer, commissioning=first
+            )
+        wait_all(pending)
+        events = []
+        for meter in dict.fromkeys(self.meters.values()):
+            kind = "meter" if meter in signed else "bench"
+            self.attestation[meter] = {"attestation": kind, "signer": registry.signer(meter)}
+            events.append(
+                MeterAttested(sim_time_s, meter, kind, registry.signer(meter), why.get(meter, ""))
+            )
+        return events
+
+    def signed_readings(
+        self, sim_time_s: float
+    ) -> tuple[dict[str, SignedCounters], list[SignedReadingMissing]]:
+        """A new signed reading from each meter-signed meter; a typed event for each missing."""
+        if self._signers is None:
+            return {}, []
+        got, failed = self._signers.readings()
+        return got, [SignedReadingMissing(sim_time_s, m, why) for m, why in failed.items()]
 
     def _total_wei(self) -> int:
         """Everything the participants own: wallets plus what the market holds."""
@@ -64,11 +124,21 @@ class ChainSession:
         return wallets + self.market.total_holdings_wei()
 
     def settle(
-        self, interval_id: int, trades: Sequence[Trade], metered: Mapping[str, MeteredEnergy]
+        self,
+        interval_id: int,
+        trades: Sequence[Trade],
+        metered: Mapping[str, MeteredEnergy],
+        *,
+        orders: Sequence[Order] | None = None,
+        signed: Mapping[str, SignedCounters] | None = None,
     ) -> Settlement:
-        """Settle the interval's trades, each participant signing the orders that cover its
-        own trades, with each meter's cumulative import and export counters (whole Wh
-        since the run started) attested by the bench, timed at the interval's end."""
+        """Settle the interval's trades against the bids and offers each participant
+        submitted and signed (``orders``; without them, each signs what covers its own
+        trades), with each meter-signed meter's own ``signed`` counters and, for the
+        bench-attested ones, their cumulative import and export (whole Wh since the run
+        started) signed by the bench, timed at the interval's end."""
+        if not self.attestation:
+            self.commission(None, 0.0)
         for name, energy in metered.items():
             self._import_wh[name] = self._import_wh.get(name, 0.0) + energy.import_wh
             self._export_wh[name] = self._export_wh.get(name, 0.0) + energy.export_wh
@@ -82,12 +152,20 @@ class ChainSession:
                 time_s,
             )
             for name in self._import_wh
+            if self._attested_by(self.meters.get(name, name)) == "bench"
         ]
-        settlement = self.market.settle_interval(interval_id, trades, readings)
+        readings += [r for m, r in (signed or {}).items() if self._attested_by(m) == "meter"]
+        book = (
+            None if orders is None else self.market.settler.sign_book(interval_id, submitted=orders)
+        )
+        settlement = self.market.settle_interval(interval_id, trades, readings, book=book)
         for trade in settlement.settled_trades:
             self._net_change_wei[trade.buyer] -= trade.value_wei
             self._net_change_wei[trade.seller] += trade.value_wei
         return settlement
+
+    def _attested_by(self, meter: str) -> str:
+        return self.attestation.get(meter, {}).get("attestation", "bench")
 
     def escrow_conserved(self, session_changes_wei: Mapping[str, int] | None = None) -> bool:
         """True when settlement created or destroyed nothing.

@@ -201,6 +201,8 @@ class ScenarioWorker:
                     f"meters {', '.join(silent)} sent nothing in {_ONLINE_TIMEOUT_S:.0f} s; "
                     "running without them until they answer (check their ports and cables)",
                 )
+            for attested in chain.commission(fleet, clock.now_s()):
+                self._emit(attested)
             t0_s = clock.now_s()
             supply = SupplyPoints(
                 fleet,
@@ -226,7 +228,12 @@ class ScenarioWorker:
                 )
                 for energy_event in fleet.energy_events():
                     self._emit(energy_event)
-                report = procedure.run(interval_id, end_s, metered, feeder_wh, fleet.last_feeder_wh)
+                signed, missing = chain.signed_readings(clock.now_s())
+                for gap in missing:
+                    self._emit(gap)
+                report = procedure.run(
+                    interval_id, end_s, metered, feeder_wh, fleet.last_feeder_wh, signed=signed
+                )
                 reports.append(report)
                 self._emit(report)
                 behind_s = clock.now_s() - end_s
@@ -267,6 +274,7 @@ class ScenarioWorker:
                 escrow_conserved=chain.escrow_conserved(sessions.balance_changes_wei()),
                 audit_clean=not any(r.findings for r in reports) and not self._findings,
                 journal_path=None if journal is None else str(journal),
+                attestation=dict(chain.attestation),
             )
         done = WorkerState.STOPPED if self._stop.is_set() else WorkerState.FINISHED
         self._emit(WorkerStatus(clock.now_s(), done))

@@ -12,6 +12,7 @@ from bench.events import (
     BenchEvent,
     EnergyCatchUp,
     IntervalReport,
+    MeterAttested,
     MeterSample,
     RunStarted,
     RunSummary,
@@ -81,6 +82,12 @@ class JournalRecorder:
             journal.set_meta("end_state", event.state.value)
             if event.level == "error":
                 journal.add_event(event.sim_time_s, event.level, event.message)
+        elif isinstance(event, MeterAttested):
+            meters = journal.meta("meters")
+            meters = dict(meters) if isinstance(meters, dict) else {}
+            meters[event.meter_id] = {"attestation": event.attestation, "signer": event.signer}
+            journal.set_meta("meters", meters)
+            journal.add_event(event.sim_time_s, event.level, event.message)
         elif not isinstance(event, WorkerStatus) or event.level == "error":
             journal.add_event(event.sim_time_s, event.level, event.message)
 

@@ -1,11 +1,12 @@
-"""One row per meter: live power, counters, relay state and a relay switch."""
+"""One row per meter: live power, counters, relay state, a relay switch and who signs
+its counters on chain."""
 
 from __future__ import annotations
 
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import QAbstractItemView, QPushButton, QTableWidget, QTableWidgetItem
 
-from bench.events import MeterLink, MeterSample, RelaySwitched, SessionStatus
+from bench.events import MeterAttested, MeterLink, MeterSample, RelaySwitched, SessionStatus
 
 _HEADERS = (
     "meter",
@@ -17,8 +18,9 @@ _HEADERS = (
     "",
     "link",
     "session",
+    "attestation",
 )
-_RELAY, _BUTTON, _LINK, _SESSION = 5, 6, 7, 8
+_RELAY, _BUTTON, _LINK, _SESSION, _ATTESTATION = 5, 6, 7, 8, 9
 
 
 class MetersTable(QTableWidget):
@@ -68,6 +70,11 @@ class MetersTable(QTableWidget):
     def set_session(self, session: SessionStatus) -> None:
         """Show the supply session on the meter."""
         self._set(self._row(session.meter_id), _SESSION, f"#{session.session_id} {session.state}")
+
+    def set_attestation(self, attested: MeterAttested) -> None:
+        """Show who signs the meter's counters on chain: the meter itself or the bench."""
+        text = "meter-signed" if attested.attestation == "meter" else "attested by bench"
+        self._set(self._row(attested.meter_id), _ATTESTATION, text)
 
     def set_relay_outcome(self, outcome: RelaySwitched) -> None:
         """A relay command failed: say so in the row (a success shows in the next reading)."""

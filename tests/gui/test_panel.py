@@ -14,6 +14,7 @@ from bench.events import (
     BenchStatus,
     IntervalReport,
     LinkState,
+    MeterAttested,
     MeterLink,
     MeterSample,
     RelaySwitched,
@@ -260,3 +261,16 @@ def test_typed_status_reaches_the_meters_tab(qtbot) -> None:  # type: ignore[no-
     window.bridge.drain()
     assert table.item(0, 7).text() == "back"
     assert not window.stop_button.isEnabled() and not window.pause_button.isEnabled()
+
+
+def test_meters_tab_shows_who_signs_each_meters_counters(qtbot) -> None:  # type: ignore[no-untyped-def]
+    runner = RecordingRunner()
+    window = PanelWindow(runner.events, runner)
+    qtbot.addWidget(window)
+    signer = "0x" + "ab" * 20
+    runner.events.put(MeterAttested(0.0, "roof", "meter", signer))
+    runner.events.put(MeterAttested(0.0, "shed", "bench", signer, "fake meters cannot sign"))
+    window.bridge.drain()
+    table = window.meters_table
+    rows = {table.item(r, 0).text(): table.item(r, 9).text() for r in range(table.rowCount())}
+    assert rows == {"roof": "meter-signed", "shed": "attested by bench"}
