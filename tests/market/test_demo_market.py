@@ -84,8 +84,9 @@ def test_deficit_intervals_clear_dearer_than_surplus_intervals(demo_run: RunRepo
 
 
 @pytest.mark.xfail(
-    reason="known defect since merging signed orders with the verdicts' replay: the replay "
-    "flags the EV-session consumer's cleared trades as missing_settlement (see CHANGELOG)",
+    reason="known defect: the session consumer buys the supply point's energy in the market, "
+    "but the contract backs a buyer only by its own meters' attested import, so it rejects "
+    "those trades ('not backed by attested meter energy') and the verdict fails (CHANGELOG)",
     strict=False,
 )
 def test_no_feeder_energy_is_unbilled_and_the_grid_settles_on_chain(
