@@ -279,7 +279,12 @@ def test_a_replayed_signed_reading_is_refused() -> None:
 def test_new_signing_key_sends_host_entropy_and_rereads_the_address() -> None:
     entropy = bytes(range(32, 64))
     meter, link = connect_11(
-        [CHALLENGE, (auth(0x05, pack_bytes(entropy)), H("f0 06 05 00 f7")), SIGNER]
+        [
+            CHALLENGE,
+            (auth(0x05, pack_bytes(entropy)), H("f0 06 05 00 f7")),
+            (H("f0 01 f7"), IDENTITY_11),  # flags bit 2 read again: a key exists now
+            SIGNER,
+        ]
     )
     assert meter.new_signing_key(entropy) == ADDRESS
     link.done()
