@@ -86,6 +86,26 @@ class Sessions:
     ) -> int:
         """Open a supply session of ``consumer`` on ``meter``, starting at ``reading`` (at
         least as new as the newest recorded); after ``duration_s`` anyone may close it."""
+        return self.open_event(
+            consumer,
+            meter,
+            cap_wei,
+            max_price_wei_per_wh=max_price_wei_per_wh,
+            reading=reading,
+            duration_s=duration_s,
+        ).session_id
+
+    def open_event(
+        self,
+        consumer: str,
+        meter: str,
+        cap_wei: int,
+        *,
+        max_price_wei_per_wh: int,
+        reading: SignedCounters,
+        duration_s: int = 3600,
+    ) -> SessionOpened:
+        """:meth:`open`, returning the chain's SessionOpened event from the receipt."""
         data = encode_call(
             self.market,
             "openSession",
@@ -97,8 +117,9 @@ class Sessions:
         )
         receipt = self.accounts.wallet(consumer).transact(self.market.address, data)
         for event in filter(None, map(decode_log, receipt.logs)):
-            if event.name == "SessionOpened":
-                return int(event.args["sessionId"])
+            opened = session_event(event, self.accounts)
+            if isinstance(opened, SessionOpened):
+                return opened
         raise ChainError(f"openSession ({receipt.tx_hash}) emitted no SessionOpened event")
 
     def close(

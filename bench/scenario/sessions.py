@@ -2,10 +2,11 @@
 unlocks the meter's relay.
 
 A planned session (``[[sessions]]`` in the bench config) is opened on chain from the
-consumer's wallet at the start of its interval; the bench does not touch the relay
-then. Only when the market's ``SessionOpened`` event arrives does it send the meter's
-authenticated unlock; when the session is closed with the meter's signed counter and
-the ``SessionClosed`` bill arrives, it locks the supply point again.
+consumer's wallet at the start of its interval; only the market's ``SessionOpened``
+event in that transaction's receipt makes the bench send the meter's authenticated
+unlock (never a slower event poll, which could arrive after the session closed).
+When the session is closed with the meter's signed counter and the ``SessionClosed``
+bill arrives, it locks the supply point again.
 """
 
 from __future__ import annotations
@@ -122,13 +123,14 @@ class SupplySessions:
         for plan in self.plans:
             if plan.open_interval == interval_id:
                 opening = self.fleet.latest(plan.meter_id)
-                session_id = self.chain.market.sessions.open(
+                opened = self.chain.market.sessions.open_event(
                     plan.consumer,
                     plan.meter_id,
                     plan.cap_wei,
                     max_price_wei_per_wh=plan.max_price_wei_per_wh,
                     reading=self._attested(plan.meter_id, opening),
                 )
+                session_id = opened.session_id
                 self._ids[plan] = self._opened[plan] = session_id
                 if opening is not None:  # (_attested refused None)
                     self._start_counter_wh[session_id] = math.floor(opening.energy_import_wh)
@@ -137,7 +139,25 @@ class SupplySessions:
                         sim_time_s, plan.meter_id, SessionState.REQUESTED, plan.consumer, session_id
                     )
                 )
+                out.append(self._unlock(opened, sim_time_s))
         return out
+
+    def _unlock(self, event: SessionOpened, sim_time_s: float) -> SessionStatus:
+        """The chain's SessionOpened (from the open transaction's receipt): unlock."""
+        self.supply.unlock(
+            event.meter,
+            event.session_id,
+            self._start_counter_wh[event.session_id],
+            cap_energy_wh(event.cap_wei, event.price_wei_per_wh),
+        )
+        return SessionStatus(
+            sim_time_s,
+            event.meter,
+            SessionState.OPENED,
+            event.consumer,
+            event.session_id,
+            f"cap {event.cap_wei / 1e6:.2f} LABC",
+        )
 
     def meter_fault(self, meter_id: str) -> None:
         """A supply point's meter faulted: lock it now, close its session this interval."""
@@ -210,7 +230,7 @@ class SupplySessions:
         return out
 
     def poll(self, sim_time_s: float) -> list[StatusEvent]:
-        """Act on the chain's session events: unlock on SessionOpened, lock on the bill."""
+        """Act on the chain's session events: lock on the bill; report sessions not planned."""
         out: list[StatusEvent] = []
         watcher = self._watcher
         if watcher is None:
@@ -218,22 +238,15 @@ class SupplySessions:
         while not watcher.events.empty():
             event = watcher.events.get_nowait()
             if isinstance(event, SessionOpened):
-                self.supply.unlock(
-                    event.meter,
-                    event.session_id,
-                    self._start_counter_wh[event.session_id],
-                    cap_energy_wh(event.cap_wei, event.price_wei_per_wh),
-                )
-                out.append(
-                    SessionStatus(
-                        sim_time_s,
-                        event.meter,
-                        SessionState.OPENED,
-                        event.consumer,
-                        event.session_id,
-                        f"cap {event.cap_wei / 1e6:.2f} LABC",
+                if event.session_id not in self._opened.values():
+                    out.append(
+                        BenchStatus(
+                            sim_time_s,
+                            "warning",
+                            f"session {event.session_id} on {event.meter} was opened outside "
+                            "the bench's plan; its relay stays locked",
+                        )
                     )
-                )
             elif isinstance(event, SessionBill):
                 self.supply.lock(event.meter, f"session {event.session_id} billed")
                 out.append(
