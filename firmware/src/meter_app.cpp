@@ -91,6 +91,8 @@ __attribute__((noinline)) void reading_digest(uint8_t* digest, const char* meter
 
 Board* busy_board = 0;
 void busy_trampoline() { busy_board->busy(); }
+SigningStore* key_store = 0;
+void read_signing_key(uint8_t* key) { key_store->read_key(key); }
 
 bool reserved(uint8_t pin) { return pin == 0 || pin == 1 || pin == MeterApp::kRelayPin; }
 bool analog_pin(uint8_t pin) { return pin >= 14 && pin < MeterApp::kPins; }
@@ -130,6 +132,7 @@ void MeterApp::begin() {
   clock_s_ = signing_.clock_ceiling();
   clock_ms_ = boot_ms_;
   busy_board = &board_;
+  key_store = &signing_;
   log_.load(reported_imp_, reported_exp_);
   totals_.set(reported_imp_, reported_exp_);
   last_persist_ = last_report_save_ = boot_ms_;
@@ -546,8 +549,8 @@ bool MeterApp::ensure_signing_key() {
   return false;
 }
 
+// Both run with the key in place (poll() makes it first).
 __attribute__((noinline)) void MeterApp::send_signer() {
-  if (!ensure_signing_key()) return;
   uint8_t pub[64];
   signing_.read_public(pub);
   out_.begin_sysex(kSigner);
@@ -559,7 +562,6 @@ __attribute__((noinline)) void MeterApp::send_signer() {
 // The message of bench/attestation.py: "GBR1" ‖ meter_id bytes32 ‖ seq u32 ‖ import_wh u64
 // ‖ export_wh u64 ‖ time_s u64, big-endian; signed over its SHA-256.
 __attribute__((noinline)) void MeterApp::send_signed_reading() {
-  if (!ensure_signing_key()) return;
   const uint32_t now = board_.millis();
   if (totals_.mwh_since_mark() > 0 && now - last_report_save_ >= kPersistBeforeReportMs) {
     last_report_save_ = now;
@@ -580,12 +582,7 @@ __attribute__((noinline)) void MeterApp::send_signed_reading() {
   uint8_t digest[32], r[32], s[32], recid;
   board_.busy();  // the EEPROM writes above took a while
   reading_digest(digest, settings_.meter_id, seq, imp, exp, time_s);
-  {
-    uint8_t key[32];
-    signing_.read_key(key);
-    ecdsa::sign(r, s, recid, key, digest, busy_trampoline);
-    memset(key, 0, sizeof key);
-  }
+  ecdsa::sign(r, s, recid, read_signing_key, digest, busy_trampoline);
   out_.begin_sysex(kSignedReading);
   out_.u(seq, 5);
   out_.u(imp, 5);
@@ -615,6 +612,11 @@ void MeterApp::poll() {
     } else {
       send_error(kStorageError, kAuthCmd, 0);
     }
+  }
+  // A first key is made here, not inside send_signer() or send_signed_reading(): their
+  // frames stay off the stack of the key generation.
+  if ((signer_pending_ || sign_pending_) && !ensure_signing_key()) {
+    signer_pending_ = sign_pending_ = false;
   }
   if (signer_pending_) {
     signer_pending_ = false;
