@@ -133,3 +133,32 @@ def test_the_rig_refuses_a_board_on_the_default_key_and_says_how_to_provision(
     allowed = replace(config, allow_default_key=True)  # a demo bench may say so
     with Rig(BenchConfig(meters=(allowed,), reset_wait_s=0.0)) as rig:
         assert any(isinstance(e, Reading) for e in _readings(rig, "meter", n=1))
+
+
+@pytest.mark.chain
+@pytest.mark.slow
+def test_provision_registers_the_meter_signed_meter_on_chain(
+    fresh_meter: SimMeter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eth_account import Account
+
+    from bench.chain import Anvil, Market
+    from bench.chain.keys import KeyRing, save_key
+
+    owner_key = save_key(Account.create(), tmp_path / "owner.json")
+    with Anvil() as node:
+        market = Market.deploy(node.url, keys=KeyRing({"lab": owner_key}), allow_anvil_key=True)
+        market.add_participants(["lab"], 10**12, register_meters=False)
+        assert main(
+            ["meter", "provision", "--port", fresh_meter.pty_path, "--id", "lab-1",
+             "--keystore", str(tmp_path / "lab-1.key"), "--chain", node.url,
+             "--market", market.address, "--owner", "lab", "--owner-key-file", str(owner_key),
+             "--location", "bench 3", "--allow-anvil-key", *TIMEOUT]
+        ) == 0  # fmt: skip
+        out = capsys.readouterr().out
+        address = out.split("signing address: ")[1].split()[0]
+        registry = Market.attach(node.url, market.address, allow_anvil_key=True).registry
+        assert registry.signer("lab-1") == address
+        assert registry.attestation("lab-1") == "meter-signed"
+        owner = market.contract.functions.meterOwner(b"lab-1".ljust(32, b"\0")).call()
+        assert owner == market.accounts.wallet("lab").address
