@@ -152,6 +152,7 @@ __attribute__((noinline)) bool scalar_s(uint8_t* s, const uint8_t* r, const uint
   u256::mod_mul_slow(t, t, blind, kN);  // 1/k, blinded
   u256::mod_mul_slow(s, z, t, kN);
   wipe(z, sizeof z);
+  wipe(t, sizeof t);
   return !u256::is_zero(s);
 }
 
