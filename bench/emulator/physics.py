@@ -103,6 +103,12 @@ class MeterPhysics:
                     ee.export_mwh -= p * h * MWH_PER_WS
         self._t = now
 
+    @property
+    def integrated_to_s(self) -> float:
+        """The simulated instant the counters were last integrated up to (the meter's
+        own clock at its last reading of them)."""
+        return self._t
+
     def measure(self) -> Measured:
         """Advance the counters and return what the meter would report now."""
         self.advance()

@@ -42,7 +42,9 @@ def start_farm(
 ) -> dict[str, MeterSite]:
     """One farm for every emulated meter, integrating on the scenario's clock."""
     emulated = emulated_meters(replace(bench, meters=tuple(meters)), seed=bench.seed)
-    farm = stack.enter_context(MeterFarm(emulated, baud=bench.baud, sim_clock=time.now_s))
+    farm = stack.enter_context(
+        MeterFarm(emulated, baud=bench.baud, sim_clock=time.now_s, real_time_of=time.real_time_of)
+    )
     return {
         m.meter_id: MeterSite(
             farm.meters[m.meter_id].port, EmulatedLoad(farm.meters[m.meter_id], m)

@@ -27,18 +27,28 @@ def test_feeder_flow_leaves_exactly_the_unmetered_load(
     assert balance.flagged == (theft_w > 0)
 
 
-def test_balance_tolerance_widens_with_the_clock_speed_only() -> None:
+def test_balance_tolerance_widens_with_the_clock_speed_only_for_meters_cut_by_arrival() -> None:
     import tomllib
 
     from bench.config import parse_scenario
     from bench.config.model import READING_TIME_UNCERTAINTY_S
 
-    base = '[[meters]]\nid = "m"\n[[participants]]\nname = "p"\nmeter = "m"\n'
-    real_time = parse_scenario(tomllib.loads(base + "[scenario]\nspeed = 1\n")).audit_policy
-    fast = parse_scenario(tomllib.loads(base + "[scenario]\nspeed = 3600\n")).audit_policy
+    def policy(kind: str, speed: int) -> AuditPolicy:
+        port = 'port = "/dev/null"\n' if kind == "firmata" else ""
+        text = (
+            f'[[meters]]\nid = "m"\nkind = "{kind}"\n{port}'
+            '[[participants]]\nname = "p"\nmeter = "m"\n'
+            f"[scenario]\nspeed = {speed}\n"
+        )
+        return parse_scenario(tomllib.loads(text)).audit_policy
+
     default = AuditPolicy().tolerance_fraction
+    # a board's readings carry no meter time: cut by arrival, uncertain × speed
+    real_time, fast = policy("firmata", 1), policy("firmata", 3600)
     assert real_time.tolerance_fraction == pytest.approx(default + READING_TIME_UNCERTAINTY_S / 900)
     assert fast.tolerance_fraction == pytest.approx(
         default + 3600 * READING_TIME_UNCERTAINTY_S / 900
     )
     assert fast.loss_fraction == real_time.loss_fraction == 0.02
+    # emulated meters are cut on their own clock: the meters' accuracy alone, at any speed
+    assert policy("emulated", 3600).tolerance_fraction == default
