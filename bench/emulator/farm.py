@@ -140,6 +140,16 @@ class EmulatedMeter:
         with self._lock:
             self.physics.set_profile(profile)
 
+    def follow(self, source: Callable[[float], float]) -> None:
+        """Take the power at each simulated instant from ``source`` from now on."""
+        with self._lock:
+            self.physics.follow(source)
+
+    def settle(self) -> None:
+        """Integrate the true counters up to now (before the power it follows changes)."""
+        with self._lock:
+            self.physics.advance()
+
     @property
     def power_w(self) -> float:
         """The true power now (before relay and calibration)."""
