@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.config import ScenarioConfig, parse_scenario
+from bench.config.model import METER_TIME_KINDS
 from bench.config.overrides import apply_overrides
 from bench.errors import BenchError, ConfigError
 from bench.events import MeteredEnergy
@@ -491,12 +492,14 @@ class _Replay:
             if c.interval_id is not None and c.interval_id in group:
                 placed.setdefault(c.interval_id, []).append(c)
                 continue
+            # the intervals the outage overlaps by more than the clocks' rounding
+            slack_s = 1e-3 * config.market_interval_s
             members = [
                 i
                 for i in ids
                 if i in ends
-                and ends[i] - config.market_interval_s < c.to_sim_s
-                and ends[i] > c.from_sim_s
+                and ends[i] - config.market_interval_s < c.to_sim_s - slack_s
+                and ends[i] > c.from_sim_s + slack_s
             ] or [ids[-1]]
             join(members)
             placed.setdefault(members[-1], []).append(c)
@@ -540,10 +543,16 @@ class _Replay:
         if not measured:
             return None
         meters = len(config.bench.meters) if config is not None else 1
+        # a boundary's cut error is at most half an interval's tolerance, so any window's
+        # sum holds at most one tolerance of it; meters cut by their readings' arrival
+        # get twice that (the host's jitter is not bounded as tightly)
+        own_clock = config is not None and all(
+            m.kind in METER_TIME_KINDS for m in config.bench.meters
+        )
         result = page_cusum(
             [(b.interval_id, float(b.unexplained_wh or 0.0)) for b, _ in measured],
             [float(meters * n) for _, n in measured],
-            2.0 * max(b.tolerance_wh for b, _ in measured),
+            (1.0 if own_clock else 2.0) * max(b.tolerance_wh for b, _ in measured),
         )
         if result.alarm_interval is not None:
             step = next(s for s in result.steps if s.interval_id == result.alarm_interval)
