@@ -133,12 +133,18 @@ class EmulatedMeter:
     def set_power(self, power_w: float) -> None:
         """Constant signed power in W from now on (positive import, negative export)."""
         with self._lock:
+            self._settle_followers()
             self.physics.set_power(power_w)
 
     def set_profile(self, profile: Profile | None) -> None:
         """Follow ``profile`` from now on (in simulated time)."""
         with self._lock:
+            self._settle_followers()
             self.physics.set_profile(profile)
+
+    def _settle_followers(self) -> None:
+        if self._farm is not None:
+            self._farm._settle_followers()
 
     def follow(self, source: Callable[[float], float]) -> None:
         """Take the power at each simulated instant from ``source`` from now on."""
@@ -358,6 +364,14 @@ class MeterFarm:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _settle_followers(self) -> None:
+        """Integrate the meters that follow others' power (the emulated feeder) up to now,
+        before a power in the farm changes, so the step lands at its instant."""
+        with self._lock:
+            for slot in self._slots.values():
+                if slot.meter.physics.power_source is not None:
+                    slot.meter.physics.advance()
+
     # -- link management (under the lock) ---------------------------------------
     def _plug(self, slot: _Slot) -> None:
         master, slave = os.openpty()
@@ -568,6 +582,7 @@ class MeterFarm:
         """Bytes that reached the meter by ``now``: into its loop, or its ring, or lost."""
         rx = slot.rx
         assert rx is not None
+        self._settle_followers()  # a command may switch the relay: a step in the flow
         replies = rx.deliver(slot.meter.device, now)
         if replies and slot.fd >= 0 and now >= slot.stalled_until:
             assert slot.out is not None
