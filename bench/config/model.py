@@ -257,6 +257,10 @@ class BatteryConfig:
 READING_TIME_UNCERTAINTY_S = 0.005
 """How far a reading's host receipt time may stray from when the meter measured it."""
 
+METER_TIME_KINDS = frozenset({"emulated", "fake"})
+"""Meter kinds whose readings are placed on the meter's own clock (the bench's in-process
+emulators and fakes), so arrival jitter never enters their cut at a boundary."""
+
 
 @dataclass(frozen=True)
 class ScenarioConfig:
@@ -321,13 +325,16 @@ class ScenarioConfig:
     def audit_policy(self) -> AuditPolicy:
         """The audit's policy for this scenario.
 
-        Meters are cut at each boundary by the host time their readings arrived, which
-        is uncertain by about ``READING_TIME_UNCERTAINTY_S``; an accelerated clock
-        multiplies that by ``speed``, so the energy balance's relative tolerance widens by
-        ``speed * uncertainty / market_interval_s`` (nothing at real time, 1 % at 1800x
-        and 15 min).
+        The energy balance's relative tolerance is the meters' declared accuracy
+        (``AuditPolicy().tolerance_fraction``). Meters of the kinds in
+        ``METER_TIME_KINDS`` are cut on their own clock; any other meter is cut by the
+        host time its readings arrived, uncertain by about
+        ``READING_TIME_UNCERTAINTY_S``, which an accelerated clock multiplies by
+        ``speed``: then the tolerance widens by ``speed * uncertainty /
+        market_interval_s`` (nothing at real time, 1 % at 1800x and 15 min).
         """
-        timing = self.speed * READING_TIME_UNCERTAINTY_S / self.market_interval_s
+        by_arrival = any(m.kind not in METER_TIME_KINDS for m in self.bench.meters)
+        timing = self.speed * READING_TIME_UNCERTAINTY_S / self.market_interval_s * by_arrival
         return AuditPolicy(
             loss_fraction=self.market.loss_fraction,
             tolerance_fraction=AuditPolicy().tolerance_fraction + timing,
