@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -196,3 +197,25 @@ def test_report_json_carries_the_kpis_of_the_journal(honest_run: HonestRun) -> N
     assert kpis["traded_local_wh"] == local  # no grid in this run: every trade is local
     assert kpis["prosumer_revenue_wei"] == revenue
     assert kpis["city_demand_wh"] == 0 and kpis["curtailed_wh"] == 0
+
+
+def test_compare_prints_both_runs_and_their_difference(
+    honest_run: HonestRun, journal: Path
+) -> None:
+    with sqlite3.connect(journal) as db:  # run B: the roof exported 1000 Wh more in interval 1
+        db.execute(
+            "UPDATE metered SET export_wh = export_wh + 1000 "
+            "WHERE participant = 'roof' AND interval_id = 1"
+        )
+    db.close()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["compare", "--json", str(honest_run.journal), str(journal)]) == 0
+    kpis = json.loads(out.getvalue())["kpis"]
+    assert kpis["pv_wh"]["b"] - kpis["pv_wh"]["a"] == pytest.approx(1000.0)
+    assert kpis["traded_local_wh"]["a"] == kpis["traded_local_wh"]["b"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["compare", str(honest_run.journal), str(journal)]) == 0
+    (line,) = [x for x in out.getvalue().splitlines() if x.startswith("pv_wh")]
+    assert line.split()[3] == "1,000" and line.split()[4] == "Wh"
