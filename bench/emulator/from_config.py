@@ -17,6 +17,7 @@ def meter_profile(config: BenchConfig, meter: MeterConfig) -> Profile | None:
     days = meter_days(config, meter.meter_id)
     if days is None:
         return daily
+    days.day(0)  # the clock's first day (and pvlib's import) before any clock runs
     generated = DatedProfile.of(days)
     return generated.plus(daily) if daily else generated
 

@@ -6,6 +6,7 @@ simulated clock (``t_s // 86 400``) is ``[site] start_date + d``.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,7 @@ class MeterDays:
     _days: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = field(
         default_factory=dict, repr=False
     )
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def name(self) -> str:
@@ -37,11 +39,24 @@ class MeterDays:
         return "+".join(parts)
 
     def day(self, day: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        """(seconds after midnight from 0 to 86 400, signed power W) of simulated ``day``."""
-        if day not in self._days:
-            times_s, power_w = self._make(day)
-            self._days[day] = (tuple(times_s.tolist()), tuple(power_w.tolist()))
-        return self._days[day]
+        """(seconds after midnight from 0 to 86 400, signed power W) of simulated ``day``.
+
+        A day made here starts making the next one in the background, so a meter
+        crossing midnight on an accelerated clock does not wait for pvlib.
+        """
+        found = self._days.get(day)
+        if found is not None:
+            return found
+        made = self._made(day)
+        threading.Thread(target=self._made, args=(day + 1,), daemon=True).start()
+        return made
+
+    def _made(self, day: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        with self._lock:
+            if day not in self._days:
+                times_s, power_w = self._make(day)
+                self._days[day] = (tuple(times_s.tolist()), tuple(power_w.tolist()))
+            return self._days[day]
 
     def pv_ac_w(self, day: int) -> tuple[np.ndarray, np.ndarray]:
         """(seconds after midnight, the arrays' summed AC power ≥ 0) of simulated ``day``."""
@@ -53,13 +68,10 @@ class MeterDays:
         if self.arrays:
             from bench.profiles.pv import array_ac_w, site_day
 
-            sky = None
             for array in self.arrays:
 
                 def make(array: PvArrayConfig = array) -> np.ndarray:
-                    nonlocal sky
-                    sky = sky or site_day(site, date)
-                    return array_ac_w(array, site, sky)
+                    return array_ac_w(array, site, site_day(site, date))
 
                 total += cached(cache_key(array, site, date), make)
         return times_s, total

@@ -10,6 +10,7 @@ coefficient and DC losses, and the PVWatts inverter (efficiency curve, AC limit)
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -48,8 +49,10 @@ def _times(site: SiteConfig, date: dt.date) -> pd.DatetimeIndex:
     return pd.DatetimeIndex([start + pd.Timedelta(seconds=k * site.step_s) for k in range(n)])
 
 
+@functools.lru_cache(maxsize=16)
 def site_day(site: SiteConfig, date: dt.date) -> SiteDay:
-    """Solar position, clear-sky and cloudy irradiance and air temperature over ``date``."""
+    """Solar position, clear-sky and cloudy irradiance and air temperature over ``date``
+    (kept for the site's other arrays)."""
     import pvlib
 
     from bench.profiles.clouds import cloud_cover, cloudy_ghi
