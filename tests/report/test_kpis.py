@@ -25,6 +25,7 @@ PARTICIPANTS = [
     ("storage", "prosumer", "campus"),
     ("shop", "consumer", "city"),
     ("clinic", "consumer", "city"),
+    ("city-roof", "prosumer", "city"),
 ]
 
 
@@ -111,19 +112,22 @@ DAY = [
         ],
         (0, 800),
     ),
-    # afternoon, tariff 200
+    # afternoon, tariff 200: a city roof sells to the shop too (city to city: no shortfall
+    # covered by the campus)
     interval(
         3,
         {
-            "roof": (0, 2000),
+            "roof": (0, 1900),
             "dorm": (200, 0),
             "storage": (0, 0),
             "shop": (600, 0),
             "clinic": (400, 0),
+            "city-roof": (0, 100),
         },
         [
             ("roof", "dorm", 200, 110),
-            ("roof", "shop", 600, 110),
+            ("roof", "shop", 500, 110),
+            ("city-roof", "shop", 100, 150),
             ("roof", "clinic", 400, 110),
             ("roof", "grid", 800, 80),
         ],
@@ -152,16 +156,17 @@ DAY = [
 
 def test_the_kpis_of_a_hand_computed_day() -> None:
     k = compute_kpis(config(), DAY, curtailed_wh=120.0, shed_wh=40.0)
-    assert k.pv_wh == 5000  # the roof's 3000 + 2000; the battery's 900 is storage
+    assert k.pv_wh == 5000  # the roofs' 3000 + 1900 + 100; the battery's 900 is storage
     assert k.exported_wh == 1600  # the feeder's export
     assert k.self_consumed_wh == 3400
     assert k.traded_local_wh == 400 + 2200 + 1200 + 500
     assert k.city_demand_wh == 2100 + 1200
-    assert k.shortfall_covered_wh == 800 + 1000 + 500
+    assert k.shortfall_covered_wh == 800 + 900 + 500
     assert k.curtailed_wh == 120 and k.shed_wh == 40
-    assert k.prosumer_revenue_wei == 48_000 + 274_000 + 196_000 + 100_000
-    # (tariff − price) × energy: 400·30; (400 + 500 + 300)·160 + 1000·170; 1200·90; 500·100
-    assert k.consumer_savings_wei == 12_000 + 362_000 + 108_000 + 50_000
+    assert k.prosumer_revenue_wei == 48_000 + 274_000 + (121_000 + 15_000 + 64_000) + 100_000
+    # (tariff − price) × energy: 400·30; (400 + 500 + 300)·160 + 1000·170;
+    # 1100·90 + 100·50; 500·100
+    assert k.consumer_savings_wei == 12_000 + 362_000 + 104_000 + 50_000
     assert k.self_sufficiency == pytest.approx((5000 - 1700) / 5000)  # imports 1700 of 5000
     assert k.self_consumption == pytest.approx(3400 / 5000)
     assert set(k.as_json()) >= {"pv_wh", "shortfall_covered_wh", "self_sufficiency"}
