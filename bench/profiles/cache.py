@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,8 +53,8 @@ def cached(key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
         pass
     values = make()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with tmp.open("wb") as fh:
+    # a file of its own per writer: two meters with the same array may make the same day
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as fh:
         np.save(fh, values)
-    tmp.replace(path)
+    Path(fh.name).replace(path)
     return values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -61,3 +62,37 @@ def test_the_cache_key_follows_every_input_but_the_meter_and_start_date() -> Non
     assert cache_key(replace(array, tilt_deg=30.0), site, DATE) != key
     assert cache_key(array, replace(site, cloud_seed=1), DATE) != key
     assert cache_key(array, site, DATE + dt.timedelta(days=1)) != key
+
+
+def test_writers_of_the_same_day_at_once_all_get_it(
+    profile_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight writers (meters with the same array) save the same day, and every one has
+    written before any moves its file into place: the worst interleaving, every time."""
+    key = cache_key(PvArrayConfig("roof", kwp=3.0), SiteConfig(), DATE)
+    written = threading.Barrier(8, timeout=30)
+    save = np.save
+
+    def save_then_wait(fh: object, values: np.ndarray) -> None:
+        save(fh, values)
+        written.wait()
+
+    monkeypatch.setattr(np, "save", save_then_wait)
+    got: list[np.ndarray] = []
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            got.append(cached(key, lambda: np.arange(1000.0)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(got) == 8 and all(np.array_equal(g, np.arange(1000.0)) for g in got)
+    assert [p.name for p in profile_cache.iterdir()] == [f"{key}.npy"]  # no temp file left
+    assert np.array_equal(np.load(profile_cache / f"{key}.npy"), np.arange(1000.0))
