@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import tomllib
 
 import pytest
 
-from bench.config import load_scenario
+from bench.config import load_scenario, parse_scenario
+from bench.config.reference import resolved_toml
 from bench.errors import ConfigError
 from bench.fixtures import SCENARIO_TITLES, scenario_config
 from gridbench.cli import main
@@ -50,3 +52,11 @@ def test_an_unknown_scenario_names_the_library() -> None:
     with pytest.raises(ConfigError, match="vacation-week"):
         scenario_config("holiday-week")
     assert main(["run", "--scenario", "holiday-week"]) == 2
+
+
+def test_the_resolved_config_reads_back_the_same_site_arrays_loads_and_calendar() -> None:
+    config = load_scenario(scenario_config("vacation-week"))
+    again = parse_scenario(tomllib.loads(resolved_toml(config)))
+    for name in ("site", "arrays", "loads", "calendar"):
+        assert getattr(again.bench, name) == getattr(config.bench, name), name
+    assert [p.area for p in again.participants] == [p.area for p in config.participants]
