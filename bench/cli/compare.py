@@ -8,17 +8,23 @@ from dataclasses import fields
 from pathlib import Path
 
 from bench.errors import ConfigError
-from bench.report.kpis import Kpis, journal_kpis
+from bench.report.kpis import SERIES, Kpis, interval_series, journal_intervals, journal_kpis
+from bench.report.svg_plot import line_chart
 
 UNITS = {"_wh": "Wh", "_wei": "wei"}
 
 
-def _kpis(run: Path) -> Kpis:
+def _journal(run: Path) -> Path:
     path = run / "journal.sqlite" if run.is_dir() else run
     if not path.is_file():
         raise ConfigError(
             f"no run journal at {path}; pass a run folder (runs/<time>/) or its journal"
         )
+    return path
+
+
+def _kpis(run: Path) -> Kpis:
+    path = _journal(run)
     kpis = journal_kpis(path)
     if kpis is None:
         raise ConfigError(
@@ -41,9 +47,28 @@ def comparison(a: Kpis, b: Kpis) -> list[tuple[str, float | int | None, float | 
     return [(f.name, getattr(a, f.name), getattr(b, f.name)) for f in fields(Kpis)]
 
 
+def write_plots(run_a: Path, run_b: Path, folder: Path) -> list[Path]:
+    """One SVG per energy KPI of :data:`SERIES`: A's and B's values interval by interval."""
+    series = []
+    for run in (run_a, run_b):
+        config, intervals = journal_intervals(_journal(run))
+        assert config is not None  # _kpis read the same journal first
+        series.append(interval_series(config, intervals))
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in SERIES:
+        path = folder / f"{name}.svg"
+        chart = line_chart(name, "Wh per interval", {"A": series[0][name], "B": series[1][name]})
+        path.write_text(chart)
+        written.append(path)
+    return written
+
+
 def run_compare(args: argparse.Namespace) -> int:
-    """Print the KPIs of two runs side by side with B − A."""
+    """Print the KPIs of two runs side by side with B − A (and write the plots)."""
     rows = comparison(_kpis(args.run_a), _kpis(args.run_b))
+    if args.plots is not None:
+        write_plots(args.run_a, args.run_b, args.plots)
     if args.json:
         print(
             json.dumps(
@@ -77,4 +102,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("run_a", type=Path, metavar="RUN_A", help="run folder or journal.sqlite")
     parser.add_argument("run_b", type=Path, metavar="RUN_B", help="run folder or journal.sqlite")
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    parser.add_argument(
+        "--plots",
+        type=Path,
+        metavar="DIR",
+        help="also write one SVG per energy KPI (A and B interval by interval) into DIR",
+    )
     parser.set_defaults(func=run_compare)

@@ -55,6 +55,25 @@ class Kpis:
         return asdict(self)
 
 
+SERIES = (
+    "pv_wh",
+    "self_consumed_wh",
+    "traded_local_wh",
+    "exported_wh",
+    "city_demand_wh",
+    "shortfall_covered_wh",
+)
+"""The energy KPIs :func:`interval_series` gives per interval."""
+
+
+def interval_series(
+    config: ScenarioConfig, intervals: Sequence[RecordedInterval]
+) -> dict[str, list[float]]:
+    """Each energy KPI of :data:`SERIES`, interval by interval."""
+    per_interval = [compute_kpis(config, [kept]) for kept in intervals]
+    return {name: [float(getattr(k, name)) for k in per_interval] for name in SERIES}
+
+
 def interval_start_hour(config: ScenarioConfig, interval_id: int) -> float:
     """Hour of day at which interval ``interval_id`` (1-based) starts."""
     start_s = config.start_s + (interval_id - 1) * config.market_interval_s
@@ -167,14 +186,18 @@ def recorded_config(journal: Journal) -> ScenarioConfig | None:
         return None
 
 
-def journal_kpis(path: Path) -> Kpis | None:
-    """The KPIs of the run journal at ``path`` (read-only); None without a usable config."""
+def journal_intervals(path: Path) -> tuple[ScenarioConfig | None, list[RecordedInterval]]:
+    """The config a run journal recorded and its intervals (read-only)."""
     journal = Journal(path, read_only=True)
     try:
-        config = recorded_config(journal)
-        intervals = journal.intervals()
+        return recorded_config(journal), journal.intervals()
     finally:
         journal.close()
+
+
+def journal_kpis(path: Path) -> Kpis | None:
+    """The KPIs of the run journal at ``path`` (read-only); None without a usable config."""
+    config, intervals = journal_intervals(path)
     if config is None:
         return None
     db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)

@@ -8,13 +8,16 @@ import json
 import sqlite3
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from conftest import HonestRun
 
 from bench.config import parse_scenario
 from bench.events import MeteredEnergy
-from bench.report.kpis import compute_kpis
+from bench.report import svg_plot
+from bench.report.kpis import SERIES, compute_kpis
+from bench.report.svg_plot import line_chart
 from bench.store import RecordedInterval
 from gridbench.cli import main
 from pricing import GridFlow, Trade
@@ -224,3 +227,46 @@ def test_compare_prints_both_runs_and_their_difference(
         assert main(["compare", str(honest_run.journal), str(journal)]) == 0
     (line,) = [x for x in out.getvalue().splitlines() if x.startswith("pv_wh")]
     assert line.split()[3] == "1,000" and line.split()[4] == "Wh"
+
+
+def polylines(svg: Path) -> dict[str, list[tuple[float, float]]]:
+    """Each polyline's (x, y) points by its title."""
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    root = ElementTree.parse(svg).getroot()
+    out = {}
+    for line in root.findall("s:polyline", ns):
+        title = line.find("s:title", ns)
+        assert title is not None and title.text is not None
+        pts = [tuple(map(float, p.split(","))) for p in line.attrib["points"].split()]
+        out[title.text] = [(x, y) for x, y in pts]
+    return out
+
+
+def test_the_chart_puts_zero_on_the_axis_and_the_largest_value_on_top(tmp_path: Path) -> None:
+    svg = tmp_path / "c.svg"
+    svg.write_text(line_chart("pv", "Wh", {"A": [0.0, 50.0, 100.0], "B": [25.0, 25.0, 25.0]}))
+    lines = polylines(svg)
+    bottom, top = svg_plot.HEIGHT - svg_plot.MARGIN, svg_plot.MARGIN
+    left, right = svg_plot.MARGIN, svg_plot.WIDTH - svg_plot.MARGIN
+    assert lines["A"] == [(left, bottom), ((left + right) / 2, (top + bottom) / 2), (right, top)]
+    assert {y for _, y in lines["B"]} == {bottom - (bottom - top) / 4}
+
+
+def test_compare_writes_the_per_interval_plots(
+    honest_run: HonestRun, journal: Path, tmp_path: Path
+) -> None:
+    with sqlite3.connect(journal) as db:
+        db.execute(
+            "UPDATE metered SET export_wh = export_wh + 1000 "
+            "WHERE participant = 'roof' AND interval_id = 2"
+        )
+    db.close()
+    plots = tmp_path / "plots"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["compare", str(honest_run.journal), str(journal), "--plots", str(plots)]) == 0
+    assert sorted(p.stem for p in plots.glob("*.svg")) == sorted(SERIES)
+    lines = polylines(plots / "pv_wh.svg")
+    a, b = lines["A"], lines["B"]
+    assert len(a) == len(b) == 3  # three intervals
+    moved = [i for i, (pa, pb) in enumerate(zip(a, b, strict=True)) if pa != pb]
+    assert moved == [1] and b[1][1] < a[1][1]  # interval 2 only, and higher
