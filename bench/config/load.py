@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bench.config import tables
 from bench.config.keyfiles import key_file_problem
@@ -191,8 +192,6 @@ class _Document:
         raw = dict(self.raw["site"])
         start = _date(raw.pop("start_date"), "[site] start_date", errors)
         try:
-            from zoneinfo import ZoneInfo
-
             ZoneInfo(raw["timezone"])
         except (ValueError, KeyError) as exc:
             errors.append(

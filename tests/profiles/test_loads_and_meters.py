@@ -74,6 +74,8 @@ def test_the_calendar_marks_vacation_and_term_days() -> None:
         ),
         ({"calendar": [{"first": "May 1", "last": "2026-05-10"}]}, "not an ISO date"),
         ({"arrays": [{"meter": "nowhere", "kwp": 3.0}]}, "not an emulated"),
+        ({"site": {"timezone": "Mars/Olympus_Mons"}}, "not an IANA time zone"),
+        ({"site": {"start_date": "2026-02-30"}}, "not an ISO date"),
         ({"loads": [{"meter": "hall", "kind": "dorms"}]}, "did you mean .dorm."),
     ],
 )
