@@ -10,6 +10,7 @@ from pathlib import Path
 from bench.errors import ConfigError
 from bench.report import format_report, message, replay
 from bench.report.junit import write_junit
+from bench.report.kpis import journal_kpis
 
 
 def _journal_path(given: Path | None, runs: Path) -> Path:
@@ -22,6 +23,11 @@ def _journal_path(given: Path | None, runs: Path) -> Path:
             "or pass the journal's path"
         )
     return journals[-1]
+
+
+def _kpis_json(journal: Path) -> dict[str, float | int | None] | None:
+    kpis = journal_kpis(journal)
+    return None if kpis is None else kpis.as_json()
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -49,6 +55,7 @@ def run_report(args: argparse.Namespace) -> int:
                     "audit_clean": report.clean,
                     "findings": [message(f) for f in report.audit.findings],
                     "meters": report.meters,
+                    "kpis": _kpis_json(report.journal),
                 },
                 indent=2,
             )
