@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from bench.report.colors import meter_colors
 from bench.report.replay import CHECKS, check_of
 from bench.report.run_data import RunData
-from bench.report.units import WEI_PER_LABC, to_labc_per_kwh
+from bench.report.units import WEI_PER_LABC, WH_PER_KWH, to_labc_per_kwh
 from pricing import demand_curve, supply_curve
 
 WIDTH_IN, HEIGHT_IN = 10.0, 4.2
@@ -46,6 +46,11 @@ class Plot:
         out = io.BytesIO()
         self.figure.savefig(out, format="png", dpi=dpi)
         return out.getvalue()
+
+
+def _per_kwh(price_wei_per_wh: np.ndarray) -> np.ndarray:
+    """Prices in wei/Wh as LABC/kWh, for plotting."""
+    return price_wei_per_wh * (WH_PER_KWH / WEI_PER_LABC)
 
 
 def _figure(rows: int = 1, height_in: float = HEIGHT_IN) -> tuple[Figure, list[Axes]]:
@@ -107,8 +112,8 @@ def curves_plot(data: RunData) -> Plot:
         (supply_curve(kept.orders), "#ff7f0e", "supply (offers)"),
     ):
         if len(levels):
-            y = to_labc_per_kwh(np.asarray(levels, dtype=float))
-            ax.stairs(y, np.asarray(edges, dtype=float), color=color, lw=2, label=label)
+            levels_kwh = _per_kwh(np.asarray(levels, dtype=float))
+            ax.stairs(levels_kwh, np.asarray(edges, dtype=float), color=color, lw=2, label=label)
     ax.set_xlabel("energy (Wh)")
     ax.set_ylabel("price (LABC/kWh)")
     price = kept.price_wei_per_wh
@@ -154,10 +159,10 @@ def prices_plot(data: RunData) -> Plot:
         for r in rows
     ]
     handles = ax.plot(
-        x, to_labc_per_kwh(np.asarray(cleared, float)), "o-", color="#d62728", label="cleared"
+        x, _per_kwh(np.asarray(cleared, float)), "o-", color="#d62728", label="cleared"
     )
     handles += ax.plot(
-        x, to_labc_per_kwh(np.asarray(total, float)), "--", color="#1f77b4", label="instantaneous"
+        x, _per_kwh(np.asarray(total, float)), "--", color="#1f77b4", label="instantaneous"
     )
     ax.set_xlabel("interval")
     ax.set_ylabel("price (LABC/kWh)")

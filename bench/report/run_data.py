@@ -209,7 +209,9 @@ def _totals(
     intervals: tuple[RecordedInterval, ...],
 ) -> tuple[ParticipantTotals, ...]:
     metered = journal.energy_totals_wh()
-    bought, sold, paid, received, trades = Counter[str](), Counter[str](), {}, {}, Counter[str]()
+    bought, sold, trades = Counter[str](), Counter[str](), Counter[str]()
+    paid: dict[str, int] = {}
+    received: dict[str, int] = {}
     for settled in amounts.values():
         for trade, value_wei, _ in settled:
             bought[trade.buyer] += trade.energy_wh
