@@ -477,7 +477,13 @@ class PanelWindow(QMainWindow):
             self.pane.pause_button.setEnabled(False)
             self.pane.pause_button.setChecked(False)
         if status.state is WorkerState.FAILED:
-            self.show_error("The run failed", status.detail or "unknown error", "")
+            self.show_error(
+                "The run failed",
+                status.detail or "the run stopped with an unknown error",
+                "Do what the message says (fix the config, start the missing tool or meter), "
+                "then Start again. What ran until the failure is in its journal: see the "
+                "Runs tab.",
+            )
             self._set_idle_buttons()
 
     def on_summary(self, summary: RunSummary) -> None:
