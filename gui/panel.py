@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
 )
@@ -125,6 +126,8 @@ class PanelWindow(QMainWindow):
         self.pane = RunPane()
         self.views = RunViews()
         self.status_label = QLabel("idle")
+        # a long verdict is elided by the window, never pushes the totals off screen
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.totals_label = QLabel(self._totals_text())
         self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.recent_menu = QMenu(self)

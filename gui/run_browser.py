@@ -31,12 +31,12 @@ from gui.run_views import RunViews
 
 HEADERS = (
     "run",
+    "verdict",
     "config",
     "parameters",
     "started (UTC)",
     "duration",
     "intervals",
-    "verdict",
     "energy (Wh)",
     "value (LABC)",
 )
@@ -53,12 +53,12 @@ def _row(data: RunData) -> tuple[str, ...]:
     planned = data.planned_intervals
     return (
         data.name,
+        data.verdict,
         data.config_name,
         ", ".join(f"{k}={v}" for k, v in data.overrides.items()) or "-",
         data.started.strftime("%Y-%m-%d %H:%M:%S") if data.started else "-",
         "-" if data.wall_duration_s is None else f"{data.wall_duration_s:.0f} s",
         f"{len(data.intervals)}/{planned if planned is not None else '?'}",
-        data.verdict,
         str(data.energy_traded_wh),
         labc(data.value_settled_wei),
     )

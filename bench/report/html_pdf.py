@@ -1,8 +1,8 @@
 """``gridbench report RUN --pdf OUT``: the HTML report's content as an A4 PDF.
 
-Drawn with matplotlib's PDF backend (vector, fonts embedded, no browser needed): a first
-page with the verdict, the findings and the key figures, one page per plot, then the
-tables (split across pages) and the config text.
+Drawn with matplotlib's PDF backend (vector, fonts embedded, no browser needed), every
+page A4 landscape: a first page with the verdict, the findings and the key figures, one
+page per plot, then the tables (split across pages) and the config text.
 """
 
 from __future__ import annotations
@@ -130,6 +130,7 @@ def write_pdf(data: RunData, out: Path | str) -> Path:
     pages = [_first_page(data, tables)]
     for plot in report_plots(data):
         fig = plot.figure
+        fig.set_size_inches(*A4_LANDSCAPE_IN)  # every page A4 landscape
         fig.suptitle(plot.title, fontsize=12, weight="bold")
         pages.append(fig)
     for name in ("findings", "checks", "intervals", "trades", "meters"):

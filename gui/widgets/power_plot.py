@@ -46,6 +46,7 @@ class PowerPlot(pg.GraphicsLayoutWidget):
             name = f"{sample.meter_id} ({sample.participant})"
             curve = self.plot_item.plot(pen=pg.mkPen(color, width=2))
             self.legend.addItem(curve, name)
+            self.ci.layout.activate()  # give the legend's new row its room now
             self._curves[key] = curve
             self._times_h[key] = deque(maxlen=self._history)
             self._powers_kw[key] = deque(maxlen=self._history)
