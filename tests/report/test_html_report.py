@@ -9,6 +9,7 @@ import io
 import json
 import re
 import sqlite3
+from dataclasses import dataclass
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -90,11 +91,27 @@ def _labc(wei: int) -> str:
     return str((Decimal(wei) / Decimal(10**6)).quantize(Decimal("0.000001")))
 
 
+@dataclass(frozen=True)
+class Handover:
+    html: Path
+    csv: Path
+    code: int
+    printed: str
+
+
+@pytest.fixture(scope="module")
+def handover(honest_run: HonestRun, tmp_path_factory: pytest.TempPathFactory) -> Handover:
+    """The honest run's HTML report and CSV tables, written once by one command."""
+    folder = tmp_path_factory.mktemp("handover")
+    html, tables = folder / "report.html", folder / "csv"
+    code, printed = _report(honest_run.journal, "--html", str(html), "--csv", str(tables))
+    return Handover(html, tables, code, printed)
+
+
 def test_html_report_shows_the_journals_totals_prices_and_verdict(
-    honest_run: HonestRun, tmp_path: Path
+    honest_run: HonestRun, handover: Handover
 ) -> None:
-    out = tmp_path / "report.html"
-    code, printed = _report(honest_run.journal, "--html", str(out))
+    out, code, printed = handover.html, handover.code, handover.printed
     assert code == 0, printed
     assert "verdict: PASS" in printed
     page = _Tables()
@@ -145,11 +162,10 @@ def test_html_report_shows_the_journals_totals_prices_and_verdict(
 
 
 def test_csv_tables_match_the_html_and_keep_exact_wei(
-    honest_run: HonestRun, tmp_path: Path
+    honest_run: HonestRun, handover: Handover
 ) -> None:
-    html, folder = tmp_path / "r.html", tmp_path / "csv"
-    code, _ = _report(honest_run.journal, "--html", str(html), "--csv", str(folder))
-    assert code == 0
+    html, folder = handover.html, handover.csv
+    assert handover.code == 0 and f"7 CSV tables in {folder}" in handover.printed
     names = sorted(p.stem for p in folder.glob("*.csv"))
     assert names == sorted(
         ["summary", "findings", "checks", "participants", "intervals", "trades", "meters"]
