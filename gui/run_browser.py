@@ -75,6 +75,8 @@ class RunBrowser(QWidget):
         self.runs_dir = runs_dir
         self.runs: list[RunData] = []
         self.errors: dict[Path, str] = {}
+        self._cache: dict[Path, tuple[float, RunData]] = {}
+        """Runs read before, by folder, with the journal's mtime then (reread if changed)."""
         self.table = QTableWidget(0, len(HEADERS))
         self.table.setHorizontalHeaderLabels(HEADERS)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -105,14 +107,14 @@ class RunBrowser(QWidget):
         self._selection_changed()
 
     def refresh(self) -> None:
-        """Read every run under the runs folder again (a journal that cannot be read is
-        listed with why)."""
+        """List every run under the runs folder (a journal is replayed again only when it
+        changed; one that cannot be read is counted, with why in ``errors``)."""
         self.runs.clear()
         self.errors.clear()
         self.table.setRowCount(0)
         for folder in run_folders(self.runs_dir):
             try:
-                data = load_run(folder)
+                data = self._load(folder)
             except BenchError as exc:
                 self.errors[folder] = str(exc)
                 continue
@@ -131,6 +133,15 @@ class RunBrowser(QWidget):
         unreadable = f"; {len(self.errors)} unreadable" if self.errors else ""
         self.folder_label.setText(f"{len(self.runs)} runs in {self.runs_dir}{unreadable}")
         self._selection_changed()
+
+    def _load(self, folder: Path) -> RunData:
+        """The run in ``folder``, replayed once per version of its journal."""
+        mtime = (folder / "journal.sqlite").stat().st_mtime
+        cached = self._cache.get(folder)
+        if cached is None or cached[0] != mtime:
+            cached = (mtime, load_run(folder))
+            self._cache[folder] = cached
+        return cached[1]
 
     def selected(self) -> list[RunData]:
         """The selected runs, in list order."""

@@ -123,6 +123,15 @@ def test_browser_lists_replays_exports_and_compares_runs(qtbot, runs: Runs, tmp_
     ((energy_wh,),) = _sql(runs.honest, "SELECT SUM(energy_wh) FROM trade WHERE status='settled'")
     assert honest[col["energy (Wh)"]] == str(energy_wh)
 
+    # listing again replays nothing unchanged; a file that is no journal is counted, not listed
+    listed = list(browser.runs)
+    junk = runs.folder / "20260101T000000000000Z-junk" / "journal.sqlite"
+    junk.parent.mkdir()
+    junk.write_text("not a journal")
+    browser.refresh()
+    assert [id(d) for d in browser.runs] == [id(d) for d in listed]
+    assert list(browser.errors) == [junk.parent] and "1 unreadable" in browser.folder_label.text()
+
     # select the honest run and show it: the journal replayed into the same views
     row = [browser.table.item(r, 0).text() for r in range(2)].index(runs.honest.parent.name)
     browser.select(row)
