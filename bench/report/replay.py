@@ -25,6 +25,7 @@ from bench.config.overrides import apply_overrides
 from bench.errors import BenchError, ConfigError
 from bench.events import MeteredEnergy
 from bench.report.cusum import CusumResult, page_cusum
+from bench.report.units import labc, labc_per_kwh
 from bench.store import CatchUpRow, Journal, RecordedInterval
 from bench.store.digest import chain_digest, config_sha256, genesis
 from pricing import (
@@ -657,19 +658,19 @@ def format_report(report: RunReport) -> str:
     """The report as a text table, totals and findings."""
     lines = [
         f"run journal {report.journal}",
-        "interval  cleared Wh  price wei/Wh  settled  rejected  value LABC  unexplained Wh",
+        "interval  cleared Wh  price LABC/kWh  settled  rejected  value LABC  unexplained Wh",
     ]
     for r in report.rows:
-        price = "-" if r.price_wei_per_wh is None else str(r.price_wei_per_wh)
+        price = labc_per_kwh(r.price_wei_per_wh)
         unexplained = "-" if r.unexplained_wh is None else f"{r.unexplained_wh:.1f}"
         lines.append(
-            f"{r.interval_id:8d}  {r.cleared_wh:10d}  {price:>12}  {r.settled:7d}  "
-            f"{r.rejected:8d}  {r.value_settled_wei / 1e6:10.6f}  {unexplained:>14}"
+            f"{r.interval_id:8d}  {r.cleared_wh:10d}  {price:>14}  {r.settled:7d}  "
+            f"{r.rejected:8d}  {labc(r.value_settled_wei):>10}  {unexplained:>14}"
         )
     a = report.audit
     lines.append(
-        f"{a.settlements_checked} settlements recomputed: {a.value_recomputed_wei} wei "
-        f"recomputed, {a.value_settled_wei} wei settled"
+        f"{a.settlements_checked} settlements recomputed: {labc(a.value_recomputed_wei)} LABC "
+        f"recomputed, {labc(a.value_settled_wei)} LABC settled"
     )
     if report.cusum is not None:
         c = report.cusum

@@ -396,6 +396,17 @@ class Journal:
             out.setdefault(i, []).append((Trade(buyer, seller, energy, price), int(value), tx))
         return out
 
+    def power_series(self) -> dict[str, tuple[list[float], list[float]]]:
+        """Each meter's readings as (simulated times s, power W), in the order recorded."""
+        out: dict[str, tuple[list[float], list[float]]] = {}
+        for meter, t, power in self._db.execute(
+            "SELECT meter_id, sim_time_s, power_w FROM reading ORDER BY rowid"
+        ):
+            times, powers = out.setdefault(meter, ([], []))
+            times.append(t)
+            powers.append(power)
+        return out
+
     def add_event(self, sim_time_s: float, level: str, message: str) -> None:
         """Record a status event (outage, reconnect, audit finding)."""
         self._db.execute("INSERT INTO event VALUES (?, ?, ?)", (sim_time_s, level, message))
