@@ -15,7 +15,7 @@ from bench.chain.encoding import (
 from bench.chain.orders import SignedBook, encode_batch
 from pricing import Trade
 
-NO_ORDERS = SignedBook({}, {})
+NO_ORDERS = SignedBook({})
 
 NAMES = [f"p{i}" for i in range(8)]
 INDEX = {name: 3 * i + 1 for i, name in enumerate(NAMES)}
@@ -36,7 +36,7 @@ trades_st = st.lists(
 def test_round_trip_keeps_order_and_fields(trades: list[Trade]) -> None:
     batch, indices = encode_batch(trades, INDEX, NO_ORDERS)
     assert list(indices) == sorted(set(indices))
-    assert len(batch) == 2 + 150 * len(indices) + 12 * len(trades)
+    assert len(batch) == 2 + 85 * len(indices) + 12 * len(trades)
     assert decode_batch(batch) == tuple(
         PackedTrade(INDEX[t.buyer], INDEX[t.seller], t.energy_wh, t.price_wei_per_wh)
         for t in trades
@@ -46,7 +46,7 @@ def test_round_trip_keeps_order_and_fields(trades: list[Trade]) -> None:
 def test_layout_is_big_endian_and_slot_based() -> None:
     batch, indices = encode_batch([Trade("p2", "p0", 500, 250)], INDEX, NO_ORDERS)
     assert indices == (1, 7)
-    no_order = "00" * 146  # bid and offer absent: 2 x (u32, u32, r, s, v) of zeros
+    no_order = "00" * 81  # no order: 4 x u32 and r, s, v of zeros
     trade = "00010000000001f4000000fa"
     assert batch.hex() == "0002" + "00000001" + no_order + "00000007" + no_order + trade
 
