@@ -133,6 +133,23 @@ class MeterSigners:
         self.signers = {m: addresses[m] for m in firsts}
         return {m: (addresses[m], first) for m, first in firsts.items()}, failed
 
+    def reading(self, meter: str) -> SignedCounters:
+        """A new signed reading of one commissioned meter, within the deadline (DeviceError
+        when it gives none or its signer is not the registered one)."""
+        got, failed = gather({meter: self.fleet.submit(meter, _signed_reading)}, self.deadline_s)
+        if meter in failed:
+            raise DeviceError(
+                f"meter {meter} gave no signed reading ({failed[meter]}); check its port "
+                "and firmware"
+            )
+        reading = got[meter]
+        if reading.signer_address() != self.signers[meter]:
+            raise DeviceError(
+                f"meter {meter}'s reading is signed by {reading.signer_address()}, not its "
+                f"registered signer {self.signers[meter]}: its key changed; commission it again"
+            )
+        return reading
+
     def readings(self) -> tuple[dict[str, SignedCounters], dict[str, str]]:
         """A new signed reading of every commissioned meter (meter -> why, for those that
         gave none in time or a reading whose signer is not the registered one)."""
