@@ -95,10 +95,56 @@ def encode_settle(
     readings: Sequence[tuple[Any, ...]],
     journal_digest: bytes = NO_DIGEST,
 ) -> bytes:
-    """Calldata of ``settle`` straight through eth_abi (web3's encode_abi is ~10x slower)."""
+    """Calldata of ``settle``: the ABI's head and tail written directly (eth_abi checks
+    every field of every reading, a tenth of an interval's client time; the test suite
+    checks both give the same bytes). ``readings`` are ``counters_tuple`` tuples."""
+    padded = batch + bytes(-len(batch) % 32)
+    head = 4 * 32  # interval, offset of batch, offset of readings, journal digest
+    words = [
+        _uint(interval_id, 64),
+        _uint(head, 256),
+        _uint(head + 32 + len(padded), 256),
+        _bytes32(journal_digest),
+        _uint(len(batch), 256),
+        padded,
+        _uint(len(readings), 256),
+    ]
+    for meter_id, seq, import_wh, export_wh, time_s, v, r, s in readings:
+        words += [
+            _bytes32(meter_id),
+            _uint(seq, 32),
+            _uint(import_wh, 64),
+            _uint(export_wh, 64),
+            _uint(time_s, 64),
+            _uint(v, 8),
+            _bytes32(r),
+            _bytes32(s),
+        ]
+    return SETTLE_SELECTOR + b"".join(words)
+
+
+def encode_settle_abi(
+    interval_id: int,
+    batch: bytes,
+    readings: Sequence[tuple[Any, ...]],
+    journal_digest: bytes = NO_DIGEST,
+) -> bytes:
+    """The same calldata through eth_abi (the oracle of :func:`encode_settle`)."""
     return SETTLE_SELECTOR + abi_encode(
         SETTLE_TYPES, [interval_id, batch, list(readings), journal_digest]
     )
+
+
+def _uint(value: int, bits: int) -> bytes:
+    if not 0 <= value < 1 << bits:
+        raise ChainError(f"{value} does not fit the contract's uint{bits}: check its units")
+    return value.to_bytes(32, "big")
+
+
+def _bytes32(value: bytes) -> bytes:
+    if len(value) != 32:
+        raise ChainError(f"a bytes32 field got {len(value)} bytes")
+    return bytes(value)
 
 
 def digest_bytes(journal_digest: str | bytes | None) -> bytes:

@@ -51,11 +51,12 @@ def _digest_findings(
     heads: Mapping[int, str],
     final_head: str,
 ) -> list[Finding]:
-    """The chain's committed journal digests against the journal's recomputed ones."""
-    findings: list[Finding] = []
+    """The chain's committed journal digests against the journal's recomputed ones: the
+    first interval whose committed digest differs (the edit lies before it), else the
+    last interval's against JournalCommitted."""
     for i in sorted(set(committed) & set(heads)):
-        if committed[i] != heads[i]:
-            findings.append(
+        if committed[i] != heads[i]:  # every later digest chains over the same edit
+            return [
                 Finding(
                     i,
                     "journal_digest_mismatch",
@@ -63,7 +64,8 @@ def _digest_findings(
                     f"its settlement committed {committed[i][:18]}…: a record of an earlier "
                     "interval (or the config) was edited, added or removed after the run",
                 )
-            )
+            ]
+    findings: list[Finding] = []
     if heads:
         last = max(heads)
         through = market.settler.journal_commits().get(last)

@@ -293,7 +293,7 @@ class ScenarioWorker:
         for recorder in self.recorders:
             digest = getattr(recorder, "journal_digest", None)
             if digest is not None:
-                return digest()  # type: ignore[no-any-return]
+                return digest()
         return None
 
     def _commit_journal(self, chain: ChainSession, last_id: int, now_s: float) -> None:

@@ -13,6 +13,8 @@ from bench.chain.encoding import (
     decode_batch,
 )
 from bench.chain.orders import SignedBook, encode_batch
+from bench.chain.settlement import encode_settle, encode_settle_abi
+from bench.errors import ChainError
 from pricing import Trade
 
 NO_ORDERS = SignedBook({})
@@ -69,3 +71,47 @@ def test_too_many_trades_are_refused() -> None:
 def test_malformed_batches_do_not_decode(blob: bytes) -> None:
     with pytest.raises(BatchEncodingError):
         decode_batch(blob)
+
+
+readings_st = st.lists(
+    st.tuples(
+        st.binary(min_size=32, max_size=32),
+        st.integers(0, 2**32 - 1),
+        st.integers(0, 2**64 - 1),
+        st.integers(0, 2**64 - 1),
+        st.integers(0, 2**64 - 1),
+        st.integers(0, 255),
+        st.binary(min_size=32, max_size=32),
+        st.binary(min_size=32, max_size=32),
+    ),
+    max_size=5,
+)
+
+
+@given(
+    st.integers(0, 2**64 - 1),
+    st.binary(max_size=200),
+    readings_st,
+    st.binary(min_size=32, max_size=32),
+)
+def test_settle_calldata_is_the_abis(
+    interval_id: int, batch: bytes, readings: list[tuple], digest: bytes
+) -> None:
+    """Oracle: eth_abi's encoding of the same settle call."""
+    assert encode_settle(interval_id, batch, readings, digest) == encode_settle_abi(
+        interval_id, batch, readings, digest
+    )
+
+
+@pytest.mark.parametrize(
+    "reading",
+    [
+        (bytes(32), 2**32, 0, 0, 0, 27, bytes(32), bytes(32)),
+        (bytes(32), 0, 2**64, 0, 0, 27, bytes(32), bytes(32)),
+        (bytes(31), 0, 0, 0, 0, 27, bytes(32), bytes(32)),
+        (bytes(32), 0, 0, 0, 0, 256, bytes(32), bytes(32)),
+    ],
+)
+def test_settle_calldata_refuses_out_of_range_fields(reading: tuple) -> None:
+    with pytest.raises(ChainError):
+        encode_settle(1, b"", [reading])
