@@ -136,25 +136,26 @@ class MeterSigners:
     def reading(self, meter: str) -> SignedCounters:
         """A new signed reading of one commissioned meter, within the deadline (DeviceError
         when it gives none or its signer is not the registered one)."""
-        got, failed = gather({meter: self.fleet.submit(meter, _signed_reading)}, self.deadline_s)
-        if meter in failed:
+        got, failed = self.readings_of([meter])
+        if meter not in got:
             raise DeviceError(
-                f"meter {meter} gave no signed reading ({failed[meter]}); check its port "
-                "and firmware"
+                f"meter {meter} gave no signed reading ({failed.get(meter, 'not commissioned')}); "
+                "check its port, then close its session with its next reading"
             )
-        reading = got[meter]
-        if reading.signer_address() != self.signers[meter]:
-            raise DeviceError(
-                f"meter {meter}'s reading is signed by {reading.signer_address()}, not its "
-                f"registered signer {self.signers[meter]}: its key changed; commission it again"
-            )
-        return reading
+        return got[meter]
 
     def readings(self) -> tuple[dict[str, SignedCounters], dict[str, str]]:
         """A new signed reading of every commissioned meter (meter -> why, for those that
         gave none in time or a reading whose signer is not the registered one)."""
+        return self.readings_of(self.signers)
+
+    def readings_of(
+        self, meters: Iterable[str]
+    ) -> tuple[dict[str, SignedCounters], dict[str, str]]:
+        """:meth:`readings` of some commissioned meters only."""
         got, failed = gather(
-            {m: self.fleet.submit(m, _signed_reading) for m in self.signers}, self.deadline_s
+            {m: self.fleet.submit(m, _signed_reading) for m in meters if m in self.signers},
+            self.deadline_s,
         )
         for m, reading in list(got.items()):
             if reading.signer_address() != self.signers[m]:
