@@ -70,7 +70,13 @@ CHECKS: dict[str, tuple[str, ...]] = {
     "meter_backing": ("oversold", "overbought"),
     "energy_balance": ("energy_imbalance",),
     "theft_cusum": ("cumulative_theft",),
-    "chain": ("chain_unreachable", "chain_mismatch", "chain_missing", "chain_extra"),
+    "chain": (
+        "chain_unreachable",
+        "chain_mismatch",
+        "chain_missing",
+        "chain_extra",
+        "journal_digest_mismatch",
+    ),
 }
 """Each check the verdict runs and the kinds of finding it raises (JUnit: one case each)."""
 
@@ -188,14 +194,20 @@ class _Replay:
         chain = None
         url = chain_url or str(j.meta("chain_url") or "")
         if url and intervals:
-            from bench.report.chain import reconcile  # web3: only when the chain is read
+            from bench.report.chain import journal_heads, reconcile  # web3: only then
 
             names = [p.agent.participant for p in config.participants] if config else []
             if config is not None and config.grid is not None:
                 names.append(config.grid.participant)  # the grid settles like a participant
                 names += [spec.participant for spec in config.supply_owners]
             found, reached = reconcile(
-                url, str(j.meta("market_address") or ""), intervals, amounts, j.settlements(), names
+                url,
+                str(j.meta("market_address") or ""),
+                intervals,
+                amounts,
+                j.settlements(),
+                names,
+                heads=journal_heads(j, intervals, config_hash),
             )
             if reached or chain_url:  # a recorded Anvil long gone is no finding
                 self.findings += found
