@@ -3,7 +3,7 @@
 The filled bids and the filled offers, each in its order, are laid along the energy axis;
 every overlap of a bid's and an offer's stretch is a pair (at most ``bids + offers - 1``
 of them). A pair whose bid and offer belong to one participant nets out instead. Cached
-beside this module like :mod:`pricing.storage_march`.
+beside this module and loaded at import, like :mod:`pricing.storage_march`.
 """
 
 from __future__ import annotations
@@ -60,3 +60,12 @@ def _pair(bid_rows, bid_fill, offer_rows, offer_fill, participant, bid_out, offe
             if j < offer_fill.size:
                 offer_left = offer_fill[j]
     return count, netted
+
+
+def _load() -> None:
+    """Compile the kernel, or load it from the cache, at import (not in an interval)."""
+    one = np.ones(1, dtype=np.int64)
+    pair_fills(one * 0, one, one * 0, one, np.arange(1, dtype=np.int64))
+
+
+_load()

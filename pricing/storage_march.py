@@ -9,8 +9,9 @@ and one pass takes the gradient, the policy and its change. Sub-steps of one for
 step share the coefficients, so the policy evaluated after a sub-step's last solve is the
 next sub-step's first. Nothing is allocated per step.
 
-The compiled code is cached beside this module (``__pycache__``); the first call in a new
-checkout compiles it (a few seconds), later processes load it.
+The compiled code is cached beside this module (``__pycache__``) and loaded when the
+module is imported (a tiny march at import), so no re-solve pays for it; the first import
+in a new checkout compiles it (about 10 s of CPU; ``make build`` does it).
 """
 
 from __future__ import annotations
@@ -71,20 +72,25 @@ def march(
     drift = np.empty((steps, n))
     iterations = np.zeros(steps * substeps, dtype=np.int64)
     status = np.zeros(2)
+
+    def floats(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a, dtype=np.float64)
+
+    # one machine type per argument, so the kernel compiled (and cached) once serves all
     failed, info = _march(
         DGTSV,
-        c.h,
-        c.diffusion_h2,
-        c.terminal_wei,
-        c.net_load_w,
-        c.price_wei_per_wh,
-        c.import_slope,
-        c.wear_wei_per_wh,
-        c.power_limit_w,
-        substeps,
-        dt_h,
-        tol,
-        max_iter,
+        float(c.h),
+        floats(c.diffusion_h2),
+        floats(c.terminal_wei),
+        floats(c.net_load_w),
+        floats(c.price_wei_per_wh),
+        float(c.import_slope),
+        float(c.wear_wei_per_wh),
+        float(c.power_limit_w),
+        int(substeps),
+        float(dt_h),
+        float(tol),
+        int(max_iter),
         value,
         drift,
         iterations,
@@ -287,3 +293,16 @@ def _march(
             value[j, :] = v
             drift_at[j, :] = drift
     return -1, 0
+
+
+def _load() -> None:
+    """Compile the kernels, or load them from the cache, now rather than at the first
+    re-solve (a market interval)."""
+    tiny = np.zeros(5)
+    march(
+        StorageCoefficients(1.0, tiny, tiny, np.zeros(1), np.ones(1), 1.0, 0.0, 1.0), 1, 1.0, 1.0, 2
+    )
+    bare_solves(3, 1)
+
+
+_load()
