@@ -77,9 +77,10 @@ def test_the_setpoint_is_out_before_the_chain_settles() -> None:
     procedure.prepare_first(0.0)
     setpoints = []
     for interval_id in (1, 2, 3):
+        # by participant, and a supply point's by its meter (the fleet's keys)
         metered = {
             name: MeteredEnergy(name, 400.0 * interval_id, 0.0 if name != "roof" else 900.0)
-            for name in agents
+            for name in [*agents, *(s.meter_id for s in config.sessions)]
         }
         report = procedure.run(interval_id, 900.0 * interval_id, metered, None)
         assert report.battery_setpoint_w is not None
