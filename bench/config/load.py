@@ -185,6 +185,7 @@ class _Document:
             power_w=raw["power_w"],
             faults=Faults(**raw.get("faults", {})),
             generic=GenericConfig(**raw.get("generic", {})) if kind == "generic" else None,
+            allow_default_key=raw["allow_default_key"],
         )
 
     def scenario(self) -> ScenarioConfig:

@@ -69,6 +69,7 @@ class MeterConfig:
     power_w: float = 0.0
     faults: Faults = field(default_factory=Faults)
     generic: GenericConfig | None = None
+    allow_default_key: bool = False
 
     @property
     def emulated(self) -> bool:

@@ -121,6 +121,12 @@ METERS = Table(
         _key_file("relay_key_file", "file holding the relay HMAC key instead of key"),
         Key("profile", "str", None, "emulated: load/PV profile, e.g. 'household+pv*2'"),
         Key(
+            "allow_default_key",
+            "bool",
+            False,
+            "firmata: accept a board still on the default (all-zero) relay key (demo benches)",
+        ),
+        Key(
             "power_w",
             "float",
             0.0,

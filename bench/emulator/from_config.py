@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bench.config import BenchConfig
+from bench.devices.keystore import relay_key
 from bench.emulator.farm import EmulatedMeter
 from bench.emulator.profile import Profile
 
@@ -20,7 +21,7 @@ def emulated_meters(config: BenchConfig, *, seed: int | None = None) -> list[Emu
                 m.meter_id,
                 Profile.parse(m.profile) if m.profile else None,
                 power_w=m.power_w,
-                key=m.key,
+                key=relay_key(m),
                 faults=replace(m.faults),  # each meter mutates its own copy
                 seed=None if seed is None else seed + i,
             )

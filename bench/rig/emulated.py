@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from bench.config import BenchConfig, MeterConfig
 from bench.devices.firmata_meter import FirmataMeter
+from bench.devices.keystore import relay_key
 from bench.devices.protocol import Meter
 from bench.emulator import EmulatedMeter, MeterFarm, emulated_meters
 from bench.rig.kinds import MeterSite, SimTime
@@ -54,5 +55,5 @@ def start_farm(
 def open_on_pty(meter: MeterConfig, bench: BenchConfig, site: MeterSite) -> Meter:
     """The project's protocol on a started meter's pty (no board reset to wait for)."""
     return FirmataMeter.open(
-        site.url, baud=bench.baud, key=meter.key, reset_wait_s=0.0, backend=bench.backend
+        site.url, baud=bench.baud, key=relay_key(meter), reset_wait_s=0.0, backend=bench.backend
     )
