@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "price": ("bench.cli.price", "market clearing and PDE price benchmarks"),
     "firmware": ("bench.cli.firmware", "meter firmware: build, flash, emulate, bench"),
     "meter": ("bench.cli.meter", "commission a meter: info, provision, calibrate"),
+    "scenario": ("bench.cli.scenario", "the bundled scenario library"),
+    "compare": ("bench.cli.compare", "two runs' KPIs side by side"),
 }
 
 

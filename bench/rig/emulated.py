@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from bench.config import BenchConfig, MeterConfig
@@ -26,6 +26,18 @@ class EmulatedLoad:
         """The emulated load's power, 0 while the relay is open."""
         return self._meter.power_w if self._meter.relay_closed else 0.0
 
+    def power_at(self, t_s: float) -> float:
+        """The emulated load's power at simulated instant ``t_s`` (0 with the relay open)."""
+        return self._meter.physics.true_power_w(t_s) if self._meter.relay_closed else 0.0
+
+    def follow(self, source: Callable[[float], float]) -> None:
+        """Draw ``source(t)`` at each simulated instant ``t`` from now on."""
+        self._meter.follow(source)
+
+    def settle(self) -> None:
+        """Integrate the meter's true counters up to now."""
+        self._meter.settle()
+
     def set_power(self, power_w: float) -> None:
         """Hold a constant power."""
         self._meter.set_power(power_w)
@@ -43,7 +55,9 @@ def start_farm(
 ) -> dict[str, MeterSite]:
     """One farm for every emulated meter, integrating on the scenario's clock."""
     emulated = emulated_meters(replace(bench, meters=tuple(meters)), seed=bench.seed)
-    farm = stack.enter_context(MeterFarm(emulated, baud=bench.baud, sim_clock=time.now_s))
+    farm = stack.enter_context(
+        MeterFarm(emulated, baud=bench.baud, sim_clock=time.now_s, real_time_of=time.real_time_of)
+    )
     return {
         m.meter_id: MeterSite(
             farm.meters[m.meter_id].port, EmulatedLoad(farm.meters[m.meter_id], m)
