@@ -26,6 +26,8 @@ from bench.config.model import (
     GridConfig,
     MarketConfig,
     MeterConfig,
+    ModbusConfig,
+    MqttConfig,
     Participant,
     Role,
     ScenarioConfig,
@@ -152,7 +154,20 @@ class _Document:
         if len(set(ids)) != len(ids):
             errors.append(f"meter ids must be unique, got {ids}; rename the duplicates")
         bench = self.raw["bench"]
-        return BenchConfig(meters=meters, source=self.source, **bench)
+        return BenchConfig(meters=meters, source=self.source, mqtt=self._mqtt(errors), **bench)
+
+    def _mqtt(self, errors: list[str]) -> MqttConfig:
+        raw = dict(self.raw["mqtt"])
+        url = raw["url"]
+        if url and not url.startswith(("mqtt://", "mqtts://")):
+            errors.append(f"[mqtt] url {url!r}: write mqtt://host:port or mqtts://host:port")
+        ca = raw.pop("ca_file")
+        ca_path = None
+        if ca is not None:
+            ca_path = Path(ca).expanduser()
+            ca_path = ca_path if ca_path.is_absolute() else self.base / ca_path
+        password = self._path(raw.pop("password_file"), "[mqtt] password_file", errors)
+        return MqttConfig(ca_file=ca_path, password_file=password, **raw)
 
     def _meter(self, raw: dict[str, Any], errors: list[str]) -> MeterConfig:
         where = f"meter {raw['id']!r}"
@@ -161,16 +176,24 @@ class _Document:
         )
         if kind in tables.PORT_KINDS and not raw["port"]:
             errors.append(f"{where}: a {kind} meter needs port (a device path, URL or 'auto')")
-        if kind not in tables.PORT_KINDS and raw["port"]:
+        modbus = kind in tables.MODBUS_KINDS
+        if kind not in tables.PORT_KINDS and not modbus and raw["port"]:
             errors.append(f"{where}: a {kind} meter has no port; remove port or set kind")
         if kind in tables.PORT_KINDS and (raw["profile"] or raw["power_w"]):
             errors.append(
                 f"{where}: a {kind} meter measures real power; remove profile and power_w"
             )
-        elif kind != "emulated" and raw["profile"]:
+        elif kind not in tables.PROFILE_KINDS and raw["profile"]:
             errors.append(f"{where}: a {kind} meter takes a constant power_w, not a profile")
-        if "faults" in raw and kind != "emulated":
+        if modbus and raw["port"] and (raw["profile"] or raw["power_w"] or "faults" in raw):
+            errors.append(
+                f"{where}: a Modbus meter on a port measures real power; remove profile, "
+                "power_w and [faults] (or the port, to emulate it)"
+            )
+        if "faults" in raw and kind not in tables.PROFILE_KINDS:
             errors.append(f"{where}: faults only apply to emulated meters; remove [faults]")
+        if "modbus" in raw and not modbus:
+            errors.append(f"{where}: [meters.modbus] needs kind pzem004t, sdm120 or sdm630")
         if "generic" in raw and kind != "generic":
             errors.append(f"{where}: [meters.generic] needs kind = 'generic'")
         if raw["key"] is not None and raw["relay_key_file"] is not None:
@@ -185,6 +208,7 @@ class _Document:
             power_w=raw["power_w"],
             faults=Faults(**raw.get("faults", {})),
             generic=GenericConfig(**raw.get("generic", {})) if kind == "generic" else None,
+            modbus=ModbusConfig(**raw.get("modbus", {})) if modbus else None,
         )
 
     def scenario(self) -> ScenarioConfig:
