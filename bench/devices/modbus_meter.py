@@ -160,8 +160,9 @@ class ModbusMeter:
 
     def identity(self, *, refresh: bool = False) -> Identity:
         """The configured id and the model (Modbus meters carry no identity)."""
-        return Identity(self.meter_id, MODEL_NAMES[self.model], (0, 0, 0), (0, 0), (0, 0), 0,
-                        False, False)
+        return Identity(
+            self.meter_id, MODEL_NAMES[self.model], (0, 0, 0), (0, 0), (0, 0), 0, False, False
+        )
 
     def read(self) -> Reading:
         """Read the measurement registers once."""

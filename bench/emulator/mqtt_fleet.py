@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -208,9 +209,9 @@ class MqttFleet:
             return
         client.loop_stop()
         sock = client.socket()
-        if sock is not None:
+        if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
-                sock.shutdown(2)
+                sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
 
     def replug(self, meter_id: str) -> None:
@@ -248,7 +249,9 @@ class MqttFleet:
         client.loop_start()
         m.plugged = True
 
-    def _on_connect(self, client: mqtt.Client, m: MqttEmulatedMeter, _f: Any, rc: Any, _p: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, m: MqttEmulatedMeter, _f: Any, rc: Any, _p: Any
+    ) -> None:
         if rc.is_failure:
             return
         client.subscribe(topic(self.prefix, m.name, "rx"), qos=QOS)
@@ -267,8 +270,14 @@ class MqttFleet:
         if out:
             self._publish(m, "tx", out)
 
-    def _publish(self, m: MqttEmulatedMeter, leaf: str, payload: bytes | dict[str, Any], *,
-                 retain: bool = False) -> None:
+    def _publish(
+        self,
+        m: MqttEmulatedMeter,
+        leaf: str,
+        payload: bytes | dict[str, Any],
+        *,
+        retain: bool = False,
+    ) -> None:
         if m.client is None:
             return
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from bench.config import BenchConfig, MeterConfig
 from bench.devices.firmata_meter import FirmataMeter
@@ -54,6 +54,21 @@ class MqttLoad:
             self._meter.set_power(self._power_w * factor)
 
 
+@contextlib.contextmanager
+def registered_hub(hub: MqttHub) -> Iterator[MqttHub]:
+    """Make ``hub`` the one :func:`open_mqtt` finds for its broker and topic prefix."""
+    key = f"{hub.broker.url}/{hub.prefix}"
+    with _HUBS_LOCK:
+        if key in _HUBS:
+            raise ConfigError(f"two rigs share the MQTT topics {key}; give each its topic_prefix")
+        _HUBS[key] = hub
+    try:
+        yield hub
+    finally:
+        with _HUBS_LOCK:
+            _HUBS.pop(key, None)
+
+
 def broker_of(bench: BenchConfig, url: str) -> Broker:
     """The broker at ``url`` with the config's credentials."""
     cfg = bench.mqtt
@@ -76,12 +91,7 @@ def start_mqtt(
     broker = broker_of(bench, url)
     hub = MqttHub(broker, cfg.topic_prefix, client_id=f"gridbench-bench-{cfg.topic_prefix}")
     stack.enter_context(hub)
-    key = f"{broker.url}/{cfg.topic_prefix}"
-    with _HUBS_LOCK:
-        if key in _HUBS:
-            raise ConfigError(f"two rigs share the MQTT topics {key}; give each its topic_prefix")
-        _HUBS[key] = hub
-    stack.callback(_HUBS.pop, key, None)
+    stack.enter_context(registered_hub(hub))
     loads: dict[str, MqttLoad] = {}
     if cfg.emulate:
         emulated = []
@@ -117,7 +127,8 @@ def start_mqtt(
 
 def open_mqtt(meter: MeterConfig, bench: BenchConfig, site: MeterSite) -> Meter:
     """The meter protocol through the rig's hub."""
-    hub = next((h for k, h in _HUBS.items() if site.url.startswith(k + "/")), None)
+    with _HUBS_LOCK:
+        hub = next((h for k, h in _HUBS.items() if site.url.startswith(k + "/")), None)
     if hub is None:
         raise ConfigError(f"MQTT meter {meter.meter_id!r} was not started by a rig")
     link = hub.link(meter.meter_id)

@@ -79,7 +79,7 @@ def new_client(broker: Broker, client_id: str, *, clean: bool) -> mqtt.Client:
         client.tls_set(ca_certs=str(broker.ca_file) if broker.ca_file else None)
     client.max_inflight_messages_set(100)
     client.max_queued_messages_set(0)
-    client.reconnect_delay_set(0.05, 1.0)
+    client.reconnect_delay_set(1, 2)
     return client
 
 
@@ -182,7 +182,9 @@ class MqttHub:
         """Publish host bytes to the meter (QoS 1: queued across a broker outage)."""
         info = self.client.publish(topic(self.prefix, meter_id, "rx"), data, qos=QOS)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            raise TransportError(f"publishing to meter {meter_id} failed: {mqtt.error_string(info.rc)}")
+            raise TransportError(
+                f"publishing to meter {meter_id} failed: {mqtt.error_string(info.rc)}"
+            )
 
 
 class MqttLink:
@@ -215,7 +217,11 @@ class MqttLink:
         while not out:
             left = deadline - time.monotonic()
             try:
-                data = self._queue.get(timeout=max(0.0, left)) if left > 0 else self._queue.get_nowait()
+                data = (
+                    self._queue.get(timeout=max(0.0, left))
+                    if left > 0
+                    else self._queue.get_nowait()
+                )
             except queue.Empty:
                 return out
             self._bytes_in += len(data)
