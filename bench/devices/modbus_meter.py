@@ -52,10 +52,12 @@ class ModbusLine:
         if parsed.scheme == "tcp":
             if parsed.hostname is None or parsed.port is None:
                 raise ConfigError(f"Modbus URL {url!r}: write tcp://HOST:PORT")
-            client = ModbusTcpClient(parsed.hostname, port=parsed.port, timeout=timeout_s)
+            client = ModbusTcpClient(
+                parsed.hostname, port=parsed.port, timeout=timeout_s, retries=1
+            )
         else:
             client = ModbusSerialClient(
-                url, baudrate=baud, bytesize=8, parity="N", stopbits=1, timeout=timeout_s
+                url, baudrate=baud, bytesize=8, parity="N", stopbits=1, timeout=timeout_s, retries=1
             )
         client.register(PzemResetEnergy)
         self.client = client

@@ -48,12 +48,20 @@ def _modbus(meter: MeterConfig) -> ModbusConfig:
     return meter.modbus or ModbusConfig()
 
 
+_BUSES: dict[int, dict[str, ModbusBus]] = {}
+"""The emulated buses of each running rig (by its exit stack): the rig starts each kind
+on its own, and a PZEM and an SDM may share one bus."""
+
+
 def start_buses(
     stack: contextlib.ExitStack, meters: Sequence[MeterConfig], bench: BenchConfig, time: SimTime
 ) -> dict[str, MeterSite]:
     """Real meters answer on their port; emulated ones join their bus (started here)."""
+    if id(stack) not in _BUSES:
+        _BUSES[id(stack)] = {}
+        stack.callback(_BUSES.pop, id(stack), None)
+    buses = _BUSES[id(stack)]
     sites: dict[str, MeterSite] = {}
-    buses: dict[str, ModbusBus] = {}
     for i, m in enumerate(meters):
         if m.port:
             sites[m.meter_id] = MeterSite(m.port)
@@ -61,7 +69,8 @@ def start_buses(
         cfg = _modbus(m)
         bus = buses.get(cfg.bus)
         if bus is None:
-            bus = buses[cfg.bus] = ModbusBus(tcp=cfg.transport == "tcp", seed=bench.seed + i)
+            bus = ModbusBus(tcp=cfg.transport == "tcp", seed=bench.seed + i)
+            buses[cfg.bus] = stack.enter_context(bus)
         elif bus.tcp != (cfg.transport == "tcp"):
             raise ConfigError(
                 f"meter {m.meter_id!r}: bus {cfg.bus!r} is already {'tcp' if bus.tcp else 'rtu'}; "
@@ -78,18 +87,8 @@ def start_buses(
             seed=bench.seed + i,
         )
         bus.add(device)
-        sites[m.meter_id] = MeterSite("", ModbusLoad(device, m))
-    for bus in buses.values():
-        stack.enter_context(bus)
-    return {
-        mid: site if site.url else MeterSite(_bus_url(buses, meters, mid), site.load)
-        for mid, site in sites.items()
-    }
-
-
-def _bus_url(buses: dict[str, ModbusBus], meters: Sequence[MeterConfig], meter_id: str) -> str:
-    meter = next(m for m in meters if m.meter_id == meter_id)
-    return buses[_modbus(meter).bus].url
+        sites[m.meter_id] = MeterSite(bus.url, ModbusLoad(device, m))
+    return sites
 
 
 def modbus_capabilities(meter: MeterConfig) -> frozenset[Capability]:
