@@ -234,7 +234,8 @@ class MqttFleet:
 
     # -- internals -------------------------------------------------------------------
     def _connect(self, m: MqttEmulatedMeter) -> None:
-        client = new_client(self.broker, f"gridbench-meter-{m.name}-{os.getpid()}", clean=False)
+        client_id = f"gridbench-meter-{self.prefix}-{m.name}"  # stable: its session persists
+        client = new_client(self.broker, client_id, clean=False)
         client.will_set(
             topic(self.prefix, m.name, "status"),
             json.dumps({"state": "offline", "reason": "lost"}),
