@@ -79,9 +79,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--processes", type=int, default=1, metavar="P", help="--mqtt: spread meters over P"
     )
     p.add_argument("--prefix", default="gridbench", help="--mqtt: topic prefix")
-    p.add_argument(
-        "--interval", type=float, default=1.0, help="--mqtt: seconds between readings"
-    )
+    p.add_argument("--interval", type=float, default=1.0, help="--mqtt: seconds between readings")
     p.add_argument(
         "--checkpoint-every",
         type=int,
