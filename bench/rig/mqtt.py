@@ -69,14 +69,18 @@ def registered_hub(hub: MqttHub) -> Iterator[MqttHub]:
             _HUBS.pop(key, None)
 
 
+def _password(bench: BenchConfig) -> str:
+    path = bench.mqtt.password_file
+    return path.read_text().strip() if path is not None else ""
+
+
 def broker_of(bench: BenchConfig, url: str) -> Broker:
     """The broker at ``url`` with the config's credentials."""
     cfg = bench.mqtt
-    password = cfg.password_file.read_text().strip() if cfg.password_file else ""
     return Broker.from_url(
         url,
         username=cfg.username,
-        password=password,
+        password=_password(bench),
         ca_file=cfg.ca_file,
         keepalive_s=cfg.keepalive_s,
     )
@@ -87,8 +91,12 @@ def start_mqtt(
 ) -> dict[str, MeterSite]:
     """Broker (attached or our own), the bench's session, and the emulated meters."""
     cfg = bench.mqtt
-    url = cfg.url or stack.enter_context(Mosquitto(password_file=cfg.password_file)).url
-    broker = broker_of(bench, url)
+    if cfg.url:
+        broker = broker_of(bench, cfg.url)
+    else:  # our own broker admits the configured user, if any
+        password = _password(bench)
+        users = {cfg.username: password} if cfg.username else None
+        broker = broker_of(bench, stack.enter_context(Mosquitto(users=users)).url)
     hub = MqttHub(broker, cfg.topic_prefix, client_id=f"gridbench-bench-{cfg.topic_prefix}")
     stack.enter_context(hub)
     stack.enter_context(registered_hub(hub))

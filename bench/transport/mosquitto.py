@@ -36,26 +36,43 @@ def free_port() -> int:
 
 
 class Mosquitto:
-    """A broker process of our own (a context manager); ``url`` is ``mqtt://127.0.0.1:PORT``."""
+    """A broker process of our own (a context manager); ``url`` is ``mqtt://127.0.0.1:PORT``.
+
+    ``users`` (name -> password): only they may connect; else anonymous clients may.
+    ``tls`` (certificate, key): serve MQTT over TLS (``mqtts://``) only.
+    """
 
     def __init__(
         self,
         *,
         port: int | None = None,
         data_dir: Path | None = None,
-        password_file: Path | None = None,
+        users: dict[str, str] | None = None,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self.binary = mosquitto_path()
         self.port = port or free_port()
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="gridbench-mqtt-"))
-        self.password_file = password_file
+        self.password_file = self._password_file(users) if users else None
+        self.tls = tls
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def _password_file(self, users: dict[str, str]) -> Path:
+        """The broker's hashed password file (mosquitto_passwd), mode 0600."""
+        tool = shutil.which("mosquitto_passwd")
+        if tool is None:
+            raise ToolMissingError(f"mosquitto_passwd is not installed; {INSTALL_HINT}")
+        path = self.data_dir / "passwd"
+        path.touch(mode=0o600)
+        for user, password in users.items():
+            subprocess.run([tool, "-b", str(path), user, password], check=True, timeout=30)
+        return path
 
     @property
     def url(self) -> str:
         """Where clients connect."""
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -68,9 +85,11 @@ class Mosquitto:
             if self.password_file
             else "allow_anonymous true\n"
         )
+        tls = f"certfile {self.tls[0]}\nkeyfile {self.tls[1]}\n" if self.tls else ""
         conf = self.data_dir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
+            f"{tls}"
             f"{auth}"
             f"user {getpass.getuser()}\n"
             "persistence true\n"

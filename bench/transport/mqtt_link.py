@@ -101,6 +101,8 @@ class MqttHub:
         self.listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
         """Called as (meter_id, "reading" | "checkpoint", payload) in paho's thread."""
         self.connected = threading.Event()
+        self._answered = threading.Event()
+        self._refused = ""
 
     def start(self) -> MqttHub:
         """Connect (persistent session) and serve in paho's thread."""
@@ -112,9 +114,13 @@ class MqttHub:
                 "[mqtt] url empty so the bench starts its own mosquitto"
             ) from exc
         self.client.loop_start()
-        if not self.connected.wait(10.0):
+        if not self._answered.wait(10.0) or not self.connected.is_set():
             self.stop()
-            raise TransportError(f"the MQTT broker {self.broker.url} did not accept the bench")
+            why = self._refused or "no answer within 10 s"
+            raise TransportError(
+                f"the MQTT broker {self.broker.url} did not accept the bench ({why}); check "
+                "[mqtt] username, password_file and ca_file"
+            )
         return self
 
     def stop(self) -> None:
@@ -130,9 +136,12 @@ class MqttHub:
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
+            self._refused = str(rc)
+            self._answered.set()
             return
         client.subscribe([(f"{self.prefix}/meters/+/{leaf}", QOS) for leaf in TOPICS])
         self.connected.set()
+        self._answered.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         parts = msg.topic.split("/")
