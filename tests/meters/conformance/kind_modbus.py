@@ -1,6 +1,8 @@
 """The Modbus meters (PZEM-004T v3, Eastron SDM120 / SDM630) on emulated buses.
 
-Each runs on Modbus-RTU over a pty, the SDMs also on Modbus-TCP; every bus carries a
+Each runs on Modbus-RTU over a pty, the SDM630 also on Modbus-TCP (by default only the
+PZEM on RTU runs, test_modbus.py covering every model on both transports; ``-m slow``
+adds the SDMs here); every bus carries a
 second meter at another address, so the driver must reach its own by address. The PZEM
 measures magnitudes with a 1 Wh counter: it lacks ``export`` and its energy resolution
 is 1 Wh.
@@ -36,7 +38,7 @@ def _modbus(model: str, tcp: bool) -> Iterator[MeterUnderTest]:
                 lacks=frozenset({"export"}) if pzem else frozenset(),
                 why_not="a PZEM-004T measures magnitudes only",
                 energy_resolution_wh=1.0 if pzem else 0.0,
-                integrate_s=2.0,
+                integrate_s=2.0 if pzem else 1.0,
             )
         finally:
             driver.close()
@@ -49,19 +51,22 @@ def pzem_rtu(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
     yield from _modbus("pzem004t", tcp=False)
 
 
-@register_kind("sdm120-rtu", runtime="sdm120", caps={"truth"})
+SLOW = [pytest.mark.slow]  # the same bus and driver as the kinds above: -m slow runs them
+
+
+@register_kind("sdm120-rtu", runtime="sdm120", caps={"truth"}, marks=SLOW)
 def sdm120_rtu(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
     """SDM120 on Modbus-RTU over a pty."""
     yield from _modbus("sdm120", tcp=False)
 
 
-@register_kind("sdm630-rtu", runtime="sdm630", caps={"truth"})
+@register_kind("sdm630-rtu", runtime="sdm630", caps={"truth"}, marks=SLOW)
 def sdm630_rtu(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
     """SDM630 on Modbus-RTU over a pty."""
     yield from _modbus("sdm630", tcp=False)
 
 
-@register_kind("sdm630-tcp", runtime="sdm630", caps={"truth"})
+@register_kind("sdm630-tcp", runtime="sdm630", caps={"truth"}, marks=SLOW)
 def sdm630_tcp(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
     """SDM630 on Modbus-TCP over loopback."""
     yield from _modbus("sdm630", tcp=True)
