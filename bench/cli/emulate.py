@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
         description="Start emulated gridmeters and print each one's port, until Ctrl-C.",
     )
     _add_run_options(run)
-    add_bench_parser(
+    bench = add_bench_parser(
         actions,
         help="link throughput at 57600 baud and meters per process",
         description="Measure one paced link's throughput (native and pyfirmata2), "
@@ -42,6 +42,11 @@ def register(subparsers: Any) -> None:
         "process serves at 10 readings/s, against baselines from the same run.",
         quick_help="short benchmark",
         func=_bench,
+    )
+    bench.add_argument(
+        "--mqtt",
+        action="store_true",
+        help="meters over a private mosquitto (rising to 10,000) against the pty path",
     )
     ports = actions.add_parser(
         "ports",
@@ -196,6 +201,13 @@ def _ports(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from bench.emulator.benchmark import format_table, run_benchmarks
+
+    if args.mqtt:
+        from bench.emulator.mqtt_benchmark import format_mqtt_table, run_mqtt_benchmark
+
+        figures = run_mqtt_benchmark(quick=args.quick)
+        print(json.dumps(figures) if args.json else format_mqtt_table(figures))
+        return 0
 
     result = run_benchmarks(quick=args.quick)
     print(json.dumps(result) if args.json else format_table(result))

@@ -54,33 +54,48 @@ def _serve(names: list[str], opts: MqttOptions, stop: Any, seed: int) -> None:
         stop.wait()
 
 
+class MeterProcesses:
+    """The meters spread over ``processes`` processes, running until :meth:`stop`."""
+
+    def __init__(self, names: list[str], opts: MqttOptions, processes: int) -> None:
+        Broker.from_url(opts.url)  # a bad URL fails here, not in every child
+        self.opts = opts
+        ctx = mp.get_context("spawn")
+        self.stop_event = ctx.Event()
+        shares = [names[i::processes] for i in range(processes)]
+        self.procs = [
+            ctx.Process(
+                target=_serve, args=(share, opts, self.stop_event, 1000 * i), name=f"mqtt-{i}"
+            )
+            for i, share in enumerate(shares)
+            if share
+        ]
+        for p in self.procs:
+            p.start()
+
+    def stop(self) -> None:
+        """Stop every process (each meter says goodbye); TransportError if one failed."""
+        self.stop_event.set()
+        for p in self.procs:
+            p.join(30.0)
+            if p.is_alive():
+                p.terminate()
+                p.join(2.0)
+        failed = [p.name for p in self.procs if p.exitcode not in (0, None)]
+        if failed:
+            raise TransportError(
+                f"meter processes {', '.join(failed)} failed; is the broker at "
+                f"{self.opts.url} running?"
+            )
+
+
 def run_processes(
     names: list[str], opts: MqttOptions, processes: int, duration_s: float | None
 ) -> None:
     """Run the meters in ``processes`` processes until Ctrl-C or ``duration_s``."""
-    Broker.from_url(opts.url)  # a bad URL fails here, not in every child
-    ctx = mp.get_context("spawn")
-    stop = ctx.Event()
-    shares = [names[i::processes] for i in range(processes)]
-    procs = [
-        ctx.Process(target=_serve, args=(share, opts, stop, 1000 * i), name=f"mqtt-meters-{i}")
-        for i, share in enumerate(shares)
-        if share
-    ]
-    for p in procs:
-        p.start()
+    procs = MeterProcesses(names, opts, processes)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            stop.wait(duration_s)
+            procs.stop_event.wait(duration_s)
     finally:
-        stop.set()
-        for p in procs:
-            p.join(10.0)
-            if p.is_alive():
-                p.terminate()
-                p.join(2.0)
-    failed = [p.name for p in procs if p.exitcode not in (0, None)]
-    if failed:
-        raise TransportError(
-            f"meter processes {', '.join(failed)} failed; is the broker at {opts.url} running?"
-        )
+        procs.stop()

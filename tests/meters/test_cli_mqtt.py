@@ -59,3 +59,15 @@ def test_emulate_run_spreads_meters_over_processes(broker: Mosquitto) -> None:
             assert hub.status[n]["reason"] == "stopped"
             seqs = readings[n]
             assert seqs == list(range(1, len(seqs) + 1))  # in order, none lost
+
+
+@pytest.mark.slow
+def test_the_mqtt_benchmark_step_counts_every_reading(broker: Mosquitto) -> None:
+    from bench.emulator.mqtt_benchmark import keeps_up, mqtt_step
+
+    step = mqtt_step(broker.url, 12, 3.0, hz=2.0)
+    assert step["online"] == 12
+    assert step["lost"] == 0
+    assert step["meter_hz"] == pytest.approx(2.0, rel=0.2)
+    assert 0 < step["p99_latency_ms"] < 5000
+    assert keeps_up(step) == (step["p99_latency_ms"] <= 500)
