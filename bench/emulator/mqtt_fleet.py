@@ -34,6 +34,8 @@ from bench.transport import firmata as fm
 from bench.transport.mqtt_link import QOS, Broker, new_client, topic
 
 TICK_S = 0.01
+FLUSH_S = 10.0
+"""At stop, how long meters may take to reconnect and send what they queued."""
 
 
 class MqttEmulatedMeter:
@@ -181,15 +183,26 @@ class MqttFleet:
         return self
 
     def stop(self) -> None:
-        """Say goodbye (status offline) and disconnect every meter."""
+        """Say goodbye (status offline) after what each meter queued, and disconnect."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(2.0)
+        deadline = time.monotonic() + FLUSH_S
+        goodbyes = []
         for m in self.meters.values():
             if m.client is not None and m.plugged:
-                self._publish(m, "status", {"state": "offline", "reason": "stopped"}, retain=True)
-                m.client.disconnect()
-                m.client.loop_stop()
+                while not m.client.is_connected() and time.monotonic() < deadline:
+                    time.sleep(0.02)  # reconnecting: what it queued must go out first
+                goodbye = {"state": "offline", "reason": "stopped"}
+                goodbyes.append((m, self._publish(m, "status", goodbye, retain=True)))
+        for m, info in goodbyes:
+            if info is not None:  # QoS 1 keeps order: the goodbye is out, so is all before it
+                with contextlib.suppress(RuntimeError, ValueError):
+                    info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+            assert m.client is not None
+            m.client.disconnect()
+            m.client.loop_stop()
+        for m in self.meters.values():
             m.plugged = False
 
     def __enter__(self) -> MqttFleet:
@@ -278,12 +291,13 @@ class MqttFleet:
         payload: bytes | dict[str, Any],
         *,
         retain: bool = False,
-    ) -> None:
+    ) -> mqtt.MQTTMessageInfo | None:
         if m.client is None:
-            return
+            return None
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        m.client.publish(topic(self.prefix, m.name, leaf), data, qos=QOS, retain=retain)
+        info = m.client.publish(topic(self.prefix, m.name, leaf), data, qos=QOS, retain=retain)
         m.published += 1
+        return info
 
     def _run(self) -> None:
         while not self._stop.wait(TICK_S):

@@ -85,13 +85,18 @@ def test_no_checkpoint_is_lost_across_broker_restarts_and_a_bench_restart(
         back = MqttHub(address, client_id="bench-under-test")
         _collector(back, got)
         with back:
-            time.sleep(0.3)
-            fleet.stop()
+            # everything signed until the bench returned arrives, queued on disk or by the
+            # meters (they reconnect after the restart, which takes them up to 2 s)
+            assert _wait(
+                lambda: all({c["seq"] for c in got[m]} >= set(range(1, away[m] + 1)) for m in away),
+                20.0,
+            ), {m: sorted(set(range(1, away[m] + 1)) - {c["seq"] for c in got[m]}) for m in got}
+            fleet.stop()  # after each meter's queue is out
             last = {m.name: m.eeprom.signed_seq for m in meters}
             assert _wait(
                 lambda: all({c["seq"] for c in got[m]} >= set(range(1, last[m] + 1)) for m in last),
                 15.0,
-            ), {m: sorted({c["seq"] for c in got[m]}) for m in got}
+            ), {m: sorted(set(range(1, last[m] + 1)) - {c["seq"] for c in got[m]}) for m in got}
     for m in meters:
         seqs = sorted({c["seq"] for c in got[m.name]})
         assert seqs == list(range(1, last[m.name] + 1))  # none lost, none invented
