@@ -70,6 +70,11 @@ class Anvil:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """The Anvil process id while it runs."""
+        return self._process.pid if self.running and self._process is not None else None
+
+    @property
     def running(self) -> bool:
         """True while the Anvil process is alive."""
         return self._process is not None and self._process.poll() is None
@@ -96,8 +101,14 @@ class Anvil:
             args += ["--dump-state", str(self.dump_state_on_stop)]
         # stderr goes to a file, not a pipe: a pipe nobody drains would block anvil when full.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        # Its own session: a Ctrl-C at the terminal reaches the bench only, which winds
+        # down on chain (locks, closes sessions) before it stops Anvil itself.
         self._process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            start_new_session=True,
         )
         self._wait_ready()
         return self

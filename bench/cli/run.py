@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import queue
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -97,37 +101,37 @@ def run_headless(args: argparse.Namespace) -> int:
     bar = ProgressBar.for_stderr(runner.config) if not quiet else None
     runner.start()
     summary: RunSummary | None = None
-    try:
-        while summary is None:
-            try:
-                event = runner.events.get(timeout=0.5)
-            except queue.Empty:
-                if not runner.is_alive():
-                    break
-                continue
-            except KeyboardInterrupt:  # finish the interval in progress: its verdict is 1
+    with _stop_on_signals(runner) as stopping:
+        noted = False
+        try:
+            while summary is None:
+                if stopping.is_set() and not noted:  # the interval in progress ends it: 1
+                    _note(bar, "gridbench: interrupted: stopping the run and its chain")
+                    noted = True
+                try:
+                    event = runner.events.get(timeout=0.5)
+                except queue.Empty:
+                    if not runner.is_alive():
+                        break
+                    continue
+                if bar is not None:
+                    bar.follow(event)
+                if isinstance(event, WorkerStatus) and event.state is WorkerState.FAILED:
+                    continue  # the run ends with it: printed once below
+                if isinstance(event, StatusEvent) and (
+                    args.verbose or (event.level != "info" and not quiet)
+                ):
+                    _note(bar, f"[{event.level}] {event.message}")
+                elif isinstance(event, IntervalReport) and args.verbose:
+                    _note(bar, _interval_line(event))
+                elif isinstance(event, RunSummary):
+                    summary = event
+        finally:
+            if stopping.is_set() and not noted:  # the signal came with the last event
                 _note(bar, "gridbench: interrupted: stopping the run and its chain")
-                runner.stop()
-                continue
             if bar is not None:
-                bar.follow(event)
-            if isinstance(event, WorkerStatus) and event.state is WorkerState.FAILED:
-                continue  # the run ends with it: printed once below
-            if isinstance(event, StatusEvent) and (
-                args.verbose or (event.level != "info" and not quiet)
-            ):
-                _note(bar, f"[{event.level}] {event.message}")
-            elif isinstance(event, IntervalReport) and args.verbose:
-                _note(bar, _interval_line(event))
-            elif isinstance(event, RunSummary):
-                summary = event
-    except KeyboardInterrupt:
-        print("gridbench: interrupted: stopping the run and its chain", file=sys.stderr)
-        runner.stop()
-    finally:
-        if bar is not None:
-            bar.close()
-    runner.join()
+                bar.close()
+        runner.join()
     if summary is None:
         print(f"gridbench: error: {runner.error}", file=sys.stderr)
         return 2
@@ -147,6 +151,28 @@ def run_headless(args: argparse.Namespace) -> int:
             print(f"  {message(finding)}")
         print(f"gridbench: verdict: {'pass' if not findings else 'FAIL'}")
     return 0 if not findings else 1
+
+
+@contextlib.contextmanager
+def _stop_on_signals(runner: ScenarioWorker) -> Iterator[threading.Event]:
+    """While inside, SIGINT (Ctrl-C) and SIGTERM ask the worker to stop: it finishes the
+    interval in progress, locks the supply points, closes their sessions, stops Anvil and
+    commits the journal. The event is set once a signal came."""
+    stopping = threading.Event()
+
+    def handler(_signum: int, _frame: object) -> None:
+        stopping.set()
+        runner.stop()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield stopping  # signals reach the main thread only: nothing to catch here
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stopping
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _verdict(

@@ -7,6 +7,7 @@ read back as typed records (:meth:`Journal.intervals`) to replay into the audit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections import Counter
@@ -120,12 +121,16 @@ class Journal:
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self._readings: Counter[str] = Counter()
+        self._read_only = read_only
         if read_only:
             self._db = _open_read_only(self.path)
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False)
+            # WAL: a commit is durable at once, a kill leaves no rollback journal to undo
+            # it, and readers (the panel, `gridbench report`) never block the writer.
+            self._db.execute("PRAGMA journal_mode = WAL")
             self._db.executescript(_SCHEMA)
             self._db.executescript(_VERDICT_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
@@ -464,8 +469,12 @@ class Journal:
         return [BenchStatus(t, level, message) for t, level, message in rows]
 
     def close(self) -> None:
-        """Commit and close the file."""
+        """Commit and close the file: a closed journal is one file again (rollback mode,
+        no -wal or -shm beside it), which read-only readers open without leaving any."""
         self._db.commit()
+        if not self._read_only:
+            with contextlib.suppress(sqlite3.Error):  # busy with a reader: stays WAL, fine
+                self._db.execute("PRAGMA journal_mode = DELETE")
         self._db.close()
 
 
