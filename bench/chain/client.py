@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,6 +206,9 @@ class Wallet:
         self._replaced: dict[str, str] = {}
         self.resent = 0
         """Transactions sent again after the node lost them (for tests and reports)."""
+        self.before_send: Callable[[dict[str, Any], str], None] | None = None
+        """Called with each new transaction and its hash once signed, before it is sent
+        (the run journals a settlement's intent there)."""
 
     def _chain_nonce(self, block: str) -> int:
         return int(self.client.w3.eth.get_transaction_count(self.address, block))  # type: ignore[arg-type]
@@ -240,6 +244,8 @@ class Wallet:
             if to is not None:
                 tx["to"] = to
             sent = self._sign(tx)
+            if self.before_send is not None:
+                self.before_send(tx, sent.tx_hash)
             try:
                 self._broadcast(sent)
             except ChainError:

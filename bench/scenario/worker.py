@@ -13,7 +13,9 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from bench.chain.settlement import SETTLE_SELECTOR
 from bench.config import ScenarioConfig
 from bench.errors import BenchError
 from bench.events import (
@@ -26,6 +28,7 @@ from bench.events import (
     NoLoadControl,
     RunStarted,
     RunSummary,
+    SettleIntent,
     StatusEvent,
     SupplyPointFinding,
     WorkerState,
@@ -187,6 +190,9 @@ class ScenarioWorker:
                     config_sha256=config_sha256(text, dict(overrides)),
                 )
             )
+            operator = chain.market.operator
+            operator.before_send = self._journal_settle_intent(chain.market.address, clock)
+            stack.callback(setattr, operator, "before_send", None)
             loads = {
                 p.agent.participant: load
                 for p in cfg.participants
@@ -280,6 +286,30 @@ class ScenarioWorker:
         self._emit(WorkerStatus(clock.now_s(), done))
         self.summary = summary
         self._emit(summary)  # always the last event
+
+    def _journal_settle_intent(
+        self, market_address: str, clock: SimClock
+    ) -> Callable[[dict[str, Any], str], None]:
+        """The operator wallet's hook: each ``settle`` transaction, once signed, is
+        journaled (and committed) as an intent before it is sent."""
+
+        def journal(tx: dict[str, Any], tx_hash: str) -> None:
+            data = bytes(tx.get("data", b""))
+            if str(tx.get("to", "")).lower() != market_address.lower():
+                return
+            if data[:4] != SETTLE_SELECTOR:
+                return
+            intent = SettleIntent(
+                clock.now_s(),
+                int.from_bytes(data[4:36], "big"),
+                tx_hash,
+                int(tx["nonce"]),
+                "0x" + data.hex(),
+            )
+            for recorder in self.recorders:
+                recorder.record(intent)
+
+        return journal
 
     def _forward(self, clock: SimClock, fleet: MeterFleet, sessions: SupplySessions) -> None:
         """Live readings, link events, session events and relay outcomes, as they came."""

@@ -16,7 +16,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench.errors import ConfigError
-from bench.events import BenchStatus, EnergyCatchUp, IntervalReport, MeteredEnergy, MeterSample
+from bench.events import (
+    BenchStatus,
+    EnergyCatchUp,
+    IntervalReport,
+    MeteredEnergy,
+    MeterSample,
+    SettleIntent,
+)
 from bench.store.digest import chain_digest, genesis, sorted_rows
 from pricing import GridFlow, Order, Side, Trade
 
@@ -77,13 +84,22 @@ CREATE TABLE IF NOT EXISTS coverage (
     interval_id INTEGER NOT NULL, meter_id TEXT NOT NULL, readings INTEGER NOT NULL,
     PRIMARY KEY (interval_id, meter_id)
 );
+CREATE TABLE IF NOT EXISTS settle_intent (
+    interval_id INTEGER NOT NULL, tx_hash TEXT NOT NULL, nonce INTEGER NOT NULL,
+    calldata TEXT NOT NULL, sim_time_s REAL NOT NULL,
+    receipt_tx_hash TEXT, block_number INTEGER,
+    PRIMARY KEY (interval_id, tx_hash)
+);
 CREATE TABLE IF NOT EXISTS digest (
     interval_id INTEGER PRIMARY KEY, previous TEXT NOT NULL, digest TEXT NOT NULL
 );
 """
 """Tables the verdict reads: each interval's settlement (its transaction, batch and the
 chain's totals), every settled amount, how many readings each meter sent, and the hash
-chain over the interval records (:mod:`bench.store.digest`)."""
+chain over the interval records (:mod:`bench.store.digest`). ``settle_intent`` holds
+each settlement transaction as signed, committed before it was sent, and its receipt
+once the interval was recorded: an intent without a receipt is an interval that may be
+on chain but not in the journal (what ``gridbench run --resume`` settles)."""
 
 _TABLES = frozenset(("run", "reading", "metered", "feeder", "orders", "clearing", "trade", "event"))
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -237,6 +253,10 @@ class Journal:
             ),
         )
         self._add_verdict_rows(report)
+        self._db.execute(
+            "UPDATE settle_intent SET receipt_tx_hash = ?, block_number = ? WHERE interval_id = ?",
+            (report.settlement.tx_hash, report.settlement.block_number, interval_id),
+        )
         for finding in report.findings:
             self.add_event(report.sim_time_s, "audit", finding)
         self.commit()
@@ -357,6 +377,31 @@ class Journal:
         ):
             out.setdefault(i, []).append((Trade(buyer, seller, energy, price), int(value), tx))
         return out
+
+    def add_settle_intent(self, intent: SettleIntent) -> None:
+        """Record a settlement transaction about to be sent, and commit at once."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO settle_intent VALUES (?, ?, ?, ?, ?, NULL, NULL)",
+            (
+                intent.interval_id,
+                intent.tx_hash,
+                intent.nonce,
+                intent.calldata_hex,
+                intent.sim_time_s,
+            ),
+        )
+        self.commit()
+
+    def unrecorded_intents(self) -> list[SettleIntent]:
+        """Settlements sent (or about to be) whose interval the journal never recorded."""
+        if not self._has_table("settle_intent"):  # a journal from before intents
+            return []
+        rows = self._db.execute(
+            "SELECT sim_time_s, interval_id, tx_hash, nonce, calldata FROM settle_intent "
+            "WHERE receipt_tx_hash IS NULL AND interval_id NOT IN "
+            "(SELECT interval_id FROM settlement) ORDER BY rowid"
+        )
+        return [SettleIntent(t, i, tx, nonce, data) for t, i, tx, nonce, data in rows]
 
     def add_event(self, sim_time_s: float, level: str, message: str) -> None:
         """Record a status event (outage, reconnect, audit finding)."""

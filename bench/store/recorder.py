@@ -16,6 +16,7 @@ from bench.events import (
     MeterSample,
     RunStarted,
     RunSummary,
+    SettleIntent,
     WorkerState,
     WorkerStatus,
 )
@@ -73,6 +74,8 @@ class JournalRecorder:
             journal.add_sample(event)
         elif isinstance(event, IntervalReport):
             journal.add_interval(event)
+        elif isinstance(event, SettleIntent):
+            journal.add_settle_intent(event)
         elif isinstance(event, EnergyCatchUp):
             journal.add_catch_up(event)
             journal.add_event(event.sim_time_s, event.level, event.message)
