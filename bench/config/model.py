@@ -87,6 +87,7 @@ class BenchConfig:
     backend: str = "native"
     source: Path | None = None
     seed: int = 0
+    online_timeout_s: float = 5.0
 
     def meter(self, meter_id: str) -> MeterConfig:
         """The entry for ``meter_id``."""
