@@ -44,8 +44,9 @@ from bench.scenario.supply_points import SupplyPoints
 from bench.store import Recorder
 from bench.store.digest import config_sha256
 
-_ONLINE_TIMEOUT_S = 15.0
 _TICK_S = 0.05
+ANVIL_STATE = "anvil-state.json"
+"""The bench's own Anvil's state, saved beside the journal after every interval."""
 _FINAL_WAIT_S = 2.0  # for meters still late at the run's end
 
 
@@ -199,16 +200,21 @@ class ScenarioWorker:
                 if (load := fleet.load_control(p.meter_id)) is not None
             }
             procedure = IntervalProcedure(cfg, self._agents(fleet, clock), chain, loads)
-            silent = fleet.wait_online(timeout_s=_ONLINE_TIMEOUT_S)
+            online_timeout_s = cfg.bench.online_timeout_s
+            silent = fleet.wait_online(timeout_s=online_timeout_s)
             if silent:
                 self._progress(
                     clock.now_s(),
                     "warning",
-                    f"meters {', '.join(silent)} sent nothing in {_ONLINE_TIMEOUT_S:.0f} s; "
+                    f"meters {', '.join(silent)} sent nothing in {online_timeout_s:g} s; "
                     "running without them until they answer (check their ports and cables)",
                 )
             for attested in chain.commission(fleet, clock.now_s()):
                 self._emit(attested)
+            journal_path = next((r.path for r in self.recorders if r.path is not None), None)
+            run_dir = None if journal_path is None else Path(journal_path).parent
+            if journal_path is not None:  # the keys now: a killed run can be resumed
+                chain.market.keys.save(Path(f"{journal_path}.keys"))
             t0_s = clock.now_s()
             supply = SupplyPoints(
                 fleet,
@@ -242,6 +248,7 @@ class ScenarioWorker:
                 )
                 reports.append(report)
                 self._emit(report)
+                self._save_chain_state(chain, run_dir)
                 behind_s = clock.now_s() - end_s
                 if behind_s > cfg.market_interval_s:
                     self._progress(
@@ -286,6 +293,16 @@ class ScenarioWorker:
         self._emit(WorkerStatus(clock.now_s(), done))
         self.summary = summary
         self._emit(summary)  # always the last event
+
+    @staticmethod
+    def _save_chain_state(chain: ChainSession, run_dir: Path | None) -> None:
+        """The bench's own Anvil's whole state, beside the journal, after each interval:
+        what ``gridbench run --resume`` restarts the chain from if Anvil died too."""
+        if chain.node is None or run_dir is None:
+            return
+        partial = run_dir / f"{ANVIL_STATE}.partial"
+        chain.node.dump_state(partial)
+        partial.replace(run_dir / ANVIL_STATE)  # atomic: never half a state file
 
     def _journal_settle_intent(
         self, market_address: str, clock: SimClock
