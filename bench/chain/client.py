@@ -267,6 +267,8 @@ class Wallet:
             text = str(exc).lower()
             if "already known" in text or "known transaction" in text:
                 return
+            if "nonce too low" in text and self._receipt(sent.tx_hash) is not None:
+                return  # a send retried after the first one got through and was mined
             raise ChainError(_send_message(exc, self)) from exc
         except (requests.RequestException, OSError) as exc:
             raise ChainError(
@@ -333,27 +335,32 @@ class Wallet:
         after its replacement; another node's pool keeps a transaction it still holds. The
         local counter then follows the chain."""
         with self._lock:
+            sent = self._unmined.get(tx_hash)
+            if sent is None or (
+                self._known(tx_hash) and self._chain_nonce("pending") > int(sent.tx["nonce"])
+            ):
+                return tx_hash  # the node has it, with no gap before it: it will be mined
             if self.client.is_anvil:
                 self.client.rpc("anvil_removePoolTransactions", [self.address])
             nonce = self._chain_nonce("latest")
             waiting = sorted(self._unmined.values(), key=lambda s: int(s.tx["nonce"]))
-            for sent in waiting:
-                if self._receipt(sent.tx_hash) is not None:  # mined meanwhile
-                    del self._unmined[sent.tx_hash]
+            for lost in waiting:
+                if self._receipt(lost.tx_hash) is not None:  # mined meanwhile
+                    del self._unmined[lost.tx_hash]
                     continue
-                if int(sent.tx["nonce"]) == nonce or (
-                    not self.client.is_anvil and self._known(sent.tx_hash)
+                if int(lost.tx["nonce"]) == nonce or (
+                    not self.client.is_anvil and self._known(lost.tx_hash)
                 ):
-                    again = sent
+                    again = lost
                 else:
-                    again = self._sign({**sent.tx, "nonce": nonce})
+                    again = self._sign({**lost.tx, "nonce": nonce})
                 if self.client.is_anvil or not self._known(again.tx_hash):
                     self._broadcast(again)
                     self.resent += 1
-                if again.tx_hash != sent.tx_hash:
-                    del self._unmined[sent.tx_hash]
+                if again.tx_hash != lost.tx_hash:
+                    del self._unmined[lost.tx_hash]
                     self._unmined[again.tx_hash] = again
-                    self._replaced[sent.tx_hash] = again.tx_hash
+                    self._replaced[lost.tx_hash] = again.tx_hash
                 nonce = max(nonce, int(again.tx["nonce"])) + 1
             self._nonce = nonce
             return self._replaced.get(tx_hash, tx_hash)

@@ -96,6 +96,8 @@ def run_headless(args: argparse.Namespace) -> int:
     those failing or was stopped early (Ctrl-C finishes the interval in progress); 2 on
     an error.
     """
+    if getattr(args, "resume_run", None) is not None:
+        return resume_headless(args)
     runner = runner_from_args(args)
     quiet = getattr(args, "quiet", False)
     bar = ProgressBar.for_stderr(runner.config) if not quiet else None
@@ -151,6 +153,47 @@ def run_headless(args: argparse.Namespace) -> int:
             print(f"  {message(finding)}")
         print(f"gridbench: verdict: {'pass' if not findings else 'FAIL'}")
     return 0 if not findings else 1
+
+
+def resume_headless(args: argparse.Namespace) -> int:
+    """``--resume RUN_DIR``: reattach to the killed run's chain and market and settle,
+    exactly once, every interval it sent but never recorded (each Settlement printed).
+
+    The run's later intervals are not run again: exit 1 (the run is still incomplete),
+    2 on an error."""
+    from bench.scenario.resume import recover_run
+
+    quiet = getattr(args, "quiet", False)
+    recovered = recover_run(
+        args.resume_run, (lambda _line: None) if quiet else (lambda line: _note(None, line))
+    )
+    out = [
+        {
+            "interval_id": r.settlement.interval_id,
+            "tx_hash": r.settlement.tx_hash,
+            "block_number": r.settlement.block_number,
+            "trades_settled": len(r.settlement.settled_trades),
+            "trades_rejected": len(r.settlement.rejected_trades),
+            "energy_settled_wh": r.settlement.energy_settled_wh,
+            "value_settled_wei": r.settlement.value_settled_wei,
+            "sent_again": r.sent_again,
+        }
+        for r in recovered
+    ]
+    if args.json:
+        print(json.dumps({"recovered": out}, indent=2))
+    else:
+        for r in out:
+            how = "sent again" if r["sent_again"] else "found on chain"
+            print(
+                f"gridbench: interval {r['interval_id']} settled ({how}): "
+                f"{r['trades_settled']} trades, {r['energy_settled_wh']} Wh for "
+                f"{r['value_settled_wei']} wei in {r['tx_hash']}"
+            )
+        if not out:
+            print("gridbench: nothing to resume: every settlement sent was recorded")
+        print("gridbench: the run's remaining intervals are not run by --resume: incomplete")
+    return 1
 
 
 @contextlib.contextmanager
@@ -248,5 +291,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         metavar="RUN_DIR",
         help="rerun a past run: its journaled config text and overrides (options still apply)",
+    )
+    parser.add_argument(
+        "--resume",
+        dest="resume_run",
+        type=Path,
+        metavar="RUN_DIR",
+        help="a killed run: reattach to its chain (restarting its Anvil from the saved "
+        "state) and settle, exactly once, each interval it sent but never recorded",
     )
     parser.set_defaults(func=run_headless)

@@ -13,6 +13,7 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from bench.errors import ConfigError
@@ -26,6 +27,9 @@ from bench.events import (
 )
 from bench.store.digest import chain_digest, genesis, sorted_rows
 from pricing import GridFlow, Order, Side, Trade
+
+if TYPE_CHECKING:  # the chain package pulls in web3 (seconds to import)
+    from bench.chain import Settlement
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -89,6 +93,11 @@ CREATE TABLE IF NOT EXISTS settle_intent (
     calldata TEXT NOT NULL, sim_time_s REAL NOT NULL,
     receipt_tx_hash TEXT, block_number INTEGER,
     PRIMARY KEY (interval_id, tx_hash)
+);
+CREATE TABLE IF NOT EXISTS recovered_settlement (
+    interval_id INTEGER PRIMARY KEY, tx_hash TEXT NOT NULL, batch_hash TEXT NOT NULL,
+    block_number INTEGER NOT NULL, value_settled_wei TEXT NOT NULL,
+    energy_settled_wh INTEGER NOT NULL, sent_again INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS digest (
     interval_id INTEGER PRIMARY KEY, previous TEXT NOT NULL, digest TEXT NOT NULL
@@ -402,6 +411,28 @@ class Journal:
             "(SELECT interval_id FROM settlement) ORDER BY rowid"
         )
         return [SettleIntent(t, i, tx, nonce, data) for t, i, tx, nonce, data in rows]
+
+    def add_recovered_settlement(self, settlement: Settlement, sent_again: bool) -> None:
+        """Record the settlement a resume found on chain (or sent again) for an interval
+        the killed run never recorded; its intent gets the receipt. Commits."""
+        s = settlement
+        self._db.execute(
+            "INSERT OR REPLACE INTO recovered_settlement VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                s.interval_id,
+                s.tx_hash,
+                s.batch_hash,
+                s.block_number,
+                str(s.value_settled_wei),
+                s.energy_settled_wh,
+                int(sent_again),
+            ),
+        )
+        self._db.execute(
+            "UPDATE settle_intent SET receipt_tx_hash = ?, block_number = ? WHERE interval_id = ?",
+            (s.tx_hash, s.block_number, s.interval_id),
+        )
+        self.commit()
 
     def add_event(self, sim_time_s: float, level: str, message: str) -> None:
         """Record a status event (outage, reconnect, audit finding)."""
