@@ -4,6 +4,8 @@ WAL file left) and exit code 1 (stopped early)."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -160,3 +162,61 @@ def test_a_signal_stops_the_run_cleanly(tmp_path: Path, signum: signal.Signals) 
     assert locked and locked[-1].endswith("(the bench stopped)"), messages[-20:]
     (settled,) = db.execute("SELECT COUNT(*) FROM settlement").fetchone()
     assert 3 <= settled < 400
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("at", ["interval 2:", "session"])
+def test_a_sigkilled_run_resumes_with_journal_and_chain_agreeing(tmp_path: Path, at: str) -> None:
+    """SIGKILL of the bench wherever it is (Anvil lives on in its own session): the resume
+    reattaches, and every interval the chain settled is then in the journal, once."""
+    config = tmp_path / "bench.toml"
+    config.write_text(CONFIG)
+    runs = tmp_path / "runs"
+    argv = [sys.executable, "-m", "gridbench.cli", "run", "--config", str(config)]
+    proc = subprocess.Popen(
+        [*argv, "--journal", str(runs), "-v", "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    anvil: list[int] = []
+    try:
+        err = _Lines(proc.stderr)
+        err.wait_for("opened by flat on charger", at, timeout_s=_START_TIMEOUT_S)
+        anvil = _children(proc.pid, "anvil")
+        proc.kill()
+        proc.wait(timeout=_STOP_TIMEOUT_S)
+        (journal,) = runs.glob("*/journal.sqlite")
+        resumed = subprocess.run(
+            [sys.executable, "-m", "gridbench.cli", "run", "--resume", str(journal.parent)],
+            capture_output=True,
+            text=True,
+            timeout=_STOP_TIMEOUT_S * 2,
+        )
+        assert resumed.returncode == 1, resumed.stdout + resumed.stderr
+        assert "reattached to the chain" in resumed.stderr
+        db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+        recorded = [i for (i,) in db.execute("SELECT interval_id FROM settlement")]
+        recovered = [i for (i,) in db.execute("SELECT interval_id FROM recovered_settlement")]
+        meta = dict(db.execute("SELECT key, value FROM run").fetchall())
+        db.close()
+        from bench.chain import Market
+        from bench.chain.keys import KeyRing
+
+        keys = KeyRing.from_folder(Path(f"{journal}.keys"))
+        market = Market.attach(
+            json.loads(meta["chain_url"]),
+            json.loads(meta["market_address"]),
+            keys=keys,
+            allow_anvil_key=True,
+        )
+        on_chain = market.settled_intervals()
+        assert sorted(recorded + recovered) == on_chain  # each once, none missing
+        assert set(recorded).isdisjoint(recovered)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in anvil:
+            if _alive(pid):
+                os.kill(pid, signal.SIGTERM)
