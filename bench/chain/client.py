@@ -8,6 +8,7 @@ re-signed at the chain's nonce where its own was lost, until it is mined."""
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,9 @@ CONNECT_RETRY_S = 3.0
 BACKOFF_FIRST_S = 0.05
 BACKOFF_MAX_S = 2.0
 RESEND_AFTER_S = 2.0
+HISTORY_TXS = 256
+"""Transactions each wallet keeps after they were mined, to send again the ones a node
+restarted from older state lost."""
 """A transaction unknown to the node this long after it was sent is sent again."""
 _TRANSIENT = (requests.ConnectionError, requests.Timeout)
 
@@ -203,6 +207,7 @@ class Wallet:
         self._max_fee_wei = 0
         self._fee_checked_at = -FEE_REFRESH_S
         self._unmined: dict[str, _Sent] = {}
+        self._history: collections.deque[_Sent] = collections.deque(maxlen=HISTORY_TXS)
         self._replaced: dict[str, str] = {}
         self.resent = 0
         """Transactions sent again after the node lost them (for tests and reports)."""
@@ -253,6 +258,7 @@ class Wallet:
                 raise
             self._nonce += 1
             self._unmined[sent.tx_hash] = sent
+            self._history.append(sent)
         return sent.tx_hash
 
     def _sign(self, tx: dict[str, Any]) -> _Sent:
@@ -328,7 +334,8 @@ class Wallet:
     def _revive(self, tx_hash: str) -> str:
         """Send ``tx_hash`` again unless the node will mine it; the hash now carrying it.
 
-        Every unmined transaction of this wallet goes out again in nonce order from the
+        Every unmined transaction of this wallet, and every mined one the chain no longer
+        has (a node restarted from older state), goes out again in nonce order from the
         chain's nonce: as it was where its nonce is the next one, re-signed at the next
         nonce where the chain moved past it or a lost predecessor left a gap. On Anvil the
         wallet's pool entries are removed first, so a stranded original can never be mined
@@ -343,10 +350,16 @@ class Wallet:
             if self.client.is_anvil:
                 self.client.rpc("anvil_removePoolTransactions", [self.address])
             nonce = self._chain_nonce("latest")
-            waiting = sorted(self._unmined.values(), key=lambda s: int(s.tx["nonce"]))
-            for lost in waiting:
+            # the unmined, and the mined ones a node restarted from older state lost
+            lost_mined = [
+                s
+                for s in self._history
+                if int(s.tx["nonce"]) >= nonce and s.tx_hash not in self._replaced
+            ]
+            waiting = {s.tx_hash: s for s in [*lost_mined, *self._unmined.values()]}
+            for lost in sorted(waiting.values(), key=lambda s: int(s.tx["nonce"])):
                 if self._receipt(lost.tx_hash) is not None:  # mined meanwhile
-                    del self._unmined[lost.tx_hash]
+                    self._unmined.pop(lost.tx_hash, None)
                     continue
                 if int(lost.tx["nonce"]) == nonce or (
                     not self.client.is_anvil and self._known(lost.tx_hash)
@@ -358,8 +371,9 @@ class Wallet:
                     self._broadcast(again)
                     self.resent += 1
                 if again.tx_hash != lost.tx_hash:
-                    del self._unmined[lost.tx_hash]
+                    self._unmined.pop(lost.tx_hash, None)
                     self._unmined[again.tx_hash] = again
+                    self._history.append(again)
                     self._replaced[lost.tx_hash] = again.tx_hash
                 nonce = max(nonce, int(again.tx["nonce"])) + 1
             self._nonce = nonce

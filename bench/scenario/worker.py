@@ -68,6 +68,7 @@ class ScenarioWorker:
         self._clock: SimClock | None = None
         self._requests: queue.Queue[Callable[[SupplyPoints], StatusEvent | None]] = queue.Queue()
         self._findings = 0
+        self._notes: queue.SimpleQueue[str] = queue.SimpleQueue()  # from other threads
 
     # -- control, from any thread ------------------------------------------------------
     def start(self) -> None:
@@ -215,6 +216,9 @@ class ScenarioWorker:
             run_dir = None if journal_path is None else Path(journal_path).parent
             if journal_path is not None:  # the keys now: a killed run can be resumed
                 chain.market.keys.save(Path(f"{journal_path}.keys"))
+            self._save_chain_state(chain, run_dir)
+            if chain.node is not None and run_dir is not None:  # a dead Anvil comes back
+                chain.node.supervise(run_dir / ANVIL_STATE, self._notes.put)
             t0_s = clock.now_s()
             supply = SupplyPoints(
                 fleet,
@@ -294,14 +298,17 @@ class ScenarioWorker:
         self.summary = summary
         self._emit(summary)  # always the last event
 
-    @staticmethod
-    def _save_chain_state(chain: ChainSession, run_dir: Path | None) -> None:
+    def _save_chain_state(self, chain: ChainSession, run_dir: Path | None) -> None:
         """The bench's own Anvil's whole state, beside the journal, after each interval:
-        what ``gridbench run --resume`` restarts the chain from if Anvil died too."""
+        what a dead Anvil is restarted from, in the run or by ``gridbench run --resume``."""
         if chain.node is None or run_dir is None:
             return
         partial = run_dir / f"{ANVIL_STATE}.partial"
-        chain.node.dump_state(partial)
+        try:
+            chain.node.dump_state(partial)
+        except (OSError, ValueError) as exc:  # Anvil down this instant: the last one stays
+            self._notes.put(f"Anvil's state could not be saved ({exc}): keeping the last one")
+            return
         partial.replace(run_dir / ANVIL_STATE)  # atomic: never half a state file
 
     def _journal_settle_intent(
@@ -331,6 +338,8 @@ class ScenarioWorker:
     def _forward(self, clock: SimClock, fleet: MeterFleet, sessions: SupplySessions) -> None:
         """Live readings, link events, session events and relay outcomes, as they came."""
         now_s = clock.now_s()
+        while not self._notes.empty():
+            self._progress(now_s, "warning", self._notes.get_nowait())
         for reading in fleet.drain():
             self._emit(
                 MeterSample(

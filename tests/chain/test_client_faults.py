@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
+from hexbytes import HexBytes
 
 from bench.chain import Anvil
 from bench.chain.client import ChainClient, Wallet
@@ -164,22 +165,38 @@ def test_transactions_lost_in_a_restart_from_older_state_are_sent_again(
     wallet = Wallet(client, Account.from_key(ANVIL_KEY_0))
     wallet.wait(wallet.send(SINK, b"", gas=21_000, value=1))
     state = node.dump_state(tmp_path / "state.json")
-    wallet.wait(wallet.send(SINK, b"", gas=21_000, value=10))  # lost in the restart
-    wallet.wait(wallet.send(SINK, b"", gas=21_000, value=100))  # lost in the restart
+    lost = [wallet.send(SINK, b"", gas=21_000, value=v) for v in (10, 100)]
+    for tx_hash in lost:  # mined, then lost in the restart
+        wallet.wait(tx_hash)
     restarted = _kill_and_reload(node, state)
     try:
         assert client.w3.eth.get_transaction_count(wallet.address) == 1
         # the wallet's counter is at 3: this one would wait for ever behind a gap
         sent = wallet.send(SINK, b"", gas=21_000, value=1000)
         receipt = wallet.wait(sent, timeout_s=30)
-        assert receipt.tx_hash != sent  # re-signed at the chain's nonce
-        assert client.w3.eth.get_balance(SINK) == 1 + 1000
-        assert client.w3.eth.get_transaction_count(wallet.address) == 2
-        assert wallet.resent == 1
+        assert receipt.tx_hash == sent  # the lost ones filled the gap, each once
+        assert client.w3.eth.get_balance(SINK) == 1 + 10 + 100 + 1000
+        assert client.w3.eth.get_transaction_count(wallet.address) == 4
+        assert wallet.resent == 3
+        for tx_hash in lost:
+            assert client.w3.eth.get_transaction_receipt(HexBytes(tx_hash))["status"] == 1
         wallet.wait(wallet.send(SINK, b"", gas=21_000, value=5), timeout_s=5)  # no gap left
-        assert client.w3.eth.get_balance(SINK) == 1 + 1000 + 5
+        assert client.w3.eth.get_balance(SINK) == 1 + 10 + 100 + 1000 + 5
     finally:
         restarted.stop()
+
+
+def test_a_transaction_stranded_behind_a_gap_is_re_signed_once(node: Anvil) -> None:
+    client = ChainClient(node.url)
+    wallet = Wallet(client, Account.from_key(ANVIL_KEY_0))
+    wallet._nonce = 2  # a counter ahead of the chain, as after a lost restart
+    sent = wallet.send(SINK, b"", gas=21_000, value=1000)
+    receipt = wallet.wait(sent, timeout_s=30)
+    assert receipt.tx_hash != sent  # re-signed at the chain's nonce
+    wallet.wait(wallet.send(SINK, b"", gas=21_000, value=5), timeout_s=5)
+    wallet.wait(wallet.send(SINK, b"", gas=21_000, value=7), timeout_s=5)  # nonce 2 again
+    assert client.w3.eth.get_balance(SINK) == 1000 + 5 + 7  # the stranded one never mined
+    assert client.w3.eth.get_transaction_count(wallet.address) == 3
 
 
 def test_a_transaction_sent_but_not_mined_before_a_crash_is_sent_again(

@@ -158,6 +158,10 @@ def test_a_killed_settlement_is_settled_exactly_once_on_resume(
     before = Journal(run_dir / "journal.sqlite", read_only=True)
     assert [i.interval_id for i in before.unrecorded_intents()] == [KILLED]
     before.close()
+    keys = KeyRing.from_folder(run_dir / "journal.sqlite.keys")
+    with Anvil(load_state=run_dir / ANVIL_STATE) as node:
+        market = Market.attach(node.url, live_run.market_address, keys=keys, allow_anvil_key=True)
+        sent_before = market.client.w3.eth.get_transaction_count(market.operator.address)
     lines: list[str] = []
     (recovered,) = recover_run(run_dir, lines.append)
     assert "restarted" in lines[0]
@@ -175,11 +179,11 @@ def test_a_killed_settlement_is_settled_exactly_once_on_resume(
         assert got.tx_hash == live.tx_hash  # read back, not settled a second time
     # the chain as the resume left it (saved again): the interval settled exactly once
     with Anvil(load_state=run_dir / ANVIL_STATE) as node:
-        keys = KeyRing.from_folder(run_dir / "journal.sqlite.keys")
         market = Market.attach(node.url, live_run.market_address, keys=keys, allow_anvil_key=True)
         assert [e.interval_id for e in market.settler.events(KILLED)] == [KILLED]
         assert market.settled_intervals() == [1, 2]
         operator_txs = market.client.w3.eth.get_transaction_count(market.operator.address)
+    assert operator_txs == sent_before + int(sent_again)  # one transaction, or none at all
     # a second resume finds nothing to do, and sends nothing
     assert recover_run(run_dir) == []
     after = Journal(run_dir / "journal.sqlite", read_only=True)
