@@ -23,6 +23,7 @@ from bench.chain import Anvil, Market
 from bench.chain.client import ChainClient
 from bench.chain.keys import KeyRing
 from bench.config import load_scenario
+from bench.errors import ChainError
 from bench.events import BenchEvent, IntervalReport, RunSummary, SettleIntent
 from bench.scenario.resume import recover_run
 from bench.scenario.worker import ANVIL_STATE, ScenarioWorker
@@ -276,3 +277,15 @@ def test_the_cli_resumes_and_reports_the_settlement(
     assert row["interval_id"] == KILLED and row["sent_again"] is True
     assert row["value_settled_wei"] == live.value_settled_wei
     assert row["trades_settled"] == len(live.settled_trades)
+
+
+def test_a_resume_without_its_chain_fails_saying_what_to_do(
+    live_run: LiveRun, tmp_path: Path
+) -> None:
+    run_dir = _killed_run(live_run, tmp_path, "intent", "before_send")
+    (run_dir / ANVIL_STATE).unlink()  # the chain gone, and no state to restart it from
+    with pytest.raises(ChainError, match="kept no Anvil state"):
+        recover_run(run_dir)
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    assert [i.interval_id for i in journal.unrecorded_intents()] == [KILLED]  # still to do
+    journal.close()
