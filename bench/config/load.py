@@ -205,6 +205,18 @@ class _Document:
         sessions = tuple(
             self._session(s, meter_ids, participants, errors) for s in self.raw["sessions"]
         )
+        points = {(s.owner, s.meter_id) for s in sessions}
+        for owner in sorted({o for o, _ in points}):
+            owned = sorted(m for o, m in points if o == owner)
+            if len(owned) > 1:  # its purchases are backed by one registered meter
+                errors.append(
+                    f"session owner {owner!r} owns supply points {owned}; give each supply "
+                    "point an owner of its own"
+                )
+        for meter in sorted({m for _, m in points}):
+            owners = sorted(o for o, m in points if m == meter)
+            if len(owners) > 1:
+                errors.append(f"supply point {meter!r} has owners {owners}; it has one owner")
         config = ScenarioConfig(
             source=self.source,
             bench=self.bench,

@@ -301,6 +301,18 @@ class ScenarioConfig:
         )
 
     @property
+    def supply_owners(self) -> tuple[AgentSpec, ...]:
+        """With a ``[grid]``: each supply point's owner as a market participant, bidding at
+        the import tariff for what its meter counted (it resells it to the session
+        consumer at its tariff). Without a grid, none: sessions alone bill that energy."""
+        if self.grid is None:
+            return ()
+        owners = dict.fromkeys(s.owner for s in self.sessions)
+        return tuple(
+            AgentSpec(o, Role.CONSUMER, strategy="tariff", tariff_position=1.0) for o in owners
+        )
+
+    @property
     def start_s(self) -> float:
         """Simulated start time in seconds after midnight."""
         return self.start_hour * 3600.0

@@ -188,6 +188,7 @@ class _Replay:
             names = [p.agent.participant for p in config.participants] if config else []
             if config is not None and config.grid is not None:
                 names.append(config.grid.participant)  # the grid settles like a participant
+                names += [spec.participant for spec in config.supply_owners]
             found, reached = reconcile(
                 url, str(j.meta("market_address") or ""), intervals, amounts, j.settlements(), names
             )
@@ -316,6 +317,7 @@ class _Replay:
         strategy, its limit prices; the grid's (a counterparty, no participant) from its
         tariffs."""
         specs = {p.agent.participant: p.agent for p in config.participants}
+        specs.update({spec.participant: spec for spec in config.supply_owners})
         carry = dict.fromkeys(specs, 0.0)
         for kept in intervals:
             i = kept.interval_id

@@ -57,13 +57,14 @@ class IntervalProcedure:
         }
         self._responsive = config.demand_response
         self.signal: PriceSignal | None = None
-        # with the grid as a counterparty a supply point's energy is its session consumer's
-        # (it is bought in the market like the consumer's own; the session bills the fee)
+        # with the grid as a counterparty a supply point's energy is its owner's: the owner
+        # buys it in the market (the supply point's meter backs the purchase, at the import
+        # tariff: what is plugged in draws) and bills the session consumer at its tariff
         self._supply_points = (
-            {}
-            if config.grid is None
-            else {s.meter_id: s.consumer for s in reversed(config.sessions)}
+            {} if config.grid is None else {s.meter_id: s.owner for s in config.sessions}
         )
+        for spec in config.supply_owners:
+            self.agents.setdefault(spec.participant, Agent(spec))
         # a commanded power step is integrated by the load's meter and the feeder's with up
         # to one reading period of error each (simulated Wh per W of step)
         self._step_wh_per_w = 2.0 * config.bench.reading_interval_s * config.speed / 3600.0
@@ -190,14 +191,14 @@ class IntervalProcedure:
         self._step_allowance_wh += abs(load.true_power_w() - before_w) * self._step_wh_per_w
 
     def _attributed(self, metered: Mapping[str, MeteredEnergy]) -> dict[str, MeteredEnergy]:
-        """Each supply point's energy moved to its session consumer (with a grid only)."""
+        """Each supply point's energy as its owner's (with a grid only)."""
         out = dict(metered)
-        for meter_id, consumer in self._supply_points.items():
+        for meter_id, owner in self._supply_points.items():
             point = out.pop(meter_id, None)
-            if point is not None and consumer in out:
-                own = out[consumer]
-                out[consumer] = MeteredEnergy(
-                    consumer, own.import_wh + point.import_wh, own.export_wh + point.export_wh
+            if point is not None:
+                own = out.get(owner, MeteredEnergy(owner, 0.0, 0.0))
+                out[owner] = MeteredEnergy(
+                    owner, own.import_wh + point.import_wh, own.export_wh + point.export_wh
                 )
         return out
 

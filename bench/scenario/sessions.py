@@ -74,8 +74,9 @@ class SupplySessions:
             yield sessions
             return
         market = chain.market
-        owners = {p.owner: p.meter_id for p in plans}
-        market.add_participants(list(owners), 0, meters=owners)
+        owners = {p.owner: p.meter_id for p in plans if p.owner not in chain.participants}
+        if owners:  # (with a grid the owners are market participants already)
+            market.add_participants(list(owners), 0, meters=owners)
         for plan in plans:
             market.sessions.set_tariff(plan.owner, plan.meter_id, plan.tariff_wei_per_wh)
         for meter_id in sorted(set(owners.values())):
@@ -102,8 +103,12 @@ class SupplySessions:
         return changes
 
     def _attested(self, meter_id: str, reading: Reading | None) -> SignedCounters:
-        """The supply point's counters now, attested by the bench (meter time: the
-        reading's bench time in whole seconds, never decreasing)."""
+        """The supply point's counters now: signed by the meter itself where it is
+        registered meter-signed, else attested by the bench (meter time: the reading's
+        bench time in whole seconds, never decreasing)."""
+        own = self.chain.meter_signed_reading(meter_id)
+        if own is not None:
+            return own
         if reading is None:
             raise DeviceError(
                 f"supply point {meter_id} has sent no reading, so its session cannot be "

@@ -12,6 +12,7 @@ from bench.chain import Anvil, Market, Settlement
 from bench.chain.deployment import wait_all
 from bench.chain.keys import KeyRing
 from bench.config import ScenarioConfig
+from bench.errors import DeviceError
 from bench.events import MeterAttested, SignedReadingMissing
 from bench.scenario.agents import MeteredEnergy
 from bench.scenario.fleet import MeterFleet
@@ -77,6 +78,12 @@ class ChainSession:
             if config.grid is not None:  # the city grid: a participant metered by the feeder
                 names.append(config.grid.participant)
                 meters[config.grid.participant] = config.feeder_meter or config.grid.participant
+                # a supply point's owner buys its energy in the market (its meter backs the
+                # purchases) and bills the session consumer at its tariff
+                points = {s.owner: s.meter_id for s in config.sessions}
+                for owner in config.supply_owners:
+                    names.append(owner.participant)
+                    meters[owner.participant] = points[owner.participant]
             market.add_participants(names, config.deposit_wei, register_meters=False)
             status(0.0, "info", f"market {market.address} deployed; {len(names)} wallets funded")
             session = cls(market, url, names, meters, config.market_interval_s)
@@ -120,6 +127,19 @@ class ChainSession:
             return {}, []
         got, failed = self._signers.readings()
         return got, [SignedReadingMissing(sim_time_s, m, why) for m, why in failed.items()]
+
+    def meter_signed_reading(self, meter_id: str) -> SignedCounters | None:
+        """A fresh reading signed by the meter itself, if it is registered meter-signed
+        (None if it is attested by the bench); a meter that gives none is a DeviceError."""
+        if self._signers is None or self._attested_by(meter_id) != "meter":
+            return None
+        got, failed = self._signers.readings_of([meter_id])
+        if meter_id not in got:
+            raise DeviceError(
+                f"meter {meter_id} gave no signed reading ({failed.get(meter_id, 'no answer')}); "
+                "check its port, then close its session with its next reading"
+            )
+        return got[meter_id]
 
     def _total_wei(self) -> int:
         """Everything the participants own: wallets plus what the market holds."""

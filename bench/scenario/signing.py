@@ -136,8 +136,15 @@ class MeterSigners:
     def readings(self) -> tuple[dict[str, SignedCounters], dict[str, str]]:
         """A new signed reading of every commissioned meter (meter -> why, for those that
         gave none in time or a reading whose signer is not the registered one)."""
+        return self.readings_of(self.signers)
+
+    def readings_of(
+        self, meters: Iterable[str]
+    ) -> tuple[dict[str, SignedCounters], dict[str, str]]:
+        """:meth:`readings` of some commissioned meters only."""
         got, failed = gather(
-            {m: self.fleet.submit(m, _signed_reading) for m in self.signers}, self.deadline_s
+            {m: self.fleet.submit(m, _signed_reading) for m in meters if m in self.signers},
+            self.deadline_s,
         )
         for m, reading in list(got.items()):
             if reading.signer_address() != self.signers[m]:
