@@ -70,6 +70,7 @@ class JournalRecorder:
             extra = self._provenance() if self._provenance is not None else {}
             for key, value in [*vars(event).items(), *extra.items()]:
                 journal.set_meta(key, value)
+            journal.commit()  # the chain and market now: a run killed later can be resumed
         elif isinstance(event, MeterSample):
             journal.add_sample(event)
         elif isinstance(event, IntervalReport):
