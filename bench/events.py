@@ -290,9 +290,10 @@ class PriceSignal:
     @property
     def message(self) -> str:
         return (
-            f"interval {self.interval_id}: instantaneous price {self.price_wei_per_wh:.1f} "
-            f"wei/Wh (import tariff {self.import_tariff_wei_per_wh:.0f}, feed-in "
-            f"{self.feed_in_tariff_wei_per_wh:.0f})"
+            f"interval {self.interval_id}: instantaneous price "
+            f"{self.price_wei_per_wh / 1000:.4f} LABC/kWh (import tariff "
+            f"{self.import_tariff_wei_per_wh / 1000:.3f}, feed-in "
+            f"{self.feed_in_tariff_wei_per_wh / 1000:.3f})"
         )
 
 

@@ -25,6 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chain": ("bench.cli.chain", "settlement benchmark, local Anvil node"),
     "price": ("bench.cli.price", "market clearing and PDE price benchmarks"),
     "firmware": ("bench.cli.firmware", "meter firmware: build, flash, emulate, bench"),
+    "meter": ("bench.cli.meter", "commission a meter: info, provision, calibrate"),
+    "scenario": ("bench.cli.scenario", "the bundled scenario library"),
+    "compare": ("bench.cli.compare", "two runs' KPIs side by side"),
 }
 
 

@@ -85,7 +85,7 @@ def _open_panel(args: argparse.Namespace) -> int:
         return journal_factory(replace(config, chain_url=args.chain_url or config.chain_url))
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    window = PanelWindow(runner_factory=make_runner)
+    window = PanelWindow(runner_factory=make_runner, runs_dir=args.journal)
     if not window.open_config(args.config):
         app.processEvents()
         return 2

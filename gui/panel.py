@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import tomllib
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +24,7 @@ from PyQt6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
 )
@@ -37,9 +39,12 @@ from bench.events import (
     WorkerState,
     WorkerStatus,
 )
+from bench.report.run_data import RunData, load_run, verdict_text
 from bench.scenario.progress import Progress, duration_text
 from gui.bridge import EventBridge
+from gui.run_browser import ComparisonWindow, RunBrowser
 from gui.run_pane import QueuedRun, RunPane
+from gui.run_replay import replay_events
 from gui.run_views import RunViews
 from gui.widgets.balance_plot import BalancePlot
 from gui.widgets.market_plot import MarketPlot
@@ -95,6 +100,7 @@ class PanelWindow(QMainWindow):
         *,
         runner_factory: RunnerFactory | None = None,
         settings: QSettings | None = None,
+        runs_dir: Path | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("gridbench — microgrid trading panel")
@@ -106,14 +112,22 @@ class PanelWindow(QMainWindow):
         self._next_number = 1
         self.final_state: WorkerState | None = None
         self.last_error: str | None = None
+        self.last_verdict: str | None = None
+        self.status_history: deque[str] = deque(maxlen=500)
+        """The latest status lines, oldest first (the status bar shows the last)."""
         self.progress: Progress | None = None
         self.completed_runs: list[tuple[QueuedRun | None, RunSummary, WorkerState | None]] = []
         self._current: QueuedRun | None = None
+        self.report_journal: Path | None = None
+        """The journal "Export report" writes a report of (the last run, or one shown)."""
+        self.comparisons: list[ComparisonWindow] = []
         self._reset_totals()
 
         self.pane = RunPane()
         self.views = RunViews()
         self.status_label = QLabel("idle")
+        # a long verdict is elided by the window, never pushes the totals off screen
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.totals_label = QLabel(self._totals_text())
         self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.recent_menu = QMenu(self)
@@ -125,8 +139,15 @@ class PanelWindow(QMainWindow):
         pane_scroll.setWidgetResizable(True)
         pane_scroll.setWidget(self.pane)
         pane_scroll.setMinimumWidth(280)
+        self.browser = RunBrowser(runs_dir if runs_dir is not None else Path("runs"))
+        self.browser.sigShow.connect(self.show_run)
+        self.browser.sigCompare.connect(self.compare_runs)
+        self.side_tabs = QTabWidget()
+        self.side_tabs.addTab(pane_scroll, "Run control")
+        self.side_tabs.addTab(self.browser, "Runs")
+        self.side_tabs.currentChanged.connect(self._side_tab_changed)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(pane_scroll)
+        self.splitter.addWidget(self.side_tabs)
         self.splitter.addWidget(self.views)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([330, 1030])
@@ -224,6 +245,7 @@ class PanelWindow(QMainWindow):
         pane.start_button.clicked.connect(self._start)
         pane.stop_button.clicked.connect(self._stop)
         pane.pause_button.toggled.connect(self._pause)
+        pane.export_button.clicked.connect(self.choose_report_file)
         pane.form.sigValidity.connect(self._form_validity)
 
     def _set_idle_buttons(self) -> None:
@@ -433,7 +455,9 @@ class PanelWindow(QMainWindow):
 
     def on_status(self, status: StatusEvent) -> None:
         """Show a status line from the bench."""
-        self.status_label.setText(f"[{status.level}] {status.message}")
+        line = f"[{status.level}] {status.message}"
+        self.status_history.append(line)
+        self.status_label.setText(line)
 
     def on_worker(self, status: WorkerStatus) -> None:
         """Follow the worker's state: pausable while it runs, nothing to stop once ended."""
@@ -456,11 +480,18 @@ class PanelWindow(QMainWindow):
             self.pane.pause_button.setEnabled(False)
             self.pane.pause_button.setChecked(False)
         if status.state is WorkerState.FAILED:
-            self.show_error("The run failed", status.detail or "unknown error", "")
+            self.show_error(
+                "The run failed",
+                status.detail or "the run stopped with an unknown error",
+                "Do what the message says (fix the config, start the missing tool or meter), "
+                "then Start again. What ran until the failure is in its journal: see the "
+                "Runs tab.",
+            )
             self._set_idle_buttons()
 
     def on_summary(self, summary: RunSummary) -> None:
-        """Show the run's end: stopped or finished, and its verdict."""
+        """Show the run's end: the verdict first (the audit's findings), then stopped or
+        finished and the totals."""
         stopped = self.final_state is WorkerState.STOPPED
         self.completed_runs.append((self._current, summary, self.final_state))
         total = self.progress.total if self.progress else summary.intervals
@@ -470,10 +501,17 @@ class PanelWindow(QMainWindow):
             else f"run finished: {summary.intervals} intervals"
         )
         conserved = "conserved" if summary.escrow_conserved else "NOT conserved"
+        self.last_verdict = run_verdict(summary, self.final_state)
         self.status_label.setText(
-            f"{ended}, {summary.trades_settled} trades, escrow {conserved}, "
-            f"chain {summary.chain_url}"
+            f"{self.last_verdict} — {ended}, {summary.trades_settled} trades, escrow "
+            f"{conserved}, chain {summary.chain_url}"
         )
+        self.status_label.setToolTip(self.last_verdict)
+        if summary.journal_path:
+            self.report_journal = Path(summary.journal_path)
+            self.pane.export_button.setEnabled(True)
+        if self.side_tabs.currentWidget() is self.browser:
+            self.browser.refresh()
         if self.progress is not None:
             took = duration_text(self.progress.seconds_per_interval() * summary.intervals)
             self.pane.progress_label.setText(f"{ended} (about {took})")
@@ -485,6 +523,73 @@ class PanelWindow(QMainWindow):
             self._set_idle_buttons()
             if self._runner_factory is None:
                 self.pane.start_button.setEnabled(False)
+
+    # -- past runs -------------------------------------------------------------------------
+    def _side_tab_changed(self, index: int) -> None:
+        if self.side_tabs.widget(index) is self.browser:
+            self.browser.refresh()
+
+    def show_run(self, data: RunData) -> bool:
+        """Replay a past run's journal into the views (not while a run is in progress)."""
+        if self._running():
+            self.show_error(
+                "A run is in progress",
+                f"{data.name} cannot be shown while a run is drawing in these views.",
+                "Stop the run first, or use Compare two to open runs in their own window.",
+            )
+            return False
+        self._new_views()
+        drawn = self.views.show_events(replay_events(data))
+        self._reset_totals()
+        self.intervals = drawn
+        self.trades_settled = data.trades_settled
+        self.value_settled_wei = data.value_settled_wei
+        self.energy_traded_wh = data.energy_traded_wh
+        self.totals_label.setText(self._totals_text())
+        self.report_journal = data.journal
+        self.pane.export_button.setEnabled(True)
+        self.status_label.setText(f"{data.verdict} — showing {data.name} (replayed journal)")
+        return True
+
+    def compare_runs(self, left: RunData, right: RunData) -> ComparisonWindow:
+        """Open two runs side by side in a window of their own."""
+        window = ComparisonWindow(left, right)
+        self.comparisons.append(window)
+        window.show()
+        return window
+
+    def choose_report_file(self) -> None:
+        """Ask where to write the report of the last (or shown) run, HTML or PDF."""
+        if self.report_journal is None:
+            return
+        default = str(self.report_journal.parent / "report.html")
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Export report", default, "HTML report (*.html);;PDF report (*.pdf)"
+        )
+        if name:
+            self.export_report(Path(name))
+
+    def export_report(self, out: Path) -> Path | None:
+        """Write the report ``gridbench report --html`` (``--pdf`` for a .pdf) writes."""
+        if self.report_journal is None:
+            return None
+        try:
+            data = load_run(self.report_journal)
+            if out.suffix.lower() == ".pdf":
+                from bench.report.html_pdf import write_pdf
+
+                written = write_pdf(data, out)
+            else:
+                from bench.report.html import write_html
+
+                written = write_html(data, out)
+        except (BenchError, OSError) as exc:
+            self.show_error(
+                "The report cannot be written", str(exc), "Choose another file or folder."
+            )
+            return None
+        self.status_label.setText(f"report written: {written}")
+        return written
 
     def show_error(self, title: str, message: str, what_to_do: str) -> None:
         """A dialog that says what happened and what to do (not modal: the run goes on)."""
@@ -526,3 +631,25 @@ class PanelWindow(QMainWindow):
         if self._runner is not None:
             self._runner.stop()
         super().closeEvent(event)
+
+
+def run_verdict(summary: RunSummary, state: WorkerState | None) -> str:
+    """The run's verdict as ``gridbench run`` gives it: the journal replayed, with what only
+    the live run knows (escrow, the in-run audit); findings first."""
+    live = []
+    if not summary.escrow_conserved:
+        live.append("escrow NOT conserved")
+    if not summary.audit_clean:
+        live.append("the in-run audit had findings")
+    if summary.journal_path is None:
+        return (
+            "FAIL: " + "; ".join(live) if live else "verdict not checked: the run kept no journal"
+        )
+    try:
+        data = load_run(summary.journal_path)
+    except BenchError as exc:
+        return f"verdict unknown: {exc}"
+    verdict = verdict_text(data.report, state.value if state is not None else "")
+    if live and data.report.clean:
+        return "FAIL: " + "; ".join(live)
+    return verdict + "".join(f"; {x}" for x in live)

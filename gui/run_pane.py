@@ -56,6 +56,12 @@ class RunPane(QWidget):
         self.stop_button = QPushButton("Stop")
         self.progress_bar = QProgressBar()
         self.progress_bar.setFormat("%v / %m")
+        self.export_button = QPushButton("Export report…")
+        self.export_button.setToolTip(
+            "Write the HTML (or PDF) report of the last run or the run shown: the same file "
+            "as gridbench report RUN --html"
+        )
+        self.export_button.setEnabled(False)
         self.progress_label = QLabel("idle")
         self.progress_label.setWordWrap(True)
 
@@ -83,6 +89,7 @@ class RunPane(QWidget):
         run_layout.addWidget(self.stop_button, 0, 2)
         run_layout.addWidget(self.progress_bar, 1, 0, 1, 3)
         run_layout.addWidget(self.progress_label, 2, 0, 1, 3)
+        run_layout.addWidget(self.export_button, 3, 0, 1, 3)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

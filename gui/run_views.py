@@ -6,9 +6,12 @@ previous run stays on screen.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QSplitter, QTabWidget, QVBoxLayout, QWidget
 
+from bench.events import BenchEvent, IntervalReport, MeterSample
 from gui.widgets.balance_plot import BalancePlot
 from gui.widgets.market_plot import MarketPlot
 from gui.widgets.meters_table import MetersTable
@@ -54,3 +57,20 @@ class RunViews(QWidget):
     def splitters(self) -> dict[str, QSplitter]:
         """The splitters whose sizes the window saves, by name."""
         return {"views/top": self.top, "views/bottom": self.bottom, "views/main": self.main}
+
+    def show_events(self, events: Iterable[BenchEvent]) -> int:
+        """Draw a run's samples and interval reports (a replayed journal); return how many
+        intervals were drawn."""
+        intervals = 0
+        for event in events:
+            if isinstance(event, MeterSample):
+                self.power_plot.add_sample(event)
+                self.meters_table.add_sample(event)
+            elif isinstance(event, IntervalReport):
+                self.market_plot.show_interval(event)
+                self.price_plot.add_interval(event)
+                self.trades_table.add_interval(event)
+                self.balance_plot.add_interval(event)
+                intervals += 1
+        self.power_plot.refresh()
+        return intervals

@@ -1,4 +1,5 @@
-"""Market clearing, curves, the PDE price model and the audit. Pure numpy/scipy.
+"""Market clearing, curves, the PDE price model and the audit. Pure numpy/scipy (numba
+kernels for the storage march and the pairing).
 
 Per market interval the panel/bench calls :func:`price_interval` (curves, pay-as-clear,
 storage HJB re-solve, price breakdown) and, over recorded intervals, :func:`audit`.

@@ -45,6 +45,7 @@ import numpy as np
 from pricing.book import Clearing, Order, OrderArrays
 from pricing.errors import PricingInputError
 from pricing.matching import Matching, allocation_welfare, empty_matching
+from pricing.pairing import pair_fills
 
 PRICE_RULES = ("equilibrium", "gsy_e")
 """Uniform-price rules of pay-as-clear: the k-double auction on the equilibrium
@@ -93,17 +94,9 @@ def clear_uniform(
         return empty_matching("pay_as_clear")
     outcome, bid_rows, bid_fill, offer_rows, offer_fill = found
     welfare = allocation_welfare(book, bid_rows, bid_fill, offer_rows, offer_fill)
-    ends, bid_index, offer_index = _merge_ends(
-        np.cumsum(bid_fill[:-1]), np.cumsum(offer_fill[:-1]), int(bid_fill.sum())
+    bid_rows, offer_rows, energy, netted = pair_fills(
+        bid_rows, bid_fill, offer_rows, offer_fill, book.participant
     )
-    bid_rows, offer_rows = bid_rows[bid_index], offer_rows[offer_index]
-    energy = np.diff(ends, prepend=0)
-    own = book.participant[bid_rows] == book.participant[offer_rows]
-    netted = 0
-    if own.any():  # a participant's bid met its own offer: that energy nets out
-        netted = int(energy[own].sum())
-        keep = ~own
-        bid_rows, offer_rows, energy = bid_rows[keep], offer_rows[keep], energy[keep]
     prices = np.full(energy.shape, outcome.price, dtype=np.int64)
     return Matching.build(
         "pay_as_clear",
@@ -228,48 +221,33 @@ def _fills_by_levels(book: OrderArrays, k: Fraction, rule: str) -> _Fills | None
     above = int(demand[bid_level + 1]) if bid_level + 1 < span else 0
     below = int(supply[offer_level - 1]) if offer_level > 0 else 0
     bid_rows, bid_fill = _side_fills(
-        book, slot > span + bid_level, slot == span + bid_level, volume - above, bids=True
+        book, slot > span + bid_level, slot == span + bid_level, volume - above
     )
     offer_rows, offer_fill = _side_fills(
-        book, slot < offer_level, slot == offer_level, volume - below, bids=False
+        book, slot < offer_level, slot == offer_level, volume - below
     )
     return outcome, bid_rows, bid_fill, offer_rows, offer_fill
 
 
 def _side_fills(
-    book: OrderArrays, full: np.ndarray, marginal: np.ndarray, rest: int, *, bids: bool
+    book: OrderArrays, full: np.ndarray, marginal: np.ndarray, rest: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and fills: every ``full`` row in input order, then ``rest`` Wh at the margin."""
+    """Rows and fills: every ``full`` row in input order, then ``rest`` Wh at the margin.
+
+    The marginal rows share one price, so their priority is arrival time, then row: a
+    stable sort by time (none when they all arrived at once).
+    """
     full_rows = np.flatnonzero(full)
-    at_margin = book.priority_of(np.flatnonzero(marginal), bids=bids)
+    at_margin = np.flatnonzero(marginal)
+    times = book.time_s[at_margin]
+    if at_margin.size and times.min() != times.max():
+        at_margin = at_margin[np.argsort(times, kind="stable")]
     energy = book.energy_wh[at_margin]
     before = np.cumsum(energy) - energy
     take = np.minimum(energy, rest - before)
     keep = take > 0
     rows = np.concatenate((full_rows, at_margin[keep]))
     return rows, np.concatenate((book.energy_wh[full_rows], take[keep]))
-
-
-def _merge_ends(
-    a: np.ndarray, b: np.ndarray, last: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sorted union of the strictly increasing ``a``, ``b`` (all < ``last``) plus ``last``.
-
-    Also returns, for each end, how many elements of ``a`` and of ``b`` lie strictly below
-    it: the index of the bid and of the offer that serve the segment ending there. A stable
-    sort of the two concatenated runs is a linear-time merge (timsort); an element of ``b``
-    equal to one of ``a`` lands right after it and is dropped.
-    """
-    joined = np.concatenate((a, b, [last]))
-    order = np.argsort(joined, kind="stable")
-    ends = joined[order]
-    from_a = order < a.size
-    a_below: np.ndarray = np.cumsum(from_a) - from_a
-    b_below = np.arange(ends.size) - a_below
-    keep = np.empty(ends.size, dtype=bool)
-    keep[:1] = True
-    np.not_equal(ends[1:], ends[:-1], out=keep[1:])
-    return ends[keep], a_below[keep], b_below[keep]
 
 
 def match_continuous(book: OrderArrays, *, one_sided: bool) -> Matching:

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pricing.errors import PricingInputError
-from pricing.hjb import HJBSolution, Policy, solve_backward
+from pricing.errors import PricingError, PricingInputError
+from pricing.hjb import HJBSolution
+from pricing.storage_march import StorageCoefficients, march
 
 
 @dataclass(frozen=True)
@@ -142,34 +143,6 @@ class StorageValue:
         return min(max(charged, 0.0), self.model.capacity_wh)
 
 
-def storage_policy(model: StorageModel, forecast: Forecast, soc: np.ndarray) -> Policy:
-    """The pointwise minimizer of ``p g + k g²/2 + w |u| + u V_s`` over the power limits."""
-    k, wear, limit = model.import_slope_wei_per_wh_per_w, model.wear_wei_per_wh, model.power_limit_w
-    low = np.full(soc.size, -limit)
-    high = np.full(soc.size, limit)
-    low[0] = 0.0
-    high[-1] = 0.0
-    load, price = forecast.net_load_w, forecast.supply_price_wei_per_wh
-    m = model.substeps_for(forecast.step_h)
-
-    def policy(sub: int, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        step = sub // m
-        z = grad + (price[step] + k * load[step])
-        u = np.minimum(np.maximum(z, -wear), wear)  # u = clip(-soft(z, wear) / k, low, high)
-        u -= z
-        u *= 1.0 / k
-        np.maximum(u, low, out=u)
-        np.minimum(u, high, out=u)
-        g = u + load[step]
-        cost = g * (0.5 * k)
-        cost += price[step]
-        cost *= g
-        cost += wear * np.abs(u)
-        return u, cost
-
-    return policy
-
-
 def solve_storage(
     model: StorageModel, forecast: Forecast, *, tol: float = 2e-2, max_iter: int = 30
 ) -> StorageValue:
@@ -184,25 +157,33 @@ def solve_storage(
     a few hundredths of a wei/Wh (``gridbench price bench`` reports it against ``tol=1e-12``).
     """
     soc = np.linspace(0.0, model.capacity_wh, model.soc_nodes)
+    h = float(soc[1] - soc[0])
     m, steps = model.substeps_for(forecast.step_h), forecast.net_load_w.size
-    t = (forecast.step_h / m) * np.arange(steps * m + 1)
-    sigma2 = model.soc_noise_wh_per_sqrt_h**2
-    diffusion = 2.0 * sigma2 * soc * (model.capacity_wh - soc) / model.capacity_wh**2
-    terminal = -model.terminal_value_wei_per_wh * soc
-    fine = solve_backward(
-        soc,
-        t,
-        terminal,
-        diffusion,
-        storage_policy(model, forecast, soc),
-        tol=tol,
-        max_iter=max_iter,
+    diffusion = 2.0 * model.soc_noise_wh_per_sqrt_h**2 * soc * (model.capacity_wh - soc)
+    coefficients = StorageCoefficients(
+        h=h,
+        diffusion_h2=diffusion / model.capacity_wh**2 / h**2,
+        terminal_wei=-model.terminal_value_wei_per_wh * soc,
+        net_load_w=forecast.net_load_w,
+        price_wei_per_wh=forecast.supply_price_wei_per_wh,
+        import_slope=model.import_slope_wei_per_wh_per_w,
+        wear_wei_per_wh=model.wear_wei_per_wh,
+        power_limit_w=model.power_limit_w,
     )
+    result = march(coefficients, m, forecast.step_h / m, tol, max_iter)
+    if result.lapack_info:
+        raise PricingInputError(f"tridiagonal solve failed (LAPACK info={result.lapack_info})")
+    if result.failed_step >= 0:
+        raise PricingError(
+            f"policy iteration did not settle at time step {result.failed_step} after "
+            f"{max_iter} solves (control still moving by {result.change:.3g}, tolerance "
+            f"{result.settled:.3g}); raise max_iter or tol, or refine the time grid"
+        )
     solution = HJBSolution(
-        x=fine.x,
-        t=fine.t[::m],
-        value=fine.value[::m],
-        drift=fine.drift[::m],
-        iterations=fine.iterations.reshape(steps, m).sum(axis=1),
+        x=soc,
+        t=forecast.step_h * np.arange(steps + 1),
+        value=result.value,
+        drift=result.drift,
+        iterations=result.iterations.reshape(steps, m).sum(axis=1),
     )
     return StorageValue(model, solution)

@@ -1,5 +1,6 @@
 """Audit of settled intervals from the chain alone: the stored commitment, the settle
-transaction's calldata and its events must tell one consistent story."""
+transaction's calldata and its events (batch hash, totals, the journal digest committed
+with it) must tell one consistent story."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ def audit_interval(market: Market, interval_id: int) -> IntervalAudit:
     raw = market.w3.eth.get_transaction_receipt(event["transactionHash"])
     _, args = market.contract.decode_function_input(HexBytes(tx["input"]))
     batch = bytes(args["batch"])
+    sent_digest = "0x" + bytes(args["journalDigest"]).hex()
     committed = bytes(market.contract.functions.batchHash(interval_id).call())
     if keccak(batch) != committed or summary.args["batchHash"] != committed:
         findings.append("the settle calldata does not hash to the stored commitment")
@@ -72,6 +74,11 @@ def audit_interval(market: Market, interval_id: int) -> IntervalAudit:
         findings.append(
             f"event totals ({settlement.value_settled_wei} wei, {settlement.energy_settled_wh} "
             f"Wh) differ from the calldata's settled trades ({value} wei, {energy} Wh)"
+        )
+    if sent_digest != settlement.journal_digest:
+        findings.append(
+            f"the IntervalSettled event commits journal digest {settlement.journal_digest}, "
+            f"the settle calldata carried {sent_digest}"
         )
     counts = (len(settlement.settled_trades), len(settlement.rejected_trades))
     if counts != (summary.args["settledTrades"], summary.args["rejectedTrades"]):

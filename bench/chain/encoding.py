@@ -11,7 +11,7 @@ from eth_utils import keccak
 MAX_BATCH_TRADES = 8192
 MAX_BATCH_PARTICIPANTS = 256
 U32_MAX = 2**32 - 1
-RECORD_BYTES = 150
+RECORD_BYTES = 85  # u32 index, 4 x u32 (bid Wh, limit, offer Wh, limit), r, s, v
 _TRADE = struct.Struct(">HHII")
 
 

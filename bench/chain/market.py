@@ -117,12 +117,21 @@ class Market:
         readings: Readings = (),
         *,
         book: SignedBook | None = None,
+        journal_digest: str | bytes | None = None,
     ) -> Settlement:
         """Settle one interval's trades in one transaction, at most once (ChainError
         "IntervalAlreadySettled" otherwise). ``readings``: signed counters recorded first;
         ``book``: the participants' signed orders (default: each signs what covers its
-        trades). The gas limit is a measured bound, not an estimate; reverts are decoded."""
-        return self.settler.settle_interval(interval_id, trades, readings, book=book)
+        trades); ``journal_digest``: the run journal's chained digest so far, committed in
+        the IntervalSettled event. The gas limit is a measured bound, not an estimate;
+        reverts are decoded."""
+        return self.settler.settle_interval(
+            interval_id, trades, readings, book=book, journal_digest=journal_digest
+        )
+
+    def commit_journal(self, through_interval_id: int, journal_digest: str | bytes) -> str:
+        """Commit the journal's digest through its last interval (JournalCommitted)."""
+        return self.settler.commit_journal(through_interval_id, journal_digest)
 
     def settle_unsettled(
         self,

@@ -1,10 +1,12 @@
 """Signed orders and the packed settle batch (see docs/chain.md).
 
-A participant signs, per interval, a bid and/or an offer (EIP-712, domain GridMarket v2,
-bound to the chain id and the market's address): ``Order(participant, intervalId, side,
-energyWh, limitPriceWeiPerWh)``. The batch packs, per participant (sorted by index), its
-index and both sides (u32 energy, u32 limit, r, s, v; zeros for no order), then the
-trades (u16 buyer slot, u16 seller slot, u32 Wh, u32 wei/Wh).
+A participant signs, per interval, one order (EIP-712, domain GridMarket v3, bound to the
+chain id and the market's address) covering both its bid and its offer:
+``Order(participant, intervalId, bidEnergyWh, bidLimitPriceWeiPerWh, offerEnergyWh,
+offerLimitPriceWeiPerWh)`` (0 Wh on a side: no order on it). The batch packs, per
+participant (sorted by index), its index, the four u32 fields and the signature (r, s,
+v; zeros for no order), then the trades (u16 buyer slot, u16 seller slot, u32 Wh, u32
+wei/Wh).
 """
 
 from __future__ import annotations
@@ -26,29 +28,33 @@ from pricing import Order as BookOrder
 from pricing import Side, Trade
 
 SIDE_BID, SIDE_OFFER = 0, 1
+DOMAIN_VERSION = "3"
 ORDER_TYPES = {
     "Order": [
         {"name": "participant", "type": "address"},
         {"name": "intervalId", "type": "uint64"},
-        {"name": "side", "type": "uint8"},
-        {"name": "energyWh", "type": "uint64"},
-        {"name": "limitPriceWeiPerWh", "type": "uint64"},
+        {"name": "bidEnergyWh", "type": "uint64"},
+        {"name": "bidLimitPriceWeiPerWh", "type": "uint64"},
+        {"name": "offerEnergyWh", "type": "uint64"},
+        {"name": "offerLimitPriceWeiPerWh", "type": "uint64"},
     ]
 }
-_NO_ORDER = bytes(73)
+_NO_ORDER = bytes(81)
+_SIDES = struct.Struct(">IIII")
 _TRADE = struct.Struct(">HHII")
 
 
 @dataclass(frozen=True)
 class Order:
-    """One side of a participant's signed order for an interval."""
+    """A participant's signed order for an interval: (Wh, limit wei/Wh) per side, (0, 0)
+    for no order on that side."""
 
-    energy_wh: int
-    limit_price_wei_per_wh: int
+    bid: tuple[int, int]
+    offer: tuple[int, int]
     signature: bytes  # r | s | v (65 bytes)
 
     def packed(self) -> bytes:
-        return struct.pack(">II", self.energy_wh, self.limit_price_wei_per_wh) + self.signature
+        return _SIDES.pack(*self.bid, *self.offer) + self.signature
 
 
 def sign_order(
@@ -57,39 +63,39 @@ def sign_order(
     chain_id: int,
     market: str,
     interval_id: int,
-    side: int,
-    energy_wh: int,
-    limit_price_wei_per_wh: int,
+    bid: tuple[int, int] = (0, 0),
+    offer: tuple[int, int] = (0, 0),
 ) -> Order:
-    """The participant's signature of one side of its order (EIP-712)."""
-    if not (0 < energy_wh <= U32_MAX and 0 <= limit_price_wei_per_wh <= U32_MAX):
-        raise BatchEncodingError(
-            f"order of {energy_wh} Wh at {limit_price_wei_per_wh} is out of range"
-        )
+    """The participant's signature over its bid and offer (EIP-712), each (Wh, limit)."""
+    for wh, limit in (bid, offer):
+        if not (0 <= wh <= U32_MAX and 0 <= limit <= U32_MAX):
+            raise BatchEncodingError(f"order of {wh} Wh at {limit} wei/Wh is out of range")
+    if bid[0] == 0 and offer[0] == 0:
+        raise BatchEncodingError("an order needs energy on its bid or its offer side")
     domain = {
         "name": "GridMarket",
-        "version": "2",
+        "version": DOMAIN_VERSION,
         "chainId": chain_id,
         "verifyingContract": market,
     }
     message = {
         "participant": key.address,
         "intervalId": interval_id,
-        "side": side,
-        "energyWh": energy_wh,
-        "limitPriceWeiPerWh": limit_price_wei_per_wh,
+        "bidEnergyWh": bid[0],
+        "bidLimitPriceWeiPerWh": bid[1],
+        "offerEnergyWh": offer[0],
+        "offerLimitPriceWeiPerWh": offer[1],
     }
     signed = key.sign_message(encode_typed_data(domain, ORDER_TYPES, message))
     sig = signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big") + bytes([signed.v])
-    return Order(energy_wh, limit_price_wei_per_wh, sig)
+    return Order(bid, offer, sig)
 
 
 @dataclass(frozen=True)
 class SignedBook:
-    """Each participant's signed bid and offer for one interval (either may be absent)."""
+    """Each participant's signed order for one interval (absent: none)."""
 
-    bids: Mapping[str, Order]
-    offers: Mapping[str, Order]
+    orders: Mapping[str, Order]
 
 
 def covering_orders(trades: Sequence[Trade]) -> dict[str, dict[int, tuple[int, int]]]:
@@ -132,8 +138,7 @@ def encode_batch(
             f"{len(trades)} trades exceed the {MAX_BATCH_TRADES} a settlement takes: "
             "shorten the market interval"
         )
-    names = {t.buyer for t in trades} | {t.seller for t in trades}
-    names |= set(book.bids) | set(book.offers)
+    names = {t.buyer for t in trades} | {t.seller for t in trades} | set(book.orders)
     by_index = sorted((index_of[n], n) for n in names)
     if len(by_index) > MAX_BATCH_PARTICIPANTS:
         raise BatchEncodingError(
@@ -142,10 +147,9 @@ def encode_batch(
     slot = {name: pos for pos, (_, name) in enumerate(by_index)}
     parts = [struct.pack(">H", len(by_index))]
     for idx, name in by_index:
-        bid, offer = book.bids.get(name), book.offers.get(name)
+        order = book.orders.get(name)
         parts.append(struct.pack(">I", idx))
-        parts.append(bid.packed() if bid else _NO_ORDER)
-        parts.append(offer.packed() if offer else _NO_ORDER)
+        parts.append(order.packed() if order else _NO_ORDER)
     for n, t in enumerate(trades):
         energy, price = int(t.energy_wh), int(t.price_wei_per_wh)
         if not (0 <= energy <= U32_MAX and 0 <= price <= U32_MAX):

@@ -10,6 +10,7 @@ from pathlib import Path
 from bench.errors import ConfigError
 from bench.report import format_report, message, replay
 from bench.report.junit import write_junit
+from bench.report.kpis import journal_kpis
 
 
 def _journal_path(given: Path | None, runs: Path) -> Path:
@@ -24,9 +25,41 @@ def _journal_path(given: Path | None, runs: Path) -> Path:
     return journals[-1]
 
 
+def _kpis_json(journal: Path) -> dict[str, float | int | None] | None:
+    kpis = journal_kpis(journal)
+    return None if kpis is None else kpis.as_json()
+
+
+def _handover(args: argparse.Namespace, path: Path) -> int:
+    """Write the HTML, PDF and CSV reports asked for; exit as the verdict says."""
+    from bench.report.run_data import load_run  # matplotlib: only when a report is drawn
+
+    data = load_run(path, getattr(args, "chain_url", None))
+    if args.html is not None:
+        from bench.report.html import write_html
+
+        print(f"gridbench: report {write_html(data, args.html)}")
+    if args.pdf is not None:
+        from bench.report.html_pdf import write_pdf
+
+        print(f"gridbench: report {write_pdf(data, args.pdf)}")
+    if args.csv is not None:
+        from bench.report.html_tables import write_csv
+
+        files = write_csv(data, args.csv)
+        print(f"gridbench: {len(files)} CSV tables in {args.csv}")
+    if getattr(args, "junit", None) is not None:
+        write_junit(data.report, args.junit)
+    print(f"gridbench: verdict: {data.verdict}")
+    return 0 if data.report.clean else 1
+
+
 def run_report(args: argparse.Namespace) -> int:
     """Print the replayed audit; exit 0 when clean and complete, 1 otherwise (2: error)."""
-    report = replay(_journal_path(args.journal, args.runs), getattr(args, "chain_url", None))
+    path = _journal_path(args.journal, args.runs)
+    if any(getattr(args, k, None) is not None for k in ("html", "pdf", "csv")):
+        return _handover(args, path)
+    report = replay(path, getattr(args, "chain_url", None))
     junit = getattr(args, "junit", None)
     if junit is not None:
         write_junit(report, junit)
@@ -49,6 +82,7 @@ def run_report(args: argparse.Namespace) -> int:
                     "audit_clean": report.clean,
                     "findings": [message(f) for f in report.audit.findings],
                     "meters": report.meters,
+                    "kpis": _kpis_json(report.journal),
                 },
                 indent=2,
             )
@@ -85,5 +119,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--chain-url",
         metavar="URL",
         help="reconcile the journal with the chain at this JSON-RPC URL",
+    )
+    parser.add_argument(
+        "--html", type=Path, metavar="OUT", help="write a self-contained HTML report with plots"
+    )
+    parser.add_argument("--pdf", type=Path, metavar="OUT", help="write the report as a PDF")
+    parser.add_argument(
+        "--csv", type=Path, metavar="DIR", help="write every table of the report as CSV files"
     )
     parser.set_defaults(func=run_report)

@@ -19,6 +19,7 @@ from bench.config.schema import check_value
 from bench.config.tables import SCENARIO
 from bench.errors import ConfigError
 from bench.events import IntervalReport, RunSummary, StatusEvent, WorkerState, WorkerStatus
+from bench.fixtures import scenario_config
 from bench.report import RunReport, message, replay
 from bench.report.junit import write_junit
 from bench.scenario.worker import ScenarioWorker
@@ -74,8 +75,12 @@ def config_from_args(args: argparse.Namespace) -> ScenarioConfig:
         assert past.source is not None
         given = {**dict(past.overrides), **overrides}
         config = load_with_overrides(past.source, given, text=past.source_text)
+    elif getattr(args, "scenario", None) is not None:
+        if args.config is not None:
+            raise ConfigError("pass --scenario NAME or --config TOML, not both")
+        config = load_with_overrides(scenario_config(args.scenario), overrides)
     elif args.config is None:
-        raise ConfigError("no bench config: pass --config TOML or --from RUN_DIR")
+        raise ConfigError("no bench config: pass --config TOML, --scenario NAME or --from RUN_DIR")
     else:
         config = load_with_overrides(args.config, overrides)
     return replace(config, chain_url=args.chain_url) if args.chain_url else config
@@ -299,5 +304,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="RUN_DIR",
         help="a killed run: reattach to its chain (restarting its Anvil from the saved "
         "state) and settle, exactly once, each interval it sent but never recorded",
+    )
+    parser.add_argument(
+        "--scenario",
+        metavar="NAME",
+        help="run a scenario of the bundled library (gridbench scenario list)",
     )
     parser.set_defaults(func=run_headless)

@@ -17,6 +17,11 @@ Tables (reference with units, defaults and ranges: ``docs/config.md``)::
     [grid]             # the city grid as a counterparty: import tariff schedule,
                        # feed-in tariff, import/export limits at the feeder
     [battery]          # the shared store: aggregator, meter, capacity, power, efficiency
+    [site]             # PV and load site: latitude, longitude, time zone, start date,
+                       # cloud process, air temperature (emulated profiles)
+    [[arrays]]         # rooftop PV on an emulated meter: kWp, tilt, azimuth, inverter
+    [[loads]]          # calendar-aware loads on an emulated meter: kind, units
+    [[calendar]]       # term / vacation / holiday periods (inclusive dates)
 
 Modules: ``schema`` (the declarative key/table checker), ``tables`` (this config's
 schema), ``model`` (the validated dataclasses), ``load`` (reading and cross-checks),
@@ -36,16 +41,20 @@ from bench.config.model import (
     AgentSpec,
     BatteryConfig,
     BenchConfig,
+    CalendarPeriod,
     Faults,
     FlexibleLoad,
     GenericConfig,
     GridConfig,
+    LoadConfig,
     MarketConfig,
     MeterConfig,
     Participant,
+    PvArrayConfig,
     Role,
     ScenarioConfig,
     SessionPlan,
+    SiteConfig,
 )
 from bench.config.overrides import apply_overrides, load_with_overrides, override_key_names
 from bench.config.tables import BACKENDS, METER_KINDS, PORT_KINDS
@@ -58,16 +67,20 @@ __all__ = [
     "AgentSpec",
     "BatteryConfig",
     "BenchConfig",
+    "CalendarPeriod",
     "Faults",
     "FlexibleLoad",
     "GenericConfig",
     "GridConfig",
+    "LoadConfig",
     "MarketConfig",
     "MeterConfig",
     "Participant",
+    "PvArrayConfig",
     "Role",
     "ScenarioConfig",
     "SessionPlan",
+    "SiteConfig",
     "apply_overrides",
     "load_bench_config",
     "load_scenario",

@@ -8,10 +8,13 @@ builds from ``[market]``.
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import tomllib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bench.config import tables
 from bench.config.keyfiles import key_file_problem
@@ -20,16 +23,20 @@ from bench.config.model import (
     AgentSpec,
     BatteryConfig,
     BenchConfig,
+    CalendarPeriod,
     Faults,
     FlexibleLoad,
     GenericConfig,
     GridConfig,
+    LoadConfig,
     MarketConfig,
     MeterConfig,
     Participant,
+    PvArrayConfig,
     Role,
     ScenarioConfig,
     SessionPlan,
+    SiteConfig,
 )
 from bench.config.schema import Table, check, check_array, check_value, suggest
 from bench.errors import ConfigError
@@ -152,7 +159,66 @@ class _Document:
         if len(set(ids)) != len(ids):
             errors.append(f"meter ids must be unique, got {ids}; rename the duplicates")
         bench = self.raw["bench"]
-        return BenchConfig(meters=meters, source=self.source, **bench)
+        emulated = {m.meter_id for m in meters if m.emulated}
+        return BenchConfig(
+            meters=meters,
+            source=self.source,
+            site=self._site(errors),
+            arrays=tuple(
+                PvArrayConfig(meter_id=a.pop("meter"), **a)
+                for a in self._on_emulated("arrays", emulated, errors)
+            ),
+            loads=tuple(
+                LoadConfig(meter_id=x.pop("meter"), **x)
+                for x in self._on_emulated("loads", emulated, errors)
+            ),
+            calendar=self._calendar(errors),
+            **bench,
+        )
+
+    def _on_emulated(
+        self, table: str, emulated: set[str], errors: list[str]
+    ) -> list[dict[str, Any]]:
+        entries = [dict(e) for e in self.raw[table]]
+        errors.extend(
+            f"[[{table}]] meter {e['meter']!r} is not an emulated [[meters]] entry; only "
+            "the emulator follows generated profiles (a real meter measures real power)"
+            for e in entries
+            if e["meter"] not in emulated
+        )
+        return entries
+
+    def _site(self, errors: list[str]) -> SiteConfig:
+        raw = dict(self.raw["site"])
+        start = _date(raw.pop("start_date"), "[site] start_date", errors)
+        try:
+            ZoneInfo(raw["timezone"])
+        except (ValueError, KeyError) as exc:
+            errors.append(
+                f"[site] timezone {raw['timezone']!r} is not an IANA time zone ({exc}); "
+                "write e.g. 'Asia/Kolkata' or 'UTC'"
+            )
+        return SiteConfig(start_date=start or SiteConfig().start_date, **raw)
+
+    def _calendar(self, errors: list[str]) -> tuple[CalendarPeriod, ...]:
+        periods = []
+        for i, raw in enumerate(self.raw["calendar"]):
+            where = f"[[calendar]] #{i + 1}"
+            first = _date(raw["first"], f"{where} first", errors)
+            last = _date(raw["last"], f"{where} last", errors)
+            if first is None or last is None:
+                continue
+            if last < first:
+                errors.append(f"{where}: last ({last}) comes before first ({first})")
+            periods.append(CalendarPeriod(first, last, raw["kind"]))
+        ordered = sorted(periods, key=lambda p: p.first)
+        errors.extend(
+            f"[[calendar]] periods {a.first}..{a.last} and {b.first}..{b.last} overlap; "
+            "a day has one kind"
+            for a, b in itertools.pairwise(ordered)
+            if b.first <= a.last
+        )
+        return tuple(periods)
 
     def _meter(self, raw: dict[str, Any], errors: list[str]) -> MeterConfig:
         where = f"meter {raw['id']!r}"
@@ -185,6 +251,7 @@ class _Document:
             power_w=raw["power_w"],
             faults=Faults(**raw.get("faults", {})),
             generic=GenericConfig(**raw.get("generic", {})) if kind == "generic" else None,
+            allow_default_key=raw["allow_default_key"],
         )
 
     def scenario(self) -> ScenarioConfig:
@@ -266,7 +333,7 @@ class _Document:
             flexible=self._flexible(name, raw, errors),
         )
         key_file = self._path(raw["key_file"], f"participant {name!r} key_file", errors)
-        return Participant(agent=agent, meter_id=meter_id, key_file=key_file)
+        return Participant(agent=agent, meter_id=meter_id, key_file=key_file, area=raw["area"])
 
     @staticmethod
     def _flexible(name: str, raw: dict[str, Any], errors: list[str]) -> FlexibleLoad | None:
@@ -390,6 +457,16 @@ class _Document:
                 f"open_interval ({raw['open_interval']})"
             )
         return SessionPlan(meter_id=meter, **{k: v for k, v in raw.items() if k != "meter"})
+
+
+def _date(value: str | None, where: str, errors: list[str]) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        errors.append(f"{where} {value!r} is not an ISO date; write YYYY-MM-DD")
+        return None
 
 
 def _check_pricing(config: ScenarioConfig) -> None:

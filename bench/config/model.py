@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
@@ -69,11 +70,74 @@ class MeterConfig:
     power_w: float = 0.0
     faults: Faults = field(default_factory=Faults)
     generic: GenericConfig | None = None
+    allow_default_key: bool = False
 
     @property
     def emulated(self) -> bool:
         """True when the bench starts this meter in the Python emulator."""
         return self.kind == "emulated"
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """The ``[site]`` table: where PV and calendar loads are computed, and the weather."""
+
+    latitude_deg: float = 25.26
+    longitude_deg: float = 82.99
+    altitude_m: float = 81.0
+    timezone: str = "Asia/Kolkata"
+    start_date: dt.date = dt.date(2026, 5, 11)
+    step_s: float = 300.0
+    cloud_cover: float = 0.1
+    cloud_timescale_s: float = 3600.0
+    cloud_seed: int = 0
+    temp_air_mean_c: float = 32.0
+    temp_air_swing_c: float = 6.0
+    wind_speed_m_s: float = 1.0
+    albedo: float = 0.2
+
+    def date_of(self, day: int) -> dt.date:
+        """The calendar date of simulated day ``day`` (0: the clock's first midnight)."""
+        return self.start_date + dt.timedelta(days=day)
+
+
+@dataclass(frozen=True)
+class PvArrayConfig:
+    """One ``[[arrays]]`` entry: a rooftop PV array feeding an emulated meter."""
+
+    meter_id: str
+    kwp: float
+    tilt_deg: float = 20.0
+    azimuth_deg: float = 180.0
+    inverter_kw: float | None = None
+    gamma_pdc_per_c: float = -0.0037
+    losses_fraction: float = 0.14
+    inverter_efficiency: float = 0.96
+
+    @property
+    def inverter_ac_w(self) -> float:
+        """The inverter's AC limit in W (PVWatts' DC/AC ratio 1.2 when not given)."""
+        kw = self.kwp / 1.2 if self.inverter_kw is None else self.inverter_kw
+        return kw * 1000.0
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    """One ``[[loads]]`` entry: ``units`` loads of one kind on an emulated meter."""
+
+    meter_id: str
+    kind: str
+    units: float = 1.0
+    peak_w: float | None = None
+
+
+@dataclass(frozen=True)
+class CalendarPeriod:
+    """One ``[[calendar]]`` entry: days ``first``..``last`` (inclusive) are ``kind``."""
+
+    first: dt.date
+    last: dt.date
+    kind: str = "vacation"
 
 
 @dataclass(frozen=True)
@@ -88,6 +152,17 @@ class BenchConfig:
     source: Path | None = None
     seed: int = 0
     online_timeout_s: float = 5.0
+    site: SiteConfig = field(default_factory=SiteConfig)
+    arrays: tuple[PvArrayConfig, ...] = ()
+    loads: tuple[LoadConfig, ...] = ()
+    calendar: tuple[CalendarPeriod, ...] = ()
+
+    def day_kind(self, date: dt.date) -> str:
+        """``term``, ``vacation`` or ``holiday``: the calendar period holding ``date``."""
+        for period in self.calendar:
+            if period.first <= date <= period.last:
+                return period.kind
+        return "term"
 
     def meter(self, meter_id: str) -> MeterConfig:
         """The entry for ``meter_id``."""
@@ -164,6 +239,7 @@ class Participant:
     agent: AgentSpec
     meter_id: str
     key_file: Path | None = None
+    area: str = "campus"
 
 
 @dataclass(frozen=True)
@@ -257,6 +333,10 @@ class BatteryConfig:
 READING_TIME_UNCERTAINTY_S = 0.005
 """How far a reading's host receipt time may stray from when the meter measured it."""
 
+METER_TIME_KINDS = frozenset({"emulated", "fake"})
+"""Meter kinds whose readings are placed on the meter's own clock (the bench's in-process
+emulators and fakes), so arrival jitter never enters their cut at a boundary."""
+
 
 @dataclass(frozen=True)
 class ScenarioConfig:
@@ -321,13 +401,16 @@ class ScenarioConfig:
     def audit_policy(self) -> AuditPolicy:
         """The audit's policy for this scenario.
 
-        Meters are cut at each boundary by the host time their readings arrived, which
-        is uncertain by about ``READING_TIME_UNCERTAINTY_S``; an accelerated clock
-        multiplies that by ``speed``, so the energy balance's relative tolerance widens by
-        ``speed * uncertainty / market_interval_s`` (nothing at real time, 1 % at 1800x
-        and 15 min).
+        The energy balance's relative tolerance is the meters' declared accuracy
+        (``AuditPolicy().tolerance_fraction``). Meters of the kinds in
+        ``METER_TIME_KINDS`` are cut on their own clock; any other meter is cut by the
+        host time its readings arrived, uncertain by about
+        ``READING_TIME_UNCERTAINTY_S``, which an accelerated clock multiplies by
+        ``speed``: then the tolerance widens by ``speed * uncertainty /
+        market_interval_s`` (nothing at real time, 1 % at 1800x and 15 min).
         """
-        timing = self.speed * READING_TIME_UNCERTAINTY_S / self.market_interval_s
+        by_arrival = any(m.kind not in METER_TIME_KINDS for m in self.bench.meters)
+        timing = self.speed * READING_TIME_UNCERTAINTY_S / self.market_interval_s * by_arrival
         return AuditPolicy(
             loss_fraction=self.market.loss_fraction,
             tolerance_fraction=AuditPolicy().tolerance_fraction + timing,

@@ -86,7 +86,10 @@ def resolved_toml(config: ScenarioConfig) -> str:
                 "flexible_last": flexible.last,
             }
         out.append(
-            _section(tables.PARTICIPANTS, {**values, "meter": p.meter_id, "key_file": p.key_file})
+            _section(
+                tables.PARTICIPANTS,
+                {**values, "meter": p.meter_id, "key_file": p.key_file, "area": p.area},
+            )
         )
     for s in cfg.sessions:
         out.append(_section(tables.SESSIONS, {**dataclasses.asdict(s), "meter": s.meter_id}))
@@ -95,6 +98,14 @@ def resolved_toml(config: ScenarioConfig) -> str:
     if cfg.battery is not None:
         battery = {**dataclasses.asdict(cfg.battery), "meter": cfg.battery.meter_id}
         out.append(_section(tables.BATTERY, battery))
+    if bench.arrays or bench.loads:
+        out.append(_section(tables.SITE, dataclasses.asdict(bench.site)))
+    for a in bench.arrays:
+        out.append(_section(tables.ARRAYS, {**dataclasses.asdict(a), "meter": a.meter_id}))
+    for x in bench.loads:
+        out.append(_section(tables.LOADS, {**dataclasses.asdict(x), "meter": x.meter_id}))
+    for c in bench.calendar:
+        out.append(_section(tables.CALENDAR, dataclasses.asdict(c)))
     return "\n".join(out) + "\n"
 
 

@@ -18,6 +18,8 @@ ROLES = ("prosumer", "consumer", "responsive")
 MECHANISM_NAMES = ("pay_as_clear", "pay_as_bid", "pay_as_offer")
 STRATEGY_NAMES = ("fixed", "tariff", "signal", "zip")
 """Bidding strategies (``pricing.STRATEGIES``) a participant's ``strategy`` names."""
+AREAS = ("campus", "city")
+"""Market areas: the campus with its rooftop PV, the city around it."""
 MAX_WEI_PER_WH = 1e9
 MAX_POWER_W = 1e7
 
@@ -130,6 +132,12 @@ METERS = Table(
         Key("key", "hex32", None, "HMAC key of the relay commands (default all zero)", "hex"),
         _key_file("relay_key_file", "file holding the relay HMAC key instead of key"),
         Key("profile", "str", None, "emulated: load/PV profile, e.g. 'household+pv*2'"),
+        Key(
+            "allow_default_key",
+            "bool",
+            False,
+            "firmata: accept a board still on the default (all-zero) relay key (demo benches)",
+        ),
         Key(
             "power_w",
             "float",
@@ -329,6 +337,13 @@ PARTICIPANTS = Table(
         Key(
             "flexible_last", "int", 1, "last interval of the flexible load's window", "", 1, 100_000
         ),
+        Key(
+            "area",
+            "str",
+            "campus",
+            "the market area it belongs to (KPIs: city demand, shortfall covered)",
+            choices=AREAS,
+        ),
     ),
     array=True,
 )
@@ -412,10 +427,160 @@ BATTERY = Table(
     ),
 )
 
+LOAD_KINDS = ("dorm", "lab", "library", "household", "shop", "clinic")
+"""Calendar-aware load models (:mod:`bench.profiles.loads`): campus dorms (per resident),
+labs and library buildings, city households, shops and a clinic."""
+DAY_KINDS = ("term", "vacation", "holiday")
+"""What a ``[[calendar]]`` period marks; a day in no period is a term day."""
+
+SITE = Table(
+    "site",
+    "Where the emulated PV arrays and calendar loads are computed (pvlib clear sky times a "
+    "seeded cloud process). Simulated day 0 (the clock's first midnight) is start_date.",
+    (
+        Key("latitude_deg", "float", 25.26, "site latitude (north > 0)", "°", -90.0, 90.0),
+        Key("longitude_deg", "float", 82.99, "site longitude (east > 0)", "°", -180.0, 180.0),
+        Key("altitude_m", "float", 81.0, "site altitude above sea level", "m", -500.0, 9000.0),
+        Key("timezone", "str", "Asia/Kolkata", "IANA time zone of the simulated clock"),
+        Key("start_date", "str", "2026-05-11", "ISO date of simulated day 0"),
+        Key("step_s", "float", 300.0, "resolution of the generated profiles", "s", 60.0, 3600.0),
+        _fraction("cloud_cover", "mean cloud cover of the seeded cloud process", default=0.1),
+        Key(
+            "cloud_timescale_s",
+            "float",
+            3600.0,
+            "correlation time of the cloud process",
+            "s",
+            60.0,
+            259_200.0,
+        ),
+        Key("cloud_seed", "int", 0, "seed of the cloud process", "", 0, 2**31 - 1),
+        Key("temp_air_mean_c", "float", 32.0, "daily mean air temperature", "°C", -40.0, 60.0),
+        Key(
+            "temp_air_swing_c",
+            "float",
+            6.0,
+            "air temperature's daily half-range (peak at 15:00)",
+            "°C",
+            0.0,
+            30.0,
+        ),
+        Key("wind_speed_m_s", "float", 1.0, "wind speed for the cell temperature", "m/s", 0, 50),
+        _fraction("albedo", "ground reflectance", default=0.2),
+    ),
+)
+
+ARRAYS = Table(
+    "arrays",
+    "Rooftop PV arrays (pvlib: Ineichen clear sky with its Linke turbidity, clouds, SAPM "
+    "cell temperature, PVWatts DC and inverter). An emulated meter exports the sum of its "
+    "arrays' AC power, on top of its profile and loads.",
+    (
+        Key("meter", "str", REQUIRED, "the emulated meter the array feeds"),
+        Key("kwp", "float", REQUIRED, "DC nameplate power", "kWp", 0.0, 1e5, low_open=True),
+        Key("tilt_deg", "float", 20.0, "panel tilt from horizontal", "°", 0.0, 90.0),
+        Key(
+            "azimuth_deg",
+            "float",
+            180.0,
+            "panel azimuth (180: facing south)",
+            "°",
+            0.0,
+            360.0,
+            high_open=True,
+        ),
+        Key(
+            "inverter_kw",
+            "float",
+            None,
+            "inverter AC limit (none: kwp / 1.2, PVWatts' DC/AC ratio)",
+            "kW",
+            0.0,
+            1e5,
+            low_open=True,
+        ),
+        Key(
+            "gamma_pdc_per_c",
+            "float",
+            -0.0037,
+            "DC power temperature coefficient",
+            "1/°C",
+            -0.02,
+            0.0,
+        ),
+        _fraction("losses_fraction", "DC system losses (soiling, wiring, mismatch)", default=0.14),
+        Key(
+            "inverter_efficiency",
+            "float",
+            0.96,
+            "inverter nominal efficiency",
+            "fraction",
+            0.5,
+            1.0,
+        ),
+    ),
+    array=True,
+)
+
+LOADS = Table(
+    "loads",
+    "Calendar-aware loads on an emulated meter: campus buildings follow term and vacation "
+    "days, city loads the weekday.",
+    (
+        Key("meter", "str", REQUIRED, "the emulated meter that measures the load"),
+        Key("kind", "str", REQUIRED, "what the load is", choices=LOAD_KINDS),
+        Key(
+            "units",
+            "float",
+            1.0,
+            "how many (dorm residents, labs, buildings, households, shops, clinics)",
+            "",
+            0.0,
+            1e6,
+        ),
+        Key(
+            "peak_w",
+            "float",
+            None,
+            "one unit's peak power (none: the kind's default)",
+            "W",
+            0.0,
+            MAX_POWER_W,
+            low_open=True,
+        ),
+    ),
+    array=True,
+)
+
+CALENDAR = Table(
+    "calendar",
+    "Periods of the campus calendar (inclusive ISO dates); a day in no period is a term day.",
+    (
+        Key("first", "str", REQUIRED, "first day of the period (ISO date)"),
+        Key("last", "str", REQUIRED, "last day of the period (ISO date)"),
+        Key("kind", "str", "vacation", "what the period is", choices=DAY_KINDS),
+    ),
+    array=True,
+)
+
 DOCUMENT = Table(
     "",
     "A bench config file.",
     (),
-    tables=(BENCH, METERS, SCENARIO, MARKET, CHAIN, PARTICIPANTS, SESSIONS, GRID, BATTERY),
+    tables=(
+        BENCH,
+        METERS,
+        SCENARIO,
+        MARKET,
+        CHAIN,
+        PARTICIPANTS,
+        SESSIONS,
+        GRID,
+        BATTERY,
+        SITE,
+        ARRAYS,
+        LOADS,
+        CALENDAR,
+    ),
 )
 """Every top-level table, in the order of the reference."""

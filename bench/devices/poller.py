@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from bench.devices.protocol import Meter
 from bench.devices.reading import Identity, Reading
-from bench.errors import BenchError, ConfigError, DeviceError, TransportError
+from bench.errors import BenchError, ConfigError, TransportError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -169,6 +169,8 @@ class MeterPoller:
                 if outage_t is None:
                     outage_t = self._outage(f"cannot connect: {exc}")
                 self._fail_commands(exc)
+                if isinstance(exc, ConfigError):  # reopening cannot fix the config
+                    break
                 if self._stop.wait(backoff):
                     break
                 backoff = min(self.backoff_max_s, backoff * 2)
@@ -176,9 +178,13 @@ class MeterPoller:
             try:
                 ident = meter.identity()
                 if self.expect_meter_id and ident.meter_id != self.expect_meter_id:
-                    raise DeviceError(
+                    raise ConfigError(
                         f"port {self.url} holds meter {ident.meter_id!r}, the config expects "
-                        f"{self.expect_meter_id!r}; fix the port in the bench config"
+                        f"{self.expect_meter_id!r}. A board fresh from flashing answers "
+                        f"'meter': provision it (`gridbench meter provision --port {self.url} "
+                        f"--id {self.expect_meter_id} --keystore "
+                        f"keys/{self.expect_meter_id}.key`); else fix the port in the bench "
+                        "config. Not retrying: reopening the port would not change the id."
                     )
                 self.meter_id = ident.meter_id
                 now = self.clock()
@@ -199,6 +205,8 @@ class MeterPoller:
                 attempts += 1
                 outage_t = self._outage(str(exc) if isinstance(exc, BenchError) else repr(exc))
                 self._fail_commands(exc)
+                if isinstance(exc, ConfigError):
+                    break  # the finally clause closes the meter
                 self._stop.wait(backoff)
             finally:
                 meter.close()

@@ -13,7 +13,10 @@ class Reading:
     (consumption), < 0 exports (PV surplus). ``energy_import_wh`` and
     ``energy_export_wh`` are the meter's cumulative counters, sub-Wh remainder included;
     both are monotonic (they wrap only at 2^32 Wh). ``t_s`` is the host clock at receipt
-    (``time.monotonic`` unless the poller was given another clock).
+    (``time.monotonic`` unless the poller was given another clock). ``meter_time_s`` is
+    the meter's own clock at the instant its counters were read, when the meter kind
+    tells it (an emulator in this process: its simulated seconds); None when only the
+    arrival time is known.
     """
 
     meter_id: str
@@ -30,6 +33,7 @@ class Reading:
     boot_count: int
     valid: bool = True
     locked_out: bool = False
+    meter_time_s: float | None = None
 
     @property
     def energy_wh(self) -> float:

@@ -4,7 +4,7 @@ Runtime code (devices, transport, chain, store) never imports this package.
 """
 
 from bench.emulator.device import DeviceStats, Eeprom, Faults, MeterDevice
-from bench.emulator.farm import EmulatedMeter, MeterFarm
+from bench.emulator.farm import EmulatedMeter, MeterFarm, emulated_meter_on
 from bench.emulator.from_config import emulated_meters
 from bench.emulator.physics import MeterPhysics
 from bench.emulator.profile import Profile
@@ -18,5 +18,6 @@ __all__ = [
     "MeterFarm",
     "MeterPhysics",
     "Profile",
+    "emulated_meter_on",
     "emulated_meters",
 ]

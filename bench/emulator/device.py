@@ -31,6 +31,7 @@ RESERVED_PINS = frozenset((0, 1, 7))
 ANALOG_PINS = range(14, 20)
 MODES_DIGITAL = (0x00, 0x01, 0x0B)
 TX_BUFFER = 64
+READING_TIMES_KEPT = 4096  # READING frames whose meter time the host can still look up
 PIN_MODE_IGNORE = 0x7F  # Firmata's mode for a pin the firmware does not let the host use
 NONCE_LIFETIME_S = 30.0
 STANDARD_FIRMATA = "StandardFirmata.ino"
@@ -99,6 +100,7 @@ class MeterDevice:
         self._public_key: bytes | None = None  # derived at the first SIGNER (~10 ms)
         self._parser = fm.FirmataParser(max_sysex=128, lone_version_is_query=True)
         self._seq = 0
+        self._reading_times: dict[tuple[int, int], float] = {}
         self._locked_until = 0.0  # survives SYSTEM_RESET; boot() recomputes it from EEPROM
         self._reset_state(0.0)
 
@@ -488,9 +490,23 @@ class MeterDevice:
             import_mwh=int(self.eeprom.import_mwh),
             export_mwh=int(self.eeprom.export_mwh),
         )
+        self._note_reading_time(frame.boot_count, frame.seq, self.physics.integrated_to_s)
         self._seq = (self._seq + 1) % (1 << 28)
         self.stats.readings_sent += 1
         return self._frame(Cmd.READING, wire.encode_reading(frame))
+
+    def _note_reading_time(self, boot_count: int, seq: int, t_s: float) -> None:
+        times = self._reading_times
+        times[(boot_count, seq)] = t_s
+        if len(times) > READING_TIMES_KEPT:
+            del times[next(iter(times))]
+
+    def reading_time_s(self, boot_count: int, seq: int) -> float | None:
+        """The meter's own clock (simulated seconds) when it read the counters of its
+        READING frame ``seq`` of boot ``boot_count``; None when not among the last
+        :data:`READING_TIMES_KEPT` frames. Not on the wire: an emulator in the host's
+        process tells it so the bench can cut its counters on the meter's time."""
+        return self._reading_times.get((boot_count, seq))
 
     def _error(self, code: int, command: int, detail: int = 0) -> bytes:
         return self._frame(Cmd.ERROR, wire.encode_error(wire.ErrorFrame(code, command, detail)))

@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 import tty
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,19 @@ READ_CHUNK = 4096
 # (the Uno's 16U2 buffers 128 bytes). It absorbs scheduling hiccups of this loop up to
 # ~22 ms at 57600 baud; the long-run rate never exceeds baud / 10.
 LINK_BURST = 128
+
+
+_RUNNING: weakref.WeakSet[MeterFarm] = weakref.WeakSet()
+"""Farms started in this process, so the rig can tell an emulator behind a port."""
+
+
+def emulated_meter_on(port: str) -> EmulatedMeter | None:
+    """The emulated meter of a running farm in this process on ``port``, if any."""
+    for farm in list(_RUNNING):
+        meter = farm.meter_on(port)
+        if meter is not None:
+            return meter
+    return None
 
 
 class EmulatedMeter:
@@ -119,12 +133,28 @@ class EmulatedMeter:
     def set_power(self, power_w: float) -> None:
         """Constant signed power in W from now on (positive import, negative export)."""
         with self._lock:
+            self._settle_followers()
             self.physics.set_power(power_w)
 
     def set_profile(self, profile: Profile | None) -> None:
         """Follow ``profile`` from now on (in simulated time)."""
         with self._lock:
+            self._settle_followers()
             self.physics.set_profile(profile)
+
+    def _settle_followers(self) -> None:
+        if self._farm is not None:
+            self._farm._settle_followers()
+
+    def follow(self, source: Callable[[float], float]) -> None:
+        """Take the power at each simulated instant from ``source`` from now on."""
+        with self._lock:
+            self.physics.follow(source)
+
+    def settle(self) -> None:
+        """Integrate the true counters up to now (before the power it follows changes)."""
+        with self._lock:
+            self.physics.advance()
 
     @property
     def power_w(self) -> float:
@@ -150,6 +180,18 @@ class EmulatedMeter:
                 if name not in FAULT_FIELDS:
                     raise ConfigError(f"unknown fault {name!r}; known: {FAULT_FIELDS}")
                 setattr(self.faults, name, value)
+
+    def reading_time_s(self, boot_count: int, seq: int) -> float | None:
+        """The meter's own clock when it read the counters of READING ``seq`` of boot
+        ``boot_count`` (see :meth:`MeterDevice.reading_time_s`)."""
+        return self.device.reading_time_s(boot_count, seq)
+
+    def real_time_of(self, meter_time_s: float) -> float | None:
+        """The host monotonic instant at which this meter's clock showed
+        ``meter_time_s``; None when it is in no farm or its farm follows an outside clock
+        it cannot invert."""
+        farm = self._farm
+        return None if farm is None else farm.real_time_of(meter_time_s)
 
     @property
     def stats(self) -> DeviceStats:
@@ -213,12 +255,16 @@ class MeterFarm:
         sim_clock: Callable[[], float] | None = None,
         sim_start_s: float = 0.0,
         link_dir: str | Path | None = None,
+        real_time_of: Callable[[float], float] | None = None,
     ) -> None:
         if speed <= 0:
             raise ConfigError(f"speed must be > 0 (got {speed}); 1 is real time")
         self.bytes_per_s = baud / 10
         self._t0 = time.monotonic()
         self._sim_clock = sim_clock or (lambda: sim_start_s + speed * (time.monotonic() - self._t0))
+        if sim_clock is None:
+            real_time_of = lambda sim_s: self._t0 + (sim_s - sim_start_s) / speed  # noqa: E731
+        self._real_time_of = real_time_of
         self._own_dir = link_dir is None
         self.link_dir = Path(link_dir or tempfile.mkdtemp(prefix="gridbench-meters-"))
         self.link_dir.mkdir(parents=True, exist_ok=True)
@@ -250,6 +296,22 @@ class MeterFarm:
         """The simulated time the meters integrate in."""
         return self._sim_clock()
 
+    def real_time_of(self, sim_s: float) -> float | None:
+        """The host monotonic instant at which the meters' clock showed ``sim_s`` (None
+        when the farm follows an outside ``sim_clock`` given without its inverse)."""
+        return None if self._real_time_of is None else self._real_time_of(sim_s)
+
+    def meter_on(self, port: str) -> EmulatedMeter | None:
+        """The meter answering on ``port`` (its ``.port``), if it is in this farm."""
+        with self._lock:
+            for slot in self._slots.values():
+                meter = slot.meter
+                if meter.link_path is not None and port == str(meter.link_path):
+                    return meter
+                if meter.tcp_port is not None and port == meter.port:
+                    return meter
+        return None
+
     def add(self, meter: EmulatedMeter) -> EmulatedMeter:
         """Attach a meter, open its pty (or TCP port) and boot it."""
         with self._lock:
@@ -275,10 +337,12 @@ class MeterFarm:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="meter-farm", daemon=True)
             self._thread.start()
+            _RUNNING.add(self)
         return self
 
     def stop(self) -> None:
         """Stop the thread, close every pty and socket, remove the symlinks."""
+        _RUNNING.discard(self)
         self._stop.set()
         self._wake()
         if self._thread is not None:
@@ -299,6 +363,14 @@ class MeterFarm:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _settle_followers(self) -> None:
+        """Integrate the meters that follow others' power (the emulated feeder) up to now,
+        before a power in the farm changes, so the step lands at its instant."""
+        with self._lock:
+            for slot in self._slots.values():
+                if slot.meter.physics.power_source is not None:
+                    slot.meter.physics.advance()
 
     # -- link management (under the lock) ---------------------------------------
     def _plug(self, slot: _Slot) -> None:
@@ -510,6 +582,7 @@ class MeterFarm:
         """Bytes that reached the meter by ``now``: into its loop, or its ring, or lost."""
         rx = slot.rx
         assert rx is not None
+        self._settle_followers()  # a command may switch the relay: a step in the flow
         replies = rx.deliver(slot.meter.device, now)
         if replies and slot.fd >= 0 and now >= slot.stalled_until:
             assert slot.out is not None

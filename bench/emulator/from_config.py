@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bench.config import BenchConfig
+from bench.config import BenchConfig, MeterConfig
+from bench.devices.keystore import relay_key
+from bench.emulator.dated import DatedProfile
 from bench.emulator.farm import EmulatedMeter
 from bench.emulator.profile import Profile
+from bench.profiles import meter_days
+
+
+def meter_profile(config: BenchConfig, meter: MeterConfig) -> Profile | None:
+    """What ``meter`` follows: its generated arrays and loads plus its daily ``profile``."""
+    daily = Profile.parse(meter.profile) if meter.profile else None
+    days = meter_days(config, meter.meter_id)
+    if days is None:
+        return daily
+    days.day(0)  # the clock's first day (and pvlib's import) before any clock runs
+    generated = DatedProfile.of(days)
+    return generated.plus(daily) if daily else generated
 
 
 def emulated_meters(config: BenchConfig, *, seed: int | None = None) -> list[EmulatedMeter]:
@@ -18,9 +32,9 @@ def emulated_meters(config: BenchConfig, *, seed: int | None = None) -> list[Emu
         meters.append(
             EmulatedMeter(
                 m.meter_id,
-                Profile.parse(m.profile) if m.profile else None,
+                meter_profile(config, m),
                 power_w=m.power_w,
-                key=m.key,
+                key=relay_key(m),
                 faults=replace(m.faults),  # each meter mutates its own copy
                 seed=None if seed is None else seed + i,
             )

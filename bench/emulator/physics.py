@@ -56,6 +56,9 @@ class MeterPhysics:
         self.sim_clock = sim_clock
         self.profile = profile
         self.setpoint_w = power_w
+        self.power_source: Callable[[float], float] | None = None
+        """Power at a simulated instant from elsewhere (the emulated feeder follows the
+        microgrid's flow); it wins over the profile and the setpoint."""
         self.voltage_v = voltage_v
         self.frequency_hz = frequency_hz
         self.power_factor = power_factor
@@ -72,17 +75,24 @@ class MeterPhysics:
     def true_power_w(self, t_s: float | None = None) -> float:
         """The load's power (before relay and calibration) at simulated time ``t_s``."""
         t = self.sim_clock() if t_s is None else t_s
+        if self.power_source is not None:
+            return self.power_source(t)
         return self.profile.power_at(t) if self.profile else self.setpoint_w
 
     def set_power(self, power_w: float) -> None:
         """Switch to a constant power from now on (counters integrated up to now first)."""
         self.advance()
-        self.profile, self.setpoint_w = None, power_w
+        self.profile, self.setpoint_w, self.power_source = None, power_w, None
+
+    def follow(self, source: Callable[[float], float]) -> None:
+        """Take the power at each simulated instant from ``source`` from now on."""
+        self.advance()
+        self.profile, self.power_source = None, source
 
     def set_profile(self, profile: Profile | None) -> None:
         """Follow ``profile`` from now on."""
         self.advance()
-        self.profile = profile
+        self.profile, self.power_source = profile, None
 
     def advance(self) -> None:
         """Integrate the counters up to the simulated now."""
@@ -92,7 +102,8 @@ class MeterPhysics:
             return
         ee = self.eeprom
         if ee.relay_closed:
-            steps = max(1, math.ceil(dt / MAX_STEP_S)) if self.profile else 1
+            varying = self.profile is not None or self.power_source is not None
+            steps = max(1, math.ceil(dt / MAX_STEP_S)) if varying else 1
             h = dt / steps
             for k in range(steps):
                 t_mid = self._t + (k + 0.5) * h
@@ -102,6 +113,12 @@ class MeterPhysics:
                 else:
                     ee.export_mwh -= p * h * MWH_PER_WS
         self._t = now
+
+    @property
+    def integrated_to_s(self) -> float:
+        """The simulated instant the counters were last integrated up to (the meter's
+        own clock at its last reading of them)."""
+        return self._t
 
     def measure(self) -> Measured:
         """Advance the counters and return what the meter would report now."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.errors import DeviceError, ToolMissingError
 from bench.firmware.build import FIRMWARE_DIR, build_firmware
 
-_PIO_ENVS = {"uno": "uno", "nano": "nanoatmega328", "mega": "megaatmega2560"}
+_PIO_ENVS = {"uno": "uno", "nano": "nanoatmega328new", "mega": "megaatmega2560"}
 _AVRDUDE = {
     "uno": ["-p", "m328p", "-c", "arduino", "-b", "115200"],
     "nano": ["-p", "m328p", "-c", "arduino", "-b", "115200"],

@@ -5,6 +5,14 @@ transaction's calldata is decoded and checked against the stored batch hash and 
 events (:func:`bench.chain.audit.audit_interval`); the trades it settled, its
 transaction, batch hash and totals are then compared with the journal's. An interval on
 one side only, or a trade settled on one side only, is a finding with its amount.
+
+Each settlement also committed the journal's chained digest as the run had written it
+then (its records of every earlier interval), and the run's end committed the digest
+through its last interval (``JournalCommitted``). The audit recomputes the chain from
+the journal's rows and the recorded config's hash (never from the stored digests, which
+anyone editing the file can rewrite) and compares it with what the chain committed: an
+edited, added or removed record is a ``journal_digest_mismatch`` even offline against a
+chain the bench no longer controls.
 """
 
 from __future__ import annotations
@@ -17,8 +25,70 @@ from web3.exceptions import Web3Exception
 from bench.chain import Market
 from bench.chain.audit import audit_interval
 from bench.errors import BenchError
-from bench.store import RecordedInterval
+from bench.store import Journal, RecordedInterval
+from bench.store.digest import chain_digest, genesis
 from pricing import Finding, Trade
+
+NO_DIGEST = "0x" + "00" * 32
+
+
+def journal_heads(
+    journal: Journal, intervals: Sequence[RecordedInterval], config_hash: str
+) -> tuple[dict[int, str], str]:
+    """The digest chain recomputed from the journal's rows: (interval id -> the digest
+    before it, which its settlement committed; the digest through the last interval)."""
+    heads: dict[int, str] = {}
+    previous = genesis(config_hash)
+    for kept in sorted(intervals, key=lambda k: k.interval_id):
+        heads[kept.interval_id] = "0x" + previous
+        previous = chain_digest(journal.interval_payload(kept.interval_id), previous)
+    return heads, "0x" + previous
+
+
+def _digest_findings(
+    market: Market,
+    committed: Mapping[int, str],
+    heads: Mapping[int, str],
+    final_head: str,
+) -> list[Finding]:
+    """The chain's committed journal digests against the journal's recomputed ones: the
+    first interval whose committed digest differs (the edit lies before it), else the
+    last interval's against JournalCommitted."""
+    for i in sorted(set(committed) & set(heads)):
+        if committed[i] != heads[i]:  # every later digest chains over the same edit
+            return [
+                Finding(
+                    i,
+                    "journal_digest_mismatch",
+                    f"the journal's records before interval {i} hash to {heads[i][:18]}…, "
+                    f"its settlement committed {committed[i][:18]}…: a record of an earlier "
+                    "interval (or the config) was edited, added or removed after the run",
+                )
+            ]
+    findings: list[Finding] = []
+    if heads:
+        last = max(heads)
+        through = market.settler.journal_commits().get(last)
+        if through is None:
+            findings.append(
+                Finding(
+                    last,
+                    "journal_digest_mismatch",
+                    f"no digest through interval {last} was committed on chain (the run "
+                    "ended before committing it): its record cannot be checked",
+                )
+            )
+        elif through != final_head:
+            findings.append(
+                Finding(
+                    last,
+                    "journal_digest_mismatch",
+                    f"the journal through interval {last} hashes to {final_head[:18]}…, "
+                    f"the chain committed {through[:18]}…: the last interval's record was "
+                    "edited after the run",
+                )
+            )
+    return findings
 
 
 def reconcile(
@@ -28,8 +98,12 @@ def reconcile(
     amounts: Mapping[int, Sequence[tuple[Trade, int, str]]],
     settlements: Mapping[int, tuple[float, str, str, int, int, int]],
     participants: Sequence[str],
+    *,
+    heads: tuple[Mapping[int, str], str] | None = None,
 ) -> tuple[list[Finding], bool]:
-    """(findings, reached): ``reached`` is False when the chain could not be read."""
+    """(findings, reached): ``reached`` is False when the chain could not be read.
+    ``heads``: the journal's recomputed digest chain (:func:`journal_heads`), compared
+    with the digests the chain committed."""
     try:
         market = Market.attach(url, market_address)
         on_chain = market.settled_intervals()
@@ -38,6 +112,7 @@ def reconcile(
     known = set(participants)
     findings: list[Finding] = []
     recorded = {k.interval_id for k in intervals if k.interval_id in settlements}
+    committed: dict[int, str] = {}
     for i in sorted(set(on_chain) - recorded):
         settled = audit_interval(market, i).settlement
         findings.append(
@@ -59,6 +134,7 @@ def reconcile(
     for i in sorted(recorded & set(on_chain)):
         checked = audit_interval(market, i)
         chain = checked.settlement
+        committed[i] = chain.journal_digest
         findings += [Finding(i, "chain_mismatch", f"on chain: {f}") for f in checked.findings]
         _, tx, batch, _, _, _ = settlements[i]
         if (tx, batch) != (chain.tx_hash, chain.batch_hash):
@@ -95,6 +171,8 @@ def reconcile(
                     amount=-n * trade.value_wei,
                 )
             )
+    if heads is not None:
+        findings += _digest_findings(market, committed, *heads)
     return findings, True
 
 

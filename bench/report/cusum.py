@@ -7,9 +7,10 @@ statistic ``g_n = max(0, g_{n−1} + u_n − k_n)`` equals the largest
 ``S_n − S_m − Σ k`` over ``m < n`` (``S`` the running sum of ``u``), so the cut errors
 contribute at most ``e_n − e_m``: two boundaries' worth however long the run, while a
 tap adds ``θ`` every interval. ``k_n`` allows for the meters' declared accuracy
-(``accuracy_fraction`` of the energy they counted, plus one whole Wh per meter for the
-counters' resolution); the threshold ``h`` is two boundaries' cut error, bounded by the
-per-interval tolerance of the energy balance (the largest in the run).
+(one whole Wh per meter for the counters' resolution); the threshold ``h`` is two
+boundaries' cut error: each at most half the per-interval tolerance of the energy
+balance (the largest in the run), so ``h`` is one tolerance when every meter is cut on
+its own clock, two when some are cut by their readings' arrival (host jitter).
 """
 
 from __future__ import annotations

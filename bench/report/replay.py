@@ -20,16 +20,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.config import ScenarioConfig, parse_scenario
+from bench.config.model import METER_TIME_KINDS
 from bench.config.overrides import apply_overrides
 from bench.errors import BenchError, ConfigError
+from bench.events import MeteredEnergy
 from bench.report.cusum import CusumResult, page_cusum
-from bench.store import Journal, RecordedInterval
+from bench.report.units import labc, labc_per_kwh
+from bench.store import CatchUpRow, Journal, RecordedInterval
 from bench.store.digest import chain_digest, config_sha256, genesis
 from pricing import (
     MECHANISMS,
     AuditPolicy,
     AuditReport,
     Clearing,
+    EnergyBalance,
     Finding,
     IntervalRecord,
     Order,
@@ -66,7 +70,13 @@ CHECKS: dict[str, tuple[str, ...]] = {
     "meter_backing": ("oversold", "overbought"),
     "energy_balance": ("energy_imbalance",),
     "theft_cusum": ("cumulative_theft",),
-    "chain": ("chain_unreachable", "chain_mismatch", "chain_missing", "chain_extra"),
+    "chain": (
+        "chain_unreachable",
+        "chain_mismatch",
+        "chain_missing",
+        "chain_extra",
+        "journal_digest_mismatch",
+    ),
 }
 """Each check the verdict runs and the kinds of finding it raises (JUnit: one case each)."""
 
@@ -179,18 +189,25 @@ class _Replay:
         ]
         policy = config.audit_policy if config is not None else AuditPolicy()
         market = _audit(records, intervals, policy)
-        cusum = self._cusum(market, config)
+        balances, sizes, market = self._with_catch_ups(intervals, records, market, policy, config)
+        cusum = self._cusum(balances, sizes, config)
         chain = None
         url = chain_url or str(j.meta("chain_url") or "")
         if url and intervals:
-            from bench.report.chain import reconcile  # web3: only when the chain is read
+            from bench.report.chain import journal_heads, reconcile  # web3: only then
 
             names = [p.agent.participant for p in config.participants] if config else []
             if config is not None and config.grid is not None:
                 names.append(config.grid.participant)  # the grid settles like a participant
                 names += [spec.participant for spec in config.supply_owners]
             found, reached = reconcile(
-                url, str(j.meta("market_address") or ""), intervals, amounts, j.settlements(), names
+                url,
+                str(j.meta("market_address") or ""),
+                intervals,
+                amounts,
+                j.settlements(),
+                names,
+                heads=journal_heads(j, intervals, config_hash),
             )
             if reached or chain_url:  # a recorded Anvil long gone is no finding
                 self.findings += found
@@ -198,7 +215,7 @@ class _Replay:
         findings = tuple(self.findings) + market.findings
         rows = tuple(
             _row(kept, r, b.unexplained_wh)
-            for kept, r, b in zip(intervals, records, market.balances, strict=True)
+            for kept, r, b in zip(intervals, records, balances, strict=True)
         )
         report = replace(market, findings=findings)
         meters = self.journal.meta("meters")
@@ -267,7 +284,7 @@ class _Replay:
                 self.flag("digest_mismatch", "the interval's record was edited after the run", i)
             previous = digest
         summary, seal = j.meta("summary"), j.meta("seal")
-        if seal is not None and chain_digest({"summary": summary}, previous) != seal:
+        if seal is not None and chain_digest(j.seal_payload(summary), previous) != seal:
             self.flag(
                 "seal_mismatch", "the run's summary or its last interval was edited or removed"
             )
@@ -452,16 +469,105 @@ class _Replay:
             grid=kept.grid,
         )
 
+    # -- energy found late -------------------------------------------------------------
+    def _with_catch_ups(
+        self,
+        intervals: Sequence[RecordedInterval],
+        records: Sequence[IntervalRecord],
+        market: AuditReport,
+        policy: AuditPolicy,
+        config: ScenarioConfig | None,
+    ) -> tuple[list[EnergyBalance], list[int], AuditReport]:
+        """The energy balance with the catch-ups in it: energy a late meter's counters
+        attributed to the interval it was consumed in joins that interval; energy of an
+        outage the counters cannot place joins every interval the outage overlaps, which
+        are then balanced together (their last row carries the group's unexplained
+        energy). Returns the balance per interval, the size of the group each balance
+        closes (0 for a row inside a group) and the audit with its energy findings
+        redone for the intervals that changed."""
+        balances = list(market.balances)
+        sizes = [1] * len(balances)
+        catch_ups = self.journal.catch_up_rows()
+        if config is None or not catch_ups or not intervals:
+            return balances, sizes, market
+        ids = [kept.interval_id for kept in intervals]
+        group = {i: i for i in ids}  # each interval's group, named by its first interval
+
+        def join(members: list[int]) -> None:
+            root = group[members[0]]
+            for i in members:
+                old = group[i]
+                for j, g in group.items():
+                    if g == old:
+                        group[j] = root
+
+        ends = {i: row[0] for i, row in self.journal.settlements().items()}
+        placed: dict[int, list[CatchUpRow]] = {}
+        for c in catch_ups:
+            if c.interval_id is not None and c.interval_id in group:
+                placed.setdefault(c.interval_id, []).append(c)
+                continue
+            # the intervals the outage overlaps by more than the clocks' rounding
+            slack_s = 1e-3 * config.market_interval_s
+            members = [
+                i
+                for i in ids
+                if i in ends
+                and ends[i] - config.market_interval_s < c.to_sim_s - slack_s
+                and ends[i] > c.from_sim_s + slack_s
+            ] or [ids[-1]]
+            join(members)
+            placed.setdefault(members[-1], []).append(c)
+        changed = set(placed)
+        groups: dict[int, list[int]] = {}
+        for i in ids:
+            groups.setdefault(group[i], []).append(i)
+        findings = list(market.findings)
+        position = {i: n for n, i in enumerate(ids)}
+        for members in groups.values():
+            if not changed & set(members):
+                continue
+            found = [c for i in members for c in placed.get(i, [])]
+            balance, flagged = _group_balance(
+                [intervals[position[i]] for i in members], found, policy, config.feeder_meter
+            )
+            findings = [
+                f
+                for f in findings
+                if not (f.kind == "energy_imbalance" and f.interval_id in members)
+            ]
+            if flagged is not None:
+                span = f"intervals {members[0]}–{members[-1]}" if len(members) > 1 else None
+                text = flagged.message if span is None else f"{span} together: {flagged.message}"
+                findings.append(replace(flagged, message=f"{text} (catch-ups included)"))
+            for i in members:
+                n = position[i]
+                balances[n] = replace(balances[n], unexplained_wh=None)
+                sizes[n] = 0
+            balances[position[members[-1]]] = balance
+            sizes[position[members[-1]]] = len(members)
+        return balances, sizes, replace(market, findings=tuple(findings))
+
     # -- the tap over the run ----------------------------------------------------------
-    def _cusum(self, market: AuditReport, config: ScenarioConfig | None) -> CusumResult | None:
-        measured = [b for b in market.balances if b.unexplained_wh is not None]
+    def _cusum(
+        self, balances: Sequence[EnergyBalance], sizes: Sequence[int], config: ScenarioConfig | None
+    ) -> CusumResult | None:
+        measured = [
+            (b, n) for b, n in zip(balances, sizes, strict=True) if b.unexplained_wh is not None
+        ]
         if not measured:
             return None
         meters = len(config.bench.meters) if config is not None else 1
+        # a boundary's cut error is at most half an interval's tolerance, so any window's
+        # sum holds at most one tolerance of it; meters cut by their readings' arrival
+        # get twice that (the host's jitter is not bounded as tightly)
+        own_clock = config is not None and all(
+            m.kind in METER_TIME_KINDS for m in config.bench.meters
+        )
         result = page_cusum(
-            [(b.interval_id, float(b.unexplained_wh or 0.0)) for b in measured],
-            [float(meters)] * len(measured),
-            2.0 * max(b.tolerance_wh for b in measured),
+            [(b.interval_id, float(b.unexplained_wh or 0.0)) for b, _ in measured],
+            [float(meters * n) for _, n in measured],
+            (1.0 if own_clock else 2.0) * max(b.tolerance_wh for b, _ in measured),
         )
         if result.alarm_interval is not None:
             step = next(s for s in result.steps if s.interval_id == result.alarm_interval)
@@ -474,6 +580,46 @@ class _Replay:
                 amount=step.statistic_wh,
             )
         return result
+
+
+def _group_balance(
+    members: Sequence[RecordedInterval],
+    catch_ups: Sequence[CatchUpRow],
+    policy: AuditPolicy,
+    feeder_meter: str | None,
+) -> tuple[EnergyBalance, Finding | None]:
+    """The energy balance of consecutive intervals taken together with their catch-ups,
+    and its energy finding (None when it closes)."""
+    imports: dict[str, float] = {}
+    exports: dict[str, float] = {}
+    feeder: float | None = 0.0
+    for kept in members:
+        for m in kept.metered:
+            imports[m.participant] = imports.get(m.participant, 0.0) + m.import_wh
+            exports[m.participant] = exports.get(m.participant, 0.0) + m.export_wh
+        feeder = (
+            None
+            if feeder is None or kept.feeder_import_wh is None
+            else (feeder + kept.feeder_import_wh)
+        )
+    for c in catch_ups:
+        if feeder_meter is not None and c.participant == feeder_meter:
+            feeder = None if feeder is None else feeder + c.import_wh - c.export_wh
+            continue
+        imports[c.participant] = imports.get(c.participant, 0.0) + c.import_wh
+        exports[c.participant] = exports.get(c.participant, 0.0) + c.export_wh
+    last = members[-1].interval_id
+    record = IntervalRecord(
+        last,
+        tuple(MeteredEnergy(p, imports[p], exports[p]) for p in sorted(imports)),
+        Clearing(None, 0, ()),
+        [],
+        feeder_import_wh=feeder,
+    )
+    allowance = sum(kept.step_allowance_wh for kept in members)
+    found = audit([record], policy.widened(allowance))
+    flagged = next((f for f in found.findings if f.kind == "energy_imbalance"), None)
+    return found.balances[0], flagged
 
 
 def _audit(
@@ -524,19 +670,19 @@ def format_report(report: RunReport) -> str:
     """The report as a text table, totals and findings."""
     lines = [
         f"run journal {report.journal}",
-        "interval  cleared Wh  price wei/Wh  settled  rejected  value LABC  unexplained Wh",
+        "interval  cleared Wh  price LABC/kWh  settled  rejected  value LABC  unexplained Wh",
     ]
     for r in report.rows:
-        price = "-" if r.price_wei_per_wh is None else str(r.price_wei_per_wh)
+        price = labc_per_kwh(r.price_wei_per_wh)
         unexplained = "-" if r.unexplained_wh is None else f"{r.unexplained_wh:.1f}"
         lines.append(
-            f"{r.interval_id:8d}  {r.cleared_wh:10d}  {price:>12}  {r.settled:7d}  "
-            f"{r.rejected:8d}  {r.value_settled_wei / 1e6:10.6f}  {unexplained:>14}"
+            f"{r.interval_id:8d}  {r.cleared_wh:10d}  {price:>14}  {r.settled:7d}  "
+            f"{r.rejected:8d}  {labc(r.value_settled_wei):>10}  {unexplained:>14}"
         )
     a = report.audit
     lines.append(
-        f"{a.settlements_checked} settlements recomputed: {a.value_recomputed_wei} wei "
-        f"recomputed, {a.value_settled_wei} wei settled"
+        f"{a.settlements_checked} settlements recomputed: {labc(a.value_recomputed_wei)} LABC "
+        f"recomputed, {labc(a.value_settled_wei)} LABC settled"
     )
     if report.cusum is not None:
         c = report.cusum

@@ -12,6 +12,7 @@ from bench.config import BenchConfig, MeterConfig
 from bench.devices.discovery import resolve_ports
 from bench.devices.firmata_meter import FirmataMeter
 from bench.devices.generic import GenericFirmataMeter
+from bench.devices.keystore import refuse_default_key, relay_key
 from bench.devices.protocol import Meter
 from bench.errors import ConfigError
 from bench.rig.kinds import Capability, MeterSite, SimTime
@@ -26,14 +27,22 @@ def start_ports(
 
 
 def open_firmata(meter: MeterConfig, bench: BenchConfig, site: MeterSite) -> Meter:
-    """The project's firmware on a board (it resets on open: ``reset_wait_s``)."""
-    return FirmataMeter.open(
+    """The project's firmware on a board (it resets on open: ``reset_wait_s``), with the
+    relay key of its keystore file; a board still on the default key is refused unless
+    the config allows it."""
+    driver = FirmataMeter.open(
         site.url,
         baud=bench.baud,
-        key=meter.key,
+        key=relay_key(meter),
         reset_wait_s=bench.reset_wait_s,
         backend=bench.backend,
     )
+    try:
+        refuse_default_key(meter, site.url, driver.identity().key_provisioned)
+    except ConfigError:
+        driver.close()
+        raise
+    return driver
 
 
 def open_generic(meter: MeterConfig, bench: BenchConfig, site: MeterSite) -> Meter:

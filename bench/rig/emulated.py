@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from bench.config import BenchConfig, MeterConfig
 from bench.devices.firmata_meter import FirmataMeter
+from bench.devices.keystore import relay_key
 from bench.devices.protocol import Meter
 from bench.emulator import EmulatedMeter, MeterFarm, emulated_meters
 from bench.rig.kinds import MeterSite, SimTime
@@ -24,6 +25,18 @@ class EmulatedLoad:
     def true_power_w(self) -> float:
         """The emulated load's power, 0 while the relay is open."""
         return self._meter.power_w if self._meter.relay_closed else 0.0
+
+    def power_at(self, t_s: float) -> float:
+        """The emulated load's power at simulated instant ``t_s`` (0 with the relay open)."""
+        return self._meter.physics.true_power_w(t_s) if self._meter.relay_closed else 0.0
+
+    def follow(self, source: Callable[[float], float]) -> None:
+        """Draw ``source(t)`` at each simulated instant ``t`` from now on."""
+        self._meter.follow(source)
+
+    def settle(self) -> None:
+        """Integrate the meter's true counters up to now."""
+        self._meter.settle()
 
     def set_power(self, power_w: float) -> None:
         """Hold a constant power."""
@@ -42,7 +55,9 @@ def start_farm(
 ) -> dict[str, MeterSite]:
     """One farm for every emulated meter, integrating on the scenario's clock."""
     emulated = emulated_meters(replace(bench, meters=tuple(meters)), seed=bench.seed)
-    farm = stack.enter_context(MeterFarm(emulated, baud=bench.baud, sim_clock=time.now_s))
+    farm = stack.enter_context(
+        MeterFarm(emulated, baud=bench.baud, sim_clock=time.now_s, real_time_of=time.real_time_of)
+    )
     return {
         m.meter_id: MeterSite(
             farm.meters[m.meter_id].port, EmulatedLoad(farm.meters[m.meter_id], m)
@@ -54,5 +69,5 @@ def start_farm(
 def open_on_pty(meter: MeterConfig, bench: BenchConfig, site: MeterSite) -> Meter:
     """The project's protocol on a started meter's pty (no board reset to wait for)."""
     return FirmataMeter.open(
-        site.url, baud=bench.baud, key=meter.key, reset_wait_s=0.0, backend=bench.backend
+        site.url, baud=bench.baud, key=relay_key(meter), reset_wait_s=0.0, backend=bench.backend
     )

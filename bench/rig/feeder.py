@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from bench.rig.load import LoadControl
+from bench.rig.load import FollowingLoad, LoadControl
 
 
 def feeder_power_w(
@@ -48,19 +48,42 @@ class FeederDriver:
         self.period_s = period_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="feeder", daemon=True)
+        self._following = isinstance(feeder, FollowingLoad) and all(
+            isinstance(load, FollowingLoad) for load in self.loads
+        )
 
     def update(self) -> float:
-        """Set the feeder to the flow now; return it in W."""
+        """Set the feeder to the flow now; return it in W.
+
+        When every meter is an emulated :class:`FollowingLoad`, the feeder draws the flow
+        as a function of simulated time (the others' profiles at each instant), so a
+        late update never holds a stale power through a ramp; an update then only
+        integrates the feeder's counters up to now, bounding what a step in another
+        load (a relay, a setpoint) can skew to one update period.
+        """
+        if self._following:
+            self.feeder.settle()  # type: ignore[attr-defined]
+            return self.flow_at_w(None)
         powers = [load.true_power_w() for load in self.loads]
         power = feeder_power_w(powers, self.loss_fraction, self.unmetered_load_w)
         self.feeder.set_power(power)
         return power
+
+    def flow_at_w(self, t_s: float | None) -> float:
+        """The microgrid's true flow at simulated instant ``t_s`` (None: now)."""
+        if t_s is None:
+            powers = [load.true_power_w() for load in self.loads]
+        else:
+            powers = [load.power_at(t_s) for load in self.loads]  # type: ignore[attr-defined]
+        return feeder_power_w(powers, self.loss_fraction, self.unmetered_load_w)
 
     def _run(self) -> None:
         while not self._stop.wait(self.period_s):
             self.update()
 
     def __enter__(self) -> FeederDriver:
+        if self._following:
+            self.feeder.follow(self.flow_at_w)  # type: ignore[attr-defined]
         self.update()
         self._thread.start()
         return self

@@ -50,6 +50,8 @@ class SimTime:
     """Simulated seconds now (the energy the meters integrate follows it)."""
     speed: float = 1.0
     """Simulated seconds per real second."""
+    real_time_of: Callable[[float], float] | None = None
+    """The host monotonic instant at which ``now_s`` showed a simulated time (when known)."""
 
 
 Starter = Callable[

@@ -3,7 +3,8 @@ meters; a real board measures a real load, which the bench cannot change)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 
 class LoadControl(Protocol):
@@ -17,3 +18,18 @@ class LoadControl(Protocol):
 
     def scale(self, factor: float) -> None:
         """Scale the configured load by ``factor`` from now on (demand response)."""
+
+
+@runtime_checkable
+class FollowingLoad(Protocol):
+    """An emulated load whose power is known at any simulated instant, and that can draw
+    a power given as a function of time (the emulated feeder follows the others)."""
+
+    def power_at(self, t_s: float) -> float:
+        """Signed power at simulated instant ``t_s`` (0 with the relay open)."""
+
+    def follow(self, source: Callable[[float], float]) -> None:
+        """Draw ``source(t)`` at each simulated instant ``t`` from now on."""
+
+    def settle(self) -> None:
+        """Integrate the counters up to now."""

@@ -22,6 +22,7 @@ from bench.errors import ConfigError
 from bench.rig.feeder import FeederDriver
 from bench.rig.kinds import Capability, MeterSite, SimTime, meter_kind, open_meter
 from bench.rig.load import LoadControl
+from bench.rig.meter_time import meter_clock, with_meter_time
 
 
 class Rig:
@@ -34,6 +35,7 @@ class Rig:
         *,
         sim_now_s: Callable[[], float] = time.monotonic,
         speed: float = 1.0,
+        real_time_of: Callable[[float], float] | None = None,
     ) -> None:
         wanted = None if meter_ids is None else set(meter_ids)
         self.bench = bench
@@ -43,7 +45,7 @@ class Rig:
         unknown = sorted((wanted or set()) - set(self.meters))
         if unknown:
             raise ConfigError(f"no [[meters]] entry for {unknown}; add them to the bench config")
-        self._time = SimTime(sim_now_s, speed)
+        self._time = SimTime(sim_now_s, speed, real_time_of)
         self._sites: dict[str, MeterSite] = {}
         self._stack = contextlib.ExitStack()
 
@@ -87,8 +89,15 @@ class Rig:
         return meter_kind(meter.kind).capabilities_of(meter)
 
     def opener(self, meter_id: str) -> Callable[[], Meter]:
-        """Connects a driver to the meter (again after each outage)."""
-        return partial(open_meter, self.meters[meter_id], self.bench, self._site(meter_id))
+        """Connects a driver to the meter (again after each outage); an emulator of this
+        process stamps its readings with its own time (:mod:`bench.rig.meter_time`)."""
+        site = self._site(meter_id)
+        return partial(_open_timed, self.meters[meter_id], self.bench, site)
+
+    def meter_clock(self, meter_id: str) -> Callable[[float], float | None] | None:
+        """Maps the meter's own clock (``Reading.meter_time_s``) to host monotonic seconds;
+        None for a meter whose clock the bench cannot read (its readings carry none)."""
+        return meter_clock(self._site(meter_id).url)
 
     def load_control(self, meter_id: str) -> LoadControl | None:
         """The meter's load, when the bench drives it; None for a real load."""
@@ -137,3 +146,7 @@ class Rig:
             unmetered_load_w=unmetered_load_w,
         )
         return self._stack.enter_context(driver)
+
+
+def _open_timed(meter: MeterConfig, bench: BenchConfig, site: MeterSite) -> Meter:
+    return with_meter_time(open_meter(meter, bench, site), site.url)

@@ -13,6 +13,7 @@ from bench.builds import locate
 from bench.config import BenchConfig, MeterConfig
 from bench.devices import wire
 from bench.devices.firmata_meter import FirmataMeter
+from bench.devices.keystore import relay_key
 from bench.devices.protocol import Meter
 from bench.errors import ConfigError
 from bench.firmware.build import build_firmware, build_runner
@@ -72,12 +73,13 @@ def start_runners(
         stack.callback(sim.close)
         with FirmataMeter.open(sim.url, timeout_s=2.0, key=wire.DEFAULT_KEY) as driver:
             driver.set_meter_id(m.meter_id)
-            if m.key != wire.DEFAULT_KEY:
-                driver.set_key(m.key)
+            key = relay_key(m)
+            if key != wire.DEFAULT_KEY:
+                driver.set_key(key)
         sites[m.meter_id] = MeterSite(sim.url, SimavrLoad(sim, m.power_w))
     return sites
 
 
 def open_simavr(meter: MeterConfig, bench: BenchConfig, site: MeterSite) -> Meter:
     """The firmware on its runner's pty (the AVR answers more slowly than the emulator)."""
-    return FirmataMeter.open(site.url, key=meter.key, timeout_s=1.0, backend=bench.backend)
+    return FirmataMeter.open(site.url, key=relay_key(meter), timeout_s=1.0, backend=bench.backend)

@@ -4,7 +4,11 @@ Meters report on their own schedule, so the last reading before a boundary is up
 one reporting period old, and at an accelerated clock that skews one interval's energy
 into the next. Each meter's cumulative counters (derived only from the meters' own
 counters, across outages and reboots) are interpolated linearly at the boundary's
-instant instead, so all meters are cut at the same moment.
+instant instead, between the two readings that straddle it, so all meters are cut at
+the same moment. A reading is placed at the instant the meter read its counters when
+the meter tells it (its own clock, mapped to the host's: :meth:`add`'s ``t_s``), else
+at its arrival: a reading that arrives late (a busy host, an accelerated clock) then
+moves no energy across the boundary.
 
 A boundary is cut on schedule whether or not every meter has reported after it. A
 meter with no reading after the boundary yet (late, or out) is cut at its last reading
@@ -70,43 +74,46 @@ class BoundaryCounters:
         """The meter's counters were 0 at ``t_s`` (an emulated meter started then)."""
         self._zero_at_s[meter_id] = t_s
 
-    def add(self, reading: Reading) -> None:
-        """Account one reading (in arrival order per meter)."""
+    def add(self, reading: Reading, t_s: float | None = None) -> None:
+        """Account one reading (in arrival order per meter) taken at ``t_s``: the instant
+        the meter read its counters, on the clock boundaries are cut on (default the
+        reading's arrival time ``reading.t_s``)."""
+        t = reading.t_s if t_s is None else t_s
         delta = self._tracker.update(reading)
         meter = self._meters.setdefault(reading.meter_id, _Meter())
         if not meter.times_s:
-            self._first_reading(reading)
+            self._first_reading(reading, t)
         imp = meter.import_wh[-1] if meter.import_wh else 0.0
         exp = meter.export_wh[-1] if meter.export_wh else 0.0
         if delta is not None:
             imp += delta.import_wh
             exp += delta.export_wh
-        if meter.times_s and reading.t_s <= meter.times_s[-1]:
-            # received at the same instant as the previous reading: it supersedes it
+        if meter.times_s and t <= meter.times_s[-1]:
+            # taken at the same instant as the previous reading: it supersedes it
             meter.import_wh[-1], meter.export_wh[-1] = imp, exp
             return
-        meter.times_s.append(reading.t_s)
+        meter.times_s.append(t)
         meter.import_wh.append(imp)
         meter.export_wh.append(exp)
         self._resolve(reading.meter_id, meter)
 
-    def _first_reading(self, r: Reading) -> None:
+    def _first_reading(self, r: Reading, t_s: float) -> None:
         """A meter first seen after the first boundary: its energy since then, pro rata
         from counters known to start at 0, else noted as unknown."""
         start = self._start_t_s
-        if start is None or r.t_s <= start:
+        if start is None or t_s <= start:
             return
         zero_at = self._zero_at_s.get(r.meter_id)
-        if zero_at is None or r.t_s <= zero_at:
-            self.unknown_start.append((r.meter_id, r.t_s))
+        if zero_at is None or t_s <= zero_at:
+            self.unknown_start.append((r.meter_id, t_s))
             return
-        share = (r.t_s - max(start, zero_at)) / (r.t_s - zero_at)
+        share = (t_s - max(start, zero_at)) / (t_s - zero_at)
         self._catch_ups.append(
             CatchUp(
                 r.meter_id,
                 None,
                 start,
-                r.t_s,
+                t_s,
                 r.energy_import_wh * share,
                 r.energy_export_wh * share,
             )

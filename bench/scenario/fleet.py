@@ -76,6 +76,9 @@ class MeterFleet:
         self._down: set[str] = set(self._metered_ids())  # no reading yet, or link out
         self._energy_events: list[MeterLate | EnergyCatchUp | EnergyUnaccounted] = []
         self._interval_id: int | None = None
+        # meters whose own clock the bench can read: their readings are placed at the
+        # instant the meter read its counters, not at their arrival
+        self._meter_clock = {meter_id: rig.meter_clock(meter_id) for meter_id in pollers}
         if started_t_s is not None:
             for meter_id in pollers:
                 if rig.kind(meter_id) in _ZERO_START_KINDS:
@@ -93,7 +96,13 @@ class MeterFleet:
         if config.feeder_meter:
             used.add(config.feeder_meter)
         with (
-            Rig(config.bench, used, sim_now_s=clock.now_s, speed=clock.speed) as rig,
+            Rig(
+                config.bench,
+                used,
+                sim_now_s=clock.now_s,
+                speed=clock.speed,
+                real_time_of=clock.real_time_of,
+            ) as rig,
             contextlib.ExitStack() as stack,
         ):
             started_t_s = time.monotonic()
@@ -132,13 +141,23 @@ class MeterFleet:
                 return readings
             if isinstance(item, Reading):
                 readings.append(item)
-                self._counters.add(item)
+                self._counters.add(item, self.taken_at_s(item))
                 self._latest[item.meter_id] = item
                 self._down.discard(item.meter_id)
             else:
                 if isinstance(item, MeterOutage):
                     self._down.add(item.meter_id)
                 self._links.append(item)
+
+    def taken_at_s(self, reading: Reading) -> float:
+        """The host monotonic instant the meter read the reading's counters: from the
+        meter's own clock when it tells it, else the reading's arrival time."""
+        to_host = self._meter_clock.get(reading.meter_id)
+        if to_host is not None and reading.meter_time_s is not None:
+            t_s = to_host(reading.meter_time_s)
+            if t_s is not None:
+                return t_s
+        return reading.t_s
 
     def wait_online(self, timeout_s: float) -> list[str]:
         """Wait until every meter has sent a reading; return the ids still silent."""
@@ -169,7 +188,8 @@ class MeterFleet:
         """Each participant's energy, and the feeder's net import, since the previous cut.
 
         Every meter is cut at the same instant ``boundary_t_s`` (host monotonic clock,
-        default now) from its own counters, interpolated there. The bench waits (at most
+        default now) from its own counters, interpolated there between the readings it
+        took before and after it (on its own clock when it tells it). The bench waits (at most
         ``wait_s``, default a few reading periods) only for meters whose link is up; a
         meter that is out or late is cut at its last reading and reported
         (:class:`MeterLate`); its energy before the boundary comes as a catch-up when it

@@ -108,6 +108,12 @@ class IntervalProcedure:
         grid_participant = self.market.grid_participant
         orders += tuple(self.market.grid_orders(hour, end_s))
         pricing = self.market.clear(orders, metered, hour)
+        # the battery's next setpoint goes out as soon as the HJB is solved, before the
+        # chain settles: a slow settlement must not leave it on the last interval's power
+        setpoint = self.market.battery_setpoint_w(pricing)
+        battery = self.market.battery_participant
+        if battery is not None and battery in self.loads:
+            self._command(self.loads[battery], lambda load: load.set_power(setpoint))
         grid = None
         to_settle: Mapping[str, MeteredEnergy] = metered
         if grid_participant is not None and feeder_wh is not None:
@@ -133,10 +139,6 @@ class IntervalProcedure:
             agent.observe(pricing.clearing.price_wei_per_wh)
         for name, schedule in self.flexible.items():
             schedule.book(interval_id, metered[name].import_wh)
-        setpoint = self.market.battery_setpoint_w(pricing)
-        battery = self.market.battery_participant
-        if battery is not None and battery in self.loads:
-            self._command(self.loads[battery], lambda load: load.set_power(setpoint))
         report = IntervalReport(
             interval_id=interval_id,
             sim_time_s=end_s,

@@ -7,6 +7,10 @@ event in that transaction's receipt makes the bench send the meter's authenticat
 unlock (never a slower event poll, which could arrive after the session closed).
 When the session is closed with the meter's signed counter and the ``SessionClosed``
 bill arrives, it locks the supply point again.
+
+A supply point whose meter signs is registered meter-signed and its session opens and
+closes with the meter's own signed reading, asked for at that moment; one that cannot
+sign is registered attested by the bench, which signs its last counters.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from bench.devices.reading import Reading
 from bench.errors import BenchError, ChainError, DeviceError
 from bench.events import (
     BenchStatus,
+    MeterAttested,
     SessionState,
     SessionStatus,
     StatusEvent,
@@ -31,6 +36,7 @@ from bench.events import (
 )
 from bench.scenario.fleet import MeterFleet
 from bench.scenario.settlement import ChainSession
+from bench.scenario.signing import MeterSigners
 from bench.scenario.supply_points import SupplyPoints, cap_energy_wh
 
 StatusSink = Callable[[float, str, str], None]
@@ -58,6 +64,9 @@ class SupplySessions:
         self._faulted: set[str] = set()
         self._watcher: EventWatcher | None = None
         self._time_s = 0
+        self._signers: MeterSigners | None = None
+        self.attested: list[MeterAttested] = []
+        """How each supply point's meter was registered (for the run's events)."""
 
     @classmethod
     @contextlib.contextmanager
@@ -67,8 +76,10 @@ class SupplySessions:
         chain: ChainSession,
         fleet: MeterFleet,
         supply: SupplyPoints,
+        sim_time_s: float = 0.0,
     ) -> Iterator[SupplySessions]:
-        """Register the supply points, lock their relays and watch the market's events."""
+        """Register the supply points (meter-signed where their meters sign), lock their
+        relays and watch the market's events."""
         sessions = cls(plans, chain, fleet, supply)
         if not plans:
             yield sessions
@@ -76,7 +87,8 @@ class SupplySessions:
         market = chain.market
         owners = {p.owner: p.meter_id for p in plans if p.owner not in chain.participants}
         if owners:  # (with a grid the owners are market participants already)
-            market.add_participants(list(owners), 0, meters=owners)
+            market.add_participants(list(owners), 0, register_meters=False)
+            sessions.attested, sessions._signers = chain.register_meters(owners, fleet, sim_time_s)
         for plan in plans:
             market.sessions.set_tariff(plan.owner, plan.meter_id, plan.tariff_wei_per_wh)
         for meter_id in sorted(set(owners.values())):
@@ -104,8 +116,12 @@ class SupplySessions:
 
     def _attested(self, meter_id: str, reading: Reading | None) -> SignedCounters:
         """The supply point's counters now: signed by the meter itself where it is
-        registered meter-signed, else attested by the bench (meter time: the reading's
-        bench time in whole seconds, never decreasing)."""
+        registered meter-signed (by the sessions, or with a grid as a participant's meter),
+        else attested by the bench (meter time: the reading's bench time in whole seconds,
+        never decreasing)."""
+        signers = self._signers
+        if signers is not None and meter_id in signers.signers:
+            return signers.reading(meter_id)
         own = self.chain.meter_signed_reading(meter_id)
         if own is not None:
             return own

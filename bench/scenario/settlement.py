@@ -49,6 +49,8 @@ class ChainSession:
         """The bench's own Anvil (None when attached to a node)."""
         self.attestation: dict[str, dict[str, str]] = {}
         """Per meter: {"attestation": "meter" | "bench", "signer": address on chain}."""
+        self.journal_head: Callable[[], str | None] = lambda: None
+        """The run journal's chained digest so far, committed with each settlement."""
 
     @classmethod
     @contextlib.contextmanager
@@ -96,28 +98,43 @@ class ChainSession:
         """Register every participant's meter: meter-signed (its signer address and first
         signed reading, read over the wire) where its kind signs and it answers, else
         attested by the bench. Returns how each one is attested."""
+        own = {n: m for n, m in self.meters.items() if m not in self.bench_only}
+        events, self._signers = self.register_meters(self.meters, fleet, sim_time_s, own=own)
+        return events
+
+    def register_meters(
+        self,
+        meters: Mapping[str, str],
+        fleet: MeterFleet | None,
+        sim_time_s: float,
+        *,
+        own: Mapping[str, str] | None = None,
+    ) -> tuple[list[MeterAttested], MeterSigners | None]:
+        """Register ``meters`` (owner -> meter): those in ``own`` (default all) meter-signed
+        where their kind signs and they answer, the others attested by the bench. Returns
+        how each one is attested and the signers of the meter-signed ones."""
         signed: dict[str, tuple[str, SignedCounters]] = {}
         why: dict[str, str] = {}
+        signers = None
         if fleet is not None:
-            own = [m for m in self.meters.values() if m not in self.bench_only]
-            self._signers = MeterSigners(fleet, own)
-            signed, why = self._signers.commission()
+            signers = MeterSigners(fleet, (meters if own is None else own).values())
+            signed, why = signers.commission()
         registry = self.market.registry
         pending = []
-        for name, meter in self.meters.items():
+        for name, meter in meters.items():
             signer, first = signed.get(meter, (None, None))
             pending += registry.send_register(
                 meter, name, f"supply point of {name}", signer=signer, commissioning=first
             )
         wait_all(pending)
         events = []
-        for meter in dict.fromkeys(self.meters.values()):
+        for meter in dict.fromkeys(meters.values()):
             kind = "meter" if meter in signed else "bench"
             self.attestation[meter] = {"attestation": kind, "signer": registry.signer(meter)}
             events.append(
                 MeterAttested(sim_time_s, meter, kind, registry.signer(meter), why.get(meter, ""))
             )
-        return events
+        return events, signers
 
     def signed_readings(
         self, sim_time_s: float
@@ -181,11 +198,21 @@ class ChainSession:
         book = (
             None if orders is None else self.market.settler.sign_book(interval_id, submitted=orders)
         )
-        settlement = self.market.settle_interval(interval_id, trades, readings, book=book)
+        settlement = self.market.settle_interval(
+            interval_id, trades, readings, book=book, journal_digest=self.journal_head()
+        )
         for trade in settlement.settled_trades:
             self._net_change_wei[trade.buyer] -= trade.value_wei
             self._net_change_wei[trade.seller] += trade.value_wei
         return settlement
+
+    def commit_journal(self, through_interval_id: int) -> str | None:
+        """Commit the journal's digest through its last interval (which no settlement
+        carries); returns the transaction hash, None without a journal."""
+        head = self.journal_head()
+        if head is None:
+            return None
+        return self.market.commit_journal(through_interval_id, head)
 
     def _attested_by(self, meter: str) -> str:
         return self.attestation.get(meter, {}).get("attestation", "bench")

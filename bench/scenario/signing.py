@@ -133,6 +133,17 @@ class MeterSigners:
         self.signers = {m: addresses[m] for m in firsts}
         return {m: (addresses[m], first) for m, first in firsts.items()}, failed
 
+    def reading(self, meter: str) -> SignedCounters:
+        """A new signed reading of one commissioned meter, within the deadline (DeviceError
+        when it gives none or its signer is not the registered one)."""
+        got, failed = self.readings_of([meter])
+        if meter not in got:
+            raise DeviceError(
+                f"meter {meter} gave no signed reading ({failed.get(meter, 'not commissioned')}); "
+                "check its port, then close its session with its next reading"
+            )
+        return got[meter]
+
     def readings(self) -> tuple[dict[str, SignedCounters], dict[str, str]]:
         """A new signed reading of every commissioned meter (meter -> why, for those that
         gave none in time or a reading whose signer is not the registered one)."""

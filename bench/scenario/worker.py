@@ -171,6 +171,7 @@ class ScenarioWorker:
         with contextlib.ExitStack() as stack:
             self._progress(0.0, "info", "starting the chain")
             chain = stack.enter_context(ChainSession.open(cfg, self._progress))
+            chain.journal_head = self._journal_digest
             clock = self._clock = SimClock(speed=cfg.speed, start_s=cfg.start_s)
             self._progress(cfg.start_s, "info", "starting the meters")
             fleet = stack.enter_context(MeterFleet.open(cfg, clock, self._progress))
@@ -227,7 +228,11 @@ class ScenarioWorker:
                 speed=clock.speed,
                 reading_interval_s=cfg.bench.reading_interval_s,
             )
-            sessions = stack.enter_context(SupplySessions.open(cfg.sessions, chain, fleet, supply))
+            sessions = stack.enter_context(
+                SupplySessions.open(cfg.sessions, chain, fleet, supply, clock.now_s())
+            )
+            for attested in sessions.attested:
+                self._emit(attested)
             stack.callback(self._wind_down, clock, sessions)
             fleet.interval_energy(clock.real_time_of(t0_s))  # count energy from here on
             self._emit(WorkerStatus(clock.now_s(), WorkerState.RUNNING))
@@ -275,6 +280,8 @@ class ScenarioWorker:
             ]:
                 self._emit(status)
             self._forward(clock, fleet, sessions)
+            if reports:
+                self._commit_journal(chain, reports[-1].interval_id, clock.now_s())
             settlements = [r.settlement for r in reports]
             journal = next((r.path for r in self.recorders if r.path is not None), None)
             if journal is not None:  # the run's keystores (mode 0600) beside its journal
@@ -334,6 +341,26 @@ class ScenarioWorker:
                 recorder.record(intent)
 
         return journal
+
+    def _journal_digest(self) -> str | None:
+        """The journal's chained digest so far (None without a journal recorder)."""
+        for recorder in self.recorders:
+            digest = getattr(recorder, "journal_digest", None)
+            if digest is not None:
+                return digest()
+        return None
+
+    def _commit_journal(self, chain: ChainSession, last_id: int, now_s: float) -> None:
+        """Commit the digest through the last interval; a failure is a warning."""
+        try:
+            chain.commit_journal(last_id)
+        except BenchError as exc:
+            self._progress(
+                now_s,
+                "warning",
+                f"the journal's digest through interval {last_id} could not be committed on "
+                f"chain ({exc}); the audit will report that interval's record as unchecked",
+            )
 
     def _forward(self, clock: SimClock, fleet: MeterFleet, sessions: SupplySessions) -> None:
         """Live readings, link events, session events and relay outcomes, as they came."""

@@ -69,9 +69,11 @@ CREATE TABLE IF NOT EXISTS event (
 CREATE TABLE IF NOT EXISTS catch_up (
     participant TEXT NOT NULL, meter_id TEXT NOT NULL, interval_id INTEGER,
     reported_interval_id INTEGER, from_sim_s REAL NOT NULL, to_sim_s REAL NOT NULL,
-    import_wh REAL NOT NULL, export_wh REAL NOT NULL
+    import_wh REAL NOT NULL, export_wh REAL NOT NULL, digested_in INTEGER
 );
 """
+# ``digested_in``: the interval whose digest covers the catch-up (the next one recorded
+# after it); past the last interval, the run's seal covers it.
 
 _VERDICT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS settlement (
@@ -139,6 +141,21 @@ class RecordedInterval:
     step_allowance_wh: float = 0.0
 
 
+@dataclass(frozen=True)
+class CatchUpRow:
+    """Energy a meter's counters attributed after it was cut (see ``EnergyCatchUp``):
+    to the interval it was consumed in, or (``interval_id`` None) to an outage from
+    ``from_sim_s`` to ``to_sim_s``."""
+
+    participant: str
+    meter_id: str
+    interval_id: int | None
+    from_sim_s: float
+    to_sim_s: float
+    import_wh: float
+    export_wh: float
+
+
 class Journal:
     """Append-only journal of one run; ``read_only`` opens an existing one to read it
     (SQLite ``mode=ro``: nothing is created or written)."""
@@ -158,6 +175,8 @@ class Journal:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.executescript(_SCHEMA)
             self._db.executescript(_VERDICT_SCHEMA)
+            if not self._has_column("catch_up", "digested_in"):  # a journal from before
+                self._db.execute("ALTER TABLE catch_up ADD COLUMN digested_in INTEGER")
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(
                 f"cannot open the run journal {self.path}: {exc}; "
@@ -342,7 +361,31 @@ class Journal:
         for name, sql in rows.items():
             found = self._db.execute(f"{sql} WHERE interval_id = ?", (interval_id,)).fetchall()
             payload[name] = sorted_rows(found)
+        if self._has_column("catch_up", "digested_in"):
+            payload["catch_ups"] = self._catch_ups_digested("= ?", interval_id)
         return payload
+
+    def seal_payload(self, summary: object) -> dict[str, object]:
+        """What the run's seal covers: the summary and the catch-ups recorded after the
+        last interval's digest (energy a late meter brought at the run's end)."""
+        payload: dict[str, object] = {"summary": summary}
+        if self._has_column("catch_up", "digested_in"):
+            (last,) = self._db.execute("SELECT MAX(interval_id) FROM digest").fetchone()
+            late = self._catch_ups_digested("> ?", last or 0)
+            if late:
+                payload["catch_ups"] = late
+        return payload
+
+    def _catch_ups_digested(self, condition: str, interval_id: int) -> list[list[object]]:
+        found = self._db.execute(
+            "SELECT participant, meter_id, interval_id, reported_interval_id, from_sim_s, "
+            f"to_sim_s, import_wh, export_wh FROM catch_up WHERE digested_in {condition}",
+            (interval_id,),
+        ).fetchall()
+        return sorted_rows(found)
+
+    def _has_column(self, table: str, column: str) -> bool:
+        return any(row[1] == column for row in self._db.execute(f"PRAGMA table_info({table})"))
 
     def _has_table(self, name: str) -> bool:
         found = self._db.execute(
@@ -359,7 +402,7 @@ class Journal:
     def seal(self, summary: dict[str, object]) -> None:
         """Record the run's summary and a digest of it chained to the last interval."""
         self.set_meta("summary", summary)
-        self.set_meta("seal", chain_digest({"summary": summary}, self.last_digest()))
+        self.set_meta("seal", chain_digest(self.seal_payload(summary), self.last_digest()))
         self.commit()
 
     def coverage(self) -> dict[int, dict[str, int]]:
@@ -434,14 +477,26 @@ class Journal:
         )
         self.commit()
 
+    def power_series(self) -> dict[str, tuple[list[float], list[float]]]:
+        """Each meter's readings as (simulated times s, power W), in the order recorded."""
+        out: dict[str, tuple[list[float], list[float]]] = {}
+        for meter, t, power in self._db.execute(
+            "SELECT meter_id, sim_time_s, power_w FROM reading ORDER BY rowid"
+        ):
+            times, powers = out.setdefault(meter, ([], []))
+            times.append(t)
+            powers.append(power)
+        return out
+
     def add_event(self, sim_time_s: float, level: str, message: str) -> None:
         """Record a status event (outage, reconnect, audit finding)."""
         self._db.execute("INSERT INTO event VALUES (?, ?, ?)", (sim_time_s, level, message))
 
     def add_catch_up(self, c: EnergyCatchUp) -> None:
         """Record energy found late from a meter's counters (not traded again)."""
+        (last,) = self._db.execute("SELECT MAX(interval_id) FROM digest").fetchone()
         self._db.execute(
-            "INSERT INTO catch_up VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO catch_up VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 c.participant,
                 c.meter_id,
@@ -451,6 +506,7 @@ class Journal:
                 c.to_sim_s,
                 c.import_wh,
                 c.export_wh,
+                (last or 0) + 1,
             ),
         )
 
@@ -460,6 +516,16 @@ class Journal:
             "SELECT participant, interval_id, import_wh, export_wh FROM catch_up ORDER BY rowid"
         )
         return [(p, i, imp, exp) for p, i, imp, exp in rows]
+
+    def catch_up_rows(self) -> list[CatchUpRow]:
+        """Every catch-up as recorded, in order."""
+        if not self._has_table("catch_up"):
+            return []
+        rows = self._db.execute(
+            "SELECT participant, meter_id, interval_id, from_sim_s, to_sim_s, import_wh, "
+            "export_wh FROM catch_up ORDER BY rowid"
+        )
+        return [CatchUpRow(*row) for row in rows]
 
     def energy_totals_wh(self) -> dict[str, tuple[float, float]]:
         """Each participant's (import, export) Wh over the run: every interval's metered

@@ -95,6 +95,13 @@ class JournalRecorder:
         elif not isinstance(event, WorkerStatus) or event.level == "error":
             journal.add_event(event.sim_time_s, event.level, event.message)
 
+    def journal_digest(self) -> str | None:
+        """The journal's chained digest through its last recorded interval (the genesis
+        digest before the first; None before the run started), committed on chain."""
+        if self._journal is None or self._journal.meta("config_sha256") is None:
+            return None
+        return self._journal.last_digest()
+
     def close(self) -> None:
         """Commit and close the journal (if the run got far enough to open it)."""
         if self._journal is not None:

@@ -68,9 +68,10 @@ contract GridMarket {
     uint256 public constant MAX_BATCH_PARTICIPANTS = 256;
     /// @notice Longest supply session a consumer may open, in seconds.
     uint256 public constant MAX_SESSION_S = 30 days;
-    /// @notice Bytes per participant record of a batch: u32 index, then bid and offer,
-    ///         each u32 energy Wh, u32 limit price, r, s, v.
-    uint256 public constant RECORD_BYTES = 150;
+    /// @notice Bytes per participant record of a batch: u32 index, u32 bid energy Wh, u32
+    ///         bid limit, u32 offer energy Wh, u32 offer limit, then one signature r, s, v
+    ///         over both sides (one ecrecover per participant, not per side).
+    uint256 public constant RECORD_BYTES = 85;
 
     /// @notice insufficient balance
     uint8 public constant REJECT_INSUFFICIENT_BALANCE = 1;
@@ -100,11 +101,11 @@ contract GridMarket {
     /// @notice counter rose faster than the rated power allows
     uint8 public constant READING_TOO_FAST = 6;
 
-    uint8 public constant SIDE_BID = 0;
-    uint8 public constant SIDE_OFFER = 1;
-
-    bytes32 public constant ORDER_TYPEHASH =
-        keccak256("Order(address participant,uint64 intervalId,uint8 side,uint64 energyWh,uint64 limitPriceWeiPerWh)");
+    /// @notice A participant's order for one interval: its bid and its offer (energy 0 = no
+    ///         order on that side), signed together.
+    bytes32 public constant ORDER_TYPEHASH = keccak256(
+        "Order(address participant,uint64 intervalId,uint64 bidEnergyWh,uint64 bidLimitPriceWeiPerWh,uint64 offerEnergyWh,uint64 offerLimitPriceWeiPerWh)"
+    );
     bytes32 private constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     uint256 private constant HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
@@ -198,14 +199,20 @@ contract GridMarket {
 
     /// @notice One byte per trade of the batch, in order: 0 settled, else a REJECT_* code.
     event TradesRejected(uint64 indexed intervalId, bytes reasons);
+    /// @notice `journalDigest`: the bench journal's chained digest when the batch was sent
+    ///         (its record of every interval before this one), committed with it.
     event IntervalSettled(
         uint64 indexed intervalId,
         bytes32 batchHash,
         uint256 settledTrades,
         uint256 rejectedTrades,
         uint256 valueWei,
-        uint256 energyWh
+        uint256 energyWh,
+        bytes32 journalDigest
     );
+    /// @notice The journal's digest through its last interval (`throughIntervalId`), which
+    ///         no later settlement commits.
+    event JournalCommitted(uint64 indexed throughIntervalId, bytes32 journalDigest);
 
     // --------------------------------------------------------------- errors
 
@@ -457,14 +464,27 @@ contract GridMarket {
         return block.chainid == chainIdAtDeploy ? domainSeparatorAtDeploy : _domainSeparator();
     }
 
-    /// @notice EIP-712 digest a participant signs for its bid (side 0) or offer (side 1).
-    function orderDigest(address participant, uint64 intervalId, uint8 side, uint64 energyWh, uint64 limitPriceWeiPerWh)
-        public
-        view
-        returns (bytes32)
-    {
-        bytes32 structHash =
-            keccak256(abi.encode(ORDER_TYPEHASH, participant, intervalId, side, energyWh, limitPriceWeiPerWh));
+    /// @notice EIP-712 digest a participant signs for its order of an interval: its bid and
+    ///         its offer together (energy 0 on a side: no order on it).
+    function orderDigest(
+        address participant,
+        uint64 intervalId,
+        uint64 bidEnergyWh,
+        uint64 bidLimitPriceWeiPerWh,
+        uint64 offerEnergyWh,
+        uint64 offerLimitPriceWeiPerWh
+    ) public view returns (bytes32) {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                ORDER_TYPEHASH,
+                participant,
+                intervalId,
+                bidEnergyWh,
+                bidLimitPriceWeiPerWh,
+                offerEnergyWh,
+                offerLimitPriceWeiPerWh
+            )
+        );
         return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
     }
 
@@ -551,12 +571,15 @@ contract GridMarket {
 
     /// @notice Settle interval `intervalId` once. `batch` packs one record per participant
     ///         (sorted index, its signed bid and offer for this interval) and the trades;
-    ///         `readings` are signed counters recorded first. A trade settles only if the
+    ///         `readings` are signed counters recorded first; `journalDigest` (the bench
+    ///         journal's chained digest, zero for none) is committed in IntervalSettled. A trade settles only if the
     ///         buyer's bid and the seller's offer cover it (price within both limits, each
     ///         party's total within its signed energy), the energy is backed by the parties'
     ///         attested meter counters (cumulative) and the buyer can pay; every other trade
     ///         is rejected with its reason in the one TradesRejected event.
-    function settle(uint64 intervalId, bytes calldata batch, SignedCounters[] calldata readings) external {
+    function settle(uint64 intervalId, bytes calldata batch, SignedCounters[] calldata readings, bytes32 journalDigest)
+        external
+    {
         if (msg.sender != settler) revert NotSettler(msg.sender);
         uint64 highest = highestIntervalId;
         if (intervalId == 0 || intervalId > highest + maxIntervalStep) {
@@ -580,7 +603,17 @@ contract GridMarket {
         unchecked {
             ++settledIntervalCount;
         }
-        emit IntervalSettled(intervalId, h, settled, n - settled, valueWei, energyWh);
+        emit IntervalSettled(intervalId, h, settled, n - settled, valueWei, energyWh, journalDigest);
+    }
+
+    /// @notice Commit the journal's digest through interval `throughIntervalId` (settled),
+    ///         the record no later settlement carries: the run's last interval.
+    function commitJournal(uint64 throughIntervalId, bytes32 journalDigest) external {
+        if (msg.sender != settler) revert NotSettler(msg.sender);
+        if (batchHash[throughIntervalId] == 0) {
+            revert InvalidInterval(throughIntervalId, highestIntervalId, maxIntervalStep);
+        }
+        emit JournalCommitted(throughIntervalId, journalDigest);
     }
 
     /// @notice True once interval `intervalId` has been settled.
@@ -663,10 +696,10 @@ contract GridMarket {
         return k;
     }
 
-    /// @dev Verifies each slot's signed bid and offer and packs into its ledger word:
-    ///      balance [0,104) | buy cap [104,136) | sell cap [136,168) | bid limit [168,200)
-    ///      | offer limit [200,232) | flags. A cap is min(signed energy, attested energy not
-    ///      yet traded). Returns the initial caps (buy | sell << 32) per slot.
+    /// @dev Verifies each slot's signed order (bid and offer, one signature) and packs into
+    ///      its ledger word: balance [0,104) | buy cap [104,136) | sell cap [136,168) | bid
+    ///      limit [168,200) | offer limit [200,232) | flags. A cap is min(signed energy,
+    ///      attested energy not yet traded). Returns the initial caps (buy | sell << 32).
     function _applyOrders(
         uint64 intervalId,
         bytes calldata batch,
@@ -678,35 +711,44 @@ contract GridMarket {
         bytes32 domain = domainSeparator();
         for (uint256 i; i < k; ++i) {
             uint256 pos = 2 + RECORD_BYTES * i;
+            uint256 sides = _read(batch, pos + 4, 16); // bidWh | bidLimit | offerWh | offerLimit
+            uint256 bidWh = sides >> 96;
+            uint256 offerWh = (sides >> 32) & U32;
+            if (bidWh | offerWh == 0) continue;
             address wallet = _wallet(accounts[_read(batch, pos, 4)]);
+            if (!_orderSigned(domain, wallet, intervalId, sides, batch, pos + 20)) continue;
             uint256 e = energyWords[i];
-            uint256 word = ledger[i];
-            (uint256 buyCap, uint256 bidLimit, uint256 bidFlags) =
-                _order(domain, wallet, intervalId, SIDE_BID, batch, pos + 4, (e >> 128) & 2 ** 64 - 1, e & 2 ** 64 - 1);
-            (uint256 sellCap, uint256 offerLimit, uint256 offerFlags) =
-                _order(domain, wallet, intervalId, SIDE_OFFER, batch, pos + 77, e >> 192, (e >> 64) & 2 ** 64 - 1);
-            word |= (buyCap << 104) | (sellCap << 136) | (bidLimit << 168) | (offerLimit << 200);
-            word |= bidFlags | (offerFlags << 1);
-            ledger[i] = word;
+            (uint256 buyCap, uint256 bidFlags) = _cap(bidWh, (e >> 128) & 2 ** 64 - 1, e & 2 ** 64 - 1);
+            (uint256 sellCap, uint256 offerFlags) = _cap(offerWh, e >> 192, (e >> 64) & 2 ** 64 - 1);
+            uint256 limits = (((sides >> 64) & U32) << 168) | ((sides & U32) << 200);
+            ledger[i] = ledger[i] | (buyCap << 104) | (sellCap << 136) | limits | bidFlags | (offerFlags << 1);
             caps[i] = buyCap | (sellCap << 32);
         }
     }
 
-    /// @dev One side of a record at `pos`: u32 energy, u32 limit, r, s, v. Returns (cap,
-    ///      limit, HAS_BID [| BID_METER_BOUND]) or zeros when absent or badly signed.
-    function _order(
+    /// @dev One side's cap: (min(signed, attested - traded), HAS_BID [| BID_METER_BOUND]),
+    ///      or zeros when nothing is signed on that side.
+    function _cap(uint256 signedWh, uint256 attestedWh, uint256 tradedWh)
+        private
+        pure
+        returns (uint256 cap, uint256 flags)
+    {
+        if (signedWh == 0) return (0, 0);
+        uint256 meterWh = attestedWh > tradedWh ? attestedWh - tradedWh : 0;
+        if (meterWh < signedWh) return (meterWh, HAS_BID | BID_METER_BOUND);
+        return (signedWh, HAS_BID);
+    }
+
+    /// @dev True if the signature (r, s, v at `pos`) over the order `sides` (u32 bid Wh,
+    ///      bid limit, offer Wh, offer limit) is `wallet`'s, with low s.
+    function _orderSigned(
         bytes32 domain,
         address wallet,
         uint64 intervalId,
-        uint8 side,
+        uint256 sides,
         bytes calldata batch,
-        uint256 pos,
-        uint256 attestedWh,
-        uint256 tradedWh
-    ) private view returns (uint256 cap, uint256 limit, uint256 flags) {
-        uint256 signedWh = _read(batch, pos, 4);
-        if (signedWh == 0) return (0, 0, 0);
-        limit = _read(batch, pos + 4, 4);
+        uint256 pos
+    ) private view returns (bool) {
         address signer;
         bytes32 typehash = ORDER_TYPEHASH;
         // orderDigest() and ecrecover, in unallocated memory (inputs cleaned: stack values
@@ -716,29 +758,27 @@ contract GridMarket {
             mstore(p, typehash)
             mstore(add(p, 0x20), and(wallet, 0xffffffffffffffffffffffffffffffffffffffff))
             mstore(add(p, 0x40), and(intervalId, 0xffffffffffffffff))
-            mstore(add(p, 0x60), and(side, 0xff))
-            mstore(add(p, 0x80), signedWh)
-            mstore(add(p, 0xa0), limit)
-            let structHash := keccak256(p, 0xc0)
+            mstore(add(p, 0x60), shr(96, sides))
+            mstore(add(p, 0x80), and(shr(64, sides), 0xffffffff))
+            mstore(add(p, 0xa0), and(shr(32, sides), 0xffffffff))
+            mstore(add(p, 0xc0), and(sides, 0xffffffff))
+            let structHash := keccak256(p, 0xe0)
             mstore(p, 0x1901000000000000000000000000000000000000000000000000000000000000)
             mstore(add(p, 0x02), domain)
             mstore(add(p, 0x22), structHash)
             let digest := keccak256(p, 0x42)
             let cd := add(batch.offset, pos)
-            let s := calldataload(add(cd, 40))
+            let s := calldataload(add(cd, 32))
             if iszero(gt(s, HALF_ORDER)) {
                 mstore(p, digest)
-                mstore(add(p, 0x20), shr(248, calldataload(add(cd, 72))))
-                mstore(add(p, 0x40), calldataload(add(cd, 8)))
+                mstore(add(p, 0x20), shr(248, calldataload(add(cd, 64))))
+                mstore(add(p, 0x40), calldataload(cd))
                 mstore(add(p, 0x60), s)
                 mstore(0x00, 0)
                 if staticcall(gas(), 1, p, 0x80, 0x00, 0x20) { signer := mload(0x00) }
             }
         }
-        if (signer != wallet || wallet == address(0)) return (0, 0, 0);
-        uint256 meterWh = attestedWh > tradedWh ? attestedWh - tradedWh : 0;
-        if (meterWh < signedWh) return (meterWh, limit, HAS_BID | BID_METER_BOUND);
-        return (signedWh, limit, HAS_BID);
+        return signer == wallet && wallet != address(0);
     }
 
     /// @dev One pass over the packed trades: u16 buyer slot, u16 seller slot, u32 energy
@@ -987,7 +1027,7 @@ contract GridMarket {
     function _domainSeparator() private view returns (bytes32) {
         return
             keccak256(
-                abi.encode(DOMAIN_TYPEHASH, keccak256("GridMarket"), keccak256("2"), block.chainid, address(this))
+                abi.encode(DOMAIN_TYPEHASH, keccak256("GridMarket"), keccak256("3"), block.chainid, address(this))
             );
     }
 }

@@ -108,19 +108,24 @@ abstract contract Fixture is Base {
         rs[0] = r;
     }
 
-    /// @dev One side of a record: u32 energy, u32 limit, r, s, v (73 bytes; zeros if energy 0).
-    function side(uint256 signer, address participant, uint64 intervalId, uint8 s_, uint32 energyWh, uint32 limit)
-        internal
-        view
-        returns (bytes memory)
-    {
-        if (energyWh == 0) return new bytes(73);
-        bytes32 digest = market.orderDigest(participant, intervalId, s_, energyWh, limit);
+    /// @dev A signed order: u32 bid Wh, bid limit, offer Wh, offer limit, then r, s, v over
+    ///      both sides (81 bytes; zeros without an order on either side).
+    function order(
+        uint256 signer,
+        address participant,
+        uint64 intervalId,
+        uint32 bidWh,
+        uint32 bidLimit,
+        uint32 offerWh,
+        uint32 offerLimit
+    ) internal view returns (bytes memory) {
+        if (bidWh == 0 && offerWh == 0) return new bytes(81);
+        bytes32 digest = market.orderDigest(participant, intervalId, bidWh, bidLimit, offerWh, offerLimit);
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(signer, digest);
-        return abi.encodePacked(energyWh, limit, r, s, v);
+        return abi.encodePacked(bidWh, bidLimit, offerWh, offerLimit, r, s, v);
     }
 
-    /// @dev Participant i's record for `intervalId`: its index, bid and offer.
+    /// @dev Participant i's record for `intervalId`: its index and its signed order.
     function record(uint256 i, uint64 intervalId, uint32 bidWh, uint32 bidLimit, uint32 offerWh, uint32 offerLimit)
         internal
         view
@@ -128,9 +133,7 @@ abstract contract Fixture is Base {
     {
         address p = who(i);
         return abi.encodePacked(
-            market.participantIndex(p),
-            side(key(i), p, intervalId, 0, bidWh, bidLimit),
-            side(key(i), p, intervalId, 1, offerWh, offerLimit)
+            market.participantIndex(p), order(key(i), p, intervalId, bidWh, bidLimit, offerWh, offerLimit)
         );
     }
 

@@ -37,7 +37,7 @@ contract GridMarketTest is Fixture {
             trades
         );
         vm.recordLogs();
-        market.settle(intervalId, b, noReadings());
+        market.settle(intervalId, b, noReadings(), bytes32(0));
         return reasonsOf(vm.getRecordedLogs());
     }
 
@@ -68,10 +68,10 @@ contract GridMarketTest is Fixture {
         report(CAROL, 0, 0); // zero counter change
         // No signed bid of alice: the operator invents the trade.
         bytes memory b = batch2(
-            abi.encodePacked(uint32(1), new bytes(146)), record(CAROL, 1, 0, 0, 4000, 1), packTrade(0, 1, 4000, 250)
+            abi.encodePacked(uint32(1), new bytes(81)), record(CAROL, 1, 0, 0, 4000, 1), packTrade(0, 1, 4000, 250)
         );
         vm.recordLogs();
-        market.settle(1, b, noReadings());
+        market.settle(1, b, noReadings(), bytes32(0));
         assertEq(uint8(reasonsOf(vm.getRecordedLogs())[0]), market.REJECT_NO_ORDER(), "no order");
         // Even with alice's real bid, carol's zero export backs nothing.
         report(ALICE, 4000, 0);
@@ -119,21 +119,60 @@ contract GridMarketTest is Fixture {
         bytes memory b =
             batch2(record(ALICE, 1, 100, 300, 0, 0), record(BOB, 1, 0, 0, 100, 200), packTrade(0, 1, 10, 250));
         vm.recordLogs();
-        market.settle(2, b, noReadings());
+        market.settle(2, b, noReadings(), bytes32(0));
         assertEq(uint8(reasonsOf(vm.getRecordedLogs())[0]), market.REJECT_NO_ORDER(), "replayed interval");
         GridMarket here = market;
         market = new GridMarket(token, STEP); // orders signed for another market
-        bytes memory bid = side(key(ALICE), who(ALICE), 3, 0, 100, 300);
-        bytes memory offer = side(key(BOB), who(BOB), 3, 1, 100, 200);
+        bytes memory bid = order(key(ALICE), who(ALICE), 3, 100, 300, 0, 0);
+        bytes memory offer = order(key(BOB), who(BOB), 3, 0, 0, 100, 200);
         market = here;
-        bytes memory foreign = batch2(
-            abi.encodePacked(uint32(1), bid, new bytes(73)),
-            abi.encodePacked(uint32(2), new bytes(73), offer),
-            packTrade(0, 1, 10, 250)
-        );
+        bytes memory foreign =
+            batch2(abi.encodePacked(uint32(1), bid), abi.encodePacked(uint32(2), offer), packTrade(0, 1, 10, 250));
         vm.recordLogs();
-        market.settle(3, foreign, noReadings());
+        market.settle(3, foreign, noReadings(), bytes32(0));
         assertEq(uint8(reasonsOf(vm.getRecordedLogs())[0]), market.REJECT_NO_ORDER(), "other market");
+    }
+
+    /// Bid and offer are signed together: an operator who raises the offer side (or any
+    /// field) of a signed order invalidates both sides.
+    function test_orderEditedByTheOperatorIsRejected() public {
+        meterBacked();
+        report(ALICE, 0, 1000); // alice also exported, bob also imported
+        report(BOB, 1000, 0);
+        bytes memory a = record(ALICE, 1, 100, 300, 50, 200);
+        a[15] = bytes1(uint8(a[15]) + 1); // offer energy 50 -> 51 Wh (low byte of the offer Wh)
+        bytes memory b = batch2(a, record(BOB, 1, 100, 300, 100, 200), packTrade(1, 0, 10, 250));
+        vm.recordLogs();
+        market.settle(1, b, noReadings(), bytes32(0));
+        assertEq(uint8(reasonsOf(vm.getRecordedLogs())[0]), market.REJECT_NO_ORDER(), "edited order");
+        b = batch2(record(ALICE, 2, 100, 300, 50, 200), record(BOB, 2, 100, 300, 100, 200), packTrade(1, 0, 10, 250));
+        vm.recordLogs();
+        market.settle(2, b, noReadings(), bytes32(0));
+        assertEq(reasonsOf(vm.getRecordedLogs()).length, 0, "the order as signed settles");
+    }
+
+    /// The journal digest given to settle is committed in IntervalSettled; commitJournal
+    /// commits the last one, only for a settled interval and only by the settler.
+    function test_journalDigestIsCommittedWithTheSettlement() public {
+        bytes32 digest = keccak256("journal through interval 0");
+        vm.recordLogs();
+        market.settle(1, abi.encodePacked(uint16(0)), noReadings(), digest);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        bytes32 topic = keccak256("IntervalSettled(uint64,bytes32,uint256,uint256,uint256,uint256,bytes32)");
+        assertEq(logs[logs.length - 1].topics[0], topic, "IntervalSettled");
+        (,,,,, bytes32 committed) =
+            abi.decode(logs[logs.length - 1].data, (bytes32, uint256, uint256, uint256, uint256, bytes32));
+        assertEq(committed, digest, "digest in the event");
+        vm.expectRevert(abi.encodeWithSelector(GridMarket.InvalidInterval.selector, uint64(2), uint64(1), STEP));
+        market.commitJournal(2, digest);
+        vm.expectRevert(abi.encodeWithSelector(GridMarket.NotSettler.selector, who(BOB)));
+        vm.prank(who(BOB));
+        market.commitJournal(1, digest);
+        vm.recordLogs();
+        market.commitJournal(1, bytes32(uint256(digest) + 1));
+        logs = vm.getRecordedLogs();
+        assertEq(logs[0].topics[0], keccak256("JournalCommitted(uint64,bytes32)"), "JournalCommitted");
+        assertEq(abi.decode(logs[0].data, (bytes32)), bytes32(uint256(digest) + 1), "last digest");
     }
 
     function test_selfTradeAndUnpayableTradeAreRejected() public {
@@ -143,7 +182,7 @@ contract GridMarketTest is Fixture {
             abi.encodePacked(packTrade(0, 0, 1, 1), packTrade(0, 1, 1001, 1000), packTrade(0, 1, 999, 1000));
         bytes memory b = batch2(record(ALICE, 1, 5000, 1000, 100, 1), record(BOB, 1, 0, 0, 5000, 1), trades);
         vm.recordLogs();
-        market.settle(1, b, noReadings());
+        market.settle(1, b, noReadings(), bytes32(0));
         bytes memory reasons = reasonsOf(vm.getRecordedLogs());
         assertEq(uint8(reasons[0]), market.REJECT_SELF_TRADE(), "self trade");
         assertEq(uint8(reasons[1]), market.REJECT_INSUFFICIENT_BALANCE(), "1,001,000 > 1,000,000");
@@ -154,12 +193,12 @@ contract GridMarketTest is Fixture {
     function test_intervalIdsAdvanceByAtMostTheStep() public {
         meterBacked();
         vm.expectRevert(abi.encodeWithSelector(GridMarket.InvalidInterval.selector, uint64(5), uint64(0), STEP));
-        market.settle(5, abi.encodePacked(uint16(0)), noReadings());
-        market.settle(4, abi.encodePacked(uint16(0)), noReadings());
-        market.settle(2, abi.encodePacked(uint16(0)), noReadings()); // a late interval still settles
-        market.settle(8, abi.encodePacked(uint16(0)), noReadings());
+        market.settle(5, abi.encodePacked(uint16(0)), noReadings(), bytes32(0));
+        market.settle(4, abi.encodePacked(uint16(0)), noReadings(), bytes32(0));
+        market.settle(2, abi.encodePacked(uint16(0)), noReadings(), bytes32(0)); // a late interval still settles
+        market.settle(8, abi.encodePacked(uint16(0)), noReadings(), bytes32(0));
         vm.expectRevert(abi.encodeWithSelector(GridMarket.IntervalAlreadySettled.selector, uint64(8)));
-        market.settle(8, abi.encodePacked(uint16(0)), noReadings());
+        market.settle(8, abi.encodePacked(uint16(0)), noReadings(), bytes32(0));
     }
 
     // --------------------------------------------------------------- readings
@@ -173,7 +212,7 @@ contract GridMarketTest is Fixture {
         bytes memory b =
             batch2(record(ALICE, 1, 100, 300, 0, 0), record(BOB, 1, 0, 0, 100, 200), packTrade(0, 1, 100, 250));
         vm.recordLogs();
-        market.settle(1, b, one(r));
+        market.settle(1, b, one(r), bytes32(0));
         Vm.Log[] memory logs = vm.getRecordedLogs();
         assertEq(reasonsOf(logs).length, 0, "the trade settles");
         assertEq(logs.length, 1, "no ReadingRejected: IntervalSettled only");
@@ -187,7 +226,7 @@ contract GridMarketTest is Fixture {
         bytes memory b =
             batch2(record(ALICE, 1, 900, 300, 0, 0), record(BOB, 1, 0, 0, 900, 200), packTrade(0, 1, 900, 250));
         vm.recordLogs();
-        market.settle(1, b, one(older));
+        market.settle(1, b, one(older), bytes32(0));
         assertEq(reasonsOf(vm.getRecordedLogs()).length, 0, "backed by the newer reading");
     }
 
@@ -404,9 +443,9 @@ contract GridMarketTest is Fixture {
         market.setSettler(who(BOB));
         market.setRegistrar(who(CAROL));
         vm.expectRevert(abi.encodeWithSelector(GridMarket.NotSettler.selector, address(this)));
-        market.settle(1, abi.encodePacked(uint16(0)), noReadings());
+        market.settle(1, abi.encodePacked(uint16(0)), noReadings(), bytes32(0));
         vm.prank(who(BOB));
-        market.settle(1, abi.encodePacked(uint16(0)), noReadings());
+        market.settle(1, abi.encodePacked(uint16(0)), noReadings(), bytes32(0));
         vm.expectRevert(abi.encodeWithSelector(GridMarket.NotRegistrar.selector, who(BOB)));
         vm.prank(who(BOB));
         market.retireMeter(meterId(ALICE));

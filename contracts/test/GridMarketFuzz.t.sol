@@ -43,7 +43,7 @@ contract GridMarketFuzzTest is Fixture {
             record(0, 1, bidWh, bidLimit, 0, 0), record(1, 1, 0, 0, offerWh, offerLimit), packTrade(0, 1, wh, price)
         );
         vm.recordLogs();
-        market.settle(1, b, noReadings());
+        market.settle(1, b, noReadings(), bytes32(0));
         bool settled = reasonsOf(vm.getRecordedLogs()).length == 0;
         bool covered = offerLimit <= price && price <= bidLimit && wh <= bidWh && wh <= offerWh && wh <= importWh
             && wh <= exportWh && uint256(wh) * price <= DEPOSIT;

@@ -13,6 +13,7 @@ contract GridMarketGasTest is Fixture {
     uint256 internal constant PARTICIPANTS = 50;
     uint256 internal constant TRADES = 1000;
     uint256 internal constant GAS_PER_TRADE_TARGET = 3000;
+    bytes32 internal constant JOURNAL = keccak256("journal head");
 
     function setUp() public {
         deployMarket();
@@ -50,12 +51,12 @@ contract GridMarketGasTest is Fixture {
     /// Interval 2 of a running market: interval 1 first stored each participant's energy
     /// word (a one-time 20,000-gas zero-to-nonzero write per participant).
     function test_settle1000TradesWithinGasTarget() public {
-        market.settle(1, batch(1), readings());
+        market.settle(1, batch(1), readings(), bytes32(0));
         bytes memory b = batch(2);
         GridMarket.SignedCounters[] memory rs = readings();
         vm.recordLogs();
         uint256 before = gasleft();
-        market.settle(2, b, rs);
+        market.settle(2, b, rs, JOURNAL);
         uint256 used = before - gasleft();
         assertEq(vm.getRecordedLogs().length, 1, "IntervalSettled only: no trade or reading rejected");
         assertTrue(used <= GAS_PER_TRADE_TARGET * TRADES, "gas per trade above target");

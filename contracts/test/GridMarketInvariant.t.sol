@@ -101,7 +101,7 @@ contract Handler is Fixture {
                 )
             );
         }
-        market.settle(interval, b, noReadings());
+        market.settle(interval, b, noReadings(), bytes32(0));
     }
 
     function openSession(uint256 i, uint256 cap) external {

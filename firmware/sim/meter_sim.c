@@ -155,6 +155,19 @@ static avr_uart_t *uart0;
 static avr_irq_t *uart_in_irq;
 static atomic_ulong rx_from_host, rx_delivered, rx_overrun, rx_dropped_off, tx_dropped;
 static atomic_uint stack_low = 0xFFFF;
+/* An `out SPH` leaves SP half-written (new high byte, old low byte) until the `out SPL`
+ * two instructions later, with interrupts off meanwhile: avr-gcc's frame set-up and
+ * __prologue_saves__ do this. A half-written SP is no stack use (crossing a 256-byte
+ * boundary it reads as 256 bytes deeper), so SP is not sampled until SPL is written. */
+static int sp_half_written;
+
+static void track_sp_write(avr_t *avr, uint32_t pc) {
+  uint16_t op = (uint16_t)(avr->flash[pc] | avr->flash[pc + 1] << 8);
+  if ((op & 0xF800) != 0xB800) return; /* not OUT A, Rr */
+  unsigned io = ((op >> 5) & 0x30) | (op & 0x0F);
+  if (io + 0x20 == R_SPH) sp_half_written = 1;
+  else if (io + 0x20 == R_SPL) sp_half_written = 0;
+}
 
 static unsigned ring_used(ring_t *r) { return r->head - r->tail; }
 static int ring_put(ring_t *r, uint8_t b) {
@@ -432,9 +445,11 @@ int main(int argc, char **argv) {
   for (unsigned n = 0;; ++n) {
     avr_cycle_count_t before = avr->cycle;
     int sleeping = avr->state == cpu_Sleeping;
+    uint32_t pc0 = avr->pc;
     int state = avr_run(avr);
+    track_sp_write(avr, pc0);
     unsigned sp = (unsigned)(avr->data[R_SPL] | avr->data[R_SPH] << 8);
-    if (sp < stack_low && sp > 0x100) stack_low = sp; /* deepest stack (0x100: before init) */
+    if (!sp_half_written && sp < stack_low && sp > 0x100) stack_low = sp; /* deepest stack (0x100: before init) */
     if (sleeping) asleep += avr->cycle - before;
     if (state == cpu_Done || state == cpu_Crashed) {
       fprintf(stderr, "meter_sim: firmware stopped (state %d)\n", state);

@@ -41,7 +41,7 @@ bool Auth::challenge(uint32_t now_ms, uint32_t entropy, uint8_t nonce[kNonceSize
 }
 
 Auth::Result Auth::verify(const uint8_t key[32], uint8_t first, const uint8_t* rest, uint8_t rest_len,
-                          const uint8_t tag[kTagSize], uint32_t now_ms) {
+                          const uint8_t tag[kTagSize], uint32_t now_ms, bool tag_canonical) {
   if (locked_out(now_ms)) return kLockedOut;
   const bool fresh = pending_ && now_ms - nonce_time_ < kNonceLifetimeMs;
   if (!fresh) {
@@ -56,7 +56,7 @@ Auth::Result Auth::verify(const uint8_t key[32], uint8_t first, const uint8_t* r
   mac.update(rest, rest_len);
   uint8_t expected[Sha256::kDigestSize];
   mac.finish(expected);
-  if (!equal_constant_time(expected, tag, kTagSize)) {
+  if (!(equal_constant_time(expected, tag, kTagSize) & tag_canonical)) {
     if (failures_ < 255) ++failures_;
     if (failures_ >= 3) start_lockout(now_ms);
     return kBadTag;

@@ -15,9 +15,10 @@ class Auth {
   // Issues a fresh nonce (replacing any pending one); false while locked out.
   bool challenge(uint32_t now_ms, uint32_t entropy, uint8_t nonce[kNonceSize]);
   // Checks tag = HMAC-SHA256(key, nonce ‖ first ‖ rest)[0:16]; consumes the nonce when it
-  // gets as far as the tag check.
+  // gets as far as the tag check. A tag that came non-canonically encoded
+  // (`tag_canonical` false) is a bad tag whatever its bits.
   Result verify(const uint8_t key[32], uint8_t first, const uint8_t* rest, uint8_t rest_len,
-                const uint8_t tag[kTagSize], uint32_t now_ms);
+                const uint8_t tag[kTagSize], uint32_t now_ms, bool tag_canonical = true);
   // Forgets a pending nonce (SYSTEM_RESET): an AUTH after it gets NO_CHALLENGE.
   void discard_nonce() { pending_ = false; }
   bool locked_out(uint32_t now_ms) const { return lockout_remaining_s(now_ms) > 0; }

@@ -2,15 +2,18 @@
 #pragma once
 #include "sha256.h"
 
+// Keys up to one block (64 bytes; hash a longer key first, as RFC 2104 does). The key is
+// read again by finish(): it must stay as it is until then (finish may write over it).
 class HmacSha256 {
  public:
-  void begin(const uint8_t* key, size_t key_len);
+  void begin(const uint8_t* key, uint8_t key_len);
   void update(const uint8_t* data, size_t len) { inner_.update(data, len); }
   void finish(uint8_t mac[Sha256::kDigestSize]);
 
  private:
   Sha256 inner_;
-  uint8_t key_block_[Sha256::kBlockSize];  // key padded to one block (not yet XORed)
+  const uint8_t* key_;
+  uint8_t key_len_;
 };
 
 // True when the first n bytes match; the time taken does not depend on where they differ.

@@ -12,7 +12,8 @@ const uint8_t kAnalogMessage = 0xE0, kDigitalMessage = 0x90, kReportAnalog = 0xC
               kReportVersion = 0xF9, kSystemReset = 0xFF;
 const uint8_t kStringData = 0x71, kReportFirmware = 0x79, kCapabilityQuery = 0x6B,
               kCapabilityResponse = 0x6C, kAnalogMappingQuery = 0x69,
-              kAnalogMappingResponse = 0x6A, kSamplingInterval = 0x7A;
+              kAnalogMappingResponse = 0x6A, kSamplingInterval = 0x7A,
+              kPinStateQuery = 0x6D, kPinStateResponse = 0x6E;
 // Meter sysex (PROTOCOL.md §5)
 enum : uint8_t {
   kIdentity = 0x01,
@@ -91,6 +92,15 @@ __attribute__((noinline)) void reading_digest(uint8_t* digest, const char* meter
 
 Board* busy_board = 0;
 void busy_trampoline() { busy_board->busy(); }
+SigningStore* key_store = 0;
+void read_signing_key(uint8_t* key) { key_store->read_key(key); }
+
+// bytes[n] septets with every MSB septet 0 or 1: the one encoding PROTOCOL.md §3 allows.
+bool canonical_bytes(const uint8_t* p, uint8_t n) {
+  uint8_t high = 0;
+  for (uint8_t i = 0; i < n; ++i) high |= p[2 * i + 1];
+  return high <= 1;
+}
 
 bool reserved(uint8_t pin) { return pin == 0 || pin == 1 || pin == MeterApp::kRelayPin; }
 bool analog_pin(uint8_t pin) { return pin >= 14 && pin < MeterApp::kPins; }
@@ -130,6 +140,7 @@ void MeterApp::begin() {
   clock_s_ = signing_.clock_ceiling();
   clock_ms_ = boot_ms_;
   busy_board = &board_;
+  key_store = &signing_;
   log_.load(reported_imp_, reported_exp_);
   totals_.set(reported_imp_, reported_exp_);
   last_persist_ = last_report_save_ = boot_ms_;
@@ -158,7 +169,31 @@ void MeterApp::set_pin_mode(uint8_t pin, uint8_t mode) {
       mode != Board::kPullup)
     return;
   modes_[pin] = mode;
+  levels_[pin >> 3] &= static_cast<uint8_t>(~(1 << (pin & 7)));
   board_.pin_mode(pin, static_cast<Board::PinMode>(mode));
+}
+
+void MeterApp::write_pin(uint8_t pin, bool high) {
+  if (pin >= kPins || reserved(pin) || modes_[pin] != Board::kOutput) return;
+  const uint8_t bit = static_cast<uint8_t>(1 << (pin & 7));
+  if (high)
+    levels_[pin >> 3] |= bit;
+  else
+    levels_[pin >> 3] &= static_cast<uint8_t>(~bit);
+  board_.digital_write(pin, high);
+}
+
+// PIN_STATE_RESPONSE as StandardFirmata sends it (PROTOCOL.md §4).
+void MeterApp::send_pin_state(uint8_t pin) {
+  out_.begin_sysex(kPinStateResponse);
+  out_.u7(pin);
+  if (pin < kPins) {
+    const bool mine = reserved(pin);
+    const uint8_t mode = mine ? 0x7F : modes_[pin];
+    out_.u7(mode);
+    out_.u7(mode == Board::kPullup || (mode == Board::kOutput && (levels_[pin >> 3] >> (pin & 7)) & 1));
+  }
+  out_.end_sysex();
 }
 
 uint8_t MeterApp::port_value(uint8_t port) {
@@ -192,14 +227,10 @@ void MeterApp::on_message(uint8_t status, uint8_t d1, uint8_t d2) {
   } else if (status == kSetPinMode) {
     set_pin_mode(d1, d2);
   } else if (status == kSetDigitalPin) {
-    if (d1 < kPins && modes_[d1] == Board::kOutput && !reserved(d1)) board_.digital_write(d1, d2);
+    write_pin(d1, d2);
   } else if (kind == kDigitalMessage) {
     const uint8_t mask = static_cast<uint8_t>(d1 | d2 << 7);
-    for (uint8_t bit = 0; bit < 8; ++bit) {
-      const uint8_t pin = low * 8 + bit;
-      if (pin < kPins && !reserved(pin) && modes_[pin] == Board::kOutput)
-        board_.digital_write(pin, mask & (1 << bit));
-    }
+    for (uint8_t bit = 0; bit < 8; ++bit) write_pin(low * 8 + bit, mask & (1 << bit));
   } else if (kind == kReportAnalog) {
     if (low < 6) {
       if (d1) analog_reporting_ |= 1 << low;
@@ -241,6 +272,9 @@ void MeterApp::on_sysex(uint8_t command, const uint8_t* payload, uint16_t septet
       }
       return;
     case kStringData:
+      return;
+    case kPinStateQuery:
+      if (septets) send_pin_state(payload[0]);
       return;
   }
   if (command >= 0x01 && command <= 0x0F) handle_meter(command, payload, septets);
@@ -309,7 +343,8 @@ __attribute__((noinline)) void MeterApp::handle_auth(const uint8_t* payload, uin
   uint8_t tag[Auth::kTagSize];
   read_bytes(payload + msg_len - 1, Auth::kTagSize, tag);
   const uint8_t failures_before = auth_.failures();
-  const Auth::Result r = auth_.verify(settings_.key, kAuthCmd, payload, msg_len - 1, tag, now);
+  const Auth::Result r = auth_.verify(settings_.key, kAuthCmd, payload, msg_len - 1, tag, now,
+                                      canonical_bytes(payload + msg_len - 1, Auth::kTagSize));
   if (auth_.failures() != failures_before) {
     settings_.failures = auth_.failures();
     save_settings();
@@ -376,6 +411,7 @@ __attribute__((noinline)) uint8_t MeterApp::apply_auth_command(uint8_t cmd, cons
       break;
     case kSetKey: {
       if (n != 2 * Settings::kKeySize) return detail = received, kBadLength;
+      if (!canonical_bytes(args, Settings::kKeySize)) return detail = 1, kBadValue;
       read_bytes(args, Settings::kKeySize, next.key);
       uint8_t any = 0;
       for (uint8_t i = 0; i < Settings::kKeySize; ++i) any |= next.key[i];
@@ -387,6 +423,7 @@ __attribute__((noinline)) uint8_t MeterApp::apply_auth_command(uint8_t cmd, cons
     }
     case kNewSigningKey: {
       if (n != 2 * 32) return detail = received, kBadLength;
+      if (!canonical_bytes(args, sizeof rekey_entropy_)) return detail = 1, kBadValue;
       read_bytes(args, sizeof rekey_entropy_, rekey_entropy_);
       rekey_pending_ = true;  // poll() makes the key and then acknowledges
       return 0xFF;
@@ -546,8 +583,8 @@ bool MeterApp::ensure_signing_key() {
   return false;
 }
 
+// Both run with the key in place (poll() makes it first).
 __attribute__((noinline)) void MeterApp::send_signer() {
-  if (!ensure_signing_key()) return;
   uint8_t pub[64];
   signing_.read_public(pub);
   out_.begin_sysex(kSigner);
@@ -559,7 +596,6 @@ __attribute__((noinline)) void MeterApp::send_signer() {
 // The message of bench/attestation.py: "GBR1" ‖ meter_id bytes32 ‖ seq u32 ‖ import_wh u64
 // ‖ export_wh u64 ‖ time_s u64, big-endian; signed over its SHA-256.
 __attribute__((noinline)) void MeterApp::send_signed_reading() {
-  if (!ensure_signing_key()) return;
   const uint32_t now = board_.millis();
   if (totals_.mwh_since_mark() > 0 && now - last_report_save_ >= kPersistBeforeReportMs) {
     last_report_save_ = now;
@@ -580,12 +616,7 @@ __attribute__((noinline)) void MeterApp::send_signed_reading() {
   uint8_t digest[32], r[32], s[32], recid;
   board_.busy();  // the EEPROM writes above took a while
   reading_digest(digest, settings_.meter_id, seq, imp, exp, time_s);
-  {
-    uint8_t key[32];
-    signing_.read_key(key);
-    ecdsa::sign(r, s, recid, key, digest, busy_trampoline);
-    memset(key, 0, sizeof key);
-  }
+  ecdsa::sign(r, s, recid, read_signing_key, digest, busy_trampoline);
   out_.begin_sysex(kSignedReading);
   out_.u(seq, 5);
   out_.u(imp, 5);
@@ -615,6 +646,11 @@ void MeterApp::poll() {
     } else {
       send_error(kStorageError, kAuthCmd, 0);
     }
+  }
+  // A first key is made here, not inside send_signer() or send_signed_reading(): their
+  // frames stay off the stack of the key generation.
+  if ((signer_pending_ || sign_pending_) && !ensure_signing_key()) {
+    signer_pending_ = sign_pending_ = false;
   }
   if (signer_pending_) {
     signer_pending_ = false;

@@ -59,6 +59,8 @@ class MeterApp : public FirmataHandler {
   void handle_auth(const uint8_t* payload, uint8_t septets);
   uint8_t apply_auth_command(uint8_t cmd, const uint8_t* args, uint8_t n, uint16_t& detail);
   void set_pin_mode(uint8_t pin, uint8_t mode);
+  void write_pin(uint8_t pin, bool high);  // OUTPUT pins only
+  void send_pin_state(uint8_t pin);
   void reset_pins();
   void persist(uint32_t now);
   bool save_settings();
@@ -91,4 +93,5 @@ class MeterApp : public FirmataHandler {
   uint8_t digital_reporting_ = 0;  // bit per port
   uint8_t last_port_[3] = {0, 0, 0};
   uint8_t modes_[kPins];
+  uint8_t levels_[3] = {0, 0, 0};  // bit per pin: the level last written to an OUTPUT pin
 };

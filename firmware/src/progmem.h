@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 #define PROGMEM
+#define pgm_read_byte(p) (*(const uint8_t*)(p))
 #define pgm_read_dword(p) (*(const uint32_t*)(p))
 #define memcpy_P memcpy
 #endif

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 namespace secp256k1 {
+// In flash (PROGMEM) on the AVR.
 extern const uint8_t kP[32];
 extern const uint8_t kN[32];
 
@@ -21,9 +22,11 @@ struct Jacobian {
 };
 
 void point_double(Jacobian& p);
-void point_add_affine(Jacobian& p, const Affine& q);  // p += q
-// `blind`: any nonzero field element; it hides the inversion's timing.
-void to_affine(Affine& out, const Jacobian& p, const uint8_t* blind);  // out may alias p
+// p += q, q = x ‖ y in flash (PROGMEM). True when p was q: then p is q, to be doubled.
+bool point_add_affine(Jacobian& p, const uint8_t* q_P);
+// `blind`: any nonzero field element; it hides the inversion's timing. Uses p.z as
+// scratch; out may alias p.
+void to_affine(Affine& out, Jacobian& p, const uint8_t* blind);
 
 // k·G; k < n. Calls `yield` twice per comb column (128 times, ~25 ms apart on the AVR) so
 // the caller can keep other work (metering, the watchdog) going.

@@ -1,5 +1,7 @@
 #include "sha256.h"
 
+#include <string.h>
+
 #include "progmem.h"
 
 namespace {
@@ -20,8 +22,11 @@ const uint32_t kInit[8] PROGMEM = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
 
 // Out of line: inlined with constant shifts it would double the code size on the AVR.
+// Whole bytes first (byte moves on the AVR), then the remaining bits one at a time.
 __attribute__((noinline)) uint32_t rotr(uint32_t x, uint8_t n) {
-  return (x >> n) | (x << (32 - n));
+  for (; n >= 8; n -= 8) x = x >> 8 | x << 24;
+  for (; n; --n) x = x >> 1 | x << 31;
+  return x;
 }
 
 }  // namespace
@@ -62,15 +67,15 @@ void Sha256::finish(uint8_t digest[kDigestSize]) {
   reset();
 }
 
-// One 64-byte block, with the message schedule kept in a rolling 16-word window.
+// One 64-byte block, with the message schedule kept in a rolling 16-word window and the
+// working variables a..h in an array shifted down each round (small code, small frame).
 void Sha256::compress() {
-  uint32_t w[16];
+  uint32_t w[16], v[8];  // v: a, b, c, d, e, f, g, h
   for (uint8_t i = 0; i < 16; ++i) {
     const uint8_t* p = block_ + 4 * i;
     w[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
   }
-  uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3];
-  uint32_t e = h_[4], f = h_[5], g = h_[6], h = h_[7];
+  memcpy(v, h_, sizeof v);
   for (uint8_t t = 0; t < 64; ++t) {
     if (t >= 16) {
       const uint32_t w15 = w[(t - 15) & 15], w2 = w[(t - 2) & 15];
@@ -78,24 +83,14 @@ void Sha256::compress() {
       const uint32_t s1 = rotr(w2, 17) ^ rotr(w2, 19) ^ (w2 >> 10);
       w[t & 15] += s0 + w[(t - 7) & 15] + s1;
     }
-    const uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) +
+    const uint32_t e = v[4];
+    const uint32_t t1 = v[7] + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & v[5]) ^ (~e & v[6])) +
                         pgm_read_dword(&kRound[t]) + w[t & 15];
-    const uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-    h = g;
-    g = f;
-    f = e;
-    e = d + t1;
-    d = c;
-    c = b;
-    b = a;
-    a = t1 + t2;
+    const uint32_t a = v[0];
+    const uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & v[1]) ^ (a & v[2]) ^ (v[1] & v[2]));
+    memmove(v + 1, v, 7 * sizeof v[0]);
+    v[4] += t1;
+    v[0] = t1 + t2;
   }
-  h_[0] += a;
-  h_[1] += b;
-  h_[2] += c;
-  h_[3] += d;
-  h_[4] += e;
-  h_[5] += f;
-  h_[6] += g;
-  h_[7] += h;
+  for (uint8_t i = 0; i < 8; ++i) h_[i] += v[i];
 }

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "progmem.h"
+
 namespace u256 {
 
 void (*yield)() = 0;
@@ -24,6 +26,33 @@ uint8_t sub(uint8_t* r, const uint8_t* a, const uint8_t* b) {
     borrow = (t >> 8) & 1;
   }
   return borrow;
+}
+
+uint8_t sub_m(uint8_t* r, const uint8_t* a, const uint8_t* m) {
+  uint8_t borrow = 0;
+  for (uint8_t i = 0; i < kBytes; ++i) {
+    const uint16_t t = static_cast<uint16_t>(a[i]) - pgm_read_byte(m + i) - borrow;
+    r[i] = static_cast<uint8_t>(t);
+    borrow = (t >> 8) & 1;
+  }
+  return borrow;
+}
+
+namespace {
+uint8_t add_m(uint8_t* r, const uint8_t* a, const uint8_t* m) {
+  uint16_t c = 0;
+  for (uint8_t i = 0; i < kBytes; ++i) {
+    c += static_cast<uint16_t>(a[i]) + pgm_read_byte(m + i);
+    r[i] = static_cast<uint8_t>(c);
+    c >>= 8;
+  }
+  return static_cast<uint8_t>(c);
+}
+}  // namespace
+
+bool below(const uint8_t* a, const uint8_t* m) {
+  uint8_t t[kBytes];
+  return sub_m(t, a, m);
 }
 
 int8_t cmp(const uint8_t* a, const uint8_t* b) {
@@ -52,14 +81,14 @@ void to_be(uint8_t* be, const uint8_t* a) { from_be(be, a); }
 __attribute__((noinline)) void mod_add(uint8_t* r, const uint8_t* a, const uint8_t* b, const uint8_t* m) {
   uint8_t t[kBytes];
   const uint8_t carry = add(r, a, b);
-  const uint8_t borrow = sub(t, r, m);
+  const uint8_t borrow = sub_m(t, r, m);
   select(r, t, carry | !borrow);
 }
 
 __attribute__((noinline)) void mod_sub(uint8_t* r, const uint8_t* a, const uint8_t* b, const uint8_t* m) {
   uint8_t t[kBytes];
   const uint8_t borrow = sub(r, a, b);
-  add(t, r, m);
+  add_m(t, r, m);
   select(r, t, borrow);
 }
 
@@ -88,7 +117,7 @@ void shift_right(uint8_t* a, uint8_t top) {
 // x = x / 2 mod m
 void halve(uint8_t* x, const uint8_t* m) {
   uint8_t carry = 0;
-  if (x[0] & 1) carry = add(x, x, m);
+  if (x[0] & 1) carry = add_m(x, x, m);
   shift_right(x, carry);
 }
 bool is_one(const uint8_t* a) {
@@ -99,14 +128,16 @@ bool is_one(const uint8_t* a) {
 }  // namespace
 
 // Invariants: x1·a ≡ u and x2·a ≡ v (mod m); gcd(u, v) = 1 throughout.
+// u is worked in r.
 __attribute__((noinline)) void mod_inv(uint8_t* r, const uint8_t* a, const uint8_t* m) {
-  uint8_t u[kBytes], v[kBytes], x1[kBytes], x2[kBytes];
+  uint8_t v[kBytes], x1[kBytes], x2[kBytes];
+  uint8_t* u = r;
   if (is_zero(a)) {
     memset(r, 0, kBytes);
     return;
   }
-  memcpy(u, a, kBytes);
-  memcpy(v, m, kBytes);
+  memmove(u, a, kBytes);
+  memcpy_P(v, m, kBytes);
   memset(x1, 0, kBytes);
   memset(x2, 0, kBytes);
   x1[0] = 1;

@@ -18,6 +18,12 @@ void select(uint8_t* r, const uint8_t* a, bool take, uint8_t n = kBytes);
 void from_be(uint8_t* r, const uint8_t* be);
 void to_be(uint8_t* be, const uint8_t* a);
 
+// Moduli `m` (and `m_P` below) live in flash (PROGMEM) on the AVR.
+// r = a − m; returns the borrow.
+uint8_t sub_m(uint8_t* r, const uint8_t* a, const uint8_t* m);
+// a < m
+bool below(const uint8_t* a, const uint8_t* m);
+
 // a, b < m
 void mod_add(uint8_t* r, const uint8_t* a, const uint8_t* b, const uint8_t* m);
 void mod_sub(uint8_t* r, const uint8_t* a, const uint8_t* b, const uint8_t* m);

@@ -24,9 +24,16 @@ static std::string sha(const std::string& msg) {
   return hex(out, 32);
 }
 
-static std::string hmac(const std::vector<uint8_t>& key, const std::string& msg) {
+// Keys longer than a block are hashed first (RFC 2104 §2): the caller's job here.
+static std::string hmac(std::vector<uint8_t> key, const std::string& msg) {
+  if (key.size() > Sha256::kBlockSize) {
+    Sha256 k;
+    k.update(key.data(), key.size());
+    key.assign(Sha256::kDigestSize, 0);
+    k.finish(key.data());
+  }
   HmacSha256 h;
-  h.begin(key.data(), key.size());
+  h.begin(key.data(), static_cast<uint8_t>(key.size()));
   h.update(reinterpret_cast<const uint8_t*>(msg.data()), msg.size());
   uint8_t out[32];
   h.finish(out);

@@ -44,13 +44,16 @@ struct Sig {
   int recid;
 };
 
+uint8_t signing_key[32];
+void read_key(uint8_t* key) { std::memcpy(key, signing_key, 32); }
+
 Sig sign_text(const char* key_hex, const std::string& text) {
-  uint8_t key[32], digest[32], r[32], s[32], recid = 9;
-  unhex(key, key_hex);
+  uint8_t digest[32], r[32], s[32], recid = 9;
+  unhex(signing_key, key_hex);
   Sha256 h;
   h.update(reinterpret_cast<const uint8_t*>(text.data()), text.size());
   h.finish(digest);
-  ecdsa::sign(r, s, recid, key, digest, nullptr);
+  ecdsa::sign(r, s, recid, read_key, digest, nullptr);
   return {hex(r, 32), hex(s, 32), recid};
 }
 
@@ -110,7 +113,7 @@ TEST(private_key_range) {
 TEST(field_reduction_edges) {
   // (p − 1)² ≡ 1 and (2²⁵⁶ − 2³² − 978)·2 ≡ p − 2·1 ... checked as (p−1)·(p−1) = 1, (p−1)·2 = p−2
   uint8_t pm1[32], two[32], r[32];
-  std::memcpy(pm1, secp256k1::kP, 32);
+  std::memcpy(pm1, secp256k1::kP, 32);  // flash is plain memory on the host
   pm1[0] -= 1;
   secp256k1::fe_mul(r, pm1, pm1);
   uint8_t one[32] = {1};

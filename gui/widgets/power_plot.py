@@ -8,33 +8,46 @@ import numpy as np
 import pyqtgraph as pg
 
 from bench.events import MeterSample
+from bench.report.colors import alternate_color, meter_color
+from gui.widgets.legend import RowLegend
 
-_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
+class PowerPlot(pg.GraphicsLayoutWidget):
+    """Scrolling plot of each meter's power in kW against simulated hours.
 
-class PowerPlot(pg.PlotWidget):
-    """Scrolling plot of each meter's power in kW against simulated hours."""
+    Each meter keeps its colour in every run (:func:`bench.report.colors.meter_color`);
+    the legend sits in its own row under the plot, so it never covers a curve.
+    """
 
     def __init__(self, history: int = 2000) -> None:
-        super().__init__(title="Meter power (import +, export −)")
-        self.setLabel("left", "power (kW)")
-        self.setLabel("bottom", "simulated time (h)")
-        self.getAxis("left").enableAutoSIPrefix(False)
-        self.showGrid(x=True, y=True, alpha=0.3)
-        self.addLegend(offset=(10, 5), colCount=4, brush=(0, 0, 0, 160))
+        super().__init__()
+        self.plot_item = self.addPlot(row=0, col=0, title="Meter power (import +, export −)")
+        self.plot_item.setLabel("left", "power (kW)")
+        self.plot_item.setLabel("bottom", "simulated time (h)")
+        self.plot_item.getAxis("left").enableAutoSIPrefix(False)
+        self.plot_item.showGrid(x=True, y=True, alpha=0.3)
+        self.legend = RowLegend(4)
+        self.addItem(self.legend, row=1, col=0)
         self._history = history
         self._times_h: dict[str, deque[float]] = {}
         self._powers_kw: dict[str, deque[float]] = {}
         self._curves: dict[str, pg.PlotDataItem] = {}
+        self.colors: dict[str, str] = {}
         self._dirty = False
 
     def add_sample(self, sample: MeterSample) -> None:
         """Buffer one sample; call :meth:`refresh` to redraw."""
         key = sample.meter_id
         if key not in self._curves:
-            color = _PALETTE[len(self._curves) % len(_PALETTE)]
+            color = meter_color(key)
+            if color in self.colors.values():
+                color = alternate_color(key)
+            self.colors[key] = color
             name = f"{sample.meter_id} ({sample.participant})"
-            self._curves[key] = self.plot(pen=pg.mkPen(color, width=2), name=name)
+            curve = self.plot_item.plot(pen=pg.mkPen(color, width=2))
+            self.legend.addItem(curve, name)
+            self.ci.layout.activate()  # give the legend's new row its room now
+            self._curves[key] = curve
             self._times_h[key] = deque(maxlen=self._history)
             self._powers_kw[key] = deque(maxlen=self._history)
         self._times_h[key].append(sample.sim_time_s / 3600.0)

@@ -7,6 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from bench.events import IntervalReport
+from gui.widgets.legend import RowLegend
 
 _SHORT = {
     "production_cost": "cost",
@@ -23,19 +24,23 @@ class PricePlot(pg.GraphicsLayoutWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self._history = self.addPlot(title="Price per interval")
+        self._history = self.addPlot(row=0, col=0, title="Price per interval")
         self._history.setLabel("left", "LABC/kWh")
         self._history.getAxis("left").enableAutoSIPrefix(False)
         self._history.setLabel("bottom", "interval")
         self._history.showGrid(x=True, y=True, alpha=0.3)
-        legend = self._history.addLegend(offset=(10, 10))
+        # the legend has its own row under the plot: it never covers a curve
+        legend = RowLegend(3)
+        self.addItem(legend, row=1, col=0)
+        self.legend = legend
         self._cleared = self._history.plot(
-            pen=pg.mkPen("#d62728", width=2), symbol="o", symbolSize=5, name="cleared"
+            pen=pg.mkPen("#d62728", width=2), symbol="o", symbolSize=5
         )
         self._total = self._history.plot(
-            pen=pg.mkPen("#1f77b4", width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
-            name="instantaneous",
+            pen=pg.mkPen("#1f77b4", width=2, style=pg.QtCore.Qt.PenStyle.DashLine)
         )
+        legend.addItem(self._cleared, "cleared")
+        legend.addItem(self._total, "instantaneous")
         # the battery's state of charge on its own axis, linked in x
         self._soc_view = pg.ViewBox()
         self._history.showAxis("right")
@@ -48,7 +53,7 @@ class PricePlot(pg.GraphicsLayoutWidget):
         legend.addItem(self._soc, "battery SoC")
         self._history.vb.sigResized.connect(self._align_soc_view)
         self._soc_kwh: list[float] = []
-        self._breakdown = self.addPlot(title="Price components (latest)")
+        self._breakdown = self.addPlot(row=0, col=1, title="Price components (latest)")
         self._breakdown.setLabel("left", "LABC/kWh")
         self._breakdown.getAxis("left").enableAutoSIPrefix(False)
         self._breakdown.showGrid(y=True, alpha=0.3)

@@ -11,7 +11,7 @@ from eth_account import Account
 
 from bench.chain import Anvil, Market
 from bench.chain.keys import ANVIL_ACCOUNT_0_KEY, KeyRing, load_key, operator_account
-from bench.chain.orders import SIDE_BID, SIDE_OFFER, SignedBook, sign_order
+from bench.chain.orders import SignedBook, sign_order
 from bench.errors import ChainError, ConfigError
 from pricing import Trade
 from tests.chain.conftest import DEPOSIT_WEI, Meters
@@ -19,15 +19,20 @@ from tests.chain.conftest import DEPOSIT_WEI, Meters
 pytestmark = pytest.mark.chain
 
 
-def order(market: Market, name: str, interval_id: int, side: int, wh: int, limit: int):
+def order(
+    market: Market,
+    name: str,
+    interval_id: int,
+    bid: tuple[int, int] = (0, 0),
+    offer: tuple[int, int] = (0, 0),
+):
     return sign_order(
         market.wallet(name).account,
         chain_id=market.client.chain_id,
         market=market.address,
         interval_id=interval_id,
-        side=side,
-        energy_wh=wh,
-        limit_price_wei_per_wh=limit,
+        bid=bid,
+        offer=offer,
     )
 
 
@@ -36,7 +41,7 @@ def test_zero_counter_drain_is_rejected(market: Market, meters: Meters) -> None:
     readings = meters.next(alice=(0, 0), carol=(0, 0))
     drain = [Trade("alice", "carol", 4000, 250)]
     # Carol signs an offer, alice signs nothing: the operator invents her side.
-    book = SignedBook({}, {"carol": order(market, "carol", 1, SIDE_OFFER, 4000, 1)})
+    book = SignedBook({"carol": order(market, "carol", 1, offer=(4000, 1))})
     s = market.settle_interval(1, drain, readings, book=book)
     assert s.rejected_trades == ((drain[0], "no signed order for that side"),)
     # Even with alice's own bid, carol's zero export backs nothing.
@@ -53,8 +58,10 @@ def test_trade_above_a_signed_limit_or_quantity_is_rejected(market: Market, mete
         Trade("alice", "bob", 20, 250),  # beyond bob's 100 Wh in total
     ]
     book = SignedBook(
-        {"alice": order(market, "alice", 1, SIDE_BID, 500, 300)},
-        {"bob": order(market, "bob", 1, SIDE_OFFER, 100, 200)},
+        {
+            "alice": order(market, "alice", 1, bid=(500, 300)),
+            "bob": order(market, "bob", 1, offer=(100, 200)),
+        }
     )
     s = market.settle_interval(1, trades, meters.next(), book=book)
     assert s.settled_trades == (trades[2],)
@@ -72,11 +79,9 @@ def test_order_signed_by_someone_else_is_refused(market: Market, meters: Meters)
         chain_id=market.client.chain_id,
         market=market.address,
         interval_id=1,
-        side=SIDE_BID,
-        energy_wh=100,
-        limit_price_wei_per_wh=300,
+        bid=(100, 300),
     )
-    book = SignedBook({"alice": forged}, {"bob": order(market, "bob", 1, SIDE_OFFER, 100, 1)})
+    book = SignedBook({"alice": forged, "bob": order(market, "bob", 1, offer=(100, 1))})
     s = market.settle_interval(1, [Trade("alice", "bob", 10, 250)], meters.next(), book=book)
     assert [why for _, why in s.rejected_trades] == ["no signed order for that side"]
 

@@ -136,12 +136,15 @@ def test_fast_settle_encoding_matches_web3(market: Market, meters: Meters) -> No
     trades = [Trade("alice", "bob", 100, 250), Trade("carol", "alice", 40, 300)]
     readings = meters.next()
     book = market.settler.sign_book(7, trades)
-    data, _ = market.settler.settle_calldata(7, trades, readings, book=book)
+    digest = "0x" + "ab" * 32
+    data, _ = market.settler.settle_calldata(7, trades, readings, book=book, journal_digest=digest)
     batch, _ = encode_batch(trades, {p: market.accounts.index(p) for p in PEOPLE}, book)
     ref_readings = [
         (r.meter_id, r.seq, r.import_wh, r.export_wh, r.time_s, r.v, r.r, r.s) for r in readings
     ]
-    reference = market.contract.encode_abi("settle", args=[7, batch, ref_readings])
+    reference = market.contract.encode_abi(
+        "settle", args=[7, batch, ref_readings, bytes.fromhex(digest[2:])]
+    )
     assert "0x" + data.hex() == reference
 
 

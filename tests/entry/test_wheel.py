@@ -37,7 +37,7 @@ def _stage_sources(dest: Path) -> None:
     for name in filter(None, files):
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO_ROOT / name, target)
+        shutil.copy2(REPO_ROOT / name, target, follow_symlinks=False)  # fixtures/ is a link
     for contract in ("GridMarket", "LabCredit"):
         out = dest / "bench/builds/contracts" / f"{contract}.sol"
         out.mkdir(parents=True)

@@ -37,7 +37,7 @@ def _ini() -> configparser.ConfigParser:
 def test_platformio_ini_declares_the_three_boards() -> None:
     ini = _ini()
     boards = {ini[s]["board"] for s in ini.sections() if s.startswith("env:")}
-    assert boards == {"uno", "nanoatmega328", "megaatmega2560"}
+    assert boards == {"uno", "nanoatmega328new", "megaatmega2560"}
     assert ini["env"]["framework"] == "arduino"
     assert ini["env"]["platform"] == "atmelavr"
 
@@ -71,4 +71,18 @@ def test_pio_parses_the_project_offline() -> None:
         timeout=60,
     )
     envs = [name for name, _ in json.loads(out.stdout) if name.startswith("env:")]
-    assert envs == ["env:uno", "env:nanoatmega328", "env:megaatmega2560"]
+    assert envs == ["env:uno", "env:nanoatmega328new", "env:megaatmega2560"]
+
+
+def test_the_nano_flashes_at_optiboots_115200_on_both_paths() -> None:
+    """PlatformIO's Nano env is the Optiboot one (nanoatmega328new uploads at 115,200), the
+    speed the Makefile's and gridbench's avrdude commands use: the two paths agree."""
+    from bench.firmware import flash
+
+    assert flash._PIO_ENVS["nano"] == "nanoatmega328new"
+    assert _ini()["env:nanoatmega328new"]["board"] == "nanoatmega328new"
+    avrdude = flash._AVRDUDE["nano"]
+    assert avrdude[avrdude.index("-b") + 1] == "115200"
+    make = (FIRMWARE_DIR / "Makefile").read_text()
+    nano = make.split("else ifeq ($(BOARD),nano)")[1].split("else ifeq")[0]
+    assert "AVRDUDE_ARGS := -p m328p -c arduino -b 115200" in nano

@@ -12,6 +12,7 @@ import pytest
 from bench.attestation import SECP256K1_N, SignedCounters, meter_id_bytes32
 from bench.devices.firmata_meter import FirmataMeter
 from bench.firmware import SimMeter, Waveform
+from bench.firmware.build import firmware_size
 from bench.transport.firmata import Sysex
 
 pytestmark = pytest.mark.firmware
@@ -134,15 +135,22 @@ def test_a_tampered_reading_does_not_recover_the_meter(
     assert recovered != address
 
 
-def test_one_signature_takes_under_3_simulated_seconds_at_16_mhz(
-    signing_meter: tuple[SimMeter, FirmataMeter],
+def test_one_signature_takes_under_3_simulated_seconds_at_16_mhz_within_the_ram_budget(
+    signing_meter: tuple[SimMeter, FirmataMeter], firmware_images: tuple[Path, Path]
 ) -> None:
+    """Issue 14's targets: sign_s ≤ 3 and static data + the deepest stack the key generation
+    and a signature reach (metering meanwhile) ≤ 0.85 of the Uno's 2 KiB."""
     sim, meter = signing_meter
     sim.set_waveform(Waveform(v_rms=230, i_rms=5))
+    meter.set_relay(True)  # the authenticated path's frames (HMAC, settings) count too
+    meter.set_calibration(meter.calibration())
     request(sim, meter, SIGNER)  # the key exists before timing
     signed_reading(sim, meter, meter.identity().meter_id)
     sign_s = sim.last_tx_time() - sim.last_rx_time()  # request in → last reply byte out
-    assert 0.5 < sign_s <= 3.5, sign_s
+    assert 0.5 < sign_s <= 3.0, sign_s
+    size = firmware_size(firmware_images[0])
+    low, ramend = sim.stack_low_bytes()
+    assert (size.ram_bytes + ramend - low) / size.ram_total <= 0.85, (size.ram_bytes, ramend - low)
 
 
 def test_energy_and_readings_stay_within_half_percent_while_signing(

@@ -24,6 +24,7 @@ from bench.events import (
     WorkerState,
     WorkerStatus,
 )
+from bench.report.colors import meter_colors
 from gui.panel import PanelWindow
 from pricing import (
     AuditReport,
@@ -164,7 +165,7 @@ def test_panel_shows_meters_curves_prices_and_trades(qtbot, tmp_path: Path) -> N
     for colour in ("#1f77b4", "#ff7f0e", "#d62728"):  # demand, supply, clearing point
         assert _count_color(market, colour) > _count_color(market_before, colour) + 40
     power = window.power_plot.grab().toImage()
-    for colour in ("#1f77b4", "#ff7f0e", "#2ca02c"):  # one curve per meter
+    for colour in meter_colors(["m1", "m2", "m3"]).values():  # one curve per meter
         assert _count_color(power, colour) > 30
 
 

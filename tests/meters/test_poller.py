@@ -116,15 +116,24 @@ def test_backoff_doubles_up_to_the_cap() -> None:
     assert "no such port" in events[0].reason
 
 
-def test_wrong_meter_on_the_port_is_reported(farm: MeterFarm) -> None:
-    m = farm.add(EmulatedMeter("actual"))
+def test_wrong_meter_on_the_port_is_reported_once_and_never_reopened(farm: MeterFarm) -> None:
+    """A fresh board answers 'meter': the outage says to provision it, and the poller does
+    not reopen the port (on an Uno every open resets the board)."""
+    m = farm.add(EmulatedMeter("meter"))
     q: queue.Queue[Any] = queue.Queue()
-    with MeterPoller(
-        firmata(m.port), q, url=m.port, expect_meter_id="expected", backoff_initial_s=0.5
-    ):
+    opens = []
+
+    def opener() -> FirmataMeter:
+        opens.append(time.monotonic())
+        return firmata(m.port)()
+
+    with MeterPoller(opener, q, url=m.port, expect_meter_id="expected", backoff_initial_s=0.05):
         wait_for(lambda: not q.empty())
+        time.sleep(0.4)  # eight backoffs' worth: a retrying poller would reopen meanwhile
     first = q.get_nowait()
     assert isinstance(first, MeterOutage) and "'expected'" in first.reason
+    assert "gridbench meter provision" in first.reason
+    assert len(opens) == 1
 
 
 def test_commands_run_on_the_reader_thread(farm: MeterFarm) -> None:
@@ -142,7 +151,7 @@ def test_commands_run_on_the_reader_thread(farm: MeterFarm) -> None:
 
 def test_the_configured_baud_rate_reaches_the_port(farm: MeterFarm) -> None:
     m = farm.add(EmulatedMeter("fast", power_w=300.0))
-    meter = MeterConfig("fast", kind="firmata", port=m.port)
+    meter = MeterConfig("fast", kind="firmata", port=m.port, allow_default_key=True)
     bench = BenchConfig(meters=(meter,), baud=115200, reset_wait_s=0.0)
     q: queue.Queue[Any] = queue.Queue()
     opener = lambda: open_meter(meter, bench, MeterSite(m.port))  # noqa: E731

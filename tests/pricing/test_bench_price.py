@@ -19,7 +19,7 @@ def result():  # type: ignore[no-untyped-def]
 
 def test_quick_run_is_well_formed(result) -> None:  # type: ignore[no-untyped-def]
     figures = result.as_dict()
-    keys = ("clear_1m_s", "lp_speedup_100k", "api_lp_speedup_100k", "pde_step_ms")
+    keys = ("clear_1m_s", "clear_1m_cpu_s", "lp_speedup_100k", "api_lp_speedup_100k", "pde_step_ms")
     for key in (*keys, "pde_gtsv_floor_ms", "pde_floor_ratio", "pde_order", "pde_nodes"):
         value = figures[key]
         assert isinstance(value, int | float) and math.isfinite(value) and value > 0, key

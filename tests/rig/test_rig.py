@@ -114,7 +114,7 @@ def test_emulated_meters_run_in_a_farm_only_while_the_rig_runs() -> None:
 
 
 def test_a_real_board_has_no_load_control(board: EmulatedMeter) -> None:
-    config = MeterConfig("lab-1", kind="firmata", port=board.port)
+    config = MeterConfig("lab-1", kind="firmata", port=board.port, allow_default_key=True)
     bench = BenchConfig(meters=(config, MeterConfig("feeder", kind="fake")), reset_wait_s=0.0)
     with Rig(bench) as rig:
         assert rig.load_control("lab-1") is None

@@ -277,6 +277,10 @@ def test_a_supply_session_unlocks_the_relay_and_bills_the_metered_energy(
         )
         assert market.balance_wei("shop") == 50_000_000 - shop_trades_wei - bill.billed_wei
         assert market.balance_wei("charge-co") == bill.billed_wei
+        # the emulated charger signs: registered meter-signed, so the session opened and
+        # closed with its own signed readings (a bench-signed one would be refused)
+        assert market.registry.attestation("charger") == "meter-signed"
+        assert summary.attestation["charger"]["attestation"] == "meter"
     charger = [e for e in events if isinstance(e, MeterSample) and e.meter_id == "charger"]
     statuses = [e.message for e in events if isinstance(e, StatusEvent)]
     # Locked before the session: no energy; unlocked only after the chain's event.

@@ -55,6 +55,7 @@ METER = """
 id = "{id}"
 kind = "firmata"
 port = "{port}"
+allow_default_key = true
 
 [[participants]]
 name = "{id}"

@@ -27,18 +27,77 @@ def test_feeder_flow_leaves_exactly_the_unmetered_load(
     assert balance.flagged == (theft_w > 0)
 
 
-def test_balance_tolerance_widens_with_the_clock_speed_only() -> None:
+def test_balance_tolerance_widens_with_the_clock_speed_only_for_meters_cut_by_arrival() -> None:
     import tomllib
 
     from bench.config import parse_scenario
     from bench.config.model import READING_TIME_UNCERTAINTY_S
 
-    base = '[[meters]]\nid = "m"\n[[participants]]\nname = "p"\nmeter = "m"\n'
-    real_time = parse_scenario(tomllib.loads(base + "[scenario]\nspeed = 1\n")).audit_policy
-    fast = parse_scenario(tomllib.loads(base + "[scenario]\nspeed = 3600\n")).audit_policy
+    def policy(kind: str, speed: int) -> AuditPolicy:
+        port = 'port = "/dev/null"\n' if kind == "firmata" else ""
+        text = (
+            f'[[meters]]\nid = "m"\nkind = "{kind}"\n{port}'
+            '[[participants]]\nname = "p"\nmeter = "m"\n'
+            f"[scenario]\nspeed = {speed}\n"
+        )
+        return parse_scenario(tomllib.loads(text)).audit_policy
+
     default = AuditPolicy().tolerance_fraction
+    # a board's readings carry no meter time: cut by arrival, uncertain × speed
+    real_time, fast = policy("firmata", 1), policy("firmata", 3600)
     assert real_time.tolerance_fraction == pytest.approx(default + READING_TIME_UNCERTAINTY_S / 900)
     assert fast.tolerance_fraction == pytest.approx(
         default + 3600 * READING_TIME_UNCERTAINTY_S / 900
     )
     assert fast.loss_fraction == real_time.loss_fraction == 0.02
+    # emulated meters are cut on their own clock: the meters' accuracy alone, at any speed
+    assert policy("emulated", 3600).tolerance_fraction == default
+
+
+def test_the_emulated_feeder_counts_the_true_flow_through_a_ramp_and_a_step_when_starved() -> None:
+    """The feeder's counters equal the integral of the microgrid's flow (feeder_power_w
+    of the other meters' powers at each instant) over a PV ramp and a load step, with
+    its driver never running in between (a starved thread): the oracle integrates the
+    loads' known powers by a 1 s trapezoid sum, the emulator by its own steps."""
+    import itertools
+
+    from bench.config import MeterConfig
+    from bench.emulator import EmulatedMeter, MeterFarm, Profile
+    from bench.rig.emulated import EmulatedLoad
+    from bench.rig.feeder import FeederDriver, feeder_power_w
+
+    now = [9 * 3600.0]
+    spec = "pv*3"
+    pv_profile = Profile.parse(spec)
+    with MeterFarm(sim_clock=lambda: now[0]) as farm:
+        pv = farm.add(EmulatedMeter("pv", Profile.parse(spec)))
+        load = farm.add(EmulatedMeter("load", power_w=2000.0))
+        feeder = farm.add(EmulatedMeter("feeder"))
+        loads = [
+            EmulatedLoad(pv, MeterConfig("pv", profile=spec)),
+            EmulatedLoad(load, MeterConfig("load", power_w=2000.0)),
+        ]
+        driver = FeederDriver(
+            EmulatedLoad(feeder, MeterConfig("feeder")),
+            loads,
+            loss_fraction=0.02,
+            unmetered_load_w=100.0,
+            period_s=3600.0,  # never updates on its own within the test
+        )
+        with driver:
+            start_imp, start_exp = feeder.energy_wh()
+            t0 = now[0]
+            now[0] = t0 + 1800.0  # half an hour of ramp, no update meanwhile
+            loads[1].set_power(5000.0)  # a step: the feeder is integrated up to it first
+            now[0] = t0 + 3600.0
+            imp, exp = feeder.energy_wh()
+
+    def flow_w(t: float) -> float:
+        load_w = 2000.0 if t < t0 + 1800.0 else 5000.0
+        return feeder_power_w([pv_profile.power_at(t), load_w], 0.02, 100.0)
+
+    ts = [t0 + k for k in range(3601)]
+    want_wh = sum((flow_w(a) + flow_w(b)) / 2 for a, b in itertools.pairwise(ts)) / 3600
+    got_wh = (imp - start_imp) - (exp - start_exp)
+    # the step's own second is split by the trapezoid: ≤ 3 kW·0.5 s
+    assert got_wh == pytest.approx(want_wh, abs=0.5)

@@ -34,6 +34,7 @@ power_w = -8000.0
 id = "clinic"
 kind = "firmata"
 port = "{port}"
+allow_default_key = true
 
 [[participants]]
 name = "roof"

@@ -23,7 +23,9 @@ def real_board(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
     if not ports:
         pytest.skip("no real board: pass --meter-port PORT to run the conformance suite on one")
     key = bytes.fromhex(os.environ.get("GRIDBENCH_METER_KEY", "00" * 32))
-    config = MeterConfig("real", kind="firmata", port=ports[0], key=key)
+    config = MeterConfig(
+        "real", kind="firmata", port=ports[0], key=key, allow_default_key=key == bytes(32)
+    )
     driver = open_meter(config, BenchConfig(meters=(config,)), MeterSite(ports[0]))
     try:
         proto = driver.identity().protocol_version

@@ -378,9 +378,6 @@ def test_an_empty_meter_id_is_a_bad_value(meter: MeterUnderTest) -> None:
 
 
 @needs("wire")
-@pytest.mark.diverges(
-    "simavr", "firmware masks MSB septets (& 1): accepts a non-canonical tag and key (§5.6, §5.7)"
-)
 def test_non_canonical_septets_are_rejected(meter: MeterUnderTest) -> None:
     d = _wire(meter)
     good = _hmac_auth(meter.key, d.challenge(), 0x01, b"\x01")
@@ -395,7 +392,6 @@ def test_non_canonical_septets_are_rejected(meter: MeterUnderTest) -> None:
 
 
 @needs("wire")
-@pytest.mark.diverges("simavr", "firmware ignores PIN_STATE_QUERY; StandardFirmata answers it (§4)")
 def test_pin_state_query_answers_as_standard_firmata(meter: MeterUnderTest) -> None:
     d = _wire(meter)
     d.link.send(bytes.fromhex("f4 03 01 f5 03 01 f4 02 0b"))  # pin 3 OUTPUT high, 2 PULLUP

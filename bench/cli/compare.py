@@ -1,0 +1,111 @@
+"""``gridbench compare RUN_A RUN_B``: two runs' KPIs side by side (journals read-only)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+
+from bench.errors import ConfigError
+from bench.report.kpis import SERIES, Kpis, interval_series, journal_intervals, journal_kpis
+from bench.report.svg_plot import line_chart
+
+UNITS = {"_wh": "Wh", "_wei": "wei"}
+
+
+def _journal(run: Path) -> Path:
+    path = run / "journal.sqlite" if run.is_dir() else run
+    if not path.is_file():
+        raise ConfigError(
+            f"no run journal at {path}; pass a run folder (runs/<time>/) or its journal"
+        )
+    return path
+
+
+def _kpis(run: Path) -> Kpis:
+    path = _journal(run)
+    kpis = journal_kpis(path)
+    if kpis is None:
+        raise ConfigError(
+            f"{path} holds no readable config: its KPIs cannot be computed "
+            "(`gridbench report` says why)"
+        )
+    return kpis
+
+
+def _cell(value: float | int | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.3f}" if abs(value) < 10 else f"{value:,.0f}"
+
+
+def comparison(a: Kpis, b: Kpis) -> list[tuple[str, float | int | None, float | int | None]]:
+    """(KPI name, A's value, B's value) for every KPI, in definition order."""
+    return [(f.name, getattr(a, f.name), getattr(b, f.name)) for f in fields(Kpis)]
+
+
+def write_plots(run_a: Path, run_b: Path, folder: Path) -> list[Path]:
+    """One SVG per energy KPI of :data:`SERIES`: A's and B's values interval by interval."""
+    series = []
+    for run in (run_a, run_b):
+        config, intervals = journal_intervals(_journal(run))
+        assert config is not None  # _kpis read the same journal first
+        series.append(interval_series(config, intervals))
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in SERIES:
+        path = folder / f"{name}.svg"
+        chart = line_chart(name, "Wh per interval", {"A": series[0][name], "B": series[1][name]})
+        path.write_text(chart)
+        written.append(path)
+    return written
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Print the KPIs of two runs side by side with B − A (and write the plots)."""
+    rows = comparison(_kpis(args.run_a), _kpis(args.run_b))
+    if args.plots is not None:
+        write_plots(args.run_a, args.run_b, args.plots)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "a": str(args.run_a),
+                    "b": str(args.run_b),
+                    "kpis": {name: {"a": a, "b": b} for name, a, b in rows},
+                },
+                indent=2,
+            )
+        )
+        return 0
+    width = max(len(name) for name, _, _ in rows)
+    print(f"{'KPI':<{width}}  {'A':>16}  {'B':>16}  {'B - A':>16}  unit")
+    for name, a, b in rows:
+        unit = next((u for suffix, u in UNITS.items() if name.endswith(suffix)), "ratio")
+        delta = None if a is None or b is None else b - a
+        print(f"{name:<{width}}  {_cell(a):>16}  {_cell(b):>16}  {_cell(delta):>16}  {unit}")
+    print(f"A: {args.run_a}\nB: {args.run_b}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``compare`` subcommand."""
+    parser = subparsers.add_parser(
+        "compare",
+        help="two runs' KPIs side by side",
+        description="The KPIs of two finished runs (their journals, read-only) side by "
+        "side with their difference: energy in Wh, money in wei, ratios.",
+    )
+    parser.add_argument("run_a", type=Path, metavar="RUN_A", help="run folder or journal.sqlite")
+    parser.add_argument("run_b", type=Path, metavar="RUN_B", help="run folder or journal.sqlite")
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    parser.add_argument(
+        "--plots",
+        type=Path,
+        metavar="DIR",
+        help="also write one SVG per energy KPI (A and B interval by interval) into DIR",
+    )
+    parser.set_defaults(func=run_compare)

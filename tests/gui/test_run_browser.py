@@ -1,0 +1,186 @@
+"""The run browser and the panel's polish, on two real short runs (fake meters, a real
+Anvil): one honest, one with an unmetered load the audit flags."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import QSettings
+from PyQt6.QtGui import QImage
+
+from bench.chain import Anvil
+from bench.events import RunSummary, WorkerState
+from gridbench.cli import main
+from gui.panel import PanelWindow, run_verdict
+from gui.run_browser import HEADERS
+
+pytestmark = [pytest.mark.gui, pytest.mark.chain]
+
+CONFIG = """
+[bench]
+reading_interval_s = 0.05
+
+[scenario]
+market_interval_s = 900
+intervals = 2
+speed = 3600
+feeder_meter = "feeder"
+unmetered_load_w = {theft_w}
+
+[[meters]]
+id = "roof"
+kind = "fake"
+power_w = -10000.0
+
+[[meters]]
+id = "flat"
+kind = "fake"
+power_w = 6000.0
+
+[[meters]]
+id = "feeder"
+kind = "fake"
+
+[[participants]]
+name = "roof"
+role = "prosumer"
+meter = "roof"
+offer_price_wei_per_wh = 70
+
+[[participants]]
+name = "flat"
+role = "consumer"
+meter = "flat"
+"""
+
+
+@dataclass(frozen=True)
+class Runs:
+    folder: Path
+    honest: Path
+    theft: Path
+
+
+def _run(folder: Path, name: str, theft_w: float, url: str) -> Path:
+    config = folder / f"{name}.toml"
+    config.write_text(CONFIG.format(theft_w=theft_w))
+    with contextlib.redirect_stdout(io.StringIO()):
+        main(["run", "-q", "--config", str(config), "--chain-url", url, "--journal", str(folder)])
+    (journal,) = folder.glob(f"*-{name}/journal.sqlite")
+    return journal
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+    folder = tmp_path_factory.mktemp("runs")
+    with Anvil() as anvil:
+        honest = _run(folder, "honest", 0.0, anvil.url)
+        theft = _run(folder, "theft", 4000.0, anvil.url)
+        yield Runs(folder, honest, theft)
+
+
+def _window(qtbot, runs: Runs, tmp_path: Path) -> PanelWindow:  # type: ignore[no-untyped-def]
+    settings = QSettings(str(tmp_path / "panel.ini"), QSettings.Format.IniFormat)
+    window = PanelWindow(settings=settings, runs_dir=runs.folder)
+    qtbot.addWidget(window)
+    return window
+
+
+def _sql(journal: Path, sql: str) -> list[tuple[object, ...]]:
+    db = sqlite3.connect(journal)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def test_browser_lists_replays_exports_and_compares_runs(qtbot, runs: Runs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    window = _window(qtbot, runs, tmp_path)
+    window.resize(1366, 768)
+    window.show()
+    window.side_tabs.setCurrentWidget(window.browser)  # listing reads every journal
+    browser = window.browser
+    assert browser.table.rowCount() == 2
+    cells = {
+        browser.table.item(r, 0).text(): [
+            browser.table.item(r, c).text() for c in range(len(HEADERS))
+        ]
+        for r in range(2)
+    }
+    col = {h: i for i, h in enumerate(HEADERS)}
+    honest, theft = cells[runs.honest.parent.name], cells[runs.theft.parent.name]
+    assert honest[col["config"]] == "honest.toml"
+    assert honest[col["verdict"]].startswith("PASS")
+    assert theft[col["verdict"]].startswith("FAIL") and "cumulative_theft" in theft[col["verdict"]]
+    assert honest[col["intervals"]] == "2/2"
+    ((energy_wh,),) = _sql(runs.honest, "SELECT SUM(energy_wh) FROM trade WHERE status='settled'")
+    assert honest[col["energy (Wh)"]] == str(energy_wh)
+
+    # listing again replays nothing unchanged; a file that is no journal is counted, not listed
+    listed = list(browser.runs)
+    junk = runs.folder / "20260101T000000000000Z-junk" / "journal.sqlite"
+    junk.parent.mkdir()
+    junk.write_text("not a journal")
+    browser.refresh()
+    assert [id(d) for d in browser.runs] == [id(d) for d in listed]
+    assert list(browser.errors) == [junk.parent] and "1 unreadable" in browser.folder_label.text()
+
+    # select the honest run and show it: the journal replayed into the same views
+    row = [browser.table.item(r, 0).text() for r in range(2)].index(runs.honest.parent.name)
+    browser.select(row)
+    assert browser.show_button.isEnabled() and not browser.compare_button.isEnabled()
+    browser.show_button.click()
+    assert window.intervals == 2
+    assert window.status_label.text().startswith("PASS")
+    (trades,) = _sql(runs.honest, "SELECT COUNT(*) FROM trade")[0]
+    assert window.trades_table.rowCount() == trades
+    prices = [p for (p,) in _sql(runs.honest, "SELECT price_wei_per_wh FROM clearing")]
+    shown = window.price_plot._cleared.getData()[1]
+    assert np.allclose(shown, np.asarray(prices, float) / 1000.0)
+    assert window.power_plot.meter_count() == 3
+    shot = tmp_path / "browser-1366x768.png"
+    assert window.grab().save(str(shot))
+    assert not QImage(str(shot)).isNull()
+    status_bar = window.statusBar()
+    assert status_bar is not None and status_bar.isVisible()
+    assert window.rect().contains(status_bar.geometry()), "the status bar fits on screen"
+
+    # "Export report" writes the file `gridbench report --html` writes
+    out = window.export_report(tmp_path / "shown.html")
+    assert out is not None and "PASS: 2 of 2 intervals settled" in out.read_text()
+    cli_out = tmp_path / "cli.html"
+    with contextlib.redirect_stdout(io.StringIO()):
+        main(["report", str(runs.honest.parent), "--html", str(cli_out)])
+    # the two differ only in the SVG's random clip-path ids
+    assert len(out.read_text()) == len(cli_out.read_text())
+
+    # compare the two runs side by side
+    browser.select(0, 1)
+    assert browser.compare_button.isEnabled()
+    browser.compare_button.click()
+    (comparison,) = window.comparisons
+    qtbot.addWidget(comparison)
+    assert [v.trades_table.rowCount() > 0 for v in comparison.views] == [True, True]
+    comparison.resize(1366, 768)
+    comparison.show()
+    assert comparison.grab().save(str(tmp_path / "compare.png"))
+
+
+def test_the_final_status_tells_the_verdict_findings_first(runs: Runs) -> None:
+    def summary(journal: Path | None, escrow: bool = True) -> RunSummary:
+        return RunSummary(3, 2, 2, 0, 100, 7000, "http://x", "0x0", escrow, True, journal)
+
+    theft = run_verdict(summary(str(runs.theft)), WorkerState.FINISHED)  # type: ignore[arg-type]
+    assert theft.startswith("FAIL: ") and "cumulative_theft" in theft.split(";")[0]
+    honest = run_verdict(summary(str(runs.honest)), WorkerState.FINISHED)  # type: ignore[arg-type]
+    assert honest.startswith("PASS")
+    moved = run_verdict(summary(str(runs.honest), escrow=False), WorkerState.FINISHED)  # type: ignore[arg-type]
+    assert moved == "FAIL: escrow NOT conserved"
+    assert run_verdict(summary(None), WorkerState.FINISHED).startswith("verdict not checked")

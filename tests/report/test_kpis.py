@@ -1,0 +1,272 @@
+"""The run's KPIs: a hand-computed day, and ``gridbench report --json`` on a real journal."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import pytest
+from conftest import HonestRun
+
+from bench.config import parse_scenario
+from bench.events import MeteredEnergy
+from bench.report import svg_plot
+from bench.report.kpis import SERIES, compute_kpis
+from bench.report.svg_plot import line_chart
+from bench.store import RecordedInterval
+from gridbench.cli import main
+from pricing import GridFlow, Trade
+
+PARTICIPANTS = [
+    ("roof", "prosumer", "campus"),
+    ("dorm", "consumer", "campus"),
+    ("storage", "prosumer", "campus"),
+    ("shop", "consumer", "city"),
+    ("clinic", "consumer", "city"),
+    ("city-roof", "prosumer", "city"),
+]
+
+
+def config() -> Any:
+    """One day in four 6-hour intervals; the grid's tariff changes with each."""
+    meters = [{"id": n, "kind": "fake"} for n, _, _ in PARTICIPANTS] + [
+        {"id": "feeder", "kind": "fake"}
+    ]
+    return parse_scenario(
+        {
+            "scenario": {
+                "market_interval_s": 21_600,
+                "intervals": 4,
+                "start_hour": 0.0,
+                "speed": 1.0,
+                "feeder_meter": "feeder",
+            },
+            "meters": meters,
+            "participants": [
+                {"name": n, "role": r, "meter": n, "area": a} for n, r, a in PARTICIPANTS
+            ],
+            "grid": {"import_schedule": [[0, 150], [6, 260], [12, 200], [18, 300]]},
+            "battery": {"participant": "storage", "meter": "storage"},
+        }
+    )
+
+
+def interval(
+    i: int,
+    metered: dict[str, tuple[float, float]],
+    trades: list[tuple[str, str, int, int]],
+    feeder: tuple[float, float],
+) -> RecordedInterval:
+    return RecordedInterval(
+        interval_id=i,
+        metered=tuple(MeteredEnergy(p, imp, exp) for p, (imp, exp) in metered.items()),
+        feeder_import_wh=feeder[0],
+        orders=(),
+        price_wei_per_wh=None,
+        volume_wh=0,
+        price_components_wei_per_wh={},
+        settled_trades=tuple(Trade(b, s, e, p) for s, b, e, p in trades),
+        rejected_trades=(),
+        tx_hash=None,
+        grid=GridFlow("grid", feeder[0], feeder[1]),
+    )
+
+
+DAY = [
+    # night, tariff 150: the battery discharges to the dorm, the grid serves the rest
+    interval(
+        1,
+        {
+            "roof": (0, 0),
+            "dorm": (500, 0),
+            "storage": (0, 400),
+            "shop": (300, 0),
+            "clinic": (200, 0),
+        },
+        [
+            ("storage", "dorm", 400, 120),
+            ("grid", "dorm", 100, 150),
+            ("grid", "shop", 300, 150),
+            ("grid", "clinic", 200, 150),
+        ],
+        (600, 0),
+    ),
+    # morning, tariff 260: the roof sells to everyone, charges the battery, exports 800
+    interval(
+        2,
+        {
+            "roof": (0, 3000),
+            "dorm": (400, 0),
+            "storage": (1000, 0),
+            "shop": (500, 0),
+            "clinic": (300, 0),
+        },
+        [
+            ("roof", "dorm", 400, 100),
+            ("roof", "shop", 500, 100),
+            ("roof", "clinic", 300, 100),
+            ("roof", "storage", 1000, 90),
+            ("roof", "grid", 800, 80),
+        ],
+        (0, 800),
+    ),
+    # afternoon, tariff 200: a city roof sells to the shop too (city to city: no shortfall
+    # covered by the campus)
+    interval(
+        3,
+        {
+            "roof": (0, 1900),
+            "dorm": (200, 0),
+            "storage": (0, 0),
+            "shop": (600, 0),
+            "clinic": (400, 0),
+            "city-roof": (0, 100),
+        },
+        [
+            ("roof", "dorm", 200, 110),
+            ("roof", "shop", 500, 110),
+            ("city-roof", "shop", 100, 150),
+            ("roof", "clinic", 400, 110),
+            ("roof", "grid", 800, 80),
+        ],
+        (0, 800),
+    ),
+    # evening, tariff 300: the battery covers part of the city's shop
+    interval(
+        4,
+        {
+            "roof": (0, 0),
+            "dorm": (600, 0),
+            "storage": (0, 500),
+            "shop": (700, 0),
+            "clinic": (300, 0),
+        },
+        [
+            ("storage", "shop", 500, 200),
+            ("grid", "dorm", 600, 300),
+            ("grid", "shop", 200, 300),
+            ("grid", "clinic", 300, 300),
+        ],
+        (1100, 0),
+    ),
+]
+
+
+def test_the_kpis_of_a_hand_computed_day() -> None:
+    k = compute_kpis(config(), DAY, curtailed_wh=120.0, shed_wh=40.0)
+    assert k.pv_wh == 5000  # the roofs' 3000 + 1900 + 100; the battery's 900 is storage
+    assert k.exported_wh == 1600  # the feeder's export
+    assert k.self_consumed_wh == 3400
+    assert k.traded_local_wh == 400 + 2200 + 1200 + 500
+    assert k.city_demand_wh == 2100 + 1200
+    assert k.shortfall_covered_wh == 800 + 900 + 500
+    assert k.curtailed_wh == 120 and k.shed_wh == 40
+    assert k.prosumer_revenue_wei == 48_000 + 274_000 + (121_000 + 15_000 + 64_000) + 100_000
+    # (tariff − price) × energy: 400·30; (400 + 500 + 300)·160 + 1000·170;
+    # 1100·90 + 100·50; 500·100
+    assert k.consumer_savings_wei == 12_000 + 362_000 + 104_000 + 50_000
+    assert k.self_sufficiency == pytest.approx((5000 - 1700) / 5000)  # imports 1700 of 5000
+    assert k.self_consumption == pytest.approx(3400 / 5000)
+    assert set(k.as_json()) >= {"pv_wh", "shortfall_covered_wh", "self_sufficiency"}
+
+
+def test_without_a_feeder_the_grid_trades_stand_for_the_flows() -> None:
+    no_feeder = [
+        RecordedInterval(**{**vars(kept), "grid": None, "feeder_import_wh": None}) for kept in DAY
+    ]
+    k = compute_kpis(config(), no_feeder)
+    assert k.exported_wh == 1600  # sold to the grid: 800 + 800
+    assert k.self_sufficiency == pytest.approx((5000 - 1700) / 5000)  # bought 600 + 1100
+
+
+def test_report_json_carries_the_kpis_of_the_journal(honest_run: HonestRun) -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["report", "--json", str(honest_run.journal)])
+    kpis = json.loads(out.getvalue())["kpis"]
+    with sqlite3.connect(f"file:{honest_run.journal}?mode=ro", uri=True) as db:
+        (pv,) = db.execute(
+            "SELECT SUM(export_wh) FROM metered WHERE participant IN ('roof', 'barn')"
+        ).fetchone()
+        (local,) = db.execute(
+            "SELECT COALESCE(SUM(energy_wh), 0) FROM trade WHERE status = 'settled'"
+        ).fetchone()
+        (revenue,) = db.execute(
+            "SELECT COALESCE(SUM(energy_wh * price_wei_per_wh), 0) FROM trade "
+            "WHERE status = 'settled'"
+        ).fetchone()
+    db.close()
+    assert pv > 0 and kpis["pv_wh"] == pytest.approx(pv)
+    assert kpis["traded_local_wh"] == local  # no grid in this run: every trade is local
+    assert kpis["prosumer_revenue_wei"] == revenue
+    assert kpis["city_demand_wh"] == 0 and kpis["curtailed_wh"] == 0
+
+
+def test_compare_prints_both_runs_and_their_difference(
+    honest_run: HonestRun, journal: Path
+) -> None:
+    with sqlite3.connect(journal) as db:  # run B: the roof exported 1000 Wh more in interval 1
+        db.execute(
+            "UPDATE metered SET export_wh = export_wh + 1000 "
+            "WHERE participant = 'roof' AND interval_id = 1"
+        )
+    db.close()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["compare", "--json", str(honest_run.journal), str(journal)]) == 0
+    kpis = json.loads(out.getvalue())["kpis"]
+    assert kpis["pv_wh"]["b"] - kpis["pv_wh"]["a"] == pytest.approx(1000.0)
+    assert kpis["traded_local_wh"]["a"] == kpis["traded_local_wh"]["b"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["compare", str(honest_run.journal), str(journal)]) == 0
+    (line,) = [x for x in out.getvalue().splitlines() if x.startswith("pv_wh")]
+    assert line.split()[3] == "1,000" and line.split()[4] == "Wh"
+
+
+def polylines(svg: Path) -> dict[str, list[tuple[float, float]]]:
+    """Each polyline's (x, y) points by its title."""
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    root = ElementTree.parse(svg).getroot()
+    out = {}
+    for line in root.findall("s:polyline", ns):
+        title = line.find("s:title", ns)
+        assert title is not None and title.text is not None
+        pts = [tuple(map(float, p.split(","))) for p in line.attrib["points"].split()]
+        out[title.text] = [(x, y) for x, y in pts]
+    return out
+
+
+def test_the_chart_puts_zero_on_the_axis_and_the_largest_value_on_top(tmp_path: Path) -> None:
+    svg = tmp_path / "c.svg"
+    svg.write_text(line_chart("pv", "Wh", {"A": [0.0, 50.0, 100.0], "B": [25.0, 25.0, 25.0]}))
+    lines = polylines(svg)
+    bottom, top = svg_plot.HEIGHT - svg_plot.MARGIN, svg_plot.MARGIN
+    left, right = svg_plot.MARGIN, svg_plot.WIDTH - svg_plot.MARGIN
+    assert lines["A"] == [(left, bottom), ((left + right) / 2, (top + bottom) / 2), (right, top)]
+    assert {y for _, y in lines["B"]} == {bottom - (bottom - top) / 4}
+
+
+def test_compare_writes_the_per_interval_plots(
+    honest_run: HonestRun, journal: Path, tmp_path: Path
+) -> None:
+    with sqlite3.connect(journal) as db:
+        db.execute(
+            "UPDATE metered SET export_wh = export_wh + 1000 "
+            "WHERE participant = 'roof' AND interval_id = 2"
+        )
+    db.close()
+    plots = tmp_path / "plots"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["compare", str(honest_run.journal), str(journal), "--plots", str(plots)]) == 0
+    assert sorted(p.stem for p in plots.glob("*.svg")) == sorted(SERIES)
+    lines = polylines(plots / "pv_wh.svg")
+    a, b = lines["A"], lines["B"]
+    assert len(a) == len(b) == 3  # three intervals
+    moved = [i for i, (pa, pb) in enumerate(zip(a, b, strict=True)) if pa != pb]
+    assert moved == [1] and b[1][1] < a[1][1]  # interval 2 only, and higher
