@@ -63,7 +63,7 @@ class Killer(JournalRecorder):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap since main's per-interval journal digest on chain: its gas estimate "
+    reason="known gap since merging main, probably its per-interval journal digest: its estimate "
     "runs against the restarted chain before the wallet re-sends the lost settlement "
     "(the replay happens only in a wait), and reverts; passed before that merge",
 )
