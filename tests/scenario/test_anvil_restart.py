@@ -61,12 +61,6 @@ class Killer(JournalRecorder):
             self.settled = market.settled_intervals()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap since merging main, probably its per-interval journal digest: its estimate "
-    "runs against the restarted chain before the wallet re-sends the lost settlement "
-    "(the replay happens only in a wait), and reverts; passed before that merge",
-)
 def test_a_killed_anvil_is_restarted_and_the_run_goes_on(tmp_path: Path) -> None:
     path = tmp_path / "bench.toml"
     path.write_text(CONFIG.replace("intervals = 3", f"intervals = {INTERVALS}"))
