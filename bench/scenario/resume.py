@@ -135,7 +135,7 @@ def _settle_once(market: Market, intent: SettleIntent, status: StatusSink) -> Re
 
 def _trades(market: Market, data: bytes) -> list[Trade]:
     """The trades of a settle call's batch, in batch order, with participant names."""
-    _, batch, _ = abi_decode(list(SETTLE_TYPES), data[4:])
+    batch = abi_decode(list(SETTLE_TYPES), data[4:])[1]  # (interval id, batch, ...)
     accounts = market.accounts
     return [
         Trade(

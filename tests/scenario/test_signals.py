@@ -161,7 +161,7 @@ def test_a_signal_stops_the_run_cleanly(tmp_path: Path, signum: signal.Signals) 
     locked = [m for m in messages if m.startswith("meter charger: relay open (locked)")]
     assert locked and locked[-1].endswith("(the bench stopped)"), messages[-20:]
     (settled,) = db.execute("SELECT COUNT(*) FROM settlement").fetchone()
-    assert 3 <= settled < 400
+    assert 2 <= settled < 400  # "interval 3:" may be interval 2's price signal
 
 
 @pytest.mark.slow
