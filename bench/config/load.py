@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 from bench.config import tables
 from bench.config.keyfiles import key_file_problem
 from bench.config.model import (
-    READING_TIME_UNCERTAINTY_S,
     AgentSpec,
     BatteryConfig,
     BenchConfig,
@@ -40,7 +39,7 @@ from bench.config.model import (
 )
 from bench.config.schema import Table, check, check_array, check_value, suggest
 from bench.errors import ConfigError
-from pricing import AuditPolicy, PricingInputError
+from pricing import PricingInputError
 
 
 def read_toml(path: Path, if_missing: str) -> dict[str, Any]:
@@ -469,6 +468,11 @@ def _date(value: str | None, where: str, errors: list[str]) -> dt.date | None:
         return None
 
 
+MIN_REAL_INTERVAL_S = 0.1
+"""The least real time an interval may last: the worker trades, signs and settles each
+(about 0.1-0.5 s on a 2-core machine); faster, it falls behind at once."""
+
+
 def _check_pricing(config: ScenarioConfig) -> None:
     """Build every pricing object the run builds, so a bad value fails now."""
     market = config.market
@@ -485,14 +489,13 @@ def _check_pricing(config: ScenarioConfig) -> None:
             config.battery.battery  # noqa: B018
     except PricingInputError as exc:
         raise ConfigError(f"[grid] or [battery]: {exc}; fix it in the bench config") from exc
-    try:
-        config.audit_policy  # noqa: B018
-    except PricingInputError as exc:
-        base = AuditPolicy().tolerance_fraction
-        limit = (1 - base) * config.market_interval_s / READING_TIME_UNCERTAINTY_S
+    real_s = config.market_interval_s / config.speed
+    if real_s < MIN_REAL_INTERVAL_S:
         raise ConfigError(
             f"speed {config.speed:g} ([scenario] speed or --speed) is too fast for "
-            f"market_interval_s {config.market_interval_s:g} s: readings' timing uncertainty "
-            f"would swamp the audit's energy balance ({exc}); use speed below {limit:.0f} "
-            "or a longer market_interval_s"
-        ) from exc
+            f"market_interval_s {config.market_interval_s:g} s: an interval would last "
+            f"{real_s * 1000:.3g} ms of real time, and the bench needs at least "
+            f"{MIN_REAL_INTERVAL_S * 1000:.0f} ms to trade, sign and settle one; use speed at "
+            f"most {config.market_interval_s / MIN_REAL_INTERVAL_S:.0f} or a longer "
+            "market_interval_s"
+        )

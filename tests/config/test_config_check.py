@@ -155,9 +155,9 @@ def test_an_override_too_fast_for_the_interval_names_speed(
     from bench.errors import ConfigError
 
     path = write_config(edit(demo_text, "market_interval_s = 900 ", "market_interval_s = 300 "))
-    load_scenario(path, speed=50_000)  # within the audit's reach at 300 s
-    with pytest.raises(ConfigError, match=r"speed 60000 .* use speed below 59700 "):
-        load_scenario(path, speed=60_000)
+    load_scenario(path, speed=3_000)  # 100 ms of real time per interval: the least
+    with pytest.raises(ConfigError, match=r"speed 3100 .* 96.8 ms .* use speed at most 3000 "):
+        load_scenario(path, speed=3_100)
 
 
 def test_several_errors_are_listed_together(
