@@ -176,6 +176,7 @@ class BenchConfig:
     source: Path | None = None
     seed: int = 0
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    online_timeout_s: float = 5.0
     site: SiteConfig = field(default_factory=SiteConfig)
     arrays: tuple[PvArrayConfig, ...] = ()
     loads: tuple[LoadConfig, ...] = ()

@@ -77,6 +77,16 @@ BENCH = Table(
         ),
         Key("backend", "str", "native", "Firmata host backend", choices=BACKENDS),
         Key(
+            "online_timeout_s",
+            "float",
+            5.0,
+            "the run starts once every meter sent a reading or after this long (real time); "
+            "a meter that is later is reported and its energy attributed from its counters",
+            "s",
+            0.0,
+            120.0,
+        ),
+        Key(
             "seed",
             "int",
             0,

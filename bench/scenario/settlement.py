@@ -45,6 +45,8 @@ class ChainSession:
         self._net_change_wei: dict[str, int] = dict.fromkeys(participants, 0)
         self._signers: MeterSigners | None = None
         self.bench_only: set[str] = set()
+        self.node: Anvil | None = None
+        """The bench's own Anvil (None when attached to a node)."""
         self.attestation: dict[str, dict[str, str]] = {}
         """Per meter: {"attestation": "meter" | "bench", "signer": address on chain}."""
         self.journal_head: Callable[[], str | None] = lambda: None
@@ -87,6 +89,7 @@ class ChainSession:
             market.add_participants(names, config.deposit_wei, register_meters=False)
             status(0.0, "info", f"market {market.address} deployed; {len(names)} wallets funded")
             session = cls(market, url, names, meters, config.market_interval_s)
+            session.node = None if config.chain_url else node
             # the grid's energy is the feeder's, reversed: always attested by the bench
             session.bench_only = {meters[config.grid.participant]} if config.grid else set()
             yield session
