@@ -173,6 +173,9 @@ class ScenarioWorker:
             chain = stack.enter_context(ChainSession.open(cfg, self._progress))
             chain.journal_head = self._journal_digest
             clock = self._clock = SimClock(speed=cfg.speed, start_s=cfg.start_s)
+            # held at the configured start while the meters come up and are commissioned,
+            # so interval 1 starts at start_hour on the meters' clock as on the tariffs'
+            clock.pause()
             self._progress(cfg.start_s, "info", "starting the meters")
             fleet = stack.enter_context(MeterFleet.open(cfg, clock, self._progress))
             self._fleet = fleet
@@ -220,7 +223,8 @@ class ScenarioWorker:
             self._save_chain_state(chain, run_dir)
             if chain.node is not None and run_dir is not None:  # a dead Anvil comes back
                 chain.node.supervise(run_dir / ANVIL_STATE, self._notes.put)
-            t0_s = clock.now_s()
+            clock.resume()
+            t0_s = chain.origin_s = clock.now_s()
             supply = SupplyPoints(
                 fleet,
                 {s.meter_id for s in cfg.sessions},
