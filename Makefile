@@ -12,7 +12,8 @@ FORGE := $(TOOLS)/node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 DEB_PACKAGES := g++ gcc-avr avr-libc arduino-core-avr libsimavr-dev simavr avrdude \
 	libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 \
 	xvfb libxcb-icccm4 libxcb-cursor0 libxkbcommon-x11-0 libxcb-keysyms1 libxcb-image0 \
-	libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-randr0
+	libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
+	mosquitto
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test test-deep bench lint types imports pytest forge-test firmware-test \

@@ -514,6 +514,18 @@ class MaintenanceMode:
         )
 
 
+@dataclass(frozen=True)
+class SettleIntent:
+    """An interval's settlement transaction, signed and about to be sent: journaled and
+    committed before it goes out, so a resumed run knows what may be on chain."""
+
+    sim_time_s: float
+    interval_id: int
+    tx_hash: str
+    nonce: int
+    calldata_hex: str
+
+
 StatusEvent = (
     BenchStatus
     | MeterLink
@@ -531,4 +543,4 @@ StatusEvent = (
     | MaintenanceMode
     | PriceSignal
 )
-BenchEvent = MeterSample | IntervalReport | RunStarted | StatusEvent | RunSummary
+BenchEvent = MeterSample | IntervalReport | RunStarted | StatusEvent | RunSummary | SettleIntent

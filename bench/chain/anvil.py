@@ -7,9 +7,11 @@ import json
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -63,11 +65,20 @@ class Anvil:
         self.start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.RLock()  # start() may stop() on a failed restart
+        self.restarts = 0
+        """How often :meth:`supervise` brought the node back."""
 
     @property
     def url(self) -> str:
         """The node's HTTP JSON-RPC URL."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The Anvil process id while it runs."""
+        return self._process.pid if self.running and self._process is not None else None
 
     @property
     def running(self) -> bool:
@@ -96,8 +107,14 @@ class Anvil:
             args += ["--dump-state", str(self.dump_state_on_stop)]
         # stderr goes to a file, not a pipe: a pipe nobody drains would block anvil when full.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        # Its own session: a Ctrl-C at the terminal reaches the bench only, which winds
+        # down on chain (locks, closes sessions) before it stops Anvil itself.
         self._process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            start_new_session=True,
         )
         self._wait_ready()
         return self
@@ -124,6 +141,43 @@ class Anvil:
             "check that the machine is not overloaded and retry"
         )
 
+    def supervise(self, state: Path, notify: Callable[[str], None], poll_s: float = 0.1) -> None:
+        """Watch the process on a thread: if it dies (``kill -9``, a crash) before
+        :meth:`stop`, start it again on the same port from ``state`` (the last
+        :meth:`dump_state`), so clients that retry carry on; ``notify`` says what happened."""
+        self._stopping.clear()
+
+        def watch() -> None:
+            while not self._stopping.wait(poll_s):
+                with self._lock:
+                    process = self._process
+                    if self._stopping.is_set() or process is None or process.poll() is None:
+                        continue
+                    code = process.returncode
+                    if not Path(state).is_file():
+                        notify(
+                            f"Anvil exited (code {code}) and no state was saved yet: the "
+                            "chain is lost; start a new run"
+                        )
+                        return
+                    self.load_state = Path(state)
+                    self._process = None
+                    if self._stderr is not None:
+                        self._stderr.close()
+                        self._stderr = None
+                    try:
+                        self.start()
+                    except ChainError as exc:
+                        notify(f"Anvil exited (code {code}) and could not restart: {exc}")
+                        return
+                    self.restarts += 1
+                notify(
+                    f"Anvil exited (code {code}): restarted on {self.url} from {Path(state).name}; "
+                    "transactions since that state are sent again"
+                )
+
+        threading.Thread(target=watch, name="anvil-supervisor", daemon=True).start()
+
     def dump_state(self, path: Path) -> Path:
         """Write the node's whole state to ``path`` now, in the format ``load_state`` reads."""
         state = rpc_call(self.url, "anvil_dumpState", timeout_s=30.0)
@@ -132,7 +186,9 @@ class Anvil:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Terminate (state is dumped if asked), wait, kill on timeout; never leaves orphans."""
-        process, self._process = self._process, None
+        self._stopping.set()
+        with self._lock:
+            process, self._process = self._process, None
         if process is None:
             return
         if process.poll() is None:

@@ -1,10 +1,17 @@
 """A typed JSON-RPC client: connection checks, hand-managed nonces, fast receipt polling,
-and reverts decoded into :class:`ChainError` carrying the custom error's name."""
+and reverts decoded into :class:`ChainError` carrying the custom error's name.
+
+Chain faults are survived: every call is retried with exponential backoff while the node
+is unreachable (up to ``retry_s``), the nonce is read from the chain again after any
+failed send, and a transaction the node lost (a restart from saved state) is sent again,
+re-signed at the chain's nonce where its own was lost, until it is mined."""
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,9 +19,11 @@ import requests
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_typing import URI
 from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
+from web3.types import RPCEndpoint
 
 from bench.chain.artifacts import error_table
 from bench.errors import ChainError
@@ -23,6 +32,56 @@ CONTRACTS = ("GridMarket", "LabCredit")
 RECEIPT_POLL_S = 0.002
 DEFAULT_TIP_WEI = 10**9
 FEE_REFRESH_S = 5.0
+RETRY_S = 30.0
+"""How long a call keeps retrying an unreachable node before it fails."""
+CONNECT_RETRY_S = 3.0
+"""The same for the first contact (a wrong URL should fail fast)."""
+BACKOFF_FIRST_S = 0.05
+BACKOFF_MAX_S = 2.0
+RESEND_AFTER_S = 2.0
+HISTORY_TXS = 256
+"""Transactions each wallet keeps after they were mined, to send again the ones a node
+restarted from older state lost."""
+"""A transaction unknown to the node this long after it was sent is sent again."""
+_TRANSIENT = (requests.ConnectionError, requests.Timeout)
+
+
+class RetryingHTTPProvider(HTTPProvider):
+    """An HTTP provider that retries every call (sends too: a raw transaction sent twice
+    is one transaction) with exponential backoff while the node cannot be reached, then
+    raises :class:`ChainError`."""
+
+    def __init__(self, url: str, *, timeout_s: float, retry_s: float = RETRY_S) -> None:
+        super().__init__(
+            url,
+            request_kwargs={"timeout": timeout_s},
+            session=requests.Session(),
+            exception_retry_configuration=None,
+        )
+        self.retry_s = retry_s
+        self.retries = 0
+        """Calls that failed and were tried again (for tests and status lines)."""
+
+    def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
+        deadline = time.monotonic() + self.retry_s
+        pause_s = BACKOFF_FIRST_S
+        url = URI(self.endpoint_uri or "")
+        while True:
+            try:
+                return self._request_session_manager.make_post_request(
+                    url, request_data, **self.get_request_kwargs()
+                )
+            except _TRANSIENT as exc:
+                left_s = deadline - time.monotonic()
+                if left_s <= 0:
+                    raise ChainError(
+                        f"{method} to {self.endpoint_uri} failed for {self.retry_s:.0f} s "
+                        f"({type(exc).__name__}): the node is down or unreachable; restart it "
+                        "(with its saved state) or check --chain-url, then resume the run"
+                    ) from exc
+                self.retries += 1
+                time.sleep(min(pause_s, left_s))
+                pause_s = min(2 * pause_s, BACKOFF_MAX_S)
 
 
 def decode_revert(data: str | bytes | None) -> tuple[str | None, str]:
@@ -67,18 +126,26 @@ class Receipt:
 class ChainClient:
     """One connection to a JSON-RPC node (Anvil, a devnet or a testnet)."""
 
-    def __init__(self, url: str, *, expected_chain_id: int | None = None, timeout_s: float = 10.0):
+    def __init__(
+        self,
+        url: str,
+        *,
+        expected_chain_id: int | None = None,
+        timeout_s: float = 10.0,
+        retry_s: float = RETRY_S,
+    ):
         self.url = url
-        session = requests.Session()
-        self.w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout_s}, session=session))
+        self.provider = RetryingHTTPProvider(url, timeout_s=timeout_s, retry_s=CONNECT_RETRY_S)
+        self.w3 = Web3(self.provider)
         try:
             self.chain_id = int(self.w3.eth.chain_id)
             self.client_version = str(self.w3.client_version)
-        except (requests.RequestException, OSError, Web3Exception, ValueError) as exc:
+        except (ChainError, requests.RequestException, OSError, Web3Exception, ValueError) as exc:
             raise ChainError(
                 f"the node at {url} is not answering ({type(exc).__name__}): start Anvil "
                 "(`gridbench chain anvil`) or pass the URL of a running node with --chain-url"
             ) from exc
+        self.provider.retry_s = retry_s
         if expected_chain_id is not None and self.chain_id != expected_chain_id:
             raise ChainError(
                 f"the node at {url} is on chain id {self.chain_id}, not {expected_chain_id}: "
@@ -113,8 +180,20 @@ class ChainClient:
             )
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """A transaction sent and not yet seen mined: enough to send it again."""
+
+    tx: dict[str, Any]
+    raw: bytes
+    tx_hash: str
+
+
 class Wallet:
-    """An account that signs and sends its own transactions with a local nonce counter."""
+    """An account that signs and sends its own transactions with a local nonce counter.
+
+    The counter is read from the chain again after any failed send; transactions sent
+    and not yet mined are kept, so :meth:`wait` can send again one the node lost."""
 
     def __init__(
         self, client: ChainClient, account: LocalAccount, *, tip_wei: int = DEFAULT_TIP_WEI
@@ -122,11 +201,22 @@ class Wallet:
         self.client = client
         self.account = account
         self.address = account.address
-        self._lock = threading.Lock()
-        self._nonce = int(client.w3.eth.get_transaction_count(account.address, "pending"))
+        self._lock = threading.RLock()
+        self._nonce: int | None = self._chain_nonce("pending")
         self.tip_wei = tip_wei
         self._max_fee_wei = 0
         self._fee_checked_at = -FEE_REFRESH_S
+        self._unmined: dict[str, _Sent] = {}
+        self._history: collections.deque[_Sent] = collections.deque(maxlen=HISTORY_TXS)
+        self._replaced: dict[str, str] = {}
+        self.resent = 0
+        """Transactions sent again after the node lost them (for tests and reports)."""
+        self.before_send: Callable[[dict[str, Any], str], None] | None = None
+        """Called with each new transaction and its hash once signed, before it is sent
+        (the run journals a settlement's intent there)."""
+
+    def _chain_nonce(self, block: str) -> int:
+        return int(self.client.w3.eth.get_transaction_count(self.address, block))  # type: ignore[arg-type]
 
     def _max_fee(self) -> int:
         # A fixed tip over twice the base fee: the sender pays base fee + tip. (Paying the
@@ -145,6 +235,8 @@ class Wallet:
     def send(self, to: str | None, data: bytes, *, gas: int, value: int = 0) -> str:
         """Sign and send one transaction; returns its hash without waiting."""
         with self._lock:
+            if self._nonce is None:  # after a failure: the chain says
+                self._nonce = self._chain_nonce("pending")
             tx: dict[str, Any] = {
                 "chainId": self.client.chain_id,
                 "nonce": self._nonce,
@@ -156,39 +248,136 @@ class Wallet:
             }
             if to is not None:
                 tx["to"] = to
-            signed = self.account.sign_transaction(tx)
+            sent = self._sign(tx)
+            if self.before_send is not None:
+                self.before_send(tx, sent.tx_hash)
             try:
-                tx_hash = self.client.w3.eth.send_raw_transaction(signed.raw_transaction)
-            except (ValueError, Web3Exception) as exc:
-                self._nonce = int(self.client.w3.eth.get_transaction_count(self.address, "pending"))
-                raise ChainError(_send_message(exc, self)) from exc
-            except (requests.RequestException, OSError) as exc:
-                raise ChainError(
-                    f"sending a transaction to {self.client.url} failed ({exc}): check the node"
-                ) from exc
+                self._broadcast(sent)
+            except ChainError:
+                self._nonce = None
+                raise
             self._nonce += 1
-        return "0x" + bytes(tx_hash).hex()
+            self._unmined[sent.tx_hash] = sent
+            self._history.append(sent)
+        return sent.tx_hash
+
+    def _sign(self, tx: dict[str, Any]) -> _Sent:
+        signed = self.account.sign_transaction(tx)
+        return _Sent(tx, bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex())
+
+    def _broadcast(self, sent: _Sent) -> None:
+        """Send raw; a node that already has it (a retried send that got through) is fine."""
+        try:
+            self.client.w3.eth.send_raw_transaction(sent.raw)
+        except (ValueError, Web3Exception) as exc:
+            text = str(exc).lower()
+            if "already known" in text or "known transaction" in text:
+                return
+            if "nonce too low" in text and self._receipt(sent.tx_hash) is not None:
+                return  # a send retried after the first one got through and was mined
+            raise ChainError(_send_message(exc, self)) from exc
+        except (requests.RequestException, OSError) as exc:
+            raise ChainError(
+                f"sending a transaction to {self.client.url} failed ({exc}): check the node"
+            ) from exc
 
     def wait(self, tx_hash: str, timeout_s: float = 60.0) -> Receipt:
-        """Poll for the receipt every 2 ms; a reverted transaction raises ChainError."""
-        try:
-            raw = self.client.w3.eth.wait_for_transaction_receipt(
-                HexBytes(tx_hash), timeout=timeout_s, poll_latency=RECEIPT_POLL_S
-            )
-        except TimeExhausted as exc:
-            raise ChainError(
-                f"transaction {tx_hash} was not mined within {timeout_s:.0f} s: check that the "
-                "node mines (Anvil automine) and that the gas price is high enough"
-            ) from exc
+        """Poll for the receipt every 2 ms; a reverted transaction raises ChainError.
+
+        A transaction the node does not know (lost in a restart) is sent again every
+        :data:`RESEND_AFTER_S`, re-signed at the chain's nonce if its own was lost; the
+        receipt is then that of the transaction that carried it."""
+        deadline = time.monotonic() + timeout_s
+        check_at = time.monotonic() + RESEND_AFTER_S
+        current = tx_hash
+        while True:
+            current = self._replaced.get(current, current)
+            raw = self._receipt(current)
+            if raw is not None:
+                break
+            now = time.monotonic()
+            if now > deadline:
+                raise ChainError(
+                    f"transaction {tx_hash} was not mined within {timeout_s:.0f} s: check that "
+                    "the node mines (Anvil automine) and that the gas price is high enough"
+                )
+            if now >= check_at:
+                current = self._revive(current)
+                check_at = now + RESEND_AFTER_S
+            time.sleep(RECEIPT_POLL_S)
+        with self._lock:
+            for h in {tx_hash, current}:
+                self._unmined.pop(h, None)
         receipt = Receipt(
-            tx_hash=tx_hash,
+            tx_hash=current,
             block_number=int(raw["blockNumber"]),
             gas_used=int(raw["gasUsed"]),
             logs=tuple(raw["logs"]),
         )
         if raw["status"] != 1:
-            raise self._explain_failure(tx_hash, raw)
+            raise self._explain_failure(current, raw)
         return receipt
+
+    def _receipt(self, tx_hash: str) -> Any:
+        try:
+            return self.client.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+
+    def _known(self, tx_hash: str) -> bool:
+        try:
+            self.client.w3.eth.get_transaction(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return False
+        return True
+
+    def _revive(self, tx_hash: str) -> str:
+        """Send ``tx_hash`` again unless the node will mine it; the hash now carrying it.
+
+        Every unmined transaction of this wallet, and every mined one the chain no longer
+        has (a node restarted from older state), goes out again in nonce order from the
+        chain's nonce: as it was where its nonce is the next one, re-signed at the next
+        nonce where the chain moved past it or a lost predecessor left a gap. On Anvil the
+        wallet's pool entries are removed first, so a stranded original can never be mined
+        after its replacement; another node's pool keeps a transaction it still holds. The
+        local counter then follows the chain."""
+        with self._lock:
+            sent = self._unmined.get(tx_hash)
+            if sent is None or (
+                self._known(tx_hash) and self._chain_nonce("pending") > int(sent.tx["nonce"])
+            ):
+                return tx_hash  # the node has it, with no gap before it: it will be mined
+            if self.client.is_anvil:
+                self.client.rpc("anvil_removePoolTransactions", [self.address])
+            nonce = self._chain_nonce("latest")
+            # the unmined, and the mined ones a node restarted from older state lost
+            lost_mined = [
+                s
+                for s in self._history
+                if int(s.tx["nonce"]) >= nonce and s.tx_hash not in self._replaced
+            ]
+            waiting = {s.tx_hash: s for s in [*lost_mined, *self._unmined.values()]}
+            for lost in sorted(waiting.values(), key=lambda s: int(s.tx["nonce"])):
+                if self._receipt(lost.tx_hash) is not None:  # mined meanwhile
+                    self._unmined.pop(lost.tx_hash, None)
+                    continue
+                if int(lost.tx["nonce"]) == nonce or (
+                    not self.client.is_anvil and self._known(lost.tx_hash)
+                ):
+                    again = lost
+                else:
+                    again = self._sign({**lost.tx, "nonce": nonce})
+                if self.client.is_anvil or not self._known(again.tx_hash):
+                    self._broadcast(again)
+                    self.resent += 1
+                if again.tx_hash != lost.tx_hash:
+                    self._unmined.pop(lost.tx_hash, None)
+                    self._unmined[again.tx_hash] = again
+                    self._history.append(again)
+                    self._replaced[lost.tx_hash] = again.tx_hash
+                nonce = max(nonce, int(again.tx["nonce"])) + 1
+            self._nonce = nonce
+            return self._replaced.get(tx_hash, tx_hash)
 
     def _explain_failure(self, tx_hash: str, raw: Any) -> ChainError:
         tx = self.client.w3.eth.get_transaction(HexBytes(tx_hash))

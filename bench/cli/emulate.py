@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
         description="Start emulated gridmeters and print each one's port, until Ctrl-C.",
     )
     _add_run_options(run)
-    add_bench_parser(
+    bench = add_bench_parser(
         actions,
         help="link throughput at 57600 baud and meters per process",
         description="Measure one paced link's throughput (native and pyfirmata2), "
@@ -42,6 +42,11 @@ def register(subparsers: Any) -> None:
         "process serves at 10 readings/s, against baselines from the same run.",
         quick_help="short benchmark",
         func=_bench,
+    )
+    bench.add_argument(
+        "--mqtt",
+        action="store_true",
+        help="meters over a private mosquitto (rising to 10,000) against the pty path",
     )
     ports = actions.add_parser(
         "ports",
@@ -70,6 +75,23 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="fault for every meter, e.g. drop_rate=0.01 (repeatable)",
     )
     p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument(
+        "--mqtt",
+        metavar="URL",
+        help="publish to this MQTT broker (mqtt://host:port) instead of serving ptys",
+    )
+    p.add_argument(
+        "--processes", type=int, default=1, metavar="P", help="--mqtt: spread meters over P"
+    )
+    p.add_argument("--prefix", default="gridbench", help="--mqtt: topic prefix")
+    p.add_argument("--interval", type=float, default=1.0, help="--mqtt: seconds between readings")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=10,
+        metavar="K",
+        help="--mqtt: a signed checkpoint every K readings (0: none)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_run)
 
@@ -92,6 +114,34 @@ def _faults(items: list[str]) -> Faults:
 
 def _run(args: argparse.Namespace) -> int:
     from bench.emulator import EmulatedMeter, MeterFarm, Profile, emulated_meters
+
+    if args.mqtt:
+        from bench.emulator.mqtt_procs import MqttOptions, run_processes
+
+        if args.meters < 1 or args.processes < 1:
+            raise ConfigError("--meters and --processes must be ≥ 1")
+        opts = MqttOptions(
+            url=args.mqtt,
+            prefix=args.prefix,
+            profile=None if args.power_w is not None else args.profile,
+            power_w=args.power_w or 0.0,
+            interval_s=args.interval,
+            checkpoint_every=args.checkpoint_every,
+            speed=args.speed,
+            faults=_faults(args.fault),
+        )
+        names = [f"meter-{i + 1}" for i in range(args.meters)]
+        if args.json:
+            print(json.dumps({"broker": args.mqtt, "prefix": args.prefix, "meters": names}))
+        else:
+            print(
+                f"{len(names)} meters on {args.mqtt} (topics {args.prefix}/meters/ID/…) in "
+                f"{args.processes} processes; Ctrl-C stops",
+                file=sys.stderr,
+                flush=True,
+            )
+        run_processes(names, opts, args.processes, args.duration)
+        return 0
 
     if args.config:
         from bench.config import load_bench_config
@@ -151,6 +201,13 @@ def _ports(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from bench.emulator.benchmark import format_table, run_benchmarks
+
+    if args.mqtt:
+        from bench.emulator.mqtt_benchmark import format_mqtt_table, run_mqtt_benchmark
+
+        figures = run_mqtt_benchmark(quick=args.quick)
+        print(json.dumps(figures) if args.json else format_mqtt_table(figures))
+        return 0
 
     result = run_benchmarks(quick=args.quick)
     print(json.dumps(result) if args.json else format_table(result))

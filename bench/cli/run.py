@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import queue
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -97,42 +101,44 @@ def run_headless(args: argparse.Namespace) -> int:
     those failing or was stopped early (Ctrl-C finishes the interval in progress); 2 on
     an error.
     """
+    if getattr(args, "resume_run", None) is not None:
+        return resume_headless(args)
     runner = runner_from_args(args)
     quiet = getattr(args, "quiet", False)
     bar = ProgressBar.for_stderr(runner.config) if not quiet else None
     runner.start()
     summary: RunSummary | None = None
-    try:
-        while summary is None:
-            try:
-                event = runner.events.get(timeout=0.5)
-            except queue.Empty:
-                if not runner.is_alive():
-                    break
-                continue
-            except KeyboardInterrupt:  # finish the interval in progress: its verdict is 1
+    with _stop_on_signals(runner) as stopping:
+        noted = False
+        try:
+            while summary is None:
+                if stopping.is_set() and not noted:  # the interval in progress ends it: 1
+                    _note(bar, "gridbench: interrupted: stopping the run and its chain")
+                    noted = True
+                try:
+                    event = runner.events.get(timeout=0.5)
+                except queue.Empty:
+                    if not runner.is_alive():
+                        break
+                    continue
+                if bar is not None:
+                    bar.follow(event)
+                if isinstance(event, WorkerStatus) and event.state is WorkerState.FAILED:
+                    continue  # the run ends with it: printed once below
+                if isinstance(event, StatusEvent) and (
+                    args.verbose or (event.level != "info" and not quiet)
+                ):
+                    _note(bar, f"[{event.level}] {event.message}")
+                elif isinstance(event, IntervalReport) and args.verbose:
+                    _note(bar, _interval_line(event))
+                elif isinstance(event, RunSummary):
+                    summary = event
+        finally:
+            if stopping.is_set() and not noted:  # the signal came with the last event
                 _note(bar, "gridbench: interrupted: stopping the run and its chain")
-                runner.stop()
-                continue
             if bar is not None:
-                bar.follow(event)
-            if isinstance(event, WorkerStatus) and event.state is WorkerState.FAILED:
-                continue  # the run ends with it: printed once below
-            if isinstance(event, StatusEvent) and (
-                args.verbose or (event.level != "info" and not quiet)
-            ):
-                _note(bar, f"[{event.level}] {event.message}")
-            elif isinstance(event, IntervalReport) and args.verbose:
-                _note(bar, _interval_line(event))
-            elif isinstance(event, RunSummary):
-                summary = event
-    except KeyboardInterrupt:
-        print("gridbench: interrupted: stopping the run and its chain", file=sys.stderr)
-        runner.stop()
-    finally:
-        if bar is not None:
-            bar.close()
-    runner.join()
+                bar.close()
+        runner.join()
     if summary is None:
         print(f"gridbench: error: {runner.error}", file=sys.stderr)
         return 2
@@ -152,6 +158,69 @@ def run_headless(args: argparse.Namespace) -> int:
             print(f"  {message(finding)}")
         print(f"gridbench: verdict: {'pass' if not findings else 'FAIL'}")
     return 0 if not findings else 1
+
+
+def resume_headless(args: argparse.Namespace) -> int:
+    """``--resume RUN_DIR``: reattach to the killed run's chain and market and settle,
+    exactly once, every interval it sent but never recorded (each Settlement printed).
+
+    The run's later intervals are not run again: exit 1 (the run is still incomplete),
+    2 on an error."""
+    from bench.scenario.resume import recover_run
+
+    quiet = getattr(args, "quiet", False)
+    recovered = recover_run(
+        args.resume_run, (lambda _line: None) if quiet else (lambda line: _note(None, line))
+    )
+    out = [
+        {
+            "interval_id": r.settlement.interval_id,
+            "tx_hash": r.settlement.tx_hash,
+            "block_number": r.settlement.block_number,
+            "trades_settled": len(r.settlement.settled_trades),
+            "trades_rejected": len(r.settlement.rejected_trades),
+            "energy_settled_wh": r.settlement.energy_settled_wh,
+            "value_settled_wei": r.settlement.value_settled_wei,
+            "sent_again": r.sent_again,
+        }
+        for r in recovered
+    ]
+    if args.json:
+        print(json.dumps({"recovered": out}, indent=2))
+    else:
+        for r in out:
+            how = "sent again" if r["sent_again"] else "found on chain"
+            print(
+                f"gridbench: interval {r['interval_id']} settled ({how}): "
+                f"{r['trades_settled']} trades, {r['energy_settled_wh']} Wh for "
+                f"{r['value_settled_wei']} wei in {r['tx_hash']}"
+            )
+        if not out:
+            print("gridbench: nothing to resume: every settlement sent was recorded")
+        print("gridbench: the run's remaining intervals are not run by --resume: incomplete")
+    return 1
+
+
+@contextlib.contextmanager
+def _stop_on_signals(runner: ScenarioWorker) -> Iterator[threading.Event]:
+    """While inside, SIGINT (Ctrl-C) and SIGTERM ask the worker to stop: it finishes the
+    interval in progress, locks the supply points, closes their sessions, stops Anvil and
+    commits the journal. The event is set once a signal came."""
+    stopping = threading.Event()
+
+    def handler(_signum: int, _frame: object) -> None:
+        stopping.set()
+        runner.stop()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield stopping  # signals reach the main thread only: nothing to catch here
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stopping
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _verdict(
@@ -227,6 +296,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         metavar="RUN_DIR",
         help="rerun a past run: its journaled config text and overrides (options still apply)",
+    )
+    parser.add_argument(
+        "--resume",
+        dest="resume_run",
+        type=Path,
+        metavar="RUN_DIR",
+        help="a killed run: reattach to its chain (restarting its Anvil from the saved "
+        "state) and settle, exactly once, each interval it sent but never recorded",
     )
     parser.add_argument(
         "--scenario",

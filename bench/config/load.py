@@ -30,6 +30,8 @@ from bench.config.model import (
     LoadConfig,
     MarketConfig,
     MeterConfig,
+    ModbusConfig,
+    MqttConfig,
     Participant,
     PvArrayConfig,
     Role,
@@ -172,8 +174,22 @@ class _Document:
                 for x in self._on_emulated("loads", emulated, errors)
             ),
             calendar=self._calendar(errors),
+            mqtt=self._mqtt(errors),
             **bench,
         )
+
+    def _mqtt(self, errors: list[str]) -> MqttConfig:
+        raw = dict(self.raw["mqtt"])
+        url = raw["url"]
+        if url and not url.startswith(("mqtt://", "mqtts://")):
+            errors.append(f"[mqtt] url {url!r}: write mqtt://host:port or mqtts://host:port")
+        ca = raw.pop("ca_file")
+        ca_path = None
+        if ca is not None:
+            ca_path = Path(ca).expanduser()
+            ca_path = ca_path if ca_path.is_absolute() else self.base / ca_path
+        password = self._path(raw.pop("password_file"), "[mqtt] password_file", errors)
+        return MqttConfig(ca_file=ca_path, password_file=password, **raw)
 
     def _on_emulated(
         self, table: str, emulated: set[str], errors: list[str]
@@ -226,16 +242,24 @@ class _Document:
         )
         if kind in tables.PORT_KINDS and not raw["port"]:
             errors.append(f"{where}: a {kind} meter needs port (a device path, URL or 'auto')")
-        if kind not in tables.PORT_KINDS and raw["port"]:
+        modbus = kind in tables.MODBUS_KINDS
+        if kind not in tables.PORT_KINDS and not modbus and raw["port"]:
             errors.append(f"{where}: a {kind} meter has no port; remove port or set kind")
         if kind in tables.PORT_KINDS and (raw["profile"] or raw["power_w"]):
             errors.append(
                 f"{where}: a {kind} meter measures real power; remove profile and power_w"
             )
-        elif kind != "emulated" and raw["profile"]:
+        elif kind not in tables.PROFILE_KINDS and raw["profile"]:
             errors.append(f"{where}: a {kind} meter takes a constant power_w, not a profile")
-        if "faults" in raw and kind != "emulated":
+        if modbus and raw["port"] and (raw["profile"] or raw["power_w"] or "faults" in raw):
+            errors.append(
+                f"{where}: a Modbus meter on a port measures real power; remove profile, "
+                "power_w and [faults] (or the port, to emulate it)"
+            )
+        if "faults" in raw and kind not in tables.PROFILE_KINDS:
             errors.append(f"{where}: faults only apply to emulated meters; remove [faults]")
+        if "modbus" in raw and not modbus:
+            errors.append(f"{where}: [meters.modbus] needs kind pzem004t, sdm120 or sdm630")
         if "generic" in raw and kind != "generic":
             errors.append(f"{where}: [meters.generic] needs kind = 'generic'")
         if raw["key"] is not None and raw["relay_key_file"] is not None:
@@ -250,6 +274,7 @@ class _Document:
             power_w=raw["power_w"],
             faults=Faults(**raw.get("faults", {})),
             generic=GenericConfig(**raw.get("generic", {})) if kind == "generic" else None,
+            modbus=ModbusConfig(**raw.get("modbus", {})) if modbus else None,
             allow_default_key=raw["allow_default_key"],
         )
 

@@ -58,6 +58,29 @@ class GenericConfig:
 
 
 @dataclass(frozen=True)
+class ModbusConfig:
+    """Where a Modbus meter (PZEM-004T, SDM120, SDM630) answers on its line."""
+
+    address: int = 1
+    bus: str = "modbus"
+    transport: str = "rtu"
+    baud: int = 9600
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """The ``[mqtt]`` table: the broker the ``mqtt`` meters publish to."""
+
+    url: str = ""
+    topic_prefix: str = "gridbench"
+    username: str = ""
+    password_file: Path | None = None
+    ca_file: Path | None = None
+    keepalive_s: int = 5
+    emulate: bool = True
+
+
+@dataclass(frozen=True)
 class MeterConfig:
     """One ``[[meters]]`` entry; ``kind`` is firmata, generic, emulated, simavr or fake."""
 
@@ -70,6 +93,7 @@ class MeterConfig:
     power_w: float = 0.0
     faults: Faults = field(default_factory=Faults)
     generic: GenericConfig | None = None
+    modbus: ModbusConfig | None = None
     allow_default_key: bool = False
 
     @property
@@ -151,6 +175,8 @@ class BenchConfig:
     backend: str = "native"
     source: Path | None = None
     seed: int = 0
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    online_timeout_s: float = 5.0
     site: SiteConfig = field(default_factory=SiteConfig)
     arrays: tuple[PvArrayConfig, ...] = ()
     loads: tuple[LoadConfig, ...] = ()

@@ -8,12 +8,28 @@ from __future__ import annotations
 from bench.config.schema import REQUIRED, Key, Table
 
 BACKENDS = ("native", "pyfirmata2")
-METER_KINDS = ("firmata", "generic", "emulated", "simavr", "fake")
+METER_KINDS = (
+    "firmata",
+    "generic",
+    "emulated",
+    "simavr",
+    "fake",
+    "pzem004t",
+    "sdm120",
+    "sdm630",
+    "mqtt",
+)
 """Meter kinds (opened by :mod:`bench.rig`): a board on a port running the project's
 firmware, a StandardFirmata board, the Python emulator, the firmware ELF in simavr, the
-in-process fake."""
+in-process fake, the Modbus meters PZEM-004T v3 and Eastron SDM120 / SDM630 (on a port,
+or emulated by the bench without one), a meter publishing to an MQTT broker."""
 PORT_KINDS = ("firmata", "generic")
 """Kinds on a serial port named by ``port``; the bench starts the others itself."""
+MODBUS_KINDS = ("pzem004t", "sdm120", "sdm630")
+"""Modbus meters: with ``port`` (a device path or ``tcp://host:port``) a real meter,
+without one emulated by the bench."""
+PROFILE_KINDS = ("emulated", *MODBUS_KINDS, "mqtt")
+"""Kinds whose emulated load may follow a profile."""
 ROLES = ("prosumer", "consumer", "responsive")
 MECHANISM_NAMES = ("pay_as_clear", "pay_as_bid", "pay_as_offer")
 STRATEGY_NAMES = ("fixed", "tariff", "signal", "zip")
@@ -61,6 +77,16 @@ BENCH = Table(
         ),
         Key("backend", "str", "native", "Firmata host backend", choices=BACKENDS),
         Key(
+            "online_timeout_s",
+            "float",
+            5.0,
+            "the run starts once every meter sent a reading or after this long (real time); "
+            "a meter that is later is reported and its energy attributed from its counters",
+            "s",
+            0.0,
+            120.0,
+        ),
+        Key(
             "seed",
             "int",
             0,
@@ -104,6 +130,28 @@ GENERIC = Table(
     ),
 )
 
+MODBUS = Table(
+    "meters.modbus",
+    "A Modbus meter's place on its line (PZEM-004T, SDM120, SDM630).",
+    (
+        Key("address", "int", 1, "its Modbus address on the line", "", 1, 247),
+        Key(
+            "bus",
+            "str",
+            "modbus",
+            "emulated: meters naming the same bus share one emulated RS-485 line",
+        ),
+        Key(
+            "transport",
+            "str",
+            "rtu",
+            "emulated: Modbus-RTU on a pty or Modbus-TCP on loopback",
+            choices=("rtu", "tcp"),
+        ),
+        Key("baud", "int", 9600, "RTU: the line's baud rate (PZEM: 9600)", "baud", 1200, 115_200),
+    ),
+)
+
 METERS = Table(
     "meters",
     "One entry per meter. kind, when absent, is generic with a [meters.generic] table, "
@@ -118,7 +166,13 @@ METERS = Table(
             choices=METER_KINDS,
             renamed_choices={"real": "firmata"},
         ),
-        Key("port", "str", None, "firmata and generic: device path, URL or 'auto'"),
+        Key(
+            "port",
+            "str",
+            None,
+            "firmata and generic: device path, URL or 'auto'; Modbus: device path or "
+            "tcp://host:port (absent: emulated)",
+        ),
         Key("key", "hex32", None, "HMAC key of the relay commands (default all zero)", "hex"),
         _key_file("relay_key_file", "file holding the relay HMAC key instead of key"),
         Key("profile", "str", None, "emulated: load/PV profile, e.g. 'household+pv*2'"),
@@ -132,13 +186,14 @@ METERS = Table(
             "power_w",
             "float",
             0.0,
-            "emulated, simavr, fake: constant power without a profile (< 0 exports)",
+            "emulated, simavr, fake, emulated Modbus and MQTT: constant power without a "
+            "profile (< 0 exports)",
             "W",
             -MAX_POWER_W,
             MAX_POWER_W,
         ),
     ),
-    tables=(FAULTS, GENERIC),
+    tables=(FAULTS, GENERIC, MODBUS),
     array=True,
 )
 
@@ -417,6 +472,40 @@ BATTERY = Table(
     ),
 )
 
+MQTT = Table(
+    "mqtt",
+    "The MQTT broker of the mqtt meters (topics and payloads: docs/mqtt.md).",
+    (
+        Key(
+            "url",
+            "str",
+            "",
+            "broker, mqtt://host:port or mqtts://host:port; empty: start mosquitto on a "
+            "free loopback port",
+        ),
+        Key("topic_prefix", "str", "gridbench", "first level of every topic"),
+        Key("username", "str", "", "broker user (empty: anonymous)"),
+        _key_file("password_file", "the broker user's password"),
+        Key("ca_file", "path", None, "CA certificate of an mqtts:// broker"),
+        Key(
+            "keepalive_s",
+            "int",
+            5,
+            "MQTT keep-alive: a silent client is declared gone after 1.5x this",
+            "s",
+            1,
+            3600,
+        ),
+        Key(
+            "emulate",
+            "bool",
+            True,
+            "the bench emulates its mqtt meters itself (false: they run elsewhere, e.g. "
+            "gridbench emulate run --mqtt)",
+        ),
+    ),
+)
+
 LOAD_KINDS = ("dorm", "lab", "library", "household", "shop", "clinic")
 """Calendar-aware load models (:mod:`bench.profiles.loads`): campus dorms (per resident),
 labs and library buildings, city households, shops and a clinic."""
@@ -567,6 +656,7 @@ DOCUMENT = Table(
         SESSIONS,
         GRID,
         BATTERY,
+        MQTT,
         SITE,
         ARRAYS,
         LOADS,

@@ -1,8 +1,8 @@
-"""The five built-in meter kinds and what each can do."""
+"""The built-in meter kinds and what each can do."""
 
 from __future__ import annotations
 
-from bench.rig import boards, emulated, fake, simavr
+from bench.rig import boards, emulated, fake, modbus, mqtt, simavr
 from bench.rig.kinds import Capability, register_kind
 
 C = Capability
@@ -37,4 +37,18 @@ register_kind(
     capabilities={C.RELAY, C.CALIBRATION, C.LOAD_CONTROL},
     start=fake.start_fakes,
     open=fake.open_fake,
+)
+for _model in ("pzem004t", "sdm120", "sdm630"):
+    register_kind(
+        _model,
+        capabilities={C.LOAD_CONTROL},
+        start=modbus.start_buses,
+        open=modbus.open_modbus,
+        refine=modbus.modbus_capabilities,
+    )
+register_kind(
+    "mqtt",
+    capabilities={C.RELAY, C.SIGNING, C.CALIBRATION, C.LOAD_CONTROL},
+    start=mqtt.start_mqtt,
+    open=mqtt.open_mqtt,
 )

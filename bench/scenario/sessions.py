@@ -114,11 +114,14 @@ class SupplySessions:
             changes.setdefault(plan.owner, 0)
         return changes
 
-    def _attested(self, meter_id: str, reading: Reading | None) -> SignedCounters:
+    def _attested(
+        self, meter_id: str, reading: Reading | None, sim_time_s: float
+    ) -> SignedCounters:
         """The supply point's counters now: signed by the meter itself where it is
         registered meter-signed (by the sessions, or with a grid as a participant's meter),
-        else attested by the bench (meter time: the reading's bench time in whole seconds,
-        never decreasing)."""
+        else attested by the bench at ``sim_time_s`` (whole simulated seconds of the run,
+        never decreasing): with a grid the counters the settlements attested for its
+        owner (sessions open and close at interval boundaries), else the meter's own."""
         signers = self._signers
         if signers is not None and meter_id in signers.signers:
             return signers.reading(meter_id)
@@ -130,7 +133,10 @@ class SupplySessions:
                 f"supply point {meter_id} has sent no reading, so its session cannot be "
                 "billed; check its port"
             )
-        self._time_s = max(self._time_s, math.ceil(reading.t_s))
+        settled = self.chain.bench_counters(meter_id)
+        if settled is not None:  # a participant's meter: what the settlements attested
+            return self.chain.market.registry.attestor.sign(meter_id, *settled)
+        self._time_s = max(self._time_s, self.chain.bench_time_s(sim_time_s))
         return self.chain.market.registry.attestor.sign(
             meter_id,
             math.floor(reading.energy_import_wh),
@@ -149,7 +155,7 @@ class SupplySessions:
                     plan.meter_id,
                     plan.cap_wei,
                     max_price_wei_per_wh=plan.max_price_wei_per_wh,
-                    reading=self._attested(plan.meter_id, opening),
+                    reading=self._attested(plan.meter_id, opening, sim_time_s),
                 )
                 session_id = opened.session_id
                 self._ids[plan] = self._opened[plan] = session_id
@@ -243,7 +249,9 @@ class SupplySessions:
                     "its last reading; energy drawn after it is unbilled",
                 )
             )
-        bill = self.chain.market.sessions.close(session_id, self._attested(plan.meter_id, final))
+        bill = self.chain.market.sessions.close(
+            session_id, self._attested(plan.meter_id, final, sim_time_s)
+        )
         self.bills.append(bill)
         out.append(
             SessionStatus(sim_time_s, plan.meter_id, SessionState.CLOSED, plan.consumer, session_id)

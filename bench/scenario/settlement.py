@@ -45,6 +45,11 @@ class ChainSession:
         self._net_change_wei: dict[str, int] = dict.fromkeys(participants, 0)
         self._signers: MeterSigners | None = None
         self.bench_only: set[str] = set()
+        self._settled_time_s = 0
+        self.origin_s = 0.0
+        """Simulated instant interval 1 starts: bench-attested readings are timed from it."""
+        self.node: Anvil | None = None
+        """The bench's own Anvil (None when attached to a node)."""
         self.attestation: dict[str, dict[str, str]] = {}
         """Per meter: {"attestation": "meter" | "bench", "signer": address on chain}."""
         self.journal_head: Callable[[], str | None] = lambda: None
@@ -87,6 +92,7 @@ class ChainSession:
             market.add_participants(names, config.deposit_wei, register_meters=False)
             status(0.0, "info", f"market {market.address} deployed; {len(names)} wallets funded")
             session = cls(market, url, names, meters, config.market_interval_s)
+            session.node = None if config.chain_url else node
             # the grid's energy is the feeder's, reversed: always attested by the bench
             session.bench_only = {meters[config.grid.participant]} if config.grid else set()
             yield session
@@ -155,6 +161,23 @@ class ChainSession:
             )
         return got[meter_id]
 
+    def bench_time_s(self, sim_time_s: float) -> int:
+        """A bench-attested reading's time: whole simulated seconds since :attr:`origin_s`
+        (the meters' energy accrues in simulated time, so the rated-power bound holds)."""
+        return max(0, math.ceil(sim_time_s - self.origin_s))
+
+    def bench_counters(self, meter_id: str) -> tuple[int, int, int] | None:
+        """(import Wh, export Wh, time s) the bench last attested for a participant's meter
+        at a settlement (None for a meter that is no participant's)."""
+        owner = next((p for p, m in self.meters.items() if m == meter_id), None)
+        if owner is None or owner not in self._import_wh:
+            return None
+        return (
+            math.floor(self._import_wh[owner]),
+            math.floor(self._export_wh[owner]),
+            self._settled_time_s,
+        )
+
     def _total_wei(self) -> int:
         """Everything the participants own: wallets plus what the market holds."""
         wallets = sum(self.market.accounts.wallet_wei(p) for p in self.participants)
@@ -180,7 +203,7 @@ class ChainSession:
             self._import_wh[name] = self._import_wh.get(name, 0.0) + energy.import_wh
             self._export_wh[name] = self._export_wh.get(name, 0.0) + energy.export_wh
         sign = self.market.registry.attestor.sign
-        time_s = math.floor(interval_id * self.interval_s)
+        time_s = self._settled_time_s = math.floor(interval_id * self.interval_s)
         readings = [
             sign(
                 self.meters.get(name, name),

@@ -13,7 +13,9 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from bench.chain.settlement import SETTLE_SELECTOR
 from bench.config import ScenarioConfig
 from bench.errors import BenchError
 from bench.events import (
@@ -26,6 +28,7 @@ from bench.events import (
     NoLoadControl,
     RunStarted,
     RunSummary,
+    SettleIntent,
     StatusEvent,
     SupplyPointFinding,
     WorkerState,
@@ -41,8 +44,9 @@ from bench.scenario.supply_points import SupplyPoints
 from bench.store import Recorder
 from bench.store.digest import config_sha256
 
-_ONLINE_TIMEOUT_S = 15.0
 _TICK_S = 0.05
+ANVIL_STATE = "anvil-state.json"
+"""The bench's own Anvil's state, saved beside the journal after every interval."""
 _FINAL_WAIT_S = 2.0  # for meters still late at the run's end
 
 
@@ -64,6 +68,7 @@ class ScenarioWorker:
         self._clock: SimClock | None = None
         self._requests: queue.Queue[Callable[[SupplyPoints], StatusEvent | None]] = queue.Queue()
         self._findings = 0
+        self._notes: queue.SimpleQueue[str] = queue.SimpleQueue()  # from other threads
 
     # -- control, from any thread ------------------------------------------------------
     def start(self) -> None:
@@ -168,6 +173,9 @@ class ScenarioWorker:
             chain = stack.enter_context(ChainSession.open(cfg, self._progress))
             chain.journal_head = self._journal_digest
             clock = self._clock = SimClock(speed=cfg.speed, start_s=cfg.start_s)
+            # held at the configured start while the meters come up and are commissioned,
+            # so interval 1 starts at start_hour on the meters' clock as on the tariffs'
+            clock.pause()
             self._progress(cfg.start_s, "info", "starting the meters")
             fleet = stack.enter_context(MeterFleet.open(cfg, clock, self._progress))
             self._fleet = fleet
@@ -188,23 +196,35 @@ class ScenarioWorker:
                     config_sha256=config_sha256(text, dict(overrides)),
                 )
             )
+            operator = chain.market.operator
+            operator.before_send = self._journal_settle_intent(chain.market.address, clock)
+            stack.callback(setattr, operator, "before_send", None)
             loads = {
                 p.agent.participant: load
                 for p in cfg.participants
                 if (load := fleet.load_control(p.meter_id)) is not None
             }
             procedure = IntervalProcedure(cfg, self._agents(fleet, clock), chain, loads)
-            silent = fleet.wait_online(timeout_s=_ONLINE_TIMEOUT_S)
+            online_timeout_s = cfg.bench.online_timeout_s
+            silent = fleet.wait_online(timeout_s=online_timeout_s)
             if silent:
                 self._progress(
                     clock.now_s(),
                     "warning",
-                    f"meters {', '.join(silent)} sent nothing in {_ONLINE_TIMEOUT_S:.0f} s; "
+                    f"meters {', '.join(silent)} sent nothing in {online_timeout_s:g} s; "
                     "running without them until they answer (check their ports and cables)",
                 )
             for attested in chain.commission(fleet, clock.now_s()):
                 self._emit(attested)
-            t0_s = clock.now_s()
+            journal_path = next((r.path for r in self.recorders if r.path is not None), None)
+            run_dir = None if journal_path is None else Path(journal_path).parent
+            if journal_path is not None:  # the keys now: a killed run can be resumed
+                chain.market.keys.save(Path(f"{journal_path}.keys"))
+            self._save_chain_state(chain, run_dir)
+            if chain.node is not None and run_dir is not None:  # a dead Anvil comes back
+                chain.node.supervise(run_dir / ANVIL_STATE, self._notes.put)
+            clock.resume()
+            t0_s = chain.origin_s = clock.now_s()
             supply = SupplyPoints(
                 fleet,
                 {s.meter_id for s in cfg.sessions},
@@ -241,6 +261,7 @@ class ScenarioWorker:
                 )
                 reports.append(report)
                 self._emit(report)
+                self._save_chain_state(chain, run_dir)
                 behind_s = clock.now_s() - end_s
                 if behind_s > cfg.market_interval_s:
                     self._progress(
@@ -288,6 +309,43 @@ class ScenarioWorker:
         self.summary = summary
         self._emit(summary)  # always the last event
 
+    def _save_chain_state(self, chain: ChainSession, run_dir: Path | None) -> None:
+        """The bench's own Anvil's whole state, beside the journal, after each interval:
+        what a dead Anvil is restarted from, in the run or by ``gridbench run --resume``."""
+        if chain.node is None or run_dir is None:
+            return
+        partial = run_dir / f"{ANVIL_STATE}.partial"
+        try:
+            chain.node.dump_state(partial)
+        except (OSError, ValueError) as exc:  # Anvil down this instant: the last one stays
+            self._notes.put(f"Anvil's state could not be saved ({exc}): keeping the last one")
+            return
+        partial.replace(run_dir / ANVIL_STATE)  # atomic: never half a state file
+
+    def _journal_settle_intent(
+        self, market_address: str, clock: SimClock
+    ) -> Callable[[dict[str, Any], str], None]:
+        """The operator wallet's hook: each ``settle`` transaction, once signed, is
+        journaled (and committed) as an intent before it is sent."""
+
+        def journal(tx: dict[str, Any], tx_hash: str) -> None:
+            data = bytes(tx.get("data", b""))
+            if str(tx.get("to", "")).lower() != market_address.lower():
+                return
+            if data[:4] != SETTLE_SELECTOR:
+                return
+            intent = SettleIntent(
+                clock.now_s(),
+                int.from_bytes(data[4:36], "big"),
+                tx_hash,
+                int(tx["nonce"]),
+                "0x" + data.hex(),
+            )
+            for recorder in self.recorders:
+                recorder.record(intent)
+
+        return journal
+
     def _journal_digest(self) -> str | None:
         """The journal's chained digest so far (None without a journal recorder)."""
         for recorder in self.recorders:
@@ -311,6 +369,8 @@ class ScenarioWorker:
     def _forward(self, clock: SimClock, fleet: MeterFleet, sessions: SupplySessions) -> None:
         """Live readings, link events, session events and relay outcomes, as they came."""
         now_s = clock.now_s()
+        while not self._notes.empty():
+            self._progress(now_s, "warning", self._notes.get_nowait())
         for reading in fleet.drain():
             self._emit(
                 MeterSample(

@@ -7,17 +7,29 @@ read back as typed records (:meth:`Journal.intervals`) to replay into the audit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from bench.errors import ConfigError
-from bench.events import BenchStatus, EnergyCatchUp, IntervalReport, MeteredEnergy, MeterSample
+from bench.events import (
+    BenchStatus,
+    EnergyCatchUp,
+    IntervalReport,
+    MeteredEnergy,
+    MeterSample,
+    SettleIntent,
+)
 from bench.store.digest import chain_digest, genesis, sorted_rows
 from pricing import GridFlow, Order, Side, Trade
+
+if TYPE_CHECKING:  # the chain package pulls in web3 (seconds to import)
+    from bench.chain import Settlement
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -78,13 +90,27 @@ CREATE TABLE IF NOT EXISTS coverage (
     interval_id INTEGER NOT NULL, meter_id TEXT NOT NULL, readings INTEGER NOT NULL,
     PRIMARY KEY (interval_id, meter_id)
 );
+CREATE TABLE IF NOT EXISTS settle_intent (
+    interval_id INTEGER NOT NULL, tx_hash TEXT NOT NULL, nonce INTEGER NOT NULL,
+    calldata TEXT NOT NULL, sim_time_s REAL NOT NULL,
+    receipt_tx_hash TEXT, block_number INTEGER,
+    PRIMARY KEY (interval_id, tx_hash)
+);
+CREATE TABLE IF NOT EXISTS recovered_settlement (
+    interval_id INTEGER PRIMARY KEY, tx_hash TEXT NOT NULL, batch_hash TEXT NOT NULL,
+    block_number INTEGER NOT NULL, value_settled_wei TEXT NOT NULL,
+    energy_settled_wh INTEGER NOT NULL, sent_again INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS digest (
     interval_id INTEGER PRIMARY KEY, previous TEXT NOT NULL, digest TEXT NOT NULL
 );
 """
 """Tables the verdict reads: each interval's settlement (its transaction, batch and the
 chain's totals), every settled amount, how many readings each meter sent, and the hash
-chain over the interval records (:mod:`bench.store.digest`)."""
+chain over the interval records (:mod:`bench.store.digest`). ``settle_intent`` holds
+each settlement transaction as signed, committed before it was sent, and its receipt
+once the interval was recorded: an intent without a receipt is an interval that may be
+on chain but not in the journal (what ``gridbench run --resume`` settles)."""
 
 _TABLES = frozenset(("run", "reading", "metered", "feeder", "orders", "clearing", "trade", "event"))
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -137,12 +163,16 @@ class Journal:
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self._readings: Counter[str] = Counter()
+        self._read_only = read_only
         if read_only:
             self._db = _open_read_only(self.path)
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False)
+            # WAL: a commit is durable at once, a kill leaves no rollback journal to undo
+            # it, and readers (the panel, `gridbench report`) never block the writer.
+            self._db.execute("PRAGMA journal_mode = WAL")
             self._db.executescript(_SCHEMA)
             self._db.executescript(_VERDICT_SCHEMA)
             if not self._has_column("catch_up", "digested_in"):  # a journal from before
@@ -251,6 +281,10 @@ class Journal:
             ),
         )
         self._add_verdict_rows(report)
+        self._db.execute(
+            "UPDATE settle_intent SET receipt_tx_hash = ?, block_number = ? WHERE interval_id = ?",
+            (report.settlement.tx_hash, report.settlement.block_number, interval_id),
+        )
         for finding in report.findings:
             self.add_event(report.sim_time_s, "audit", finding)
         self.commit()
@@ -396,6 +430,53 @@ class Journal:
             out.setdefault(i, []).append((Trade(buyer, seller, energy, price), int(value), tx))
         return out
 
+    def add_settle_intent(self, intent: SettleIntent) -> None:
+        """Record a settlement transaction about to be sent, and commit at once."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO settle_intent VALUES (?, ?, ?, ?, ?, NULL, NULL)",
+            (
+                intent.interval_id,
+                intent.tx_hash,
+                intent.nonce,
+                intent.calldata_hex,
+                intent.sim_time_s,
+            ),
+        )
+        self.commit()
+
+    def unrecorded_intents(self) -> list[SettleIntent]:
+        """Settlements sent (or about to be) whose interval the journal never recorded."""
+        if not self._has_table("settle_intent"):  # a journal from before intents
+            return []
+        rows = self._db.execute(
+            "SELECT sim_time_s, interval_id, tx_hash, nonce, calldata FROM settle_intent "
+            "WHERE receipt_tx_hash IS NULL AND interval_id NOT IN "
+            "(SELECT interval_id FROM settlement) ORDER BY rowid"
+        )
+        return [SettleIntent(t, i, tx, nonce, data) for t, i, tx, nonce, data in rows]
+
+    def add_recovered_settlement(self, settlement: Settlement, sent_again: bool) -> None:
+        """Record the settlement a resume found on chain (or sent again) for an interval
+        the killed run never recorded; its intent gets the receipt. Commits."""
+        s = settlement
+        self._db.execute(
+            "INSERT OR REPLACE INTO recovered_settlement VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                s.interval_id,
+                s.tx_hash,
+                s.batch_hash,
+                s.block_number,
+                str(s.value_settled_wei),
+                s.energy_settled_wh,
+                int(sent_again),
+            ),
+        )
+        self._db.execute(
+            "UPDATE settle_intent SET receipt_tx_hash = ?, block_number = ? WHERE interval_id = ?",
+            (s.tx_hash, s.block_number, s.interval_id),
+        )
+        self.commit()
+
     def power_series(self) -> dict[str, tuple[list[float], list[float]]]:
         """Each meter's readings as (simulated times s, power W), in the order recorded."""
         out: dict[str, tuple[list[float], list[float]]] = {}
@@ -530,8 +611,12 @@ class Journal:
         return [BenchStatus(t, level, message) for t, level, message in rows]
 
     def close(self) -> None:
-        """Commit and close the file."""
+        """Commit and close the file: a closed journal is one file again (rollback mode,
+        no -wal or -shm beside it), which read-only readers open without leaving any."""
         self._db.commit()
+        if not self._read_only:
+            with contextlib.suppress(sqlite3.Error):  # busy with a reader: stays WAL, fine
+                self._db.execute("PRAGMA journal_mode = DELETE")
         self._db.close()
 
 

@@ -16,6 +16,7 @@ from bench.events import (
     MeterSample,
     RunStarted,
     RunSummary,
+    SettleIntent,
     WorkerState,
     WorkerStatus,
 )
@@ -69,10 +70,13 @@ class JournalRecorder:
             extra = self._provenance() if self._provenance is not None else {}
             for key, value in [*vars(event).items(), *extra.items()]:
                 journal.set_meta(key, value)
+            journal.commit()  # the chain and market now: a run killed later can be resumed
         elif isinstance(event, MeterSample):
             journal.add_sample(event)
         elif isinstance(event, IntervalReport):
             journal.add_interval(event)
+        elif isinstance(event, SettleIntent):
+            journal.add_settle_intent(event)
         elif isinstance(event, EnergyCatchUp):
             journal.add_catch_up(event)
             journal.add_event(event.sim_time_s, event.level, event.message)

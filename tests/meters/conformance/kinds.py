@@ -46,6 +46,9 @@ class MeterUnderTest:
     reboot: Callable[[], None] | None = None
     lacks: frozenset[str] = frozenset()  # capabilities of the kind this meter lacks
     why_not: str = ""  # why it lacks them
+    energy_resolution_wh: float = 0.0  # the counters' step (a PZEM-004T counts whole Wh)
+    integrate_s: float = 0.5  # how long the counters integrate before a check (its
+    # relative error is the read's timing jitter over this: longer for a slow bus)
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ KINDS: dict[str, Kind] = {}
 #   reboot - the test can reboot the meter (boot counter, counters survive)
 # plus the runtime kind's capabilities (bench.rig.Capability values). A connected meter
 # may lack one its kind declares (a firmware build that does not sign yet): its factory
-# says so in MeterUnderTest.lacks and why_not, and the tests needing it skip.
+# says so in MeterUnderTest.lacks and why_not, and the tests needing it skip. A meter
+# that measures magnitudes only (a PZEM-004T) lacks "export": negative powers skip.
 CAPS = frozenset({"truth", "wire", "reboot"})
 
 

@@ -1,0 +1,254 @@
+"""The meter protocol over an MQTT broker (topics and payloads: docs/mqtt.md).
+
+Per meter ``{prefix}/meters/{id}/``: ``rx`` carries the host's Firmata bytes to the
+meter, ``tx`` the meter's bytes back (both QoS 1, so commands, their HMAC tags and the
+replies are exactly the serial protocol's), ``status`` is retained JSON
+(``{"state": "online", ...}``; the meter's last will sets ``offline`` the moment the
+broker loses it), ``reading`` and ``checkpoint`` are JSON the meter publishes on its
+own (QoS 1). The bench holds one persistent session (:class:`MqttHub`, clean session
+off, fixed client id), so what meters publish while the bench is away is queued by the
+broker and delivered when it returns.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+
+from bench.errors import ConfigError, TransportError
+from bench.transport.firmata import FirmataParser, Message
+from bench.transport.link import LinkStats
+
+QOS = 1
+TOPICS = ("tx", "status", "reading", "checkpoint")
+"""What the bench subscribes to, per meter."""
+
+
+@dataclass(frozen=True)
+class Broker:
+    """Where and how to connect."""
+
+    host: str
+    port: int
+    tls: bool = False
+    username: str = ""
+    password: str = field(default="", repr=False)
+    ca_file: Path | None = None
+    keepalive_s: int = 5
+
+    @classmethod
+    def from_url(cls, url: str, **kw: Any) -> Broker:
+        """``mqtt://host:port`` or ``mqtts://host:port``."""
+        parsed = urlparse(url)
+        if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+            raise ConfigError(f"MQTT broker {url!r}: write mqtt://host:port or mqtts://host:port")
+        tls = parsed.scheme == "mqtts"
+        return cls(parsed.hostname, parsed.port or (8883 if tls else 1883), tls, **kw)
+
+    @property
+    def url(self) -> str:
+        """The broker's URL."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def topic(prefix: str, meter_id: str, leaf: str) -> str:
+    """``{prefix}/meters/{meter_id}/{leaf}``."""
+    return f"{prefix}/meters/{meter_id}/{leaf}"
+
+
+def new_client(broker: Broker, client_id: str, *, clean: bool) -> mqtt.Client:
+    """A paho client for ``broker`` (MQTT 3.1.1; clean session as asked), not connected."""
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=clean,
+        protocol=mqtt.MQTTv311,
+    )
+    if broker.username:
+        client.username_pw_set(broker.username, broker.password or None)
+    if broker.tls:
+        client.tls_set(ca_certs=str(broker.ca_file) if broker.ca_file else None)
+    client.max_inflight_messages_set(100)
+    client.max_queued_messages_set(0)
+    client.reconnect_delay_set(1, 2)
+    return client
+
+
+class MqttHub:
+    """The bench's connection to the broker, shared by every MQTT meter it reads."""
+
+    def __init__(
+        self, broker: Broker, prefix: str = "gridbench", client_id: str = "gridbench-bench"
+    ) -> None:
+        self.broker = broker
+        self.prefix = prefix
+        self.client = new_client(broker, client_id, clean=False)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self._lock = threading.Lock()
+        self._tx: dict[str, queue.SimpleQueue[bytes]] = {}
+        self.status: dict[str, dict[str, Any]] = {}
+        self._status_changed = threading.Condition(self._lock)
+        self.listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
+        """Called as (meter_id, "reading" | "checkpoint", payload) in paho's thread."""
+        self.connected = threading.Event()
+        self._answered = threading.Event()
+        self._refused = ""
+
+    def start(self) -> MqttHub:
+        """Connect (persistent session) and serve in paho's thread."""
+        try:
+            self.client.connect(self.broker.host, self.broker.port, self.broker.keepalive_s)
+        except OSError as exc:
+            raise TransportError(
+                f"cannot reach the MQTT broker {self.broker.url}: {exc}; start it, or leave "
+                "[mqtt] url empty so the bench starts its own mosquitto"
+            ) from exc
+        self.client.loop_start()
+        if not self._answered.wait(10.0) or not self.connected.is_set():
+            self.stop()
+            why = self._refused or "no answer within 10 s"
+            raise TransportError(
+                f"the MQTT broker {self.broker.url} did not accept the bench ({why}); check "
+                "[mqtt] username, password_file and ca_file"
+            )
+        return self
+
+    def stop(self) -> None:
+        """Disconnect (the session stays on the broker) and stop paho's thread."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def __enter__(self) -> MqttHub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            self._refused = str(rc)
+            self._answered.set()
+            return
+        client.subscribe([(f"{self.prefix}/meters/+/{leaf}", QOS) for leaf in TOPICS])
+        self.connected.set()
+        self._answered.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        parts = msg.topic.split("/")
+        if len(parts) != 4 or parts[1] != "meters":
+            return
+        meter_id, leaf = parts[2], parts[3]
+        if leaf == "tx":
+            self._tx_queue(meter_id).put(bytes(msg.payload))
+            return
+        try:
+            payload = json.loads(msg.payload) if msg.payload else {}
+        except ValueError:
+            return
+        if leaf == "status":
+            with self._lock:
+                self.status[meter_id] = payload
+                self._status_changed.notify_all()
+            return
+        for listener in list(self.listeners):
+            listener(meter_id, leaf, payload)
+
+    def _tx_queue(self, meter_id: str) -> queue.SimpleQueue[bytes]:
+        with self._lock:
+            return self._tx.setdefault(meter_id, queue.SimpleQueue())
+
+    def online(self, meter_id: str) -> bool:
+        """The meter's retained status says online."""
+        with self._lock:
+            return self.status.get(meter_id, {}).get("state") == "online"
+
+    def wait_status(self, meter_id: str, state: str, timeout_s: float) -> bool:
+        """Wait until the meter's status is ``state``."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while self.status.get(meter_id, {}).get("state") != state:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._status_changed.wait(left)
+            return True
+
+    def link(self, meter_id: str) -> MqttLink:
+        """A :class:`FirmataLink` to one meter through the broker."""
+        return MqttLink(self, meter_id)
+
+    def send(self, meter_id: str, data: bytes) -> None:
+        """Publish host bytes to the meter (QoS 1: queued across a broker outage)."""
+        info = self.client.publish(topic(self.prefix, meter_id, "rx"), data, qos=QOS)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            raise TransportError(
+                f"publishing to meter {meter_id} failed: {mqtt.error_string(info.rc)}"
+            )
+
+
+class MqttLink:
+    """The meter protocol's byte stream to one meter, carried by :class:`MqttHub`."""
+
+    def __init__(self, hub: MqttHub, meter_id: str) -> None:
+        self.hub = hub
+        self.meter_id = meter_id
+        self.url = f"{hub.broker.url}/{topic(hub.prefix, meter_id, '')}"
+        self._parser = FirmataParser()
+        self._queue = hub._tx_queue(meter_id)
+        self._bytes_in = 0
+        self._closed = False
+
+    def send(self, data: bytes) -> None:
+        """Publish the bytes; TransportError while the meter is offline."""
+        if self._closed:
+            raise TransportError(f"the MQTT link to {self.meter_id} is closed")
+        if self.hub.status.get(self.meter_id, {}).get("state") == "offline":
+            raise TransportError(
+                f"meter {self.meter_id} is offline on {self.hub.broker.url} (its last will); "
+                "the poller reconnects when it is back"
+            )
+        self.hub.send(self.meter_id, data)
+
+    def receive(self, timeout_s: float) -> list[Message]:
+        """Messages that arrived within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        out: list[Message] = []
+        while not out:
+            left = deadline - time.monotonic()
+            try:
+                data = (
+                    self._queue.get(timeout=max(0.0, left))
+                    if left > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                return out
+            self._bytes_in += len(data)
+            out += self._parser.feed(data)
+            while True:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                self._bytes_in += len(more)
+                out += self._parser.feed(more)
+        return out
+
+    def stats(self) -> LinkStats:
+        """Byte and message counters."""
+        p = self._parser
+        return LinkStats(self._bytes_in, p.messages, p.malformed, p.skipped_bytes)
+
+    def close(self) -> None:
+        """Stop using the link (the hub stays); idempotent."""
+        self._closed = True

@@ -1,0 +1,291 @@
+"""Intent rows, and ``gridbench run --resume``: a run killed at each step of an
+interval's settlement settles that interval exactly once, with its Settlement reported.
+
+Each kill point is the state a SIGKILL leaves there: the journal as committed at that
+instant (copied through SQLite's backup API from another connection, which sees only
+committed data) and the chain as it was (Anvil's whole state dumped at that instant);
+the bench's own Anvil died with the bench, so the resume restarts it from that state.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hexbytes import HexBytes
+from web3.exceptions import TransactionNotFound
+
+from bench.chain import Anvil, Market
+from bench.chain.client import ChainClient
+from bench.chain.keys import KeyRing
+from bench.config import load_scenario
+from bench.errors import ChainError
+from bench.events import BenchEvent, IntervalReport, RunSummary, SettleIntent
+from bench.scenario.resume import recover_run
+from bench.scenario.worker import ANVIL_STATE, ScenarioWorker
+from bench.store import Journal, JournalRecorder
+from gridbench.cli import main
+
+pytestmark = pytest.mark.chain
+
+CONFIG = """
+[bench]
+reading_interval_s = 0.05
+
+[scenario]
+market_interval_s = 900
+intervals = 3
+speed = 3600
+
+[[meters]]
+id = "roof"
+kind = "fake"
+power_w = -10000.0
+
+[[meters]]
+id = "flat"
+kind = "fake"
+power_w = 8000.0
+
+[[participants]]
+name = "roof"
+role = "prosumer"
+meter = "roof"
+offer_price_wei_per_wh = 70
+
+[[participants]]
+name = "flat"
+role = "consumer"
+meter = "flat"
+"""
+KILLED = 2  # the interval whose settlement each kill interrupts
+
+
+@dataclass
+class KillPoint:
+    journal: Path
+    state: Path
+
+
+class Killer(JournalRecorder):
+    """The run's journal recorder, keeping what a SIGKILL would leave at each kill point
+    of interval ``KILLED``."""
+
+    def __init__(self, runs: Path, node: Anvil, out: Path) -> None:
+        super().__init__(runs)
+        self.node, self.out = node, out
+        self.client = ChainClient(node.url)
+        self.intents: list[tuple[int, bool, bool, str]] = []
+        out.mkdir()
+
+    def _witness(self, intent: SettleIntent) -> None:
+        """At each intent, from another connection: is its row committed, and does the
+        node still not know the transaction (not sent yet)? And the journal's mode."""
+        assert self.path is not None
+        other = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        try:
+            row = other.execute(
+                "SELECT COUNT(*) FROM settle_intent WHERE tx_hash = ?", (intent.tx_hash,)
+            ).fetchone()
+            mode = other.execute("PRAGMA journal_mode").fetchone()[0]
+        finally:
+            other.close()
+        try:
+            self.client.w3.eth.get_transaction(HexBytes(intent.tx_hash))
+            unsent = False
+        except TransactionNotFound:
+            unsent = True
+        self.intents.append((intent.interval_id, row == (1,), unsent, mode))
+
+    def _keep(self, name: str) -> Path:
+        assert self.path is not None
+        copy = self.out / f"{name}.sqlite"
+        source = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        target = sqlite3.connect(copy)
+        source.backup(target)  # what is committed, nothing the writer holds uncommitted
+        source.close()
+        target.close()
+        return copy
+
+    def record(self, event: BenchEvent) -> None:
+        if isinstance(event, IntervalReport) and event.interval_id == KILLED:
+            self._keep("after_receipt")  # the receipt is in, the interval not committed
+            self.node.dump_state(self.out / "after_receipt.json")
+        super().record(event)
+        if isinstance(event, SettleIntent):
+            self._witness(event)
+        if isinstance(event, SettleIntent) and event.interval_id == KILLED:
+            self._keep("intent")  # the intent is committed, the transaction not yet sent
+            self.node.dump_state(self.out / "before_send.json")
+
+
+@dataclass(frozen=True)
+class LiveRun:
+    run_dir: Path
+    report: IntervalReport
+    kills: Path
+    market_address: str
+    reports: dict[int, IntervalReport]
+    intents: list[tuple[int, bool, bool, str]]
+    chain: dict[str, dict[str, object]]
+
+
+@pytest.fixture(scope="module")
+def live_run(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
+    """One run to the end against an Anvil it attaches to, its kill points kept."""
+    folder = tmp_path_factory.mktemp("live")
+    path = folder / "bench.toml"
+    path.write_text(CONFIG)
+    with Anvil() as node:
+        killer = Killer(folder / "runs", node, folder / "kills")
+        runner = ScenarioWorker(load_scenario(path, chain_url=node.url), recorders=[killer])
+        runner.start()
+        runner.join(timeout=180)
+        assert not runner.is_alive() and runner.error is None, runner.error
+        events = []
+        while not runner.events.empty():
+            events.append(runner.events.get_nowait())
+        summary = events[-1]
+        assert isinstance(summary, RunSummary) and summary.journal_path is not None
+        reports = {e.interval_id: e for e in events if isinstance(e, IntervalReport)}
+        chain = {
+            r.settlement.tx_hash: dict(
+                killer.client.w3.eth.get_transaction(HexBytes(r.settlement.tx_hash))
+            )
+            for r in reports.values()
+        }
+    run_dir = Path(summary.journal_path).parent
+    return LiveRun(
+        run_dir,
+        reports[KILLED],
+        folder / "kills",
+        summary.market_address,
+        reports,
+        killer.intents,
+        chain,
+    )
+
+
+def test_each_settlement_has_its_intent_before_the_send_and_its_receipt_after(
+    live_run: LiveRun,
+) -> None:
+    # committed, not yet on the node, the journal in WAL mode: at every settlement
+    assert live_run.intents == [(i, True, True, "wal") for i in (1, 2, 3)]
+    journal = Journal(live_run.run_dir / "journal.sqlite", read_only=True)
+    assert journal.unrecorded_intents() == []
+    rows = journal._db.execute(
+        "SELECT interval_id, tx_hash, calldata, receipt_tx_hash, block_number "
+        "FROM settle_intent ORDER BY interval_id"
+    ).fetchall()
+    mode = journal._db.execute("PRAGMA journal_mode").fetchone()[0]
+    journal.close()
+    assert [r[0] for r in rows] == [1, 2, 3]
+    for interval_id, tx_hash, calldata, receipt_tx, block in rows:
+        settlement = live_run.reports[interval_id].settlement
+        assert (tx_hash, receipt_tx, block) == (
+            settlement.tx_hash,
+            settlement.tx_hash,
+            settlement.block_number,
+        )
+        sent = live_run.chain[tx_hash]
+        assert "0x" + bytes(sent["input"]).hex() == calldata  # the chain's own copy
+    assert mode == "delete"  # closed: one file again
+
+
+def _killed_run(live: LiveRun, tmp_path: Path, journal: str, state: str) -> Path:
+    """A run folder as the SIGKILL left it: that journal, its keys, that Anvil state, and
+    a chain URL nobody answers on any more (the bench's own Anvil died with it)."""
+    run_dir = tmp_path / "killed"
+    run_dir.mkdir()
+    shutil.copy(live.kills / f"{journal}.sqlite", run_dir / "journal.sqlite")
+    shutil.copytree(live.run_dir / "journal.sqlite.keys", run_dir / "journal.sqlite.keys")
+    shutil.copy(live.kills / f"{state}.json", run_dir / ANVIL_STATE)
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        db.execute("UPDATE run SET value = ? WHERE key = 'chain_url'", (json.dumps(_DEAD),))
+    return run_dir
+
+
+_DEAD = "http://127.0.0.1:9"  # the discard port: connection refused
+
+
+@pytest.mark.parametrize(
+    ("journal", "state", "sent_again"),
+    [
+        ("intent", "before_send", True),  # killed before the send
+        ("intent", "after_receipt", False),  # killed between the send and the receipt
+        pytest.param(  # after the receipt, before the commit (the same chain as above)
+            "after_receipt", "after_receipt", False, marks=pytest.mark.slow
+        ),
+    ],
+    ids=["before-send", "send-to-receipt", "receipt-to-commit"],
+)
+def test_a_killed_settlement_is_settled_exactly_once_on_resume(
+    live_run: LiveRun, tmp_path: Path, journal: str, state: str, sent_again: bool
+) -> None:
+    run_dir = _killed_run(live_run, tmp_path, journal, state)
+    before = Journal(run_dir / "journal.sqlite", read_only=True)
+    assert [i.interval_id for i in before.unrecorded_intents()] == [KILLED]
+    before.close()
+    keys = KeyRing.from_folder(run_dir / "journal.sqlite.keys")
+    with Anvil(load_state=run_dir / ANVIL_STATE) as node:
+        market = Market.attach(node.url, live_run.market_address, keys=keys, allow_anvil_key=True)
+        sent_before = market.client.w3.eth.get_transaction_count(market.operator.address)
+    lines: list[str] = []
+    (recovered,) = recover_run(run_dir, lines.append)
+    assert "restarted" in lines[0]
+    live = live_run.report.settlement
+    got = recovered.settlement
+    assert recovered.sent_again is sent_again
+    assert (got.interval_id, got.batch_hash) == (KILLED, live.batch_hash)
+    assert (got.value_settled_wei, got.energy_settled_wh) == (
+        live.value_settled_wei,
+        live.energy_settled_wh,
+    )
+    assert got.settled_trades == live.settled_trades
+    assert got.rejected_trades == live.rejected_trades
+    if not sent_again:
+        assert got.tx_hash == live.tx_hash  # read back, not settled a second time
+    # the chain as the resume left it (saved again): the interval settled exactly once
+    with Anvil(load_state=run_dir / ANVIL_STATE) as node:
+        market = Market.attach(node.url, live_run.market_address, keys=keys, allow_anvil_key=True)
+        assert [e.interval_id for e in market.settler.events(KILLED)] == [KILLED]
+        assert market.settled_intervals() == [1, 2]
+        operator_txs = market.client.w3.eth.get_transaction_count(market.operator.address)
+    assert operator_txs == sent_before + int(sent_again)  # one transaction, or none at all
+    # a second resume finds nothing to do, and sends nothing
+    assert recover_run(run_dir) == []
+    after = Journal(run_dir / "journal.sqlite", read_only=True)
+    assert after.unrecorded_intents() == []
+    after.close()
+    with Anvil(load_state=run_dir / ANVIL_STATE) as node:
+        market = Market.attach(node.url, live_run.market_address, keys=keys, allow_anvil_key=True)
+        assert market.client.w3.eth.get_transaction_count(market.operator.address) == operator_txs
+
+
+def test_the_cli_resumes_and_reports_the_settlement(
+    live_run: LiveRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = _killed_run(live_run, tmp_path, "intent", "before_send")
+    assert main(["run", "--resume", str(run_dir), "--json"]) == 1  # the run stays incomplete
+    out = json.loads(capsys.readouterr().out)
+    (row,) = out["recovered"]
+    live = live_run.report.settlement
+    assert row["interval_id"] == KILLED and row["sent_again"] is True
+    assert row["value_settled_wei"] == live.value_settled_wei
+    assert row["trades_settled"] == len(live.settled_trades)
+
+
+def test_a_resume_without_its_chain_fails_saying_what_to_do(
+    live_run: LiveRun, tmp_path: Path
+) -> None:
+    run_dir = _killed_run(live_run, tmp_path, "intent", "before_send")
+    (run_dir / ANVIL_STATE).unlink()  # the chain gone, and no state to restart it from
+    with pytest.raises(ChainError, match="kept no Anvil state"):
+        recover_run(run_dir)
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    assert [i.interval_id for i in journal.unrecorded_intents()] == [KILLED]  # still to do
+    journal.close()
