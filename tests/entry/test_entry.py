@@ -126,3 +126,17 @@ def test_emulate_run_is_the_default_action(argv: list[str], tmp_path: Path) -> N
     ports = json.loads(proc.stdout)
     assert sorted(ports) == ["meter-1", "meter-2"]
     assert all(Path(port).name == meter_id for meter_id, port in ports.items())
+
+
+def test_a_reader_that_goes_away_ends_the_command_without_a_traceback() -> None:
+    # `gridbench config reference | head -1`: the pipe's reader is gone before the writes
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridbench", "config", "reference"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
