@@ -12,7 +12,6 @@ from bench.chain import Anvil, Market, Settlement
 from bench.chain.deployment import wait_all
 from bench.chain.keys import KeyRing
 from bench.config import ScenarioConfig
-from bench.errors import DeviceError
 from bench.events import MeterAttested, SignedReadingMissing
 from bench.scenario.agents import MeteredEnergy
 from bench.scenario.fleet import MeterFleet
@@ -153,13 +152,7 @@ class ChainSession:
         (None if it is attested by the bench); a meter that gives none is a DeviceError."""
         if self._signers is None or self._attested_by(meter_id) != "meter":
             return None
-        got, failed = self._signers.readings_of([meter_id])
-        if meter_id not in got:
-            raise DeviceError(
-                f"meter {meter_id} gave no signed reading ({failed.get(meter_id, 'no answer')}); "
-                "check its port, then close its session with its next reading"
-            )
-        return got[meter_id]
+        return self._signers.reading(meter_id)
 
     def bench_time_s(self, sim_time_s: float) -> int:
         """A bench-attested reading's time: whole simulated seconds since :attr:`origin_s`
