@@ -66,11 +66,21 @@ class SimClock:
 
     def real_time_of(self, sim_time_s: float) -> float:
         """The ``time.monotonic()`` instant at which the clock shows (or showed)
-        ``sim_time_s``: a time before a pause maps to the real time before the pause."""
+        ``sim_time_s``: a time before a pause maps to the real time before the pause.
+
+        The instant a pause holds maps to the pause's end (while paused: to now, as if it
+        resumed this instant): a meter on this clock read during the pause is placed
+        where its counters next move, so a pause is no gap between its readings (a gap
+        longer than the counters' ``max_gap_s`` would make the energy it takes after the
+        resume look like an outage's, none of it in the interval it was taken in)."""
         with self._lock:
-            t0 = self._anchor[0]
+            t0, paused_at = self._anchor
+            if paused_at is not None:
+                held_sim_s = self.start_s + self.speed * (paused_at - t0)
+                if sim_time_s >= held_sim_s:  # paused now: as if it resumed this instant
+                    return time.monotonic() + (sim_time_s - held_sim_s) / self.speed
             for paused_sim_s, t0_before in self._before_pauses:
-                if sim_time_s <= paused_sim_s:
+                if sim_time_s < paused_sim_s:
                     t0 = t0_before
                     break
         return t0 + (sim_time_s - self.start_s) / self.speed

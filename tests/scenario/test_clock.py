@@ -97,3 +97,18 @@ def test_a_time_before_a_pause_maps_to_the_real_time_before_it() -> None:
     assert clock.real_time_of(before_s) <= real_before + 1e-3
     after_s = clock.now_s() + 10.0
     assert clock.real_time_of(after_s) - time.monotonic() <= 0.01 + 1e-6
+
+
+def test_the_instant_a_pause_holds_maps_to_the_pause_end() -> None:
+    """While paused, the held instant is now (as if the clock resumed this instant);
+    after the resume it is the resume's real instant, not the pause's start."""
+    clock = SimClock(speed=1000.0, start_s=0.0)
+    clock.pause()
+    held_s = clock.now_s()
+    time.sleep(0.05)
+    assert clock.real_time_of(held_s) == pytest.approx(time.monotonic(), abs=5e-3)
+    time.sleep(0.05)
+    clock.resume()
+    resumed = time.monotonic()
+    assert clock.real_time_of(held_s) == pytest.approx(resumed, abs=5e-3)
+    assert clock.real_time_of(held_s - 1.0) < resumed - 0.09  # before the pause: before it

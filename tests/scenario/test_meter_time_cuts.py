@@ -13,10 +13,12 @@ import itertools
 import math
 import queue
 import random
+import time
 import tomllib
 from collections.abc import Callable
 from typing import Any, cast
 
+import numpy as np
 import pytest
 
 from bench.config import parse_scenario
@@ -178,3 +180,42 @@ def test_emulated_meters_are_cut_at_their_true_counters_at_the_boundary() -> Non
             assert energy["load"].import_wh == pytest.approx(3000.0, abs=0.5)
             want = _profile_wh("pv*3", end_s - INTERVAL_S, end_s)
             assert energy["roof"].export_wh == pytest.approx(want, rel=1e-3, abs=1.0)
+
+
+def test_a_pause_before_the_first_boundary_is_no_gap_in_the_meters_readings() -> None:
+    """The clock is held while the meters are commissioned (longer than the counters'
+    1 s ``max_gap_s``): readings drained during the hold carry the held time. The first
+    reading after the resume comes up to a reading period late (148 simulated s here);
+    interval 1 still holds all 900 s of a constant 3 kW. Placing the held readings at
+    the pause's start (the old mapping) made the hold a gap and the energy before the
+    late reading an outage's: interval 1 came out 123 Wh short, as in a loaded CI run."""
+    # the reading period (0.1 s by default) sets max_gap_s = 1 s: the hold is 1.2 s
+    power_w, interval_s = 3000.0, 900.0
+    clock = SimClock(speed=SPEED)
+    q: queue.Queue[Any] = queue.Queue()
+    fleet = _fleet(clock, q)
+    clock.pause()
+    held_s = clock.now_s()
+    base_wh = 10.0
+
+    def reading(seq: int, meter_s: float) -> Reading:
+        e = base_wh + power_w * max(0.0, meter_s - held_s) / 3600
+        return Reading(
+            "m", time.monotonic(), 230.0, 0.0, 0.0, 1.0, 50.0, round(e, 3), 0.0, True, seq, 1,
+            meter_time_s=meter_s,
+        )  # fmt: skip
+
+    for seq in range(3):  # the meter reports while held; the fleet drains it (wait_online)
+        q.put(reading(seq, held_s))
+        assert fleet.wait_online(1.0) == []
+        time.sleep(0.4)
+    q.put(reading(3, held_s))  # reported during the chain's commissioning, drained later
+    clock.resume()
+    t0_s = clock.now_s()
+    fleet.interval_energy(clock.real_time_of(t0_s), wait_s=0.0)  # before any new reading
+    for k, meter_s in enumerate(np.arange(t0_s + 148.0, t0_s + interval_s + 200.0, 180.0)):
+        q.put(reading(4 + k, float(meter_s)))
+    energy, _ = fleet.interval_energy(
+        clock.real_time_of(t0_s + interval_s), wait_s=0.0, interval_id=1
+    )
+    assert energy["p"].import_wh == pytest.approx(power_w * interval_s / 3600, abs=0.5)
