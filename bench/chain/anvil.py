@@ -29,6 +29,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _listens_on(pid: int, port: int) -> bool:
+    """True when process ``pid`` holds the socket listening on TCP ``port`` (also where
+    ``/proc`` cannot tell): an answer on the port may come from another process's node."""
+    try:
+        fd_dir = Path(f"/proc/{pid}/fd")
+        sockets = {str(link.readlink()) for link in fd_dir.iterdir()}
+        rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return True
+    for row in rows:
+        fields = row.split()
+        # local address HEXIP:HEXPORT, state 0A = LISTEN, field 9 the socket's inode
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":
+            return f"socket:[{fields[9]}]" in sockets
+    return False
+
+
 def rpc_call(url: str, method: str, params: list[object] | None = None, timeout_s: float = 5.0):
     """One raw JSON-RPC call; raises OSError/ValueError on transport or protocol failure."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
@@ -40,6 +57,10 @@ def rpc_call(url: str, method: str, params: list[object] | None = None, timeout_
     if "error" in reply:
         raise ValueError(f"{method}: {reply['error'].get('message', reply['error'])}")
     return reply["result"]
+
+
+class _PortTaken(ChainError):
+    """Anvil could not bind its port: another process holds it."""
 
 
 class Anvil:
@@ -59,6 +80,7 @@ class Anvil:
         start_timeout_s: float = 10.0,
     ) -> None:
         self.port = port or free_port()
+        self._port_chosen = port is None  # another may be picked if this one is taken
         self.chain_id = chain_id
         self.load_state = load_state
         self.dump_state_on_stop = dump_state_on_stop
@@ -86,9 +108,23 @@ class Anvil:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> Anvil:
-        """Spawn the native anvil binary and wait until ``eth_chainId`` answers."""
+        """Spawn the native anvil binary and wait until ``eth_chainId`` answers.
+
+        A port picked free that another process takes before Anvil binds it (a busy
+        machine running several benches) is replaced by another, twice at most."""
         if self.running:
             return self
+        retries = 2 if self._port_chosen else 0
+        while True:
+            try:
+                return self._spawn()
+            except _PortTaken:
+                if not retries:
+                    raise
+                retries -= 1
+                self.port = free_port()
+
+    def _spawn(self) -> Anvil:
         args = [
             str(native_binary("anvil")),
             "--host", "127.0.0.1",
@@ -126,15 +162,18 @@ class Anvil:
             if self._process.poll() is not None:
                 code, stderr = self._process.returncode, self._stderr_text()
                 self.stop()
-                raise ChainError(
+                error = _PortTaken if "Address already in use" in stderr else ChainError
+                raise error(
                     f"anvil exited with code {code} on port {self.port}: "
                     f"{stderr.strip()[-500:] or 'no output'}; check the port and state file"
                 )
             try:
                 rpc_call(self.url, "eth_chainId", timeout_s=0.5)
-                return
+                if _listens_on(self._process.pid, self.port):
+                    return
             except (OSError, ValueError):
-                time.sleep(0.02)
+                pass
+            time.sleep(0.02)
         self.stop()
         raise ChainError(
             f"anvil did not answer on {self.url} within {self.start_timeout_s:.0f} s: "

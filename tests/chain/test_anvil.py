@@ -81,3 +81,23 @@ def test_state_dumped_on_stop_reloads(tmp_path: Path, artifacts: None) -> None:
     with Anvil(load_state=state) as node:
         again = Market.attach(node.url, market.address, keys=market.keys)
         assert again.balance_wei("alice") == 77
+
+
+def test_a_picked_port_another_node_takes_first_is_replaced(
+    monkeypatch: pytest.MonkeyPatch, artifacts: None
+) -> None:
+    """Another bench's Anvil holds the port this one picked: this node must not take the
+    other's answers for its own (it would trade on the other's chain), but bind another."""
+    import bench.chain.anvil as anvil_module
+
+    with Anvil() as other:
+        picks = iter([other.port])
+        real_free_port = anvil_module.free_port
+        monkeypatch.setattr(
+            anvil_module, "free_port", lambda: next(picks, None) or real_free_port()
+        )
+        with Anvil() as node:
+            assert node.port != other.port
+            rpc_call(node.url, "evm_mine")
+            assert int(rpc_call(node.url, "eth_blockNumber"), 16) == 1
+            assert int(rpc_call(other.url, "eth_blockNumber"), 16) == 0
