@@ -17,8 +17,11 @@ _DEFAULT = Calibration()
 class FakeMeter:
     """A meter whose power a test sets; energy integrates on ``clock`` (seconds).
 
-    Readings are stamped with ``host_clock`` (default ``clock``): under an accelerated
-    scenario clock, energy follows simulated time while stamps stay on the host's.
+    Readings are stamped with ``host_time_of(t)`` of the ``clock`` instant ``t`` their
+    energy was integrated to (default ``t`` itself): under an accelerated scenario clock,
+    energy follows simulated time while stamps stay on the host's, and a stamp is the
+    very instant of its energy (two clocks read one after the other drift apart by a
+    preemption, which at 3600x is Wh of a kW meter).
     """
 
     def __init__(
@@ -28,7 +31,7 @@ class FakeMeter:
         power_w: float = 0.0,
         voltage_v: float = 230.0,
         clock: Callable[[], float] = time.monotonic,
-        host_clock: Callable[[], float] | None = None,
+        host_time_of: Callable[[float], float] | None = None,
     ) -> None:
         self.url = f"fake://{meter_id}"
         self.meter_id = meter_id
@@ -37,7 +40,7 @@ class FakeMeter:
         self.cal = Calibration()
         self._power_w = power_w
         self._clock = clock
-        self._host_clock = host_clock
+        self._host_time_of = host_time_of
         self._host_t = 0.0
         self._t = clock()
         self._import_wh = 0.0
@@ -74,7 +77,7 @@ class FakeMeter:
         v = self.voltage_v * self.cal.v_gain_uv_per_count / _DEFAULT.v_gain_uv_per_count
         r = Reading(
             meter_id=self.meter_id,
-            t_s=self._t if self._host_clock is None else self._host_t,
+            t_s=self._t if self._host_time_of is None else self._host_t,
             voltage_v=v,
             current_a=abs(p) / v if v else 0.0,
             power_w=p,
@@ -137,8 +140,8 @@ class FakeMeter:
 
     def _advance(self) -> None:
         now = self._clock()
-        if self._host_clock is not None:  # stamped with the same instant as the energy
-            self._host_t = self._host_clock()
+        if self._host_time_of is not None:  # stamped with the same instant as the energy
+            self._host_t = self._host_time_of(now)
         if self.relay_closed:
             wh = self._power_w * self._gain() * (now - self._t) / 3600
             if wh > 0:

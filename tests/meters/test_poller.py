@@ -205,3 +205,19 @@ def test_a_driver_bug_is_an_outage_not_a_dead_thread() -> None:
     assert [type(e) for e in events[:3]] == [MeterOnline, MeterOutage, MeterReconnected]
     assert "boom" in events[1].reason
     assert all(m.closed for m in opened)
+
+
+def test_a_fake_reading_is_stamped_at_the_instant_its_energy_was_counted() -> None:
+    """The energy clock moves on between any two reads of it (a preemption at 3600x is Wh
+    of a kW meter): the stamp must be the host instant of the energy's own clock time."""
+    ticks = iter(range(0, 10_000, 7))
+    fake = FakeMeter(
+        "f",
+        power_w=3600.0,
+        clock=lambda: float(next(ticks)),
+        host_time_of=lambda sim_s: 1000.0 + sim_s / 10,
+    )
+    for _ in range(5):
+        r = fake.read()
+        # 3600 W for (stamp - 1000) * 10 simulated seconds since the clock's first tick 0
+        assert r.energy_import_wh == pytest.approx((r.t_s - 1000.0) * 10)
