@@ -45,7 +45,7 @@ import numpy as np
 from pricing.book import Clearing, Order, OrderArrays
 from pricing.errors import PricingInputError
 from pricing.matching import Matching, allocation_welfare, empty_matching
-from pricing.pairing import pair_fills
+from pricing.pairing import level_energy, level_fills, pair_fills
 
 PRICE_RULES = ("equilibrium", "gsy_e")
 """Uniform-price rules of pay-as-clear: the k-double auction on the equilibrium
@@ -63,12 +63,11 @@ def clear_uniform(
 
     ``k`` in [0, 1] places the price in the equilibrium interval (0 = ``p_lo``, the
     buyers' best; 1 = ``p_hi``); it is taken exactly (``Fraction(k)``) before the floor.
-    ``method="levels"`` builds the step curves from per-level energy histograms
-    (``np.bincount``, O(n + price span)) and sorts only the orders at the two marginal
-    levels; ``"sort"`` sorts both sides by priority (O(n log n)); ``"auto"`` takes
-    ``"levels"`` when the price span is at most ``4 n + 1024`` and every partial sum is
-    exact in float64 (side totals below 2**53 Wh). Volume, price, fills and welfare are
-    identical; the pairing of matched orders may differ (irrelevant at a uniform price).
+    ``method="levels"`` builds the step curves from per-level energy totals (O(n + price
+    span), compiled) and orders only the rows at the two marginal levels; ``"sort"`` sorts
+    both sides by priority (O(n log n)); ``"auto"`` takes ``"levels"`` when the price span
+    is at most ``4 n + 1024``. Volume, price, fills and welfare are identical; the pairing
+    of matched orders may differ (irrelevant at a uniform price).
     """
     if method not in ("auto", "levels", "sort"):
         raise PricingInputError(f"method must be 'auto', 'levels' or 'sort', got {method!r}")
@@ -82,29 +81,27 @@ def clear_uniform(
     n_bids = int(np.count_nonzero(book.is_bid))
     if n_bids == 0 or n_bids == n:
         return empty_matching("pay_as_clear")
-    exact = float(book.energy_wh.sum(dtype=np.float64)) < 2**53
     if method == "auto":
         span = int(book.price_wei_per_wh.max()) - int(book.price_wei_per_wh.min()) + 1
-        method = "levels" if exact and span <= 4 * n + 1024 else "sort"
-    elif method == "levels" and not exact:
-        raise PricingInputError("method='levels' needs less than 2**53 Wh in the book; use 'sort'")
+        method = "levels" if span <= 4 * n + 1024 else "sort"
     fill = _fills_by_levels if method == "levels" else _fills_by_sorting
     found = fill(book, Fraction(k), price_rule)
     if found is None:
         return empty_matching("pay_as_clear")
     outcome, bid_rows, bid_fill, offer_rows, offer_fill = found
-    welfare = allocation_welfare(book, bid_rows, bid_fill, offer_rows, offer_fill)
-    bid_rows, offer_rows, energy, netted = pair_fills(
-        bid_rows, bid_fill, offer_rows, offer_fill, book.participant
+    pair_bids, pair_offers, energy, netted, welfare = pair_fills(
+        bid_rows, bid_fill, offer_rows, offer_fill, book.participant, book.price_wei_per_wh
     )
-    prices = np.full(energy.shape, outcome.price, dtype=np.int64)
-    return Matching.build(
-        "pay_as_clear",
-        bid_rows,
-        offer_rows,
-        energy,
-        prices,
-        outcome.price,
+    if welfare is None:
+        welfare = allocation_welfare(book, bid_rows, bid_fill, offer_rows, offer_fill)
+    return Matching(
+        mechanism="pay_as_clear",
+        bid_row=pair_bids,
+        offer_row=pair_offers,
+        energy_wh=energy,
+        price_wei_per_wh=np.full(energy.shape, outcome.price, dtype=np.int64),
+        clearing_price_wei_per_wh=outcome.price,
+        volume_wh=outcome.volume - netted,  # every filled Wh is traded or netted
         welfare_wei=welfare,
         netted_wh=netted,
         price_range=outcome.price_range,
@@ -163,10 +160,11 @@ def _gsy_e(bid_level: np.ndarray, demand: np.ndarray, supply_at_bid: np.ndarray)
 
 
 _Fills = tuple[_Outcome, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""(outcome, bid rows, bid fills, offer rows, offer fills)."""
 
 
 def _fills_by_sorting(book: OrderArrays, k: Fraction, rule: str) -> _Fills | None:
-    """(outcome, bid rows, bid fills, offer rows, offer fills) from fully sorted sides."""
+    """The fills from fully sorted sides."""
     bids = book.priority(bids=True)
     offers = book.priority(bids=False)
     bid_price = book.price_wei_per_wh[bids]
@@ -202,14 +200,14 @@ def _fills_by_levels(book: OrderArrays, k: Fraction, rule: str) -> _Fills | None
     For the chosen volume ``V`` the marginal bid level is the highest with ``D ≥ V``, the
     marginal offer level the lowest with ``S ≥ V``; orders strictly inside them fill
     completely, and the rest of ``V`` is filled at each marginal level in priority order.
+    Both passes over the orders are compiled (:mod:`pricing.pairing`).
     """
-    low = int(book.price_wei_per_wh.min())
-    span = int(book.price_wei_per_wh.max()) - low + 1
-    # one index per (side, level): offers in [0, span), bids in [span, 2 span)
-    slot = book.price_wei_per_wh + (book.is_bid * span - low)
-    hist = np.bincount(slot, weights=book.energy_wh, minlength=2 * span)
-    demand = np.cumsum(hist[: span - 1 : -1])[::-1].astype(np.int64)
-    supply = np.cumsum(hist[:span]).astype(np.int64)
+    price = book.price_wei_per_wh
+    low = int(price.min())
+    span = int(price.max()) - low + 1
+    hist = level_energy(price, book.is_bid, book.energy_wh, low, span)
+    demand = np.cumsum(hist[: span - 1 : -1])[::-1]
+    supply = np.cumsum(hist[:span])
     bid_at = np.flatnonzero(hist[span:])[::-1]
     offer_at = np.flatnonzero(hist[:span])
     outcome = _outcome(bid_at + low, demand[bid_at], offer_at + low, supply[offer_at], k, rule)
@@ -220,34 +218,17 @@ def _fills_by_levels(book: OrderArrays, k: Fraction, rule: str) -> _Fills | None
     offer_level = int(offer_at[np.searchsorted(supply[offer_at], volume)])
     above = int(demand[bid_level + 1]) if bid_level + 1 < span else 0
     below = int(supply[offer_level - 1]) if offer_level > 0 else 0
-    bid_rows, bid_fill = _side_fills(
-        book, slot > span + bid_level, slot == span + bid_level, volume - above
-    )
-    offer_rows, offer_fill = _side_fills(
-        book, slot < offer_level, slot == offer_level, volume - below
+    bid_rows, bid_fill, offer_rows, offer_fill = level_fills(
+        price,
+        book.is_bid,
+        book.energy_wh,
+        book.time_s,
+        bid_level + low,
+        volume - above,
+        offer_level + low,
+        volume - below,
     )
     return outcome, bid_rows, bid_fill, offer_rows, offer_fill
-
-
-def _side_fills(
-    book: OrderArrays, full: np.ndarray, marginal: np.ndarray, rest: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and fills: every ``full`` row in input order, then ``rest`` Wh at the margin.
-
-    The marginal rows share one price, so their priority is arrival time, then row: a
-    stable sort by time (none when they all arrived at once).
-    """
-    full_rows = np.flatnonzero(full)
-    at_margin = np.flatnonzero(marginal)
-    times = book.time_s[at_margin]
-    if at_margin.size and times.min() != times.max():
-        at_margin = at_margin[np.argsort(times, kind="stable")]
-    energy = book.energy_wh[at_margin]
-    before = np.cumsum(energy) - energy
-    take = np.minimum(energy, rest - before)
-    keep = take > 0
-    rows = np.concatenate((full_rows, at_margin[keep]))
-    return rows, np.concatenate((book.energy_wh[full_rows], take[keep]))
 
 
 def match_continuous(book: OrderArrays, *, one_sided: bool) -> Matching:

@@ -16,24 +16,28 @@ _INT64_SAFE = float(2**62)
 class Trades(Sequence[Trade]):
     """The trades of a matching as a read-only sequence built from numpy columns.
 
-    ``Trade`` objects are made only when read (indexing, iteration), so clearing a large
-    book through the public API costs what the arrays cost. Compares equal to any sequence
-    of the same trades (a tuple, a list).
+    ``Trade`` objects (and the buyers' and sellers' names) are made only when read
+    (indexing, iteration), so clearing a large book through the public API costs what the
+    arrays cost. Compares equal to any sequence of the same trades (a tuple, a list).
     """
 
-    __slots__ = ("_buyer", "_energy", "_names", "_price", "_seller")
+    __slots__ = ("_bid_row", "_energy", "_names", "_offer_row", "_participant", "_price")
 
     def __init__(
         self,
         names: tuple[str, ...],
-        buyer: np.ndarray,
-        seller: np.ndarray,
+        participant: np.ndarray,
+        bid_row: np.ndarray,
+        offer_row: np.ndarray,
         energy_wh: np.ndarray,
         price_wei_per_wh: np.ndarray,
     ) -> None:
+        """``participant`` (indexes into ``names``) per book row; the other columns per
+        trade, ``bid_row``/``offer_row`` indexing the book."""
         self._names = names
-        self._buyer = buyer
-        self._seller = seller
+        self._participant = participant
+        self._bid_row = bid_row
+        self._offer_row = offer_row
         self._energy = energy_wh
         self._price = price_wei_per_wh
 
@@ -48,24 +52,25 @@ class Trades(Sequence[Trade]):
         if isinstance(index, slice):
             return Trades(
                 self._names,
-                self._buyer[index],
-                self._seller[index],
+                self._participant,
+                self._bid_row[index],
+                self._offer_row[index],
                 self._energy[index],
                 self._price[index],
             )
-        names = self._names
+        names, who = self._names, self._participant
         return Trade(
-            names[int(self._buyer[index])],
-            names[int(self._seller[index])],
+            names[int(who[self._bid_row[index]])],
+            names[int(who[self._offer_row[index]])],
             int(self._energy[index]),
             int(self._price[index]),
         )
 
     def __iter__(self) -> Iterator[Trade]:
-        names = self._names
+        names, who = self._names, self._participant
         columns = (
-            self._buyer.tolist(),
-            self._seller.tolist(),
+            who[self._bid_row].tolist(),
+            who[self._offer_row].tolist(),
             self._energy.tolist(),
             self._price.tolist(),
         )
@@ -145,8 +150,9 @@ class Matching:
         """The dataclass view: the trades (a lazy :class:`Trades`), in matching order."""
         trades = Trades(
             book.names,
-            book.participant[self.bid_row],
-            book.participant[self.offer_row],
+            book.participant,
+            self.bid_row,
+            self.offer_row,
             self.energy_wh,
             self.price_wei_per_wh,
         )
