@@ -1,4 +1,5 @@
-"""The battery's next setpoint is commanded before the interval is settled on chain.
+"""The battery's next setpoint is commanded before the interval is settled on chain, and the
+responsive load answers the published instantaneous price.
 
 Settlement is the slow part of an interval (a transaction and its receipt); a setpoint
 sent after it reaches the battery late whenever the worker lags, and the battery runs the
@@ -11,6 +12,8 @@ Settlement it returns). Nothing depends on real time.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+
+import pytest
 
 from bench.chain import Settlement
 from bench.config import load_scenario
@@ -87,3 +90,47 @@ def test_the_setpoint_is_out_before_the_chain_settles() -> None:
         setpoints.append(report.battery_setpoint_w)
     assert chain.power_at_settle_w == setpoints  # commanded already, not after settling
     assert any(abs(s) > 1.0 for s in setpoints)  # a real setpoint, not the idle one
+
+
+def test_the_responsive_load_answers_the_published_price_not_the_cleared_one() -> None:
+    """The demo's clinic (elasticity 0.4 against 150 wei/Wh, scale bounded to [0.5, 1.5])
+    rescales its load once per interval, to (p / 150)^-0.4 of the price p published for
+    the coming interval, computed here by hand from the published signal."""
+    config = load_scenario(demo_config(), intervals=4)
+    assert config.battery is not None
+    battery = _Battery()
+    scales: dict[str, list[float]] = {p.agent.participant: [] for p in config.participants}
+    agents = {
+        name: Agent(spec, set_load_scale=scales[name].append)
+        for name, spec in ((p.agent.participant, p.agent) for p in config.participants)
+    }
+    procedure = IntervalProcedure(
+        config,
+        agents,
+        _Chain(battery),  # type: ignore[arg-type]
+        {config.battery.participant: battery},
+    )
+    published = [procedure.prepare_first(0.0)]
+    cleared = []
+    for interval_id in (1, 2, 3):
+        metered = {
+            name: MeteredEnergy(name, 400.0 * interval_id, 0.0 if name != "roof" else 900.0)
+            for name in [*agents, *(s.meter_id for s in config.sessions)]
+        }
+        report = procedure.run(interval_id, 900.0 * interval_id, metered, None)
+        cleared.append(report.pricing.clearing.price_wei_per_wh)
+        assert procedure.signal is not None and procedure.signal.interval_id == interval_id + 1
+        published.append(procedure.signal)
+
+    def response(price: float) -> float:
+        return min(max((price / 150.0) ** -0.4, 0.5), 1.5)
+
+    expected = [response(s.price_wei_per_wh) for s in published]
+    assert scales["clinic"] == pytest.approx(expected, rel=1e-12)
+    # the cleared price would give another load: the test tells the two apart
+    assert any(
+        abs(response(float(c)) - e) > 1e-3
+        for c, e in zip(cleared, expected[1:], strict=True)
+        if c is not None
+    )
+    assert not any(scales[name] for name in scales if name != "clinic")
