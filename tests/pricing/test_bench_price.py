@@ -28,6 +28,17 @@ def test_quick_run_is_well_formed(result) -> None:  # type: ignore[no-untyped-de
     assert result.pde_order >= 1.9  # accuracy, not speed
     assert result.pde_lq_error_wei_per_wh < 0.1
     assert result.pde_floor_ratio == pytest.approx(result.pde_step_ms / result.pde_gtsv_floor_ms)
+    # the headline speed-up is the most conservative of the wall and CPU-time ratios
+    ratios = (
+        result.api_lp_speedup_100k_distinct,
+        result.api_lp_speedup_100k_tied,
+        result.api_lp_speedup_100k_cpu_distinct,
+        result.api_lp_speedup_100k_cpu_tied,
+    )
+    assert result.api_lp_speedup_100k == min(ratios)
+    assert result.api_lp_speedup_100k_cpu_tied == pytest.approx(
+        result.lp_100k_tied_cpu_s / result.api_100k_tied_cpu_s
+    )
     assert (
         result.pde_solves >= result.pde_steps * result.pde_substeps
     )  # one solve per sub-step at least
