@@ -25,7 +25,7 @@ from PyQt6.QtWidgets import (
 
 from bench.errors import BenchError
 from bench.report.run_data import RunData, load_run
-from bench.report.units import labc
+from pricing.units import labc
 from gui.run_replay import replay_events
 from gui.run_views import RunViews
 

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from bench.report.colors import meter_colors
 from bench.report.replay import CHECKS, check_of
 from bench.report.run_data import RunData
-from bench.report.units import WEI_PER_LABC, WH_PER_KWH, to_labc_per_kwh
+from pricing.units import WEI_PER_LABC, WH_PER_KWH, to_labc_per_kwh
 from pricing import demand_curve, supply_curve
 
 WIDTH_IN, HEIGHT_IN = 10.0, 4.2

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.report.replay import check_of, message
 from bench.report.run_data import RunData, findings_by_check
-from bench.report.units import labc, labc_per_kwh
+from pricing.units import labc, labc_per_kwh
 
 
 @dataclass(frozen=True)

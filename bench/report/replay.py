@@ -25,7 +25,7 @@ from bench.config.overrides import apply_overrides
 from bench.errors import BenchError, ConfigError
 from bench.events import MeteredEnergy
 from bench.report.cusum import CusumResult, page_cusum
-from bench.report.units import labc, labc_per_kwh
+from pricing.units import labc, labc_per_kwh
 from bench.store import CatchUpRow, Journal, RecordedInterval
 from bench.store.digest import chain_digest, config_sha256, genesis
 from pricing import (

@@ -18,7 +18,7 @@ import pytest
 from conftest import HonestRun, edit
 
 from bench.report.colors import meter_color, meter_colors
-from bench.report.units import labc, labc_per_kwh
+from pricing.units import labc, labc_per_kwh
 from gridbench.cli import main
 
 pytestmark = pytest.mark.chain

@@ -1,5 +1,8 @@
 """The one unit convention a person reads: LABC and LABC/kWh (JSON keeps wei and wei/Wh).
 
+Every message, table and plot a person reads (the audit's findings, the CLI, the panel,
+the reports) formats money and prices with these functions.
+
 LabCredit has 6 decimals: 1 LABC = 10⁶ wei, so a price of ``p`` wei/Wh is
 ``p × 1000 Wh/kWh / 10⁶`` = ``p / 1000`` LABC/kWh. Integer amounts are formatted exactly
 (integer arithmetic, no float rounding).
