@@ -36,6 +36,7 @@ from typing import Protocol
 from pricing.book import Clearing, Order, Trade
 from pricing.clearing import MECHANISMS
 from pricing.errors import PricingInputError
+from pricing.units import labc, labc_per_kwh, to_labc_per_kwh
 
 
 class Metered(Protocol):
@@ -207,9 +208,10 @@ def _check_values(record: IntervalRecord) -> list[Finding]:
                 Finding(
                     record.interval_id,
                     kind,
-                    f"{s.buyer} paid {s.value_wei} wei to {s.seller} for {s.energy_wh} Wh at "
-                    f"{s.price_wei_per_wh} wei/Wh, which is {s.energy_wh * s.price_wei_per_wh}"
-                    f" wei ({diff:+d} wei; tx {s.tx_hash or 'unknown'})",
+                    f"{s.buyer} paid {labc(s.value_wei)} LABC to {s.seller} for "
+                    f"{s.energy_wh} Wh at {labc_per_kwh(s.price_wei_per_wh)} LABC/kWh, which "
+                    f"is {labc(s.energy_wh * s.price_wei_per_wh)} LABC ({'+' if diff > 0 else ''}"
+                    f"{labc(diff)} LABC; tx {s.tx_hash or 'unknown'})",
                     participant=s.buyer,
                     amount=diff,
                 )
@@ -231,9 +233,10 @@ def _check_recorded_market(record: IntervalRecord) -> list[Finding]:
                 Finding(
                     i,
                     "clearing_mismatch",
-                    f"recorded {clearing.volume_wh} Wh at {clearing.price_wei_per_wh} wei/Wh, "
-                    f"but the recorded book clears {again.volume_wh} Wh at "
-                    f"{again.price_wei_per_wh} wei/Wh ({clearing.mechanism})",
+                    f"recorded {clearing.volume_wh} Wh at "
+                    f"{labc_per_kwh(clearing.price_wei_per_wh)} LABC/kWh, but the recorded "
+                    f"book clears {again.volume_wh} Wh at "
+                    f"{labc_per_kwh(again.price_wei_per_wh)} LABC/kWh ({clearing.mechanism})",
                     amount=clearing.value_wei - again.value_wei,
                 )
             )
@@ -245,8 +248,8 @@ def _check_recorded_market(record: IntervalRecord) -> list[Finding]:
                 Finding(
                     i,
                     "price_breakdown_mismatch",
-                    f"price components add up to {total:.6f} wei/Wh, recorded total is "
-                    f"{parts['total']:.6f} wei/Wh",
+                    f"price components add up to {to_labc_per_kwh(total):.9f} LABC/kWh, "
+                    f"recorded total is {to_labc_per_kwh(parts['total']):.9f} LABC/kWh",
                     amount=parts["total"] - total,
                 )
             )
@@ -263,8 +266,8 @@ def _check_against_clearing(record: IntervalRecord) -> list[Finding]:
                     Finding(
                         i,
                         "price_mismatch",
-                        f"trade {t.buyer}←{t.seller} at {t.price_wei_per_wh} wei/Wh, but the "
-                        f"interval cleared at {uniform} wei/Wh",
+                        f"trade {t.buyer}←{t.seller} at {labc_per_kwh(t.price_wei_per_wh)} "
+                        f"LABC/kWh, but the interval cleared at {labc_per_kwh(uniform)} LABC/kWh",
                         participant=t.buyer,
                     )
                 )
@@ -282,8 +285,8 @@ def _check_against_clearing(record: IntervalRecord) -> list[Finding]:
                 Finding(
                     i,
                     "settlement_differs",
-                    f"{buyer}←{seller} cleared {energy} Wh at {price} wei/Wh but settled "
-                    f"{got_energy} Wh at {got_price} wei/Wh",
+                    f"{buyer}←{seller} cleared {energy} Wh at {labc_per_kwh(price)} LABC/kWh "
+                    f"but settled {got_energy} Wh at {labc_per_kwh(got_price)} LABC/kWh",
                     participant=buyer,
                     amount=got_energy * got_price - energy * price,
                 )
@@ -293,7 +296,8 @@ def _check_against_clearing(record: IntervalRecord) -> list[Finding]:
                 Finding(
                     i,
                     "missing_settlement",
-                    f"{buyer}←{seller} {energy} Wh at {price} wei/Wh cleared but never settled",
+                    f"{buyer}←{seller} {energy} Wh at {labc_per_kwh(price)} LABC/kWh cleared "
+                    "but never settled",
                     participant=seller,
                     amount=energy * price,
                 )
@@ -304,7 +308,8 @@ def _check_against_clearing(record: IntervalRecord) -> list[Finding]:
                 Finding(
                     i,
                     "unexpected_settlement",
-                    f"{buyer}←{seller} {energy} Wh at {price} wei/Wh settled but never cleared",
+                    f"{buyer}←{seller} {energy} Wh at {labc_per_kwh(price)} LABC/kWh settled "
+                    "but never cleared",
                     participant=buyer,
                     amount=energy * price,
                 )
