@@ -25,7 +25,6 @@ from bench.config.overrides import apply_overrides
 from bench.errors import BenchError, ConfigError
 from bench.events import MeteredEnergy
 from bench.report.cusum import CusumResult, page_cusum
-from pricing.units import labc, labc_per_kwh
 from bench.store import CatchUpRow, Journal, RecordedInterval
 from bench.store.digest import chain_digest, config_sha256, genesis
 from pricing import (
@@ -42,6 +41,7 @@ from pricing import (
     Trade,
     audit,
 )
+from pricing.units import labc, labc_per_kwh
 
 RUN = 0
 """The interval id of findings about the whole run."""
@@ -362,16 +362,17 @@ class _Replay:
                 if got_wh != want_wh or [s for s, _, _ in got] != [s for s, _, _ in want]:
                     self.flag(
                         "order_not_metered",
-                        f"{name} ordered {got or 'nothing'} but its metered energy gives "
-                        f"{want or 'no order'}",
+                        f"{name} ordered {_orders_text(got) or 'nothing'} but its metered "
+                        f"energy gives {_orders_text(want) or 'no order'}",
                         i,
                         amount=got_wh - want_wh,
                     )
                 elif spec.strategy == "fixed":  # other strategies price from the market
                     self.flag(
                         "order_price_edited",
-                        f"{name} ordered at {[p for _, _, p in got]} wei/Wh, its limit price in "
-                        f"the config is {price} wei/Wh",
+                        f"{name} ordered at "
+                        f"{', '.join(labc_per_kwh(p) for _, _, p in got)} LABC/kWh, its limit "
+                        f"price in the config is {labc_per_kwh(price)} LABC/kWh",
                         i,
                         amount=sum(p for _, _, p in got) - price * len(got),
                     )
@@ -396,7 +397,8 @@ class _Replay:
         if seen != want:
             self.flag(
                 "grid_order_edited",
-                f"the grid ordered {seen or 'nothing'}, its tariffs at hour {hour:g} give {want}",
+                f"the grid ordered {_orders_text(seen) or 'nothing'}, its tariffs at hour "
+                f"{hour:g} give {_orders_text(want) or 'no order'}",
                 i,
                 amount=sum(e * p for _, e, p in seen) - sum(e * p for _, e, p in want),
             )
@@ -417,7 +419,8 @@ class _Replay:
                 self.flag(
                     "journal_trade_mismatch",
                     f"trade table lists {trade.buyer}←{trade.seller} {trade.energy_wh} Wh at "
-                    f"{trade.price_wei_per_wh} wei/Wh settled, no such amount was settled",
+                    f"{labc_per_kwh(trade.price_wei_per_wh)} LABC/kWh settled, no such amount "
+                    "was settled",
                     i,
                     amount=n * trade.value_wei,
                 )
@@ -425,7 +428,8 @@ class _Replay:
                 self.flag(
                     "journal_trade_mismatch",
                     f"{trade.buyer}←{trade.seller} {trade.energy_wh} Wh at "
-                    f"{trade.price_wei_per_wh} wei/Wh settled but missing from the trade table",
+                    f"{labc_per_kwh(trade.price_wei_per_wh)} LABC/kWh settled but missing from "
+                    "the trade table",
                     i,
                     amount=-n * trade.value_wei,
                 )
@@ -439,8 +443,9 @@ class _Replay:
             if (total_wei, total_wh) != (chain_wei, chain_wh):
                 self.flag(
                     "settled_total_mismatch",
-                    f"the amounts add up to {total_wei} wei for {total_wh} Wh, the chain's "
-                    f"IntervalSettled event said {chain_wei} wei for {chain_wh} Wh",
+                    f"the amounts add up to {labc(total_wei)} LABC for {total_wh} Wh, the "
+                    f"chain's IntervalSettled event said {labc(chain_wei)} LABC for "
+                    f"{chain_wh} Wh",
                     i,
                     amount=total_wei - chain_wei,
                 )
@@ -701,3 +706,11 @@ def format_report(report: RunReport) -> str:
     lines.append("audit clean" if a.clean else f"{len(a.findings)} audit findings:")
     lines.extend(f"  {message(f)}" for f in a.findings)
     return "\n".join(lines)
+
+
+def _orders_text(orders: Sequence[tuple[Side, int, int]]) -> str:
+    """``bid 1200 Wh at 0.085 LABC/kWh, offer …`` for a finding's message."""
+    return ", ".join(
+        f"{side.value} {energy_wh} Wh at {labc_per_kwh(price)} LABC/kWh"
+        for side, energy_wh, price in orders
+    )
