@@ -16,6 +16,7 @@ from bench.chain.market import Market
 from bench.chain.settlement import Settlement
 from bench.errors import ChainError
 from pricing import Trade
+from pricing.units import labc
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,9 @@ def audit_interval(market: Market, interval_id: int) -> IntervalAudit:
     energy = sum(t.energy_wh for t in settlement.settled_trades)
     if (value, energy) != (settlement.value_settled_wei, settlement.energy_settled_wh):
         findings.append(
-            f"event totals ({settlement.value_settled_wei} wei, {settlement.energy_settled_wh} "
-            f"Wh) differ from the calldata's settled trades ({value} wei, {energy} Wh)"
+            f"event totals ({labc(settlement.value_settled_wei)} LABC, "
+            f"{settlement.energy_settled_wh} Wh) differ from the calldata's settled trades "
+            f"({labc(value)} LABC, {energy} Wh)"
         )
     if sent_digest != settlement.journal_digest:
         findings.append(

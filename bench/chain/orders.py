@@ -26,6 +26,7 @@ from bench.chain.encoding import (
 )
 from pricing import Order as BookOrder
 from pricing import Side, Trade
+from pricing.units import labc_per_kwh
 
 SIDE_BID, SIDE_OFFER = 0, 1
 DOMAIN_VERSION = "3"
@@ -69,7 +70,10 @@ def sign_order(
     """The participant's signature over its bid and offer (EIP-712), each (Wh, limit)."""
     for wh, limit in (bid, offer):
         if not (0 <= wh <= U32_MAX and 0 <= limit <= U32_MAX):
-            raise BatchEncodingError(f"order of {wh} Wh at {limit} wei/Wh is out of range")
+            raise BatchEncodingError(
+                f"order of {wh} Wh at {labc_per_kwh(limit)} LABC/kWh ({limit} wei/Wh) is out "
+                "of range: energy and limit must each be 0..2^32-1 (Wh, wei/Wh)"
+            )
     if bid[0] == 0 and offer[0] == 0:
         raise BatchEncodingError("an order needs energy on its bid or its offer side")
     domain = {
@@ -154,8 +158,9 @@ def encode_batch(
         energy, price = int(t.energy_wh), int(t.price_wei_per_wh)
         if not (0 <= energy <= U32_MAX and 0 <= price <= U32_MAX):
             raise BatchEncodingError(
-                f"trade {n} ({t.buyer} <- {t.seller}: {energy} Wh at {price} wei/Wh) is outside "
-                "0..2^32-1 Wh or wei/Wh: check the clearing's units"
+                f"trade {n} ({t.buyer} <- {t.seller}: {energy} Wh at {labc_per_kwh(price)} "
+                f"LABC/kWh, {price} wei/Wh) is outside 0..2^32-1 Wh or wei/Wh: check the "
+                "clearing's units"
             )
         parts.append(_TRADE.pack(slot[t.buyer], slot[t.seller], energy, price))
     return b"".join(parts), tuple(i for i, _ in by_index)

@@ -28,6 +28,7 @@ from bench.errors import BenchError
 from bench.store import Journal, RecordedInterval
 from bench.store.digest import chain_digest, genesis
 from pricing import Finding, Trade
+from pricing.units import labc, labc_per_kwh
 
 NO_DIGEST = "0x" + "00" * 32
 
@@ -120,7 +121,7 @@ def reconcile(
                 i,
                 "chain_extra",
                 f"settled on chain (tx {settled.tx_hash}) but not in the journal: "
-                f"{len(settled.settled_trades)} trades, {settled.value_settled_wei} wei",
+                f"{len(settled.settled_trades)} trades, {labc(settled.value_settled_wei)} LABC",
                 amount=settled.value_settled_wei,
             )
         )
@@ -157,7 +158,7 @@ def reconcile(
                     i,
                     "chain_mismatch",
                     f"settled on chain but not in the journal: {trade.buyer}←{trade.seller} "
-                    f"{trade.energy_wh} Wh at {trade.price_wei_per_wh} wei/Wh",
+                    f"{trade.energy_wh} Wh at {labc_per_kwh(trade.price_wei_per_wh)} LABC/kWh",
                     amount=n * trade.value_wei,
                 )
             )
@@ -167,7 +168,7 @@ def reconcile(
                     i,
                     "chain_mismatch",
                     f"in the journal but not settled on chain: {trade.buyer}←{trade.seller} "
-                    f"{trade.energy_wh} Wh at {trade.price_wei_per_wh} wei/Wh",
+                    f"{trade.energy_wh} Wh at {labc_per_kwh(trade.price_wei_per_wh)} LABC/kWh",
                     amount=-n * trade.value_wei,
                 )
             )

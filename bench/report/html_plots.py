@@ -19,8 +19,8 @@ from matplotlib.figure import Figure
 from bench.report.colors import meter_colors
 from bench.report.replay import CHECKS, check_of
 from bench.report.run_data import RunData
-from pricing.units import WEI_PER_LABC, WH_PER_KWH, to_labc_per_kwh
 from pricing import demand_curve, supply_curve
+from pricing.units import WEI_PER_LABC, WH_PER_KWH, to_labc_per_kwh
 
 WIDTH_IN, HEIGHT_IN = 10.0, 4.2
 
