@@ -25,6 +25,7 @@ from bench.report.junit import write_junit
 from bench.scenario.worker import ScenarioWorker
 from bench.store import recorder_for, rerun_config
 from pricing import Finding
+from pricing.units import labc, labc_per_kwh
 
 
 def add_run_options(parser: argparse.ArgumentParser, default_config: Path | None) -> None:
@@ -188,12 +189,13 @@ def resume_headless(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"recovered": out}, indent=2))
     else:
-        for r in out:
-            how = "sent again" if r["sent_again"] else "found on chain"
+        for r in recovered:
+            s = r.settlement
+            how = "sent again" if r.sent_again else "found on chain"
             print(
-                f"gridbench: interval {r['interval_id']} settled ({how}): "
-                f"{r['trades_settled']} trades, {r['energy_settled_wh']} Wh for "
-                f"{r['value_settled_wei']} wei in {r['tx_hash']}"
+                f"gridbench: interval {s.interval_id} settled ({how}): "
+                f"{len(s.settled_trades)} trades, {s.energy_settled_wh} Wh for "
+                f"{labc(s.value_settled_wei)} LABC in {s.tx_hash}"
             )
         if not out:
             print("gridbench: nothing to resume: every settlement sent was recorded")
@@ -252,7 +254,7 @@ def _interval_line(report: IntervalReport) -> str:
     price = clearing.price_wei_per_wh
     return (
         f"interval {report.interval_id}: {clearing.volume_wh} Wh cleared at "
-        f"{'-' if price is None else f'{price / 1000:.3f}'} LABC/kWh, "
+        f"{labc_per_kwh(price)} LABC/kWh, "
         f"{len(settlement.settled_trades)} settled, "
         f"{len(settlement.rejected_trades)} rejected"
     )
@@ -262,7 +264,7 @@ def _summary_line(summary: RunSummary) -> str:
     return (
         f"gridbench: {summary.meters} meters, {summary.intervals} intervals, "
         f"{summary.trades_settled} trades settled ({summary.trades_rejected} rejected), "
-        f"{summary.energy_traded_wh} Wh for {summary.value_settled_wei / 1e6:.6f} LABC "
+        f"{summary.energy_traded_wh} Wh for {labc(summary.value_settled_wei)} LABC "
         f"on {summary.chain_url}; escrow conserved: {str(summary.escrow_conserved).lower()}; "
         f"audit clean: {str(summary.audit_clean).lower()}; "
         f"journal {summary.journal_path or 'none'}{_attestation_part(summary)}"
