@@ -52,6 +52,7 @@ from gui.widgets.meters_table import MetersTable
 from gui.widgets.power_plot import PowerPlot
 from gui.widgets.price_plot import PricePlot
 from gui.widgets.trades_table import TradesTable
+from pricing.units import labc
 
 MAX_RECENT = 8
 
@@ -415,7 +416,7 @@ class PanelWindow(QMainWindow):
     def _totals_text(self) -> str:
         return (
             f"intervals {self.intervals}   trades settled {self.trades_settled}   "
-            f"energy {self.energy_traded_wh} Wh   value {self.value_settled_wei / 1e6:.6f} LABC"
+            f"energy {self.energy_traded_wh} Wh   value {labc(self.value_settled_wei)} LABC"
         )
 
     def _refresh_power(self) -> None:

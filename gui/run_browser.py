@@ -25,9 +25,9 @@ from PyQt6.QtWidgets import (
 
 from bench.errors import BenchError
 from bench.report.run_data import RunData, load_run
-from pricing.units import labc
 from gui.run_replay import replay_events
 from gui.run_views import RunViews
+from pricing.units import labc
 
 HEADERS = (
     "run",

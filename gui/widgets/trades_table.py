@@ -5,6 +5,7 @@ from __future__ import annotations
 from PyQt6.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
 
 from bench.events import IntervalReport
+from pricing.units import labc, labc_per_kwh
 
 _HEADERS = (
     "interval",
@@ -44,8 +45,8 @@ class TradesTable(QTableWidget):
                 trade.buyer,
                 trade.seller,
                 str(trade.energy_wh),
-                f"{trade.price_wei_per_wh / 1000:.3f}",
-                f"{trade.value_wei / 1e6:.6f}",
+                labc_per_kwh(trade.price_wei_per_wh),
+                labc(trade.value_wei),
                 status,
             )
             for col, text in enumerate(cells):
