@@ -13,11 +13,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import HonestRun, edit, reseal
 
 from bench.events import EnergyCatchUp
 from bench.report import replay
 from bench.store import Journal
+from tests.report.journal_runs import HonestRun, edit, reseal
 
 pytestmark = pytest.mark.chain
 

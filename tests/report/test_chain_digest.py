@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import HonestRun, edit, reseal
 
 from bench.chain import Market
 from bench.report import replay
 from bench.store import Journal
 from bench.store.digest import chain_digest, genesis
+from tests.report.journal_runs import HonestRun, edit, reseal
 
 pytestmark = pytest.mark.chain
 

@@ -18,7 +18,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import HonestRun, journal_of, write_config
 
 from bench.chain import Anvil
 from bench.config import load_scenario
@@ -27,6 +26,7 @@ from bench.report import CHECKS
 from bench.scenario.worker import ScenarioWorker
 from bench.store import JournalRecorder
 from gridbench.cli import main
+from tests.report.journal_runs import HonestRun, journal_of, write_config
 
 pytestmark = pytest.mark.chain
 

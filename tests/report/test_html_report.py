@@ -15,11 +15,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import HonestRun, edit
 
 from bench.report.colors import meter_color, meter_colors
-from pricing.units import labc, labc_per_kwh
 from gridbench.cli import main
+from pricing.units import labc, labc_per_kwh
+from tests.report.journal_runs import HonestRun, edit
 
 pytestmark = pytest.mark.chain
 

@@ -11,7 +11,6 @@ from typing import Any
 from xml.etree import ElementTree
 
 import pytest
-from conftest import HonestRun
 
 from bench.config import parse_scenario
 from bench.events import MeteredEnergy
@@ -21,6 +20,7 @@ from bench.report.svg_plot import line_chart
 from bench.store import RecordedInterval
 from gridbench.cli import main
 from pricing import GridFlow, Trade
+from tests.report.journal_runs import HonestRun
 
 PARTICIPANTS = [
     ("roof", "prosumer", "campus"),

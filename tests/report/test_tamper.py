@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import HonestRun, edit, reseal
 
 from bench.report import check_of, replay
 from bench.report.replay import _Replay
 from pricing import MECHANISMS, Order, Side
+from tests.report.journal_runs import HonestRun, edit, reseal
 
 pytestmark = pytest.mark.chain
 
