@@ -1,7 +1,8 @@
 """The report's plots, drawn with matplotlib's object API (no pyplot, no GUI backend).
 
 Power per meter, the demand and supply curves of the busiest interval with the clearing
-point labelled beside it, prices with the battery's state of charge, the energy balance
+point labelled beside it and every interval's curves in small multiples (48 a figure),
+prices with the battery's state of charge, the energy balance
 with the run's CUSUM, the audit's findings per interval and check, and each
 participant's energy and money. Legends sit outside the axes, so they never cover data.
 """
@@ -19,10 +20,13 @@ from matplotlib.figure import Figure
 from bench.report.colors import meter_colors
 from bench.report.replay import CHECKS, check_of
 from bench.report.run_data import RunData
+from bench.store import RecordedInterval
 from pricing import demand_curve, supply_curve
 from pricing.units import WEI_PER_LABC, WH_PER_KWH, to_labc_per_kwh
 
 WIDTH_IN, HEIGHT_IN = 10.0, 4.2
+Curve = tuple[np.ndarray, np.ndarray]
+"""A step curve: its edges (Wh) and levels (wei/Wh)."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,65 @@ def curves_plot(data: RunData) -> Plot:
         "its clearing point.",
         fig,
     )
+
+
+GRID_COLUMNS, GRID_ROWS = 8, 6
+"""Small multiples per figure: 48 intervals (half a day of 15-minute intervals)."""
+
+
+def curves_grids(data: RunData) -> list[Plot]:
+    """Every interval's demand and supply curves and clearing point, on shared axes so
+    intervals compare at a glance; one figure per 48 intervals."""
+    per_figure = GRID_COLUMNS * GRID_ROWS
+    kept = list(data.intervals)
+    chunks = [kept[k : k + per_figure] for k in range(0, len(kept), per_figure)]
+    books = {k.interval_id: (demand_curve(k.orders), supply_curve(k.orders)) for k in kept}
+    top = max(
+        [float(np.max(levels)) for pair in books.values() for _, levels in pair if len(levels)]
+        or [0.0]
+    )
+    right = max(
+        [float(edges[-1]) for pair in books.values() for edges, _ in pair if len(edges)] or [1.0]
+    )
+    plots = []
+    for chunk in chunks:
+        rows = -(-len(chunk) // GRID_COLUMNS)
+        fig = Figure(figsize=(WIDTH_IN, 1.25 * rows + 0.6), layout="constrained")
+        axes = fig.subplots(rows, GRID_COLUMNS, sharex=True, sharey=True, squeeze=False)
+        for ax in axes.flat[len(chunk) :]:
+            ax.set_visible(False)
+        for n, (ax, interval) in enumerate(zip(axes.flat, chunk, strict=False)):
+            _small_curves(ax, interval, books[interval.interval_id])
+            if n + GRID_COLUMNS >= len(chunk):  # nothing below it: its own energy axis
+                ax.tick_params(labelbottom=True)
+        axes[0, 0].set_xlim(0.0, right * 1.05)
+        axes[0, 0].set_ylim(0.0, to_labc_per_kwh(top) * 1.1 if top > 0 else 1.0)
+        fig.supxlabel("energy (Wh)", fontsize=8)
+        fig.supylabel("price (LABC/kWh)", fontsize=8)
+        first, last = chunk[0].interval_id, chunk[-1].interval_id
+        plots.append(
+            Plot(
+                f"curves-{first}-{last}",
+                f"Demand and supply — intervals {first} to {last}",
+                "Each interval's bids (blue) and offers (orange) on the same axes, and where "
+                "they cleared (red dot; none where nothing cleared).",
+                fig,
+            )
+        )
+    return plots
+
+
+def _small_curves(ax: Axes, kept: RecordedInterval, book: tuple[Curve, Curve]) -> None:
+    for (edges, levels), color in zip(book, ("#1f77b4", "#ff7f0e"), strict=True):
+        if len(levels):
+            levels_kwh = _per_kwh(np.asarray(levels, dtype=float))
+            ax.stairs(levels_kwh, np.asarray(edges, dtype=float), color=color, lw=1)
+    if kept.price_wei_per_wh is not None and kept.volume_wh > 0:
+        y = to_labc_per_kwh(float(kept.price_wei_per_wh))
+        ax.plot([kept.volume_wh], [y], "o", color="#d62728", ms=3.5, zorder=5)
+    ax.set_title(str(kept.interval_id), fontsize=7, pad=2)
+    ax.tick_params(labelsize=6, length=2)
+    ax.grid(alpha=0.3)
 
 
 def prices_plot(data: RunData) -> Plot:
@@ -282,9 +345,10 @@ def participants_plot(data: RunData) -> Plot:
     )
 
 
-PLOTS: tuple[Callable[[RunData], Plot], ...] = (
+PLOTS: tuple[Callable[[RunData], Plot | list[Plot]], ...] = (
     power_plot,
     curves_plot,
+    curves_grids,
     prices_plot,
     balance_plot,
     findings_plot,
@@ -294,4 +358,8 @@ PLOTS: tuple[Callable[[RunData], Plot], ...] = (
 
 def report_plots(data: RunData) -> list[Plot]:
     """Every plot of the report, in order."""
-    return [make(data) for make in PLOTS]
+    out: list[Plot] = []
+    for make in PLOTS:
+        made = make(data)
+        out.extend(made if isinstance(made, list) else [made])
+    return out

@@ -9,7 +9,7 @@ import io
 import json
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from bench.report.colors import meter_color, meter_colors
+from bench.report.html_plots import curves_grids, report_plots
+from bench.report.run_data import load_run
 from gridbench.cli import main
 from pricing.units import labc, labc_per_kwh
 from tests.report.journal_runs import HonestRun, edit
@@ -226,10 +228,36 @@ def test_pdf_report_has_a_page_per_plot_and_table(honest_run: HonestRun, tmp_pat
     ((config,),) = db.execute("SELECT value FROM run WHERE key = 'config_text'").fetchall()
     db.close()
     lines = len(json.loads(config).splitlines())
-    # the first page, 6 plots, then checks, intervals, trades, meters (28 rows a page) and
-    # the config (60 lines a page); no findings page for a clean run
-    expected = 1 + 6 + 1 + -(-intervals // 28) + -(-trades // 28) + 1 + -(-lines // 60)
+    # the first page, 6 plots and the curves of every interval (48 a page), then checks,
+    # intervals, trades, meters (28 rows a page) and the config (60 lines a page); no
+    # findings page for a clean run
+    curves = -(-intervals // 48)
+    expected = 1 + 6 + curves + 1 + -(-intervals // 28) + -(-trades // 28) + 1 + -(-lines // 60)
     assert len(re.findall(rb"/Type\s*/Page(?![a-z])", data)) == expected
+
+
+def test_every_intervals_curves_and_clearing_point_are_drawn(honest_run: HonestRun) -> None:
+    db = sqlite3.connect(honest_run.journal)
+    cleared = {
+        i: (v, p)
+        for i, v, p in db.execute("SELECT interval_id, volume_wh, price_wei_per_wh FROM clearing")
+    }
+    db.close()
+    data = load_run(honest_run.journal)
+    (grid,) = [p for p in report_plots(data) if p.name.startswith("curves-")]
+    assert grid.name == f"curves-1-{len(cleared)}"
+    axes = [ax for ax in grid.figure.axes if ax.get_visible() and ax.get_title()]
+    assert sorted(int(ax.get_title()) for ax in axes) == sorted(cleared)
+    for ax in axes:
+        volume_wh, price = cleared[int(ax.get_title())]
+        (dot,) = [line for line in ax.get_lines() if line.get_marker() == "o"]
+        assert (dot.get_xdata()[0], dot.get_ydata()[0]) == (volume_wh, price / 1000)
+        assert len(ax.patches) == 2, "a demand and a supply step curve"
+    # 51 intervals: one figure of 48, one of 3 (the other 45 cells of the second hidden)
+    many = replace(data, intervals=tuple(data.intervals) * 17)
+    grids = curves_grids(many)
+    visible = [sum(ax.get_visible() for ax in g.figure.axes) for g in grids]
+    assert visible == [48, 3 * 17 - 48]
 
 
 def test_units_are_exact_against_decimal() -> None:
