@@ -24,21 +24,10 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from bench.config import tables
-from bench.config.overrides import FAULTS_PATH
-from bench.config.schema import Key, Table, check, check_value
+from bench.config.overrides import FAULTS_PATH, parameter_tables, parameter_values
+from bench.config.schema import Key, Table, check_value
 from bench.errors import ConfigError
-
-SKIPPED_TABLES = ("bench", "chain")
-"""Tables about the bench's wiring, not the experiment: edited in the file only."""
-
-
-def form_tables() -> list[tuple[str, Table]]:
-    """(override prefix, table) of each group of the form, in schema order."""
-    groups = [
-        (t.name, t) for t in tables.DOCUMENT.tables if not t.array and t.name not in SKIPPED_TABLES
-    ]
-    return [*groups, (FAULTS_PATH, tables.FAULTS)]
+from pricing.units import labc_per_kwh
 
 
 def _editable(key: Key) -> bool:
@@ -66,6 +55,7 @@ class _Field:
         tip = key.doc + (f"; range {key.range_text()}" if key.range_text() else "")
         self.editor.setToolTip(tip + (f" {key.unit}" if key.unit else ""))
         self.editor.setObjectName(path)
+        self.unit = QLabel(key.unit)
         self.initial: Any = None
 
     def set_value(self, value: Any) -> None:
@@ -102,7 +92,15 @@ class _Field:
             self.message.show()
             return str(exc)
         self.message.hide()
+        self._show_unit()
         return None
+
+    def _show_unit(self) -> None:
+        """The unit, and a price the config gives in wei/Wh also in LABC/kWh (the unit
+        everything else in the panel shows)."""
+        value = self.raw_value()
+        if self.key.unit == "wei/Wh" and isinstance(value, int | float):
+            self.unit.setText(f"wei/Wh = {labc_per_kwh(value)} LABC/kWh")
 
 
 class ParameterForm(QWidget):
@@ -115,10 +113,12 @@ class ParameterForm(QWidget):
         self.fields: dict[str, _Field] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for prefix, table in form_tables():
+        for prefix, table in parameter_tables():
             group = QGroupBox(f"[{table.name}]" if prefix != FAULTS_PATH else "faults (emulated)")
             group.setToolTip(table.doc)
             form = QFormLayout(group)
+            # a long key name goes above its field when the pane is narrow
+            form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
             for key in table.keys:
                 if not _editable(key):
                     continue
@@ -130,7 +130,7 @@ class ParameterForm(QWidget):
                 line = QHBoxLayout()
                 line.addWidget(field.editor, 1)
                 if key.unit:
-                    line.addWidget(QLabel(key.unit))
+                    line.addWidget(field.unit)
                 box.addLayout(line)
                 box.addWidget(field.message)
                 form.addRow(key.name, row)
@@ -153,13 +153,10 @@ class ParameterForm(QWidget):
 
     def load(self, document: dict[str, Any]) -> None:
         """Fill every field from a parsed config document (defaults where absent)."""
-        for prefix, table in form_tables():
-            raw = _first_faults(document) if prefix == FAULTS_PATH else document.get(table.name, {})
-            resolved = check(table, raw if isinstance(raw, dict) else {}, table.name, [])
-            for key in table.keys:
-                field = self.fields.get(f"{prefix}.{key.name}")
-                if field is not None:
-                    field.set_value(resolved.get(key.name))
+        for path, value in parameter_values(document).items():
+            field = self.fields.get(path)
+            if field is not None:
+                field.set_value(value)
         self.setEnabled(True)
         self.sigValidity.emit(self.validate())
 
@@ -186,13 +183,6 @@ class ParameterForm(QWidget):
             if value != field.initial:
                 out[path] = value
         return out
-
-
-def _first_faults(document: dict[str, Any]) -> dict[str, Any]:
-    for meter in document.get("meters", []):
-        if isinstance(meter, dict) and isinstance(meter.get("faults"), dict):
-            return dict(meter["faults"])
-    return {}
 
 
 def _text(value: Any) -> str:

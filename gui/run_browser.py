@@ -1,13 +1,14 @@
 """The run browser: every run under the runs folder, shown, compared or exported.
 
 Each row is one run folder (``<time>-<config name>/journal.sqlite``): its name, config,
-parameters (overrides), start, wall duration, verdict and key figures, all from the
+effective parameters, start, wall duration, verdict and key figures, all from the
 journal, replayed read-only (no chain needed). The window shows the selected run in its
 usual views; Compare opens two selected runs side by side.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from PyQt6.QtCore import Qt, pyqtSignal
@@ -23,6 +24,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from bench.config.overrides import FAULTS_PATH, parameter_values
 from bench.errors import BenchError
 from bench.report.run_data import RunData, load_run
 from gui.run_replay import replay_events
@@ -42,6 +44,53 @@ HEADERS = (
 )
 
 
+HEADLINE = ("scenario.intervals", "scenario.speed", "market.mechanism")
+"""Parameters the list always shows; the others only where the run changed them."""
+
+
+@cache
+def _paths() -> tuple[str, ...]:
+    return tuple(parameter_values({}))
+
+
+def _short(path: str) -> str:
+    """``intervals`` for ``scenario.intervals`` when no other table has that key."""
+    key = path.partition(".")[2]
+    same = [p for p in _paths() if p.partition(".")[2] == key]
+    return key if len(same) == 1 and not path.startswith(FAULTS_PATH) else path
+
+
+def parameters_text(data: RunData) -> str:
+    """The run's effective parameters in one line: the headline ones always, then every
+    one the config file or an override set; ``*`` marks an override
+    (``intervals=12, speed=1800, mechanism=pay_as_clear, *faults.drop_rate=0.1``)."""
+    if not data.parameters:
+        return "-"
+    shown = [p for p in data.parameters if p in HEADLINE or p in data.parameters_given]
+    marked = [f"{'*' if p in data.overrides else ''}{_short(p)}" for p in shown]
+    texts = [f"{m}={_text(data.parameters[p])}" for m, p in zip(marked, shown, strict=True)]
+    wiring = [f"*{p}={_text(v)}" for p, v in data.overrides.items() if p not in data.parameters]
+    return ", ".join([*texts, *wiring])
+
+
+def _text(value: object) -> str:
+    """``1800`` for 1800.0 (as the file would say it), anything else as it is."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def parameters_tooltip(data: RunData) -> str:
+    """Every effective parameter, one a line, with where its value came from."""
+
+    def source(path: str) -> str:
+        if path in data.overrides:
+            return "override"
+        return "config file" if path in data.parameters_given else "default"
+
+    return "\n".join(f"{p} = {_text(v)}  ({source(p)})" for p, v in data.parameters.items())
+
+
 def run_folders(runs_dir: Path) -> list[Path]:
     """Run folders holding a journal, newest first."""
     if not runs_dir.is_dir():
@@ -55,7 +104,7 @@ def _row(data: RunData) -> tuple[str, ...]:
         data.name,
         data.verdict,
         data.config_name,
-        ", ".join(f"{k}={v}" for k, v in data.overrides.items()) or "-",
+        parameters_text(data),
         data.started.strftime("%Y-%m-%d %H:%M:%S") if data.started else "-",
         "-" if data.wall_duration_s is None else f"{data.wall_duration_s:.0f} s",
         f"{len(data.intervals)}/{planned if planned is not None else '?'}",
@@ -123,7 +172,9 @@ class RunBrowser(QWidget):
             self.table.insertRow(row)
             for col, text in enumerate(_row(data)):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text)
+                item.setToolTip(
+                    parameters_tooltip(data) if col == HEADERS.index("parameters") else text
+                )
                 if col == HEADERS.index("verdict"):
                     item.setForeground(
                         Qt.GlobalColor.darkGreen if data.report.clean else Qt.GlobalColor.red

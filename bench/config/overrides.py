@@ -21,7 +21,7 @@ from typing import Any
 from bench.config import tables
 from bench.config.load import parse_scenario
 from bench.config.model import ScenarioConfig
-from bench.config.schema import Table, suggest
+from bench.config.schema import Table, check, suggest
 from bench.errors import ConfigError
 
 FAULTS_PATH = "faults"
@@ -31,6 +31,46 @@ FAULTS_PATH = "faults"
 def plain_tables() -> tuple[Table, ...]:
     """The tables whose keys can be overridden by ``table.key`` (not arrays of tables)."""
     return tuple(t for t in tables.DOCUMENT.tables if not t.array)
+
+
+FILE_ONLY_TABLES = ("bench", "chain")
+"""Tables about the bench's wiring, not the experiment: not parameters of a run."""
+
+
+def parameter_tables() -> list[tuple[str, Table]]:
+    """(path prefix, table) of a run's parameters, in schema order: every plain table
+    but the wiring's, then the faults of the emulated meters."""
+    groups = [(t.name, t) for t in plain_tables() if t.name not in FILE_ONLY_TABLES]
+    return [*groups, (FAULTS_PATH, tables.FAULTS)]
+
+
+def parameter_values(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Every parameter's value in a parsed document (the schema's default where absent):
+    ``{'scenario.intervals': 96, …}``; faults are the first emulated meter's."""
+    out: dict[str, Any] = {}
+    for prefix, table in parameter_tables():
+        raw = _first_faults(data) if prefix == FAULTS_PATH else data.get(table.name, {})
+        resolved = check(table, raw if isinstance(raw, dict) else {}, table.name, [])
+        for key in table.keys:
+            out[f"{prefix}.{key.name}"] = resolved.get(key.name)
+    return out
+
+
+def given_parameters(data: Mapping[str, Any]) -> set[str]:
+    """The parameters a parsed document sets itself (the others take their default)."""
+    given: set[str] = set()
+    for prefix, table in parameter_tables():
+        raw = _first_faults(data) if prefix == FAULTS_PATH else data.get(table.name, {})
+        if isinstance(raw, dict):
+            given.update(f"{prefix}.{k.name}" for k in table.keys if k.name in raw)
+    return given
+
+
+def _first_faults(data: Mapping[str, Any]) -> dict[str, Any]:
+    for meter in data.get("meters", []):
+        if _is_emulated(meter) and isinstance(meter.get("faults"), dict):
+            return dict(meter["faults"])
+    return {}
 
 
 def override_key_names() -> list[str]:

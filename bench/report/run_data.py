@@ -8,12 +8,14 @@ The HTML, PDF and CSV reports and the panel's run browser all read a run through
 from __future__ import annotations
 
 import os
+import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.config import ScenarioConfig, load_with_overrides
+from bench.config.overrides import apply_overrides, given_parameters, parameter_values
 from bench.errors import BenchError
 from bench.report.replay import CHECKS, RunReport, check_of, message, replay
 from bench.store import Journal, RecordedInterval
@@ -48,6 +50,10 @@ class RunData:
     config: ScenarioConfig | None
     config_text: str
     overrides: dict[str, object]
+    parameters: dict[str, object]
+    """Every parameter the run ran with (``table.key`` → value: file, overrides, defaults)."""
+    parameters_given: frozenset[str]
+    """The parameters the config file or an override set (the others are defaults)."""
     provenance: dict[str, str]
     end_state: str
     started: datetime | None
@@ -163,12 +169,15 @@ def _read(journal: Journal, path: Path, report: RunReport) -> RunData:
     if started is not None:
         wall = max(0.0, os.stat(path).st_mtime - started.timestamp())
     summary = meta("summary")
+    parameters, given = _parameters(text, overrides)
     return RunData(
         journal=path,
         report=report,
         config=config,
         config_text=text,
         overrides=overrides,
+        parameters=parameters,
+        parameters_given=given,
         provenance=provenance,
         end_state=str(meta("end_state") or ""),
         started=started,
@@ -190,6 +199,18 @@ def _config(source: str, text: str, overrides: dict[str, object]) -> ScenarioCon
         return load_with_overrides(Path(source or "bench.toml"), overrides, text=text)
     except BenchError:
         return None  # the verdict says why (config_unreadable)
+
+
+def _parameters(
+    text: str, overrides: dict[str, object]
+) -> tuple[dict[str, object], frozenset[str]]:
+    """The run's effective parameters and those the file or an override set; empty when
+    the recorded text does not parse (the verdict says why)."""
+    try:
+        document = apply_overrides(tomllib.loads(text), overrides)
+    except (tomllib.TOMLDecodeError, BenchError):
+        return {}, frozenset()
+    return parameter_values(document), frozenset(given_parameters(document))
 
 
 def _meter_owners(config: ScenarioConfig | None) -> dict[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import sqlite3
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,11 +69,12 @@ class Runs:
     theft: Path
 
 
-def _run(folder: Path, name: str, theft_w: float, url: str) -> Path:
+def _run(folder: Path, name: str, theft_w: float, url: str, *options: str) -> Path:
     config = folder / f"{name}.toml"
     config.write_text(CONFIG.format(theft_w=theft_w))
     with contextlib.redirect_stdout(io.StringIO()):
-        main(["run", "-q", "--config", str(config), "--chain-url", url, "--journal", str(folder)])
+        args = ["run", "-q", "--config", str(config), "--chain-url", url, "--journal"]
+        main([*args, str(folder), *options])
     (journal,) = folder.glob(f"*-{name}/journal.sqlite")
     return journal
 
@@ -81,7 +83,7 @@ def _run(folder: Path, name: str, theft_w: float, url: str) -> Path:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     folder = tmp_path_factory.mktemp("runs")
     with Anvil() as anvil:
-        honest = _run(folder, "honest", 0.0, anvil.url)
+        honest = _run(folder, "honest", 0.0, anvil.url, "--speed", "1800")
         theft = _run(folder, "theft", 4000.0, anvil.url)
         yield Runs(folder, honest, theft)
 
@@ -120,6 +122,22 @@ def test_browser_lists_replays_exports_and_compares_runs(qtbot, runs: Runs, tmp_
     assert honest[col["verdict"]].startswith("PASS")
     assert theft[col["verdict"]].startswith("FAIL") and "cumulative_theft" in theft[col["verdict"]]
     assert honest[col["intervals"]] == "2/2"
+    # the effective parameters: what the file sets (read here with tomllib, not the schema),
+    # the override marked, the headline ones even at their default
+    shown = dict(s.split("=", 1) for s in honest[col["parameters"]].split(", "))
+    scenario = tomllib.loads(CONFIG.format(theft_w=0.0))["scenario"]
+    for key, value in scenario.items():
+        if key != "speed":
+            text = shown[key]
+            assert (text == value) if isinstance(value, str) else float(text) == value, key
+    assert shown["*speed"] == "1800" and "speed" not in shown
+    assert shown["mechanism"] == "pay_as_clear"  # the schema's default, not in the file
+    assert [k for k in shown if k.startswith("*")] == ["*speed"]
+    names = [browser.table.item(r, 0).text() for r in range(2)]
+    honest_row = names.index(runs.honest.parent.name)
+    tip = browser.table.item(honest_row, col["parameters"]).toolTip().splitlines()
+    assert any(line.startswith("scenario.speed = 1800") and "(override)" in line for line in tip)
+    assert "market.mechanism = pay_as_clear  (default)" in tip
     ((energy_wh,),) = _sql(runs.honest, "SELECT SUM(energy_wh) FROM trade WHERE status='settled'")
     assert honest[col["energy (Wh)"]] == str(energy_wh)
 
