@@ -442,10 +442,7 @@ class PanelWindow(QMainWindow):
         self.trades_settled += len(settlement.settled_trades)
         self.value_settled_wei += settlement.value_settled_wei
         self.energy_traded_wh += settlement.energy_settled_wh
-        self.market_plot.show_interval(report)
-        self.price_plot.add_interval(report)
-        self.trades_table.add_interval(report)
-        self.balance_plot.add_interval(report)
+        self.views.add_interval(report)
         self.totals_label.setText(self._totals_text())
         if self.progress is not None:
             self.progress.interval_done(report.interval_id)

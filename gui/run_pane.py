@@ -1,10 +1,16 @@
-"""The run-control pane: the config, its parameters, the queue, the buttons and progress."""
+"""The run-control pane: the config, the buttons and progress, its parameters, the queue.
+
+Start, Pause and Stop and the progress sit right under the config, so they are on
+screen whatever the window's height; the parameters scroll (vertically only: every
+field, its unit and its message fit the pane's width).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QGridLayout,
     QGroupBox,
@@ -47,7 +53,7 @@ class RunPane(QWidget):
         self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.form = ParameterForm()
         self.queue_list = QListWidget()
-        self.queue_list.setMaximumHeight(110)
+        self.queue_list.setMaximumHeight(80)
         self.add_button = QPushButton("Add to queue")
         self.remove_button = QPushButton("Remove")
         self.start_button = QPushButton("Start")
@@ -73,6 +79,7 @@ class RunPane(QWidget):
 
         params = QScrollArea()
         params.setWidgetResizable(True)
+        params.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         params.setWidget(self.form)
         params.setMinimumHeight(160)
 
@@ -94,7 +101,7 @@ class RunPane(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(config_box)
+        layout.addWidget(run_box)
         layout.addWidget(params, 1)
         layout.addWidget(queue_box)
-        layout.addWidget(run_box)
         self.setMinimumWidth(260)

@@ -1,4 +1,5 @@
-"""The views of one run: power, market curves, prices, energy balance, trades, meters.
+"""The views of one run: power, market curves, prices and their components, energy
+balance, trades, meters.
 
 A new run gets fresh views (:class:`RunViews` is replaced whole), so nothing of the
 previous run stays on screen.
@@ -16,7 +17,7 @@ from gui.widgets.balance_plot import BalancePlot
 from gui.widgets.market_plot import MarketPlot
 from gui.widgets.meters_table import MetersTable
 from gui.widgets.power_plot import PowerPlot
-from gui.widgets.price_plot import PricePlot
+from gui.widgets.price_plot import PriceComponentsPlot, PricePlot
 from gui.widgets.trades_table import TradesTable
 
 
@@ -28,10 +29,12 @@ class RunViews(QWidget):
         self.power_plot = PowerPlot()
         self.market_plot = MarketPlot()
         self.price_plot = PricePlot()
+        self.components_plot = PriceComponentsPlot()
         self.trades_table = TradesTable()
         self.meters_table = MetersTable()
         self.balance_plot = BalancePlot()
-        for view in (self.power_plot, self.market_plot, self.price_plot, self.balance_plot):
+        plots = (self.power_plot, self.market_plot, self.price_plot, self.components_plot)
+        for view in (*plots, self.balance_plot):
             view.setMinimumSize(200, 150)
 
         self.top = QSplitter(Qt.Orientation.Horizontal)
@@ -39,6 +42,7 @@ class RunViews(QWidget):
         self.top.addWidget(self.market_plot)
         self.left_tabs = QTabWidget()
         self.left_tabs.addTab(self.price_plot, "Prices")
+        self.left_tabs.addTab(self.components_plot, "Price components")
         self.left_tabs.addTab(self.balance_plot, "Energy balance && audit")
         self.right_tabs = QTabWidget()
         self.right_tabs.addTab(self.trades_table, "Trades")
@@ -58,6 +62,14 @@ class RunViews(QWidget):
         """The splitters whose sizes the window saves, by name."""
         return {"views/top": self.top, "views/bottom": self.bottom, "views/main": self.main}
 
+    def add_interval(self, report: IntervalReport) -> None:
+        """Show one market interval in every view it belongs to."""
+        self.market_plot.show_interval(report)
+        self.price_plot.add_interval(report)
+        self.components_plot.add_interval(report)
+        self.trades_table.add_interval(report)
+        self.balance_plot.add_interval(report)
+
     def show_events(self, events: Iterable[BenchEvent]) -> int:
         """Draw a run's samples and interval reports (a replayed journal); return how many
         intervals were drawn."""
@@ -67,10 +79,7 @@ class RunViews(QWidget):
                 self.power_plot.add_sample(event)
                 self.meters_table.add_sample(event)
             elif isinstance(event, IntervalReport):
-                self.market_plot.show_interval(event)
-                self.price_plot.add_interval(event)
-                self.trades_table.add_interval(event)
-                self.balance_plot.add_interval(event)
+                self.add_interval(event)
                 intervals += 1
         self.power_plot.refresh()
         return intervals

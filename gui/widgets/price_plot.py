@@ -1,5 +1,6 @@
 """Price history per interval (with the shared battery's state of charge on the right
-axis) and the breakdown of the latest instantaneous price."""
+axis), and the breakdown of the latest instantaneous price in a widget of its own (each
+gets a tab's whole width: side by side, the bars' labels were clipped at 1366 × 768)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ _COLORS = ("#7f7f7f", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#1
 
 
 class PricePlot(pg.GraphicsLayoutWidget):
-    """Left: cleared and instantaneous price per interval. Right: component bars."""
+    """Cleared and instantaneous price per interval, the battery's SoC on the right axis."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -53,17 +54,12 @@ class PricePlot(pg.GraphicsLayoutWidget):
         legend.addItem(self._soc, "battery SoC")
         self._history.vb.sigResized.connect(self._align_soc_view)
         self._soc_kwh: list[float] = []
-        self._breakdown = self.addPlot(row=0, col=1, title="Price components (latest)")
-        self._breakdown.setLabel("left", "LABC/kWh")
-        self._breakdown.getAxis("left").enableAutoSIPrefix(False)
-        self._breakdown.showGrid(y=True, alpha=0.3)
-        self._bars: pg.BarGraphItem | None = None
         self._intervals: list[int] = []
         self._cleared_kwh: list[float] = []
         self._total_kwh: list[float] = []
 
     def add_interval(self, report: IntervalReport) -> None:
-        """Append one interval's prices and redraw the breakdown."""
+        """Append one interval's prices."""
         components = report.pricing.price.as_dict()
         self._intervals.append(report.interval_id)
         cleared = report.pricing.clearing.price_wei_per_wh
@@ -74,7 +70,6 @@ class PricePlot(pg.GraphicsLayoutWidget):
         self._total.setData(x, np.asarray(self._total_kwh), connect="finite")
         self._soc_kwh.append(np.nan if report.soc_wh is None else report.soc_wh / 1000.0)
         self._soc.setData(x, np.asarray(self._soc_kwh), connect="finite")
-        self._draw_breakdown(components)
 
     @property
     def soc_kwh(self) -> tuple[float, ...]:
@@ -84,7 +79,24 @@ class PricePlot(pg.GraphicsLayoutWidget):
     def _align_soc_view(self) -> None:
         self._soc_view.setGeometry(self._history.vb.sceneBoundingRect())
 
-    def _draw_breakdown(self, components: dict[str, float]) -> None:
+
+class PriceComponentsPlot(pg.GraphicsLayoutWidget):
+    """The latest interval's instantaneous price, component by component."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._breakdown = self.addPlot(row=0, col=0, title="Price components (latest interval)")
+        self._breakdown.setLabel("left", "LABC/kWh")
+        self._breakdown.getAxis("left").enableAutoSIPrefix(False)
+        self._breakdown.showGrid(y=True, alpha=0.3)
+        self._bars: pg.BarGraphItem | None = None
+        self.heights_kwh: dict[str, float] = {}
+        """The bars drawn, by component (LABC/kWh)."""
+
+    def add_interval(self, report: IntervalReport) -> None:
+        """Draw this interval's breakdown in place of the last one."""
+        components = report.pricing.price.as_dict()
+        self._breakdown.setTitle(f"Price components — interval {report.interval_id}")
         names = [name for name in components if name != "total"]
         heights = [components[name] / 1000.0 for name in names]
         if self._bars is not None:
@@ -96,3 +108,4 @@ class PricePlot(pg.GraphicsLayoutWidget):
         self._breakdown.addItem(self._bars)
         axis = self._breakdown.getAxis("bottom")
         axis.setTicks([[(i, _SHORT.get(name, name)) for i, name in enumerate(names)]])
+        self.heights_kwh = dict(zip(names, heights, strict=True))

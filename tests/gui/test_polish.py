@@ -11,10 +11,12 @@ from PyQt6.QtCore import QSettings
 from PyQt6.QtWidgets import QApplication
 
 from bench.events import IntervalReport, MeterSample
+from bench.fixtures import demo_config
 from bench.report.colors import meter_color
 from gui.panel import PanelWindow
 from gui.widgets.market_plot import MarketPlot
 from gui.widgets.power_plot import PowerPlot
+from gui.widgets.price_plot import PricePlot
 from pricing import Clearing, IntervalPricing, PriceBreakdown
 
 pytestmark = pytest.mark.gui
@@ -49,13 +51,19 @@ def test_legends_sit_under_their_plots(qtbot) -> None:  # type: ignore[no-untype
     plot.show()
     QApplication.processEvents()
     for sample in _samples(["roof", "flat", "shop", "feeder", "clinic", "ev"]):
-        plot.add_sample(sample)  # legend rows are added after the layout was made
+        plot.add_sample(sample)  # legend entries are added after the layout was made
     plot.refresh()
-    for laid_out in (False, True):  # a grab before Qt's next layout pass sees it too
-        legend, view = plot.legend.sceneBoundingRect(), plot.plot_item.vb.sceneBoundingRect()
-        assert legend.height() > 10
-        assert legend.top() >= view.bottom(), (laid_out, legend, view)
+    QApplication.processEvents()
+    assert plot.legend.height() > 10
+    assert plot.legend.geometry().top() >= plot.graphics.geometry().bottom()
+    market, prices = MarketPlot(), PricePlot()  # pyqtgraph legends in their own row
+    for other, item in ((market, market.plot_item), (prices, prices._history)):
+        qtbot.addWidget(other)
+        other.resize(500, 320)
+        other.show()
         QApplication.processEvents()
+        legend, view = other.legend.sceneBoundingRect(), item.vb.sceneBoundingRect()
+        assert legend.height() > 10 and legend.top() >= view.bottom(), (other, legend, view)
 
 
 def _report(volume_wh: int, price: int, demand: tuple, supply: tuple) -> IntervalReport:
@@ -105,3 +113,50 @@ def test_window_geometry_and_splitters_are_kept(qtbot, tmp_path: Path) -> None: 
     assert again.splitter.sizes() == kept
     hint = again.minimumSizeHint()
     assert hint.width() <= 1366 and hint.height() <= 768, "fits a 1366 x 768 screen"
+
+
+def test_a_long_legend_wraps_to_the_plots_width(qtbot) -> None:  # type: ignore[no-untyped-def]
+    plot = PowerPlot()
+    qtbot.addWidget(plot)
+    plot.show()
+    names = ["roof-library", "city-clinic", "storage-bay", "roof-labs", "feeder", "heater"]
+    for sample in _samples(names):
+        plot.add_sample(sample)
+    heights = {}
+    for width in (900, 420, 900):  # narrowed, then widened again
+        plot.resize(width, 360)
+        QApplication.processEvents()
+        legend = plot.legend.geometry()
+        assert legend.left() >= 0 and legend.right() < width, (width, legend)
+        assert legend.bottom() < plot.height(), "the legend's last row is not cut off"
+        needed = plot.legend.heightForWidth(legend.width())
+        assert legend.height() >= needed, (width, legend.height(), needed)
+        heights[width] = legend.height()
+    assert heights[420] > heights[900], "the narrow legend wraps to more rows"
+    assert plot.legend_names() == sorted(f"{n} (owner-{n})" for n in names)
+
+
+def test_run_buttons_and_price_units_are_on_a_1366x768_screen(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    window = PanelWindow(settings=QSettings(str(tmp_path / "p.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    assert window.open_config(demo_config())
+    pane = window.pane
+    window.show()
+    for height in (740, 560):  # a 1366 x 768 screen less a task bar; a window made smaller
+        window.resize(1366, height)
+        QApplication.processEvents()
+        for widget in (pane.start_button, pane.pause_button, pane.stop_button, pane.progress_bar):
+            assert not widget.visibleRegion().isEmpty(), (height, widget.text(), "scrolled away")
+            corner = widget.mapTo(window, widget.rect().bottomRight())
+            assert window.rect().contains(corner)
+    field = pane.form.fields["market.production_cost_wei_per_wh"]
+    assert field.unit.text() == "wei/Wh = 0.060 LABC/kWh"
+    field.editor.setText("85")
+    assert field.unit.text() == "wei/Wh = 0.085 LABC/kWh"
+    viewport = pane.form.parentWidget()  # the parameters' scroll area's viewport
+    assert viewport is not None and pane.form.width() <= viewport.width(), "no sideways scroll"
+    QApplication.processEvents()
+    for f in pane.form.fields.values():  # every unit inside the visible width
+        right = f.unit.mapTo(pane.form, f.unit.rect().topRight()).x()
+        assert not f.key.unit or right <= viewport.width(), (f.path, right, viewport.width())
+    window.grab().save(str(tmp_path / "pane-1366x740.png"))
