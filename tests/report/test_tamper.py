@@ -5,6 +5,7 @@ chain; an audit that skips the digest or the amount comparison fails these tests
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -224,6 +225,12 @@ def test_overcharge_in_the_amounts(journal: Path) -> None:
     found = _kinds(journal)
     assert found["overcharge"] == [7]
     assert found["settled_total_mismatch"] == [7]
+    # a person reads LABC and LABC/kWh (7 wei = 0.000007 LABC); the amounts stay wei
+    messages = {f.kind: f.message for f in replay(journal).audit.findings}
+    assert "(+0.000007 LABC; tx " in messages["overcharge"]
+    assert "LABC/kWh, which is " in messages["overcharge"]
+    assert "LABC for" in messages["settled_total_mismatch"]
+    assert not [m for m in messages.values() if re.search(r"\bwei\b", m)], messages
 
 
 def _coverage_edit(path: Path) -> None:
