@@ -165,13 +165,16 @@ def meters(bench_config: ScenarioConfig) -> Iterator[Rig]:
 
 
 def parameter_path(name: str) -> str:
-    """``intervals`` → ``scenario.intervals``; ``market__mechanism`` → ``market.mechanism``."""
+    """``intervals`` → ``scenario.intervals``; ``market__mechanism`` → ``market.mechanism``;
+    ``participants__flat__strategy`` → ``participants.flat.strategy`` (checked when the
+    override is applied, against the config's participants)."""
     from bench.config import override_key_names
+    from bench.config.overrides import PARTICIPANTS_PATH
     from bench.errors import ConfigError
 
     valid = override_key_names()
     dotted = name.replace("__", ".")
-    if dotted in valid:
+    if dotted in valid or dotted.startswith(f"{PARTICIPANTS_PATH}."):
         return dotted
     matches = [v for v in valid if v.rpartition(".")[2] == name]
     if len(matches) == 1:

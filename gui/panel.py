@@ -23,7 +23,6 @@ from PyQt6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QSplitter,
     QTabWidget,
@@ -136,15 +135,14 @@ class PanelWindow(QMainWindow):
         self.recent_menu.triggered.connect(self._open_recent)
         self._wire_pane()
 
-        pane_scroll = QScrollArea()
-        pane_scroll.setWidgetResizable(True)
-        pane_scroll.setWidget(self.pane)
-        pane_scroll.setMinimumWidth(280)
+        # the pane is not scrolled as a whole (only its parameters are): the buttons, the
+        # progress and the queue stay in view at any window height the pane fits in
+        self.pane.setMinimumWidth(280)
         self.browser = RunBrowser(runs_dir if runs_dir is not None else Path("runs"))
         self.browser.sigShow.connect(self.show_run)
         self.browser.sigCompare.connect(self.compare_runs)
         self.side_tabs = QTabWidget()
-        self.side_tabs.addTab(pane_scroll, "Run control")
+        self.side_tabs.addTab(self.pane, "Run control")
         self.side_tabs.addTab(self.browser, "Runs")
         self.side_tabs.currentChanged.connect(self._side_tab_changed)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -500,8 +498,9 @@ class PanelWindow(QMainWindow):
         )
         conserved = "conserved" if summary.escrow_conserved else "NOT conserved"
         self.last_verdict = run_verdict(summary, self.final_state)
+        how = "" if ended in self.last_verdict else f"{ended}, "  # said once, not twice
         self.status_label.setText(
-            f"{self.last_verdict} — {ended}, {summary.trades_settled} trades, escrow "
+            f"{self.last_verdict} — {how}{summary.trades_settled} trades, escrow "
             f"{conserved}, chain {summary.chain_url}"
         )
         self.status_label.setToolTip(self.last_verdict)

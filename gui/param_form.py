@@ -24,7 +24,13 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from bench.config.overrides import FAULTS_PATH, parameter_tables, parameter_values
+from bench.config import tables
+from bench.config.overrides import (
+    FAULTS_PATH,
+    PARTICIPANTS_PATH,
+    parameter_tables,
+    parameter_values,
+)
 from bench.config.schema import Key, Table, check_value
 from bench.errors import ConfigError
 from pricing.units import labc_per_kwh
@@ -120,24 +126,46 @@ class ParameterForm(QWidget):
             # a long key name goes above its field when the pane is narrow
             form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
             for key in table.keys:
-                if not _editable(key):
-                    continue
-                field = _Field(f"{prefix}.{key.name}", table, key)
-                self.fields[field.path] = field
-                row = QWidget()
-                box = QVBoxLayout(row)
-                box.setContentsMargins(0, 0, 0, 0)
-                line = QHBoxLayout()
-                line.addWidget(field.editor, 1)
-                if key.unit:
-                    line.addWidget(field.unit)
-                box.addLayout(line)
-                box.addWidget(field.message)
-                form.addRow(key.name, row)
-                self._watch(field)
+                if _editable(key):
+                    self._add_field(form, _Field(f"{prefix}.{key.name}", table, key), key.name)
             layout.addWidget(group)
+        self.strategies = QGroupBox("strategies (per participant)")
+        self.strategies.setToolTip("each participant's bidding strategy ([[participants]])")
+        layout.addWidget(self.strategies)
         layout.addStretch(1)
         self.setEnabled(False)
+
+    def _add_field(self, form: QFormLayout, field: _Field, label: str) -> None:
+        self.fields[field.path] = field
+        row = QWidget()
+        box = QVBoxLayout(row)
+        box.setContentsMargins(0, 0, 0, 0)
+        line = QHBoxLayout()
+        line.addWidget(field.editor, 1)
+        if field.key.unit:
+            line.addWidget(field.unit)
+        box.addLayout(line)
+        box.addWidget(field.message)
+        form.addRow(label, row)
+        self._watch(field)
+
+    def _participant_fields(self, values: dict[str, Any]) -> None:
+        """A field per participant and key of ``participants.NAME.KEY`` (the document's
+        participants: made again for each config opened)."""
+        for path in [p for p in self.fields if p.startswith(f"{PARTICIPANTS_PATH}.")]:
+            del self.fields[path]
+        old = self.strategies.layout()
+        if old is not None:
+            QWidget().setLayout(old)  # a layout is replaced by moving the old one away
+        form = QFormLayout(self.strategies)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        keys = {k.name: k for k in tables.PARTICIPANTS.keys}
+        for path in values:
+            if path.startswith(f"{PARTICIPANTS_PATH}."):
+                name, _, key = path.removeprefix(f"{PARTICIPANTS_PATH}.").rpartition(".")
+                field = _Field(path, tables.PARTICIPANTS, keys[key])
+                self._add_field(form, field, name)
+        self.strategies.setVisible(form.rowCount() > 0)
 
     def _watch(self, field: _Field) -> None:
         editor = field.editor
@@ -153,7 +181,9 @@ class ParameterForm(QWidget):
 
     def load(self, document: dict[str, Any]) -> None:
         """Fill every field from a parsed config document (defaults where absent)."""
-        for path, value in parameter_values(document).items():
+        values = parameter_values(document)
+        self._participant_fields(values)
+        for path, value in values.items():
             field = self.fields.get(path)
             if field is not None:
                 field.set_value(value)

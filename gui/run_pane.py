@@ -54,6 +54,7 @@ class RunPane(QWidget):
         self.form = ParameterForm()
         self.queue_list = QListWidget()
         self.queue_list.setMaximumHeight(80)
+        self.queue_list.setMinimumHeight(44)
         self.add_button = QPushButton("Add to queue")
         self.remove_button = QPushButton("Remove")
         self.start_button = QPushButton("Start")
@@ -81,7 +82,7 @@ class RunPane(QWidget):
         params.setWidgetResizable(True)
         params.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         params.setWidget(self.form)
-        params.setMinimumHeight(160)
+        params.setMinimumHeight(90)
 
         queue_box = QGroupBox("Queue (run one after another)")
         queue_layout = QGridLayout(queue_box)

@@ -5,8 +5,9 @@ The panel's parameter form, the run queue, the pytest plugin's ``run_scenario`` 
 value, applied to the parsed document before it is checked, so every override goes
 through the same schema and cross-checks as the file itself.
 
-Paths: ``scenario.intervals``, ``market.mechanism`` (any key of a plain table) and
-``faults.drop_rate`` (a fault of every emulated meter).
+Paths: ``scenario.intervals``, ``market.mechanism`` (any key of a plain table),
+``faults.drop_rate`` (a fault of every emulated meter) and ``participants.NAME.strategy``
+(one participant's bidding strategy).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def plain_tables() -> tuple[Table, ...]:
     return tuple(t for t in tables.DOCUMENT.tables if not t.array)
 
 
+PARTICIPANTS_PATH = "participants"
+"""The prefix of an override of one participant's key: ``participants.NAME.strategy``."""
+PARTICIPANT_KEYS = ("strategy",)
+"""The keys of a participant that are parameters of a run."""
+
 FILE_ONLY_TABLES = ("bench", "chain")
 """Tables about the bench's wiring, not the experiment: not parameters of a run."""
 
@@ -53,7 +59,21 @@ def parameter_values(data: Mapping[str, Any]) -> dict[str, Any]:
         resolved = check(table, raw if isinstance(raw, dict) else {}, table.name, [])
         for key in table.keys:
             out[f"{prefix}.{key.name}"] = resolved.get(key.name)
+    for name, raw in _participants(data).items():
+        resolved = check(tables.PARTICIPANTS, raw, PARTICIPANTS_PATH, [])
+        for key_name in PARTICIPANT_KEYS:
+            out[f"{PARTICIPANTS_PATH}.{name}.{key_name}"] = resolved.get(key_name)
     return out
+
+
+def _participants(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The document's participants by name (entries without a name are the schema's to
+    report)."""
+    return {
+        str(p["name"]): p
+        for p in data.get("participants", [])
+        if isinstance(p, dict) and isinstance(p.get("name"), str)
+    }
 
 
 def given_parameters(data: Mapping[str, Any]) -> set[str]:
@@ -63,6 +83,8 @@ def given_parameters(data: Mapping[str, Any]) -> set[str]:
         raw = _first_faults(data) if prefix == FAULTS_PATH else data.get(table.name, {})
         if isinstance(raw, dict):
             given.update(f"{prefix}.{k.name}" for k in table.keys if k.name in raw)
+    for name, raw in _participants(data).items():
+        given.update(f"{PARTICIPANTS_PATH}.{name}.{k}" for k in PARTICIPANT_KEYS if k in raw)
     return given
 
 
@@ -84,6 +106,9 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> di
     out: dict[str, Any] = copy.deepcopy(dict(data))
     valid = override_key_names()
     for path, value in overrides.items():
+        if path.startswith(f"{PARTICIPANTS_PATH}."):
+            _participant_override(out, path, value)
+            continue
         if path not in valid:
             raise ConfigError(f"unknown parameter {path!r}; {suggest(path, valid, 'parameters')}")
         table, _, key = path.partition(".")
@@ -94,6 +119,21 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> di
         else:
             out.setdefault(table, {})[key] = value
     return out
+
+
+def _participant_override(data: dict[str, Any], path: str, value: Any) -> None:
+    """Write ``participants.NAME.KEY`` into that participant's entry of ``data``."""
+    name, _, key = path.removeprefix(f"{PARTICIPANTS_PATH}.").rpartition(".")
+    people = _participants(data)
+    if key not in PARTICIPANT_KEYS:
+        choices = [f"{PARTICIPANTS_PATH}.{name or 'NAME'}.{k}" for k in PARTICIPANT_KEYS]
+        raise ConfigError(f"unknown parameter {path!r}; {suggest(path, choices, 'parameters')}")
+    if name not in people:
+        raise ConfigError(
+            f"parameter {path!r}: no participant {name!r}; "
+            f"{suggest(name, list(people), 'participants')}"
+        )
+    people[name][key] = value
 
 
 def _is_emulated(meter: Any) -> bool:

@@ -82,6 +82,7 @@ def test_bench_config_option_and_unknown_parameters(pytester: pytest.Pytester) -
         def test_names():
             assert parameter_path("intervals") == "scenario.intervals"
             assert parameter_path("market__mechanism") == "market.mechanism"
+            assert parameter_path("participants__roof__strategy") == "participants.roof.strategy"
             with pytest.raises(ConfigError, match="unknown parameter 'intervalz'"):
                 parameter_path("intervalz")
         """

@@ -145,7 +145,9 @@ def test_run_buttons_and_price_units_are_on_a_1366x768_screen(qtbot, tmp_path: P
     for height in (740, 560):  # a 1366 x 768 screen less a task bar; a window made smaller
         window.resize(1366, height)
         QApplication.processEvents()
-        for widget in (pane.start_button, pane.pause_button, pane.stop_button, pane.progress_bar):
+        queue = (pane.add_button, pane.remove_button) if height == 740 else ()
+        controls = (pane.start_button, pane.pause_button, pane.stop_button, pane.progress_bar)
+        for widget in (*controls, *queue):
             assert not widget.visibleRegion().isEmpty(), (height, widget.text(), "scrolled away")
             corner = widget.mapTo(window, widget.rect().bottomRight())
             assert window.rect().contains(corner)

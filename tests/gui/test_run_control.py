@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PyQt6.QtCore import QSettings
-from PyQt6.QtWidgets import QFileDialog
+from PyQt6.QtWidgets import QApplication, QFileDialog
 
 from bench.config import ScenarioConfig
 from bench.events import WorkerState
@@ -66,17 +66,24 @@ def panel(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: igno
     settings = QSettings(str(tmp_path / "panel.ini"), QSettings.Format.IniFormat)
     window = PanelWindow(runner_factory=factory, settings=settings)
     qtbot.addWidget(window)
+    window.resize(1366, 740)  # a 1366 x 768 screen less a task bar
     window.show()
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
-    yield window, path, started
+    yield window, path, started, tmp_path
     for worker in workers:
         worker.stop()
         worker.join(timeout=30)
         assert worker.error is None, worker.error
 
 
+def _shot(window: PanelWindow, folder: Path, name: str) -> None:
+    """A screenshot of what the user sees at this step (kept in the test's folder)."""
+    QApplication.processEvents()
+    assert window.grab().save(str(folder / f"{name}.png"))
+
+
 def test_open_edit_start_pause_resume_stop(qtbot, panel) -> None:  # type: ignore[no-untyped-def]
-    window, path, started = panel
+    window, path, started, shots = panel
     assert not window.start_button.isEnabled()  # nothing to run yet
     window.pane.open_button.click()
     assert window.config_path == path.resolve()
@@ -89,6 +96,7 @@ def test_open_edit_start_pause_resume_stop(qtbot, panel) -> None:  # type: ignor
     message = form.fields["scenario.intervals"].message
     assert not message.isHidden() and "must be in [1, 100000]" in message.text()
     assert not window.start_button.isEnabled()
+    _shot(window, shots, "1-invalid-parameter")
     form.set_value("scenario.intervals", 40)
     assert message.isHidden() and window.start_button.isEnabled()
 
@@ -98,6 +106,7 @@ def test_open_edit_start_pause_resume_stop(qtbot, panel) -> None:  # type: ignor
     assert started[0].overrides == (("scenario.intervals", 40),)
     assert "of 40" in window.pane.progress_label.text()
     assert "left" in window.pane.progress_label.text()
+    _shot(window, shots, "2-running")
 
     window.pause_button.click()
     qtbot.waitUntil(
@@ -107,6 +116,7 @@ def test_open_edit_start_pause_resume_stop(qtbot, panel) -> None:  # type: ignor
     qtbot.wait(1500)  # three intervals' worth of real time at this speed
     assert window.intervals == held, "a paused run went on"
     assert window.pause_button.text() == "Resume"
+    _shot(window, shots, "3-paused")
 
     window.pause_button.click()
     qtbot.waitUntil(lambda: window.intervals > held, timeout=30_000)
@@ -118,27 +128,38 @@ def test_open_edit_start_pause_resume_stop(qtbot, panel) -> None:  # type: ignor
     assert f"run stopped after {summary.intervals} of 40 intervals" in window.status_label.text()
     assert "finished" not in window.status_label.text()
     assert window.start_button.isEnabled()
+    _shot(window, shots, "4-stopped")
 
 
 def test_a_queue_of_two_runs_runs_one_after_another(qtbot, panel) -> None:  # type: ignore[no-untyped-def]
-    window, _path, started = panel
+    window, _path, started, shots = panel
     window.pane.open_button.click()
     form = window.pane.form
     form.set_value("scenario.intervals", 2)
     first = window.add_to_queue()
     form.set_value("market.mechanism", "pay_as_bid")
+    assert form.fields["participants.flat.strategy"].editor.currentText() == "fixed"
+    form.set_value("participants.flat.strategy", "zip")
     second = window.add_to_queue()
     assert first is not None and second is not None
     assert window.pane.queue_list.count() == 2
-    assert second.overrides == {"scenario.intervals": 2, "market.mechanism": "pay_as_bid"}
+    assert second.overrides == {
+        "scenario.intervals": 2,
+        "market.mechanism": "pay_as_bid",
+        "participants.flat.strategy": "zip",
+    }
+    _shot(window, shots, "5-queue-of-two")
 
     window.start_button.click()
     qtbot.waitUntil(lambda: len(window.completed_runs) == 2, timeout=120_000)
     assert [c.market.mechanism for c in started] == ["pay_as_clear", "pay_as_bid"]
+    strategies = [{p.agent.participant: p.agent.strategy for p in c.participants} for c in started]
+    assert strategies == [{"roof": "fixed", "flat": "fixed"}, {"roof": "fixed", "flat": "zip"}]
     for _run, summary, state in window.completed_runs:
         assert state is WorkerState.FINISHED
         assert summary.intervals == 2
     assert [r.number for r, _, _ in window.completed_runs] == [1, 2]
     assert window.pane.queue_list.count() == 0
     assert "run finished: 2 intervals" in window.status_label.text()
+    _shot(window, shots, "6-queue-done")
     assert len(started) == 2
