@@ -13,6 +13,9 @@ from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from bench.events import MeterSample
 from bench.report.colors import alternate_color, meter_color
 
+NON_BREAKING_HYPHEN = "\u2011"
+"""Shown for a hyphen in a legend entry (Qt breaks lines after a plain one)."""
+
 
 class PowerPlot(QWidget):
     """Scrolling plot of each meter's power in kW against simulated hours.
@@ -71,7 +74,7 @@ class PowerPlot(QWidget):
         between entries."""
         entries = [
             f'<span style="color:{self.colors[k]}">&#9473;&#9473;</span>&nbsp;'
-            + escape(self._names[k]).replace(" ", "&nbsp;")
+            + escape(self._names[k]).replace(" ", "&nbsp;").replace("-", NON_BREAKING_HYPHEN)
             for k in sorted(self._names)
         ]
         self.legend.setText(" &nbsp; ".join(entries))

@@ -134,6 +134,7 @@ def test_a_long_legend_wraps_to_the_plots_width(qtbot) -> None:  # type: ignore[
         heights[width] = legend.height()
     assert heights[420] > heights[900], "the narrow legend wraps to more rows"
     assert plot.legend_names() == sorted(f"{n} (owner-{n})" for n in names)
+    assert "-" not in plot.legend.text(), "an entry never breaks at its hyphen"
 
 
 def test_run_buttons_and_price_units_are_on_a_1366x768_screen(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
