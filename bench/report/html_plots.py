@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from bench.report.colors import meter_colors
 from bench.report.replay import CHECKS, check_of
@@ -208,6 +209,8 @@ def _small_curves(ax: Axes, kept: RecordedInterval, book: tuple[Curve, Curve]) -
         ax.plot([kept.volume_wh], [y], "o", color="#d62728", ms=3.5, zorder=5)
     ax.set_title(str(kept.interval_id), fontsize=7, pad=2)
     ax.tick_params(labelsize=6, length=2)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=2))  # a few ticks: labels never overlap
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=3))
     ax.grid(alpha=0.3)
 
 
