@@ -83,7 +83,8 @@ def _run(folder: Path, name: str, theft_w: float, url: str, *options: str) -> Pa
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     folder = tmp_path_factory.mktemp("runs")
     with Anvil() as anvil:
-        honest = _run(folder, "honest", 0.0, anvil.url, "--speed", "1800")
+        # an override of the file's own speed: recorded as an override, the run unchanged
+        honest = _run(folder, "honest", 0.0, anvil.url, "--speed", "3600")
         theft = _run(folder, "theft", 4000.0, anvil.url)
         yield Runs(folder, honest, theft)
 
@@ -130,13 +131,13 @@ def test_browser_lists_replays_exports_and_compares_runs(qtbot, runs: Runs, tmp_
         if key != "speed":
             text = shown[key]
             assert (text == value) if isinstance(value, str) else float(text) == value, key
-    assert shown["*speed"] == "1800" and "speed" not in shown
+    assert shown["*speed"] == "3600" and "speed" not in shown
     assert shown["mechanism"] == "pay_as_clear"  # the schema's default, not in the file
     assert [k for k in shown if k.startswith("*")] == ["*speed"]
     names = [browser.table.item(r, 0).text() for r in range(2)]
     honest_row = names.index(runs.honest.parent.name)
     tip = browser.table.item(honest_row, col["parameters"]).toolTip().splitlines()
-    assert any(line.startswith("scenario.speed = 1800") and "(override)" in line for line in tip)
+    assert "scenario.speed = 3600  (override)" in tip
     assert "market.mechanism = pay_as_clear  (default)" in tip
     ((energy_wh,),) = _sql(runs.honest, "SELECT SUM(energy_wh) FROM trade WHERE status='settled'")
     assert honest[col["energy (Wh)"]] == str(energy_wh)
