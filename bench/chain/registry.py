@@ -8,6 +8,7 @@ attestor key per meter (from the run's :class:`~bench.chain.keys.KeyRing`) signs
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from bench.attestation import SignedCounters, meter_id_bytes32, sign_counters
@@ -32,12 +33,27 @@ def counters_tuple(c: SignedCounters) -> tuple[Any, ...]:
     return (c.meter_id, c.seq, c.import_wh, c.export_wh, c.time_s, c.v, c.r, c.s)
 
 
+@dataclass(frozen=True)
+class LastCounters:
+    """A meter's counters as the market last accepted them (its commissioning reading
+    until a settlement moved them)."""
+
+    seq: int
+    time_s: int
+    import_wh: int
+    export_wh: int
+
+
 class BenchAttestor:
     """Signs counters for the meters the bench attests (next seq per meter)."""
 
     def __init__(self, keys: KeyRing) -> None:
         self.keys = keys
         self._seq: dict[str, int] = {}
+
+    def follow(self, meter: str, seq: int) -> None:
+        """Carry on after reading ``seq`` of ``meter`` (the chain's last, on a resume)."""
+        self._seq[meter] = seq
 
     def sign(self, meter: str, import_wh: int, export_wh: int, time_s: int) -> SignedCounters:
         """The next attested reading of ``meter`` (seq starts at 0 at commissioning)."""
@@ -152,6 +168,11 @@ class MeterRegistry:
         """ "meter-signed" or "attested by bench" (for the report and the panel)."""
         kind = int(self.market.functions.meters(meter_id_bytes32(meter)).call()[4])
         return KIND_NAMES.get(kind, "unregistered")
+
+    def last_counters(self, meter: str) -> LastCounters:
+        """The counters the market last accepted for ``meter``."""
+        state = self.market.functions.meters(meter_id_bytes32(meter)).call()
+        return LastCounters(int(state[5]), int(state[6]), int(state[7]), int(state[8]))
 
     def signer(self, meter: str) -> str:
         """The address whose signatures the market accepts for ``meter``'s counters."""

@@ -104,7 +104,15 @@ def run_headless(args: argparse.Namespace) -> int:
     """
     if getattr(args, "resume_run", None) is not None:
         return resume_headless(args)
-    runner = runner_from_args(args)
+    return _drive(runner_from_args(args), args)
+
+
+def _drive(
+    runner: ScenarioWorker,
+    args: argparse.Namespace,
+    recovered: list[dict[str, object]] | None = None,
+) -> int:
+    """Start ``runner``, follow it to the end and print its summary and verdict."""
     quiet = getattr(args, "quiet", False)
     bar = ProgressBar.for_stderr(runner.config) if not quiet else None
     runner.start()
@@ -150,6 +158,8 @@ def run_headless(args: argparse.Namespace) -> int:
     findings = [*(report.audit.findings if report else ()), *extra]
     if args.json:
         out = summary.as_dict()
+        if recovered is not None:  # a resume: what it settled for the killed run
+            out["recovered"] = recovered
         out["verdict_pass"] = not findings
         out["findings"] = [message(f) for f in findings]
         print(json.dumps(out, indent=2))
@@ -162,15 +172,14 @@ def run_headless(args: argparse.Namespace) -> int:
 
 
 def resume_headless(args: argparse.Namespace) -> int:
-    """``--resume RUN_DIR``: reattach to the killed run's chain and market and settle,
-    exactly once, every interval it sent but never recorded (each Settlement printed).
-
-    The run's later intervals are not run again: exit 1 (the run is still incomplete),
-    2 on an error."""
-    from bench.scenario.resume import recover_run
+    """``--resume RUN_DIR``: reattach to the killed run's chain and market, settle,
+    exactly once, every interval it sent but never recorded (each Settlement printed),
+    then run its remaining intervals into the same journal and give the whole run's
+    verdict (exit codes as a run's)."""
+    from bench.scenario.resume import resume_run
 
     quiet = getattr(args, "quiet", False)
-    recovered = recover_run(
+    resumed = resume_run(
         args.resume_run, (lambda _line: None) if quiet else (lambda line: _note(None, line))
     )
     out = [
@@ -184,23 +193,23 @@ def resume_headless(args: argparse.Namespace) -> int:
             "value_settled_wei": r.settlement.value_settled_wei,
             "sent_again": r.sent_again,
         }
-        for r in recovered
+        for r in resumed.recovered
     ]
-    if args.json:
-        print(json.dumps({"recovered": out}, indent=2))
-    else:
-        for r in recovered:
-            s = r.settlement
-            how = "sent again" if r.sent_again else "found on chain"
-            print(
-                f"gridbench: interval {s.interval_id} settled ({how}): "
-                f"{len(s.settled_trades)} trades, {s.energy_settled_wh} Wh for "
-                f"{labc(s.value_settled_wei)} LABC in {s.tx_hash}"
-            )
-        if not out:
-            print("gridbench: nothing to resume: every settlement sent was recorded")
-        print("gridbench: the run's remaining intervals are not run by --resume: incomplete")
-    return 1
+    for r in resumed.recovered:
+        s = r.settlement
+        how = "sent again" if r.sent_again else "found on chain"
+        _note(
+            None,
+            f"gridbench: interval {s.interval_id} settled ({how}): "
+            f"{len(s.settled_trades)} trades, {s.energy_settled_wh} Wh for "
+            f"{labc(s.value_settled_wei)} LABC in {s.tx_hash}",
+        )
+    if resumed.worker is None:
+        if args.json:
+            print(json.dumps({"recovered": out, "carried_on": False}, indent=2))
+        print(f"gridbench: the run is not carried on: {resumed.why}", file=sys.stderr)
+        return 1
+    return _drive(resumed.worker, args, recovered=out)
 
 
 @contextlib.contextmanager
@@ -304,8 +313,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dest="resume_run",
         type=Path,
         metavar="RUN_DIR",
-        help="a killed run: reattach to its chain (restarting its Anvil from the saved "
-        "state) and settle, exactly once, each interval it sent but never recorded",
+        help="a killed run: reattach to its chain (its Anvil restarted from the saved "
+        "state), settle, exactly once, each interval it sent but never recorded, and "
+        "run the remaining intervals into its journal",
     )
     parser.add_argument(
         "--scenario",

@@ -101,10 +101,13 @@ def reconcile(
     participants: Sequence[str],
     *,
     heads: tuple[Mapping[int, str], str] | None = None,
+    recovered: Mapping[int, tuple[str, str, int, int, int, bool]] | None = None,
 ) -> tuple[list[Finding], bool]:
     """(findings, reached): ``reached`` is False when the chain could not be read.
     ``heads``: the journal's recomputed digest chain (:func:`journal_heads`), compared
-    with the digests the chain committed."""
+    with the digests the chain committed. ``recovered``: the settlements a resume
+    recorded for a killed run (:meth:`Journal.recovered_settlements`), checked against
+    the chain's by transaction, batch and value."""
     try:
         market = Market.attach(url, market_address)
         on_chain = market.settled_intervals()
@@ -114,7 +117,30 @@ def reconcile(
     findings: list[Finding] = []
     recorded = {k.interval_id for k in intervals if k.interval_id in settlements}
     committed: dict[int, str] = {}
-    for i in sorted(set(on_chain) - recorded):
+    recovered = {i: r for i, r in (recovered or {}).items() if i not in recorded}
+    for i, (tx, batch, _, value, _, _) in sorted(recovered.items()):
+        if i not in on_chain:
+            findings.append(
+                Finding(
+                    i,
+                    "chain_missing",
+                    f"the recovered settlement {tx} is not on chain",
+                    amount=value,
+                )
+            )
+            continue
+        chain = audit_interval(market, i).settlement
+        if (tx, batch, value) != (chain.tx_hash, chain.batch_hash, chain.value_settled_wei):
+            findings.append(
+                Finding(
+                    i,
+                    "chain_mismatch",
+                    f"the resume recorded tx {tx} batch {batch} for {value} wei, the chain "
+                    f"settled it in tx {chain.tx_hash} batch {chain.batch_hash} for "
+                    f"{chain.value_settled_wei} wei",
+                )
+            )
+    for i in sorted(set(on_chain) - recorded - set(recovered)):
         settled = audit_interval(market, i).settlement
         findings.append(
             Finding(

@@ -130,6 +130,9 @@ class RunReport:
     """The chain URL reconciled against, or None when the chain was not consulted."""
     meters: dict[str, dict[str, str]] = field(default_factory=dict)
     """Per meter id: {"attestation": "meter" | "bench", "signer": address}."""
+    recovered: dict[int, tuple[str, str, int, int, int, bool]] = field(default_factory=dict)
+    """Intervals a resume settled for a killed run (:meth:`Journal.recovered_settlements`):
+    their settlement is recorded, their orders and clearing are not."""
 
     @property
     def complete(self) -> bool:
@@ -208,11 +211,13 @@ class _Replay:
                 j.settlements(),
                 names,
                 heads=journal_heads(j, intervals, config_hash),
+                recovered=j.recovered_settlements(),
             )
             if reached or chain_url:  # a recorded Anvil long gone is no finding
                 self.findings += found
                 chain = url if reached else None
         findings = tuple(self.findings) + market.findings
+        ids = [kept.interval_id for kept in intervals]
         rows = tuple(
             _row(kept, r, b.unexplained_wh)
             for kept, r, b in zip(intervals, records, balances, strict=True)
@@ -220,7 +225,8 @@ class _Replay:
         report = replace(market, findings=findings)
         meters = self.journal.meta("meters")
         attested = dict(meters) if isinstance(meters, dict) else {}
-        return RunReport(path, rows, report, planned, cusum, chain, attested)
+        recovered = {i: r for i, r in j.recovered_settlements().items() if i not in set(ids)}
+        return RunReport(path, rows, report, planned, cusum, chain, attested, recovered)
 
     # -- the config the run recorded ---------------------------------------------------
     def _config(self) -> tuple[ScenarioConfig | None, str]:
@@ -291,7 +297,9 @@ class _Replay:
 
     # -- missing data ------------------------------------------------------------------
     def _completeness(self, intervals: Sequence[RecordedInterval], planned: int | None) -> None:
-        ids = [k.interval_id for k in intervals]
+        # an interval a resume settled for a killed run counts: its settlement is recorded
+        # (its energy as a catch-up), though not its orders and clearing
+        ids = sorted({k.interval_id for k in intervals} | set(self.journal.recovered_settlements()))
         last = max([*ids, planned or 0])
         for i in sorted(set(range(1, max(ids, default=0) + 1)) - set(ids)):
             self.flag("missing_interval", "no record of this interval", i)
@@ -336,8 +344,12 @@ class _Replay:
         specs = {p.agent.participant: p.agent for p in config.participants}
         specs.update({spec.participant: spec for spec in config.supply_owners})
         carry = dict.fromkeys(specs, 0.0)
+        resumed_at = self.journal.meta("resumed_at")
+        restarts = set(resumed_at) if isinstance(resumed_at, list) else set()
         for kept in intervals:
             i = kept.interval_id
+            if i in restarts:  # a resumed bench starts its sub-Wh rests at 0 again
+                carry = dict.fromkeys(specs, 0.0)
             metered = {m.participant: m for m in kept.metered}
             books: dict[str, list[Order]] = {}
             for order in kept.orders:
@@ -683,6 +695,12 @@ def format_report(report: RunReport) -> str:
         lines.append(
             f"{r.interval_id:8d}  {r.cleared_wh:10d}  {price:>14}  {r.settled:7d}  "
             f"{r.rejected:8d}  {labc(r.value_settled_wei):>10}  {unexplained:>14}"
+        )
+    for i, (tx, _, _, value_wei, energy_wh, sent_again) in sorted(report.recovered.items()):
+        how = "sent again" if sent_again else "found on chain"
+        lines.append(
+            f"{i:8d}  settled by a resume ({how}): {energy_wh} Wh for {labc(value_wei)} LABC "
+            f"in {tx}"
         )
     a = report.audit
     lines.append(

@@ -75,12 +75,12 @@ class IntervalProcedure:
         """Simulated hour of day at which interval ``interval_id`` (1-based) starts."""
         return self._start_hour + (interval_id - 1) * self._step_h
 
-    def prepare_first(self, sim_time_s: float) -> PriceSignal:
-        """Before interval 1: publish its price (the tariff; nothing metered yet) and set
-        the flexible loads."""
-        view = self.market.view(self.start_hour(1), 0.0)
+    def prepare_first(self, sim_time_s: float, interval_id: int = 1) -> PriceSignal:
+        """Before the run's first interval (``interval_id`` on a resume): publish its price
+        (the tariff; nothing metered yet) and set the flexible loads."""
+        view = self.market.view(self.start_hour(interval_id), 0.0)
         price = view.import_tariff_wei_per_wh
-        return self._publish(1, sim_time_s, price, view)
+        return self._publish(interval_id, sim_time_s, price, view)
 
     def run(
         self,

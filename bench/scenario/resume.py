@@ -1,19 +1,27 @@
-"""Resuming a killed run: reattach to the chain and market its journal names, and settle
-every interval it sent (or was about to send) but never recorded, exactly once.
+"""Resuming a killed run: reattach to the chain and market its journal names, settle
+every interval it sent (or was about to send) but never recorded, exactly once, and run
+the rest of it.
 
 The journal's intent rows (:meth:`Journal.unrecorded_intents`) hold each settle
 transaction's calldata as signed before it went out. For each one the chain decides: an
 interval already settled (mined before the kill) is only read back, its ``Settlement``
 rebuilt from its receipt; one the chain does not have is sent again with the very same
 calldata (the same signed orders and readings), so the contract's exactly-once rule holds
-even against a second resume. The bench's own Anvil, gone with the bench, is restarted
-from the state the run saved after its last interval (``anvil-state.json``).
+even against a second resume. The bench's own Anvil is carried on: the one a SIGKILLed
+bench left running (named by ``anvil.pid``) has its state saved and is stopped, and a
+supervised Anvil is started from the run's saved state (``anvil-state.json``) on its port.
+The run then goes on from the interval after the chain's last settled one, on the same
+market with the same keys, into the same journal.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,14 +32,16 @@ from bench.chain.client import ChainClient
 from bench.chain.encoding import decode_batch
 from bench.chain.keys import KeyRing
 from bench.chain.settlement import SETTLE_SELECTOR, SETTLE_TYPES
+from bench.config import ScenarioConfig
 from bench.errors import BenchError, ChainError, ConfigError
-from bench.events import SettleIntent
-from bench.scenario.worker import ANVIL_STATE
-from bench.store import Journal, rerun_config
+from bench.events import EnergyCatchUp, EnergyUnaccounted, SettleIntent
+from bench.scenario.worker import ANVIL_PID, ANVIL_STATE, Continuation, ScenarioWorker
+from bench.store import Journal, JournalRecorder, rerun_config
 from pricing import Trade
 
 StatusSink = Callable[[str], None]
 _PROBE_RETRY_S = 1.0
+_ORPHAN_STOP_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -44,13 +54,34 @@ class Recovered:
     """False when the chain had mined it before the kill (only read back)."""
 
 
+@dataclass(frozen=True)
+class Resumed:
+    """What a resume did and what is left: ``worker`` runs the remaining intervals
+    (not started; None when the run cannot be carried on, ``why`` says why)."""
+
+    recovered: list[Recovered]
+    worker: ScenarioWorker | None
+    why: str = ""
+
+
 def recover_run(run_dir: Path | str, status: StatusSink = lambda _line: None) -> list[Recovered]:
     """Settle, exactly once, each interval the run at ``run_dir`` sent but never recorded;
-    journal each one's receipt and return them in order."""
+    journal each one's receipt and return them in order (the rest of the run not run)."""
+    resumed = resume_run(run_dir, status, carry_on=False)
+    return resumed.recovered
+
+
+def resume_run(
+    run_dir: Path | str, status: StatusSink = lambda _line: None, *, carry_on: bool = True
+) -> Resumed:
+    """Settle what the killed run at ``run_dir`` left pending (see :func:`recover_run`),
+    then, with ``carry_on``, a worker that runs its remaining intervals on the same chain
+    and market into the same journal (it owns the bench's Anvil from then on)."""
     run_dir = Path(run_dir)
     path = run_dir / "journal.sqlite" if run_dir.is_dir() else run_dir
     config = rerun_config(path)
     journal = Journal(path)
+    node: Anvil | None = None
     try:
         url, address = journal.meta("chain_url"), journal.meta("market_address")
         if not isinstance(url, str) or not isinstance(address, str):
@@ -59,51 +90,183 @@ def recover_run(run_dir: Path | str, status: StatusSink = lambda _line: None) ->
                 "journal): there is nothing to resume; start it again with --from"
             )
         intents = {i.interval_id: i for i in journal.unrecorded_intents()}  # the last each
-        with _chain(url, address, path.parent, status) as (node_url, node):
-            market = Market.attach(
-                node_url,
-                address,
-                keys=KeyRing.from_folder(Path(f"{path}.keys")),
-                operator_key_file=config.operator_key_file,
-                allow_anvil_key=config.allow_well_known_key,
+        node_url, node = _chain(url, address, path.parent, status)
+        market = Market.attach(
+            node_url,
+            address,
+            keys=KeyRing.from_folder(Path(f"{path}.keys")),
+            operator_key_file=config.operator_key_file,
+            allow_anvil_key=config.allow_well_known_key,
+        )
+        names = [p.agent.participant for p in config.participants]
+        names += [config.grid.participant] if config.grid is not None else []
+        for name in names:  # the market's index of each: trades read back by name
+            market.accounts.index(name)
+        done = [_settle_once(market, intent, status) for _, intent in sorted(intents.items())]
+        unaccounted: list[EnergyUnaccounted] = []
+        for recovered in done:
+            journal.add_recovered_settlement(recovered.settlement, recovered.sent_again)
+            for event in _energy_of(recovered, journal, config):
+                if isinstance(event, EnergyCatchUp):
+                    journal.add_catch_up(event)
+                    journal.add_event(event.sim_time_s, event.level, event.message)
+                else:
+                    unaccounted.append(event)
+        journal.commit()
+        if node is not None:  # the chain as it is now, for the next resume
+            node.dump_state(path.parent / ANVIL_STATE)
+        recorded = [k.interval_id for k in journal.intervals()]
+        first = max([*market.settled_intervals(), *recorded, 0]) + 1
+        worker, why = None, _why_not(config, carry_on)
+        if not why:
+            before = journal.meta("resumed_at")
+            journal.set_meta("resumed_at", [*(before if isinstance(before, list) else []), first])
+            journal.commit()  # the order replay restarts the sub-Wh rests there
+            worker = ScenarioWorker(
+                config,
+                recorders=[JournalRecorder.reopen(path)],
+                continuation=Continuation(
+                    market,
+                    node_url,
+                    node,
+                    first,
+                    last_recorded=max(recorded, default=0),
+                    findings=tuple(unaccounted),
+                ),
             )
-            names = [p.agent.participant for p in config.participants]
-            names += [config.grid.participant] if config.grid is not None else []
-            for name in names:  # the market's index of each: trades read back by name
-                market.accounts.index(name)
-            done = [_settle_once(market, intent, status) for _, intent in sorted(intents.items())]
-            for recovered in done:
-                journal.add_recovered_settlement(recovered.settlement, recovered.sent_again)
-            if node is not None and done:  # the chain as it is now, for the next resume
-                node.dump_state(path.parent / ANVIL_STATE)
-        return done
+            node = None  # the worker stops it
+        return Resumed(done, worker, why)
     finally:
         journal.close()
+        if node is not None:
+            node.stop()
 
 
-@contextlib.contextmanager
-def _chain(
-    url: str, address: str, run_dir: Path, status: StatusSink
-) -> Iterator[tuple[str, Anvil | None]]:
-    """The run's node if it still answers with the market on it, else the bench's own
-    Anvil restarted from the run's saved state (stopped again on the way out)."""
-    try:
-        ChainClient(url, retry_s=_PROBE_RETRY_S).require_code(address, "GridMarket")
-        status(f"reattached to the chain at {url}")
-        yield url, None
-        return
-    except ChainError:
-        pass
-    state = run_dir / ANVIL_STATE
-    if not state.is_file():
-        raise ChainError(
-            f"the run's chain at {url} is gone (or lost the market {address}) and the run "
-            f"kept no Anvil state ({state}): start the node with the run's chain again, or "
-            "start a new run"
+def _energy_of(
+    recovered: Recovered, journal: Journal, config: ScenarioConfig
+) -> list[EnergyCatchUp | EnergyUnaccounted]:
+    """The energy of an interval the killed run settled but never recorded, per meter:
+    its settlement's cumulative counters less the previous interval's (both as the
+    chain took them, from the journaled calldata), a catch-up for that interval. A
+    meter-signed meter in the run's first interval has no earlier counters the journal
+    holds: its energy there is unaccounted (a finding)."""
+    i = recovered.intent.interval_id
+    now = _readings(recovered.intent.calldata_hex)
+    previous_hex = journal.settled_calldata(i - 1) if i > 1 else None
+    before = _readings(previous_hex) if previous_hex is not None else {}
+    owners = {p.meter_id: p.agent.participant for p in config.participants}
+    if config.grid is not None:
+        owners[config.feeder_meter or config.grid.participant] = config.grid.participant
+    attested = journal.meta("meters")
+    kinds = attested if isinstance(attested, dict) else {}
+    from_s = config.start_s + (i - 1) * config.market_interval_s
+    to_s = from_s + config.market_interval_s
+    out: list[EnergyCatchUp | EnergyUnaccounted] = []
+    for meter, (import_wh, export_wh) in sorted(now.items()):
+        base = before.get(meter)
+        if base is None and i == 1 and kinds.get(meter, {}).get("attestation") != "meter":
+            base = (0, 0)  # the bench attests from (0, 0) at commissioning
+        if base is None:
+            out.append(
+                EnergyUnaccounted(
+                    to_s,
+                    meter,
+                    f"in interval {i} (settled by the resume): the journal holds no earlier "
+                    "counters of this meter to take its energy from",
+                )
+            )
+            continue
+        out.append(
+            EnergyCatchUp(
+                to_s,
+                meter,
+                owners.get(meter, meter),
+                i,
+                i,
+                from_s,
+                to_s,
+                float(import_wh - base[0]),
+                float(export_wh - base[1]),
+            )
         )
-    with Anvil(load_state=state) as node:
-        status(f"the run's Anvil was gone: restarted at {node.url} from {state.name}")
-        yield node.url, node
+    return out
+
+
+def _readings(calldata_hex: str) -> dict[str, tuple[int, int]]:
+    """meter -> (import Wh, export Wh) of the counters a settle call carries."""
+    data = bytes.fromhex(calldata_hex.removeprefix("0x"))
+    readings = abi_decode(list(SETTLE_TYPES), data[4:])[2]
+    return {bytes(r[0]).rstrip(b"\0").decode("ascii"): (int(r[2]), int(r[3])) for r in readings}
+
+
+def _why_not(config: ScenarioConfig, carry_on: bool) -> str:
+    """Why the run cannot be carried on ("" when it can)."""
+    if not carry_on:
+        return "asked to settle the pending intervals only"
+    if config.sessions:
+        return (
+            "a run with supply sessions is not carried on by --resume yet (their sessions "
+            "and relays are not restored): its pending settlements are settled; start a "
+            "new run for the rest"
+        )
+    return ""
+
+
+def _chain(url: str, address: str, run_dir: Path, status: StatusSink) -> tuple[str, Anvil | None]:
+    """(URL, the bench's own Anvil or None): for a run on the bench's own Anvil (it kept
+    its state), the Anvil it left running is stopped (its state saved first, if it still
+    answers with the market) and a new one started from the state on its port; a node the
+    run attached to is attached again."""
+    state = run_dir / ANVIL_STATE
+    orphan = _stop_orphan(run_dir / ANVIL_PID, address, state, status)
+    if not state.is_file():
+        try:
+            ChainClient(url, retry_s=_PROBE_RETRY_S).require_code(address, "GridMarket")
+        except ChainError:
+            raise ChainError(
+                f"the run's chain at {url} is gone (or lost the market {address}) and the "
+                f"run kept no Anvil state ({state}): start the node with the run's chain "
+                "again, or start a new run"
+            ) from None
+        status(f"reattached to the chain at {url}")
+        return url, None
+    node = Anvil(port=orphan, load_state=state).start()
+    status(f"the run's Anvil restarted at {node.url} from {state.name}")
+    return node.url, node
+
+
+def _stop_orphan(pid_file: Path, address: str, state: Path, status: StatusSink) -> int | None:
+    """Stop the Anvil a killed bench left running (``pid_file``: its pid and port), after
+    saving its state when it still has the market; returns its port (None: no orphan)."""
+    try:
+        named = json.loads(pid_file.read_text())
+        pid, port = int(named["pid"]), int(named["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    pid_file.unlink()
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None  # gone already
+    if not cmdline or not cmdline[0].endswith(b"anvil") or str(port).encode() not in cmdline:
+        return None  # the pid was reused by another process: not ours to stop
+    node = Anvil(port=port)
+    try:
+        ChainClient(node.url, retry_s=_PROBE_RETRY_S).require_code(address, "GridMarket")
+        partial = state.with_name(f"{state.name}.partial")
+        node.dump_state(partial).replace(state)
+        status(f"the killed bench's Anvil (pid {pid}) still ran: its state saved")
+    except (BenchError, OSError, ValueError) as exc:
+        status(f"the killed bench's Anvil (pid {pid}) gave no state ({exc}): the last saved")
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + _ORPHAN_STOP_S
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.05)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+    status(f"the killed bench's Anvil (pid {pid}) stopped")
+    return port
 
 
 def _settle_once(market: Market, intent: SettleIntent, status: StatusSink) -> Recovered:

@@ -77,17 +77,8 @@ class ChainSession:
                 operator_key_file=config.operator_key_file,
                 allow_anvil_key=config.allow_well_known_key,
             )
-            names = [p.agent.participant for p in config.participants]
-            meters = {p.agent.participant: p.meter_id for p in config.participants}
-            if config.grid is not None:  # the city grid: a participant metered by the feeder
-                names.append(config.grid.participant)
-                meters[config.grid.participant] = config.feeder_meter or config.grid.participant
-                # a supply point's owner buys its energy in the market (its meter backs the
-                # purchases) and bills the session consumer at its tariff
-                points = {s.owner: s.meter_id for s in config.sessions}
-                for owner in config.supply_owners:
-                    names.append(owner.participant)
-                    meters[owner.participant] = points[owner.participant]
+            meters = _participant_meters(config)
+            names = list(meters)
             market.add_participants(names, config.deposit_wei, register_meters=False)
             status(0.0, "info", f"market {market.address} deployed; {len(names)} wallets funded")
             session = cls(market, url, names, meters, config.market_interval_s)
@@ -95,6 +86,47 @@ class ChainSession:
             # the grid's energy is the feeder's, reversed: always attested by the bench
             session.bench_only = {meters[config.grid.participant]} if config.grid else set()
             yield session
+
+    @classmethod
+    def reattach(
+        cls, config: ScenarioConfig, market: Market, url: str, node: Anvil | None
+    ) -> ChainSession:
+        """The session of a killed run, continued on its chain and market (``market``
+        attached with the run's keys): its meters as registered, each one's cumulative
+        counters and reading sequence as the chain last accepted them, so the next
+        settlement's readings follow on. ``node``: the bench's own Anvil, if it runs one."""
+        meters = _participant_meters(config)
+        session = cls(market, url, list(meters), meters, config.market_interval_s)
+        session.node = node
+        session.bench_only = {meters[config.grid.participant]} if config.grid else set()
+        registry = market.registry
+        for name, meter in meters.items():
+            market.accounts.index(name)  # the wallet's index: trades read back by name
+            kind, last = registry.attestation(meter), registry.last_counters(meter)
+            if kind == "unregistered":
+                continue
+            session.attestation[meter] = {
+                "attestation": "meter" if kind == "meter-signed" else "bench",
+                "signer": registry.signer(meter),
+            }
+            session._import_wh[name], session._export_wh[name] = last.import_wh, last.export_wh
+            session._settled_time_s = max(session._settled_time_s, last.time_s)
+            if kind != "meter-signed":
+                registry.attestor.follow(meter, last.seq)
+        return session
+
+    def resume_signers(self, fleet: MeterFleet) -> list[MeterAttested]:
+        """After :meth:`reattach`, with the meters up again: the meter-signed meters read
+        with the signer the chain registered for each (a meter that now signs with
+        another key gives a ``SignedReadingMissing`` at each interval, its trades
+        unbacked). Returns how each meter is attested."""
+        signed = [m for m, how in self.attestation.items() if how["attestation"] == "meter"]
+        self._signers = MeterSigners(fleet, signed)
+        self._signers.signers = {m: self.attestation[m]["signer"] for m in signed}
+        return [
+            MeterAttested(0.0, m, how["attestation"], how["signer"])
+            for m, how in self.attestation.items()
+        ]
 
     def commission(self, fleet: MeterFleet | None, sim_time_s: float) -> list[MeterAttested]:
         """Register every participant's meter: meter-signed (its signer address and first
@@ -248,3 +280,16 @@ class ChainSession:
             if self.market.balance_wei(name) != expected:
                 return False
         return all(self.market.balance_wei(name) == wei for name, wei in changes.items())
+
+
+def _participant_meters(config: ScenarioConfig) -> dict[str, str]:
+    """Every market participant of ``config`` and the meter that backs its trades."""
+    meters = {p.agent.participant: p.meter_id for p in config.participants}
+    if config.grid is not None:  # the city grid: a participant metered by the feeder
+        meters[config.grid.participant] = config.feeder_meter or config.grid.participant
+        # a supply point's owner buys its energy in the market (its meter backs the
+        # purchases) and bills the session consumer at its tariff
+        points = {s.owner: s.meter_id for s in config.sessions}
+        for owner in config.supply_owners:
+            meters[owner.participant] = points[owner.participant]
+    return meters

@@ -9,12 +9,15 @@ recorders (the run journal), all on its own thread.
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.chain import Anvil, Market
 from bench.chain.settlement import SETTLE_SELECTOR
 from bench.config import ScenarioConfig
 from bench.errors import BenchError
@@ -47,6 +50,28 @@ from bench.store.digest import config_sha256
 _TICK_S = 0.05
 ANVIL_STATE = "anvil-state.json"
 """The bench's own Anvil's state, saved beside the journal after every interval."""
+ANVIL_PID = "anvil.pid"
+"""The bench's own Anvil's process id and port (JSON), beside the journal while it runs:
+a resume stops the Anvil a killed bench left behind."""
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """Where a resumed run picks up: its market (attached with the run's keys) on its
+    chain, and the first interval still to run. ``node`` is the bench's own Anvil (or
+    None on an attached node); the worker stops it at the end."""
+
+    market: Market
+    url: str
+    node: Anvil | None
+    first_interval: int
+    last_recorded: int = 0
+    """The journal's last recorded interval: its digest is the one to commit when no
+    interval is left to run."""
+    findings: tuple[EnergyUnaccounted, ...] = ()
+    """What the resume could not account for: emitted (and journaled) as the run goes on."""
+
+
 _FINAL_WAIT_S = 2.0  # for meters still late at the run's end
 
 
@@ -54,8 +79,15 @@ class ScenarioWorker:
     """Runs a :class:`ScenarioConfig` in a worker thread; events go to a queue and to
     ``recorders``."""
 
-    def __init__(self, config: ScenarioConfig, recorders: Sequence[Recorder] = ()) -> None:
+    def __init__(
+        self,
+        config: ScenarioConfig,
+        recorders: Sequence[Recorder] = (),
+        continuation: Continuation | None = None,
+    ) -> None:
         self.config = config
+        self.continuation = continuation
+        """A killed run carried on (``gridbench run --resume``); None for a new run."""
         self.events: queue.Queue[BenchEvent] = queue.Queue()
         self.recorders = tuple(recorders)
         self.error: BaseException | None = None
@@ -167,35 +199,39 @@ class ScenarioWorker:
         return agents
 
     def _run(self) -> None:
-        cfg = self.config
+        cfg, resumed = self.config, self.continuation
+        first = 1 if resumed is None else resumed.first_interval
         with contextlib.ExitStack() as stack:
-            self._progress(0.0, "info", "starting the chain")
-            chain = stack.enter_context(ChainSession.open(cfg, self._progress))
+            if resumed is None:
+                self._progress(0.0, "info", "starting the chain")
+                chain = stack.enter_context(ChainSession.open(cfg, self._progress))
+            else:
+                if resumed.node is not None:
+                    stack.callback(resumed.node.stop)
+                chain = ChainSession.reattach(cfg, resumed.market, resumed.url, resumed.node)
             chain.journal_head = self._journal_digest
-            clock = self._clock = SimClock(speed=cfg.speed, start_s=cfg.start_s)
+            # simulated time stood still while the bench was down: it carries on at the
+            # start of the first interval still to run
+            skipped_s = (first - 1) * cfg.market_interval_s
+            clock = self._clock = SimClock(speed=cfg.speed, start_s=cfg.start_s + skipped_s)
             # held at the configured start while the meters come up and are commissioned,
             # so interval 1 starts at start_hour on the meters' clock as on the tariffs'
             clock.pause()
-            self._progress(cfg.start_s, "info", "starting the meters")
+            self._progress(clock.now_s(), "info", "starting the meters")
             fleet = stack.enter_context(MeterFleet.open(cfg, clock, self._progress))
             self._fleet = fleet
             stack.callback(setattr, self, "_fleet", None)
-            policy = cfg.audit_policy
-            text = cfg.source_text or (cfg.source.read_text() if cfg.source is not None else "")
-            overrides = (("intervals", cfg.intervals), ("speed", cfg.speed), *cfg.overrides)
-            self._emit(
-                RunStarted(
-                    str(cfg.source),
-                    cfg.market.mechanism,
-                    policy.loss_fraction,
-                    policy.tolerance_fraction,
-                    chain.url,
-                    chain.market.address,
-                    config_text=text,
-                    config_overrides=overrides,
-                    config_sha256=config_sha256(text, dict(overrides)),
+            if resumed is not None:
+                self._progress(
+                    clock.now_s(),
+                    "info",
+                    f"resuming the run at interval {first} of {cfg.intervals} on "
+                    f"{chain.url}, market {chain.market.address}",
                 )
-            )
+                for finding in resumed.findings:
+                    self._emit(finding)
+            else:
+                self._emit(self._run_started(chain))
             operator = chain.market.operator
             operator.before_send = self._journal_settle_intent(chain.market.address, clock)
             stack.callback(setattr, operator, "before_send", None)
@@ -214,7 +250,11 @@ class ScenarioWorker:
                     f"meters {', '.join(silent)} sent nothing in {online_timeout_s:g} s; "
                     "running without them until they answer (check their ports and cables)",
                 )
-            for attested in chain.commission(fleet, clock.now_s()):
+            if resumed is None:
+                attested_meters = chain.commission(fleet, clock.now_s())
+            else:
+                attested_meters = chain.resume_signers(fleet)
+            for attested in attested_meters:
                 self._emit(attested)
             journal_path = next((r.path for r in self.recorders if r.path is not None), None)
             run_dir = None if journal_path is None else Path(journal_path).parent
@@ -222,9 +262,11 @@ class ScenarioWorker:
                 chain.market.keys.save(Path(f"{journal_path}.keys"))
             self._save_chain_state(chain, run_dir)
             if chain.node is not None and run_dir is not None:  # a dead Anvil comes back
+                stack.enter_context(_pid_file(chain.node, run_dir / ANVIL_PID))
                 chain.node.supervise(run_dir / ANVIL_STATE, self._notes.put)
             clock.resume()
-            t0_s = chain.origin_s = clock.now_s()
+            begin_s = clock.now_s()
+            t0_s = chain.origin_s = begin_s - skipped_s  # where interval 1 started
             supply = SupplyPoints(
                 fleet,
                 {s.meter_id for s in cfg.sessions},
@@ -238,11 +280,11 @@ class ScenarioWorker:
             for attested in sessions.attested:
                 self._emit(attested)
             stack.callback(self._wind_down, clock, sessions)
-            fleet.interval_energy(clock.real_time_of(t0_s))  # count energy from here on
+            fleet.interval_energy(clock.real_time_of(begin_s))  # count energy from here on
             self._emit(WorkerStatus(clock.now_s(), WorkerState.RUNNING))
-            self._emit(procedure.prepare_first(t0_s))
+            self._emit(procedure.prepare_first(begin_s, first))
             reports: list[IntervalReport] = []
-            for interval_id in range(1, cfg.intervals + 1):
+            for interval_id in range(first, cfg.intervals + 1):
                 end_s = t0_s + interval_id * cfg.market_interval_s
                 for event in sessions.start_of_interval(interval_id, clock.now_s()):
                     self._emit(event)
@@ -284,8 +326,12 @@ class ScenarioWorker:
             ]:
                 self._emit(status)
             self._forward(clock, fleet, sessions)
-            if reports:
-                self._commit_journal(chain, reports[-1].interval_id, clock.now_s())
+            last_recorded = reports[-1].interval_id if reports else first - 1
+            if not reports and resumed is not None:
+                last_recorded = resumed.last_recorded
+            if last_recorded > 0:
+                self._commit_journal(chain, last_recorded, clock.now_s())
+                self._save_chain_state(chain, run_dir)  # the chain as the run left it
             settlements = [r.settlement for r in reports]
             journal = next((r.path for r in self.recorders if r.path is not None), None)
             if journal is not None:  # the run's keystores (mode 0600) beside its journal
@@ -308,6 +354,24 @@ class ScenarioWorker:
         self._emit(WorkerStatus(clock.now_s(), done))
         self.summary = summary
         self._emit(summary)  # always the last event
+
+    def _run_started(self, chain: ChainSession) -> RunStarted:
+        """The run's meta: config, policy, chain and market (journaled at once)."""
+        cfg = self.config
+        policy = cfg.audit_policy
+        text = cfg.source_text or (cfg.source.read_text() if cfg.source is not None else "")
+        overrides = (("intervals", cfg.intervals), ("speed", cfg.speed), *cfg.overrides)
+        return RunStarted(
+            str(cfg.source),
+            cfg.market.mechanism,
+            policy.loss_fraction,
+            policy.tolerance_fraction,
+            chain.url,
+            chain.market.address,
+            config_text=text,
+            config_overrides=overrides,
+            config_sha256=config_sha256(text, dict(overrides)),
+        )
 
     def _save_chain_state(self, chain: ChainSession, run_dir: Path | None) -> None:
         """The bench's own Anvil's whole state, beside the journal, after each interval:
@@ -432,3 +496,14 @@ class ScenarioWorker:
             if not self._stop.is_set():
                 self._emit(WorkerStatus(clock.now_s(), WorkerState.RUNNING))
         return not self._stop.is_set()
+
+
+@contextlib.contextmanager
+def _pid_file(node: Anvil, path: Path) -> Any:
+    """``path`` names the node's process and port while inside (removed on the way out,
+    so only a killed bench leaves it behind)."""
+    path.write_text(json.dumps({"pid": node.pid, "port": node.port}))
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)

@@ -477,6 +477,29 @@ class Journal:
         )
         self.commit()
 
+    def settled_calldata(self, interval_id: int) -> str | None:
+        """The calldata (hex) of the settle transaction the chain mined for
+        ``interval_id``, as its intent journaled it (None: none with a receipt)."""
+        if not self._has_table("settle_intent"):
+            return None
+        row = self._db.execute(
+            "SELECT calldata FROM settle_intent WHERE interval_id = ? AND receipt_tx_hash "
+            "IS NOT NULL ORDER BY rowid DESC LIMIT 1",
+            (interval_id,),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def recovered_settlements(self) -> dict[int, tuple[str, str, int, int, int, bool]]:
+        """Interval -> (tx hash, batch hash, block, value wei, energy Wh, sent again) of
+        each settlement a resume found on chain or sent again for a killed run."""
+        if not self._has_table("recovered_settlement"):
+            return {}
+        rows = self._db.execute(
+            "SELECT interval_id, tx_hash, batch_hash, block_number, value_settled_wei, "
+            "energy_settled_wh, sent_again FROM recovered_settlement ORDER BY interval_id"
+        )
+        return {i: (tx, b, n, int(v), e, bool(a)) for i, tx, b, n, v, e, a in rows}
+
     def power_series(self) -> dict[str, tuple[list[float], list[float]]]:
         """Each meter's readings as (simulated times s, power W), in the order recorded."""
         out: dict[str, tuple[list[float], list[float]]] = {}

@@ -57,6 +57,14 @@ class JournalRecorder:
         self._journal: Journal | None = None
         self._provenance = provenance
 
+    @classmethod
+    def reopen(cls, path: Path | str) -> JournalRecorder:
+        """The recorder of a killed run's journal at ``path``, carried on by a resume
+        (its meta stays: the run started already)."""
+        recorder = cls(Path(path).parent)
+        recorder.path = Path(path)
+        return recorder
+
     def _open(self) -> Journal:
         if self._journal is None:
             assert self.path is not None
