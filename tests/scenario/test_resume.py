@@ -266,17 +266,31 @@ def test_a_killed_settlement_is_settled_exactly_once_on_resume(
         assert market.client.w3.eth.get_transaction_count(market.operator.address) == operator_txs
 
 
-def test_the_cli_resumes_and_reports_the_settlement(
+def test_the_cli_resumes_reports_the_settlement_and_runs_the_rest(
     live_run: LiveRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_dir = _killed_run(live_run, tmp_path, "intent", "before_send")
-    assert main(["run", "--resume", str(run_dir), "--json"]) == 1  # the run stays incomplete
+    assert main(["run", "--resume", str(run_dir), "--json"]) == 0  # complete and clean
     out = json.loads(capsys.readouterr().out)
     (row,) = out["recovered"]
     live = live_run.report.settlement
     assert row["interval_id"] == KILLED and row["sent_again"] is True
     assert row["value_settled_wei"] == live.value_settled_wei
     assert row["trades_settled"] == len(live.settled_trades)
+    assert out["verdict_pass"] is True and out["intervals"] == 1  # interval 3, run now
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    recorded = [k.interval_id for k in journal.intervals()]
+    recovered = journal.recovered_settlements()
+    journal.close()
+    assert (recorded, list(recovered)) == ([1, 3], [KILLED])
+    keys = KeyRing.from_folder(run_dir / "journal.sqlite.keys")
+    with Anvil(load_state=run_dir / ANVIL_STATE) as node:  # the chain as the resume left it
+        market = Market.attach(node.url, live_run.market_address, keys=keys, allow_anvil_key=True)
+        assert [[e.interval_id for e in market.settler.events(i)] for i in (1, 2, 3)] == [
+            [1],
+            [2],
+            [3],
+        ]
 
 
 def test_a_resume_without_its_chain_fails_saying_what_to_do(
