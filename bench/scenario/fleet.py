@@ -337,6 +337,11 @@ class MeterFleet:
         """The meter's kind (firmata, generic, emulated, simavr, fake)."""
         return self._rig.kind(meter_id)
 
+    def counts_from_zero(self, meter_id: str) -> bool:
+        """True for a meter the rig starts itself with its counters at 0 (emulated,
+        simavr, fake): it stops counting when the bench does."""
+        return self.kind(meter_id) in _ZERO_START_KINDS
+
 
 def _link(event: object, sim_time_s: float) -> MeterLink | None:
     """A poller's link event as typed state for the listeners."""

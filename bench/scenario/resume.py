@@ -132,6 +132,7 @@ def resume_run(
                     first,
                     last_recorded=max(recorded, default=0),
                     findings=tuple(unaccounted),
+                    counters_at_stop=_counters_at(journal, config, first - 1),
                 ),
             )
             node = None  # the worker stops it
@@ -189,6 +190,19 @@ def _energy_of(
                 float(export_wh - base[1]),
             )
         )
+    return out
+
+
+def _counters_at(
+    journal: Journal, config: ScenarioConfig, interval_id: int
+) -> dict[str, tuple[float, float]]:
+    """Each meter's counters at the end of ``interval_id``, from the journaled readings."""
+    end_s = config.start_s + interval_id * config.market_interval_s
+    out = {}
+    for meter in config.bench.meters:
+        counters = journal.counters_at(meter.meter_id, end_s)
+        if counters is not None:
+            out[meter.meter_id] = counters
     return out
 
 

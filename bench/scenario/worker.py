@@ -13,7 +13,7 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from bench.errors import BenchError
 from bench.events import (
     BenchEvent,
     BenchStatus,
+    EnergyCatchUp,
     EnergyUnaccounted,
     IntervalReport,
     LinkState,
@@ -70,6 +71,10 @@ class Continuation:
     interval is left to run."""
     findings: tuple[EnergyUnaccounted, ...] = ()
     """What the resume could not account for: emitted (and journaled) as the run goes on."""
+    counters_at_stop: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Per meter, its (import, export) counters at the last settled interval's end, from
+    the journaled readings: a meter that kept counting while the bench was down (one the
+    rig does not start) has the energy since then attributed to the outage."""
 
 
 _FINAL_WAIT_S = 2.0  # for meters still late at the run's end
@@ -281,6 +286,9 @@ class ScenarioWorker:
                 self._emit(attested)
             stack.callback(self._wind_down, clock, sessions)
             fleet.interval_energy(clock.real_time_of(begin_s))  # count energy from here on
+            if resumed is not None:
+                for event in _outage_energy(fleet, resumed, begin_s, t0_s + skipped_s):
+                    self._emit(event)
             self._emit(WorkerStatus(clock.now_s(), WorkerState.RUNNING))
             self._emit(procedure.prepare_first(begin_s, first))
             reports: list[IntervalReport] = []
@@ -507,3 +515,52 @@ def _pid_file(node: Anvil, path: Path) -> Any:
         yield
     finally:
         path.unlink(missing_ok=True)
+
+
+def _outage_energy(
+    fleet: MeterFleet, resumed: Continuation, begin_s: float, stop_s: float
+) -> list[BenchEvent]:
+    """The energy each meter that kept counting while the bench was down (its counters
+    now less those at the last settled interval's end, ``stop_s``): a catch-up for the
+    outage, not traded. A meter with no reading yet is a finding; one whose counters
+    went back restarted with the bench, and had nothing to attribute."""
+    events: list[BenchEvent] = []
+    for meter_id, (import_wh, export_wh) in sorted(resumed.counters_at_stop.items()):
+        if meter_id not in fleet.meter_ids or fleet.counts_from_zero(meter_id):
+            continue  # its counting stood still with the bench (and simulated time)
+        latest = fleet.latest(meter_id)
+        if latest is None:
+            events.append(
+                EnergyUnaccounted(
+                    begin_s,
+                    meter_id,
+                    "kept counting while the bench was down and has not reported since the "
+                    "resume: that energy is not attributed",
+                )
+            )
+            continue
+        got_import, got_export = latest.energy_import_wh, latest.energy_export_wh
+        if got_import < import_wh or got_export < export_wh:
+            events.append(
+                BenchStatus(
+                    begin_s,
+                    "warning",
+                    f"meter {meter_id}'s counters are below the journal's at the stop "
+                    "(it restarted): no energy of the outage to attribute",
+                )
+            )
+            continue
+        events.append(
+            EnergyCatchUp(
+                begin_s,
+                meter_id,
+                fleet.participant_of(meter_id),
+                None,
+                resumed.first_interval - 1,
+                stop_s,
+                begin_s,
+                got_import - import_wh,
+                got_export - export_wh,
+            )
+        )
+    return events

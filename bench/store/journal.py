@@ -477,6 +477,29 @@ class Journal:
         )
         self.commit()
 
+    def counters_at(self, meter_id: str, sim_time_s: float) -> tuple[float, float] | None:
+        """A meter's (import, export) counters at ``sim_time_s`` from its journaled
+        readings: interpolated between the readings either side, else the last before
+        (None: no reading before)."""
+        before = self._db.execute(
+            "SELECT sim_time_s, energy_import_wh, energy_export_wh FROM reading WHERE "
+            "meter_id = ? AND sim_time_s <= ? ORDER BY sim_time_s DESC, rowid DESC LIMIT 1",
+            (meter_id, sim_time_s),
+        ).fetchone()
+        if before is None:
+            return None
+        after = self._db.execute(
+            "SELECT sim_time_s, energy_import_wh, energy_export_wh FROM reading WHERE "
+            "meter_id = ? AND sim_time_s > ? ORDER BY sim_time_s, rowid LIMIT 1",
+            (meter_id, sim_time_s),
+        ).fetchone()
+        t0, imp0, exp0 = before
+        if after is None or after[1] < imp0 or after[2] < exp0:  # none after, or a reboot
+            return imp0, exp0
+        t1, imp1, exp1 = after
+        w = (sim_time_s - t0) / (t1 - t0)
+        return imp0 + w * (imp1 - imp0), exp0 + w * (exp1 - exp0)
+
     def settled_calldata(self, interval_id: int) -> str | None:
         """The calldata (hex) of the settle transaction the chain mined for
         ``interval_id``, as its intent journaled it (None: none with a receipt)."""
