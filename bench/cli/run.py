@@ -104,7 +104,18 @@ def run_headless(args: argparse.Namespace) -> int:
     """
     if getattr(args, "resume_run", None) is not None:
         return resume_headless(args)
-    return _drive(runner_from_args(args), args)
+    runner = runner_from_args(args)
+    runs = getattr(args, "journal", None)
+    if runs is not None and Path(runs).is_dir():  # a killed run's Anvil: stopped, state saved
+        from bench.scenario.resume import stop_orphans
+
+        for run_dir in stop_orphans(runs):
+            _note(
+                None,
+                f"gridbench: {run_dir} was killed: its Anvil stopped, resume it with "
+                f"`gridbench run --resume {run_dir}`",
+            )
+    return _drive(runner, args)
 
 
 def _drive(

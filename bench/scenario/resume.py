@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -254,9 +255,14 @@ def _stop_orphan(pid_file: Path, address: str, state: Path, status: StatusSink) 
     saving its state when it still has the market; returns its port (None: no orphan)."""
     try:
         named = json.loads(pid_file.read_text())
-        pid, port = int(named["pid"]), int(named["port"])
+        pid, port, bench = int(named["pid"]), int(named["port"]), int(named["bench_pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    if bench != os.getpid() and _is_bench(bench):
+        raise ConfigError(
+            f"the run in {pid_file.parent} is still running (gridbench pid {bench}): stop it "
+            "first (Ctrl-C or kill -TERM), then resume it"
+        )
     pid_file.unlink()
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -281,6 +287,32 @@ def _stop_orphan(pid_file: Path, address: str, state: Path, status: StatusSink) 
             os.kill(pid, signal.SIGKILL)
     status(f"the killed bench's Anvil (pid {pid}) stopped")
     return port
+
+
+def stop_orphans(runs_dir: Path, status: StatusSink = lambda _line: None) -> list[Path]:
+    """Stop every Anvil a killed bench left running for a run under ``runs_dir`` (its
+    state saved beside the run's journal first, so the run can still be resumed);
+    returns the run folders concerned."""
+    stopped = []
+    for pid_file in sorted(Path(runs_dir).glob(f"*/{ANVIL_PID}")):
+        with contextlib.suppress(ConfigError, sqlite3.Error):  # still running, or no journal
+            address = Journal(pid_file.parent / "journal.sqlite", read_only=True)
+            try:
+                market = str(address.meta("market_address") or "")
+            finally:
+                address.close()
+            if _stop_orphan(pid_file, market, pid_file.parent / ANVIL_STATE, status) is not None:
+                stopped.append(pid_file.parent)
+    return stopped
+
+
+def _is_bench(pid: int) -> bool:
+    """True while ``pid`` is a live gridbench (or test) process."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"bench" in cmdline or b"pytest" in cmdline
 
 
 def _settle_once(market: Market, intent: SettleIntent, status: StatusSink) -> Recovered:

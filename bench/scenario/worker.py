@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -52,8 +53,9 @@ _TICK_S = 0.05
 ANVIL_STATE = "anvil-state.json"
 """The bench's own Anvil's state, saved beside the journal after every interval."""
 ANVIL_PID = "anvil.pid"
-"""The bench's own Anvil's process id and port (JSON), beside the journal while it runs:
-a resume stops the Anvil a killed bench left behind."""
+"""The bench's own Anvil's process id and port and the bench's process id (JSON), beside
+the journal while it runs: a resume (or the next run) stops the Anvil a killed bench
+left behind."""
 
 
 @dataclass(frozen=True)
@@ -510,7 +512,7 @@ class ScenarioWorker:
 def _pid_file(node: Anvil, path: Path) -> Any:
     """``path`` names the node's process and port while inside (removed on the way out,
     so only a killed bench leaves it behind)."""
-    path.write_text(json.dumps({"pid": node.pid, "port": node.port}))
+    path.write_text(json.dumps({"pid": node.pid, "port": node.port, "bench_pid": os.getpid()}))
     try:
         yield
     finally:

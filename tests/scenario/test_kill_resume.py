@@ -26,6 +26,7 @@ from bench.chain.audit import audit_interval
 from bench.chain.keys import KeyRing
 from bench.chain.registry import LastCounters
 from bench.config import load_scenario
+from bench.scenario.resume import stop_orphans
 from bench.scenario.worker import ANVIL_PID, ANVIL_STATE
 from bench.store import Journal
 
@@ -83,15 +84,17 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("kill_at", "sent_again"),
+    ("kill_at", "sent_again", "swept"),
     [
-        pytest.param("before_send", True, marks=pytest.mark.slow),
-        ("after_send", False),  # mined by the orphan Anvil, never journaled
-        pytest.param("before_commit", False, marks=pytest.mark.slow),
+        pytest.param("before_send", True, False, marks=pytest.mark.slow),
+        # mined by the orphan Anvil, never journaled; the orphan stopped by the next run
+        # in the same runs folder (its state saved), then the run resumed
+        ("after_send", False, True),
+        pytest.param("before_commit", False, False, marks=pytest.mark.slow),
     ],
 )
 def test_a_sigkilled_bench_resumes_to_the_end_with_every_interval_settled_once(
-    tmp_path: Path, kill_at: str, sent_again: bool
+    tmp_path: Path, kill_at: str, sent_again: bool, swept: bool
 ) -> None:
     (tmp_path / "bench.toml").write_text(CONFIG)
     runs = tmp_path / "runs"
@@ -103,6 +106,9 @@ def test_a_sigkilled_bench_resumes_to_the_end_with_every_interval_settled_once(
     (run_dir,) = runs.iterdir()
     orphan = json.loads((run_dir / ANVIL_PID).read_text())["pid"]
     assert _alive(orphan)  # the bench's Anvil outlived it
+    if swept:
+        assert stop_orphans(runs) == [run_dir]
+        assert not _alive(orphan) and not (run_dir / ANVIL_PID).exists()
 
     resumed = _gridbench("run", "--resume", str(run_dir), "--json")
     assert resumed.returncode == 0, resumed.stderr
