@@ -25,7 +25,7 @@ from bench.chain.keys import KeyRing
 from bench.config import load_scenario
 from bench.errors import ChainError
 from bench.events import BenchEvent, IntervalReport, RunSummary, SettleIntent
-from bench.scenario.resume import recover_run
+from bench.scenario.resume import recover_run, resume_run
 from bench.scenario.worker import ANVIL_STATE, ScenarioWorker
 from bench.store import Journal, JournalRecorder
 from gridbench.cli import main
@@ -302,4 +302,25 @@ def test_a_resume_without_its_chain_fails_saying_what_to_do(
         recover_run(run_dir)
     journal = Journal(run_dir / "journal.sqlite", read_only=True)
     assert [i.interval_id for i in journal.unrecorded_intents()] == [KILLED]  # still to do
+    journal.close()
+
+
+def test_a_settlement_the_chain_refuses_fails_the_resume_and_runs_nothing_more(
+    live_run: LiveRun, tmp_path: Path
+) -> None:
+    # the pending intent's calldata settles an interval the contract refuses (beyond its
+    # step bound): the resume must say so, never skip it and carry the run on
+    run_dir = _killed_run(live_run, tmp_path, "intent", "before_send")
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        (calldata,) = db.execute(
+            "SELECT calldata FROM settle_intent WHERE interval_id = ?", (KILLED,)
+        ).fetchone()
+        far = calldata[:10] + (99).to_bytes(32, "big").hex() + calldata[74:]
+        db.execute("UPDATE settle_intent SET calldata = ? WHERE interval_id = ?", (far, KILLED))
+    with pytest.raises(ChainError):
+        resume_run(run_dir)
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    assert [i.interval_id for i in journal.unrecorded_intents()] == [KILLED]  # still to do
+    assert journal.recovered_settlements() == {}
+    assert [k.interval_id for k in journal.intervals()] == [1]
     journal.close()
