@@ -133,6 +133,7 @@ def resume_run(
                     first,
                     last_recorded=max(recorded, default=0),
                     findings=tuple(unaccounted),
+                    before=_totals(journal, done),
                     counters_at_stop=_counters_at(journal, config, first - 1),
                 ),
             )
@@ -192,6 +193,17 @@ def _energy_of(
             )
         )
     return out
+
+
+def _totals(journal: Journal, recovered: list[Recovered]) -> tuple[int, int, int, int, int]:
+    """What the run settled before the resume: the journal's intervals and the recovered."""
+    intervals, settled, rejected, energy_wh, value_wei = journal.settled_totals()
+    for r in recovered:
+        s = r.settlement
+        intervals += 1
+        settled, rejected = settled + len(s.settled_trades), rejected + len(s.rejected_trades)
+        energy_wh, value_wei = energy_wh + s.energy_settled_wh, value_wei + s.value_settled_wei
+    return intervals, settled, rejected, energy_wh, value_wei
 
 
 def _counters_at(

@@ -73,6 +73,9 @@ class Continuation:
     interval is left to run."""
     findings: tuple[EnergyUnaccounted, ...] = ()
     """What the resume could not account for: emitted (and journaled) as the run goes on."""
+    before: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
+    """(intervals, trades settled, trades rejected, energy Wh, value wei) the run settled
+    before the resume (recovered ones included): the summary is the whole run's."""
     counters_at_stop: dict[str, tuple[float, float]] = field(default_factory=dict)
     """Per meter, its (import, export) counters at the last settled interval's end, from
     the journaled readings: a meter that kept counting while the bench was down (one the
@@ -346,13 +349,14 @@ class ScenarioWorker:
             journal = next((r.path for r in self.recorders if r.path is not None), None)
             if journal is not None:  # the run's keystores (mode 0600) beside its journal
                 chain.market.keys.save(Path(f"{journal}.keys"))
+            before = (0, 0, 0, 0, 0) if resumed is None else resumed.before
             summary = RunSummary(
                 meters=len(fleet.meter_ids),
-                intervals=len(reports),
-                trades_settled=sum(len(s.settled_trades) for s in settlements),
-                trades_rejected=sum(len(s.rejected_trades) for s in settlements),
-                energy_traded_wh=sum(s.energy_settled_wh for s in settlements),
-                value_settled_wei=sum(s.value_settled_wei for s in settlements),
+                intervals=before[0] + len(reports),
+                trades_settled=before[1] + sum(len(s.settled_trades) for s in settlements),
+                trades_rejected=before[2] + sum(len(s.rejected_trades) for s in settlements),
+                energy_traded_wh=before[3] + sum(s.energy_settled_wh for s in settlements),
+                value_settled_wei=before[4] + sum(s.value_settled_wei for s in settlements),
                 chain_url=chain.url,
                 market_address=chain.market.address,
                 escrow_conserved=chain.escrow_conserved(sessions.balance_changes_wei()),

@@ -500,6 +500,16 @@ class Journal:
         w = (sim_time_s - t0) / (t1 - t0)
         return imp0 + w * (imp1 - imp0), exp0 + w * (exp1 - exp0)
 
+    def settled_totals(self) -> tuple[int, int, int, int, int]:
+        """(intervals, trades settled, trades rejected, energy Wh, value wei) over the
+        recorded intervals."""
+        (intervals,) = self._db.execute("SELECT COUNT(*) FROM settlement").fetchone()
+        counts = dict(self._db.execute("SELECT status, COUNT(*) FROM trade GROUP BY status"))
+        energy_wh = value_wei = 0
+        for _, _, _, _, value, energy in self.settlements().values():
+            energy_wh, value_wei = energy_wh + energy, value_wei + value
+        return intervals, counts.get("settled", 0), counts.get("rejected", 0), energy_wh, value_wei
+
     def settled_calldata(self, interval_id: int) -> str | None:
         """The calldata (hex) of the settle transaction the chain mined for
         ``interval_id``, as its intent journaled it (None: none with a receipt)."""

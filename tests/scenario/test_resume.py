@@ -277,7 +277,7 @@ def test_the_cli_resumes_reports_the_settlement_and_runs_the_rest(
     assert row["interval_id"] == KILLED and row["sent_again"] is True
     assert row["value_settled_wei"] == live.value_settled_wei
     assert row["trades_settled"] == len(live.settled_trades)
-    assert out["verdict_pass"] is True and out["intervals"] == 1  # interval 3, run now
+    assert out["verdict_pass"] is True and out["intervals"] == 3  # interval 3 run now
     journal = Journal(run_dir / "journal.sqlite", read_only=True)
     recorded = [k.interval_id for k in journal.intervals()]
     recovered = journal.recovered_settlements()
