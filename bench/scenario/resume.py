@@ -122,6 +122,7 @@ def resume_run(
         if not why:
             before = journal.meta("resumed_at")
             journal.set_meta("resumed_at", [*(before if isinstance(before, list) else []), first])
+            journal.set_meta("chain_url", node_url)  # the node the run goes on with
             journal.commit()  # the order replay restarts the sub-Wh rests there
             worker = ScenarioWorker(
                 config,
