@@ -29,6 +29,7 @@ from pathlib import Path
 from eth_abi import decode as abi_decode
 
 from bench.chain import Anvil, Market, Settlement
+from bench.chain.audit import audit_interval
 from bench.chain.client import ChainClient
 from bench.chain.encoding import decode_batch
 from bench.chain.keys import KeyRing
@@ -134,7 +135,7 @@ def resume_run(
                     first,
                     last_recorded=max(recorded, default=0),
                     findings=tuple(unaccounted),
-                    before=_totals(journal, done),
+                    before=_totals(journal, market, done),
                     counters_at_stop=_counters_at(journal, config, first - 1),
                 ),
             )
@@ -196,11 +197,15 @@ def _energy_of(
     return out
 
 
-def _totals(journal: Journal, recovered: list[Recovered]) -> tuple[int, int, int, int, int]:
-    """What the run settled before the resume: the journal's intervals and the recovered."""
+def _totals(
+    journal: Journal, market: Market, recovered: list[Recovered]
+) -> tuple[int, int, int, int, int]:
+    """What the run settled before the resume: the journal's intervals and those settled
+    by this resume or an earlier one (read back from the chain)."""
     intervals, settled, rejected, energy_wh, value_wei = journal.settled_totals()
-    for r in recovered:
-        s = r.settlement
+    now = {r.settlement.interval_id: r.settlement for r in recovered}
+    for i in journal.recovered_settlements():
+        s = now[i] if i in now else audit_interval(market, i).settlement
         intervals += 1
         settled, rejected = settled + len(s.settled_trades), rejected + len(s.rejected_trades)
         energy_wh, value_wei = energy_wh + s.energy_settled_wh, value_wei + s.value_settled_wei

@@ -259,3 +259,37 @@ def test_energy_metered_while_the_bench_was_dead_is_attributed_on_resume(
             got_wh,
             truth_wh,
         )
+
+
+@pytest.mark.slow
+def test_a_resumed_run_killed_again_resumes_again_with_every_interval_settled_once(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "bench.toml").write_text(CONFIG)
+    runs = tmp_path / "runs"
+    first = _gridbench(
+        "run", "--config", str(tmp_path / "bench.toml"), "--journal", str(runs), "-q",
+        kill_at="after_send",
+    )  # fmt: skip
+    assert first.returncode == -signal.SIGKILL, first.stderr
+    (run_dir,) = runs.iterdir()
+    # the resume itself killed before it sends interval 3 (KILLED + 1)
+    script = [sys.executable, str(HERE / "killed_bench.py"), "before_send", str(KILLED + 1)]
+    second = subprocess.run(
+        [*script, "run", "--resume", str(run_dir), "-q"],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert second.returncode == -signal.SIGKILL, second.stderr
+    resumed = _gridbench("run", "--resume", str(run_dir), "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    out = json.loads(resumed.stdout)
+    assert [(r["interval_id"], r["sent_again"]) for r in out["recovered"]] == [(KILLED + 1, True)]
+    assert out["verdict_pass"] is True and out["intervals"] == INTERVALS
+    totals, last = _check_on_chain(run_dir, load_scenario(tmp_path / "bench.toml").deposit_wei)
+    for name, meter in METERS.items():
+        assert abs(last[meter].import_wh - totals[name][0]) <= 3
+        assert abs(last[meter].export_wh - totals[name][1]) <= 3
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    assert sorted(journal.recovered_settlements()) == [KILLED, KILLED + 1]
+    assert journal.meta("resumed_at") == [KILLED + 1, KILLED + 2]
+    journal.close()
