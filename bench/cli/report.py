@@ -69,6 +69,20 @@ def run_report(args: argparse.Namespace) -> int:
                 {
                     "journal": str(report.journal),
                     "intervals": [asdict(r) for r in report.rows],
+                    "recovered": [
+                        {
+                            "interval": i,
+                            "tx_hash": tx,
+                            "batch_hash": batch,
+                            "block_number": block,
+                            "value_settled_wei": value,
+                            "energy_settled_wh": energy,
+                            "sent_again": again,
+                        }
+                        for i, (tx, batch, block, value, energy, again) in sorted(
+                            report.recovered.items()
+                        )
+                    ],
                     "planned_intervals": report.planned_intervals,
                     "complete": report.complete,
                     "settlements_checked": report.audit.settlements_checked,

@@ -123,6 +123,11 @@ def test_a_sigkilled_bench_resumes_to_the_end_with_every_interval_settled_once(
         "journal.sqlite.keys",
     ]  # one journal file: no -wal, -shm or rollback file
 
+    report = _gridbench("report", str(run_dir / "journal.sqlite"), "--json")
+    assert report.returncode == 0, report.stdout
+    listed = json.loads(report.stdout)
+    assert listed["complete"] is True and listed["audit_clean"] is True
+    assert [(r["interval"], r["sent_again"]) for r in listed["recovered"]] == [(KILLED, sent_again)]
     totals, last = _check_on_chain(run_dir, load_scenario(tmp_path / "bench.toml").deposit_wei)
     # the meters' counters the chain accepted are the journal's totals (whole Wh: at
     # most 1 Wh floored at each settlement and 1 at the resume's restart)
