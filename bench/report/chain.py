@@ -135,9 +135,9 @@ def reconcile(
                 Finding(
                     i,
                     "chain_mismatch",
-                    f"the resume recorded tx {tx} batch {batch} for {value} wei, the chain "
+                    f"the resume recorded tx {tx} batch {batch} for {labc(value)} LABC, the chain "
                     f"settled it in tx {chain.tx_hash} batch {chain.batch_hash} for "
-                    f"{chain.value_settled_wei} wei",
+                    f"{labc(chain.value_settled_wei)} LABC",
                 )
             )
     for i in sorted(set(on_chain) - recorded - set(recovered)):
