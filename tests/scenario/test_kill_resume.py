@@ -233,7 +233,7 @@ def test_energy_metered_while_the_bench_was_dead_is_attributed_on_resume(
     (run_dir,) = runs.iterdir()
     time.sleep(2.0)  # the bench stays dead a while: the meters count on
     resumed = _gridbench("run", "--resume", str(run_dir), "--json")
-    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)  # the verdict's findings
     assert json.loads(resumed.stdout)["verdict_pass"] is True
 
     config = load_scenario(tmp_path / "bench.toml")
