@@ -44,6 +44,7 @@ def reading_from_frame(f: wire.ReadingFrame, meter_id: str, t_s: float) -> Readi
         boot_count=f.boot_count,
         valid=f.valid,
         locked_out=f.locked_out,
+        clipped=f.clipped,
     )
 
 

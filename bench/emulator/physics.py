@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 DEFAULT_CAL = Calibration()
 MAX_STEP_S = 60.0
 MWH_PER_WS = 1000 / 3600
+CLIP_SHARE = 1 / 16
+"""A cycle with more of its samples at the ADC's rail is clipped (firmware/src/cycle_accumulator.h)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,22 @@ class MeterPhysics:
         else:
             return 0
         return max(0, min(1023, round(value)))
+
+    def clipped(self) -> bool:
+        """True when the front end's samples now sit at the ADC's rail on more than
+        1/16 of a mains cycle (the firmware's rule, PROTOCOL.md §5.2 flags bit 3): the
+        share of a sine of ``amp`` counts at or beyond a rail ``r`` counts from the
+        mid-level is acos(r / amp) / π per side, summed over both channels' sides."""
+        v_amp = self.voltage_v * math.sqrt(2) / (DEFAULT_CAL.v_gain_uv_per_count / 1e6)
+        p = self.true_power_w() if self.eeprom.relay_closed else 0.0
+        i_amp = abs(p) / (self.voltage_v * self.power_factor) * math.sqrt(2)
+        i_amp /= DEFAULT_CAL.i_gain_ua_per_count / 1e6
+        share = 0.0
+        for amp, offset in ((v_amp, DEFAULT_CAL.v_offset_counts), (i_amp, DEFAULT_CAL.i_offset_counts)):
+            for rail in (1022.5 - offset, offset - 0.5):  # codes rounding to 1023 / to 0
+                if amp > rail:
+                    share += math.acos(rail / amp) / math.pi
+        return share > CLIP_SHARE
 
     def _gain_v(self, t: float) -> float:
         cal = self.eeprom.calibration

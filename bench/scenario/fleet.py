@@ -76,6 +76,7 @@ class MeterFleet:
         self._down: set[str] = set(self._metered_ids())  # no reading yet, or link out
         self._energy_events: list[MeterLate | EnergyCatchUp | EnergyUnaccounted] = []
         self._interval_id: int | None = None
+        self._clipping: set[str] = set()  # meters whose last reading said "clipped"
         # meters whose own clock the bench can read: their readings are placed at the
         # instant the meter read its counters, not at their arrival
         self._meter_clock = {meter_id: rig.meter_clock(meter_id) for meter_id in pollers}
@@ -141,6 +142,7 @@ class MeterFleet:
                 return readings
             if isinstance(item, Reading):
                 readings.append(item)
+                self._note_clipping(item)
                 self._counters.add(item, self.taken_at_s(item))
                 self._latest[item.meter_id] = item
                 self._down.discard(item.meter_id)
@@ -148,6 +150,27 @@ class MeterFleet:
                 if isinstance(item, MeterOutage):
                     self._down.add(item.meter_id)
                 self._links.append(item)
+
+    def _note_clipping(self, reading: Reading) -> None:
+        """A finding at the first clipped reading of each episode: energy the meter
+        counted while its input clipped reads low, so it is billed only with a finding."""
+        if not reading.clipped:
+            self._clipping.discard(reading.meter_id)
+            return
+        if reading.meter_id in self._clipping:
+            return
+        self._clipping.add(reading.meter_id)
+        self._energy_events.append(
+            EnergyUnaccounted(
+                self._sim_s(reading.t_s),
+                reading.meter_id,
+                f"clipped at its ADC's rail (reading {reading.seq}: "
+                f"{reading.current_a:.2f} A, {reading.voltage_v:.1f} V): the energy it "
+                "counts while clipped reads low; keep the current inside the meter's "
+                "range (firmware/PROTOCOL.md §5.2) or fit a larger current sensor and "
+                "recalibrate (gridbench meter calibrate)",
+            )
+        )
 
     def taken_at_s(self, reading: Reading) -> float:
         """The host monotonic instant the meter read the reading's counters: from the

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "ecdsa.h"
+#include "progmem.h"
 #include "sha256.h"
 
 namespace {
@@ -42,7 +43,7 @@ enum : uint8_t {
   kLockedOut = 6,
   kStorageError = 7,
 };
-const char kName[] = "gridmeter";
+const char kName[] PROGMEM = "gridmeter";  // in flash: 10 bytes of RAM back
 const uint8_t kProtoMajor = 1, kProtoMinor = 1;
 const uint8_t kFlagSigningKey = 4;  // IDENTITY flags bit 2
 const uint32_t kValidAfterMs = 1000;
@@ -466,7 +467,11 @@ void MeterApp::send_firmware() {
   out_.begin_sysex(kReportFirmware);
   out_.u7(kFwMajor);
   out_.u7(kFwMinor);
-  out_.bytes(reinterpret_cast<const uint8_t*>(kName), sizeof kName - 1);
+  for (uint8_t i = 0; i < sizeof kName - 1; ++i) {
+    const uint8_t c = pgm_read_byte(kName + i);
+    out_.u7(c & 0x7F);
+    out_.u7(c >> 7);
+  }
   out_.end_sysex();
 }
 
@@ -500,13 +505,16 @@ __attribute__((noinline)) void MeterApp::send_reading() {
     last_report_save_ = now;
     persist(now);
   }
-  const bool valid = measured_ && now - boot_ms_ >= kValidAfterMs;
+  const bool clipped = clipped_ || measurement_clipped_;
+  clipped_ = false;
+  const bool valid = measured_ && now - boot_ms_ >= kValidAfterMs && !clipped;
   const Measurement& m = measurement_;
   const bool closed = settings_.relay_closed;
   uint8_t flags = 0;
   if (closed) flags |= 1;
   if (valid) flags |= 2;
   if (auth_.locked_out(now)) flags |= 4;
+  if (clipped) flags |= 8;
   out_.begin_sysex(kReading);
   out_.u(seq_, 4);
   seq_ = (seq_ + 1) & 0x0FFFFFFFUL;
