@@ -19,7 +19,8 @@ DEFAULT_CAL = Calibration()
 MAX_STEP_S = 60.0
 MWH_PER_WS = 1000 / 3600
 CLIP_SHARE = 1 / 16
-"""A cycle with more of its samples at the ADC's rail is clipped (firmware/src/cycle_accumulator.h)."""
+"""A cycle with more of its samples at the ADC's rail is clipped (as in
+firmware/src/cycle_accumulator.h)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +165,10 @@ class MeterPhysics:
         i_amp = abs(p) / (self.voltage_v * self.power_factor) * math.sqrt(2)
         i_amp /= DEFAULT_CAL.i_gain_ua_per_count / 1e6
         share = 0.0
-        for amp, offset in ((v_amp, DEFAULT_CAL.v_offset_counts), (i_amp, DEFAULT_CAL.i_offset_counts)):
+        for amp, offset in (
+            (v_amp, DEFAULT_CAL.v_offset_counts),
+            (i_amp, DEFAULT_CAL.i_offset_counts),
+        ):
             for rail in (1022.5 - offset, offset - 0.5):  # codes rounding to 1023 / to 0
                 if amp > rail:
                     share += math.acos(rail / amp) / math.pi
