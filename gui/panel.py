@@ -41,6 +41,7 @@ from bench.events import (
 from bench.report.run_data import RunData, load_run, verdict_text
 from bench.scenario.progress import Progress, duration_text
 from gui.bridge import EventBridge
+from gui.commission_dialog import CommissionDialog
 from gui.run_browser import ComparisonWindow, RunBrowser
 from gui.run_pane import QueuedRun, RunPane
 from gui.run_replay import replay_events
@@ -155,6 +156,14 @@ class PanelWindow(QMainWindow):
         assert status_bar is not None
         status_bar.addWidget(self.status_label, 1)
         status_bar.addPermanentWidget(self.totals_label)
+        self.commission_dialog: CommissionDialog | None = None
+        menu_bar = self.menuBar()
+        assert menu_bar is not None
+        meters_menu = menu_bar.addMenu("&Meters")
+        assert meters_menu is not None
+        self.commission_action = QAction("Commission a meter…", self)
+        self.commission_action.triggered.connect(self.open_commissioning)
+        meters_menu.addAction(self.commission_action)
         self._restore_geometry()
 
         self.bridge = EventBridge(events if events is not None else queue.Queue(), parent=self)
@@ -175,6 +184,14 @@ class PanelWindow(QMainWindow):
         self._redraw.start()
         self._set_idle_buttons()
         self._refresh_recent()
+
+    def open_commissioning(self) -> CommissionDialog:
+        """The meter commissioning dialog (info, provision, calibrate), one per panel."""
+        if self.commission_dialog is None:
+            self.commission_dialog = CommissionDialog(self)
+        self.commission_dialog.show()
+        self.commission_dialog.raise_()
+        return self.commission_dialog
 
     # -- the views of the current run ------------------------------------------------------
     @property
