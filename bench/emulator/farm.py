@@ -78,7 +78,11 @@ class EmulatedMeter:
         firmware_version: tuple[int, int, int] = (1, 0, 0),
         nonce_source: Callable[[int], bytes] = os.urandom,
         sign_s: float = 0.0,
+        factory_front_end: bool = False,
     ) -> None:
+        """``factory_front_end``: model the firmware's factory front end (325 V and 25 A
+        peak), so a larger input clips (READING flags bit 3) as on a real board; by
+        default the sensors are sized for whatever load the meter carries."""
         if not meter_id or len(meter_id) > 16 or set(meter_id) - wire.METER_ID_CHARS:
             raise ConfigError(
                 f"meter id {meter_id!r} is invalid: use 1–16 characters from A–Z a–z 0–9 - _ ."
@@ -95,6 +99,7 @@ class EmulatedMeter:
             frequency_hz=frequency_hz,
             power_factor=power_factor,
             seed=seed,
+            factory_front_end=factory_front_end,
         )
         self.device = MeterDevice(
             self.eeprom,

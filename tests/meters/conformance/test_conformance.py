@@ -427,6 +427,8 @@ def test_a_current_beyond_the_range_is_flagged_clipped(meter: MeterUnderTest) ->
     meter.driver.read()  # the frame that follows the change
     clipped = meter.driver.read()  # its values come from a clipped window
     assert clipped.clipped and not clipped.valid
+    # a sine clipped at 25 A reads 19.07 A (its clipped RMS), not 20 A: the flag warns
+    assert clipped.current_a == pytest.approx(19.07, rel=0.005)
     settle(meter, 13.0 * 230.0)
     meter.driver.read()
     fine = meter.driver.read()
