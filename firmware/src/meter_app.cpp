@@ -169,13 +169,20 @@ void MeterApp::set_pin_mode(uint8_t pin, uint8_t mode) {
   if (mode != Board::kInput && mode != Board::kOutput && mode != Board::kAnalog &&
       mode != Board::kPullup)
     return;
-  modes_[pin] = mode;
+  uint8_t& two = modes_[pin >> 1];
+  two = pin & 1 ? static_cast<uint8_t>((two & 0x0F) | mode << 4)
+                : static_cast<uint8_t>((two & 0xF0) | mode);
   levels_[pin >> 3] &= static_cast<uint8_t>(~(1 << (pin & 7)));
   board_.pin_mode(pin, static_cast<Board::PinMode>(mode));
 }
 
+__attribute__((noinline)) uint8_t MeterApp::mode_of(uint8_t pin) const {
+  const uint8_t two = modes_[pin >> 1];
+  return pin & 1 ? two >> 4 : two & 0x0F;
+}
+
 void MeterApp::write_pin(uint8_t pin, bool high) {
-  if (pin >= kPins || reserved(pin) || modes_[pin] != Board::kOutput) return;
+  if (pin >= kPins || reserved(pin) || mode_of(pin) != Board::kOutput) return;
   const uint8_t bit = static_cast<uint8_t>(1 << (pin & 7));
   if (high)
     levels_[pin >> 3] |= bit;
@@ -190,7 +197,7 @@ void MeterApp::send_pin_state(uint8_t pin) {
   out_.u7(pin);
   if (pin < kPins) {
     const bool mine = reserved(pin);
-    const uint8_t mode = mine ? 0x7F : modes_[pin];
+    const uint8_t mode = mine ? 0x7F : mode_of(pin);
     out_.u7(mode);
     out_.u7(mode == Board::kPullup || (mode == Board::kOutput && (levels_[pin >> 3] >> (pin & 7)) & 1));
   }
@@ -202,7 +209,8 @@ uint8_t MeterApp::port_value(uint8_t port) {
   for (uint8_t bit = 0; bit < 8; ++bit) {
     const uint8_t pin = port * 8 + bit;
     if (pin >= kPins || reserved(pin)) continue;
-    if ((modes_[pin] == Board::kInput || modes_[pin] == Board::kPullup) && board_.digital_read(pin))
+    const uint8_t mode = mode_of(pin);
+    if ((mode == Board::kInput || mode == Board::kPullup) && board_.digital_read(pin))
       v |= 1 << bit;
   }
   return v;

@@ -99,6 +99,8 @@ class MeterApp : public FirmataHandler {
   uint8_t analog_reporting_ = 0;  // bit per channel
   uint8_t digital_reporting_ = 0;  // bit per port
   uint8_t last_port_[3] = {0, 0, 0};
-  uint8_t modes_[kPins];
+  // Pin modes, two per byte (every mode fits 4 bits: 0, 1, 2, 0x0B): 10 bytes of RAM.
+  uint8_t modes_[kPins / 2];
+  uint8_t mode_of(uint8_t pin) const;
   uint8_t levels_[3] = {0, 0, 0};  // bit per pin: the level last written to an OUTPUT pin
 };
