@@ -9,6 +9,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -106,6 +107,7 @@ def run_headless(args: argparse.Namespace) -> int:
     runner = runner_from_args(args)
     quiet = getattr(args, "quiet", False)
     bar = ProgressBar.for_stderr(runner.config) if not quiet else None
+    started_s = time.monotonic()
     runner.start()
     summary: RunSummary | None = None
     with _stop_on_signals(runner) as stopping:
@@ -149,6 +151,7 @@ def run_headless(args: argparse.Namespace) -> int:
     findings = [*(report.audit.findings if report else ()), *extra]
     if args.json:
         out = summary.as_dict()
+        out.update(_speed(runner.config, summary, time.monotonic() - started_s))
         out["verdict_pass"] = not findings
         out["findings"] = [message(f) for f in findings]
         print(json.dumps(out, indent=2))
@@ -256,6 +259,12 @@ def _interval_line(report: IntervalReport) -> str:
         f"{len(settlement.settled_trades)} settled, "
         f"{len(settlement.rejected_trades)} rejected"
     )
+
+
+def _speed(config: ScenarioConfig, summary: RunSummary, wall_s: float) -> dict[str, float]:
+    """The run's simulated seconds per wall second, start-up (chain, meters) included."""
+    sim_s = summary.intervals * config.market_interval_s
+    return {"wall_s": round(wall_s, 3), "sim_to_wall_ratio": round(sim_s / wall_s, 1)}
 
 
 def _summary_line(summary: RunSummary) -> str:

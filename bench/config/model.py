@@ -324,6 +324,8 @@ class GridConfig:
     feed_in_wei_per_wh: int = 80
     import_limit_w: float = 100_000.0
     export_limit_w: float = 100_000.0
+    supply_cap_schedule: tuple[tuple[float, int], ...] = ()
+    """The substation's supply cap by hour (W); empty: none."""
 
     @property
     def tariff(self) -> GridTariff:

@@ -12,6 +12,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -253,12 +254,15 @@ class ScenarioWorker:
                 )
                 for energy_event in fleet.energy_events():
                     self._emit(energy_event)
+                curtailed, shed = fleet.limited_wh(end_s - cfg.market_interval_s, end_s)
                 signed, missing = chain.signed_readings(clock.now_s())
                 for gap in missing:
                     self._emit(gap)
                 report = procedure.run(
                     interval_id, end_s, metered, feeder_wh, fleet.last_feeder_wh, signed=signed
                 )
+                if curtailed or shed:
+                    report = replace(report, curtailed_wh=curtailed, shed_wh=shed)
                 reports.append(report)
                 self._emit(report)
                 self._save_chain_state(chain, run_dir)

@@ -1,0 +1,173 @@
+"""Curtailment and load shedding at the grid connection, as the emulated meters follow them.
+
+The feeder measures ``F = (I + U − X (1 − λ)) / (1 − λ)`` (:func:`bench.rig.feeder.feeder_power_w`:
+imports ``I``, unmetered load ``U``, exports ``X``, loss fraction ``λ``). Two limits bind it:
+
+- the feeder's **export limit** ``L``: ``−F ≤ L``. The PV inverters behind the meters that
+  export (``[[arrays]]`` meters with a net export, ``X_pv`` of ``X``) curtail the same
+  fraction ``c`` of their export, what can be neither consumed, stored nor exported::
+
+      c = clip(1 − ((I + U) / (1 − λ) + L − (X − X_pv)) / X_pv, 0, 1)
+
+- the city substation's **supply cap** ``S(h)`` at hour of day ``h`` (``[grid]
+  supply_cap_schedule``): ``F ≤ S``. The city's importing meters shed the same fraction
+  ``s`` of their import ``I_city`` (after curtailment, which only happens while exporting)::
+
+      s = clip((I + U − X' (1 − λ) − S (1 − λ)) / I_city, 0, 1)
+
+Both are closed forms of the meters' unlimited powers at one simulated instant, so every
+meter (and the feeder, which follows the others) draws the limited power at any instant
+it integrates, and the energy curtailed or shed in an interval is the integral of the same
+function (:meth:`GridLimits.energy_wh`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+DAY_S = 86_400.0
+STEP_S = 60.0
+"""Integration step of :meth:`GridLimits.energy_wh` (the emulated meters' own step)."""
+
+
+@dataclass(frozen=True)
+class Fractions:
+    """At one instant: the fraction of the PV meters' export curtailed and of the city's
+    import shed (each in [0, 1])."""
+
+    curtailed: float
+    shed: float
+
+
+def limit_fractions(
+    powers_w: Mapping[str, float],
+    curtailable: Iterable[str],
+    sheddable: Iterable[str],
+    *,
+    export_limit_w: float,
+    supply_cap_w: float | None,
+    loss_fraction: float,
+    unmetered_load_w: float = 0.0,
+) -> Fractions:
+    """The curtailed and shed fractions for the meters' unlimited signed powers (import > 0).
+
+    ``curtailable``: meters whose export an inverter can curtail (PV); ``sheddable``:
+    meters whose import can be shed (the city's); ``supply_cap_w`` None: no cap.
+    """
+    imports = sum(p for p in powers_w.values() if p > 0)
+    exports = -sum(p for p in powers_w.values() if p < 0)
+    pv_export = -sum(powers_w[m] for m in curtailable if powers_w.get(m, 0.0) < 0)
+    keep = 1.0 - loss_fraction
+    curtailed = 0.0
+    if pv_export > 0:
+        room = (imports + unmetered_load_w) / keep + export_limit_w - (exports - pv_export)
+        curtailed = min(1.0, max(0.0, 1.0 - room / pv_export))
+    exports -= curtailed * pv_export
+    shed = 0.0
+    city_import = sum(powers_w[m] for m in sheddable if powers_w.get(m, 0.0) > 0)
+    if supply_cap_w is not None and city_import > 0:
+        over = imports + unmetered_load_w - exports * keep - supply_cap_w * keep
+        shed = min(1.0, max(0.0, over / city_import))
+    return Fractions(curtailed, shed)
+
+
+def schedule_w(schedule: tuple[tuple[float, float], ...]) -> Callable[[float], float]:
+    """The power of a ``((start_hour, W), ...)`` schedule at simulated instant ``t_s``
+    (seconds since the first midnight; each value holds until the next start, wrapping)."""
+
+    def at(t_s: float) -> float:
+        hour = (t_s % DAY_S) / 3600.0
+        value = schedule[-1][1]
+        for start, power in schedule:
+            if start <= hour:
+                value = power
+        return value
+
+    return at
+
+
+class GridLimits:
+    """The limits of one microgrid over its meters' unlimited power functions.
+
+    ``raw``: each meter's unlimited signed power at a simulated instant (0 with its relay
+    open). :meth:`limited_w` is what a meter draws; the last instant's fractions are
+    kept, since every meter and the feeder ask for the same instants in turn.
+    """
+
+    def __init__(
+        self,
+        raw: Mapping[str, Callable[[float], float]],
+        curtailable: Iterable[str],
+        sheddable: Iterable[str],
+        *,
+        export_limit_w: float,
+        supply_cap_w: Callable[[float], float] | None,
+        loss_fraction: float,
+        unmetered_load_w: float = 0.0,
+    ) -> None:
+        self.raw = dict(raw)
+        self.curtailable = frozenset(curtailable) & self.raw.keys()
+        self.sheddable = frozenset(sheddable) & self.raw.keys()
+        self.export_limit_w = export_limit_w
+        self.supply_cap_w = supply_cap_w
+        self.loss_fraction = loss_fraction
+        self.unmetered_load_w = unmetered_load_w
+        self._lock = threading.Lock()
+        self._last: tuple[float, dict[str, float], Fractions] | None = None
+
+    def at(self, t_s: float) -> tuple[dict[str, float], Fractions]:
+        """(every meter's unlimited power, the fractions) at simulated instant ``t_s``."""
+        with self._lock:
+            if self._last is not None and self._last[0] == t_s:
+                return self._last[1], self._last[2]
+        powers = {m: fn(t_s) for m, fn in self.raw.items()}
+        cap = None if self.supply_cap_w is None else self.supply_cap_w(t_s)
+        fractions = limit_fractions(
+            powers,
+            self.curtailable,
+            self.sheddable,
+            export_limit_w=self.export_limit_w,
+            supply_cap_w=cap,
+            loss_fraction=self.loss_fraction,
+            unmetered_load_w=self.unmetered_load_w,
+        )
+        with self._lock:
+            self._last = (t_s, powers, fractions)
+        return powers, fractions
+
+    def cut_w(self, meter_id: str, t_s: float, power_w: float) -> float:
+        """The power curtailed (+, at a PV meter) or shed (+, at a city meter) of a meter
+        whose unlimited power at ``t_s`` is ``power_w``."""
+        if meter_id in self.curtailable and power_w < 0:
+            return -power_w * self.at(t_s)[1].curtailed
+        if meter_id in self.sheddable and power_w > 0:
+            return power_w * self.at(t_s)[1].shed
+        return 0.0
+
+    def limited_w(self, meter_id: str, t_s: float, power_w: float) -> float:
+        """What a meter draws at ``t_s`` when unlimited it would draw ``power_w``."""
+        cut = self.cut_w(meter_id, t_s, power_w)
+        return power_w + cut if power_w < 0 else power_w - cut
+
+    def energy_wh(self, start_s: float, end_s: float) -> tuple[dict[str, float], dict[str, float]]:
+        """(Wh curtailed per PV meter, Wh shed per city meter) from ``start_s`` to ``end_s``
+        (midpoint rule, steps of at most :data:`STEP_S`); only meters with energy > 0."""
+        curtailed: dict[str, float] = {}
+        shed: dict[str, float] = {}
+        if end_s <= start_s:
+            return curtailed, shed
+        steps = max(1, math.ceil((end_s - start_s) / STEP_S))
+        h = (end_s - start_s) / steps
+        for k in range(steps):
+            t = start_s + (k + 0.5) * h
+            powers, f = self.at(t)
+            for m in self.curtailable:
+                if f.curtailed and powers[m] < 0:
+                    curtailed[m] = curtailed.get(m, 0.0) - powers[m] * f.curtailed * h / 3600
+            for m in self.sheddable:
+                if f.shed and powers[m] > 0:
+                    shed[m] = shed.get(m, 0.0) + powers[m] * f.shed * h / 3600
+        return curtailed, shed
