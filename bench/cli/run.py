@@ -70,6 +70,8 @@ def config_from_args(args: argparse.Namespace) -> ScenarioConfig:
         for name in ("intervals", "speed")
         if getattr(args, name) is not None
     }
+    if getattr(args, "mode", None) == "conventional":  # the same scenario, no local market
+        overrides["market.mechanism"] = "utility"
     from_run = getattr(args, "from_run", None)
     if from_run is not None:
         past = rerun_config(from_run)
@@ -318,5 +320,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--scenario",
         metavar="NAME",
         help="run a scenario of the bundled library (gridbench scenario list)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("market", "conventional"),
+        default="market",
+        help="market: the config's local market (default); conventional: none, everyone "
+        "buys from and sells to the [grid] at its tariffs, the campus and the city as two "
+        'connections ([market] mechanism = "utility"), the counterfactual to compare',
     )
     parser.set_defaults(func=run_headless)

@@ -41,7 +41,7 @@ from bench.config.model import (
 )
 from bench.config.schema import Table, check, check_array, check_value, suggest
 from bench.errors import ConfigError
-from pricing import PricingInputError
+from pricing import UTILITY_GRID, PricingInputError
 
 
 def read_toml(path: Path, if_missing: str) -> dict[str, Any]:
@@ -330,6 +330,13 @@ class _Document:
             grid=self._grid(participants, feeder, errors),
             battery=self._battery(meter_ids, participants, feeder, errors),
         )
+        if config.market.mechanism == "utility" and (
+            config.grid is None or config.grid.participant != UTILITY_GRID
+        ):
+            errors.append(
+                '[market] mechanism = "utility" (no local market) needs a [grid] named '
+                f"{UTILITY_GRID!r} (its participant key) for everyone to buy from and sell to"
+            )
         _raise(errors, self.source)
         _check_pricing(config)
         return config

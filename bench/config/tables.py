@@ -31,7 +31,7 @@ without one emulated by the bench."""
 PROFILE_KINDS = ("emulated", *MODBUS_KINDS, "mqtt")
 """Kinds whose emulated load may follow a profile."""
 ROLES = ("prosumer", "consumer", "responsive")
-MECHANISM_NAMES = ("pay_as_clear", "pay_as_bid", "pay_as_offer")
+MECHANISM_NAMES = ("pay_as_clear", "pay_as_bid", "pay_as_offer", "utility")
 STRATEGY_NAMES = ("fixed", "tariff", "signal", "zip")
 """Bidding strategies (``pricing.STRATEGIES``) a participant's ``strategy`` names."""
 AREAS = ("campus", "city")
@@ -249,7 +249,15 @@ MARKET = Table(
     "market",
     "Clearing mechanism and the non-market price components.",
     (
-        Key("mechanism", "str", "pay_as_clear", "clearing mechanism", choices=MECHANISM_NAMES),
+        Key(
+            "mechanism",
+            "str",
+            "pay_as_clear",
+            "clearing mechanism; utility: no local market, everyone buys from and sells to "
+            "the [grid] at its tariffs (the conventional counterfactual, "
+            "`gridbench run --mode conventional`)",
+            choices=MECHANISM_NAMES,
+        ),
         _price("production_cost_wei_per_wh", 60, "production cost floor of the price"),
         _price("network_charge_wei_per_wh", 20, "network charge added to the price"),
         _fraction("tax_rate", "tax on the price", default=0.10, high_open=True),

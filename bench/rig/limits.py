@@ -10,10 +10,18 @@ imports ``I``, unmetered load ``U``, exports ``X``, loss fraction ``λ``). Two l
       c = clip(1 − ((I + U) / (1 − λ) + L − (X − X_pv)) / X_pv, 0, 1)
 
 - the city substation's **supply cap** ``S(h)`` at hour of day ``h`` (``[grid]
-  supply_cap_schedule``): ``F ≤ S``. The city's importing meters shed the same fraction
-  ``s`` of their import ``I_city`` (after curtailment, which only happens while exporting)::
+  supply_cap_schedule``) on what the substation gives the city: the city's share of the
+  feeder ``F_city`` (the same form over the city's meters) less the campus's surplus
+  ``max(0, −F_campus)``, which feeds the city first (the campus's own import comes
+  through its own connection, not capped). The city's importing meters shed the same
+  fraction ``s`` of their import ``I_city``::
 
-      s = clip((I + U − X' (1 − λ) − S (1 − λ)) / I_city, 0, 1)
+      s = clip((F_city − max(0, −F_campus) − S) (1 − λ) / I_city, 0, 1)
+
+With no local market (``separate_areas``, the ``utility`` mechanism) the campus and the
+city are two connections to the grid: the export limit (the campus's net-metering limit)
+binds the campus's meters alone, and the campus's surplus goes up the grid, not to the
+city (the feeder measures both connections' sum).
 
 Both are closed forms of the meters' unlimited powers at one simulated instant, so every
 meter (and the feeder, which follows the others) draws the limited power at any instant
@@ -42,6 +50,14 @@ class Fractions:
     shed: float
 
 
+def _flow_w(powers_w: Iterable[float], keep: float, unmetered_load_w: float = 0.0) -> float:
+    """The feeder's share of some meters: ``(I + U − X (1 − λ)) / (1 − λ)``."""
+    powers = list(powers_w)
+    imports = sum(p for p in powers if p > 0)
+    exports = -sum(p for p in powers if p < 0)
+    return (imports + unmetered_load_w - exports * keep) / keep
+
+
 def limit_fractions(
     powers_w: Mapping[str, float],
     curtailable: Iterable[str],
@@ -51,26 +67,41 @@ def limit_fractions(
     supply_cap_w: float | None,
     loss_fraction: float,
     unmetered_load_w: float = 0.0,
+    separate_areas: bool = False,
 ) -> Fractions:
     """The curtailed and shed fractions for the meters' unlimited signed powers (import > 0).
 
     ``curtailable``: meters whose export an inverter can curtail (PV); ``sheddable``:
-    meters whose import can be shed (the city's); ``supply_cap_w`` None: no cap.
+    the city's meters, whose import can be shed; ``supply_cap_w`` None: no cap.
+    ``separate_areas``: the export limit binds the meters outside the city alone (with the
+    unmetered load), and the campus's surplus does not reach the city.
     """
-    imports = sum(p for p in powers_w.values() if p > 0)
-    exports = -sum(p for p in powers_w.values() if p < 0)
-    pv_export = -sum(powers_w[m] for m in curtailable if powers_w.get(m, 0.0) < 0)
     keep = 1.0 - loss_fraction
+    city = frozenset(sheddable)
+    pv = frozenset(curtailable)
+    pool = {m: p for m, p in powers_w.items() if not (separate_areas and m in city)}
+    pv_export = -sum(p for m, p in pool.items() if m in pv and p < 0)
     curtailed = 0.0
     if pv_export > 0:
+        imports = sum(p for p in pool.values() if p > 0)
+        exports = -sum(p for p in pool.values() if p < 0)
         room = (imports + unmetered_load_w) / keep + export_limit_w - (exports - pv_export)
         curtailed = min(1.0, max(0.0, 1.0 - room / pv_export))
-    exports -= curtailed * pv_export
+
+    def after(m: str, p: float) -> float:
+        limited = m in pv and p < 0 and m in pool
+        return p * (1.0 - curtailed) if limited else p
+
+    city_import = sum(p for m, p in powers_w.items() if m in city and p > 0)
     shed = 0.0
-    city_import = sum(powers_w[m] for m in sheddable if powers_w.get(m, 0.0) > 0)
     if supply_cap_w is not None and city_import > 0:
-        over = imports + unmetered_load_w - exports * keep - supply_cap_w * keep
-        shed = min(1.0, max(0.0, over / city_import))
+        campus_w = _flow_w(
+            (after(m, p) for m, p in powers_w.items() if m not in city), keep, unmetered_load_w
+        )
+        city_w = _flow_w((after(m, p) for m, p in powers_w.items() if m in city), keep)
+        surplus_w = 0.0 if separate_areas else max(0.0, -campus_w)
+        over_w = city_w - surplus_w - supply_cap_w
+        shed = min(1.0, max(0.0, over_w * keep / city_import))
     return Fractions(curtailed, shed)
 
 
@@ -107,8 +138,10 @@ class GridLimits:
         supply_cap_w: Callable[[float], float] | None,
         loss_fraction: float,
         unmetered_load_w: float = 0.0,
+        separate_areas: bool = False,
     ) -> None:
         self.raw = dict(raw)
+        self.separate_areas = separate_areas
         self.curtailable = frozenset(curtailable) & self.raw.keys()
         self.sheddable = frozenset(sheddable) & self.raw.keys()
         self.export_limit_w = export_limit_w
@@ -133,6 +166,7 @@ class GridLimits:
             supply_cap_w=cap,
             loss_fraction=self.loss_fraction,
             unmetered_load_w=self.unmetered_load_w,
+            separate_areas=self.separate_areas,
         )
         with self._lock:
             self._last = (t_s, powers, fractions)

@@ -158,9 +158,11 @@ class Rig:
         supply_cap_w: Callable[[float], float] | None,
         loss_fraction: float,
         unmetered_load_w: float,
+        separate_areas: bool = False,
     ) -> GridLimits:
         """Make the PV meters among ``load_ids`` curtail at the feeder's export limit and
-        the city's shed at the supply cap (:mod:`bench.rig.limits`); every one of them
+        the city's (``sheddable``) shed at the supply cap, the two areas apart with
+        ``separate_areas`` (:mod:`bench.rig.limits`); every one of them
         must be emulated (else ConfigError: the bench cannot curtail a real inverter)."""
         loads = {meter_id: self.load_control(meter_id) for meter_id in load_ids}
         limited: dict[str, LimitedLoad] = {}
@@ -182,6 +184,7 @@ class Rig:
             supply_cap_w=supply_cap_w,
             loss_fraction=loss_fraction,
             unmetered_load_w=unmetered_load_w,
+            separate_areas=separate_areas,
         )
         for meter_id in sorted(limits.curtailable | limits.sheddable):
             limited[meter_id].limit(partial(limits.limited_w, meter_id))

@@ -369,7 +369,8 @@ def _link(event: object, sim_time_s: float) -> MeterLink | None:
 
 def _grid_limits(config: ScenarioConfig, rig: Rig) -> GridLimits | None:
     """With a ``[grid]``: the PV meters (``[[arrays]]``) curtail at the feeder's export
-    limit, the city's meters shed at ``supply_cap_schedule``; None when neither applies."""
+    limit, the city's meters shed at ``supply_cap_schedule``, the campus and the city as
+    two connections with no local market (``utility``); None when neither applies."""
     grid = config.grid
     if grid is None:
         return None
@@ -384,9 +385,10 @@ def _grid_limits(config: ScenarioConfig, rig: Rig) -> GridLimits | None:
     return rig.limit_grid(
         load_ids,
         curtailable,
-        sheddable if cap else [],
+        sheddable,
         export_limit_w=grid.export_limit_w,
         supply_cap_w=schedule_w(cap) if cap else None,
         loss_fraction=config.market.loss_fraction,
         unmetered_load_w=config.unmetered_load_w,
+        separate_areas=config.market.mechanism == "utility",
     )

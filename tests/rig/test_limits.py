@@ -33,9 +33,12 @@ def _bisect(feasible: Callable[[float], bool], *, largest: bool) -> float:
 CASES = random.Random(16)
 
 
-@pytest.mark.parametrize("case", range(40))
-def test_the_fractions_are_the_feeder_flows_own_limits(case: int) -> None:
-    """Oracle: bisection on ``feeder_power_w`` of the limited powers (no closed form)."""
+@pytest.mark.parametrize("separate", [False, True])
+@pytest.mark.parametrize("case", range(30))
+def test_the_fractions_are_the_feeder_flows_own_limits(case: int, separate: bool) -> None:
+    """Oracle: bisection on ``feeder_power_w`` of each area's limited powers (no closed
+    form): the export limit on the whole feeder (the campus's alone with ``separate``),
+    the cap on the city's share less the campus's surplus (none with ``separate``)."""
     rng = CASES
     pv = {f"pv{i}": -rng.uniform(0, 80_000) for i in range(3)}
     pv["pv3"] = rng.uniform(0, 5_000)  # a PV meter importing at night: nothing to curtail
@@ -54,27 +57,36 @@ def test_the_fractions_are_the_feeder_flows_own_limits(case: int) -> None:
         supply_cap_w=cap_w,
         loss_fraction=loss,
         unmetered_load_w=theft,
+        separate_areas=separate,
     )
 
-    def flow(keep_pv: float, keep_city: float) -> float:
+    def flows(keep_pv: float, keep_city: float) -> tuple[float, float]:
+        """(the campus's share of the feeder, theft included; the city's)."""
         limited = {
             m: p * (keep_pv if m in pv and p < 0 else keep_city if m in city and p > 0 else 1)
             for m, p in powers.items()
         }
-        return feeder_power_w(list(limited.values()), loss, theft)
+        campus_w = feeder_power_w([p for m, p in limited.items() if m not in city], loss, theft)
+        city_w = feeder_power_w([p for m, p in limited.items() if m in city], loss, 0.0)
+        return campus_w, city_w
 
-    keep_pv = _bisect(lambda k: -flow(k, 1.0) <= limit_w, largest=True)
+    def exported_w(keep_pv: float) -> float:
+        campus_w, city_w = flows(keep_pv, 1.0)
+        return -campus_w if separate else -(campus_w + city_w)
+
+    def supplied_w(keep_pv: float, shed: float) -> float:  # by the substation to the city
+        campus_w, city_w = flows(keep_pv, 1.0 - shed)
+        return city_w - (0.0 if separate else max(0.0, -campus_w))
+
+    keep_pv = _bisect(lambda k: exported_w(k) <= limit_w, largest=True)
     assert got.curtailed == pytest.approx(1.0 - keep_pv, abs=1e-9)
-    shed = _bisect(lambda s: flow(keep_pv, 1.0 - s) <= cap_w, largest=False)
+    shed = _bisect(lambda s: supplied_w(keep_pv, s) <= cap_w, largest=False)
     assert got.shed == pytest.approx(shed, abs=1e-9)
-    # the limited flow itself: at the limit when a fraction binds strictly inside (0, 1)
-    f = flow(1.0 - got.curtailed, 1.0 - got.shed)
+    # the limited flows themselves: at the limit when a fraction binds inside (0, 1)
     if 0 < got.curtailed < 1:
-        assert f == pytest.approx(-limit_w)
+        assert exported_w(1.0 - got.curtailed) == pytest.approx(limit_w)
     if 0 < got.shed < 1:
-        assert f == pytest.approx(cap_w)
-    assert -limit_w - 1e-6 <= f or got.curtailed == 1.0
-    assert f <= cap_w + 1e-6 or got.shed == 1.0
+        assert supplied_w(1.0 - got.curtailed, got.shed) == pytest.approx(cap_w)
 
 
 def test_the_supply_cap_schedule_holds_each_value_until_the_next_and_wraps() -> None:
@@ -88,8 +100,9 @@ def test_the_supply_cap_schedule_holds_each_value_until_the_next_and_wraps() -> 
 def test_emulated_meters_curtail_and_shed_and_the_feeder_measures_the_limits() -> None:
     """Noon: 60 kW of PV, 10 kW of campus load, 20 kW in the city, a 25 kW export limit:
     the PV exports only (10 + 20) / (1 − λ) + 25 kW. Evening: no PV, the city draws 50 kW
-    and the campus 10 kW under a 40 kW cap. One simulated hour each; the feeder's and the
-    meters' counters (Wh) against the closed form, and the energy the limits report."""
+    and the campus 10 kW; the substation gives the city at most 40 kW. One simulated
+    hour each; the feeder's and the meters' counters (Wh) against the closed form, and
+    the energy the limits report."""
     loss = 0.02
     now = [12 * 3600.0]
     with MeterFarm(sim_clock=lambda: now[0]) as farm:
@@ -140,9 +153,10 @@ def test_emulated_meters_curtail_and_shed_and_the_feeder_measures_the_limits() -
     assert feeder_noon[1] - feeder_start[1] == pytest.approx(25_000.0, rel=1e-9)  # at the limit
     assert noon_limited[0] == {"roof": pytest.approx(60_000 - pv_export_w)}
     assert noon_limited[1] == {}
-    # evening: F = (10 kW + shop') / (1 − λ) ≤ 40 kW → the shop draws 40 (1 − λ) − 10 kW
-    shop_w = 40_000 * (1 - loss) - 10_000
-    assert feeder_19[0] - feeder_18[0] == pytest.approx(40_000.0, rel=1e-9)
+    # evening: the city's share shop' / (1 − λ) ≤ 40 kW → the shop draws 40 (1 − λ) kW;
+    # the campus's 10 kW comes through the feeder too, uncapped
+    shop_w = 40_000 * (1 - loss)
+    assert feeder_19[0] - feeder_18[0] == pytest.approx(40_000.0 + 10_000 / (1 - loss))
     assert shop_19[0] - shop_18[0] == pytest.approx(shop_w, rel=1e-9)
     assert evening_limited == ({}, {"shop": pytest.approx(50_000 - shop_w)})
 
