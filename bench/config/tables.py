@@ -434,14 +434,24 @@ GRID = Table(
         ),
         _price("feed_in_wei_per_wh", 80, "what the grid pays for exports"),
         Key("import_limit_w", "float", 100_000.0, "most the feeder imports", "W", 0, MAX_POWER_W),
-        Key("export_limit_w", "float", 100_000.0, "most the feeder exports", "W", 0, MAX_POWER_W),
+        Key(
+            "export_limit_w",
+            "float",
+            100_000.0,
+            "most the feeder exports; emulated [[arrays]] meters curtail PV beyond it (with "
+            "mechanism utility: the campus's own net-metering limit)",
+            "W",
+            0,
+            MAX_POWER_W,
+        ),
         Key(
             "supply_cap_schedule",
             "schedule",
             (),
-            "the substation's supply cap: [[start_hour, W], ...] from hour 0, each holding "
-            "until the next; the feeder's import above it is shed from the city's loads "
-            "(emulated meters). Empty: no cap",
+            "the city substation's supply cap: [[start_hour, W], ...] from hour 0, each "
+            "holding until the next; the city's draw above it (less the campus's surplus, "
+            "which feeds the city first in a market) is shed from the area = \"city\" "
+            "participants' emulated meters. Empty: no cap",
             "h, W",
         ),
     ),

@@ -23,10 +23,14 @@ city are two connections to the grid: the export limit (the campus's net-meterin
 binds the campus's meters alone, and the campus's surplus goes up the grid, not to the
 city (the feeder measures both connections' sum).
 
-Both are closed forms of the meters' unlimited powers at one simulated instant, so every
-meter (and the feeder, which follows the others) draws the limited power at any instant
-it integrates, and the energy curtailed or shed in an interval is the integral of the same
-function (:meth:`GridLimits.energy_wh`).
+Both are closed forms of the meters' unlimited powers at one simulated instant. Like an
+inverter's control loop they are set once per :data:`CONTROL_S` of simulated time (from
+the powers at its middle) and held through it: every meter (and the feeder, which
+follows the others) draws its unlimited power times the fraction of that control step at
+any instant it integrates, and the energy curtailed or shed in an interval is the
+integral of the same function (:meth:`GridLimits.energy_wh`). Holding them is what keeps
+the cost bounded: the fractions need every meter's power, once per control step instead
+of once per meter per integration step.
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 DAY_S = 86_400.0
-STEP_S = 60.0
-"""Integration step of :meth:`GridLimits.energy_wh` (the emulated meters' own step)."""
+CONTROL_S = 60.0
+"""Simulated seconds the curtailed and shed fractions hold (the limits' control step)."""
+_KEPT_STEPS = 4096
 
 
 @dataclass(frozen=True)
@@ -124,8 +129,8 @@ class GridLimits:
     """The limits of one microgrid over its meters' unlimited power functions.
 
     ``raw``: each meter's unlimited signed power at a simulated instant (0 with its relay
-    open). :meth:`limited_w` is what a meter draws; the last instant's fractions are
-    kept, since every meter and the feeder ask for the same instants in turn.
+    open). :meth:`limited_w` is what a meter draws; the fractions of each control step
+    are computed once and kept.
     """
 
     def __init__(
@@ -149,15 +154,19 @@ class GridLimits:
         self.loss_fraction = loss_fraction
         self.unmetered_load_w = unmetered_load_w
         self._lock = threading.Lock()
-        self._last: tuple[float, dict[str, float], Fractions] | None = None
+        self._steps: dict[int, tuple[dict[str, float], Fractions]] = {}
 
     def at(self, t_s: float) -> tuple[dict[str, float], Fractions]:
-        """(every meter's unlimited power, the fractions) at simulated instant ``t_s``."""
+        """(every meter's unlimited power at the middle of the control step holding
+        ``t_s``, the fractions held through that step)."""
+        step = math.floor(t_s / CONTROL_S)
         with self._lock:
-            if self._last is not None and self._last[0] == t_s:
-                return self._last[1], self._last[2]
-        powers = {m: fn(t_s) for m, fn in self.raw.items()}
-        cap = None if self.supply_cap_w is None else self.supply_cap_w(t_s)
+            found = self._steps.get(step)
+        if found is not None:
+            return found
+        mid_s = (step + 0.5) * CONTROL_S
+        powers = {m: fn(mid_s) for m, fn in self.raw.items()}
+        cap = None if self.supply_cap_w is None else self.supply_cap_w(mid_s)
         fractions = limit_fractions(
             powers,
             self.curtailable,
@@ -169,7 +178,9 @@ class GridLimits:
             separate_areas=self.separate_areas,
         )
         with self._lock:
-            self._last = (t_s, powers, fractions)
+            if len(self._steps) >= _KEPT_STEPS:
+                self._steps.clear()
+            self._steps[step] = (powers, fractions)
         return powers, fractions
 
     def cut_w(self, meter_id: str, t_s: float, power_w: float) -> float:
@@ -187,21 +198,21 @@ class GridLimits:
         return power_w + cut if power_w < 0 else power_w - cut
 
     def energy_wh(self, start_s: float, end_s: float) -> tuple[dict[str, float], dict[str, float]]:
-        """(Wh curtailed per PV meter, Wh shed per city meter) from ``start_s`` to ``end_s``
-        (midpoint rule, steps of at most :data:`STEP_S`); only meters with energy > 0."""
+        """(Wh curtailed per PV meter, Wh shed per city meter) from ``start_s`` to ``end_s``:
+        the cut power of each control step (its fraction of the meters' power at its
+        middle) times the part of the step inside; only meters with energy > 0."""
         curtailed: dict[str, float] = {}
         shed: dict[str, float] = {}
-        if end_s <= start_s:
-            return curtailed, shed
-        steps = max(1, math.ceil((end_s - start_s) / STEP_S))
-        h = (end_s - start_s) / steps
-        for k in range(steps):
-            t = start_s + (k + 0.5) * h
+        t = start_s
+        while t < end_s:
+            step_end = min(end_s, (math.floor(t / CONTROL_S) + 1) * CONTROL_S)
+            h = (step_end - t) / 3600.0
             powers, f = self.at(t)
             for m in self.curtailable:
                 if f.curtailed and powers[m] < 0:
-                    curtailed[m] = curtailed.get(m, 0.0) - powers[m] * f.curtailed * h / 3600
+                    curtailed[m] = curtailed.get(m, 0.0) - powers[m] * f.curtailed * h
             for m in self.sheddable:
                 if f.shed and powers[m] > 0:
-                    shed[m] = shed.get(m, 0.0) + powers[m] * f.shed * h / 3600
+                    shed[m] = shed.get(m, 0.0) + powers[m] * f.shed * h
+            t = step_end
         return curtailed, shed
