@@ -450,7 +450,7 @@ GRID = Table(
             (),
             "the city substation's supply cap: [[start_hour, W], ...] from hour 0, each "
             "holding until the next; the city's draw above it (less the campus's surplus, "
-            "which feeds the city first in a market) is shed from the area = \"city\" "
+            'which feeds the city first in a market) is shed from the area = "city" '
             "participants' emulated meters. Empty: no cap",
             "h, W",
         ),
