@@ -306,3 +306,23 @@ def test_compare_writes_the_per_interval_plots(
     assert len(a) == len(b) == 3  # three intervals
     moved = [i for i, (pa, pb) in enumerate(zip(a, b, strict=True)) if pa != pb]
     assert moved == [1] and b[1][1] < a[1][1]  # interval 2 only, and higher
+
+
+def test_curtailed_and_shed_rows_reach_the_kpis_and_the_digest_covers_them(
+    honest_run: HonestRun, journal: Path
+) -> None:
+    with sqlite3.connect(journal) as db:  # a run whose meters followed the grid's limits
+        db.execute("INSERT INTO curtailment VALUES (1, 'roof', 250.5)")
+        db.execute("INSERT INTO curtailment VALUES (2, 'roof', 100.0)")
+        db.execute("INSERT INTO shedding VALUES (2, 'barn', 40.0)")
+    db.close()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["report", "--json", str(journal)])
+    report = json.loads(out.getvalue())
+    assert report["kpis"]["curtailed_wh"] == pytest.approx(350.5)
+    assert report["kpis"]["shed_wh"] == pytest.approx(40.0)
+    assert report["kpis"]["areas"]["campus"]["curtailed_wh"] == pytest.approx(350.5)
+    # rows added after the intervals were digested: the digest chain no longer matches
+    assert code == 1
+    assert any("digest" in f for f in report["findings"]), report["findings"]
