@@ -15,7 +15,7 @@ from PyQt6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout,
 from bench.events import RunSummary
 from bench.report.kpis import Kpis, journal_all_kpis
 
-UNITS = (("_wh", "Wh"), ("_wei", "wei"), ("_w", "W"))
+UNITS = (("_wh", "Wh"), ("_wei", "wei"), ("_w", "W"), ("_kg", "kg"))
 
 
 def unit_of(name: str) -> str:

@@ -11,7 +11,7 @@ from bench.errors import ConfigError
 from bench.report.kpis import SERIES, Kpis, interval_series, journal_all_kpis, journal_intervals
 from bench.report.svg_plot import line_chart
 
-UNITS = {"_wh": "Wh", "_wei": "wei", "_w": "W"}
+UNITS = {"_wh": "Wh", "_wei": "wei", "_w": "W", "_kg": "kg"}
 
 
 def _journal(run: Path) -> Path:

@@ -324,6 +324,8 @@ class GridConfig:
     feed_in_wei_per_wh: int = 80
     import_limit_w: float = 100_000.0
     export_limit_w: float = 100_000.0
+    emission_factor_g_per_kwh: float = 710.0
+    """The grid's CO2 per kWh generated (the KPIs' emissions avoided)."""
     supply_cap_schedule: tuple[tuple[float, int], ...] = ()
     """The substation's supply cap by hour (W); empty: none."""
 

@@ -445,6 +445,16 @@ GRID = Table(
             MAX_POWER_W,
         ),
         Key(
+            "emission_factor_g_per_kwh",
+            "float",
+            710.0,
+            "the grid's emissions per kWh it generates (India's CEA average ~710 g CO2/kWh); "
+            "the KPIs' emissions avoided by the PV",
+            "g/kWh",
+            0,
+            10_000,
+        ),
+        Key(
             "supply_cap_schedule",
             "schedule",
             (),

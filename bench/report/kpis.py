@@ -20,7 +20,9 @@ Energy as the meters and the settlement saw it (Wh), per run and per area:
   the battery's charging excluded); ``self_consumption``: self-consumed / PV;
 - ``battery_throughput_wh``: the battery meter's import plus export;
 - ``peak_import_w``: the largest interval-average import through the feeder (or bought
-  from the grid without one).
+  from the grid without one);
+- ``emissions_avoided_kg``: ``pv_wh`` (PV that reached a load or the grid, so curtailed
+  PV avoids nothing) times ``[grid] emission_factor_g_per_kwh`` (0 without a grid).
 
 Per area (``[[participants]] area``, :func:`area_kpis`) the same names mean the area's own
 participants: its producers' PV, what they sold to the grid (``exported_wh``; the
@@ -61,6 +63,7 @@ class Kpis:
     self_consumption: float | None
     battery_throughput_wh: float = 0.0
     peak_import_w: float = 0.0
+    emissions_avoided_kg: float = 0.0
 
     def as_json(self) -> dict[str, float | int | None]:
         """The KPIs as a JSON object (the ``kpis`` of ``gridbench report --json``)."""
@@ -104,6 +107,7 @@ def compute_kpis(
     of the whole run, or of one ``area``'s participants. ``curtailed_wh`` and ``shed_wh``
     are each participant's over the same intervals."""
     grid = config.grid.participant if config.grid is not None else None
+    factor_g_per_kwh = 0.0 if config.grid is None else config.grid.emission_factor_g_per_kwh
     battery = config.battery.participant if config.battery is not None else None
     area_of = {p.agent.participant: p.area for p in config.participants}
 
@@ -183,6 +187,7 @@ def compute_kpis(
         self_consumption=_ratio(self_consumed_wh, pv_wh),
         battery_throughput_wh=throughput_wh,
         peak_import_w=peak_wh * 3600.0 / config.market_interval_s,
+        emissions_avoided_kg=pv_wh / 1000.0 * factor_g_per_kwh / 1000.0,
     )
 
 

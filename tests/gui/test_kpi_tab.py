@@ -39,7 +39,7 @@ def test_cells_carry_units_and_separators() -> None:
         "W",
         "wei",
     )
-    assert unit_of("self_sufficiency") == "ratio"
+    assert unit_of("self_sufficiency") == "ratio" and unit_of("emissions_avoided_kg") == "kg"
     assert cell_text(1_234_567) == "1,234,567" and cell_text(0.25) == "0.250"
     assert cell_text(12_345.6) == "12,346" and cell_text(None) == "-"
 

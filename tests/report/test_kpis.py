@@ -175,6 +175,7 @@ def test_the_kpis_of_a_hand_computed_day() -> None:
     assert set(k.as_json()) >= {"pv_wh", "shortfall_covered_wh", "self_sufficiency"}
     assert k.battery_throughput_wh == 1000 + 400 + 500
     assert k.peak_import_w == pytest.approx(1100 / 6)  # the evening's feeder import over 6 h
+    assert k.emissions_avoided_kg == pytest.approx(5.0 * 0.710)  # 5 kWh of PV, 710 g/kWh
 
 
 def test_the_kpis_of_each_area_of_the_hand_computed_day() -> None:
@@ -206,6 +207,7 @@ def test_the_kpis_of_each_area_of_the_hand_computed_day() -> None:
     assert campus.battery_throughput_wh == 1900 and city.battery_throughput_wh == 0
     assert campus.peak_import_w == pytest.approx(600 / 6)
     assert city.peak_import_w == pytest.approx(500 / 6)
+    assert campus.emissions_avoided_kg == pytest.approx(4.9 * 0.710)
     run = compute_kpis(config(), DAY, curtailed_wh={"roof": 120.0}, shed_wh={"shop": 40.0})
     for name in ("pv_wh", "prosumer_revenue_wei", "consumer_savings_wei", "city_demand_wh"):
         assert getattr(campus, name) + getattr(city, name) == getattr(run, name), name
