@@ -339,7 +339,7 @@ class _Document:
             )
         _raise(errors, self.source)
         _check_pricing(config)
-        return config
+        return _tariff_takers(config)
 
     def _participant(
         self, raw: dict[str, Any], meter_ids: set[str], errors: list[str]
@@ -531,3 +531,26 @@ def _check_pricing(config: ScenarioConfig) -> None:
             f"most {config.market_interval_s / MIN_REAL_INTERVAL_S:.0f} or a longer "
             "market_interval_s"
         )
+
+
+def _tariff_takers(config: ScenarioConfig) -> ScenarioConfig:
+    """With no local market (``utility``) every participant signs orders the utility's
+    tariffs settle within: offers from the feed-in tariff, bids up to the highest import
+    tariff (the contract settles a trade only inside both parties' signed limits)."""
+    grid = config.grid
+    if config.market.mechanism != "utility" or grid is None:
+        return config
+    highest = max(price for _, price in grid.import_schedule)
+    takers = tuple(
+        replace(
+            p,
+            agent=replace(
+                p.agent,
+                strategy="fixed",
+                offer_price_wei_per_wh=grid.feed_in_wei_per_wh,
+                bid_price_wei_per_wh=highest,
+            ),
+        )
+        for p in config.participants
+    )
+    return replace(config, participants=takers)

@@ -88,4 +88,11 @@ def test_the_utility_needs_a_grid_named_grid() -> None:
         parse_scenario(doc)
     with pytest.raises(ConfigError, match="needs a \\[grid\\] named 'grid'"):
         parse_scenario({**doc, "grid": {"participant": "city"}})
-    assert parse_scenario({**doc, "grid": {}}).market.mechanism == "utility"
+    config = parse_scenario({**doc, "grid": {"import_schedule": [[0, 150], [17, 300]]}})
+    # the utility settles within what each participant signs: feed-in up, the top tariff down
+    (p,) = config.participants
+    assert (p.agent.strategy, p.agent.offer_price_wei_per_wh, p.agent.bid_price_wei_per_wh) == (
+        "fixed",
+        80,
+        300,
+    )
