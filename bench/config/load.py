@@ -536,7 +536,8 @@ def _check_pricing(config: ScenarioConfig) -> None:
 def _tariff_takers(config: ScenarioConfig) -> ScenarioConfig:
     """With no local market (``utility``) every participant signs orders the utility's
     tariffs settle within: offers from the feed-in tariff, bids up to the highest import
-    tariff (the contract settles a trade only inside both parties' signed limits)."""
+    tariff (the contract settles a trade only inside both parties' signed limits), and
+    the grid's own orders cover every meter."""
     grid = config.grid
     if config.market.mechanism != "utility" or grid is None:
         return config
@@ -553,4 +554,4 @@ def _tariff_takers(config: ScenarioConfig) -> ScenarioConfig:
         )
         for p in config.participants
     )
-    return replace(config, participants=takers)
+    return replace(config, participants=takers, grid=replace(grid, serves_every_meter=True))

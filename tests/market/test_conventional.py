@@ -96,3 +96,6 @@ def test_the_utility_needs_a_grid_named_grid() -> None:
         80,
         300,
     )
+    # the grid's signed orders cover any meter's energy: the feeder limits are physical
+    assert config.grid is not None and config.grid.export_limit_w == 100_000.0
+    assert [o.energy_wh for o in config.grid.tariff.orders(0.0, 0.25)] == [2_500_000] * 2
