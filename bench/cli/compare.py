@@ -8,7 +8,14 @@ from dataclasses import fields
 from pathlib import Path
 
 from bench.errors import ConfigError
-from bench.report.kpis import SERIES, Kpis, interval_series, journal_all_kpis, journal_intervals
+from bench.report.kpis import (
+    SERIES,
+    Kpis,
+    interval_series,
+    journal_all_kpis,
+    journal_intervals,
+    recorded_by_interval,
+)
 from bench.report.svg_plot import line_chart
 
 UNITS = {"_wh": "Wh", "_wei": "wei", "_w": "W", "_kg": "kg"}
@@ -62,9 +69,12 @@ def write_plots(run_a: Path, run_b: Path, folder: Path) -> list[Path]:
     """One SVG per energy KPI of :data:`SERIES`: A's and B's values interval by interval."""
     series = []
     for run in (run_a, run_b):
-        config, intervals = journal_intervals(_journal(run))
+        path = _journal(run)
+        config, intervals = journal_intervals(path)
         assert config is not None  # _kpis read the same journal first
-        series.append(interval_series(config, intervals))
+        curtailed = recorded_by_interval(path, "curtailment")
+        shed = recorded_by_interval(path, "shedding")
+        series.append(interval_series(config, intervals, curtailed, shed))
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name in SERIES:

@@ -77,15 +77,29 @@ SERIES = (
     "exported_wh",
     "city_demand_wh",
     "shortfall_covered_wh",
+    "curtailed_wh",
+    "shed_wh",
 )
 """The energy KPIs :func:`interval_series` gives per interval."""
 
 
 def interval_series(
-    config: ScenarioConfig, intervals: Sequence[RecordedInterval]
+    config: ScenarioConfig,
+    intervals: Sequence[RecordedInterval],
+    curtailed_wh: Mapping[int, Mapping[str, float]] | None = None,
+    shed_wh: Mapping[int, Mapping[str, float]] | None = None,
 ) -> dict[str, list[float]]:
-    """Each energy KPI of :data:`SERIES`, interval by interval."""
-    per_interval = [compute_kpis(config, [kept]) for kept in intervals]
+    """Each energy KPI of :data:`SERIES`, interval by interval (``curtailed_wh`` and
+    ``shed_wh``: each interval's per participant, :func:`recorded_by_interval`)."""
+    per_interval = [
+        compute_kpis(
+            config,
+            [kept],
+            curtailed_wh=(curtailed_wh or {}).get(kept.interval_id),
+            shed_wh=(shed_wh or {}).get(kept.interval_id),
+        )
+        for kept in intervals
+    ]
     return {name: [float(getattr(k, name)) for k in per_interval] for name in SERIES}
 
 
@@ -216,16 +230,23 @@ def _ratio(part: float, whole: float) -> float | None:
     return part / whole if whole > 0 else None
 
 
-def recorded_wh(db: sqlite3.Connection, table: str) -> dict[str, float]:
-    """Σ energy_wh per participant of a journal's ``curtailment`` or ``shedding`` rows
-    (none without the table)."""
-    exists = db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-    ).fetchone()
-    if not exists:
-        return {}
-    rows = db.execute(f"SELECT participant, SUM(energy_wh) FROM {table} GROUP BY participant")
-    return {str(name): float(wh) for name, wh in rows}
+def recorded_by_interval(path: Path, table: str) -> dict[int, dict[str, float]]:
+    """A journal's ``curtailment`` or ``shedding`` rows: interval -> participant -> Wh
+    (read-only; none without the table)."""
+    db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+    try:
+        exists = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        rows = (
+            db.execute(f"SELECT interval_id, participant, energy_wh FROM {table}") if exists else []
+        )
+        out: dict[int, dict[str, float]] = {}
+        for interval_id, name, wh in rows:
+            out.setdefault(int(interval_id), {})[str(name)] = float(wh)
+        return out
+    finally:
+        db.close()
 
 
 def recorded_config(journal: Journal) -> ScenarioConfig | None:
@@ -259,10 +280,15 @@ def journal_all_kpis(path: Path) -> tuple[Kpis, dict[str, Kpis]] | None:
     config, intervals = journal_intervals(path)
     if config is None:
         return None
-    db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
-    try:
-        curtailed, shed = recorded_wh(db, "curtailment"), recorded_wh(db, "shedding")
-    finally:
-        db.close()
+    curtailed, shed = (_totals(recorded_by_interval(path, t)) for t in ("curtailment", "shedding"))
     run = compute_kpis(config, intervals, curtailed_wh=curtailed, shed_wh=shed)
     return run, area_kpis(config, intervals, curtailed_wh=curtailed, shed_wh=shed)
+
+
+def _totals(by_interval: Mapping[int, Mapping[str, float]]) -> dict[str, float]:
+    """Each participant's Wh summed over the intervals."""
+    out: dict[str, float] = {}
+    for energy in by_interval.values():
+        for name, wh in energy.items():
+            out[name] = out.get(name, 0.0) + wh
+    return out
