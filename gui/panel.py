@@ -42,6 +42,7 @@ from bench.report.run_data import RunData, load_run, verdict_text
 from bench.scenario.progress import Progress, duration_text
 from gui.bridge import EventBridge
 from gui.commission_dialog import CommissionDialog
+from gui.kpi_tab import KpiTab
 from gui.run_browser import ComparisonWindow, RunBrowser
 from gui.run_pane import QueuedRun, RunPane
 from gui.run_replay import replay_events
@@ -145,6 +146,9 @@ class PanelWindow(QMainWindow):
         self.side_tabs = QTabWidget()
         self.side_tabs.addTab(self.pane, "Run control")
         self.side_tabs.addTab(self.browser, "Runs")
+        self.kpi_tab = KpiTab()
+        self.side_tabs.addTab(self.kpi_tab, "KPIs")
+        self.browser.sigShow.connect(self.kpi_tab.on_shown)
         self.side_tabs.currentChanged.connect(self._side_tab_changed)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.side_tabs)
@@ -176,6 +180,7 @@ class PanelWindow(QMainWindow):
         self.bridge.sigInterval.connect(self.on_interval)
         self.bridge.sigStatus.connect(self.on_status)
         self.bridge.sigSummary.connect(self.on_summary)
+        self.bridge.sigSummary.connect(self.kpi_tab.on_summary)
         self.bridge.start()
         self.views.meters_table.sigRelayRequested.connect(self._relay)
         self._redraw = QTimer(self)

@@ -161,6 +161,12 @@ class EmulatedMeter:
         with self._lock:
             self.physics.advance()
 
+    def limit(self, limiter: Callable[[float, float], float] | None) -> None:
+        """Draw ``limiter(t, unlimited power)`` from now on (the grid's limits)."""
+        with self._lock:
+            self._settle_followers()
+            self.physics.limit(limiter)
+
     @property
     def power_w(self) -> float:
         """The true power now (before relay and calibration)."""
@@ -370,12 +376,14 @@ class MeterFarm:
         self.stop()
 
     def _settle_followers(self) -> None:
-        """Integrate the meters that follow others' power (the emulated feeder) up to now,
-        before a power in the farm changes, so the step lands at its instant."""
+        """Integrate the meters that follow others' power (the emulated feeder, and the
+        meters the grid's limits act on) up to now, before a power in the farm changes, so
+        the step lands at its instant."""
         with self._lock:
             for slot in self._slots.values():
-                if slot.meter.physics.power_source is not None:
-                    slot.meter.physics.advance()
+                physics = slot.meter.physics
+                if physics.power_source is not None or physics.limiter is not None:
+                    physics.advance()
 
     # -- link management (under the lock) ---------------------------------------
     def _plug(self, slot: _Slot) -> None:

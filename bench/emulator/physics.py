@@ -66,6 +66,9 @@ class MeterPhysics:
         self.power_source: Callable[[float], float] | None = None
         """Power at a simulated instant from elsewhere (the emulated feeder follows the
         microgrid's flow); it wins over the profile and the setpoint."""
+        self.limiter: Callable[[float, float], float] | None = None
+        """``(t, unlimited power) -> power`` drawn: the grid's limits (curtailment,
+        shedding) on the profile or setpoint (:mod:`bench.rig.limits`)."""
         self.voltage_v = voltage_v
         self.frequency_hz = frequency_hz
         self.power_factor = power_factor
@@ -84,7 +87,17 @@ class MeterPhysics:
         t = self.sim_clock() if t_s is None else t_s
         if self.power_source is not None:
             return self.power_source(t)
-        return self.profile.power_at(t) if self.profile else self.setpoint_w
+        power = self.unlimited_power_w(t)
+        return power if self.limiter is None else self.limiter(t, power)
+
+    def unlimited_power_w(self, t_s: float) -> float:
+        """The profile's or setpoint's power at ``t_s``, before the grid's limits."""
+        return self.profile.power_at(t_s) if self.profile else self.setpoint_w
+
+    def limit(self, limiter: Callable[[float, float], float] | None) -> None:
+        """Draw ``limiter(t, unlimited power)`` from now on (counters integrated up to now)."""
+        self.advance()
+        self.limiter = limiter
 
     def set_power(self, power_w: float) -> None:
         """Switch to a constant power from now on (counters integrated up to now first)."""

@@ -35,7 +35,7 @@ from bench.events import (
     MeterLate,
     MeterLink,
 )
-from bench.rig import Capability, LoadControl, Rig
+from bench.rig import Capability, GridLimits, LoadControl, Rig, schedule_w
 from bench.scenario.clock import SimClock
 from bench.scenario.counters import BoundaryCounters, CatchUp
 
@@ -86,6 +86,8 @@ class MeterFleet:
                     self._counters.counters_zero_at(meter_id, started_t_s)
         self.last_feeder_wh: tuple[float, float] | None = None
         """The feeder's (import, export) Wh in the last :meth:`interval_energy` cut."""
+        self.limits: GridLimits | None = None
+        """The grid's limits the emulated meters follow (curtailment, shedding), if any."""
 
     @classmethod
     @contextlib.contextmanager
@@ -117,6 +119,7 @@ class MeterFleet:
                     poller.set_relay(False)
                 pollers[meter_id] = stack.enter_context(poller)
                 status(clock.now_s(), "info", f"meter {meter_id} polled on {rig.url(meter_id)}")
+            limits = _grid_limits(config, rig)
             if config.feeder_meter:
                 load_ids = [p.meter_id for p in config.participants]
                 load_ids += sorted({s.meter_id for s in config.sessions})
@@ -126,7 +129,9 @@ class MeterFleet:
                     loss_fraction=config.market.loss_fraction,
                     unmetered_load_w=config.unmetered_load_w,
                 )
-            yield cls(config, out, rig, pollers, clock, started_t_s)
+            fleet = cls(config, out, rig, pollers, clock, started_t_s)
+            fleet.limits = limits
+            yield fleet
 
     def participant_of(self, meter_id: str) -> str:
         """The participant a meter measures."""
@@ -248,6 +253,17 @@ class MeterFleet:
             self.last_feeder_wh = (import_wh, export_wh)
         self._interval_id = interval_id
         return energy, feeder_import_wh
+
+    def limited_wh(self, start_s: float, end_s: float) -> tuple[dict[str, float], dict[str, float]]:
+        """(Wh curtailed, Wh shed) per participant from simulated ``start_s`` to ``end_s``
+        (empty without limits). Call it before the interval's commands change a power."""
+        if self.limits is None:
+            return {}, {}
+        curtailed, shed = self.limits.energy_wh(start_s, end_s)
+        return (
+            {self.participant_of(m): wh for m, wh in sorted(curtailed.items())},
+            {self.participant_of(m): wh for m, wh in sorted(shed.items())},
+        )
 
     def energy_events(self) -> list[MeterLate | EnergyCatchUp | EnergyUnaccounted]:
         """Late meters and catch-ups since the last call (drain first)."""
@@ -372,3 +388,30 @@ def _link(event: object, sim_time_s: float) -> MeterLink | None:
     if isinstance(event, MeterRebooted):
         return MeterLink(sim_time_s, event.meter_id, LinkState.REBOOTED, f"boot {event.boot_count}")
     return None
+
+
+def _grid_limits(config: ScenarioConfig, rig: Rig) -> GridLimits | None:
+    """With a ``[grid]``: the PV meters (``[[arrays]]``) curtail at the feeder's export
+    limit, the city's meters shed at ``supply_cap_schedule``, the campus and the city as
+    two connections with no local market (``utility``); None when neither applies."""
+    grid = config.grid
+    if grid is None:
+        return None
+    arrays = {a.meter_id for a in config.bench.arrays}
+    curtailable = sorted({p.meter_id for p in config.participants} & arrays)
+    sheddable = sorted(p.meter_id for p in config.participants if p.area == "city")
+    cap = grid.supply_cap_schedule
+    if not curtailable and not cap:
+        return None
+    load_ids = [p.meter_id for p in config.participants]
+    load_ids += sorted({s.meter_id for s in config.sessions})
+    return rig.limit_grid(
+        load_ids,
+        curtailable,
+        sheddable,
+        export_limit_w=grid.export_limit_w,
+        supply_cap_w=schedule_w(cap) if cap else None,
+        loss_fraction=config.market.loss_fraction,
+        unmetered_load_w=config.unmetered_load_w,
+        separate_areas=config.market.mechanism == "utility",
+    )
