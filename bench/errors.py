@@ -19,6 +19,11 @@ class TransportError(BenchError):
     """A serial port, pseudo-terminal or socket failed or is missing."""
 
 
+class LinkSilentError(TransportError):
+    """A meter did not answer in time although its port works: a stall, not an I/O
+    error (the poller keeps the port open: reopening resets a real Uno)."""
+
+
 class DeviceError(BenchError):
     """A meter answered wrongly: bad frame, wrong firmware, refused command."""
 

@@ -9,6 +9,7 @@ relay, the worker's own state); each status event also says itself in one line
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -64,6 +65,10 @@ class IntervalReport:
     """The instantaneous price that was published for this interval before it started."""
     step_allowance_wh: float = 0.0
     """Energy-balance tolerance added for the power steps the bench commanded."""
+    curtailed_wh: Mapping[str, float] = field(default_factory=dict)
+    """PV energy each participant's inverter curtailed at the feeder's export limit."""
+    shed_wh: Mapping[str, float] = field(default_factory=dict)
+    """City load each participant shed at the substation's supply cap."""
 
     @property
     def balance(self) -> EnergyBalance:

@@ -41,6 +41,8 @@ from bench.events import (
 from bench.report.run_data import RunData, load_run, verdict_text
 from bench.scenario.progress import Progress, duration_text
 from gui.bridge import EventBridge
+from gui.commission_dialog import CommissionDialog
+from gui.kpi_tab import KpiTab
 from gui.run_browser import ComparisonWindow, RunBrowser
 from gui.run_pane import QueuedRun, RunPane
 from gui.run_replay import replay_events
@@ -144,6 +146,9 @@ class PanelWindow(QMainWindow):
         self.side_tabs = QTabWidget()
         self.side_tabs.addTab(self.pane, "Run control")
         self.side_tabs.addTab(self.browser, "Runs")
+        self.kpi_tab = KpiTab()
+        self.side_tabs.addTab(self.kpi_tab, "KPIs")
+        self.browser.sigShow.connect(self.kpi_tab.on_shown)
         self.side_tabs.currentChanged.connect(self._side_tab_changed)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.side_tabs)
@@ -155,6 +160,14 @@ class PanelWindow(QMainWindow):
         assert status_bar is not None
         status_bar.addWidget(self.status_label, 1)
         status_bar.addPermanentWidget(self.totals_label)
+        self.commission_dialog: CommissionDialog | None = None
+        menu_bar = self.menuBar()
+        assert menu_bar is not None
+        meters_menu = menu_bar.addMenu("&Meters")
+        assert meters_menu is not None
+        self.commission_action = QAction("Commission a meter…", self)
+        self.commission_action.triggered.connect(self.open_commissioning)
+        meters_menu.addAction(self.commission_action)
         self._restore_geometry()
 
         self.bridge = EventBridge(events if events is not None else queue.Queue(), parent=self)
@@ -167,6 +180,7 @@ class PanelWindow(QMainWindow):
         self.bridge.sigInterval.connect(self.on_interval)
         self.bridge.sigStatus.connect(self.on_status)
         self.bridge.sigSummary.connect(self.on_summary)
+        self.bridge.sigSummary.connect(self.kpi_tab.on_summary)
         self.bridge.start()
         self.views.meters_table.sigRelayRequested.connect(self._relay)
         self._redraw = QTimer(self)
@@ -175,6 +189,14 @@ class PanelWindow(QMainWindow):
         self._redraw.start()
         self._set_idle_buttons()
         self._refresh_recent()
+
+    def open_commissioning(self) -> CommissionDialog:
+        """The meter commissioning dialog (info, provision, calibrate), one per panel."""
+        if self.commission_dialog is None:
+            self.commission_dialog = CommissionDialog(self)
+        self.commission_dialog.show()
+        self.commission_dialog.raise_()
+        return self.commission_dialog
 
     # -- the views of the current run ------------------------------------------------------
     @property

@@ -20,12 +20,14 @@ from pricing.book import Clearing, Order, OrderArrays, Side, Trade
 from pricing.clearing import (
     MECHANISMS,
     PRICE_RULES,
+    UTILITY_GRID,
     clear_uniform,
     match_continuous,
     pay_as_bid,
     pay_as_clear,
     pay_as_clear_gsy_e,
     pay_as_offer,
+    utility,
 )
 from pricing.curves import demand_curve, supply_curve
 from pricing.demand import ConstantElasticity, shift_flexible_load
@@ -49,6 +51,7 @@ __all__ = [
     "MECHANISMS",
     "PRICE_RULES",
     "STRATEGIES",
+    "UTILITY_GRID",
     "AuditPolicy",
     "AuditReport",
     "Battery",
@@ -93,4 +96,5 @@ __all__ = [
     "shift_flexible_load",
     "solve_storage",
     "supply_curve",
+    "utility",
 ]

@@ -20,7 +20,9 @@ For each interval it
   a feeder reading the balance cannot be closed and is reported as not measured;
 * with the city grid as a counterparty (``IntervalRecord.grid``), checks that every Wh
   through the feeder was billed or paid: the grid's trades are backed by the feeder meter
-  (it sold at most the feeder's import, bought at most its export) and the feeder's net
+  (it sold at most the feeder's import, bought at most its export; under the ``utility``
+  mechanism, with no local market, it bills every meter: at most their import and export)
+  and the feeder's net
   import less the expected losses (and less any flagged ``energy_imbalance``, reported on
   its own) equals what the grid sold less what it bought, within the tolerance plus one
   ``carry_wh`` per participant (whole-Wh orders): ``unbilled_feeder``.
@@ -338,8 +340,14 @@ def _check_backing(record: IntervalRecord, policy: AuditPolicy) -> list[Finding]
         balance = _balance(record, policy)
         flagged = abs(balance.unexplained_wh or 0.0) if balance.flagged else 0.0
         slack = balance.losses_wh + balance.tolerance_wh + flagged
-        exported[record.grid.participant] += record.grid.feeder_import_wh + slack
-        imported[record.grid.participant] += record.grid.feeder_export_wh + slack
+        if record.clearing.mechanism == "utility":  # the utility bills every meter itself:
+            # it delivers each import and takes each export, the feeder nets them
+            delivered = sum(m.import_wh for m in record.metered)
+            taken = sum(m.export_wh for m in record.metered)
+        else:
+            delivered, taken = record.grid.feeder_import_wh, record.grid.feeder_export_wh
+        exported[record.grid.participant] += delivered + slack
+        imported[record.grid.participant] += taken + slack
     out = []
     checks = (
         ("oversold", "sold", sold, "exported", exported),

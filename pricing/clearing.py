@@ -42,7 +42,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from pricing.book import Clearing, Order, OrderArrays
+from pricing.book import Clearing, Order, OrderArrays, Side, Trade
 from pricing.errors import PricingInputError
 from pricing.matching import Matching, allocation_welfare, empty_matching
 from pricing.pairing import level_energy, level_fills, pair_fills
@@ -351,6 +351,57 @@ def pay_as_offer(orders: Sequence[Order] | OrderArrays) -> Clearing:
     return match_continuous(book, one_sided=True).to_clearing(book)
 
 
+UTILITY_GRID = "grid"
+"""The grid participant the ``utility`` mechanism trades with (``[grid] participant``)."""
+
+
+def utility(orders: Sequence[Order] | OrderArrays, *, grid: str = UTILITY_GRID) -> Clearing:
+    """No local market (the conventional supply the market is measured against): the grid
+    sells every bid its energy at the grid's offer price and buys every offer at the
+    grid's bid price, limit prices and the grid's volumes aside (a utility serves every
+    meter at its tariffs; the feeder's limits are physical: curtailment and shedding).
+    Nobody trades with anybody but the grid; without a grid order on a side, that side
+    does not trade."""
+    if isinstance(orders, OrderArrays):
+        orders = [
+            Order(
+                orders.names[int(who)],
+                Side.BID if bid else Side.OFFER,
+                int(energy),
+                int(price),
+                float(t),
+            )
+            for who, bid, energy, price, t in zip(
+                orders.participant,
+                orders.is_bid,
+                orders.energy_wh,
+                orders.price_wei_per_wh,
+                orders.time_s,
+                strict=True,
+            )
+        ]
+    book = list(orders)
+    grid_offer = next((o for o in book if o.participant == grid and o.side is Side.OFFER), None)
+    grid_bid = next((o for o in book if o.participant == grid and o.side is Side.BID), None)
+    trades: list[Trade] = []
+    welfare = 0
+    for own, side, sells in ((grid_offer, Side.BID, True), (grid_bid, Side.OFFER, False)):
+        if own is None:
+            continue
+        price = own.price_wei_per_wh
+        for o in book:
+            if o.participant == grid or o.side is not side:
+                continue
+            if sells:
+                trades.append(Trade(o.participant, grid, o.energy_wh, price))
+                welfare += (o.price_wei_per_wh - price) * o.energy_wh
+            else:
+                trades.append(Trade(grid, o.participant, o.energy_wh, price))
+                welfare += (price - o.price_wei_per_wh) * o.energy_wh
+    volume = sum(t.energy_wh for t in trades)
+    return Clearing(None, volume, tuple(trades), mechanism="utility", welfare_wei=welfare)
+
+
 Mechanism = Callable[[Sequence[Order] | OrderArrays], Clearing]
 
 MECHANISMS: dict[str, Mechanism] = {
@@ -358,5 +409,6 @@ MECHANISMS: dict[str, Mechanism] = {
     "pay_as_clear_gsy_e": pay_as_clear_gsy_e,
     "pay_as_bid": pay_as_bid,
     "pay_as_offer": pay_as_offer,
+    "utility": utility,
 }
 """Every clearing mechanism by the name ``Clearing.mechanism`` carries."""

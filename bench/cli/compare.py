@@ -8,10 +8,17 @@ from dataclasses import fields
 from pathlib import Path
 
 from bench.errors import ConfigError
-from bench.report.kpis import SERIES, Kpis, interval_series, journal_intervals, journal_kpis
+from bench.report.kpis import (
+    SERIES,
+    Kpis,
+    interval_series,
+    journal_all_kpis,
+    journal_intervals,
+    recorded_by_interval,
+)
 from bench.report.svg_plot import line_chart
 
-UNITS = {"_wh": "Wh", "_wei": "wei"}
+UNITS = {"_wh": "Wh", "_wei": "wei", "_w": "W", "_kg": "kg"}
 
 
 def _journal(run: Path) -> Path:
@@ -23,15 +30,16 @@ def _journal(run: Path) -> Path:
     return path
 
 
-def _kpis(run: Path) -> Kpis:
+def _kpis(run: Path) -> dict[str, Kpis]:
+    """The run's KPIs (under ``""``) and each area's (under its name)."""
     path = _journal(run)
-    kpis = journal_kpis(path)
-    if kpis is None:
+    found = journal_all_kpis(path)
+    if found is None:
         raise ConfigError(
             f"{path} holds no readable config: its KPIs cannot be computed "
             "(`gridbench report` says why)"
         )
-    return kpis
+    return {"": found[0], **found[1]}
 
 
 def _cell(value: float | int | None) -> str:
@@ -42,18 +50,31 @@ def _cell(value: float | int | None) -> str:
     return f"{value:.3f}" if abs(value) < 10 else f"{value:,.0f}"
 
 
-def comparison(a: Kpis, b: Kpis) -> list[tuple[str, float | int | None, float | int | None]]:
-    """(KPI name, A's value, B's value) for every KPI, in definition order."""
-    return [(f.name, getattr(a, f.name), getattr(b, f.name)) for f in fields(Kpis)]
+def comparison(
+    a: dict[str, Kpis], b: dict[str, Kpis]
+) -> list[tuple[str, float | int | None, float | int | None]]:
+    """(KPI name, A's value, B's value) for every KPI of the run, in definition order, then
+    of each area both runs have (``campus.pv_wh``)."""
+    rows = []
+    for area in [x for x in a if x in b]:
+        prefix = f"{area}." if area else ""
+        rows += [
+            (f"{prefix}{f.name}", getattr(a[area], f.name), getattr(b[area], f.name))
+            for f in fields(Kpis)
+        ]
+    return rows
 
 
 def write_plots(run_a: Path, run_b: Path, folder: Path) -> list[Path]:
     """One SVG per energy KPI of :data:`SERIES`: A's and B's values interval by interval."""
     series = []
     for run in (run_a, run_b):
-        config, intervals = journal_intervals(_journal(run))
+        path = _journal(run)
+        config, intervals = journal_intervals(path)
         assert config is not None  # _kpis read the same journal first
-        series.append(interval_series(config, intervals))
+        curtailed = recorded_by_interval(path, "curtailment")
+        shed = recorded_by_interval(path, "shedding")
+        series.append(interval_series(config, intervals, curtailed, shed))
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name in SERIES:

@@ -178,16 +178,22 @@ def _run(args: argparse.Namespace) -> int:
 
 def _ports(args: argparse.Namespace) -> int:
     from bench.devices.discovery import probe_ports
-    from bench.transport.ports import list_serial_ports
+    from bench.transport.ports import PortInfo, list_serial_ports
 
-    ports = list_serial_ports()
+    ports = list_serial_ports()  # listed without opening any
     probes = {p.url: p for p in probe_ports([p.device for p in ports if p.arduino_like])}
+
+    def not_probed(p: PortInfo) -> str:
+        if p.usb_bridge:
+            return f"not probed (a USB-serial bridge): `gridbench meter info --port {p.device}`"
+        return "not probed (not an Arduino board)"
+
     rows = [
         {
             "device": p.device,
             "description": p.description,
             "meter_id": probes[p.device].meter_id if p.device in probes else None,
-            "detail": probes[p.device].detail if p.device in probes else "not probed",
+            "detail": probes[p.device].detail if p.device in probes else not_probed(p),
         }
         for p in ports
     ]

@@ -10,19 +10,13 @@
 from __future__ import annotations
 
 import argparse
-import os
-import time
-from dataclasses import replace
 from pathlib import Path
 
-from bench.devices import wire
+from bench.devices import commissioning, wire
 from bench.devices.firmata_meter import FirmataMeter
-from bench.devices.keystore import fingerprint, read_key_file, write_key_file
-from bench.devices.reading import Calibration, Reading
-from bench.errors import ConfigError, DeviceError
+from bench.devices.keystore import fingerprint, read_key_file
+from bench.errors import ConfigError
 from bench.transport.link import DEFAULT_BAUD
-
-FLAG_NAMES = ("relay key provisioned", "calibrated", "signing key present")
 
 
 def _open(args: argparse.Namespace, key: bytes) -> FirmataMeter:
@@ -35,62 +29,76 @@ def _key(path: Path | None) -> bytes:
     return wire.DEFAULT_KEY if path is None else read_key_file(path)
 
 
-def _print_calibration(cal: Calibration) -> None:
-    print(
-        f"calibration: {cal.v_gain_uv_per_count} µV/count, {cal.i_gain_ua_per_count} µA/count, "
-        f"offsets {cal.v_offset_counts}/{cal.i_offset_counts} counts, "
-        f"phase {cal.phase_cdeg / 100:.2f}°"
-    )
+def info_lines(info: commissioning.MeterInfo, port: str, keystore: Path | None) -> list[str]:
+    """What ``meter info`` prints (the panel's dialog shows the same lines)."""
+    ident = info.identity
+    version = ".".join(map(str, ident.firmware_version))
+    lines = [
+        f"meter {ident.meter_id} on {port}",
+        f"firmware {ident.firmware_name} {version}, protocol "
+        f"{ident.protocol_version[0]}.{ident.protocol_version[1]}, boot {ident.boot_count}",
+        f"flags: {', '.join(info.flags) or 'none'}",
+        commissioning.calibration_text(info.calibration),
+    ]
+    if ident.key_provisioned and keystore:
+        lines.append(f"relay key: provisioned; keystore {keystore}: {fingerprint(_key(keystore))}")
+    elif ident.key_provisioned:
+        lines.append("relay key: provisioned (give --keystore to name its file)")
+    else:
+        lines.append("relay key: default (all zero): provision it before use on a bench")
+    if info.signer_address:
+        lines.append(f"signing address: {info.signer_address}")
+    else:
+        lines.append("signing address: none yet (provision makes one)")
+    return lines
+
+
+def provision_lines(done: commissioning.Provisioned, port: str) -> list[str]:
+    """What ``meter provision`` prints."""
+    lines = [f"meter {done.old_meter_id} on {port}"]
+    if done.old_meter_id != done.meter_id:
+        lines.append(f"meter id: {done.old_meter_id} -> {done.meter_id}")
+    lines += [
+        f"relay key: fresh, in {done.keystore} (mode 0600), fingerprint {done.key_fingerprint}",
+        f"signing address: {done.signer_address} (fresh key, host entropy mixed in)",
+    ]
+    return lines
+
+
+def calibrate_lines(done: commissioning.Calibrated, tolerance: float) -> tuple[list[str], bool]:
+    """What ``meter calibrate`` prints, and whether the check passed."""
+    v_err, i_err = done.check_error_fraction
+    lines = [
+        commissioning.calibration_text(done.before),
+        f"reads {done.read_v:.3f} V, {done.read_a:.4f} A; reference {done.reference_v:g} V, "
+        f"{done.reference_a:g} A",
+        commissioning.calibration_text(done.after),
+        f"check: {done.check_v:.3f} V ({v_err:+.3%}), {done.check_a:.4f} A ({i_err:+.3%})",
+    ]
+    ok = max(abs(v_err), abs(i_err)) <= tolerance
+    if not ok:
+        lines.append(
+            f"check failed: beyond ±{tolerance:.1%}; is the reference steady? Run calibrate again"
+        )
+    return lines, ok
 
 
 def _info(args: argparse.Namespace) -> int:
-    key = _key(args.keystore)
-    with _open(args, key) as meter:
-        ident = meter.identity()
-        on = (ident.key_provisioned, ident.calibrated, ident.signing_key)
-        flags = [n for n, set_ in zip(FLAG_NAMES, on, strict=True) if set_]
-        version = ".".join(map(str, ident.firmware_version))
-        print(f"meter {ident.meter_id} on {args.port}")
-        print(
-            f"firmware {ident.firmware_name} {version}, protocol "
-            f"{ident.protocol_version[0]}.{ident.protocol_version[1]}, boot {ident.boot_count}"
-        )
-        print(f"flags: {', '.join(flags) or 'none'}")
-        _print_calibration(meter.calibration())
-        if ident.key_provisioned and args.keystore:
-            print(f"relay key: provisioned; keystore {args.keystore}: {fingerprint(key)}")
-        elif ident.key_provisioned:
-            print("relay key: provisioned (give --keystore to name its file)")
-        else:
-            print("relay key: default (all zero): provision it before use on a bench")
-        if ident.signing_key:
-            print(f"signing address: {meter.signer_address()}")
-        else:
-            print("signing address: none yet (provision makes one)")
+    with _open(args, _key(args.keystore)) as meter:
+        info = commissioning.read_info(meter)
+    print("\n".join(info_lines(info, args.port, args.keystore)))
     return 0
 
 
 def _provision(args: argparse.Namespace) -> int:
-    keystore: Path = args.keystore
     with _open(args, _key(args.current_keystore)) as meter:
-        before = meter.identity()
-        print(f"meter {before.meter_id} on {args.port} (boot {before.boot_count})")
-        if before.meter_id != args.id:
-            meter.set_meter_id(args.id)
-            print(f"meter id: {before.meter_id} -> {args.id}")
-        new_key = os.urandom(32)
-        write_key_file(keystore, new_key, replace=args.replace)
-        try:
-            meter.set_key(new_key)
-        except Exception:
-            keystore.unlink()
-            raise
-        print(f"relay key: fresh, in {keystore} (mode 0600), fingerprint {fingerprint(new_key)}")
-        address = meter.new_signing_key(timeout_s=max(args.timeout, 5.0))
-        print(f"signing address: {address} (fresh key, host entropy mixed in)")
+        done = commissioning.provision(
+            meter, args.id, args.keystore, replace_keystore=args.replace, timeout_s=args.timeout
+        )
+        print("\n".join(provision_lines(done, args.port)), flush=True)
         if args.chain:
-            _register(args, meter, address)
-        print(f'config: [[meters]] id = "{args.id}", relay_key_file = "{keystore}"')
+            _register(args, meter, done.signer_address)
+        print(f'config: [[meters]] id = "{args.id}", relay_key_file = "{args.keystore}"')
     return 0
 
 
@@ -116,47 +124,16 @@ def _register(args: argparse.Namespace, meter: FirmataMeter, address: str) -> No
     print(f"registered on {args.market}: owner {args.owner}, {kind}, seq {first.seq}")
 
 
-def _mean_reading(meter: FirmataMeter, n: int, interval_s: float) -> tuple[float, float]:
-    readings: list[Reading] = []
-    for _ in range(n):
-        time.sleep(interval_s)
-        readings.append(meter.read())
-    return (
-        sum(r.voltage_v for r in readings) / n,
-        sum(r.current_a for r in readings) / n,
-    )
-
-
 def _calibrate(args: argparse.Namespace) -> int:
     if args.volts <= 0 or args.amps <= 0:
         raise ConfigError("--volts and --amps are the reference's RMS values: both above 0")
     with _open(args, _key(args.keystore)) as meter:
-        cal = meter.calibration()
-        _print_calibration(cal)
-        v, i = _mean_reading(meter, args.readings, args.interval)
-        print(f"reads {v:.3f} V, {i:.4f} A; reference {args.volts:g} V, {args.amps:g} A")
-        if v <= 0 or i <= 0:
-            raise DeviceError(
-                f"meter on {args.port} reads {v:.3f} V, {i:.4f} A: no signal to calibrate "
-                "against; connect the reference source (and close the relay) and retry"
-            )
-        new = replace(
-            cal,
-            v_gain_uv_per_count=round(cal.v_gain_uv_per_count * args.volts / v),
-            i_gain_ua_per_count=round(cal.i_gain_ua_per_count * args.amps / i),
+        done = commissioning.calibrate(
+            meter, args.volts, args.amps, readings=args.readings, interval_s=args.interval
         )
-        meter.set_calibration(new)
-        _print_calibration(new)
-        v2, i2 = _mean_reading(meter, args.readings, args.interval)
-        v_err, i_err = v2 / args.volts - 1, i2 / args.amps - 1
-        print(f"check: {v2:.3f} V ({v_err:+.3%}), {i2:.4f} A ({i_err:+.3%})")
-        if max(abs(v_err), abs(i_err)) > args.tolerance:
-            print(
-                f"check failed: beyond ±{args.tolerance:.1%}; is the reference steady? "
-                "Run calibrate again"
-            )
-            return 1
-    return 0
+    lines, ok = calibrate_lines(done, args.tolerance)
+    print("\n".join(lines))
+    return 0 if ok else 1
 
 
 def _common(p: argparse.ArgumentParser) -> None:

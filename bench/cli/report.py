@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.errors import ConfigError
 from bench.report import format_report, message, replay
 from bench.report.junit import write_junit
-from bench.report.kpis import journal_kpis
+from bench.report.kpis import journal_all_kpis
 
 
 def _journal_path(given: Path | None, runs: Path) -> Path:
@@ -25,9 +25,13 @@ def _journal_path(given: Path | None, runs: Path) -> Path:
     return journals[-1]
 
 
-def _kpis_json(journal: Path) -> dict[str, float | int | None] | None:
-    kpis = journal_kpis(journal)
-    return None if kpis is None else kpis.as_json()
+def _kpis_json(journal: Path) -> dict[str, object] | None:
+    """The run's KPIs, with each area's under ``areas``."""
+    found = journal_all_kpis(journal)
+    if found is None:
+        return None
+    run, areas = found
+    return {**run.as_json(), "areas": {a: k.as_json() for a, k in areas.items()}}
 
 
 def _handover(args: argparse.Namespace, path: Path) -> int:

@@ -9,6 +9,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -70,6 +71,8 @@ def config_from_args(args: argparse.Namespace) -> ScenarioConfig:
         for name in ("intervals", "speed")
         if getattr(args, name) is not None
     }
+    if getattr(args, "mode", None) == "conventional":  # the same scenario, no local market
+        overrides["market.mechanism"] = "utility"
     from_run = getattr(args, "from_run", None)
     if from_run is not None:
         past = rerun_config(from_run)
@@ -126,6 +129,7 @@ def _drive(
     """Start ``runner``, follow it to the end and print its summary and verdict."""
     quiet = getattr(args, "quiet", False)
     bar = ProgressBar.for_stderr(runner.config) if not quiet else None
+    started_s = time.monotonic()
     runner.start()
     summary: RunSummary | None = None
     with _stop_on_signals(runner) as stopping:
@@ -169,6 +173,7 @@ def _drive(
     findings = [*(report.audit.findings if report else ()), *extra]
     if args.json:
         out = summary.as_dict()
+        out.update(_speed(runner.config, summary, time.monotonic() - started_s))
         if recovered is not None:  # a resume: what it settled for the killed run
             out["recovered"] = recovered
         out["verdict_pass"] = not findings
@@ -280,6 +285,12 @@ def _interval_line(report: IntervalReport) -> str:
     )
 
 
+def _speed(config: ScenarioConfig, summary: RunSummary, wall_s: float) -> dict[str, float]:
+    """The run's simulated seconds per wall second, start-up (chain, meters) included."""
+    sim_s = summary.intervals * config.market_interval_s
+    return {"wall_s": round(wall_s, 3), "sim_to_wall_ratio": round(sim_s / wall_s, 1)}
+
+
 def _summary_line(summary: RunSummary) -> str:
     return (
         f"gridbench: {summary.meters} meters, {summary.intervals} intervals, "
@@ -332,5 +343,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--scenario",
         metavar="NAME",
         help="run a scenario of the bundled library (gridbench scenario list)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("market", "conventional"),
+        default="market",
+        help="market: the config's local market (default); conventional: none, everyone "
+        "buys from and sells to the [grid] at its tariffs, the campus and the city as two "
+        'connections ([market] mechanism = "utility"), the counterfactual to compare',
     )
     parser.set_defaults(func=run_headless)

@@ -41,7 +41,7 @@ from bench.config.model import (
 )
 from bench.config.schema import Table, check, check_array, check_value, suggest
 from bench.errors import ConfigError
-from pricing import PricingInputError
+from pricing import UTILITY_GRID, PricingInputError
 
 
 def read_toml(path: Path, if_missing: str) -> dict[str, Any]:
@@ -330,9 +330,16 @@ class _Document:
             grid=self._grid(participants, feeder, errors),
             battery=self._battery(meter_ids, participants, feeder, errors),
         )
+        if config.market.mechanism == "utility" and (
+            config.grid is None or config.grid.participant != UTILITY_GRID
+        ):
+            errors.append(
+                '[market] mechanism = "utility" (no local market) needs a [grid] named '
+                f"{UTILITY_GRID!r} (its participant key) for everyone to buy from and sell to"
+            )
         _raise(errors, self.source)
         _check_pricing(config)
-        return config
+        return _tariff_takers(config)
 
     def _participant(
         self, raw: dict[str, Any], meter_ids: set[str], errors: list[str]
@@ -524,3 +531,27 @@ def _check_pricing(config: ScenarioConfig) -> None:
             f"most {config.market_interval_s / MIN_REAL_INTERVAL_S:.0f} or a longer "
             "market_interval_s"
         )
+
+
+def _tariff_takers(config: ScenarioConfig) -> ScenarioConfig:
+    """With no local market (``utility``) every participant signs orders the utility's
+    tariffs settle within: offers from the feed-in tariff, bids up to the highest import
+    tariff (the contract settles a trade only inside both parties' signed limits), and
+    the grid's own orders cover every meter."""
+    grid = config.grid
+    if config.market.mechanism != "utility" or grid is None:
+        return config
+    highest = max(price for _, price in grid.import_schedule)
+    takers = tuple(
+        replace(
+            p,
+            agent=replace(
+                p.agent,
+                strategy="fixed",
+                offer_price_wei_per_wh=grid.feed_in_wei_per_wh,
+                bid_price_wei_per_wh=highest,
+            ),
+        )
+        for p in config.participants
+    )
+    return replace(config, participants=takers, grid=replace(grid, serves_every_meter=True))

@@ -324,15 +324,23 @@ class GridConfig:
     feed_in_wei_per_wh: int = 80
     import_limit_w: float = 100_000.0
     export_limit_w: float = 100_000.0
+    emission_factor_g_per_kwh: float = 710.0
+    """The grid's CO2 per kWh generated (the KPIs' emissions avoided)."""
+    supply_cap_schedule: tuple[tuple[float, int], ...] = ()
+    """The substation's supply cap by hour (W); empty: none."""
+    serves_every_meter: bool = False
+    """No local market (``utility``): the grid's orders are not bounded by the feeder's
+    limits (those stay physical: curtailment, shedding), it serves every meter."""
 
     @property
     def tariff(self) -> GridTariff:
         """The pricing object (validated when the config was read)."""
+        unbounded_w = 10_000_000.0  # the largest power a config may give
         return GridTariff(
             self.import_schedule,
             self.feed_in_wei_per_wh,
-            self.import_limit_w,
-            self.export_limit_w,
+            unbounded_w if self.serves_every_meter else self.import_limit_w,
+            unbounded_w if self.serves_every_meter else self.export_limit_w,
             participant=self.participant,
         )
 

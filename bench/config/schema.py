@@ -166,8 +166,10 @@ def _numeric(value: Any) -> bool:
 
 def _schedule(value: Any) -> tuple[Any, str | None]:
     hint = "must be [[start_hour, wei_per_wh], ...] with hours ascending from 0, below 24"
-    if not isinstance(value, list) or not value:
+    if not isinstance(value, list):
         return value, f"{hint} (got {value!r})"
+    if not value:  # none (a tariff needs one: the tariff object says so)
+        return (), None
     pairs = []
     for item in value:
         ok = isinstance(item, list) and len(item) == 2

@@ -31,7 +31,7 @@ without one emulated by the bench."""
 PROFILE_KINDS = ("emulated", *MODBUS_KINDS, "mqtt")
 """Kinds whose emulated load may follow a profile."""
 ROLES = ("prosumer", "consumer", "responsive")
-MECHANISM_NAMES = ("pay_as_clear", "pay_as_bid", "pay_as_offer")
+MECHANISM_NAMES = ("pay_as_clear", "pay_as_bid", "pay_as_offer", "utility")
 STRATEGY_NAMES = ("fixed", "tariff", "signal", "zip")
 """Bidding strategies (``pricing.STRATEGIES``) a participant's ``strategy`` names."""
 AREAS = ("campus", "city")
@@ -249,7 +249,15 @@ MARKET = Table(
     "market",
     "Clearing mechanism and the non-market price components.",
     (
-        Key("mechanism", "str", "pay_as_clear", "clearing mechanism", choices=MECHANISM_NAMES),
+        Key(
+            "mechanism",
+            "str",
+            "pay_as_clear",
+            "clearing mechanism; utility: no local market, everyone buys from and sells to "
+            "the [grid] at its tariffs (the conventional counterfactual, "
+            "`gridbench run --mode conventional`)",
+            choices=MECHANISM_NAMES,
+        ),
         _price("production_cost_wei_per_wh", 60, "production cost floor of the price"),
         _price("network_charge_wei_per_wh", 20, "network charge added to the price"),
         _fraction("tax_rate", "tax on the price", default=0.10, high_open=True),
@@ -426,7 +434,36 @@ GRID = Table(
         ),
         _price("feed_in_wei_per_wh", 80, "what the grid pays for exports"),
         Key("import_limit_w", "float", 100_000.0, "most the feeder imports", "W", 0, MAX_POWER_W),
-        Key("export_limit_w", "float", 100_000.0, "most the feeder exports", "W", 0, MAX_POWER_W),
+        Key(
+            "export_limit_w",
+            "float",
+            100_000.0,
+            "most the feeder exports; emulated [[arrays]] meters curtail PV beyond it (with "
+            "mechanism utility: the campus's own net-metering limit)",
+            "W",
+            0,
+            MAX_POWER_W,
+        ),
+        Key(
+            "emission_factor_g_per_kwh",
+            "float",
+            710.0,
+            "the grid's emissions per kWh it generates (India's CEA average ~710 g CO2/kWh); "
+            "the KPIs' emissions avoided by the PV",
+            "g/kWh",
+            0,
+            10_000,
+        ),
+        Key(
+            "supply_cap_schedule",
+            "schedule",
+            (),
+            "the city substation's supply cap: [[start_hour, W], ...] from hour 0, each "
+            "holding until the next; the city's draw above it (less the campus's surplus, "
+            'which feeds the city first in a market) is shed from the area = "city" '
+            "participants' emulated meters. Empty: no cap",
+            "h, W",
+        ),
     ),
 )
 

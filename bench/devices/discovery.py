@@ -1,4 +1,5 @@
-"""Which meter is on which port: open each candidate, ask its identity."""
+"""Which meter is on which port: list the ports without opening them, then probe only
+the named ones or those with an Arduino board's own USB vendor id."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from bench.config import PORT_KINDS, BenchConfig
 from bench.devices.firmata_meter import FirmataMeter
 from bench.errors import BenchError, ConfigError
+from bench.transport.link import DEFAULT_BAUD
 from bench.transport.ports import list_serial_ports
 
 log = logging.getLogger(__name__)
@@ -24,13 +26,19 @@ class PortProbe:
 
 
 def probe_ports(
-    urls: Iterable[str], *, reset_wait_s: float = 2.0, timeout_s: float = 0.5
+    urls: Iterable[str],
+    *,
+    baud: int = DEFAULT_BAUD,
+    reset_wait_s: float = 2.0,
+    timeout_s: float = 0.5,
 ) -> list[PortProbe]:
-    """Open each URL and ask who is there; failures are reported, not raised."""
+    """Open each URL at ``baud`` and ask who is there; failures are reported, not raised."""
     out = []
     for url in urls:
         try:
-            with FirmataMeter.open(url, reset_wait_s=reset_wait_s, timeout_s=timeout_s) as m:
+            with FirmataMeter.open(
+                url, baud=baud, reset_wait_s=reset_wait_s, timeout_s=timeout_s
+            ) as m:
                 ident = m.identity()
             out.append(PortProbe(url, ident.meter_id, f"gridmeter {ident.firmware_version}"))
         except BenchError as exc:
@@ -52,15 +60,27 @@ def resolve_ports(config: BenchConfig, candidates: Iterable[str] | None = None) 
             found[m.meter_id] = m.port
     if auto:
         taken = set(found.values())
-        urls = candidates or [p.device for p in list_serial_ports(arduino_only=True)]
-        probes = probe_ports([u for u in urls if u not in taken], reset_wait_s=config.reset_wait_s)
+        listed = list_serial_ports()
+        urls = candidates or [p.device for p in listed if p.arduino_like]
+        probes = probe_ports(
+            [u for u in urls if u not in taken],
+            baud=config.baud,
+            reset_wait_s=config.reset_wait_s,
+        )
         by_id = {p.meter_id: p.url for p in probes if p.meter_id}
         missing = [mid for mid in auto if mid not in by_id]
         if missing:
             seen = ", ".join(f"{p.url}: {p.meter_id or 'no gridmeter'}" for p in probes)
+            bridges = [p.device for p in listed if p.usb_bridge] if candidates is None else []
+            hint = (
+                f"; not probed (USB-serial bridges, maybe clone boards): {', '.join(bridges)}"
+                if bridges
+                else ""
+            )
             raise ConfigError(
-                f"meters {missing} (port = 'auto') were not found on any serial port "
-                f"({seen or 'no candidate ports'}); plug them in or give their port explicitly"
+                f"meters {missing} (port = 'auto') were not found on any Arduino port "
+                f"({seen or 'none plugged in'}){hint}. Plug them in, or give their port "
+                "explicitly (`gridbench meter info --port PORT` says who is on a port)"
             )
         found.update({mid: by_id[mid] for mid in auto})
     return found

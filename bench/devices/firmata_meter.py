@@ -16,7 +16,7 @@ from bench.attestation import SignedCounters, meter_id_bytes32
 from bench.devices import wire
 from bench.devices.reading import Calibration, Identity, Reading
 from bench.devices.wire import Cmd
-from bench.errors import DeviceError, TransportError
+from bench.errors import DeviceError, LinkSilentError, TransportError
 from bench.transport import firmata
 from bench.transport.firmata import Message, Sysex, Version
 from bench.transport.link import DEFAULT_BAUD, FirmataLink, LinkStats, handshake_or_close, open_link
@@ -44,6 +44,7 @@ def reading_from_frame(f: wire.ReadingFrame, meter_id: str, t_s: float) -> Readi
         boot_count=f.boot_count,
         valid=f.valid,
         locked_out=f.locked_out,
+        clipped=f.clipped,
     )
 
 
@@ -320,7 +321,7 @@ class FirmataMeter:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TransportError(
+                raise LinkSilentError(
                     f"meter on {self.url} did not answer the {what} request within "
                     f"{timeout_s} s; check that it runs the gridmeter firmware at "
                     f"{DEFAULT_BAUD} baud and that the link is not stalled"

@@ -2,12 +2,17 @@
 
 The poller owns its meter: it opens it, streams (or polls) readings, runs commands
 submitted from other threads between reads, and on any link failure closes the port,
-reports an outage and reconnects with exponential backoff. Energy over an outage is not
-lost: it is in the meter's cumulative counters (see :class:`EnergyTracker`).
+reports an outage and reconnects with exponential backoff. A meter that merely goes
+silent (no I/O error) keeps its port: the poller reports the outage, asks again every
+``stale_after_s`` on the open port and reports the meter back when it answers, because
+reopening the port of a real Uno resets the board. :meth:`MeterPoller.reconnect` forces
+a reopen. Energy over an outage is not lost: it is in the meter's cumulative counters
+(see :class:`EnergyTracker`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -19,7 +24,7 @@ from typing import Any, TypeVar
 
 from bench.devices.protocol import Meter
 from bench.devices.reading import Identity, Reading
-from bench.errors import BenchError, ConfigError, TransportError
+from bench.errors import BenchError, ConfigError, LinkSilentError, TransportError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -120,6 +125,7 @@ class MeterPoller:
         self.stats = PollerStats()
         self._commands: queue.Queue[tuple[Callable[[Meter], Any], Future[Any]]] = queue.Queue()
         self._stop = threading.Event()
+        self._reopen = threading.Event()
         self._thread: threading.Thread | None = None
         self._last: Reading | None = None
         self.connected = threading.Event()
@@ -138,6 +144,11 @@ class MeterPoller:
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
+
+    def reconnect(self) -> None:
+        """Close and reopen the meter's port (an explicit request: a stall alone never
+        reopens it)."""
+        self._reopen.set()
 
     def submit(self, fn: Callable[[Meter], T]) -> Future[T]:
         """Run ``fn(meter)`` on the reader thread between reads; fails if disconnected."""
@@ -218,28 +229,48 @@ class MeterPoller:
             meter.start_stream(self.interval_s)
         last_t = time.monotonic()
         next_poll = last_t
+        stalled_t: float | None = None  # the outage of a silent meter on an open port
+        asks = 0
         while not self._stop.is_set():
+            if self._reopen.is_set():
+                self._reopen.clear()
+                raise TransportError(f"reopening {self.url} on request")
             self._run_commands(meter)
+            readings: list[Reading] = []
             if self.mode == "stream":
                 readings = meter.next_readings(0.05)
             else:
                 wait = next_poll - time.monotonic()
                 if wait > 0:
                     self._stop.wait(min(wait, 0.02))
-                    readings = []
                 else:
-                    readings = [meter.read()]
                     next_poll = max(next_poll + self.interval_s, time.monotonic())
+                    with contextlib.suppress(LinkSilentError):  # silence, not an I/O error
+                        readings = [meter.read()]
             mono = time.monotonic()
             if readings:
                 last_t = mono
+                if stalled_t is not None:
+                    now = self.clock()
+                    self.out.put(
+                        MeterReconnected(self.url, self.meter_id, now, now - stalled_t, asks)
+                    )
+                    self.connected.set()
+                    stalled_t, asks = None, 0
                 for r in readings:
                     self._emit(r)
             elif mono - last_t > self.stale_after_s:
-                raise TransportError(
-                    f"meter on {self.url} sent no reading for {mono - last_t:.1f} s; "
-                    "the link is stalled or the meter hangs — reconnecting"
-                )
+                if stalled_t is None:
+                    self.connected.clear()
+                    stalled_t = self._outage(
+                        f"meter on {self.url} sent no reading for {mono - last_t:.1f} s; "
+                        "keeping the port open (reopening would reset a real board) and "
+                        "asking again"
+                    )
+                asks += 1
+                last_t = mono  # ask again after another stale period
+                if self.mode == "stream":  # a rebooted meter streams only when asked
+                    meter.start_stream(self.interval_s)
 
     def _emit(self, r: Reading) -> None:
         last = self._last
@@ -265,6 +296,8 @@ class MeterPoller:
                 continue
             try:
                 fut.set_result(fn(meter))
+            except LinkSilentError as exc:  # the command timed out; the port is fine
+                fut.set_exception(exc)
             except TransportError as exc:
                 fut.set_exception(exc)
                 raise

@@ -34,6 +34,9 @@ class Reading:
     valid: bool = True
     locked_out: bool = False
     meter_time_s: float | None = None
+    clipped: bool = False
+    """An input (current or voltage) clipped at the meter's ADC since its previous
+    reading (PROTOCOL.md §5.2 flags bit 3): the energy over that span reads low."""
 
     @property
     def energy_wh(self) -> float:

@@ -113,6 +113,8 @@ class ReadingFrame:
     freq_chz: int
     import_mwh: int
     export_mwh: int
+    clipped: bool = False
+    """Flags bit 3: an input clipped at the ADC's rail since the previous READING."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +168,7 @@ def _split_mwh(mwh: int) -> bytes:
 
 def encode_reading(f: ReadingFrame) -> bytes:
     """READING reply payload."""
-    flags = int(f.relay_closed) | int(f.valid) << 1 | int(f.locked_out) << 2
+    flags = int(f.relay_closed) | int(f.valid) << 1 | int(f.locked_out) << 2 | int(f.clipped) << 3
     return b"".join(
         (
             pack_uint(f.seq % (1 << 28), 28),
@@ -204,6 +206,7 @@ def decode_reading(p: bytes) -> ReadingFrame | None:
         freq_chz=unpack_uint(p, 19, 14),
         import_mwh=imp_wh * 1000 + imp_rem,
         export_mwh=exp_wh * 1000 + exp_rem,
+        clipped=bool(p[6] & 8),
     )
 
 

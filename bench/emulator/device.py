@@ -476,11 +476,12 @@ class MeterDevice:
 
     def _reading_frame(self, now: float) -> bytes:
         m = self.physics.measure()
+        clipped = self.physics.clipped()
         frame = wire.ReadingFrame(
             seq=self._seq,
             boot_count=self.eeprom.boot_count,
             relay_closed=self.eeprom.relay_closed,
-            valid=True,
+            valid=not clipped,
             locked_out=self._locked_until > now,
             vrms_cv=round(m.voltage_v * 100),
             irms_ma=round(m.current_a * 1000),
@@ -489,6 +490,7 @@ class MeterDevice:
             freq_chz=round(m.frequency_hz * 100),
             import_mwh=int(self.eeprom.import_mwh),
             export_mwh=int(self.eeprom.export_mwh),
+            clipped=clipped,
         )
         self._note_reading_time(frame.boot_count, frame.seq, self.physics.integrated_to_s)
         self._seq = (self._seq + 1) % (1 << 28)

@@ -78,7 +78,11 @@ class EmulatedMeter:
         firmware_version: tuple[int, int, int] = (1, 0, 0),
         nonce_source: Callable[[int], bytes] = os.urandom,
         sign_s: float = 0.0,
+        factory_front_end: bool = False,
     ) -> None:
+        """``factory_front_end``: model the firmware's factory front end (325 V and 25 A
+        peak), so a larger input clips (READING flags bit 3) as on a real board; by
+        default the sensors are sized for whatever load the meter carries."""
         if not meter_id or len(meter_id) > 16 or set(meter_id) - wire.METER_ID_CHARS:
             raise ConfigError(
                 f"meter id {meter_id!r} is invalid: use 1–16 characters from A–Z a–z 0–9 - _ ."
@@ -95,6 +99,7 @@ class EmulatedMeter:
             frequency_hz=frequency_hz,
             power_factor=power_factor,
             seed=seed,
+            factory_front_end=factory_front_end,
         )
         self.device = MeterDevice(
             self.eeprom,
@@ -155,6 +160,12 @@ class EmulatedMeter:
         """Integrate the true counters up to now (before the power it follows changes)."""
         with self._lock:
             self.physics.advance()
+
+    def limit(self, limiter: Callable[[float, float], float] | None) -> None:
+        """Draw ``limiter(t, unlimited power)`` from now on (the grid's limits)."""
+        with self._lock:
+            self._settle_followers()
+            self.physics.limit(limiter)
 
     @property
     def power_w(self) -> float:
@@ -365,12 +376,14 @@ class MeterFarm:
         self.stop()
 
     def _settle_followers(self) -> None:
-        """Integrate the meters that follow others' power (the emulated feeder) up to now,
-        before a power in the farm changes, so the step lands at its instant."""
+        """Integrate the meters that follow others' power (the emulated feeder, and the
+        meters the grid's limits act on) up to now, before a power in the farm changes, so
+        the step lands at its instant."""
         with self._lock:
             for slot in self._slots.values():
-                if slot.meter.physics.power_source is not None:
-                    slot.meter.physics.advance()
+                physics = slot.meter.physics
+                if physics.power_source is not None or physics.limiter is not None:
+                    physics.advance()
 
     # -- link management (under the lock) ---------------------------------------
     def _plug(self, slot: _Slot) -> None:

@@ -50,14 +50,23 @@ class MqttEmulatedMeter:
         key: bytes = wire.DEFAULT_KEY,
         faults: Faults | None = None,
         seed: int | None = None,
+        factory_front_end: bool = False,
     ) -> None:
+        """``factory_front_end``: clip as the firmware's factory front end (see
+        :class:`EmulatedMeter`)."""
         if not meter_id or len(meter_id) > 16 or set(meter_id) - wire.METER_ID_CHARS:
             raise ConfigError(f"meter id {meter_id!r} is invalid: 1–16 of A–Z a–z 0–9 - _ .")
         self.name = meter_id
         self.faults = faults or Faults()
         self.eeprom = Eeprom(meter_id=meter_id, key=key)
         self.physics = MeterPhysics(
-            self.eeprom, self.faults, time.monotonic, profile=profile, power_w=power_w, seed=seed
+            self.eeprom,
+            self.faults,
+            time.monotonic,
+            profile=profile,
+            power_w=power_w,
+            seed=seed,
+            factory_front_end=factory_front_end,
         )
         self.device = MeterDevice(self.eeprom, self.physics, faults=self.faults, seed=seed)
         self.lock = threading.RLock()

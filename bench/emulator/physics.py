@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 DEFAULT_CAL = Calibration()
 MAX_STEP_S = 60.0
 MWH_PER_WS = 1000 / 3600
+CLIP_SHARE = 1 / 16
+"""A cycle with more of its samples at the ADC's rail is clipped (as in
+firmware/src/cycle_accumulator.h)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +53,12 @@ class MeterPhysics:
         frequency_hz: float = 50.0,
         power_factor: float = 1.0,
         seed: int | None = None,
+        factory_front_end: bool = False,
     ) -> None:
         self.eeprom = eeprom
+        self.factory_front_end = factory_front_end
+        """Clip as the firmware's factory front end would (:meth:`clipped`); else the
+        sensors are sized for the load and nothing clips."""
         self.faults = faults
         self.sim_clock = sim_clock
         self.profile = profile
@@ -59,6 +66,9 @@ class MeterPhysics:
         self.power_source: Callable[[float], float] | None = None
         """Power at a simulated instant from elsewhere (the emulated feeder follows the
         microgrid's flow); it wins over the profile and the setpoint."""
+        self.limiter: Callable[[float, float], float] | None = None
+        """``(t, unlimited power) -> power`` drawn: the grid's limits (curtailment,
+        shedding) on the profile or setpoint (:mod:`bench.rig.limits`)."""
         self.voltage_v = voltage_v
         self.frequency_hz = frequency_hz
         self.power_factor = power_factor
@@ -77,7 +87,17 @@ class MeterPhysics:
         t = self.sim_clock() if t_s is None else t_s
         if self.power_source is not None:
             return self.power_source(t)
-        return self.profile.power_at(t) if self.profile else self.setpoint_w
+        power = self.unlimited_power_w(t)
+        return power if self.limiter is None else self.limiter(t, power)
+
+    def unlimited_power_w(self, t_s: float) -> float:
+        """The profile's or setpoint's power at ``t_s``, before the grid's limits."""
+        return self.profile.power_at(t_s) if self.profile else self.setpoint_w
+
+    def limit(self, limiter: Callable[[float, float], float] | None) -> None:
+        """Draw ``limiter(t, unlimited power)`` from now on (counters integrated up to now)."""
+        self.advance()
+        self.limiter = limiter
 
     def set_power(self, power_w: float) -> None:
         """Switch to a constant power from now on (counters integrated up to now first)."""
@@ -134,7 +154,25 @@ class MeterPhysics:
         if sigma:
             i *= 1 + self._rng.gauss(0, sigma)
         sign = 1.0 if p_true > 0 else -1.0
-        return Measured(v, i, sign * v * i * pf, sign * pf, self.frequency_hz)
+        i_ratio, p_ratio = self._clipped_ratios(abs(p_true) / (self.voltage_v * pf))
+        return Measured(v, i * i_ratio, sign * v * i * pf * p_ratio, sign * pf, self.frequency_hz)
+
+    def _clipped_ratios(self, i_rms_a: float) -> tuple[float, float]:
+        """(measured/true Irms, measured/true power) of a sine current clipped at the
+        factory front end's rail (511 counts either side): with θ0 = asin(L/A), the mean
+        square over a quarter period is (2/π)(A²(θ0/2 − sin 2θ0/4) + L²(π/2 − θ0)) and
+        the in-phase power (4/π)(θ0/2 − sin 2θ0/4 + (L/A)·cos θ0) of the unclipped one."""
+        if not self.factory_front_end:
+            return 1.0, 1.0
+        amp = i_rms_a * math.sqrt(2) / (DEFAULT_CAL.i_gain_ua_per_count / 1e6)
+        rail = 511.0
+        if amp <= rail:
+            return 1.0, 1.0
+        th = math.asin(rail / amp)
+        core = th / 2 - math.sin(2 * th) / 4
+        mean_sq = (2 / math.pi) * (core + (rail / amp) ** 2 * (math.pi / 2 - th))
+        power = (4 / math.pi) * (core + rail / amp * math.cos(th))
+        return math.sqrt(2 * mean_sq), power
 
     def adc_counts(self, channel: int, link_t_s: float) -> int:
         """Instantaneous 10-bit ADC sample on A0 (voltage) or A1 (current); others 0."""
@@ -151,6 +189,28 @@ class MeterPhysics:
         else:
             return 0
         return max(0, min(1023, round(value)))
+
+    def clipped(self) -> bool:
+        """True when the factory front end's samples now sit at the ADC's rail on more
+        than 1/16 of a mains cycle (the firmware's rule, PROTOCOL.md §5.2 flags bit 3):
+        the share of a sine of ``amp`` counts at or beyond a rail ``r`` counts from the
+        mid-level is acos(r / amp) / π per side, summed over both channels' sides.
+        Always False unless :attr:`factory_front_end`."""
+        if not self.factory_front_end:
+            return False
+        v_amp = self.voltage_v * math.sqrt(2) / (DEFAULT_CAL.v_gain_uv_per_count / 1e6)
+        p = self.true_power_w() if self.eeprom.relay_closed else 0.0
+        i_amp = abs(p) / (self.voltage_v * self.power_factor) * math.sqrt(2)
+        i_amp /= DEFAULT_CAL.i_gain_ua_per_count / 1e6
+        share = 0.0
+        for amp, offset in (
+            (v_amp, DEFAULT_CAL.v_offset_counts),
+            (i_amp, DEFAULT_CAL.i_offset_counts),
+        ):
+            for rail in (1022.5 - offset, offset - 0.5):  # codes rounding to 1023 / to 0
+                if amp > rail:
+                    share += math.acos(rail / amp) / math.pi
+        return share > CLIP_SHARE
 
     def _gain_v(self, t: float) -> float:
         cal = self.eeprom.calibration

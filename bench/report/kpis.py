@@ -10,20 +10,32 @@ Energy as the meters and the settlement saw it (Wh), per run and per area:
 - ``traded_local_wh``: settled between participants (the grid on neither side);
 - ``city_demand_wh``: what the ``area = "city"`` participants' meters imported;
 - ``shortfall_covered_wh``: what the city's participants bought from campus sellers;
-- ``curtailed_wh``, ``shed_wh``: PV curtailed and city load shed, from the journal's
-  ``curtailment`` and ``shedding`` rows (0 for a run that recorded none);
+- ``curtailed_wh``, ``shed_wh``: PV curtailed at the feeder's export limit and city load
+  shed at the substation's supply cap, from the journal's ``curtailment`` and ``shedding``
+  rows (0 for a run that recorded none);
 - ``prosumer_revenue_wei``: what the microgrid's sellers were paid (local and grid sales);
 - ``consumer_savings_wei``: Σ (import tariff of the interval − price) × energy over the
   local purchases: what buyers saved against buying that energy from the grid;
 - ``self_sufficiency``: 1 − grid import / consumption (the participants' metered import,
-  the battery's charging excluded); ``self_consumption``: self-consumed / PV.
+  the battery's charging excluded); ``self_consumption``: self-consumed / PV;
+- ``battery_throughput_wh``: the battery meter's import plus export;
+- ``peak_import_w``: the largest interval-average import through the feeder (or bought
+  from the grid without one);
+- ``emissions_avoided_kg``: ``pv_wh`` (PV that reached a load or the grid, so curtailed
+  PV avoids nothing) times ``[grid] emission_factor_g_per_kwh`` (0 without a grid).
+
+Per area (``[[participants]] area``, :func:`area_kpis`) the same names mean the area's own
+participants: its producers' PV, what they sold to the grid (``exported_wh``; the
+feeder is the whole microgrid's), trades inside the area, what its PV fed neither the
+grid nor the other area (``self_consumed_wh``), the campus-to-city trades either side
+took part in, its own curtailment, shedding, revenue, savings and grid purchases.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
@@ -49,6 +61,9 @@ class Kpis:
     consumer_savings_wei: int
     self_sufficiency: float | None
     self_consumption: float | None
+    battery_throughput_wh: float = 0.0
+    peak_import_w: float = 0.0
+    emissions_avoided_kg: float = 0.0
 
     def as_json(self) -> dict[str, float | int | None]:
         """The KPIs as a JSON object (the ``kpis`` of ``gridbench report --json``)."""
@@ -62,15 +77,29 @@ SERIES = (
     "exported_wh",
     "city_demand_wh",
     "shortfall_covered_wh",
+    "curtailed_wh",
+    "shed_wh",
 )
 """The energy KPIs :func:`interval_series` gives per interval."""
 
 
 def interval_series(
-    config: ScenarioConfig, intervals: Sequence[RecordedInterval]
+    config: ScenarioConfig,
+    intervals: Sequence[RecordedInterval],
+    curtailed_wh: Mapping[int, Mapping[str, float]] | None = None,
+    shed_wh: Mapping[int, Mapping[str, float]] | None = None,
 ) -> dict[str, list[float]]:
-    """Each energy KPI of :data:`SERIES`, interval by interval."""
-    per_interval = [compute_kpis(config, [kept]) for kept in intervals]
+    """Each energy KPI of :data:`SERIES`, interval by interval (``curtailed_wh`` and
+    ``shed_wh``: each interval's per participant, :func:`recorded_by_interval`)."""
+    per_interval = [
+        compute_kpis(
+            config,
+            [kept],
+            curtailed_wh=(curtailed_wh or {}).get(kept.interval_id),
+            shed_wh=(shed_wh or {}).get(kept.interval_id),
+        )
+        for kept in intervals
+    ]
     return {name: [float(getattr(k, name)) for k in per_interval] for name in SERIES}
 
 
@@ -84,69 +113,111 @@ def compute_kpis(
     config: ScenarioConfig,
     intervals: Sequence[RecordedInterval],
     *,
-    curtailed_wh: float = 0.0,
-    shed_wh: float = 0.0,
+    curtailed_wh: Mapping[str, float] | None = None,
+    shed_wh: Mapping[str, float] | None = None,
+    area: str | None = None,
 ) -> Kpis:
-    """The KPIs of ``intervals`` (as the journal kept them) under the run's ``config``."""
+    """The KPIs of ``intervals`` (as the journal kept them) under the run's ``config``:
+    of the whole run, or of one ``area``'s participants. ``curtailed_wh`` and ``shed_wh``
+    are each participant's over the same intervals."""
     grid = config.grid.participant if config.grid is not None else None
+    factor_g_per_kwh = 0.0 if config.grid is None else config.grid.emission_factor_g_per_kwh
     battery = config.battery.participant if config.battery is not None else None
-    area = {p.agent.participant: p.area for p in config.participants}
+    area_of = {p.agent.participant: p.area for p in config.participants}
+
+    def mine(name: str) -> bool:  # the run: everyone but the grid; an area: its participants
+        return name != grid and (area is None or area_of.get(name) == area)
+
     producers = {
         p.agent.participant
         for p in config.participants
         if p.agent.role.value == "prosumer" and p.agent.participant != battery
     }
-    pv_wh = consumption_wh = city_demand_wh = 0.0
+    producers = {n for n in producers if mine(n)}
+    pv_wh = consumption_wh = city_demand_wh = throughput_wh = 0.0
     traded_local_wh = covered_wh = sold_to_grid_wh = bought_from_grid_wh = 0.0
-    feeder_export_wh = feeder_import_wh = 0.0
+    sold_out_wh = feeder_export_wh = feeder_import_wh = peak_wh = 0.0
     feeder_seen = False
     revenue_wei = savings_wei = 0
     for kept in intervals:
         for m in kept.metered:
             if m.participant in producers:
                 pv_wh += m.export_wh
-            if m.participant != battery and m.participant in area:
+            if m.participant != battery and m.participant in area_of and mine(m.participant):
                 consumption_wh += m.import_wh
-            if area.get(m.participant) == "city":
+            if mine(m.participant) and area_of.get(m.participant) == "city":
                 city_demand_wh += m.import_wh
+            if m.participant == battery and mine(m.participant):
+                throughput_wh += m.import_wh + m.export_wh
+        bought_here_wh = 0.0
         if kept.grid is not None:
             feeder_seen = True
             feeder_export_wh += kept.grid.feeder_export_wh
             feeder_import_wh += kept.grid.feeder_import_wh
         tariff = _tariff_wei_per_wh(config, kept.interval_id)
         for t in kept.settled_trades:
+            buyer_own, seller_own = mine(t.buyer), mine(t.seller)
             value_wei = t.energy_wh * t.price_wei_per_wh
-            if t.seller != grid:
+            if seller_own:
                 revenue_wei += value_wei
-            if t.buyer == grid:
+            if t.buyer == grid and seller_own:
                 sold_to_grid_wh += t.energy_wh
-            elif t.seller == grid:
+            elif t.seller == grid and buyer_own:
                 bought_from_grid_wh += t.energy_wh
-            else:
-                traded_local_wh += t.energy_wh
-                if tariff is not None:
+                bought_here_wh += t.energy_wh
+            elif grid not in (t.buyer, t.seller):
+                if buyer_own and seller_own:
+                    traded_local_wh += t.energy_wh
+                elif seller_own and t.seller in producers:
+                    sold_out_wh += t.energy_wh
+                if buyer_own and tariff is not None:
                     savings_wei += (tariff - t.price_wei_per_wh) * t.energy_wh
-                if area.get(t.buyer) == "city" and area.get(t.seller) == "campus":
+                campus_to_city = (
+                    area_of.get(t.buyer) == "city" and area_of.get(t.seller) == "campus"
+                )
+                if campus_to_city and (buyer_own or seller_own):
                     covered_wh += t.energy_wh
-    exported_wh = feeder_export_wh if feeder_seen else sold_to_grid_wh
-    grid_import_wh = feeder_import_wh if feeder_seen else bought_from_grid_wh
-    self_consumed_wh = max(0.0, pv_wh - exported_wh)
+        if area is None and kept.grid is not None:
+            bought_here_wh = kept.grid.feeder_import_wh
+        peak_wh = max(peak_wh, bought_here_wh)
+    whole = area is None
+    exported_wh = feeder_export_wh if whole and feeder_seen else sold_to_grid_wh
+    grid_import_wh = feeder_import_wh if whole and feeder_seen else bought_from_grid_wh
+    self_consumed_wh = max(0.0, pv_wh - exported_wh - sold_out_wh)
     return Kpis(
         pv_wh=pv_wh,
         self_consumed_wh=self_consumed_wh,
         traded_local_wh=traded_local_wh,
         exported_wh=exported_wh,
-        curtailed_wh=curtailed_wh,
+        curtailed_wh=sum(wh for n, wh in (curtailed_wh or {}).items() if mine(n)),
         city_demand_wh=city_demand_wh,
         shortfall_covered_wh=covered_wh,
-        shed_wh=shed_wh,
+        shed_wh=sum(wh for n, wh in (shed_wh or {}).items() if mine(n)),
         prosumer_revenue_wei=revenue_wei,
         consumer_savings_wei=savings_wei,
         self_sufficiency=_ratio(
             consumption_wh - min(grid_import_wh, consumption_wh), consumption_wh
         ),
         self_consumption=_ratio(self_consumed_wh, pv_wh),
+        battery_throughput_wh=throughput_wh,
+        peak_import_w=peak_wh * 3600.0 / config.market_interval_s,
+        emissions_avoided_kg=pv_wh / 1000.0 * factor_g_per_kwh / 1000.0,
     )
+
+
+def area_kpis(
+    config: ScenarioConfig,
+    intervals: Sequence[RecordedInterval],
+    *,
+    curtailed_wh: Mapping[str, float] | None = None,
+    shed_wh: Mapping[str, float] | None = None,
+) -> dict[str, Kpis]:
+    """The KPIs of each area of the run's participants (``campus``, ``city``, ...)."""
+    areas = sorted({p.area for p in config.participants if p.area})
+    return {
+        a: compute_kpis(config, intervals, curtailed_wh=curtailed_wh, shed_wh=shed_wh, area=a)
+        for a in areas
+    }
 
 
 def _tariff_wei_per_wh(config: ScenarioConfig, interval_id: int) -> int | None:
@@ -159,15 +230,23 @@ def _ratio(part: float, whole: float) -> float | None:
     return part / whole if whole > 0 else None
 
 
-def recorded_wh(db: sqlite3.Connection, table: str) -> float:
-    """Σ energy_wh of a journal's ``curtailment`` or ``shedding`` rows (0 without the table)."""
-    exists = db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-    ).fetchone()
-    if not exists:
-        return 0.0
-    (total,) = db.execute(f"SELECT COALESCE(SUM(energy_wh), 0) FROM {table}").fetchone()
-    return float(total)
+def recorded_by_interval(path: Path, table: str) -> dict[int, dict[str, float]]:
+    """A journal's ``curtailment`` or ``shedding`` rows: interval -> participant -> Wh
+    (read-only; none without the table)."""
+    db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+    try:
+        exists = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        rows = (
+            db.execute(f"SELECT interval_id, participant, energy_wh FROM {table}") if exists else []
+        )
+        out: dict[int, dict[str, float]] = {}
+        for interval_id, name, wh in rows:
+            out.setdefault(int(interval_id), {})[str(name)] = float(wh)
+        return out
+    finally:
+        db.close()
 
 
 def recorded_config(journal: Journal) -> ScenarioConfig | None:
@@ -195,14 +274,21 @@ def journal_intervals(path: Path) -> tuple[ScenarioConfig | None, list[RecordedI
         journal.close()
 
 
-def journal_kpis(path: Path) -> Kpis | None:
-    """The KPIs of the run journal at ``path`` (read-only); None without a usable config."""
+def journal_all_kpis(path: Path) -> tuple[Kpis, dict[str, Kpis]] | None:
+    """The run's KPIs and each area's, from the journal at ``path`` (read-only); None
+    without a usable config."""
     config, intervals = journal_intervals(path)
     if config is None:
         return None
-    db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
-    try:
-        curtailed, shed = recorded_wh(db, "curtailment"), recorded_wh(db, "shedding")
-    finally:
-        db.close()
-    return compute_kpis(config, intervals, curtailed_wh=curtailed, shed_wh=shed)
+    curtailed, shed = (_totals(recorded_by_interval(path, t)) for t in ("curtailment", "shedding"))
+    run = compute_kpis(config, intervals, curtailed_wh=curtailed, shed_wh=shed)
+    return run, area_kpis(config, intervals, curtailed_wh=curtailed, shed_wh=shed)
+
+
+def _totals(by_interval: Mapping[int, Mapping[str, float]]) -> dict[str, float]:
+    """Each participant's Wh summed over the intervals."""
+    out: dict[str, float] = {}
+    for energy in by_interval.values():
+        for name, wh in energy.items():
+            out[name] = out.get(name, 0.0) + wh
+    return out

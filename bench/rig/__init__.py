@@ -16,20 +16,24 @@ from bench.rig.kinds import (
     register_kind,
     registered_kinds,
 )
+from bench.rig.limits import GridLimits, limit_fractions, schedule_w
 from bench.rig.load import LoadControl
 from bench.rig.rig import Rig
 
 __all__ = [
     "Capability",
     "FeederDriver",
+    "GridLimits",
     "LoadControl",
     "MeterKind",
     "MeterSite",
     "Rig",
     "SimTime",
     "feeder_power_w",
+    "limit_fractions",
     "meter_kind",
     "open_meter",
     "register_kind",
     "registered_kinds",
+    "schedule_w",
 ]

@@ -34,6 +34,14 @@ class EmulatedLoad:
         """Draw ``source(t)`` at each simulated instant ``t`` from now on."""
         self._meter.follow(source)
 
+    def unlimited_power_at(self, t_s: float) -> float:
+        """The load's power at ``t_s`` before the grid's limits (0 with the relay open)."""
+        return self._meter.physics.unlimited_power_w(t_s) if self._meter.relay_closed else 0.0
+
+    def limit(self, limiter: Callable[[float, float], float] | None) -> None:
+        """Draw ``limiter(t, unlimited power)`` from now on (curtailment, shedding)."""
+        self._meter.limit(limiter)
+
     def settle(self) -> None:
         """Integrate the meter's true counters up to now."""
         self._meter.settle()

@@ -33,3 +33,14 @@ class FollowingLoad(Protocol):
 
     def settle(self) -> None:
         """Integrate the counters up to now."""
+
+
+@runtime_checkable
+class LimitedLoad(Protocol):
+    """An emulated load the grid's limits act on (:mod:`bench.rig.limits`)."""
+
+    def unlimited_power_at(self, t_s: float) -> float:
+        """Signed power at ``t_s`` before curtailment or shedding (0 with the relay open)."""
+
+    def limit(self, limiter: Callable[[float, float], float] | None) -> None:
+        """Draw ``limiter(t, unlimited power)`` from now on."""

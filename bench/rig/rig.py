@@ -21,7 +21,8 @@ from bench.devices.protocol import Meter
 from bench.errors import ConfigError
 from bench.rig.feeder import FeederDriver
 from bench.rig.kinds import Capability, MeterSite, SimTime, meter_kind, open_meter
-from bench.rig.load import LoadControl
+from bench.rig.limits import GridLimits
+from bench.rig.load import LimitedLoad, LoadControl
 from bench.rig.meter_time import meter_clock, with_meter_time
 
 
@@ -146,6 +147,48 @@ class Rig:
             unmetered_load_w=unmetered_load_w,
         )
         return self._stack.enter_context(driver)
+
+    def limit_grid(
+        self,
+        load_ids: Sequence[str],
+        curtailable: Sequence[str],
+        sheddable: Sequence[str],
+        *,
+        export_limit_w: float,
+        supply_cap_w: Callable[[float], float] | None,
+        loss_fraction: float,
+        unmetered_load_w: float,
+        separate_areas: bool = False,
+    ) -> GridLimits:
+        """Make the PV meters among ``load_ids`` curtail at the feeder's export limit and
+        the city's (``sheddable``) shed at the supply cap, the two areas apart with
+        ``separate_areas`` (:mod:`bench.rig.limits`); every one of them
+        must be emulated (else ConfigError: the bench cannot curtail a real inverter)."""
+        loads = {meter_id: self.load_control(meter_id) for meter_id in load_ids}
+        limited: dict[str, LimitedLoad] = {}
+        for meter_id, load in loads.items():
+            if isinstance(load, LimitedLoad):
+                limited[meter_id] = load
+        other = sorted(set(loads) - set(limited))
+        if other:
+            raise ConfigError(
+                f"curtailment and shedding follow every meter's power, but {', '.join(other)} "
+                f'are not emulated ({self.kind(other[0])}); make them kind = "emulated", or '
+                "drop [[arrays]] and [grid] supply_cap_schedule"
+            )
+        limits = GridLimits(
+            {m: load.unlimited_power_at for m, load in limited.items()},
+            curtailable,
+            sheddable,
+            export_limit_w=export_limit_w,
+            supply_cap_w=supply_cap_w,
+            loss_fraction=loss_fraction,
+            unmetered_load_w=unmetered_load_w,
+            separate_areas=separate_areas,
+        )
+        for meter_id in sorted(limits.curtailable | limits.sheddable):
+            limited[meter_id].limit(partial(limits.limited_w, meter_id))
+        return limits
 
 
 def _open_timed(meter: MeterConfig, bench: BenchConfig, site: MeterSite) -> Meter:

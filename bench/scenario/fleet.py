@@ -35,7 +35,7 @@ from bench.events import (
     MeterLate,
     MeterLink,
 )
-from bench.rig import Capability, LoadControl, Rig
+from bench.rig import Capability, GridLimits, LoadControl, Rig, schedule_w
 from bench.scenario.clock import SimClock
 from bench.scenario.counters import BoundaryCounters, CatchUp
 
@@ -76,6 +76,7 @@ class MeterFleet:
         self._down: set[str] = set(self._metered_ids())  # no reading yet, or link out
         self._energy_events: list[MeterLate | EnergyCatchUp | EnergyUnaccounted] = []
         self._interval_id: int | None = None
+        self._clipping: set[str] = set()  # meters whose last reading said "clipped"
         # meters whose own clock the bench can read: their readings are placed at the
         # instant the meter read its counters, not at their arrival
         self._meter_clock = {meter_id: rig.meter_clock(meter_id) for meter_id in pollers}
@@ -85,6 +86,8 @@ class MeterFleet:
                     self._counters.counters_zero_at(meter_id, started_t_s)
         self.last_feeder_wh: tuple[float, float] | None = None
         """The feeder's (import, export) Wh in the last :meth:`interval_energy` cut."""
+        self.limits: GridLimits | None = None
+        """The grid's limits the emulated meters follow (curtailment, shedding), if any."""
 
     @classmethod
     @contextlib.contextmanager
@@ -116,6 +119,7 @@ class MeterFleet:
                     poller.set_relay(False)
                 pollers[meter_id] = stack.enter_context(poller)
                 status(clock.now_s(), "info", f"meter {meter_id} polled on {rig.url(meter_id)}")
+            limits = _grid_limits(config, rig)
             if config.feeder_meter:
                 load_ids = [p.meter_id for p in config.participants]
                 load_ids += sorted({s.meter_id for s in config.sessions})
@@ -125,7 +129,9 @@ class MeterFleet:
                     loss_fraction=config.market.loss_fraction,
                     unmetered_load_w=config.unmetered_load_w,
                 )
-            yield cls(config, out, rig, pollers, clock, started_t_s)
+            fleet = cls(config, out, rig, pollers, clock, started_t_s)
+            fleet.limits = limits
+            yield fleet
 
     def participant_of(self, meter_id: str) -> str:
         """The participant a meter measures."""
@@ -141,6 +147,7 @@ class MeterFleet:
                 return readings
             if isinstance(item, Reading):
                 readings.append(item)
+                self._note_clipping(item)
                 self._counters.add(item, self.taken_at_s(item))
                 self._latest[item.meter_id] = item
                 self._down.discard(item.meter_id)
@@ -148,6 +155,27 @@ class MeterFleet:
                 if isinstance(item, MeterOutage):
                     self._down.add(item.meter_id)
                 self._links.append(item)
+
+    def _note_clipping(self, reading: Reading) -> None:
+        """A finding at the first clipped reading of each episode: energy the meter
+        counted while its input clipped reads low, so it is billed only with a finding."""
+        if not reading.clipped:
+            self._clipping.discard(reading.meter_id)
+            return
+        if reading.meter_id in self._clipping:
+            return
+        self._clipping.add(reading.meter_id)
+        self._energy_events.append(
+            EnergyUnaccounted(
+                self._sim_s(reading.t_s),
+                reading.meter_id,
+                f"clipped at its ADC's rail (reading {reading.seq}: "
+                f"{reading.current_a:.2f} A, {reading.voltage_v:.1f} V): the energy it "
+                "counts while clipped reads low; keep the current inside the meter's "
+                "range (firmware/PROTOCOL.md §5.2) or fit a larger current sensor and "
+                "recalibrate (gridbench meter calibrate)",
+            )
+        )
 
     def taken_at_s(self, reading: Reading) -> float:
         """The host monotonic instant the meter read the reading's counters: from the
@@ -225,6 +253,17 @@ class MeterFleet:
             self.last_feeder_wh = (import_wh, export_wh)
         self._interval_id = interval_id
         return energy, feeder_import_wh
+
+    def limited_wh(self, start_s: float, end_s: float) -> tuple[dict[str, float], dict[str, float]]:
+        """(Wh curtailed, Wh shed) per participant from simulated ``start_s`` to ``end_s``
+        (empty without limits). Call it before the interval's commands change a power."""
+        if self.limits is None:
+            return {}, {}
+        curtailed, shed = self.limits.energy_wh(start_s, end_s)
+        return (
+            {self.participant_of(m): wh for m, wh in sorted(curtailed.items())},
+            {self.participant_of(m): wh for m, wh in sorted(shed.items())},
+        )
 
     def energy_events(self) -> list[MeterLate | EnergyCatchUp | EnergyUnaccounted]:
         """Late meters and catch-ups since the last call (drain first)."""
@@ -354,3 +393,30 @@ def _link(event: object, sim_time_s: float) -> MeterLink | None:
     if isinstance(event, MeterRebooted):
         return MeterLink(sim_time_s, event.meter_id, LinkState.REBOOTED, f"boot {event.boot_count}")
     return None
+
+
+def _grid_limits(config: ScenarioConfig, rig: Rig) -> GridLimits | None:
+    """With a ``[grid]``: the PV meters (``[[arrays]]``) curtail at the feeder's export
+    limit, the city's meters shed at ``supply_cap_schedule``, the campus and the city as
+    two connections with no local market (``utility``); None when neither applies."""
+    grid = config.grid
+    if grid is None:
+        return None
+    arrays = {a.meter_id for a in config.bench.arrays}
+    curtailable = sorted({p.meter_id for p in config.participants} & arrays)
+    sheddable = sorted(p.meter_id for p in config.participants if p.area == "city")
+    cap = grid.supply_cap_schedule
+    if not curtailable and not cap:
+        return None
+    load_ids = [p.meter_id for p in config.participants]
+    load_ids += sorted({s.meter_id for s in config.sessions})
+    return rig.limit_grid(
+        load_ids,
+        curtailable,
+        sheddable,
+        export_limit_w=grid.export_limit_w,
+        supply_cap_w=schedule_w(cap) if cap else None,
+        loss_fraction=config.market.loss_fraction,
+        unmetered_load_w=config.unmetered_load_w,
+        separate_areas=config.market.mechanism == "utility",
+    )

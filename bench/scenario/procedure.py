@@ -70,6 +70,7 @@ class IntervalProcedure:
         self._step_wh_per_w = 2.0 * config.bench.reading_interval_s * config.speed / 3600.0
         self._step_allowance_wh = 0.0
         self._loss_fraction = config.market.loss_fraction
+        self._utility = config.market.mechanism == "utility"
 
     def start_hour(self, interval_id: int) -> float:
         """Simulated hour of day at which interval ``interval_id`` (1-based) starts."""
@@ -123,12 +124,14 @@ class IntervalProcedure:
             # way (the grid buys the surplus as metered at the sellers' meters)
             injected_wh = sum(m.export_wh for m in metered.values()) + feeder_wh[0] - feeder_wh[1]
             losses_wh = self._loss_fraction * max(injected_wh, 0.0)
-            to_settle = {
-                **metered,
-                grid_participant: MeteredEnergy(
-                    grid_participant, feeder_wh[1] + losses_wh, feeder_wh[0]
-                ),
-            }
+            counters = MeteredEnergy(grid_participant, feeder_wh[1] + losses_wh, feeder_wh[0])
+            if self._utility:  # no local market: the utility takes and delivers at each meter
+                counters = MeteredEnergy(
+                    grid_participant,
+                    sum(m.export_wh for m in metered.values()),
+                    sum(m.import_wh for m in metered.values()),
+                )
+            to_settle = {**metered, grid_participant: counters}
         settlement = self.chain.settle(
             interval_id, pricing.clearing.trades, to_settle, orders=orders, signed=signed
         )

@@ -118,7 +118,15 @@ def resume_run(
         if node is not None:  # the chain as it is now, for the next resume
             node.dump_state(path.parent / ANVIL_STATE)
         recorded = [k.interval_id for k in journal.intervals()]
-        first = max([*market.settled_intervals(), *recorded, 0]) + 1
+        settled = market.settled_intervals()
+        lost = sorted(set(recorded) - set(settled))
+        if lost:  # the chain restarted from a state older than the journal
+            raise ChainError(
+                f"the run's chain at {node_url} lacks intervals {lost} its journal recorded "
+                f"(its Anvil was restarted from a state saved before them): keep "
+                f"{path.parent / ANVIL_STATE} and the journal, and start a new run"
+            )
+        first = max([*settled, *recorded, 0]) + 1
         worker, why = None, _why_not(config, carry_on)
         if not why:
             before = journal.meta("resumed_at")

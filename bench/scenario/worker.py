@@ -13,8 +13,9 @@ import json
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,13 @@ class Continuation:
 
 
 _FINAL_WAIT_S = 2.0  # for meters still late at the run's end
+STATE_SAVE_SHARE = 0.1
+"""The most of the run's wall time saving Anvil's state may take: its dump holds every
+block and transaction, so it grows with the run (60 MB after 336 intervals of 41 meters),
+and saving it after every interval made a week's run quadratic."""
+STATE_SAVE_MAX_INTERVALS = 32
+"""Anvil's state is saved at least this often (intervals): a restarted node sends again
+what it lost from each wallet's last 256 transactions."""
 
 
 class ScenarioWorker:
@@ -111,6 +119,7 @@ class ScenarioWorker:
         self._requests: queue.Queue[Callable[[SupplyPoints], StatusEvent | None]] = queue.Queue()
         self._findings = 0
         self._notes: queue.SimpleQueue[str] = queue.SimpleQueue()  # from other threads
+        self._state_saved = (0.0, 0.0, 0)  # (monotonic s at the end, duration s, interval)
 
     # -- control, from any thread ------------------------------------------------------
     def start(self) -> None:
@@ -308,15 +317,19 @@ class ScenarioWorker:
                 )
                 for energy_event in fleet.energy_events():
                     self._emit(energy_event)
+                curtailed, shed = fleet.limited_wh(end_s - cfg.market_interval_s, end_s)
                 signed, missing = chain.signed_readings(clock.now_s())
                 for gap in missing:
                     self._emit(gap)
                 report = procedure.run(
                     interval_id, end_s, metered, feeder_wh, fleet.last_feeder_wh, signed=signed
                 )
+                if curtailed or shed:
+                    report = replace(report, curtailed_wh=curtailed, shed_wh=shed)
                 reports.append(report)
                 self._emit(report)
-                self._save_chain_state(chain, run_dir)
+                if self._state_due(interval_id, last=interval_id == cfg.intervals):
+                    self._save_chain_state(chain, run_dir, interval_id)
                 behind_s = clock.now_s() - end_s
                 if behind_s > cfg.market_interval_s:
                     self._progress(
@@ -387,11 +400,24 @@ class ScenarioWorker:
             config_sha256=config_sha256(text, dict(overrides)),
         )
 
-    def _save_chain_state(self, chain: ChainSession, run_dir: Path | None) -> None:
-        """The bench's own Anvil's whole state, beside the journal, after each interval:
-        what a dead Anvil is restarted from, in the run or by ``gridbench run --resume``."""
+    def _state_due(self, interval_id: int, *, last: bool) -> bool:
+        """Whether Anvil's state is saved after ``interval_id``: after the last one, at
+        least every :data:`STATE_SAVE_MAX_INTERVALS`, else once the time since the last
+        save makes its duration at most :data:`STATE_SAVE_SHARE` of the time."""
+        ended_s, took_s, saved_id = self._state_saved
+        if last or interval_id - saved_id >= STATE_SAVE_MAX_INTERVALS:
+            return True
+        return took_s <= STATE_SAVE_SHARE * (time.monotonic() - ended_s + took_s)
+
+    def _save_chain_state(
+        self, chain: ChainSession, run_dir: Path | None, interval_id: int = 0
+    ) -> None:
+        """The bench's own Anvil's whole state, beside the journal (when due after an
+        interval, :meth:`_state_due`): what a dead Anvil is restarted from, in the run or
+        by ``gridbench run --resume``."""
         if chain.node is None or run_dir is None:
             return
+        started_s = time.monotonic()
         partial = run_dir / f"{ANVIL_STATE}.partial"
         try:
             chain.node.dump_state(partial)
@@ -399,6 +425,8 @@ class ScenarioWorker:
             self._notes.put(f"Anvil's state could not be saved ({exc}): keeping the last one")
             return
         partial.replace(run_dir / ANVIL_STATE)  # atomic: never half a state file
+        ended_s = time.monotonic()
+        self._state_saved = (ended_s, ended_s - started_s, interval_id)
 
     def _journal_settle_intent(
         self, market_address: str, clock: SimClock

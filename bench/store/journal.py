@@ -66,6 +66,14 @@ CREATE TABLE IF NOT EXISTS market_state (
 CREATE TABLE IF NOT EXISTS event (
     sim_time_s REAL NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS curtailment (
+    interval_id INTEGER NOT NULL, participant TEXT NOT NULL, energy_wh REAL NOT NULL,
+    PRIMARY KEY (interval_id, participant)
+);
+CREATE TABLE IF NOT EXISTS shedding (
+    interval_id INTEGER NOT NULL, participant TEXT NOT NULL, energy_wh REAL NOT NULL,
+    PRIMARY KEY (interval_id, participant)
+);
 CREATE TABLE IF NOT EXISTS catch_up (
     participant TEXT NOT NULL, meter_id TEXT NOT NULL, interval_id INTEGER,
     reported_interval_id INTEGER, from_sim_s REAL NOT NULL, to_sim_s REAL NOT NULL,
@@ -280,6 +288,11 @@ class Journal:
                 report.step_allowance_wh,
             ),
         )
+        for table, energy in (("curtailment", report.curtailed_wh), ("shedding", report.shed_wh)):
+            self._db.executemany(
+                f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)",
+                [(interval_id, name, wh) for name, wh in energy.items()],
+            )
         self._add_verdict_rows(report)
         self._db.execute(
             "UPDATE settle_intent SET receipt_tx_hash = ?, block_number = ? WHERE interval_id = ?",
@@ -357,6 +370,9 @@ class Journal:
         }
         if not self._has_table("market_state"):  # a journal from before the market
             del rows["market_state"]
+        for table in ("curtailment", "shedding"):  # none in a journal from before the limits
+            if self._has_table(table):
+                rows[table] = f"SELECT participant, energy_wh FROM {table}"
         payload: dict[str, object] = {"interval_id": interval_id}
         for name, sql in rows.items():
             found = self._db.execute(f"{sql} WHERE interval_id = ?", (interval_id,)).fetchall()

@@ -8,8 +8,11 @@ poller's). :mod:`bench.transport.pyfirmata_link` implements it over pyfirmata2.
 from __future__ import annotations
 
 import contextlib
+import errno
+import grp
 import os
 import select
+import termios
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -53,23 +56,89 @@ class FirmataLink(Protocol):
 def open_serial(
     url: str, *, baud: int = DEFAULT_BAUD, timeout_s: float = 0.05
 ) -> serial.SerialBase:
-    """Open ``url`` with :func:`serial.serial_for_url` (paths, ptys, socket://, rfc2217://)."""
+    """Open ``url``: a local device path exclusively and without HUPCL
+    (:func:`open_local`), any other pyserial URL (socket://, rfc2217://) with
+    :func:`serial.serial_for_url`."""
+    if "://" not in url:
+        return open_local(url, baud=baud, timeout_s=timeout_s)[0]
     try:
         return serial.serial_for_url(url, baudrate=baud, timeout=timeout_s, write_timeout=2.0)
     except (serial.SerialException, OSError, ValueError) as exc:
         raise TransportError(
-            f"cannot open meter port {url!r}: {exc}. Check the path or URL, that the board "
-            "is plugged in and that no other program holds the port "
-            "(`python -m serial.tools.list_ports -v` lists serial ports)."
+            f"cannot open meter port {url!r}: {exc}. Check the URL and that the meter's "
+            "server runs (`python -m serial.tools.list_ports -v` lists local serial ports)."
         ) from exc
+
+
+def open_local(
+    path: str, *, baud: int = DEFAULT_BAUD, timeout_s: float = 0.05
+) -> tuple[serial.Serial, bool]:
+    """Open a local serial device for this process alone (a second opener gets a clear
+    error) and keep DTR and RTS as they are across close: HUPCL is cleared, so closing
+    does not drop DTR and the next open does not reset an Uno (its reset is wired to a
+    DTR edge). pyserial asserts DTR and RTS at open, which they already are.
+
+    Returns the port and whether this open reset the board: True when HUPCL was still
+    set (the first open since the board was plugged in, or after a program that sets it),
+    so the previous close dropped DTR and this open raised it again.
+    """
+    port = serial.Serial(None, baudrate=baud, timeout=timeout_s, write_timeout=2.0, exclusive=True)
+    port.port = path
+    try:
+        port.open()
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise TransportError(_open_failure(path, exc)) from exc
+    reset = True
+    fd = getattr(port, "fd", None)
+    if isinstance(fd, int):
+        try:
+            attrs = termios.tcgetattr(fd)
+            reset = bool(attrs[2] & termios.HUPCL)
+            if reset:
+                attrs[2] &= ~termios.HUPCL
+                termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        except termios.error:  # not a tty (a plain file, a FIFO): nothing to keep
+            pass
+    return port, reset
+
+
+def _open_failure(path: str, exc: BaseException) -> str:
+    """What went wrong opening a local port, and what to do."""
+    errno_ = getattr(exc, "errno", None)
+    text = str(exc)
+    if errno_ == errno.EACCES or "Permission denied" in text or "Errno 13" in text:
+        try:
+            group = grp.getgrgid(os.stat(path).st_gid).gr_name
+        except (OSError, KeyError):
+            group = "dialout"
+        return (
+            f"cannot open meter port {path!r}: permission denied. Your user is not in the "
+            f"{group!r} group that owns the port: run `sudo usermod -aG {group} $USER`, then "
+            "log out and in again (or run `newgrp " + group + "` in this shell)."
+        )
+    if "exclusively lock" in text or errno_ in (errno.EAGAIN, errno.EWOULDBLOCK):
+        return (
+            f"cannot open meter port {path!r}: another program holds it (a second bench, "
+            "the Arduino IDE's serial monitor, screen, ModemManager). Close it and retry "
+            f"(`fuser -v {path}` names it)."
+        )
+    return (
+        f"cannot open meter port {path!r}: {exc}. Check the path, that the board is plugged "
+        "in (`python -m serial.tools.list_ports -v` lists serial ports)."
+    )
 
 
 def open_settled(
     url: str, *, baud: int, reset_wait_s: float, timeout_s: float = 0.05
 ) -> serial.SerialBase:
-    """Open ``url``, wait ``reset_wait_s`` for an Arduino's auto-reset, drop stale input."""
-    port = open_serial(url, baud=baud, timeout_s=timeout_s)
-    if reset_wait_s > 0:
+    """Open ``url``, wait ``reset_wait_s`` for an Arduino's auto-reset (a local port: only
+    when this open did reset the board, see :func:`open_local`), drop stale input."""
+    if "://" in url:
+        port: serial.SerialBase = open_serial(url, baud=baud, timeout_s=timeout_s)
+        reset = True
+    else:
+        port, reset = open_local(url, baud=baud, timeout_s=timeout_s)
+    if reset and reset_wait_s > 0:
         time.sleep(reset_wait_s)
     try:
         port.reset_input_buffer()

@@ -12,9 +12,18 @@ struct CycleSums {
   int32_t sum_vi_before;  // V_k * I_k: voltage sampled before the current
   int32_t sum_vi_after;   // V_{k+1} * I_k: voltage sampled after the current
   uint16_t samples;       // V/I pairs
+  uint8_t clipped;        // V/I pairs with a sample at the ADC's rail (0 or 1023 counts)
   bool crossing;          // ended at a zero crossing (else: timed out, no mains signal)
   uint32_t crossing_time;  // that crossing, in 1/256 voltage-sample periods (wraps)
 };
+
+// A cycle is clipped when more than 1/kClipShare of its V/I pairs have a sample at the
+// rail: below that a sine loses under 0.03 % of its power (PROTOCOL.md §5.2, bit 3), and
+// the factory front end's 230 V (325.3 V peak on a 324.5 V range) stays unflagged.
+const uint8_t kClipShare = 16;
+inline bool clipped(const CycleSums& c) {
+  return static_cast<uint16_t>(c.clipped) * kClipShare > c.samples;
+}
 
 class CycleAccumulator {
  public:
@@ -22,7 +31,8 @@ class CycleAccumulator {
   static const uint16_t kMaxCycleSamples = 160;  // no crossing: close the cycle anyway
   static const int16_t kHysteresis = 4;        // counts below the mid-level to re-arm
 
-  void add_voltage(int16_t v) {
+  // `rail`: the raw sample was 0 or 1023 counts (the input may lie beyond the ADC's range).
+  void add_voltage(int16_t v, bool rail = false) {
     if (have_current_) cur_.sum_vi_after += static_cast<int32_t>(v) * last_i_;
     ++clock_;
     if (armed_ && v >= level_ && last_v_ < level_) {
@@ -38,9 +48,12 @@ class CycleAccumulator {
     cur_.sum_vv += static_cast<uint32_t>(static_cast<int32_t>(v) * v);
     ++cur_.samples;
     last_v_ = v;
+    rail_ = rail;
   }
 
-  void add_current(int16_t i) {
+  void add_current(int16_t i, bool rail = false) {
+    if ((rail || rail_) && cur_.clipped < 255) ++cur_.clipped;
+    rail_ = false;
     cur_.sum_i += i;
     cur_.sum_ii += static_cast<uint32_t>(static_cast<int32_t>(i) * i);
     cur_.sum_vi_before += static_cast<int32_t>(last_v_) * i;
@@ -78,4 +91,5 @@ class CycleAccumulator {
   uint32_t clock_ = 0;  // voltage samples so far
   int16_t last_v_ = 0, last_i_ = 0, level_ = 0;
   bool armed_ = false, have_current_ = false;
+  bool rail_ = false;  // the pair's voltage sample was at the rail
 };

@@ -61,12 +61,18 @@ uint32_t last_poll_ms = 0;
 // Metering work of one loop pass: finished mains cycles into energy and measurements.
 __attribute__((noinline)) void meter() {
   wdt_reset();
+  static bool window_clipped = false;  // a cycle of the window in progress clipped
   CycleSums cycle;
   while (sampler::pop(cycle)) {
     app.add_energy(calc.add_cycle(cycle, app.relay_closed()));
+    if (clipped(cycle)) {
+      app.note_clipped();
+      window_clipped = true;
+    }
     Measurement m;
     if (calc.take(m)) {
-      app.set_measurement(m);
+      app.set_measurement(m, window_clipped);
+      window_clipped = false;
       sampler::set_level(calc.voltage_level());
     }
   }

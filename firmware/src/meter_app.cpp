@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "ecdsa.h"
+#include "progmem.h"
 #include "sha256.h"
 
 namespace {
@@ -42,7 +43,7 @@ enum : uint8_t {
   kLockedOut = 6,
   kStorageError = 7,
 };
-const char kName[] = "gridmeter";
+const char kName[] PROGMEM = "gridmeter";  // in flash: 10 bytes of RAM back
 const uint8_t kProtoMajor = 1, kProtoMinor = 1;
 const uint8_t kFlagSigningKey = 4;  // IDENTITY flags bit 2
 const uint32_t kValidAfterMs = 1000;
@@ -168,13 +169,20 @@ void MeterApp::set_pin_mode(uint8_t pin, uint8_t mode) {
   if (mode != Board::kInput && mode != Board::kOutput && mode != Board::kAnalog &&
       mode != Board::kPullup)
     return;
-  modes_[pin] = mode;
+  uint8_t& two = modes_[pin >> 1];
+  two = pin & 1 ? static_cast<uint8_t>((two & 0x0F) | mode << 4)
+                : static_cast<uint8_t>((two & 0xF0) | mode);
   levels_[pin >> 3] &= static_cast<uint8_t>(~(1 << (pin & 7)));
   board_.pin_mode(pin, static_cast<Board::PinMode>(mode));
 }
 
+__attribute__((noinline)) uint8_t MeterApp::mode_of(uint8_t pin) const {
+  const uint8_t two = modes_[pin >> 1];
+  return pin & 1 ? two >> 4 : two & 0x0F;
+}
+
 void MeterApp::write_pin(uint8_t pin, bool high) {
-  if (pin >= kPins || reserved(pin) || modes_[pin] != Board::kOutput) return;
+  if (pin >= kPins || reserved(pin) || mode_of(pin) != Board::kOutput) return;
   const uint8_t bit = static_cast<uint8_t>(1 << (pin & 7));
   if (high)
     levels_[pin >> 3] |= bit;
@@ -189,7 +197,7 @@ void MeterApp::send_pin_state(uint8_t pin) {
   out_.u7(pin);
   if (pin < kPins) {
     const bool mine = reserved(pin);
-    const uint8_t mode = mine ? 0x7F : modes_[pin];
+    const uint8_t mode = mine ? 0x7F : mode_of(pin);
     out_.u7(mode);
     out_.u7(mode == Board::kPullup || (mode == Board::kOutput && (levels_[pin >> 3] >> (pin & 7)) & 1));
   }
@@ -201,7 +209,8 @@ uint8_t MeterApp::port_value(uint8_t port) {
   for (uint8_t bit = 0; bit < 8; ++bit) {
     const uint8_t pin = port * 8 + bit;
     if (pin >= kPins || reserved(pin)) continue;
-    if ((modes_[pin] == Board::kInput || modes_[pin] == Board::kPullup) && board_.digital_read(pin))
+    const uint8_t mode = mode_of(pin);
+    if ((mode == Board::kInput || mode == Board::kPullup) && board_.digital_read(pin))
       v |= 1 << bit;
   }
   return v;
@@ -466,7 +475,11 @@ void MeterApp::send_firmware() {
   out_.begin_sysex(kReportFirmware);
   out_.u7(kFwMajor);
   out_.u7(kFwMinor);
-  out_.bytes(reinterpret_cast<const uint8_t*>(kName), sizeof kName - 1);
+  for (uint8_t i = 0; i < sizeof kName - 1; ++i) {
+    const uint8_t c = pgm_read_byte(kName + i);
+    out_.u7(c & 0x7F);
+    out_.u7(c >> 7);
+  }
   out_.end_sysex();
 }
 
@@ -500,13 +513,16 @@ __attribute__((noinline)) void MeterApp::send_reading() {
     last_report_save_ = now;
     persist(now);
   }
-  const bool valid = measured_ && now - boot_ms_ >= kValidAfterMs;
+  const bool clipped = clipped_ || measurement_clipped_;
+  clipped_ = false;
+  const bool valid = measured_ && now - boot_ms_ >= kValidAfterMs && !clipped;
   const Measurement& m = measurement_;
   const bool closed = settings_.relay_closed;
   uint8_t flags = 0;
   if (closed) flags |= 1;
   if (valid) flags |= 2;
   if (auth_.locked_out(now)) flags |= 4;
+  if (clipped) flags |= 8;
   out_.begin_sysex(kReading);
   out_.u(seq_, 4);
   seq_ = (seq_ + 1) & 0x0FFFFFFFUL;

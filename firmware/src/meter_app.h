@@ -26,10 +26,15 @@ class MeterApp : public FirmataHandler {
   void poll();
   // From the metering loop.
   void add_energy(float joules) { totals_.add_joules(joules); }
-  void set_measurement(const Measurement& m) {
+  // `clipped`: a cycle of the measurement's window clipped (its values read low).
+  void set_measurement(const Measurement& m, bool clipped = false) {
     measurement_ = m;
     measured_ = true;
+    measurement_clipped_ = clipped;
   }
+  // A mains cycle clipped at the ADC's rail: the next READING says so (flags bit 3), as
+  // does every READING whose values come from a window with a clipped cycle.
+  void note_clipped() { clipped_ = true; }
   bool relay_closed() const { return settings_.relay_closed; }
   const Calibration& calibration() const { return settings_.cal; }
   bool calibration_changed() {
@@ -77,6 +82,8 @@ class MeterApp : public FirmataHandler {
   EnergyCount reported_imp_ = {0, 0}, reported_exp_ = {0, 0};  // last persisted
   Measurement measurement_ = Measurement();
   bool measured_ = false;
+  bool clipped_ = false;  // a cycle clipped since the last READING frame
+  bool measurement_clipped_ = false;  // the window measurement_ comes from clipped
   bool cal_changed_ = false;
   uint32_t boot_ms_ = 0, last_persist_ = 0, last_report_save_ = 0;
   uint32_t seq_ = 0;
@@ -92,6 +99,8 @@ class MeterApp : public FirmataHandler {
   uint8_t analog_reporting_ = 0;  // bit per channel
   uint8_t digital_reporting_ = 0;  // bit per port
   uint8_t last_port_[3] = {0, 0, 0};
-  uint8_t modes_[kPins];
+  // Pin modes, two per byte (every mode fits 4 bits: 0, 1, 2, 0x0B): 10 bytes of RAM.
+  uint8_t modes_[kPins / 2];
+  uint8_t mode_of(uint8_t pin) const;
   uint8_t levels_[3] = {0, 0, 0};  // bit per pin: the level last written to an OUTPUT pin
 };

@@ -6,6 +6,7 @@
 
 namespace {
 CycleAccumulator accumulator;
+inline bool at_rail(uint16_t raw) { return raw == 0 || raw >= 1023; }
 volatile uint16_t latest_raw[6];
 volatile int16_t v_offset = 512, i_offset = 512;
 
@@ -24,12 +25,12 @@ ISR(TIMER1_COMPA_vect) {
   if (slot == 0) {
     latest_raw[0] = raw;
     start_conversion(1);
-    accumulator.add_voltage(static_cast<int16_t>(raw) - v_offset);
+    accumulator.add_voltage(static_cast<int16_t>(raw) - v_offset, at_rail(raw));
     slot = 1;
   } else if (slot == 1) {
     latest_raw[1] = raw;
     start_conversion(aux);
-    accumulator.add_current(static_cast<int16_t>(raw) - i_offset);
+    accumulator.add_current(static_cast<int16_t>(raw) - i_offset, at_rail(raw));
     slot = 2;
   } else {
     latest_raw[aux] = raw;

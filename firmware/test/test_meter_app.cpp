@@ -264,6 +264,21 @@ TEST(reading_frame_layout_and_counters) {
   CHECK_EQ(after[28] | after[29] << 7, 500);
 }
 
+TEST(a_clipped_cycle_flags_the_next_reading_only_and_clears_valid) {
+  Meter m;
+  m.app.set_measurement({230.0f, 5.0f, 1150.0f, 1.0f, 50.0f});
+  m.board.now = 2000;
+  CHECK_EQ(m.talk({0xF0, 0x02, 0xF7})[8], 3);  // relay closed, valid
+  m.app.note_clipped();
+  CHECK_EQ(m.talk({0xF0, 0x02, 0xF7})[8], 1 | 8);  // clipped, not valid
+  CHECK_EQ(m.talk({0xF0, 0x02, 0xF7})[8], 3);      // no clipping since the last one
+  m.app.set_measurement({230.0f, 19.0f, 4370.0f, 1.0f, 50.0f}, true);
+  CHECK_EQ(m.talk({0xF0, 0x02, 0xF7})[8], 1 | 8);  // its values come from a clipped window
+  CHECK_EQ(m.talk({0xF0, 0x02, 0xF7})[8], 1 | 8);  // still, until the next window
+  m.app.set_measurement({230.0f, 5.0f, 1150.0f, 1.0f, 50.0f}, false);
+  CHECK_EQ(m.talk({0xF0, 0x02, 0xF7})[8], 3);
+}
+
 TEST(analog_and_digital_reporting) {
   Meter m;
   m.talk({0xC2, 0x01});

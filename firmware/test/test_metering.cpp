@@ -27,12 +27,15 @@ struct Result {
   Measurement last;
   double energy_j;
   double seconds;
+  long cycles, clipped_cycles;
 };
+
+bool rail(int code) { return code == 0 || code >= 1023; }
 
 Result run(const Signal& s, const Calibration& cal, double seconds) {
   CycleAccumulator acc;
   PowerCalc calc(kTiming, cal);
-  Result r = {Measurement(), 0, 0};
+  Result r = {Measurement(), 0, 0, 0, 0};
   const double w = 2 * M_PI * s.freq;
   const long pairs = static_cast<long>(seconds * kTiming.sample_hz);
   for (long k = 0; k < pairs; ++k) {
@@ -40,10 +43,13 @@ Result run(const Signal& s, const Calibration& cal, double seconds) {
     const double v = s.v_rms * M_SQRT2 * std::sin(w * tv);
     const double phi = (s.phase_deg + s.sensor_lag_deg) * M_PI / 180;
     const double i = s.i_rms * M_SQRT2 * (std::sin(w * ti - phi) + s.h3 * std::sin(3 * (w * ti - phi)));
-    acc.add_voltage(static_cast<int16_t>(adc(v, kVGain) - cal.v_offset));
-    acc.add_current(static_cast<int16_t>(adc(i, kIGain) - cal.i_offset));
+    const int cv = adc(v, kVGain), ci = adc(i, kIGain);
+    acc.add_voltage(static_cast<int16_t>(cv - cal.v_offset), rail(cv));
+    acc.add_current(static_cast<int16_t>(ci - cal.i_offset), rail(ci));
     CycleSums c;
     while (acc.pop(c)) {
+      ++r.cycles;
+      if (clipped(c)) ++r.clipped_cycles;
       r.energy_j += calc.add_cycle(c, true);
       r.seconds += c.samples / kTiming.sample_hz;
       Measurement m;
@@ -120,4 +126,43 @@ TEST(no_mains_closes_cycles_anyway_with_zero_frequency) {
   CHECK(r.seconds > 0.9);
   CHECK_EQ(r.last.freq_hz, 0);
   CHECK(r.last.vrms < 1.0f);
+}
+
+// The clip flag's threshold (more than 1/16 of a cycle's pairs at the rail) against the
+// geometry of a clipped sine: 20 A rms peaks at 28.3 A on the 25 A-peak range, about 31 %
+// of the samples sit at the rail; 17 A (24.0 A peak) never reaches it; 230 V on the
+// factory front end (325.3 V peak, 324.5 V range) touches it on ~4 % of the samples.
+TEST(clipping_is_flagged_per_cycle_beyond_a_sixteenth_of_the_samples) {
+  const Result over = run({230, 20, 0, 50, 0, 0}, factory_cal(), 1.0);
+  CHECK(over.cycles >= 45);
+  CHECK_EQ(over.clipped_cycles, over.cycles);
+  CHECK(over.last.irms < 20 * 0.97);  // the clipped current reads low, as the flag warns
+  const Result in_range = run({230, 17, 0, 50, 0, 0}, factory_cal(), 1.0);
+  CHECK_EQ(in_range.clipped_cycles, 0);
+  CHECK_REL(in_range.last.irms, 17, 0.003);
+  const Result low = run({120, 5, 0, 60, 0, 0}, factory_cal(), 1.0);
+  CHECK_EQ(low.clipped_cycles, 0);
+  const Result high_v = run({240, 5, 0, 50, 0, 0}, factory_cal(), 1.0);
+  CHECK_EQ(high_v.clipped_cycles, high_v.cycles);  // 339 V peak on a 324.5 V range
+}
+
+TEST(clipped_counts_pairs_with_either_sample_at_the_rail) {
+  CycleAccumulator acc;
+  acc.add_voltage(10, true);
+  acc.add_current(0, false);
+  acc.add_voltage(10, false);
+  acc.add_current(0, true);
+  acc.add_voltage(10, true);
+  acc.add_current(0, true);  // one pair, counted once
+  acc.add_voltage(10, false);
+  acc.add_current(0, false);
+  CycleSums c = CycleSums();
+  for (uint16_t k = 0; k < CycleAccumulator::kMaxCycleSamples && !acc.pop(c); ++k) {
+    acc.add_voltage(10, false);
+    acc.add_current(0, false);
+  }
+  CHECK_EQ(c.clipped, 3);
+  CHECK(!clipped(c));  // 3 of 160 pairs
+  c.samples = 47;
+  CHECK(clipped(c));  // 3 of 47: more than 1/16
 }

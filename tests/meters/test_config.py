@@ -119,7 +119,5 @@ def test_port_listing_flags_arduino_like_ports(monkeypatch: pytest.MonkeyPatch) 
         "/dev/ttyS0",
         "/dev/ttyX",
     ]
-    assert [p.device for p in ports.list_serial_ports(arduino_only=True)] == [
-        "/dev/ttyACM0",
-        "/dev/ttyX",
-    ]
+    assert [p.device for p in ports.list_serial_ports(arduino_only=True)] == ["/dev/ttyACM0"]
+    assert [p.device for p in ports.list_serial_ports() if p.usb_bridge] == ["/dev/ttyX"]

@@ -60,3 +60,27 @@ def test_the_resolved_config_reads_back_the_same_site_arrays_loads_and_calendar(
     for name in ("site", "arrays", "loads", "calendar"):
         assert getattr(again.bench, name) == getattr(config.bench, name), name
     assert [p.area for p in again.participants] == [p.area for p in config.participants]
+
+
+@pytest.mark.parametrize("name", sorted(WEEKS))
+def test_every_participant_that_imports_bids_at_least_the_grids_price(name: str) -> None:
+    """Whoever imports is served: its bid reaches the grid's offer at every hour of the
+    tariff (a roof that bid its selling price at night left its load unbilled by the
+    feeder), and the supply cap stays within what the grid offers."""
+    from bench.events import MeteredEnergy
+    from bench.scenario.agents import Agent
+    from pricing import MarketView
+
+    config = load_scenario(scenario_config(name))
+    assert config.grid is not None
+    tariff = config.grid.tariff
+    for start, _ in config.grid.import_schedule:
+        view = MarketView(
+            float(tariff.import_tariff_wei_per_wh(start)), float(tariff.feed_in_wei_per_wh), 0.0
+        )
+        for p in config.participants:
+            if p.agent.participant == config.battery.participant:  # type: ignore[union-attr]
+                continue  # the battery buys only to charge, at the HJB's price
+            (bid,) = Agent(p.agent).orders(MeteredEnergy(p.agent.participant, 100, 0), 0.0, view)
+            assert bid.price_wei_per_wh >= view.import_tariff_wei_per_wh, p.agent.participant
+    assert max(w for _, w in config.grid.supply_cap_schedule) <= config.grid.import_limit_w

@@ -15,7 +15,7 @@ import pytest
 from bench.config import parse_scenario
 from bench.events import MeteredEnergy
 from bench.report import svg_plot
-from bench.report.kpis import SERIES, compute_kpis
+from bench.report.kpis import SERIES, area_kpis, compute_kpis
 from bench.report.svg_plot import line_chart
 from bench.store import RecordedInterval
 from gridbench.cli import main
@@ -158,7 +158,7 @@ DAY = [
 
 
 def test_the_kpis_of_a_hand_computed_day() -> None:
-    k = compute_kpis(config(), DAY, curtailed_wh=120.0, shed_wh=40.0)
+    k = compute_kpis(config(), DAY, curtailed_wh={"roof": 120.0}, shed_wh={"shop": 40.0})
     assert k.pv_wh == 5000  # the roofs' 3000 + 1900 + 100; the battery's 900 is storage
     assert k.exported_wh == 1600  # the feeder's export
     assert k.self_consumed_wh == 3400
@@ -173,6 +173,44 @@ def test_the_kpis_of_a_hand_computed_day() -> None:
     assert k.self_sufficiency == pytest.approx((5000 - 1700) / 5000)  # imports 1700 of 5000
     assert k.self_consumption == pytest.approx(3400 / 5000)
     assert set(k.as_json()) >= {"pv_wh", "shortfall_covered_wh", "self_sufficiency"}
+    assert k.battery_throughput_wh == 1000 + 400 + 500
+    assert k.peak_import_w == pytest.approx(1100 / 6)  # the evening's feeder import over 6 h
+    assert k.emissions_avoided_kg == pytest.approx(5.0 * 0.710)  # 5 kWh of PV, 710 g/kWh
+
+
+def test_the_kpis_of_each_area_of_the_hand_computed_day() -> None:
+    areas = area_kpis(config(), DAY, curtailed_wh={"roof": 120.0}, shed_wh={"shop": 40.0})
+    campus, city = areas["campus"], areas["city"]
+    assert set(areas) == {"campus", "city"}
+    assert campus.pv_wh == 4900 and city.pv_wh == 100
+    assert campus.exported_wh == 1600 and city.exported_wh == 0  # sold to the grid
+    # the campus roof's 4900: 1600 to the grid, 1700 to the city, the rest at home
+    assert campus.self_consumed_wh == 400 + 200 + 1000 and city.self_consumed_wh == 100
+    assert campus.traded_local_wh == 400 + 400 + 1000 + 200 and city.traded_local_wh == 100
+    assert campus.city_demand_wh == 0 and city.city_demand_wh == 3300
+    # campus to city, seen from either side: the roof's 1700 and the battery's 500
+    assert campus.shortfall_covered_wh == city.shortfall_covered_wh == 2200
+    assert (campus.curtailed_wh, campus.shed_wh, city.curtailed_wh, city.shed_wh) == (
+        120,
+        0,
+        0,
+        40,
+    )
+    assert campus.prosumer_revenue_wei == 48_000 + 274_000 + 185_000 + 100_000
+    assert city.prosumer_revenue_wei == 15_000
+    # the dorm's and the battery's local purchases; the shop's and the clinic's
+    assert campus.consumer_savings_wei == 12_000 + 64_000 + 170_000 + 18_000
+    assert city.consumer_savings_wei == 80_000 + 48_000 + 45_000 + 5_000 + 36_000 + 50_000
+    assert campus.self_sufficiency == pytest.approx((1700 - 700) / 1700)
+    assert city.self_sufficiency == pytest.approx((3300 - 1000) / 3300)
+    assert campus.self_consumption == pytest.approx(1600 / 4900)
+    assert campus.battery_throughput_wh == 1900 and city.battery_throughput_wh == 0
+    assert campus.peak_import_w == pytest.approx(600 / 6)
+    assert city.peak_import_w == pytest.approx(500 / 6)
+    assert campus.emissions_avoided_kg == pytest.approx(4.9 * 0.710)
+    run = compute_kpis(config(), DAY, curtailed_wh={"roof": 120.0}, shed_wh={"shop": 40.0})
+    for name in ("pv_wh", "prosumer_revenue_wei", "consumer_savings_wei", "city_demand_wh"):
+        assert getattr(campus, name) + getattr(city, name) == getattr(run, name), name
 
 
 def test_without_a_feeder_the_grid_trades_stand_for_the_flows() -> None:
@@ -270,3 +308,23 @@ def test_compare_writes_the_per_interval_plots(
     assert len(a) == len(b) == 3  # three intervals
     moved = [i for i, (pa, pb) in enumerate(zip(a, b, strict=True)) if pa != pb]
     assert moved == [1] and b[1][1] < a[1][1]  # interval 2 only, and higher
+
+
+def test_curtailed_and_shed_rows_reach_the_kpis_and_the_digest_covers_them(
+    honest_run: HonestRun, journal: Path
+) -> None:
+    with sqlite3.connect(journal) as db:  # a run whose meters followed the grid's limits
+        db.execute("INSERT INTO curtailment VALUES (1, 'roof', 250.5)")
+        db.execute("INSERT INTO curtailment VALUES (2, 'roof', 100.0)")
+        db.execute("INSERT INTO shedding VALUES (2, 'barn', 40.0)")
+    db.close()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["report", "--json", str(journal)])
+    report = json.loads(out.getvalue())
+    assert report["kpis"]["curtailed_wh"] == pytest.approx(350.5)
+    assert report["kpis"]["shed_wh"] == pytest.approx(40.0)
+    assert report["kpis"]["areas"]["campus"]["curtailed_wh"] == pytest.approx(350.5)
+    # rows added after the intervals were digested: the digest chain no longer matches
+    assert code == 1
+    assert any("digest" in f for f in report["findings"]), report["findings"]

@@ -16,7 +16,7 @@ from .kinds import MeterUnderTest, register_kind
 
 def _emulated(backend: str, tcp: bool) -> Iterator[MeterUnderTest]:
     with MeterFarm() as farm:
-        em = farm.add(EmulatedMeter("conf-1", power_w=0.0, tcp=tcp))
+        em = farm.add(EmulatedMeter("conf-1", power_w=0.0, tcp=tcp, factory_front_end=True))
         config = MeterConfig("conf-1", kind="emulated")
         bench = BenchConfig(meters=(config,), backend=backend)
         driver = open_meter(config, bench, MeterSite(em.port))  # as the rig opens it

@@ -26,7 +26,7 @@ def mqtt_meter(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
         pytest.skip(str(exc))
     with broker:
         address = Broker.from_url(broker.url)
-        meter = MqttEmulatedMeter("conf-1")
+        meter = MqttEmulatedMeter("conf-1", factory_front_end=True)
         with MqttHub(address) as hub, MqttFleet([meter], address) as fleet:
             assert hub.wait_status("conf-1", "online", 10.0)
             config = MeterConfig("conf-1", kind="mqtt")

@@ -417,3 +417,20 @@ def test_pin_state_query_answers_as_standard_firmata(meter: MeterUnderTest) -> N
     assert state(20) == bytes((20,))
     assert _exchange(d, bytes.fromhex("f0 6d f7"), timeout_s=0.3) is None
     d.link.send(bytes((fm.SYSTEM_RESET,)))
+
+
+@needs("truth", "wire")
+def test_a_current_beyond_the_range_is_flagged_clipped(meter: MeterUnderTest) -> None:
+    """20 A rms peaks at 28.3 A on the factory front end's 25 A-peak range: the reading
+    says clipped (flags bit 3) and not valid; back at 13 A both clear (PROTOCOL.md §5.2)."""
+    settle(meter, 20.0 * 230.0)
+    meter.driver.read()  # the frame that follows the change
+    clipped = meter.driver.read()  # its values come from a clipped window
+    assert clipped.clipped and not clipped.valid
+    # a sine clipped at 25 A reads 19.07 A (its clipped RMS), not 20 A: the flag warns
+    assert clipped.current_a == pytest.approx(19.07, rel=0.005)
+    settle(meter, 13.0 * 230.0)
+    meter.driver.read()
+    fine = meter.driver.read()
+    assert not fine.clipped and fine.valid
+    assert fine.current_a == pytest.approx(13.0, rel=0.01)
