@@ -7,12 +7,17 @@ import contextlib
 import json
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.cli.common import add_bench_parser
-from bench.config import Faults, parse_faults
+from bench.config import FAULT_FIELDS, Faults, parse_faults
+from bench.config.schema import suggest
 from bench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bench.emulator.link_faults import LinkFaults
 
 
 def register(subparsers: Any) -> None:
@@ -72,7 +77,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="fault for every meter, e.g. drop_rate=0.01 (repeatable)",
+        help="fault for every meter (repeatable): a rate, e.g. drop_rate=0.01, or link "
+        "faults at random instants, e.g. reboot_every_s=600, unplug_every_s=300 "
+        "unplug_s=5 (over MQTT: a broker disconnect), stall_every_s=120 stall_s=3",
     )
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument(
@@ -96,25 +103,38 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_run)
 
 
-def _faults(items: list[str]) -> Faults:
+def _faults(items: list[str]) -> tuple[Faults, LinkFaults]:
+    """The rate faults and the link faults of ``--fault`` items."""
+    from bench.emulator.link_faults import LinkFaults
+
     out: dict[str, float | bool] = {}
+    link: dict[str, float] = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--fault {item!r}: write NAME=VALUE, e.g. drop_rate=0.01")
+        known = [*FAULT_FIELDS, *LinkFaults.names()]
+        if name not in known:
+            raise ConfigError(f"unknown fault {name!r} in --fault; {suggest(name, known)}")
         if name == "wrong_firmware":
             out[name] = value.lower() in ("1", "true", "yes")
+            continue
+        try:
+            number = float(value)
+        except ValueError as exc:
+            raise ConfigError(f"--fault {item!r}: {value!r} is not a number") from exc
+        if name in LinkFaults.names():
+            link[name] = number
         else:
-            try:
-                out[name] = float(value)
-            except ValueError as exc:
-                raise ConfigError(f"--fault {item!r}: {value!r} is not a number") from exc
-    return parse_faults("--fault", out)
+            out[name] = number
+    return parse_faults("--fault", out), LinkFaults(**link)
 
 
 def _run(args: argparse.Namespace) -> int:
     from bench.emulator import EmulatedMeter, MeterFarm, Profile, emulated_meters
+    from bench.emulator.link_faults import LinkFaultScheduler
 
+    faults, link_faults = _faults(args.fault)
     if args.mqtt:
         from bench.emulator.mqtt_procs import MqttOptions, run_processes
 
@@ -128,7 +148,8 @@ def _run(args: argparse.Namespace) -> int:
             interval_s=args.interval,
             checkpoint_every=args.checkpoint_every,
             speed=args.speed,
-            faults=_faults(args.fault),
+            faults=faults,
+            link_faults=link_faults,
         )
         names = [f"meter-{i + 1}" for i in range(args.meters)]
         if args.json:
@@ -157,11 +178,14 @@ def _run(args: argparse.Namespace) -> int:
                 profile,
                 power_w=args.power_w or 0.0,
                 tcp=args.tcp,
-                faults=_faults(args.fault),
+                faults=replace(faults),
             )
             for i in range(args.meters)
         ]
-    with MeterFarm(meters, baud=args.baud, speed=args.speed) as farm:
+    with (
+        MeterFarm(meters, baud=args.baud, speed=args.speed) as farm,
+        LinkFaultScheduler(farm.meters.values(), link_faults),
+    ):
         ports = {m.meter_id: m.port for m in farm.meters.values()}
         if args.json:
             print(json.dumps(ports), flush=True)

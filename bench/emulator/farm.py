@@ -31,7 +31,7 @@ from pathlib import Path
 from bench.config import FAULT_FIELDS, Faults
 from bench.devices import wire
 from bench.emulator.device import TX_BUFFER, DeviceStats, Eeprom, MeterDevice
-from bench.emulator.physics import MeterPhysics
+from bench.emulator.physics import MeterPhysics, TruthHandles
 from bench.emulator.profile import Profile
 from bench.emulator.uart import UartRx
 from bench.errors import ConfigError, TransportError
@@ -56,7 +56,7 @@ def emulated_meter_on(port: str) -> EmulatedMeter | None:
     return None
 
 
-class EmulatedMeter:
+class EmulatedMeter(TruthHandles):
     """One emulated meter: device state, link endpoint and the handles a test drives.
 
     Every public method is thread-safe (it takes the farm's lock once attached).
@@ -112,7 +112,7 @@ class EmulatedMeter:
         )
         self.name = meter_id
         self.tcp = tcp
-        self._lock: threading.RLock = threading.RLock()
+        self.lock = threading.RLock()
         self._farm: MeterFarm | None = None
         self.link_path: Path | None = None
         self.pty_name: str | None = None
@@ -134,59 +134,30 @@ class EmulatedMeter:
             )
         return str(self.link_path)
 
-    # -- truth handles for tests and scenarios ---------------------------------
-    def set_power(self, power_w: float) -> None:
-        """Constant signed power in W from now on (positive import, negative export)."""
-        with self._lock:
-            self._settle_followers()
-            self.physics.set_power(power_w)
-
-    def set_profile(self, profile: Profile | None) -> None:
-        """Follow ``profile`` from now on (in simulated time)."""
-        with self._lock:
-            self._settle_followers()
-            self.physics.set_profile(profile)
-
-    def _settle_followers(self) -> None:
+    # -- truth handles for tests and scenarios (set_power, energy_wh, ...) ------------
+    def _power_changing(self) -> None:
         if self._farm is not None:
             self._farm._settle_followers()
 
     def follow(self, source: Callable[[float], float]) -> None:
         """Take the power at each simulated instant from ``source`` from now on."""
-        with self._lock:
+        with self.lock:
             self.physics.follow(source)
 
     def settle(self) -> None:
         """Integrate the true counters up to now (before the power it follows changes)."""
-        with self._lock:
+        with self.lock:
             self.physics.advance()
 
     def limit(self, limiter: Callable[[float, float], float] | None) -> None:
         """Draw ``limiter(t, unlimited power)`` from now on (the grid's limits)."""
-        with self._lock:
-            self._settle_followers()
+        with self.lock:
+            self._power_changing()
             self.physics.limit(limiter)
-
-    @property
-    def power_w(self) -> float:
-        """The true power now (before relay and calibration)."""
-        with self._lock:
-            return self.physics.true_power_w()
-
-    @property
-    def relay_closed(self) -> bool:
-        """The relay's true state."""
-        return self.eeprom.relay_closed
-
-    def energy_wh(self) -> tuple[float, float]:
-        """True (import, export) counters in Wh, integrated up to now."""
-        with self._lock:
-            self.physics.advance()
-            return self.eeprom.import_mwh / 1000, self.eeprom.export_mwh / 1000
 
     def set_faults(self, **changes: float | bool) -> None:
         """Change fault settings (fields of :class:`Faults`), effective at once."""
-        with self._lock:
+        with self.lock:
             for name, value in changes.items():
                 if name not in FAULT_FIELDS:
                     raise ConfigError(f"unknown fault {name!r}; known: {FAULT_FIELDS}")
@@ -213,7 +184,7 @@ class EmulatedMeter:
     def reboot(self) -> None:
         """Reset the meter: boot count +1, RAM state lost, counters kept (EEPROM)."""
         farm = self._require_farm()
-        with self._lock:
+        with self.lock:
             self.physics.advance()
             farm._queue_output(self, self.device.boot(time.monotonic()))
 
@@ -329,7 +300,7 @@ class MeterFarm:
             if meter.name in self._slots:
                 raise ConfigError(f"two emulated meters named {meter.name!r}; names must be unique")
             meter._farm = self
-            meter._lock = self._lock
+            meter.lock = self._lock
             meter.physics.use_clock(self._sim_clock)
             slot = _Slot(
                 meter, out=bytearray(), t_credit=time.monotonic(), rx=UartRx(self.bytes_per_s)

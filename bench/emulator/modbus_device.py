@@ -17,7 +17,7 @@ from collections.abc import Callable
 from bench.config import Faults
 from bench.devices import modbus_maps as maps
 from bench.emulator.device import Eeprom
-from bench.emulator.physics import Measured, MeterPhysics
+from bench.emulator.physics import Measured, MeterPhysics, TruthHandles
 from bench.emulator.profile import Profile
 from bench.errors import ConfigError
 
@@ -33,7 +33,7 @@ def exception_pdu(function: int, code: int) -> bytes:
     return bytes((function | 0x80, code))
 
 
-class ModbusMeterDevice:
+class ModbusMeterDevice(TruthHandles):
     """One emulated Modbus meter at ``address`` on its bus (thread-safe)."""
 
     model = ""
@@ -61,33 +61,11 @@ class ModbusMeterDevice:
         self.lock = threading.RLock()
         self.requests = 0
 
-    # -- truth handles ---------------------------------------------------------------
-    def set_power(self, power_w: float) -> None:
-        """Constant signed power from now on."""
-        with self.lock:
-            self.physics.set_power(power_w)
-
-    def set_profile(self, profile: Profile | None) -> None:
-        """Follow ``profile`` from now on."""
-        with self.lock:
-            self.physics.set_profile(profile)
-
-    @property
-    def power_w(self) -> float:
-        """The true power now."""
-        with self.lock:
-            return self.physics.true_power_w()
-
+    # -- truth handles (set_power, energy_wh, ...) -------------------------------------
     @property
     def relay_closed(self) -> bool:
         """These meters have no relay: the load is always connected."""
         return True
-
-    def energy_wh(self) -> tuple[float, float]:
-        """True (import, export) in Wh up to now."""
-        with self.lock:
-            self.physics.advance()
-            return self.eeprom.import_mwh / 1000, self.eeprom.export_mwh / 1000
 
     def use_clock(self, sim_clock: Callable[[], float]) -> None:
         """Integrate on ``sim_clock`` from now on."""

@@ -2,29 +2,41 @@
 
 Meters in ≥ 4 processes publish a JSON reading each second to a private mosquitto; the
 bench's hub (this process) puts each one on its queue. Per step: readings per meter per
-second, readings lost (gaps in each meter's ``seq``), the p99 latency from publish to
-the bench's queue, and the CPU share of the bench process and of the meter processes.
-Steps rise until the bench stops keeping up (under 95 % of the rate, a loss, or p99
-over 500 ms). The pty path (one poller thread per meter) at the first step's meter
-count is measured in the same run as the baseline.
+second, readings lost (gaps in each meter's ``seq``), the latency from publish to the
+bench's queue (p50, p99, max), and the CPU of each part over the counting window: the
+bench's hub, the broker, the meter processes. Steps rise until the bench stops keeping
+up (under 95 % of the rate, a loss, or p99 over 500 ms); the step that fails names the
+busiest part (the hub and the broker are one thread each, so one core bounds them).
+
+Baselines from the same run: the latency floor (one message at a time through the same
+broker and hub, nothing else publishing) and the pty path (one poller thread per meter,
+emulator in process) at the first step's meter count.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import queue
 import threading
 import time
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from bench.emulator.benchmark import capacity
 from bench.emulator.mqtt_procs import MeterProcesses, MqttOptions
+from bench.errors import BenchError, TransportError
 from bench.transport.mosquitto import Mosquitto
-from bench.transport.mqtt_link import Broker, MqttHub
+from bench.transport.mqtt_link import QOS, Broker, MqttHub, new_client, topic
 
 PROCESSES = 4
 P99_LIMIT_MS = 500.0
 RATE_FLOOR = 0.95
+FLOOR_MESSAGES = 100
+STEPS = (100, 500, 1000, 2000, 5000, 10_000)
+QUICK_STEPS = (50, 200)
 
 
 class _Tally:
@@ -48,124 +60,262 @@ class _Tally:
                 self.seqs.setdefault(meter_id, set()).add(payload["seq"])
 
 
-def _p99(values: list[float]) -> float:
+def percentile(values: Iterable[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank) of ``values``; inf when there are none."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else float("inf")
+    if not ordered:
+        return float("inf")
+    return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))]
 
 
-def mqtt_step(url: str, meters: int, duration_s: float, hz: float = 1.0) -> dict[str, Any]:
-    """One step: ``meters`` meters in :data:`PROCESSES` processes, for ``duration_s``."""
+def cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (None if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far (/proc/stat)."""
+    try:
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0, 0
+    ticks = [int(v) for v in first[:8]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # idle and iowait are not busy
+
+
+def latency_floor(url: str, messages: int = FLOOR_MESSAGES) -> dict[str, float]:
+    """One reading at a time from a client to the hub through the broker: p50 and p99 ms."""
+    broker = Broker.from_url(url)
+    tally = _Tally()
+    tally.counting = True
+    hub = MqttHub(broker, prefix="floor", client_id="gridbench-bench-floor")
+    hub.listeners.append(tally)
+    sender = new_client(broker, "gridbench-floor-sender", clean=True)
+    with hub:
+        sender.connect(broker.host, broker.port, broker.keepalive_s)
+        sender.loop_start()
+        try:
+            for _ in range(40):  # until the hub's subscription is in place
+                warmup = json.dumps({"seq": 0, "sent_unix_s": time.time()})
+                sender.publish(topic("floor", "m0", "reading"), warmup, qos=QOS)
+                with contextlib.suppress(queue.Empty):
+                    tally.queue.get(timeout=0.5)
+                    break
+            else:
+                raise TransportError(f"the broker at {url} delivered nothing within 20 s")
+            tally.latencies_ms.clear()
+            for seq in range(1, messages + 1):
+                payload = json.dumps({"seq": seq, "sent_unix_s": time.time()})
+                sender.publish(topic("floor", "m0", "reading"), payload, qos=QOS)
+                try:
+                    tally.queue.get(timeout=5.0)
+                except queue.Empty:
+                    break
+        finally:
+            sender.disconnect()
+            sender.loop_stop()
+    lat = tally.latencies_ms
+    return {"p50_ms": percentile(lat, 0.5), "p99_ms": percentile(lat, 0.99), "n": len(lat)}
+
+
+def _cores(
+    before: dict[str, float | None], after: dict[str, float | None], elapsed_s: float
+) -> dict[str, float]:
+    """Cores each process used between the two samples (those alive at both)."""
+    out = {}
+    for k, b in before.items():
+        a = after.get(k)
+        if a is not None and b is not None:
+            out[k] = (a - b) / elapsed_s
+    return out
+
+
+def mqtt_step(
+    url: str,
+    meters: int,
+    duration_s: float,
+    hz: float = 1.0,
+    *,
+    broker_pid: int | None = None,
+    processes: int = PROCESSES,
+) -> dict[str, Any]:
+    """One step: ``meters`` meters in ``processes`` processes, counted for ``duration_s``."""
     prefix = f"bench{meters}"
     tally = _Tally()
     hub = MqttHub(Broker.from_url(url), prefix=prefix, client_id=f"gridbench-bench-{prefix}")
     hub.listeners.append(tally)
     names = [f"m{i}" for i in range(meters)]
+    online, elapsed, error, machine_busy = 0, duration_s, "", None
+    cores: dict[str, float] = {}
+    cpu_bench = 0.0
     with hub:
-        before = os.times()
         procs = MeterProcesses(
             names,
             MqttOptions(url, prefix, power_w=500.0, interval_s=1 / hz, checkpoint_every=0),
-            PROCESSES,
+            processes,
         )
         try:
             deadline = time.monotonic() + 60 + meters * 0.02
-            while time.monotonic() < deadline and sum(map(hub.online, names)) < meters:
+            while time.monotonic() < deadline and procs.alive():
+                if sum(map(hub.online, names)) == meters:
+                    break
                 time.sleep(0.2)
             online = sum(map(hub.online, names))
             time.sleep(2 / hz)  # every meter past its first readings
+            pids = {p.name: p.pid for p in procs.procs if p.pid is not None}
+            if broker_pid is not None:
+                pids["broker"] = broker_pid
+            before = {k: cpu_s(pid) for k, pid in pids.items()}
+            busy0, total0 = machine_ticks()
             cpu0, t0 = time.process_time(), time.monotonic()
             with tally.lock:
                 tally.counting = True
             time.sleep(duration_s)
             with tally.lock:
                 tally.counting = False
-            cpu, elapsed = time.process_time() - cpu0, time.monotonic() - t0
+            cpu_bench, elapsed = time.process_time() - cpu0, time.monotonic() - t0
+            cores = _cores(before, {k: cpu_s(pid) for k, pid in pids.items()}, elapsed)
+            busy1, total1 = machine_ticks()
+            machine_busy = (busy1 - busy0) / (total1 - total0) if total1 > total0 else None
         finally:
-            procs.stop()
-        after = os.times()
+            try:
+                procs.stop()
+            except BenchError as exc:  # a step the machine could not serve is its result
+                error = str(exc)
     received = sum(len(s) for s in tally.seqs.values())
     lost = sum(max(s) - min(s) + 1 - len(s) for s in tally.seqs.values() if s)
     silent = meters - len(tally.seqs)
-    cores = os.cpu_count() or 1
-    emulator_s = (after.children_user + after.children_system) - (
-        before.children_user + before.children_system
-    )
+    emulator = [v for k, v in cores.items() if k != "broker"]
+    lat = tally.latencies_ms
     return {
         "meters": meters,
         "online": online,
         "meter_hz": received / (meters * elapsed),
         "target_hz": hz,
         "lost": lost + silent * int(duration_s * hz),
-        "p99_latency_ms": _p99(tally.latencies_ms),
-        "cpu_fraction": cpu / (elapsed * cores),
-        "emulator_cpu_s": emulator_s,  # the meter processes, start to goodbye
+        "p50_latency_ms": percentile(lat, 0.5),
+        "p99_latency_ms": percentile(lat, 0.99),
+        "max_latency_ms": max(lat, default=float("inf")),
+        "bench_cores": cpu_bench / elapsed,
+        "cpu_fraction": cpu_bench / (elapsed * (os.cpu_count() or 1)),
+        "broker_cores": cores.get("broker"),
+        "emulator_cores": sum(emulator) if emulator else None,
+        "emulator_max_process_cores": max(emulator, default=None),
+        "machine_busy_fraction": machine_busy,
+        "load_average": os.getloadavg()[0],
+        "error": error,
     }
 
 
 def keeps_up(step: dict[str, Any]) -> bool:
     """The bench read every meter at its rate, lost nothing, p99 within the limit."""
     return (
-        step["meter_hz"] >= RATE_FLOOR * step["target_hz"]
+        not step["error"]
+        and step["meter_hz"] >= RATE_FLOOR * step["target_hz"]
         and step["lost"] == 0
         and step["p99_latency_ms"] <= P99_LIMIT_MS
     )
 
 
+def bound(step: dict[str, Any]) -> str:
+    """What held a step back: the machine when its cores were all busy (with this run's
+    parts or with other work), else the part nearest its limit (the hub, the broker and
+    each meter process are one thread each: one core bounds them)."""
+    cores = os.cpu_count() or 1
+    parts = {
+        "the bench's hub (one thread)": step["bench_cores"],
+        "the broker (one thread)": step["broker_cores"] or 0.0,
+        "a meter process (one thread)": step["emulator_max_process_cores"] or 0.0,
+    }
+    busiest = max(parts, key=lambda k: parts[k])
+    used = sum(parts.values()) - parts["a meter process (one thread)"]
+    used += step["emulator_cores"] or 0.0
+    busy = step["machine_busy_fraction"]
+    if busy is not None and busy >= 0.9:
+        return (
+            f"the machine: its {cores} cores were {busy:.0%} busy (load average "
+            f"{step['load_average']:.1f}), {used:.2f} cores of it this run's"
+        )
+    return f"{busiest} at {parts[busiest]:.2f} cores"
+
+
 def run_mqtt_benchmark(*, quick: bool = False) -> dict[str, Any]:
-    """Rising steps over one mosquitto, and the pty path at the first step's count."""
-    steps = [50, 200] if quick else [100, 500, 1000, 2000, 5000, 10_000]
+    """The latency floor, rising steps over one mosquitto, the pty path at the first
+    step's count."""
+    steps = QUICK_STEPS if quick else STEPS
     duration = 5.0 if quick else 10.0
     results = []
     with Mosquitto() as broker:
+        assert broker.proc is not None
+        floor = latency_floor(broker.url)
         for n in steps:
-            step = mqtt_step(broker.url, n, duration)
+            step = mqtt_step(broker.url, n, duration, broker_pid=broker.proc.pid)
+            step["p99_vs_floor"] = step["p99_latency_ms"] / floor["p50_ms"]
+            step["bound"] = bound(step)
             results.append(step)
             if not keeps_up(step):
                 break
     pty = capacity(steps[0], duration, hz=1.0)
     kept = [s for s in results if keeps_up(s)]
     best = kept[-1] if kept else results[0]
+    knee = None if keeps_up(results[-1]) else results[-1]
     return {
-        "mqtt_meters": best["meters"],
+        "mqtt_meters": best["meters"] if kept else 0,
         "mqtt_meter_hz": best["meter_hz"],
         "mqtt_lost": best["lost"],
         "mqtt_p99_latency_ms": best["p99_latency_ms"],
+        "mqtt_p99_vs_floor": best["p99_vs_floor"],
         "mqtt_cpu_fraction": best["cpu_fraction"],
-        "mqtt_knee_meters": None if keeps_up(results[-1]) else results[-1]["meters"],
+        "mqtt_knee_meters": knee["meters"] if knee else None,
+        "mqtt_knee_bound": knee["bound"] if knee else None,
+        "mqtt_latency_floor_ms": floor["p50_ms"],
+        "mqtt_latency_floor_p99_ms": floor["p99_ms"],
         "mqtt_steps": results,
         "pty": pty,
+        "processes": PROCESSES,
         "quick": quick,
     }
 
 
 def format_mqtt_table(r: dict[str, Any]) -> str:
-    """Steps, with CPU per meter against the pty path's at the first step's count."""
+    """Steps, with latency against the floor and CPU per meter against the pty path."""
     pty = r["pty"]
     pty_per = pty["cpu_cores"] / pty["meters"]
     lines = [
-        f"meters over mosquitto, {PROCESSES} emulator processes, 1 reading/s each",
-        f"{'meters':>8}{'rd/s/m':>8}{'lost':>7}{'p99 ms':>9}{'bench CPU':>11}"
-        f"{'CPU/meter':>11}{'vs pty':>8}{'emu CPU s':>11}",
+        f"meters over mosquitto, {r['processes']} emulator processes, 1 reading/s each; "
+        f"latency floor (one message at a time) p50 {r['mqtt_latency_floor_ms']:.1f} ms, "
+        f"p99 {r['mqtt_latency_floor_p99_ms']:.1f} ms",
+        f"{'meters':>7}{'rd/s/m':>8}{'lost':>7}{'p50 ms':>9}{'p99 ms':>9}{'p99/flr':>9}"
+        f"{'hub cor':>9}{'vs pty':>8}{'broker':>8}{'meters':>8}{'load':>6}",
     ]
-    cores = os.cpu_count() or 1
+
+    def fmt(v: float | None) -> str:
+        return f"{v:>8.2f}" if v is not None else f"{'-':>8}"
+
     for s in r["mqtt_steps"]:
-        per = s["cpu_fraction"] * cores / s["meters"]
+        per = s["bench_cores"] / s["meters"]
         lines.append(
-            f"{s['meters']:>8d}{s['meter_hz']:>8.3f}{s['lost']:>7d}{s['p99_latency_ms']:>9.1f}"
-            f"{s['cpu_fraction']:>11.3f}{per:>11.5f}{per / pty_per if pty_per else 0:>8.2f}"
-            f"{s['emulator_cpu_s']:>11.1f}"
+            f"{s['meters']:>7d}{s['meter_hz']:>8.3f}{s['lost']:>7d}{s['p50_latency_ms']:>9.1f}"
+            f"{s['p99_latency_ms']:>9.1f}{s['p99_vs_floor']:>9.1f}{s['bench_cores']:>9.3f}"
+            f"{per / pty_per if pty_per else 0:>8.2f}{fmt(s['broker_cores'])}"
+            f"{fmt(s['emulator_cores'])}{s['load_average']:>6.1f}"
+            + (f"  ({s['error']})" if s["error"] else "")
         )
     lines.append(
         f"pty path, {pty['meters']} meters at 1 reading/s in one process: "
-        f"{pty['meter_hz']:.3f} rd/s/meter, {pty['frames_lost']} lost, CPU share "
-        f"{pty['cpu_fraction']:.3f} (emulator included), {pty_per:.5f} cores/meter"
+        f"{pty['meter_hz']:.3f} rd/s/meter, {pty['frames_lost']} lost, "
+        f"{pty['cpu_cores']:.3f} cores (emulator included), {pty_per:.5f} cores/meter"
     )
     knee = r["mqtt_knee_meters"]
     lines.append(
         f"kept up to {r['mqtt_meters']} meters"
-        + (f"; not at {knee}" if knee else "")
-        + " (bench CPU: share of the machine used by this process's hub; CPU/meter: its "
-        "cores per meter, vs pty: against the pty path's; emu CPU s: the meter processes "
-        "from start to goodbye)"
+        + (f"; not at {knee}, bound by {r['mqtt_knee_bound']}" if knee else "")
+        + " (cores over the counting window: hub = this process, broker = mosquitto, "
+        "meters = the emulator processes together; vs pty: the hub's cores per meter "
+        "against the pty path's; load: the 1-minute load average)"
     )
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bench.config import Faults
+from bench.emulator.link_faults import LinkFaults, LinkFaultScheduler
 from bench.emulator.mqtt_fleet import MqttEmulatedMeter, MqttFleet
 from bench.emulator.profile import Profile
 from bench.errors import TransportError
@@ -31,6 +32,7 @@ class MqttOptions:
     checkpoint_every: int = 10
     speed: float = 1.0
     faults: Faults = field(default_factory=Faults)
+    link_faults: LinkFaults = field(default_factory=LinkFaults)
 
 
 def _serve(names: list[str], opts: MqttOptions, stop: Any, seed: int) -> None:
@@ -50,7 +52,7 @@ def _serve(names: list[str], opts: MqttOptions, stop: Any, seed: int) -> None:
         checkpoint_every=opts.checkpoint_every,
         speed=opts.speed,
     )
-    with fleet:
+    with fleet, LinkFaultScheduler(meters, opts.link_faults, seed=seed):
         stop.wait()
 
 
@@ -72,6 +74,10 @@ class MeterProcesses:
         ]
         for p in self.procs:
             p.start()
+
+    def alive(self) -> bool:
+        """Every process is still running."""
+        return all(p.is_alive() for p in self.procs)
 
     def stop(self) -> None:
         """Stop every process (each meter says goodbye); TransportError if one failed."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -222,3 +223,48 @@ class MeterPhysics:
 
     def _drift(self, t: float) -> float:
         return 1 + self.faults.drift_per_h * (t - self._t_start) / 3600
+
+
+class TruthHandles:
+    """The handles a test or a scenario turns on any emulated meter (on a pty, over MQTT,
+    on a Modbus line): its true load and counters, under ``lock``.
+
+    Subclasses set ``eeprom``, ``physics`` and ``lock``; a meter that must integrate
+    others first when a power changes overrides :meth:`_power_changing`.
+    """
+
+    eeprom: Eeprom
+    physics: MeterPhysics
+    lock: threading.RLock
+
+    def _power_changing(self) -> None:
+        """Called under the lock just before the power changes."""
+
+    def set_power(self, power_w: float) -> None:
+        """Constant signed power in W from now on (positive import, negative export)."""
+        with self.lock:
+            self._power_changing()
+            self.physics.set_power(power_w)
+
+    def set_profile(self, profile: Profile | None) -> None:
+        """Follow ``profile`` from now on (in simulated time)."""
+        with self.lock:
+            self._power_changing()
+            self.physics.set_profile(profile)
+
+    @property
+    def power_w(self) -> float:
+        """The true power now (before relay and calibration)."""
+        with self.lock:
+            return self.physics.true_power_w()
+
+    @property
+    def relay_closed(self) -> bool:
+        """The relay's true state."""
+        return self.eeprom.relay_closed
+
+    def energy_wh(self) -> tuple[float, float]:
+        """True (import, export) counters in Wh, integrated up to now."""
+        with self.lock:
+            self.physics.advance()
+            return self.eeprom.import_mwh / 1000, self.eeprom.export_mwh / 1000

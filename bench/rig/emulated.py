@@ -11,13 +11,15 @@ from bench.devices.firmata_meter import FirmataMeter
 from bench.devices.keystore import relay_key
 from bench.devices.protocol import Meter
 from bench.emulator import EmulatedMeter, MeterFarm, emulated_meters
+from bench.emulator.physics import TruthHandles
 from bench.rig.kinds import MeterSite, SimTime
 
 
-class EmulatedLoad:
-    """Load control of an emulated meter: its profile (or constant power) scaled."""
+class TruthLoad:
+    """Load control of an emulated meter (on a pty, over MQTT, on a Modbus line) through
+    its truth handles: the configured profile, or constant power, scaled."""
 
-    def __init__(self, meter: EmulatedMeter, configured: MeterConfig) -> None:
+    def __init__(self, meter: TruthHandles, configured: MeterConfig) -> None:
         self._meter = meter
         self._profile = meter.physics.profile
         self._power_w = configured.power_w
@@ -25,6 +27,23 @@ class EmulatedLoad:
     def true_power_w(self) -> float:
         """The emulated load's power, 0 while the relay is open."""
         return self._meter.power_w if self._meter.relay_closed else 0.0
+
+    def set_power(self, power_w: float) -> None:
+        """Hold a constant power."""
+        self._meter.set_power(power_w)
+
+    def scale(self, factor: float) -> None:
+        """Scale the configured profile (or constant power)."""
+        if self._profile is not None:
+            self._meter.set_profile(self._profile.scaled(factor))
+        else:
+            self._meter.set_power(self._power_w * factor)
+
+
+class EmulatedLoad(TruthLoad):
+    """Load control of an emulated meter on a pty, which the feeder can follow."""
+
+    _meter: EmulatedMeter
 
     def power_at(self, t_s: float) -> float:
         """The emulated load's power at simulated instant ``t_s`` (0 with the relay open)."""
@@ -45,17 +64,6 @@ class EmulatedLoad:
     def settle(self) -> None:
         """Integrate the meter's true counters up to now."""
         self._meter.settle()
-
-    def set_power(self, power_w: float) -> None:
-        """Hold a constant power."""
-        self._meter.set_power(power_w)
-
-    def scale(self, factor: float) -> None:
-        """Scale the configured profile (or constant power)."""
-        if self._profile is not None:
-            self._meter.set_profile(self._profile.scaled(factor))
-        else:
-            self._meter.set_power(self._power_w * factor)
 
 
 def start_farm(

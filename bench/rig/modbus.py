@@ -14,34 +14,11 @@ from bench.config.model import ModbusConfig
 from bench.devices.modbus_meter import ModbusMeter
 from bench.devices.protocol import Meter
 from bench.emulator.modbus_bus import ModbusBus
-from bench.emulator.modbus_device import ModbusMeterDevice, modbus_device
+from bench.emulator.modbus_device import modbus_device
 from bench.emulator.profile import Profile
 from bench.errors import ConfigError
+from bench.rig.emulated import TruthLoad
 from bench.rig.kinds import Capability, MeterSite, SimTime
-
-
-class ModbusLoad:
-    """Load control of an emulated Modbus meter."""
-
-    def __init__(self, device: ModbusMeterDevice, configured: MeterConfig) -> None:
-        self._device = device
-        self._profile = device.physics.profile
-        self._power_w = configured.power_w
-
-    def true_power_w(self) -> float:
-        """The load's power (these meters have no relay)."""
-        return self._device.power_w
-
-    def set_power(self, power_w: float) -> None:
-        """Hold a constant power."""
-        self._device.set_power(power_w)
-
-    def scale(self, factor: float) -> None:
-        """Scale the configured profile (or constant power)."""
-        if self._profile is not None:
-            self._device.set_profile(self._profile.scaled(factor))
-        else:
-            self._device.set_power(self._power_w * factor)
 
 
 def _modbus(meter: MeterConfig) -> ModbusConfig:
@@ -87,7 +64,7 @@ def start_buses(
             seed=bench.seed + i,
         )
         bus.add(device)
-        sites[m.meter_id] = MeterSite(bus.url, ModbusLoad(device, m))
+        sites[m.meter_id] = MeterSite(bus.url, TruthLoad(device, m))
     return sites
 
 

@@ -19,6 +19,7 @@ from bench.devices.protocol import Meter
 from bench.emulator.mqtt_fleet import MqttEmulatedMeter, MqttFleet
 from bench.emulator.profile import Profile
 from bench.errors import ConfigError, TransportError
+from bench.rig.emulated import TruthLoad
 from bench.rig.kinds import MeterSite, SimTime
 from bench.transport.link import handshake_or_close
 from bench.transport.mosquitto import Mosquitto
@@ -28,30 +29,6 @@ ONLINE_TIMEOUT_S = 15.0
 
 _HUBS: dict[str, MqttHub] = {}
 _HUBS_LOCK = threading.Lock()
-
-
-class MqttLoad:
-    """Load control of an emulated MQTT meter."""
-
-    def __init__(self, meter: MqttEmulatedMeter, configured: MeterConfig) -> None:
-        self._meter = meter
-        self._profile = meter.physics.profile
-        self._power_w = configured.power_w
-
-    def true_power_w(self) -> float:
-        """The load's power, 0 while the relay is open."""
-        return self._meter.power_w if self._meter.relay_closed else 0.0
-
-    def set_power(self, power_w: float) -> None:
-        """Hold a constant power."""
-        self._meter.set_power(power_w)
-
-    def scale(self, factor: float) -> None:
-        """Scale the configured profile (or constant power)."""
-        if self._profile is not None:
-            self._meter.set_profile(self._profile.scaled(factor))
-        else:
-            self._meter.set_power(self._power_w * factor)
 
 
 @contextlib.contextmanager
@@ -100,7 +77,7 @@ def start_mqtt(
     hub = MqttHub(broker, cfg.topic_prefix, client_id=f"gridbench-bench-{cfg.topic_prefix}")
     stack.enter_context(hub)
     stack.enter_context(registered_hub(hub))
-    loads: dict[str, MqttLoad] = {}
+    loads: dict[str, TruthLoad] = {}
     if cfg.emulate:
         emulated = []
         for i, m in enumerate(meters):
@@ -113,7 +90,7 @@ def start_mqtt(
                 seed=bench.seed + i,
             )
             emulated.append(em)
-            loads[m.meter_id] = MqttLoad(em, m)
+            loads[m.meter_id] = TruthLoad(em, m)
         stack.enter_context(
             MqttFleet(
                 emulated,

@@ -65,9 +65,12 @@ def topic(prefix: str, meter_id: str, leaf: str) -> str:
     return f"{prefix}/meters/{meter_id}/{leaf}"
 
 
-def new_client(broker: Broker, client_id: str, *, clean: bool) -> mqtt.Client:
-    """A paho client for ``broker`` (MQTT 3.1.1; clean session as asked), not connected."""
-    client = mqtt.Client(
+def new_client(
+    broker: Broker, client_id: str, *, clean: bool, cls: type[mqtt.Client] = mqtt.Client
+) -> mqtt.Client:
+    """A paho client (``cls``) for ``broker`` (MQTT 3.1.1; clean session as asked), not
+    connected."""
+    client = cls(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id,
         clean_session=clean,

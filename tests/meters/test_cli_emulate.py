@@ -57,3 +57,15 @@ def test_emulate_starts_the_emulated_meters_of_a_config(
     assert args.func(args) == 0
     ports = json.loads(capsys.readouterr().out)
     assert sorted(ports) == ["campus-a", "home-2", "prosumer-1"]  # only the emulated ones
+
+
+def test_link_faults_strike_the_meters_on_ptys(capsys: pytest.CaptureFixture[str]) -> None:
+    faults = ["reboot_every_s=0.2", "unplug_every_s=0.3", "unplug_s=0.1"]
+    faults += ["stall_every_s=0.3", "stall_s=0.1"]
+    argv = ["emulate", "--meters", "2", "--power-w", "100", "--duration", "2", "--json"]
+    args = parse(argv + [a for f in faults for a in ("--fault", f)])
+    assert args.func(args) == 0
+    fired = [line.split() for line in capsys.readouterr().err.splitlines() if "fault:" in line]
+    assert {(f[1], f[2]) for f in fired} == {
+        (m, k) for m in ("meter-1", "meter-2") for k in ("reboot", "unplug", "stall")
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -71,3 +72,63 @@ def test_the_mqtt_benchmark_step_counts_every_reading(broker: Mosquitto) -> None
     assert step["meter_hz"] == pytest.approx(2.0, rel=0.2)
     assert 0 < step["p99_latency_ms"] < 5000
     assert keeps_up(step) == (step["p99_latency_ms"] <= 500)
+
+
+@pytest.mark.slow
+def test_emulate_run_injects_link_faults_over_the_broker(broker: Mosquitto) -> None:
+    """``--fault``: drops are gaps in seq, each reboot a boot count the bench sees, an
+    unplug the meter's last will (what the processes log is the oracle)."""
+    readings: dict[str, list[tuple[int, int]]] = {}
+    statuses: dict[str, list[dict[str, Any]]] = {}
+
+    def listen(meter_id: str, leaf: str, payload: dict[str, Any]) -> None:
+        if leaf == "reading":
+            readings.setdefault(meter_id, []).append((payload["boot_count"], payload["seq"]))
+
+    hub = MqttHub(Broker.from_url(broker.url), prefix="lf")
+    hub.listeners.append(listen)
+    names = [f"meter-{i}" for i in range(1, 5)]
+    with hub:
+        original = hub._on_message
+
+        def on_message(c: Any, u: Any, msg: Any) -> None:  # every status, not the last
+            if msg.topic.endswith("/status"):
+                statuses.setdefault(msg.topic.split("/")[2], []).append(json.loads(msg.payload))
+            original(c, u, msg)
+
+        hub.client.on_message = on_message
+        cmd = [sys.executable, "-m", "gridbench", "emulate", "run", "--mqtt", broker.url]
+        cmd += ["--meters", "4", "--processes", "2", "--prefix", "lf", "--power-w", "100"]
+        cmd += ["--interval", "0.1", "--duration", "12", "--fault", "drop_rate=0.2"]
+        cmd += ["--fault", "reboot_every_s=4", "--fault", "unplug_every_s=4"]
+        cmd += ["--fault", "unplug_s=0.5", "--fault", "stall_every_s=4", "--fault", "stall_s=0.5"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        for n in names:
+            assert hub.wait_status(n, "offline", 10.0)
+    logged = [line.split()[1:3] for line in proc.stderr.splitlines() if line.startswith("fault:")]
+    assert {kind for _, kind in logged} == {"reboot", "unplug", "stall"}
+    lost_total = gaps = 0
+    for n in names:
+        reboots = sum(1 for m, k in logged if m == n and k == "reboot")
+        unplugs = sum(1 for m, k in logged if m == n and k == "unplug")
+        boots = sorted({s["boot_count"] for s in statuses[n] if s["state"] == "online"})
+        assert boots == list(range(boots[0], boots[0] + reboots + 1)), (n, boots, reboots)
+        # an unplug while the meter is still connecting has no will to fire
+        lost = sum(1 for s in statuses[n] if s.get("reason") == "lost")
+        assert lost <= unplugs
+        lost_total += lost
+        assert statuses[n][-1] == {"state": "offline", "reason": "stopped"}
+        for seqs in _per_boot(readings[n]).values():
+            first = list(dict.fromkeys(seqs))  # QoS 1 resends what an unplug left unacked
+            assert first == sorted(first)  # in order within a boot
+            gaps += first[-1] - len(first)
+    assert lost_total > 0
+    assert gaps > 0  # 20 % of the readings dropped
+
+
+def _per_boot(readings: list[tuple[int, int]]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for boot, seq in readings:
+        out.setdefault(boot, []).append(seq)
+    return out

@@ -117,14 +117,14 @@ def test_the_last_will_marks_a_vanished_meter_offline_at_once(broker: Mosquitto)
         driver = handshake_or_close(link, FirmataMeter(link, timeout_s=2.0))
         assert driver.read().power_w == pytest.approx(500.0)
         t0 = time.monotonic()
-        fleet.unplug("lw-1")
+        fleet.meters["lw-1"].unplug()
         assert hub.wait_status("lw-1", "offline", 5.0)
         lag_s = time.monotonic() - t0
         assert lag_s < 5.0  # the broker saw the socket close: no keep-alive wait
         assert hub.status["lw-1"]["reason"] == "lost"
         with pytest.raises(TransportError, match="offline"):
             driver.read()
-        fleet.replug("lw-1")
+        fleet.meters["lw-1"].replug()
         assert hub.wait_status("lw-1", "online", 10.0)
         assert driver.read().power_w == pytest.approx(500.0)
 
@@ -175,3 +175,43 @@ def test_a_missing_mosquitto_says_how_to_install_it(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(mosquitto.shutil, "which", lambda *a, **k: None)
     with pytest.raises(ToolMissingError, match="apt-get install mosquitto"):
         Mosquitto()
+
+
+def test_reboot_stall_and_unplug_over_the_broker(broker: Mosquitto) -> None:
+    """The link faults of ``emulate run --mqtt``, as the bench sees them: a reboot is a new
+    boot count and readings from seq 1; a stall is silence with the meter online; an
+    unplug is its last will, then online again by itself after ``down_s``."""
+    address = Broker.from_url(broker.url)
+    readings: list[tuple[float, dict[str, Any]]] = []
+    meter = MqttEmulatedMeter("lf-1", power_w=100.0)
+    hub = MqttHub(address, prefix="lf")
+    hub.listeners.append(
+        lambda mid, leaf, p: readings.append((time.monotonic(), p)) if leaf == "reading" else None
+    )
+    with hub, MqttFleet([meter], address, prefix="lf", reading_interval_s=0.05):
+        assert hub.wait_status("lf-1", "online", 10.0)
+        assert _wait(lambda: len(readings) >= 5, 10.0)
+        boot = hub.status["lf-1"]["boot_count"]
+
+        meter.reboot()
+        assert _wait(lambda: hub.status["lf-1"].get("boot_count") == boot + 1, 10.0)
+        assert _wait(lambda: readings[-1][1]["boot_count"] == boot + 1, 10.0)
+        after = [p["seq"] for _, p in readings if p["boot_count"] == boot + 1]
+        assert after[0] == 1 and after == list(range(1, len(after) + 1))
+
+        n = len(readings)
+        meter.stall(1.0)
+        t_stall = time.time()  # the meter stamps each reading as it makes it
+        time.sleep(1.0)
+        assert hub.online("lf-1")  # a stalled meter is still connected
+        assert _wait(lambda: len(readings) > n + 3, 10.0)
+        during = [p for _, p in readings[n:] if t_stall < p["sent_unix_s"] < t_stall + 0.9]
+        assert during == []
+        meter.unplug(down_s=1.0)
+        assert hub.wait_status("lf-1", "offline", 5.0)
+        assert hub.status["lf-1"]["reason"] == "lost"
+        assert hub.wait_status("lf-1", "online", 10.0)  # back by itself
+        n = len(readings)
+        assert _wait(lambda: len(readings) > n + 3, 10.0)
+    seqs = [p["seq"] for _, p in readings if p["boot_count"] == boot + 1]
+    assert seqs == list(range(1, len(seqs) + 1))  # stalls and unplugs lose no seq

@@ -27,7 +27,7 @@ def mqtt_meter(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
     with broker:
         address = Broker.from_url(broker.url)
         meter = MqttEmulatedMeter("conf-1", factory_front_end=True)
-        with MqttHub(address) as hub, MqttFleet([meter], address) as fleet:
+        with MqttHub(address) as hub, MqttFleet([meter], address):
             assert hub.wait_status("conf-1", "online", 10.0)
             config = MeterConfig("conf-1", kind="mqtt")
             with registered_hub(hub):
@@ -38,7 +38,7 @@ def mqtt_meter(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
                     driver,
                     meter,
                     frozenset({"truth", "wire", "reboot"}),
-                    reboot=lambda: fleet.reboot("conf-1"),
+                    reboot=meter.reboot,
                 )
             finally:
                 driver.close()
