@@ -67,6 +67,7 @@ def _one(config: Path, runs: Path) -> dict[str, object]:
         "max_abs_unexplained_wh": round(max((abs(u) for u in unexplained), default=0.0), 1),
         "mean_unexplained_wh": round(sum(unexplained) / max(1, len(unexplained)), 2),
         "findings": dict(kinds),
+        "run_findings": [str(f)[:160] for f in summary.get("findings", [])],
         "journal": summary["journal_path"],
     }
 
