@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 _GRIDBENCH = (sys.executable, "-m", "gridbench")
+_FINDING = re.compile(r"^(?:interval (\d+)|[^:]+): (\w+):")
 
 
 def _config_with_tap(source: Path, tap_w: float, folder: Path) -> Path:
@@ -57,8 +58,10 @@ def _one(config: Path, runs: Path) -> dict[str, object]:
     )
     rows = report["intervals"]
     unexplained = [r["unexplained_wh"] for r in rows if r["unexplained_wh"] is not None]
-    kinds = Counter(f["kind"] for f in report["findings"])
-    alarm = [f["interval_id"] for f in report["findings"] if f["kind"] == "cumulative_theft"]
+    # each finding reads "interval N: kind: ..." (or "run: kind: ...")
+    parsed = [_FINDING.match(f) for f in report["findings"]]
+    kinds = Counter(m.group(2) if m else "?" for m in parsed)
+    alarm = [int(m.group(1)) for m in parsed if m and m.group(2) == "cumulative_theft"]
     return {
         "run_exit": run.returncode,
         "cusum_peak_wh": round(report["cusum_peak_wh"] or 0.0, 1),
