@@ -51,7 +51,7 @@ from pricing import Finding
 _TICK_S = 0.05
 ANVIL_STATE = "anvil-state.json"
 """The bench's own Anvil's state, saved beside the journal after every interval."""
-_FINAL_WAIT_S = 2.0  # for meters still late at the run's end
+_FINAL_WAIT_S = 10.0  # for meters still late at the run's end whose link is up
 STATE_SAVE_SHARE = 0.1
 """The most of the run's wall time saving Anvil's state may take: its dump holds every
 block and transaction, so it grows with the run (60 MB after 336 intervals of 41 meters),
