@@ -350,6 +350,9 @@ class RunSummary:
     market_address: str
     escrow_conserved: bool
     audit_clean: bool
+    """No finding in the run's own audit, nor a meter's energy left unaccounted; the
+    energy balance of an interval with a meter late at its boundary waits for the catch-up
+    and is judged in the verdict (the journal replayed)."""
     journal_path: str | None
     attestation: dict[str, dict[str, str]] = field(default_factory=dict)
     """Per meter id: {"attestation": "meter" | "bench", "signer": address}."""

@@ -276,6 +276,7 @@ class _Document:
             generic=GenericConfig(**raw.get("generic", {})) if kind == "generic" else None,
             modbus=ModbusConfig(**raw.get("modbus", {})) if modbus else None,
             allow_default_key=raw["allow_default_key"],
+            accuracy_fraction=raw["accuracy_fraction"],
         )
 
     def scenario(self) -> ScenarioConfig:

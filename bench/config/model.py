@@ -95,6 +95,8 @@ class MeterConfig:
     generic: GenericConfig | None = None
     modbus: ModbusConfig | None = None
     allow_default_key: bool = False
+    accuracy_fraction: float = 0.005
+    """The meter's declared energy accuracy (0.005: class 0.5)."""
 
     @property
     def emulated(self) -> bool:
@@ -434,8 +436,9 @@ class ScenarioConfig:
     def audit_policy(self) -> AuditPolicy:
         """The audit's policy for this scenario.
 
-        The energy balance's relative tolerance is the meters' declared accuracy
-        (``AuditPolicy().tolerance_fraction``). Meters of the kinds in
+        The energy balance's relative tolerance is the meters' declared accuracy (the
+        least accurate meter's ``accuracy_fraction``, of the energy injected). Meters of
+        the kinds in
         ``METER_TIME_KINDS`` are cut on their own clock; any other meter is cut by the
         host time its readings arrived, uncertain by about
         ``READING_TIME_UNCERTAINTY_S``, which an accelerated clock multiplies by
@@ -446,5 +449,9 @@ class ScenarioConfig:
         timing = self.speed * READING_TIME_UNCERTAINTY_S / self.market_interval_s * by_arrival
         return AuditPolicy(
             loss_fraction=self.market.loss_fraction,
-            tolerance_fraction=AuditPolicy().tolerance_fraction + timing,
+            tolerance_fraction=max(
+                (m.accuracy_fraction for m in self.bench.meters),
+                default=AuditPolicy().tolerance_fraction,
+            )
+            + timing,
         )

@@ -192,6 +192,16 @@ METERS = Table(
             -MAX_POWER_W,
             MAX_POWER_W,
         ),
+        Key(
+            "accuracy_fraction",
+            "float",
+            0.005,
+            "the meter's declared energy accuracy (class 0.5: 0.005, class 1: 0.01); the "
+            "energy balance's tolerance is the least accurate meter's, of the energy injected",
+            "",
+            0.0,
+            0.1,
+        ),
     ),
     tables=(FAULTS, GENERIC, MODBUS),
     array=True,

@@ -15,8 +15,10 @@ meter with no reading after the boundary yet (late, or out) is cut at its last r
 and the boundary is kept *pending*; when its readings cover the boundary, the energy it
 consumed before the boundary comes out as a :class:`CatchUp` for that interval. Across
 a gap between readings longer than ``max_gap_s`` the counters cannot say when the energy
-was consumed: it comes out as one catch-up for the gap (``interval_id`` None). Nothing
-is dropped: the history is kept back to the oldest boundary still pending.
+was consumed: it comes out as a catch-up for the gap (``interval_id`` None), pro rata up
+to the last boundary cut, and one more for each boundary cut inside the gap after that
+(a bench fallen behind cuts boundaries the meter's clock has long passed). Nothing is
+dropped: the history is kept back to the oldest boundary still pending.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ class _Meter:
     mark_import_wh: float = 0.0
     mark_export_wh: float = 0.0
     pending: list[tuple[int | None, float]] = field(default_factory=list)
-    gaps_done: set[float] = field(default_factory=set)
+    # long gaps already attributed: the reading opening the gap → up to when
+    gaps_done: dict[float, float] = field(default_factory=dict)
 
 
 class BoundaryCounters:
@@ -188,31 +191,51 @@ class BoundaryCounters:
                 self._move_mark(meter, imp, exp)
                 if t_s <= start:
                     return 0.0, 0.0
-            if times[i - 1] not in meter.gaps_done:
-                meter.gaps_done.add(times[i - 1])
-                # up to the last boundary cut (pro rata): what follows it belongs to the
-                # next interval, or, at the run's end, to no interval of the run
-                to_t_s, end_imp, end_exp = times[i], meter.import_wh[i], meter.export_wh[i]
-                last = self._last_cut_t_s
-                if last is not None and last < to_t_s:
-                    f = (last - times[i - 1]) / (to_t_s - times[i - 1])
-                    end_imp = meter.import_wh[i - 1] + (end_imp - meter.import_wh[i - 1]) * f
-                    end_exp = meter.export_wh[i - 1] + (end_exp - meter.export_wh[i - 1]) * f
-                    to_t_s = last
-                gap_imp = end_imp - max(imp, meter.mark_import_wh)
-                gap_exp = end_exp - max(exp, meter.mark_export_wh)
-                out = self._move_mark(meter, imp, exp)
-                from_t_s = times[i - 1] if start is None else max(times[i - 1], start)
-                self._catch_ups.append(
-                    CatchUp(meter_id, None, from_t_s, to_t_s, max(gap_imp, 0), max(gap_exp, 0))
-                )
-                self._move_mark(meter, end_imp, end_exp)
-                return out
+            if times[i - 1] in meter.gaps_done:
+                return self._later_in_gap(meter_id, meter, i, t_s)
+            # up to the last boundary cut (pro rata): what follows it belongs to the next
+            # interval, or, at the run's end, to no interval of the run
+            to_t_s, end_imp, end_exp = times[i], meter.import_wh[i], meter.export_wh[i]
+            last = self._last_cut_t_s
+            if last is not None and last < to_t_s:
+                f = (last - times[i - 1]) / (to_t_s - times[i - 1])
+                end_imp = meter.import_wh[i - 1] + (end_imp - meter.import_wh[i - 1]) * f
+                end_exp = meter.export_wh[i - 1] + (end_exp - meter.export_wh[i - 1]) * f
+                to_t_s = last
+            meter.gaps_done[times[i - 1]] = to_t_s
+            gap_imp = end_imp - max(imp, meter.mark_import_wh)
+            gap_exp = end_exp - max(exp, meter.mark_export_wh)
+            out = self._move_mark(meter, imp, exp)
+            from_t_s = times[i - 1] if start is None else max(times[i - 1], start)
+            self._catch_ups.append(
+                CatchUp(meter_id, None, from_t_s, to_t_s, max(gap_imp, 0), max(gap_exp, 0))
+            )
+            self._move_mark(meter, end_imp, end_exp)
+            return out
         else:
             f = (t_s - times[i - 1]) / (times[i] - times[i - 1])
             imp = meter.import_wh[i - 1] + (meter.import_wh[i] - meter.import_wh[i - 1]) * f
             exp = meter.export_wh[i - 1] + (meter.export_wh[i] - meter.export_wh[i - 1]) * f
         return self._move_mark(meter, imp, exp)
+
+    def _later_in_gap(
+        self, meter_id: str, meter: _Meter, i: int, t_s: float
+    ) -> tuple[float, float]:
+        """A boundary cut inside a long gap already attributed up to an earlier instant
+        (the reading after the gap arrived before the bench cut this boundary: it fell
+        behind): the gap's energy from there to ``t_s`` (pro rata) is a catch-up of the
+        outage too, not the interval's, and none of it is lost at the run's end."""
+        times = meter.times_s
+        done_t_s = meter.gaps_done[times[i - 1]]
+        if t_s > done_t_s:
+            f = (t_s - times[i - 1]) / (times[i] - times[i - 1])
+            imp = meter.import_wh[i - 1] + (meter.import_wh[i] - meter.import_wh[i - 1]) * f
+            exp = meter.export_wh[i - 1] + (meter.export_wh[i] - meter.export_wh[i - 1]) * f
+            gap_imp, gap_exp = self._move_mark(meter, imp, exp)
+            if gap_imp > 0 or gap_exp > 0:
+                self._catch_ups.append(CatchUp(meter_id, None, done_t_s, t_s, gap_imp, gap_exp))
+            meter.gaps_done[times[i - 1]] = t_s
+        return 0.0, 0.0
 
     @staticmethod
     def _move_mark(meter: _Meter, imp: float, exp: float) -> tuple[float, float]:
@@ -229,4 +252,4 @@ class BoundaryCounters:
         i = max(0, bisect_left(meter.times_s, keep_from) - 1)
         if i:
             del meter.times_s[:i], meter.import_wh[:i], meter.export_wh[:i]
-            meter.gaps_done = {t for t in meter.gaps_done if t >= meter.times_s[0]}
+            meter.gaps_done = {t: u for t, u in meter.gaps_done.items() if t >= meter.times_s[0]}

@@ -282,11 +282,15 @@ class MeterFleet:
         return out
 
     def finish(self, wait_s: float = 0.0) -> list[MeterLate | EnergyCatchUp | EnergyUnaccounted]:
-        """At the end of the run: wait up to ``wait_s`` for meters with pending energy,
-        then report what is still not attributed (and meters that never reported)."""
+        """At the end of the run: wait up to ``wait_s`` for meters with pending energy
+        whose link is up (a starved host delivers their readings late; a meter that is out
+        or never reported holds nothing up), then report what is still not attributed
+        (and meters that never reported)."""
         deadline = time.monotonic() + wait_s
         self.drain()
-        while self._counters.pending() and time.monotonic() < deadline:
+        while time.monotonic() < deadline and any(
+            m not in self._down for m in self._counters.pending()
+        ):
             time.sleep(0.01)
             self.drain()
         events = self.energy_events()

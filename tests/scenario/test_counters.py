@@ -134,3 +134,24 @@ def test_an_outage_over_the_run_start_brings_only_its_share_after_the_start() ->
     # 10 Wh/s over the outage: after the start (1) and up to the last cut (3), pro rata
     assert (gap.from_t_s, gap.to_t_s, gap.import_wh) == (1.0, 3.0, pytest.approx(20.0))
     assert [c[0] for c in cuts] == pytest.approx([0.0, 0.0, 20.0])
+
+
+def test_boundaries_cut_inside_an_outage_after_its_end_arrived_are_caught_up_not_lost() -> None:
+    # out from 0.5 to 4.5 (10 Wh/s meanwhile, 45 Wh); the readings after the outage
+    # arrive before the bench, fallen behind, cuts the boundaries at 2 and 3 inside it,
+    # and 3 is the run's last: the oracle is the counter's straight line across the gap,
+    # 5 + 45 × (3 − 0.5) / 4 Wh at t = 3, every Wh of it in a cut or a catch-up
+    counters = BoundaryCounters(max_gap_s=1.0)
+    _readings(counters, [(0.0, 0.0), (0.5, 5.0)])
+    counters.cut("m", 0.0, None)
+    cuts = [counters.cut("m", 1.0, 1)]  # late: pending
+    _readings(counters, [(4.5, 50.0), (5.0, 55.0)])
+    cuts += [counters.cut("m", float(t), t) for t in (2, 3)]
+    gaps = counters.take_catch_ups()
+    assert [c[0] for c in cuts] == pytest.approx([5.0, 0.0, 0.0])  # none traded as metered
+    assert all(c.interval_id is None for c in gaps)  # the outage's: placed by the report
+    assert [(c.from_t_s, c.to_t_s) for c in gaps] == [(0.5, 1.0), (1.0, 2.0), (2.0, 3.0)]
+    assert [c.import_wh for c in gaps] == pytest.approx([45 * 0.5 / 4, 45 / 4, 45 / 4])
+    total_wh = sum(c[0] for c in cuts) + sum(c.import_wh for c in gaps)
+    assert total_wh == pytest.approx(5.0 + 45.0 * 2.5 / 4)
+    assert counters.cut("m", 5.0, 4) == pytest.approx((55.0 - total_wh, 0.0))

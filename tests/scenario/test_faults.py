@@ -136,7 +136,11 @@ def _at_sim(worker: ScenarioWorker, sim_s: float, stop: threading.Event) -> bool
     return False
 
 
-@pytest.mark.slow  # fails on a loaded machine (all meters drop out at once): see CHANGELOG
+# slow (2-2.5 min at load 17-25) and still failing on a loaded machine: the worker falls
+# tens of real seconds behind at 3600x, a meter's readings stop for simulated hours
+# across the run's last boundary, and the outage's energy is placed pro rata, which the
+# counters' 10 %/h drift (power x19 over the run) makes 1.4 % too much (see CHANGELOG)
+@pytest.mark.slow
 def test_journaled_energy_equals_the_meters_truth_under_every_fault(tmp_path: Path) -> None:
     faults = {
         m: Faults(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.errors import ConfigError
 from bench.rig import feeder_power_w
 from bench.scenario.agents import MeteredEnergy
 from pricing import AuditPolicy, Clearing, IntervalRecord, audit
@@ -101,3 +102,32 @@ def test_the_emulated_feeder_counts_the_true_flow_through_a_ramp_and_a_step_when
     got_wh = (imp - start_imp) - (exp - start_exp)
     # the step's own second is split by the trapezoid: ≤ 3 kW·0.5 s
     assert got_wh == pytest.approx(want_wh, abs=0.5)
+
+
+def test_the_balance_tolerance_is_the_least_accurate_meters_declared_accuracy() -> None:
+    import tomllib
+
+    from bench.config import parse_scenario
+
+    def policy(accuracies: list[float | None]) -> AuditPolicy:
+        text = "".join(
+            f'[[meters]]\nid = "m{i}"\nkind = "emulated"\n'
+            + ("" if a is None else f"accuracy_fraction = {a}\n")
+            + f'[[participants]]\nname = "p{i}"\nmeter = "m{i}"\n'
+            for i, a in enumerate(accuracies)
+        )
+        return parse_scenario(tomllib.loads(text)).audit_policy
+
+    assert policy([None, None]).tolerance_fraction == 0.005  # class 0.5 by default
+    assert policy([None, 0.01]).tolerance_fraction == 0.01  # one class 1 meter widens it
+    assert policy([0.002, 0.002]).tolerance_fraction == 0.002  # class 0.2 meters narrow it
+    # 0.8 % of 10 kWh injected unexplained: beyond class 0.5 meters, within class 1
+    metered = [MeteredEnergy("pv", 0.0, 10_000.0), MeteredEnergy("load", 9_720.0, 0.0)]
+    record = IntervalRecord(1, metered, Clearing(None, 0, ()), [], feeder_import_wh=0.0)
+    for accuracies, flagged in (([0.005], True), ([0.01], False)):
+        found = policy(accuracies)
+        (balance,) = audit([record], AuditPolicy(0.02, 0.0, found.tolerance_fraction)).balances
+        assert balance.unexplained_wh == pytest.approx(80.0) and balance.flagged == flagged
+    bad = '[[meters]]\nid = "m"\nkind = "emulated"\naccuracy_fraction = nan\n'
+    with pytest.raises(ConfigError, match="accuracy_fraction"):
+        parse_scenario(tomllib.loads(bad + '[[participants]]\nname = "p"\nmeter = "m"\n'))

@@ -13,6 +13,7 @@ import itertools
 import math
 import queue
 import random
+import threading
 import time
 import tomllib
 from collections.abc import Callable
@@ -22,7 +23,8 @@ import numpy as np
 import pytest
 
 from bench.config import parse_scenario
-from bench.devices import MeterPoller, Reading
+from bench.devices import MeterOutage, MeterPoller, Reading
+from bench.events import EnergyCatchUp, EnergyUnaccounted
 from bench.rig import Rig
 from bench.scenario.clock import SimClock
 from bench.scenario.fleet import MeterFleet
@@ -219,3 +221,33 @@ def test_a_pause_before_the_first_boundary_is_no_gap_in_the_meters_readings() ->
         clock.real_time_of(t0_s + interval_s), wait_s=0.0, interval_id=1
     )
     assert energy["p"].import_wh == pytest.approx(power_w * interval_s / 3600, abs=0.5)
+
+
+def test_the_run_waits_at_its_end_for_a_late_meter_whose_link_is_up_not_for_one_out() -> None:
+    # the last boundary is cut with the meter's readings behind it (a starved host); they
+    # arrive 3 s later: its energy up to the boundary is caught up, not unaccounted
+    clock = SimClock(speed=SPEED)
+    q: queue.Queue[Any] = queue.Queue()
+    fleet = _fleet(clock, q)
+    start = clock.real_time_of(0.0)
+    for k in range(10):
+        q.put(_reading(k, k * READING_SIM_S, start + k * 0.05))
+    fleet.interval_energy(start, wait_s=0.0)
+    boundary_s = 10 * READING_SIM_S
+    fleet.interval_energy(clock.real_time_of(boundary_s), wait_s=0.0, interval_id=1)
+    after = _reading(10, boundary_s + READING_SIM_S, time.monotonic() + 3.0)
+    late = threading.Timer(3.0, q.put, [after])
+    late.start()
+    events = fleet.finish(wait_s=30.0)
+    late.join()
+    (catch_up,) = [e for e in events if isinstance(e, EnergyCatchUp)]
+    assert catch_up.interval_id == 1 and not any(isinstance(e, EnergyUnaccounted) for e in events)
+    true_wh = _energy_wh(boundary_s) - _energy_wh(9 * READING_SIM_S)
+    assert catch_up.import_wh == pytest.approx(true_wh, abs=INTERPOLATION_WH)
+    # a meter that is out holds nothing up: reported unaccounted at once
+    fleet.interval_energy(clock.real_time_of(3 * boundary_s), wait_s=0.0, interval_id=2)
+    q.put(MeterOutage("pty", "m", time.monotonic(), "unplugged"))
+    began = time.monotonic()
+    events = fleet.finish(wait_s=30.0)
+    assert time.monotonic() - began < 15.0
+    assert [e.meter_id for e in events if isinstance(e, EnergyUnaccounted)] == ["m"]

@@ -24,7 +24,8 @@ from bench.events import (
 from bench.scenario.agents import Agent
 from bench.scenario.procedure import IntervalProcedure
 from bench.scenario.settlement import ChainSession
-from bench.scenario.worker import ScenarioWorker
+from bench.scenario.worker import ScenarioWorker, in_run_clean
+from pricing import Finding
 
 pytestmark = pytest.mark.chain
 
@@ -137,3 +138,16 @@ def test_pause_stops_simulated_time_and_resume_carries_on(tmp_path: Path) -> Non
         ("roof", LinkState.ONLINE),
         ("flat", LinkState.ONLINE),
     }
+
+
+def test_a_late_meters_interval_balance_is_left_to_the_verdict_and_nothing_else() -> None:
+    """An interval cut with a meter late is off balance by the energy its catch-up brings
+    later (the replay balances the two together, tests/report/test_catch_ups.py); every
+    other finding, and an imbalance of an interval without a late meter, fails the run."""
+    imbalance = Finding(22, "energy_imbalance", "209.9 Wh missing", amount=209.9)
+    assert in_run_clean([imbalance], late_intervals={22})
+    assert not in_run_clean([imbalance], late_intervals={14})
+    assert not in_run_clean([imbalance], late_intervals=set())
+    overcharge = Finding(22, "overcharge", "settled 10 wei over energy × price", amount=10)
+    assert not in_run_clean([imbalance, overcharge], late_intervals={22})
+    assert in_run_clean([], late_intervals=set())
