@@ -122,6 +122,18 @@ class BoundaryCounters:
             )
         )
 
+    def held_until(self, meter_id: str, t_s: float) -> None:
+        """The meter's counters stood still from its last reading up to ``t_s`` (its
+        clock was held): a point there with the same counters. A reading taken in the
+        hold that arrives later supersedes it with the same counters."""
+        meter = self._meters.get(meter_id)
+        if meter is None or not meter.times_s or meter.times_s[-1] >= t_s:
+            return
+        meter.times_s.append(t_s)
+        meter.import_wh.append(meter.import_wh[-1])
+        meter.export_wh.append(meter.export_wh[-1])
+        self._resolve(meter_id, meter)
+
     def seen_after(self, meter_id: str, t_s: float) -> bool:
         """True once the meter has reported at or after ``t_s``."""
         meter = self._meters.get(meter_id)

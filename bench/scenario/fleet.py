@@ -41,6 +41,8 @@ from bench.scenario.counters import BoundaryCounters, CatchUp
 
 # kinds whose counters start at 0 when the rig starts them
 _ZERO_START_KINDS = frozenset({"emulated", "simavr", "fake"})
+_SCENARIO_CLOCK_KINDS = frozenset({"emulated", "fake"})
+"""Kinds whose energy integrates on the scenario's clock: a pause holds their counters."""
 
 StatusSink = Callable[[float, str, str], None]
 T = TypeVar("T")
@@ -379,6 +381,16 @@ class MeterFleet:
     def kind(self, meter_id: str) -> str:
         """The meter's kind (firmata, generic, emulated, simavr, fake)."""
         return self._rig.kind(meter_id)
+
+    def clock_held_until(self, t_s: float) -> None:
+        """The scenario clock was held up to host instant ``t_s`` (commissioning, a pause):
+        the meters that integrate on it held their counters until then. Without that
+        point a cut just after the resume would spread the energy taken between the
+        resume and the next reading back over the hold (a fake's or an emulator's readings
+        taken in the hold are placed at the host instant they were read)."""
+        for meter_id in self._metered_ids():
+            if self.kind(meter_id) in _SCENARIO_CLOCK_KINDS:
+                self._counters.held_until(meter_id, t_s)
 
     def counts_from_zero(self, meter_id: str) -> bool:
         """True for a meter the rig starts itself with its counters at 0 (emulated,

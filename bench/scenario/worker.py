@@ -288,7 +288,7 @@ class ScenarioWorker:
             if chain.node is not None and run_dir is not None:  # a dead Anvil comes back
                 stack.enter_context(_pid_file(chain.node, run_dir / ANVIL_PID))
                 chain.node.supervise(run_dir / ANVIL_STATE, self._notes.put)
-            clock.resume()
+            _resume(clock, fleet)
             begin_s = clock.now_s()
             t0_s = chain.origin_s = begin_s - skipped_s  # where interval 1 started
             supply = SupplyPoints(
@@ -544,7 +544,7 @@ class ScenarioWorker:
             self._emit(WorkerStatus(clock.now_s(), WorkerState.PAUSED))
             while not self._running.wait(_TICK_S):
                 self._forward(clock, fleet, sessions)
-            clock.resume()
+            _resume(clock, fleet)
             if not self._stop.is_set():
                 self._emit(WorkerStatus(clock.now_s(), WorkerState.RUNNING))
         return not self._stop.is_set()
@@ -608,6 +608,13 @@ def _outage_energy(
             )
         )
     return events
+
+
+def _resume(clock: SimClock, fleet: MeterFleet) -> None:
+    """Let simulated time run again; the meters on it held their counters until now."""
+    held_s = clock.now_s()
+    clock.resume()
+    fleet.clock_held_until(clock.real_time_of(held_s))
 
 
 def in_run_clean(findings: Iterable[Finding], late_intervals: Set[int]) -> bool:
