@@ -162,8 +162,8 @@ class ChainSession:
     ) -> tuple[list[MeterAttested], MeterSigners | None]:
         """Register ``meters`` (owner -> meter): those in ``own`` (default all) meter-signed
         where their kind signs and they answer, the others attested by the bench; the
-        grid's meter (the feeder) as the market's grid connection. Returns how each one is attested and the signers
-        of the meter-signed ones."""
+        grid's meter (the feeder) as the market's grid connection. Returns how each one
+        is attested and the signers of the meter-signed ones."""
         signed: dict[str, tuple[str, SignedCounters]] = {}
         why: dict[str, str] = {}
         signers = None
