@@ -43,6 +43,12 @@ class BenchResult:
     participants: int
     baseline_trades: int
     gas_per_interval: int
+    floor_noop_tx_per_s: float
+    """No-op transactions sent and mined one at a time per second (the floor)."""
+    trades_per_noop_tx: float
+    """``trades_per_s`` over ``floor_noop_tx_per_s``: trades per no-op round trip."""
+    settle_s_per_noop_tx: float
+    """One 1,000-trade settlement's time in no-op round trips."""
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -83,6 +89,16 @@ def _settle_timed(
     return gas, time.perf_counter() - start, settled
 
 
+def _noop_tx_per_s(market: Market, count: int) -> float:
+    """The floor: no-op transactions (operator to itself, no data) sent and awaited one at
+    a time, per second."""
+    operator = market.operator
+    start = time.perf_counter()
+    for _ in range(count):
+        operator.wait(operator.send(operator.address, b"", gas=21_000))
+    return count / (time.perf_counter() - start)
+
+
 def _transfer_gas(market: Market, trades: Sequence[Trade]) -> float:
     """Mean gas of a plain LabCredit transfer, buyer to seller, per trade."""
     total = 0
@@ -120,11 +136,14 @@ def run_benchmark(url: str, *, quick: bool = False, seed: int = 1) -> BenchResul
         for n, t in enumerate(random_trades(names, baseline_trades, rng))
     ]
     base_gas, base_s, base_done = _settle_timed(market, single)
+    noops = 20 if quick else 100
+    floor_before = _noop_tx_per_s(market, noops // 2)
     batched = [
         signed(random_trades(names, TRADES_PER_INTERVAL, rng), meters.next())
         for _ in range(batches)
     ]
     gas, seconds, done = _settle_timed(market, batched)
+    floor = (floor_before + _noop_tx_per_s(market, noops // 2)) / 2  # around the timed loop
     small_names = names[:SMALL_PARTICIPANTS]
     small = [
         signed(random_trades(small_names, SMALL_TRADES, rng), meters.next(small_names))
@@ -147,6 +166,9 @@ def run_benchmark(url: str, *, quick: bool = False, seed: int = 1) -> BenchResul
         participants=PARTICIPANTS,
         baseline_trades=baseline_trades,
         gas_per_interval=gas // batches,
+        floor_noop_tx_per_s=floor,
+        trades_per_noop_tx=total / seconds / floor,
+        settle_s_per_noop_tx=seconds / batches * floor,
     )
 
 
@@ -183,4 +205,9 @@ def format_table(result: BenchResult) -> str:
             f"{result.erc20_transfer_gas / gas:>8.2f}x{speed}"
         )
     lines.append(f"({result.gas_per_interval:,} gas per 1,000-trade interval)")
+    lines.append(
+        f"floor: {result.floor_noop_tx_per_s:,.0f} no-op tx/s sent and mined one at a time; "
+        f"{result.trades_per_noop_tx:,.0f} trades per no-op round trip, one 1,000-trade "
+        f"settlement takes {result.settle_s_per_noop_tx:.1f} no-op round trips"
+    )
     return "\n".join(lines)

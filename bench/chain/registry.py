@@ -23,6 +23,7 @@ GAS_REGISTER = 500_000
 STATUS_NAMES = ("unregistered", "active", "retired")
 KIND_METER, KIND_BENCH = 1, 2
 KIND_NAMES = {KIND_METER: "meter-signed", KIND_BENCH: "attested by bench"}
+MAX_LOSS_ALLOWANCE_BP = 1000  # GridMarket.MAX_LOSS_ALLOWANCE_BP: 10 %
 DEFAULT_RATED_POWER_W = (
     1_000_000_000  # bench-attested meters: a bound on absurd counters, not a rating
 )
@@ -89,9 +90,13 @@ class MeterRegistry:
         signer: str | None = None,
         commissioning: SignedCounters | None = None,
         rated_power_w: int = DEFAULT_RATED_POWER_W,
+        grid_loss_allowance_bp: int | None = None,
     ) -> list[tuple[Wallet, str]]:
         """Register ``meter`` to ``owner`` unless already so (sent, not awaited). Without
-        ``signer`` and ``commissioning`` the bench attests it from counters (0, 0)."""
+        ``signer`` and ``commissioning`` the bench attests it from counters (0, 0). With
+        ``grid_loss_allowance_bp`` it is the market's grid connection (``owner`` the city
+        grid): its import backs the grid's sales, its export plus that allowance (basis
+        points) of all energy injected the grid's purchases."""
         owner_address = self.accounts.wallet(owner).address
         self._meter_of[owner] = meter
         state = self.market.functions.meters(meter_id_bytes32(meter)).call()
@@ -108,17 +113,19 @@ class MeterRegistry:
             commissioning = self.attestor.sign(meter, 0, 0, 0)
         else:
             kind = KIND_METER
-        data = encode_call(
-            self.market,
-            "registerMeter",
-            meter_id_bytes32(meter),
-            owner_address,
-            signer,
-            kind,
-            rated_power_w,
-            location,
-            counters_tuple(commissioning),
-        )
+        head = (meter_id_bytes32(meter), owner_address, signer, kind, rated_power_w)
+        tail = (location, counters_tuple(commissioning))
+        if grid_loss_allowance_bp is None:
+            data = encode_call(self.market, "registerMeter", *head, *tail)
+        else:
+            if not 0 <= grid_loss_allowance_bp <= MAX_LOSS_ALLOWANCE_BP:
+                raise ChainError(
+                    f"the grid meter {meter}'s loss allowance {grid_loss_allowance_bp} bp is "
+                    f"outside 0-{MAX_LOSS_ALLOWANCE_BP}: lower [market] loss_fraction"
+                )
+            data = encode_call(
+                self.market, "registerGridMeter", *head, grid_loss_allowance_bp, *tail
+            )
         operator = self.accounts.operator
         return [(operator, operator.send(self.market.address, data, gas=GAS_REGISTER))]
 

@@ -69,7 +69,6 @@ class IntervalProcedure:
         # to one reading period of error each (simulated Wh per W of step)
         self._step_wh_per_w = 2.0 * config.bench.reading_interval_s * config.speed / 3600.0
         self._step_allowance_wh = 0.0
-        self._loss_fraction = config.market.loss_fraction
         self._utility = config.market.mechanism == "utility"
 
     def start_hour(self, interval_id: int) -> float:
@@ -119,12 +118,10 @@ class IntervalProcedure:
         to_settle: Mapping[str, MeteredEnergy] = metered
         if grid_participant is not None and feeder_wh is not None:
             grid = GridFlow(grid_participant, *feeder_wh)
-            # the grid's own counters: what it delivered into the feeder and what it took
-            # from the microgrid, the feeder's export plus the expected line losses on the
-            # way (the grid buys the surplus as metered at the sellers' meters)
-            injected_wh = sum(m.export_wh for m in metered.values()) + feeder_wh[0] - feeder_wh[1]
-            losses_wh = self._loss_fraction * max(injected_wh, 0.0)
-            counters = MeteredEnergy(grid_participant, feeder_wh[1] + losses_wh, feeder_wh[0])
+            # the grid's meter is the feeder: the market reads its counters reversed and
+            # allows the expected line losses (the grid buys the surplus as metered at the
+            # sellers' meters); a bench-attested feeder is attested as it metered
+            counters = MeteredEnergy(grid_participant, *feeder_wh)
             if self._utility:  # no local market: the utility takes and delivers at each meter
                 counters = MeteredEnergy(
                     grid_participant,

@@ -11,6 +11,7 @@ from bench.attestation import SignedCounters
 from bench.chain import Anvil, Market, Settlement
 from bench.chain.deployment import wait_all
 from bench.chain.keys import KeyRing
+from bench.chain.registry import MAX_LOSS_ALLOWANCE_BP
 from bench.config import ScenarioConfig
 from bench.events import MeterAttested, SignedReadingMissing
 from bench.scenario.agents import MeteredEnergy
@@ -19,6 +20,15 @@ from bench.scenario.signing import MeterSigners
 from pricing import Order, Trade
 
 StatusSink = Callable[[float, str, str], None]
+
+
+def grid_allowance_bp(config: ScenarioConfig) -> int:
+    """The grid meter's loss allowance (basis points): the audit's expected line losses
+    plus its tolerance (the meters' accuracy), as a fraction of the energy injected,
+    rounded up, at most the contract's 10 %."""
+    policy = config.audit_policy
+    fraction = policy.loss_fraction + policy.tolerance_fraction
+    return min(MAX_LOSS_ALLOWANCE_BP, math.ceil(round(fraction * 10_000, 6)))
 
 
 class ChainSession:
@@ -44,6 +54,9 @@ class ChainSession:
         self._net_change_wei: dict[str, int] = dict.fromkeys(participants, 0)
         self._signers: MeterSigners | None = None
         self.bench_only: set[str] = set()
+        """Meters the bench attests whatever their kind (the utility's summed counters)."""
+        self.grid_meter: tuple[str, int] | None = None
+        """(meter id, loss allowance in basis points) of the grid connection, if any."""
         self._settled_time_s = 0
         self.origin_s = 0.0
         """Simulated instant interval 1 starts: bench-attested readings are timed from it."""
@@ -83,8 +96,11 @@ class ChainSession:
             status(0.0, "info", f"market {market.address} deployed; {len(names)} wallets funded")
             session = cls(market, url, names, meters, config.market_interval_s)
             session.node = None if config.chain_url else node
-            # the grid's energy is the feeder's, reversed: always attested by the bench
-            session.bench_only = {meters[config.grid.participant]} if config.grid else set()
+            if config.grid is not None and config.market.mechanism == "utility":
+                # the utility trades at every meter: its counters are their sum, unsigned
+                session.bench_only = {meters[config.grid.participant]}
+            elif config.grid is not None:  # the feeder's counters back the grid's trades
+                session.grid_meter = (meters[config.grid.participant], grid_allowance_bp(config))
             yield session
 
     @classmethod
@@ -145,8 +161,9 @@ class ChainSession:
         own: Mapping[str, str] | None = None,
     ) -> tuple[list[MeterAttested], MeterSigners | None]:
         """Register ``meters`` (owner -> meter): those in ``own`` (default all) meter-signed
-        where their kind signs and they answer, the others attested by the bench. Returns
-        how each one is attested and the signers of the meter-signed ones."""
+        where their kind signs and they answer, the others attested by the bench; the
+        grid's meter (the feeder) as the market's grid connection. Returns how each one
+        is attested and the signers of the meter-signed ones."""
         signed: dict[str, tuple[str, SignedCounters]] = {}
         why: dict[str, str] = {}
         signers = None
@@ -157,8 +174,14 @@ class ChainSession:
         pending = []
         for name, meter in meters.items():
             signer, first = signed.get(meter, (None, None))
+            grid = self.grid_meter is not None and self.grid_meter[0] == meter
             pending += registry.send_register(
-                meter, name, f"supply point of {name}", signer=signer, commissioning=first
+                meter,
+                name,
+                "grid connection" if grid else f"supply point of {name}",
+                signer=signer,
+                commissioning=first,
+                grid_loss_allowance_bp=self.grid_meter[1] if grid and self.grid_meter else None,
             )
         wait_all(pending)
         events = []

@@ -66,6 +66,8 @@ contract GridMarket {
     /// @notice Largest batch accepted by settle (trades, participants); see docs/chain.md.
     uint256 public constant MAX_BATCH_TRADES = 8192;
     uint256 public constant MAX_BATCH_PARTICIPANTS = 256;
+    /// @notice Largest line-loss allowance of a grid connection, in basis points (10 %).
+    uint256 public constant MAX_LOSS_ALLOWANCE_BP = 1000;
     /// @notice Longest supply session a consumer may open, in seconds.
     uint256 public constant MAX_SESSION_S = 30 days;
     /// @notice Bytes per participant record of a batch: u32 index, u32 bid energy Wh, u32
@@ -154,6 +156,18 @@ contract GridMarket {
     mapping(uint64 => bytes32) public batchHash;
     uint256 public settledIntervalCount;
 
+    /// @notice The meter at the grid connection (zero for none): its counters are the
+    ///         microgrid's, so they back its owner (the city grid) reversed, its import as
+    ///         the grid's export and its export as the grid's import.
+    bytes32 public gridMeterId;
+    /// @notice The grid buys what the sellers' meters exported, line losses included: each
+    ///         fresh reading's injected energy (a meter's export, the grid meter's import)
+    ///         times this (basis points) is credited to the grid's attested import.
+    uint16 public gridLossAllowanceBp;
+    /// @notice Energy injected (Wh) since the grid meter's registration, from fresh readings:
+    ///         the allowance is credited on this running total, so no rounding accumulates.
+    uint64 public gridInjectedWh;
+
     // --------------------------------------------------------------- events
 
     event OperatorChanged(address indexed previous, address indexed next);
@@ -174,6 +188,7 @@ contract GridMarket {
         uint32 ratedPowerW,
         string location
     );
+    event GridMeterRegistered(bytes32 indexed meterId, uint16 lossAllowanceBp);
     event MeterRetired(bytes32 indexed meterId);
     event MeterHandedOver(bytes32 indexed meterId, address indexed from, address indexed to);
     event TariffSet(bytes32 indexed meterId, uint32 tariffWeiPerWh);
@@ -230,6 +245,7 @@ contract GridMarket {
 
     error ZeroMeterId();
     error BadMeterSpec(bytes32 meterId);
+    error GridMeterExists(bytes32 meterId);
     error MeterExists(bytes32 meterId);
     error MeterNotActive(bytes32 meterId);
     error NotMeterOwner(bytes32 meterId, address caller);
@@ -402,6 +418,40 @@ contract GridMarket {
         string calldata location,
         SignedCounters calldata commissioning
     ) external onlyRegistrar {
+        _register(meterId, owner, signer, kind, ratedPowerW, location, commissioning);
+    }
+
+    /// @notice Register the meter at the grid connection (at most one per market), owned by
+    ///         the city grid's wallet: its import backs the grid's sales, its export plus
+    ///         `lossAllowanceBp` of all injected energy (every meter's export and its own
+    ///         import, from fresh readings) the grid's purchases.
+    function registerGridMeter(
+        bytes32 meterId,
+        address owner,
+        address signer,
+        Attestation kind,
+        uint32 ratedPowerW,
+        uint16 lossAllowanceBp,
+        string calldata location,
+        SignedCounters calldata commissioning
+    ) external onlyRegistrar {
+        if (gridMeterId != bytes32(0)) revert GridMeterExists(gridMeterId);
+        if (lossAllowanceBp > MAX_LOSS_ALLOWANCE_BP) revert BadMeterSpec(meterId);
+        gridMeterId = meterId;
+        gridLossAllowanceBp = lossAllowanceBp;
+        _register(meterId, owner, signer, kind, ratedPowerW, location, commissioning);
+        emit GridMeterRegistered(meterId, lossAllowanceBp);
+    }
+
+    function _register(
+        bytes32 meterId,
+        address owner,
+        address signer,
+        Attestation kind,
+        uint32 ratedPowerW,
+        string calldata location,
+        SignedCounters calldata commissioning
+    ) private {
         if (owner == address(0) || signer == address(0)) revert ZeroAddress();
         if (meterId == bytes32(0)) revert ZeroMeterId();
         if (kind == Attestation.None || ratedPowerW == 0) revert BadMeterSpec(meterId);
@@ -669,17 +719,43 @@ contract GridMarket {
     function _applyReadings(bytes calldata batch, uint256[] memory energyWords, SignedCounters[] calldata readings)
         private
     {
+        bytes32 gridMeter = gridMeterId;
+        uint256 injectedWh;
         for (uint256 i; i < readings.length; ++i) {
             SignedCounters calldata r = readings[i];
-            (uint8 code, uint256 owner, uint256 credit) = _accept(r, false);
+            (uint8 code, uint256 owner, uint256 credit, uint256 injected) = _accept(r, gridMeter, false);
             if (code == READING_OK) {
-                uint256 slot = _slotOf(batch, energyWords.length, owner);
-                if (slot < energyWords.length) energyWords[slot] += credit;
-                else energy[owner] += credit;
+                _credit(batch, energyWords, owner, credit);
+                injectedWh += injected;
             } else if (code != READING_ALREADY_RECORDED) {
                 emit ReadingRejected(r.meterId, r.seq, code);
             }
         }
+        (uint256 gridOwner, uint256 lossCredit) = _lossCredit(gridMeter, injectedWh);
+        if (lossCredit != 0) _credit(batch, energyWords, gridOwner, lossCredit);
+    }
+
+    /// @dev Add an energy-word credit to participant `owner`: in memory when it is in the
+    ///      batch, else in storage.
+    function _credit(bytes calldata batch, uint256[] memory energyWords, uint256 owner, uint256 credit) private {
+        uint256 slot = _slotOf(batch, energyWords.length, owner);
+        if (slot < energyWords.length) energyWords[slot] += credit;
+        else energy[owner] += credit;
+    }
+
+    /// @dev (grid owner, attested-import credit) for `injectedWh` of fresh injected energy:
+    ///      the rise of the allowance on the running total (rounded down once, not per
+    ///      reading); (0, 0) without an active grid meter.
+    function _lossCredit(bytes32 gridMeter, uint256 injectedWh) private returns (uint256, uint256) {
+        if (gridMeter == bytes32(0) || injectedWh == 0) return (0, 0);
+        Meter storage g = meters[gridMeter];
+        if (g.status != MeterStatus.Active) return (0, 0);
+        uint256 bp = gridLossAllowanceBp;
+        uint256 before = gridInjectedWh;
+        uint256 total = before + injectedWh; // each rise is rated-power bounded: far below 2**64
+        // forge-lint: disable-next-line(unsafe-typecast) see above
+        gridInjectedWh = uint64(total);
+        return (g.ownerIndex, ((total * bp) / 10_000 - (before * bp) / 10_000) << 128);
     }
 
     /// @dev Binary search of participant `idx` among the batch's sorted indices (k if absent).
@@ -875,30 +951,32 @@ contract GridMarket {
     // ------------------------------------------------------- other internals
 
     /// @dev Checks reading `r` against its meter and records it when fresh. Returns the
-    ///      READING_* code, the owner's index and the rise of its counters as an energy
-    ///      word credit (import << 128 | export << 192).
-    function _accept(SignedCounters calldata r, bool announce)
+    ///      READING_* code, the owner's index, the rise of its counters as an energy word
+    ///      credit (import << 128 | export << 192; reversed for the grid meter `gridMeter`)
+    ///      and the energy it injected (its export; the grid meter's import).
+    function _accept(SignedCounters calldata r, bytes32 gridMeter, bool announce)
         private
-        returns (uint8 code, uint256 owner, uint256 credit)
+        returns (uint8 code, uint256 owner, uint256 credit, uint256 injectedWh)
     {
         Meter storage m = meters[r.meterId];
-        if (m.status != MeterStatus.Active) return (READING_UNKNOWN_METER, 0, 0);
+        if (m.status != MeterStatus.Active) return (READING_UNKNOWN_METER, 0, 0, 0);
         uint256 lastSeq = m.seq;
         uint256 lastTime = m.timeS;
         uint256 lastImport = m.importWh;
         uint256 lastExport = m.exportWh;
         if (r.seq == lastSeq && r.timeS == lastTime && r.importWh == lastImport && r.exportWh == lastExport) {
-            return (READING_ALREADY_RECORDED, 0, 0);
+            return (READING_ALREADY_RECORDED, 0, 0, 0);
         }
-        if (r.seq <= lastSeq || r.timeS < lastTime) return (READING_STALE, 0, 0);
-        if (r.importWh < lastImport || r.exportWh < lastExport) return (READING_COUNTER_BACKWARDS, 0, 0);
+        if (r.seq <= lastSeq || r.timeS < lastTime) return (READING_STALE, 0, 0, 0);
+        if (r.importWh < lastImport || r.exportWh < lastExport) return (READING_COUNTER_BACKWARDS, 0, 0, 0);
         uint256 dImport = r.importWh - lastImport;
         uint256 dExport = r.exportWh - lastExport;
         uint256 allowed = uint256(m.ratedPowerW) * (r.timeS - lastTime);
-        if (_tooFast(dImport, allowed) || _tooFast(dExport, allowed)) return (READING_TOO_FAST, 0, 0);
-        if (!_signedBy(r, m.signer)) return (READING_BAD_SIGNATURE, 0, 0);
+        if (_tooFast(dImport, allowed) || _tooFast(dExport, allowed)) return (READING_TOO_FAST, 0, 0, 0);
+        if (!_signedBy(r, m.signer)) return (READING_BAD_SIGNATURE, 0, 0, 0);
         _record(m, r, announce);
-        return (READING_OK, m.ownerIndex, (dImport << 128) | (dExport << 192));
+        if (r.meterId == gridMeter) return (READING_OK, m.ownerIndex, (dExport << 128) | (dImport << 192), dImport);
+        return (READING_OK, m.ownerIndex, (dImport << 128) | (dExport << 192), dExport);
     }
 
     /// @dev Whole-Wh counters of a meter drawing at most P watts over dt seconds rise by
@@ -909,9 +987,12 @@ contract GridMarket {
 
     /// @dev Accept a fresh reading or a copy of the newest one; revert on anything else.
     function _requireFresh(SignedCounters calldata r) private {
-        (uint8 code, uint256 owner, uint256 credit) = _accept(r, true);
+        bytes32 gridMeter = gridMeterId;
+        (uint8 code, uint256 owner, uint256 credit, uint256 injectedWh) = _accept(r, gridMeter, true);
         if (code == READING_OK) {
             energy[owner] += credit;
+            (uint256 gridOwner, uint256 lossCredit) = _lossCredit(gridMeter, injectedWh);
+            if (lossCredit != 0) energy[gridOwner] += lossCredit;
             return;
         }
         if (code == READING_ALREADY_RECORDED) return;

@@ -67,6 +67,22 @@ abstract contract Fixture is Base {
         );
     }
 
+    /// @dev Register meter n as the grid connection, owned by `owner` (the grid), with a
+    ///      line-loss allowance of `lossBp` basis points.
+    function registerGridMeter(uint256 n, address owner, uint16 lossBp) internal {
+        clocks[n] = MeterClock(0, T0, 0, 0);
+        market.registerGridMeter(
+            meterId(n),
+            owner,
+            vm.addr(meterKey(n)),
+            GridMarket.Attestation.Meter,
+            RATED_W,
+            lossBp,
+            "feeder",
+            counters(n, 0, 0, 0, T0)
+        );
+    }
+
     function counters(uint256 n, uint32 seq, uint64 importWh, uint64 exportWh, uint64 timeS)
         internal
         view

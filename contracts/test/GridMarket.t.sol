@@ -451,6 +451,10 @@ contract GridMarketTest is Fixture {
         market.retireMeter(meterId(ALICE));
         vm.prank(who(CAROL));
         market.retireMeter(meterId(ALICE));
+        // the registrar does not settle either
+        vm.expectRevert(abi.encodeWithSelector(GridMarket.NotSettler.selector, who(CAROL)));
+        vm.prank(who(CAROL));
+        market.settle(2, abi.encodePacked(uint16(0)), noReadings(), bytes32(0));
     }
 
     function test_handOverAndTariffAreTheOwners() public {

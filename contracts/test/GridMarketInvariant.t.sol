@@ -7,7 +7,10 @@ import {GridMarket} from "../src/GridMarket.sol";
 /// @notice Drives the market with random deposits, withdrawals, signed and unsigned
 ///         settlements, readings, sessions, stray direct transfers and surplus recovery.
 contract Handler is Fixture {
-    uint256 internal constant ACTORS = 3;
+    uint256 internal constant ACTORS = 4;
+    /// @notice Actor 3 is the city grid; its meter, 3, is the grid connection (the feeder).
+    uint256 public constant GRID = 3;
+    uint16 public constant LOSS_BP = 250;
     uint64 public interval;
     uint256 public recoveredEquality = 1; // 0 once recoverSurplus left holdings unequal
     uint256[] public sessionIds;
@@ -15,7 +18,8 @@ contract Handler is Fixture {
     constructor() {
         deployMarket();
         for (uint256 i; i < ACTORS; ++i) {
-            registerMeter(i, who(i));
+            if (i == GRID) registerGridMeter(i, who(i), LOSS_BP);
+            else registerMeter(i, who(i));
             vm.prank(who(i));
             market.setTariff(meterId(i), uint32(100 + i));
         }
@@ -31,6 +35,12 @@ contract Handler is Fixture {
 
     function marketAddress() external view returns (address) {
         return address(market);
+    }
+
+    /// @notice The newest counters meter n signed (recorded or not): an upper bound of
+    ///         what the market can have attested, kept by the meters, not the market.
+    function signedCounters(uint256 n) external view returns (uint64 importWh, uint64 exportWh) {
+        return (clocks[n].importWh, clocks[n].exportWh);
     }
 
     function tokenBalanceOfMarket() external view returns (uint256) {
@@ -162,12 +172,27 @@ contract GridMarketInvariantTest {
         if (handler.recoveredEquality() != 1) revert InvariantBroken("recoverSurplus left a surplus");
     }
 
-    /// No participant has sold more than its meters exported or bought more than imported.
+    /// No participant has sold more than its meters exported or bought more than imported,
+    /// by the market's books and by the counters the meters signed (the handler's): the
+    /// grid sold at most the feeder's import and bought at most its export plus the loss
+    /// allowance of all energy injected (every other meter's export, the feeder's import).
     function invariant_tradesBackedByMeters() public view {
         GridMarket m = _market();
+        uint256 grid = handler.GRID();
+        (uint256 feederImport, uint256 feederExport) = handler.signedCounters(grid);
+        uint256 injected = feederImport;
         for (uint256 i; i < handler.actors(); ++i) {
             (uint64 bought, uint64 sold, uint64 imported, uint64 exported) = m.energyOf(handler.actor(i));
             if (bought > imported || sold > exported) revert InvariantBroken("trade not backed by meters");
+            (uint256 signedImport, uint256 signedExport) = handler.signedCounters(i);
+            if (i == grid) continue;
+            injected += signedExport;
+            if (bought > signedImport || sold > signedExport) revert InvariantBroken("beyond the signed counters");
+        }
+        (uint64 gridBought, uint64 gridSold,,) = m.energyOf(handler.actor(grid));
+        if (gridSold > feederImport) revert InvariantBroken("grid sold beyond the feeder's import");
+        if (gridBought > feederExport + injected * handler.LOSS_BP() / 10_000) {
+            revert InvariantBroken("grid bought beyond the feeder's export and losses");
         }
     }
 }

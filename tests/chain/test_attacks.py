@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from bench.attestation import SignedCounters, meter_id_bytes32, sign_counters
 from bench.chain import Anvil, Market
 from bench.chain.keys import ANVIL_ACCOUNT_0_KEY, KeyRing, load_key, operator_account
 from bench.chain.orders import SignedBook, sign_order
@@ -189,3 +190,47 @@ def test_anvil_account_is_refused_off_anvil() -> None:
         operator_account(1, key=ANVIL_ACCOUNT_0_KEY)
     allowed = operator_account(1, key=ANVIL_ACCOUNT_0_KEY, allow_anvil_key=True)
     assert allowed.address == Account.from_key(ANVIL_ACCOUNT_0_KEY).address
+
+
+def test_grid_trades_are_backed_by_the_feeders_own_counters(market: Market, meters: Meters) -> None:
+    """The city grid's meter is the feeder, which signs its own counters: the grid cannot
+    buy a seller's export that never left the microgrid, nor sell what it did not deliver;
+    it buys the feeder's export plus the registered loss allowance of the energy injected."""
+    market.add_participants(["grid"], DEPOSIT_WEI, register_meters=False)
+    feeder_key = os.urandom(32)
+
+    def feeder(seq: int, import_wh: int, export_wh: int) -> SignedCounters:
+        return sign_counters(
+            feeder_key,
+            meter_id=meter_id_bytes32("feeder"),
+            seq=seq,
+            import_wh=import_wh,
+            export_wh=export_wh,
+            time_s=3600 * seq,
+        )
+
+    market.registry.register(
+        "feeder",
+        "grid",
+        signer=Account.from_key(feeder_key).address,
+        commissioning=feeder(0, 0, 0),
+        grid_loss_allowance_bp=250,
+    )
+    assert market.registry.attestation("feeder") == "meter-signed"
+    # bob exports 1 kWh, alice consumes it on campus: the feeder exports nothing
+    readings = [*meters.next(alice=(1000, 0), bob=(0, 1000), carol=(0, 0)), feeder(1, 0, 0)]
+    s = market.settle_interval(1, [Trade("grid", "bob", 1000, 80)], readings)
+    assert [why for _, why in s.rejected_trades] == ["not backed by attested meter energy"]
+    # bob exports 1 kWh more, the feeder sees 980 Wh leave (2 % lost on the way): the grid
+    # is backed for 980 + 2.5 % of the 2,000 Wh injected = 1,030 Wh
+    readings = [*meters.next(alice=(0, 0), bob=(0, 1000), carol=(0, 0)), feeder(2, 0, 980)]
+    buy = [Trade("grid", "bob", 1000, 80), Trade("grid", "bob", 31, 80)]
+    s = market.settle_interval(2, buy, readings)
+    assert s.settled_trades == (buy[0],)
+    assert [why for _, why in s.rejected_trades] == ["not backed by attested meter energy"]
+    # the grid sells alice at most what the feeder imported
+    readings = [*meters.next(alice=(500, 0), bob=(0, 0), carol=(0, 0)), feeder(3, 400, 980)]
+    sell = [Trade("alice", "grid", 400, 200), Trade("alice", "grid", 1, 200)]
+    s = market.settle_interval(3, sell, readings)
+    assert s.settled_trades == (sell[0],)
+    assert market.balance_wei("grid") == DEPOSIT_WEI - 1000 * 80 + 400 * 200

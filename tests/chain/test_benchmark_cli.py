@@ -30,8 +30,12 @@ def test_quick_bench_json(anvil: Anvil, capsys: pytest.CaptureFixture[str]) -> N
     assert args.func(args) == 0
     figures = json.loads(capsys.readouterr().out)
     keys = ("gas_per_trade", "trades_per_s", "baseline_gas_per_trade", "baseline_trades_per_s")
-    for key in (*keys, "gas_per_trade_small", "erc20_transfer_gas"):
+    for key in (*keys, "gas_per_trade_small", "erc20_transfer_gas", "floor_noop_tx_per_s"):
         assert figures[key] > 0, key
+    # the ratios to the floor are the timed figures over the floor of the same run
+    rate, floor = figures["trades_per_s"], figures["floor_noop_tx_per_s"]
+    assert figures["trades_per_noop_tx"] == pytest.approx(rate / floor)
+    assert figures["settle_s_per_noop_tx"] == pytest.approx(1000 / rate * floor)
     assert figures["trades_per_interval"] == 1000 and figures["participants"] == 50
     # Batching must share the fixed per-transaction cost: far less gas per trade.
     assert figures["gas_per_trade"] < figures["baseline_gas_per_trade"] / 5
@@ -47,6 +51,7 @@ def test_quick_bench_table(anvil: Anvil, capsys: pytest.CaptureFixture[str]) -> 
     (batch_row,) = [line for line in out.splitlines() if line.startswith("batch of 1000")]
     gas_ratio = float(re.findall(r"([0-9.]+)x", batch_row)[0])
     assert gas_ratio > 5  # the table's gas ratio against the baseline of the same run
+    assert re.search(r"floor: [0-9,]+ no-op tx/s", out)
 
 
 def test_anvil_subcommand_parses() -> None:
