@@ -28,17 +28,17 @@ start_hour = 10.0
 [[meters]]
 id = "roof"
 kind = "fake"
-power_w = -7000.0
+power_w = -7003.0
 
 [[meters]]
 id = "flat"
 kind = "fake"
-power_w = 2600.0
+power_w = 2602.0
 
 [[meters]]
 id = "shop"
 kind = "fake"
-power_w = 3300.0
+power_w = 3303.0
 
 [[participants]]
 name = "roof"
@@ -91,17 +91,17 @@ def test_rerun_from_a_run_folder_settles_the_same_totals(tmp_path: Path) -> None
     finally:
         journal.close()
 
-    config.write_text(CONFIG.replace("-7000.0", "-1000.0"))  # the file changed since
+    config.write_text(CONFIG.replace("-7003.0", "-1000.0"))  # the file changed since
     again = _run(["--from", str(run_dir), "--journal", "runs"], tmp_path)
     assert again["journal_path"] != first["journal_path"]
     assert first["trades_settled"] > 0
     assert again["intervals"] == first["intervals"] == 3
     assert again["trades_settled"] == first["trades_settled"]
-    # Not exact yet: the bench cuts each interval at the host time a reading arrived, so at
-    # 3600x a few ms of latency move a few Wh between intervals (measured: 2-3 Wh of 4400).
-    # The bound is the audit's own timing allowance (0.05 s of readings' uncertainty).
-    for key in ("energy_traded_wh", "value_settled_wei"):
-        a, b = float(str(again[key])), float(str(first[key]))
-        assert abs(a - b) <= 0.01 * b, (key, a, b)
+    # Exact: the fakes are cut on the instant their energy was counted, so the host's
+    # latency moves no Wh between intervals (it moved 2-3 Wh of 4,400 when cut by arrival).
+    # The powers make no interval's energy a whole Wh: one that is (2600 W for 900 s is
+    # 650 Wh) floors to either side on the last bit of a float, in any run.
+    assert again["energy_traded_wh"] == first["energy_traded_wh"]
+    assert again["value_settled_wei"] == first["value_settled_wei"]
     # The edited file was not used: its roof exports 1 kW, which trades far less energy.
     assert float(str(again["energy_traded_wh"])) > 3000
