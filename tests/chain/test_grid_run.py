@@ -88,3 +88,32 @@ def test_the_grid_buys_the_surplus_backed_by_the_meter_signed_feeder(tmp_path: P
         # roof exports 12 kW, flat draws 3 kW: the grid buys the ~9 kW surplus
         assert bought > 1000 and bought <= attested_import
         assert summary.trades_rejected == 0 and summary.audit_clean
+
+
+def test_with_no_local_market_the_utility_settles_at_every_meter_bench_attested(
+    tmp_path: Path,
+) -> None:
+    """``mechanism = "utility"``: the grid buys every export and sells every import, so its
+    counters are the sum of every meter's, which no meter signs: the bench attests them,
+    and no grid meter is registered (the mutation: registering the feeder as one)."""
+    with Anvil() as node:
+        path = tmp_path / "bench.toml"
+        path.write_text(
+            CONFIG.format(url=node.url).replace("[market]\n", '[market]\nmechanism = "utility"\n')
+        )
+        worker = ScenarioWorker(load_scenario(path))
+        worker.start()
+        worker.join(timeout=180)
+        assert not worker.is_alive()
+        summary = worker.summary
+        assert isinstance(summary, RunSummary)
+        assert summary.attestation["feeder"]["attestation"] == "bench"
+        assert summary.trades_settled > 0 and summary.trades_rejected == 0
+        assert summary.audit_clean
+        market = Market.attach(node.url, summary.market_address)
+        contract = market.contract.functions
+        assert contract.gridMeterId().call().rstrip(b"\0") == b""  # no grid meter registered
+        grid = contract.meterOwner(b"feeder".ljust(32, b"\0")).call()
+        bought, sold, _, _ = contract.energyOf(grid).call()
+        # 3 intervals of 15 min: roof's 12 kW all bought (9,000 Wh), flat's 3 kW all sold
+        assert bought == pytest.approx(9000, abs=3) and sold == pytest.approx(2250, abs=3)
