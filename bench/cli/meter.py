@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.devices import commissioning, wire
 from bench.devices.firmata_meter import FirmataMeter
 from bench.devices.keystore import fingerprint, read_key_file
 from bench.errors import ConfigError
 from bench.transport.link import DEFAULT_BAUD
+
+if TYPE_CHECKING:
+    from bench.chain.commission import ChainTarget
 
 
 def _open(args: argparse.Namespace, key: bytes) -> FirmataMeter:
@@ -91,37 +95,34 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _provision(args: argparse.Namespace) -> int:
+    target = _target(args) if args.chain else None
     with _open(args, _key(args.current_keystore)) as meter:
         done = commissioning.provision(
             meter, args.id, args.keystore, replace_keystore=args.replace, timeout_s=args.timeout
         )
         print("\n".join(provision_lines(done, args.port)), flush=True)
-        if args.chain:
-            _register(args, meter, done.signer_address)
+        if target is not None:
+            from bench.chain.commission import register_meter  # lazy: web3
+
+            print(register_meter(target, args.id, done.signer_address, meter.signed_reading))
         print(f'config: [[meters]] id = "{args.id}", relay_key_file = "{args.keystore}"')
     return 0
 
 
-def _register(args: argparse.Namespace, meter: FirmataMeter, address: str) -> None:
-    from bench.chain import Market  # lazy: web3
-    from bench.chain.keys import KeyRing
+def _target(args: argparse.Namespace) -> ChainTarget:
+    from bench.chain.commission import ChainTarget  # lazy: web3
 
-    if not (args.market and args.owner):
-        raise ConfigError("registering on chain needs --market ADDRESS and --owner NAME")
-    keys = KeyRing({args.owner: args.owner_key_file} if args.owner_key_file else {})
-    market = Market.attach(
-        args.chain,
-        args.market,
-        keys=keys,
+    target = ChainTarget(
+        url=args.chain,
+        market=args.market or "",
+        owner=args.owner or "",
+        location=args.location or "",
+        owner_key_file=args.owner_key_file,
         operator_key_file=args.operator_key_file,
         allow_anvil_key=args.allow_anvil_key,
     )
-    first = meter.signed_reading()  # the commissioning reading the contract checks
-    market.registry.register(
-        args.id, args.owner, args.location or "", signer=address, commissioning=first
-    )
-    kind = market.registry.attestation(args.id)
-    print(f"registered on {args.market}: owner {args.owner}, {kind}, seq {first.seq}")
+    target.check()  # before the meter is touched
+    return target
 
 
 def _calibrate(args: argparse.Namespace) -> int:

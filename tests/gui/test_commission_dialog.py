@@ -4,6 +4,7 @@ low in current reads the reference after), info again; a screenshot of the resul
 
 from __future__ import annotations
 
+import socket
 import stat
 import time
 from collections.abc import Iterator
@@ -105,6 +106,13 @@ def test_a_step_that_fails_says_why_and_keeps_the_dialog_usable(
     assert dialog.last_ok is False and "info failed: cannot open meter port" in log
     dialog.provision_button.click()  # no id, no keystore: refused before opening
     assert "provision needs a meter id" in dialog.log.toPlainText()
+    dialog.id_edit.setText("lab-1")
+    dialog.keystore_edit.setText(str(tmp_path / "lab-1.key"))
+    dialog.chain_edit.setText("http://127.0.0.1:8545")  # no market, no owner: refused first
+    dialog.provision_button.click()
+    log = dialog.log.toPlainText()
+    assert "provision not started: registering on chain needs" in log and "owner" in log
+    assert not (tmp_path / "lab-1.key").exists()
 
 
 def test_the_panel_opens_the_dialog_from_its_meters_menu(
@@ -127,3 +135,76 @@ def test_the_panel_opens_the_dialog_from_its_meters_menu(
         assert window.open_commissioning() is dialog  # one per panel
     finally:
         window.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.chain
+def test_the_dialog_provisions_and_registers_the_meter_on_chain(
+    qapp: QApplication, fresh_meter: SimMeter, tmp_path: Path
+) -> None:
+    from eth_account import Account
+
+    from bench.chain import Anvil, Market
+    from bench.chain.keys import KeyRing, save_key
+
+    owner_key = save_key(Account.create(), tmp_path / "keys" / "owner.json")
+    with Anvil() as node:
+        market = Market.deploy(node.url, keys=KeyRing({"lab": owner_key}), allow_anvil_key=True)
+        market.add_participants(["lab"], 10**12, register_meters=False)
+        dialog = CommissionDialog(reset_wait_s=0.0, timeout_s=30.0)
+        dialog.show()
+        dialog.port_edit.setText(fresh_meter.pty_path)
+        dialog.id_edit.setText("lab-8")
+        dialog.keystore_edit.setText(str(tmp_path / "keys" / "lab-8.key"))
+        dialog.chain_edit.setText(node.url)
+        dialog.market_edit.setText(market.address)
+        dialog.owner_edit.setText("lab")
+        dialog.location_edit.setText("bench 3")
+        dialog.owner_key_edit.setText(str(owner_key))
+        dialog.allow_anvil_check.setChecked(True)
+        dialog.provision_button.click()
+        log = finish(qapp, dialog)
+        assert dialog.last_ok, log
+        assert f"registered on {market.address}: owner lab, meter-signed" in log
+        address = log.split("signing address: ")[1].split()[0]
+        # the oracle: the registry as a fresh attach reads it, not the dialog's market
+        registry = Market.attach(node.url, market.address, allow_anvil_key=True).registry
+        assert registry.signer("lab-8") == address
+        assert registry.attestation("lab-8") == "meter-signed"
+        owner = market.contract.functions.meterOwner(b"lab-8".ljust(32, b"\0")).call()
+        assert owner == market.accounts.wallet("lab").address
+
+        dialog.register_button.click()  # again: already so registered, a no-op
+        log = finish(qapp, dialog)
+        assert dialog.last_ok, log
+        assert registry.signer("lab-8") == address
+        shot = tmp_path / "commission_dialog_chain.png"
+        assert dialog.grab().save(str(shot))
+        dialog.grab().save("/tmp/commission_dialog_chain.png")
+
+
+def test_a_dead_chain_is_reported_after_provisioning_with_what_to_do(
+    qapp: QApplication, fresh_meter: SimMeter, tmp_path: Path
+) -> None:
+    dialog = CommissionDialog(reset_wait_s=0.0, timeout_s=30.0)
+    dialog.port_edit.setText(fresh_meter.pty_path)
+    dialog.id_edit.setText("lab-9")
+    dialog.keystore_edit.setText(str(tmp_path / "lab-9.key"))
+    dialog.chain_edit.setText(f"http://127.0.0.1:{_free_port()}")
+    dialog.market_edit.setText("0x" + "11" * 20)
+    dialog.owner_edit.setText("lab")
+    dialog.allow_anvil_check.setChecked(True)
+    started = time.monotonic()
+    dialog.provision_button.click()
+    log = finish(qapp, dialog)
+    print(f"dead chain reported after {time.monotonic() - started:.1f} s")
+    assert dialog.last_ok is False, log
+    assert "signing address: 0x" in log  # the provision itself went through
+    assert "register failed:" in log and "press Register" in log
+    assert "Traceback" not in log
+    assert dialog.register_button.isEnabled()
