@@ -78,7 +78,9 @@ class CommissionDialog(QDialog):
         self.owner_key_edit = QLineEdit()
         self.owner_key_edit.setPlaceholderText("keys/owner.json: the owner's wallet key (0600)")
         self.operator_key_edit = QLineEdit()
-        self.operator_key_edit.setPlaceholderText("keys/operator.json (0600)")
+        self.operator_key_edit.setPlaceholderText(
+            "keys/operator.json (0600; empty on Anvil: account 0)"
+        )
         self.allow_anvil_check = QCheckBox("Accept Anvil's public development keys")
         self.info_button = QPushButton("Info")
         self.provision_button = QPushButton("Provision")

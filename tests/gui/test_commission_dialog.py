@@ -183,6 +183,14 @@ def test_the_dialog_provisions_and_registers_the_meter_on_chain(
         log = finish(qapp, dialog)
         assert dialog.last_ok, log
         assert registry.signer("lab-8") == address
+
+        dialog.market_edit.setText(market.token_address)  # the token's, not the market's
+        dialog.register_button.click()
+        log = finish(qapp, dialog)
+        assert dialog.last_ok is False
+        assert log.splitlines()[-1].startswith("register failed: the contract at")
+        assert "give the market's address" in log and "Traceback" not in log
+        dialog.market_edit.setText(market.address)
         shot = tmp_path / "commission_dialog_chain.png"
         assert dialog.grab().save(str(shot))
         dialog.grab().save("/tmp/commission_dialog_chain.png")
