@@ -162,3 +162,17 @@ def test_provision_registers_the_meter_signed_meter_on_chain(
         assert registry.attestation("lab-1") == "meter-signed"
         owner = market.contract.functions.meterOwner(b"lab-1".ljust(32, b"\0")).call()
         assert owner == market.accounts.wallet("lab").address
+
+
+def test_provision_with_a_chain_but_no_owner_is_refused_before_the_meter_is_touched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keystore = tmp_path / "lab-1.key"
+    code = main(
+        ["meter", "provision", "--port", str(tmp_path / "no-such-port"), "--id", "lab-1",
+         "--keystore", str(keystore), "--chain", "http://127.0.0.1:8545",
+         "--market", "0x" + "11" * 20, *TIMEOUT]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "owner's participant name (--owner)" in err
+    assert "cannot open" not in err and not keystore.exists()
