@@ -64,16 +64,21 @@ bid_price_wei_per_wh = 300
 """
 
 
+def _run(tmp_path: Path, text: str) -> RunSummary:
+    path = tmp_path / "bench.toml"
+    path.write_text(text)
+    worker = ScenarioWorker(load_scenario(path))
+    worker.start()
+    worker.join(timeout=180)
+    assert not worker.is_alive()
+    summary = worker.summary
+    assert isinstance(summary, RunSummary)
+    return summary
+
+
 def test_the_grid_buys_the_surplus_backed_by_the_meter_signed_feeder(tmp_path: Path) -> None:
     with Anvil() as node:
-        path = tmp_path / "bench.toml"
-        path.write_text(CONFIG.format(url=node.url))
-        worker = ScenarioWorker(load_scenario(path))
-        worker.start()
-        worker.join(timeout=180)
-        assert not worker.is_alive()
-        summary = worker.summary
-        assert isinstance(summary, RunSummary)
+        summary = _run(tmp_path, CONFIG.format(url=node.url))
         assert summary.attestation["feeder"]["attestation"] == "meter"
         market = Market.attach(node.url, summary.market_address)
         contract = market.contract.functions
@@ -97,16 +102,8 @@ def test_with_no_local_market_the_utility_settles_at_every_meter_bench_attested(
     counters are the sum of every meter's, which no meter signs: the bench attests them,
     and no grid meter is registered (the mutation: registering the feeder as one)."""
     with Anvil() as node:
-        path = tmp_path / "bench.toml"
-        path.write_text(
-            CONFIG.format(url=node.url).replace("[market]\n", '[market]\nmechanism = "utility"\n')
-        )
-        worker = ScenarioWorker(load_scenario(path))
-        worker.start()
-        worker.join(timeout=180)
-        assert not worker.is_alive()
-        summary = worker.summary
-        assert isinstance(summary, RunSummary)
+        text = CONFIG.format(url=node.url)
+        summary = _run(tmp_path, text.replace("[market]\n", '[market]\nmechanism = "utility"\n'))
         assert summary.attestation["feeder"]["attestation"] == "bench"
         assert summary.trades_settled > 0 and summary.trades_rejected == 0
         assert summary.audit_clean
