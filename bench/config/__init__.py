@@ -39,6 +39,7 @@ from bench.config.load import (
 from bench.config.model import (
     FAULT_FIELDS,
     AgentSpec,
+    AggregatorConfig,
     BatteryConfig,
     BenchConfig,
     CalendarPeriod,
@@ -65,6 +66,7 @@ __all__ = [
     "METER_KINDS",
     "PORT_KINDS",
     "AgentSpec",
+    "AggregatorConfig",
     "BatteryConfig",
     "BenchConfig",
     "CalendarPeriod",
