@@ -16,6 +16,7 @@ Tables (reference with units, defaults and ranges: ``docs/config.md``)::
     [[sessions]]       # consumer, meter (a supply point), owner, tariff, cap, intervals
     [grid]             # the city grid as a counterparty: import tariff schedule,
                        # feed-in tariff, import/export limits at the feeder
+    [aggregator]       # between the campus and city areas: its name, fee (basis points)
     [battery]          # the shared store: aggregator, meter, capacity, power, efficiency
     [site]             # PV and load site: latitude, longitude, time zone, start date,
                        # cloud process, air temperature (emulated profiles)

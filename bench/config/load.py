@@ -423,10 +423,11 @@ class _Document:
                 "aggregator stands between two areas"
             )
         names = {p.agent.participant for p in participants}
+        names |= {m.meter_id for m in self.bench.meters}  # its tie meter is named for it
         if agg.participant in names or agg.participant == self.raw["grid"].get("participant"):
             errors.append(
-                f"[aggregator] participant {agg.participant!r} is also a participant's or the "
-                "grid's name; give the aggregator its own name"
+                f"[aggregator] participant {agg.participant!r} is also a participant's, a "
+                "meter's or the grid's name; give the aggregator its own name"
             )
         return agg
 
