@@ -6,6 +6,7 @@ rationals, against every wallet's balance on chain."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
@@ -165,3 +166,22 @@ def test_the_city_shortfall_is_covered_through_the_aggregator(tmp_path: Path) ->
 
         verdict = replay(summary.journal_path or "")
         assert verdict.chain_checked == node.url and verdict.clean, verdict.audit.messages()
+
+        # a wei of roof's pass-through in interval 2 paid to roof2 instead, in the
+        # journal's trade and amount rows alike (each value still energy x price)
+        with sqlite3.connect(summary.journal_path or "") as db:
+            for table in ("trade", "amount"):
+                for seller, step in (("roof", -1), ("roof2", 1)):
+                    db.execute(
+                        f"UPDATE {table} SET price_wei_per_wh = price_wei_per_wh + ? WHERE "
+                        "rowid = (SELECT MIN(rowid) FROM " + table + " WHERE interval_id = 2 "
+                        "AND buyer = 'aggregator' AND seller = ?)",
+                        (step, seller),
+                    )
+                if table == "amount":
+                    db.execute(
+                        "UPDATE amount SET value_wei = CAST(energy_wh * price_wei_per_wh AS TEXT)"
+                    )
+        tampered = replay(summary.journal_path or "")
+        kinds = {(f.kind, f.interval_id) for f in tampered.audit.findings}
+        assert ("pass_through_mismatch", 2) in kinds, tampered.audit.messages()
