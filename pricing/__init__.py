@@ -5,6 +5,7 @@ Per market interval the panel/bench calls :func:`price_interval` (curves, pay-as
 storage HJB re-solve, price breakdown) and, over recorded intervals, :func:`audit`.
 """
 
+from pricing.areas import AreaClearing, AreaPlan, PassThrough, clear_areas
 from pricing.audit import (
     AuditPolicy,
     AuditReport,
@@ -52,6 +53,8 @@ __all__ = [
     "PRICE_RULES",
     "STRATEGIES",
     "UTILITY_GRID",
+    "AreaClearing",
+    "AreaPlan",
     "AuditPolicy",
     "AuditReport",
     "Battery",
@@ -71,6 +74,7 @@ __all__ = [
     "Matching",
     "Order",
     "OrderArrays",
+    "PassThrough",
     "PriceBreakdown",
     "PricingError",
     "PricingInputError",
@@ -84,6 +88,7 @@ __all__ = [
     "Trades",
     "ZIPStrategy",
     "audit",
+    "clear_areas",
     "clear_uniform",
     "demand_curve",
     "instantaneous_price",

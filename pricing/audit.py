@@ -25,7 +25,14 @@ For each interval it
   and the feeder's net
   import less the expected losses (and less any flagged ``energy_imbalance``, reported on
   its own) equals what the grid sold less what it bought, within the tolerance plus one
-  ``carry_wh`` per participant (whole-Wh orders): ``unbilled_feeder``.
+  ``carry_wh`` per participant (whole-Wh orders): ``unbilled_feeder``;
+* with two market areas (``IntervalRecord.areas``, :mod:`pricing.areas`), clears both
+  again from the participants' and the grid's orders (``clearing_mismatch``, and
+  ``aggregator_order_edited`` when the aggregator's recorded orders are not the ones that
+  gives), bounds the aggregator's trades by the campus's metered net export, and checks
+  from the settled amounts that the aggregator sold all it bought (``aggregator_holds``)
+  and paid each saver exactly its share of the city revenue less the fee
+  (``pass_through_mismatch``).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from pricing.areas import AreaPlan, clear_areas, pass_through, tie_cap_wh, tie_export_wh
 from pricing.book import Clearing, Order, Trade
 from pricing.clearing import MECHANISMS
 from pricing.errors import PricingInputError
@@ -88,6 +96,17 @@ class IntervalRecord:
     orders: Sequence[Order] | None = None
     price_components_wei_per_wh: Mapping[str, float] | None = None
     grid: GridFlow | None = None
+    areas: AreaPlan | None = None
+    """The two market areas and the aggregator between them (None: one market)."""
+
+    @property
+    def tie_wh(self) -> float:
+        """What the campus sent towards the city (0 with one market)."""
+        if self.areas is None:
+            return 0.0
+        return tie_export_wh(
+            ((m.participant, m.import_wh, m.export_wh) for m in self.metered), self.areas
+        )
 
 
 @dataclass(frozen=True)
@@ -179,7 +198,8 @@ def audit(records: Sequence[IntervalRecord], policy: AuditPolicy | None = None) 
             recomputed += s.energy_wh * s.price_wei_per_wh
             settled += s.value_wei
         findings += _check_values(record)
-        findings += _check_recorded_market(record)
+        findings += _check_recorded_market(record) if record.areas is None else _check_areas(record)
+        findings += _check_pass_through(record)
         findings += _check_against_clearing(record)
         findings += _check_backing(record, policy)
         balance = _balance(record, policy)
@@ -253,6 +273,102 @@ def _check_recorded_market(record: IntervalRecord) -> list[Finding]:
                     f"price components add up to {to_labc_per_kwh(total):.9f} LABC/kWh, "
                     f"recorded total is {to_labc_per_kwh(parts['total']):.9f} LABC/kWh",
                     amount=parts["total"] - total,
+                )
+            )
+    return out
+
+
+def _base_mechanism(clearing: Clearing) -> str:
+    """The mechanism each area cleared with (``areas/pay_as_clear``: pay_as_clear)."""
+    return clearing.mechanism.removeprefix("areas/")
+
+
+def _check_areas(record: IntervalRecord) -> list[Finding]:
+    """Both areas cleared again from the recorded book (less the aggregator's orders, which
+    the clearing gives) must give the recorded trades and the aggregator's orders."""
+    plan, clearing, orders = record.areas, record.clearing, record.orders
+    name = _base_mechanism(clearing)
+    if plan is None or orders is None or name not in MECHANISMS or name == "utility":
+        return []
+    again = clear_areas(orders, plan, MECHANISMS[name], tie_wh=tie_cap_wh(record.tie_wh))
+    i, out = record.interval_id, []
+    if (again.clearing.price_wei_per_wh, again.clearing.volume_wh) != (
+        clearing.price_wei_per_wh,
+        clearing.volume_wh,
+    ) or Counter(_key(t) for t in again.clearing.trades) != Counter(
+        _key(t) for t in clearing.trades
+    ):
+        out.append(
+            Finding(
+                i,
+                "clearing_mismatch",
+                f"recorded {clearing.volume_wh} Wh at "
+                f"{labc_per_kwh(clearing.price_wei_per_wh)} LABC/kWh in both areas, but the "
+                f"recorded book clears {again.clearing.volume_wh} Wh at "
+                f"{labc_per_kwh(again.clearing.price_wei_per_wh)} LABC/kWh ({clearing.mechanism})",
+                amount=clearing.value_wei - again.clearing.value_wei,
+            )
+        )
+    recorded = sorted(_order_key(o) for o in orders if o.participant == plan.aggregator)
+    wanted = sorted(_order_key(o) for o in again.orders if o.participant == plan.aggregator)
+    if recorded != wanted:
+        out.append(
+            Finding(
+                i,
+                "aggregator_order_edited",
+                f"{plan.aggregator} ordered {recorded}, the two areas' clearing gives {wanted} "
+                "(side, Wh, wei/Wh)",
+                participant=plan.aggregator,
+            )
+        )
+    return out
+
+
+def _order_key(o: Order) -> tuple[str, int, int]:
+    return (o.side.value, o.energy_wh, o.price_wei_per_wh)
+
+
+def _check_pass_through(record: IntervalRecord) -> list[Finding]:
+    """From the settled amounts: the aggregator sold what it bought and paid each saver
+    its delivered share of the city revenue less the fee, to the wei."""
+    plan = record.areas
+    if plan is None:
+        return []
+    agg, i = plan.aggregator, record.interval_id
+    revenue = sum(s.value_wei for s in record.settlements if s.seller == agg)
+    sold = sum(s.energy_wh for s in record.settlements if s.seller == agg)
+    delivered: Counter[str] = Counter()
+    paid: Counter[str] = Counter()
+    for s in record.settlements:
+        if s.buyer == agg:
+            delivered[s.seller] += s.energy_wh
+            paid[s.seller] += s.value_wei
+    out = []
+    if sold != sum(delivered.values()):
+        out.append(
+            Finding(
+                i,
+                "aggregator_holds",
+                f"{agg} bought {sum(delivered.values())} Wh from the savers and sold {sold} Wh "
+                "in the city: it must sell exactly what it buys",
+                participant=agg,
+                amount=sum(delivered.values()) - sold,
+            )
+        )
+    owed = pass_through(revenue, plan.fee_bp, delivered).paid_wei
+    for saver in sorted(set(owed) | set(paid)):
+        diff = paid.get(saver, 0) - owed.get(saver, 0)
+        if diff:
+            out.append(
+                Finding(
+                    i,
+                    "pass_through_mismatch",
+                    f"{agg} paid {saver} {labc(paid.get(saver, 0))} LABC for "
+                    f"{delivered.get(saver, 0)} Wh; its share of the city revenue "
+                    f"{labc(revenue)} LABC less the {plan.fee_bp} bp fee is "
+                    f"{labc(owed.get(saver, 0))} LABC",
+                    participant=saver,
+                    amount=diff,
                 )
             )
     return out
@@ -348,6 +464,9 @@ def _check_backing(record: IntervalRecord, policy: AuditPolicy) -> list[Finding]
             delivered, taken = record.grid.feeder_import_wh, record.grid.feeder_export_wh
         exported[record.grid.participant] += delivered + slack
         imported[record.grid.participant] += taken + slack
+    if record.areas is not None:  # the aggregator's energy passes the campus-city tie
+        exported[record.areas.aggregator] += record.tie_wh
+        imported[record.areas.aggregator] += record.tie_wh
     out = []
     checks = (
         ("oversold", "sold", sold, "exported", exported),

@@ -16,6 +16,7 @@ Tables (reference with units, defaults and ranges: ``docs/config.md``)::
     [[sessions]]       # consumer, meter (a supply point), owner, tariff, cap, intervals
     [grid]             # the city grid as a counterparty: import tariff schedule,
                        # feed-in tariff, import/export limits at the feeder
+    [aggregator]       # between the campus and city areas: its name, fee (basis points)
     [battery]          # the shared store: aggregator, meter, capacity, power, efficiency
     [site]             # PV and load site: latitude, longitude, time zone, start date,
                        # cloud process, air temperature (emulated profiles)
@@ -39,6 +40,7 @@ from bench.config.load import (
 from bench.config.model import (
     FAULT_FIELDS,
     AgentSpec,
+    AggregatorConfig,
     BatteryConfig,
     BenchConfig,
     CalendarPeriod,
@@ -65,6 +67,7 @@ __all__ = [
     "METER_KINDS",
     "PORT_KINDS",
     "AgentSpec",
+    "AggregatorConfig",
     "BatteryConfig",
     "BenchConfig",
     "CalendarPeriod",

@@ -20,6 +20,7 @@ from bench.config import tables
 from bench.config.keyfiles import key_file_problem
 from bench.config.model import (
     AgentSpec,
+    AggregatorConfig,
     BatteryConfig,
     BenchConfig,
     CalendarPeriod,
@@ -330,6 +331,7 @@ class _Document:
             sessions=sessions,
             grid=self._grid(participants, feeder, errors),
             battery=self._battery(meter_ids, participants, feeder, errors),
+            aggregator=self._aggregator(participants, errors),
         )
         if config.market.mechanism == "utility" and (
             config.grid is None or config.grid.participant != UTILITY_GRID
@@ -403,6 +405,31 @@ class _Document:
                 "give the grid its own name"
             )
         return grid
+
+    def _aggregator(
+        self, participants: tuple[Participant, ...], errors: list[str]
+    ) -> AggregatorConfig | None:
+        if "aggregator" not in self.present:
+            return None
+        agg = AggregatorConfig(**self.raw["aggregator"])
+        if "grid" not in self.present:
+            errors.append(
+                "[aggregator] needs a [grid]: the grid serves both areas and its feed-in "
+                "bid takes what neither area buys; add a [grid] table"
+            )
+        if agg.lower_area == agg.upper_area:
+            errors.append(
+                f"[aggregator] lower_area and upper_area are both {agg.lower_area!r}; the "
+                "aggregator stands between two areas"
+            )
+        names = {p.agent.participant for p in participants}
+        names |= {m.meter_id for m in self.bench.meters}  # its tie meter is named for it
+        if agg.participant in names or agg.participant == self.raw["grid"].get("participant"):
+            errors.append(
+                f"[aggregator] participant {agg.participant!r} is also a participant's, a "
+                "meter's or the grid's name; give the aggregator its own name"
+            )
+        return agg
 
     def _battery(
         self,
@@ -555,4 +582,9 @@ def _tariff_takers(config: ScenarioConfig) -> ScenarioConfig:
         )
         for p in config.participants
     )
-    return replace(config, participants=takers, grid=replace(grid, serves_every_meter=True))
+    return replace(
+        config,
+        participants=takers,
+        grid=replace(grid, serves_every_meter=True),
+        aggregator=None,  # no local market: nobody to pool the campus's surplus for
+    )

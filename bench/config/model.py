@@ -10,6 +10,7 @@ from pathlib import Path
 from bench.errors import ConfigError
 from pricing import (
     STRATEGIES,
+    AreaPlan,
     AuditPolicy,
     Battery,
     BiddingStrategy,
@@ -348,6 +349,17 @@ class GridConfig:
 
 
 @dataclass(frozen=True)
+class AggregatorConfig:
+    """The ``[aggregator]`` table: the aggregator between the lower (campus) and upper
+    (city) market areas (:mod:`pricing.areas`)."""
+
+    participant: str = "aggregator"
+    fee_bp: int = 0
+    lower_area: str = "campus"
+    upper_area: str = "city"
+
+
+@dataclass(frozen=True)
 class BatteryConfig:
     """The ``[battery]`` table: the shared store, a meter owned by an aggregator."""
 
@@ -399,6 +411,19 @@ class ScenarioConfig:
     grid: GridConfig | None = None
     battery: BatteryConfig | None = None
     demand_response: bool = True
+    aggregator: AggregatorConfig | None = None
+
+    @property
+    def area_plan(self) -> AreaPlan | None:
+        """The two market areas and the aggregator between them (None: one market)."""
+        agg = self.aggregator
+        if agg is None:
+            return None
+        upper = frozenset(
+            p.agent.participant for p in self.participants if p.area == agg.upper_area
+        )
+        grid = None if self.grid is None else self.grid.participant
+        return AreaPlan(agg.participant, upper, agg.fee_bp, grid)
 
     @property
     def storage_model(self) -> StorageModel:

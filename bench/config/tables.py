@@ -477,6 +477,29 @@ GRID = Table(
     ),
 )
 
+AGGREGATOR = Table(
+    "aggregator",
+    "The aggregator between the two market areas: each interval the campus clears first, "
+    "the aggregator offers the campus's pooled surplus in the city and buys from the "
+    "savers exactly what the city took, passing the city's revenue (less its fee) to each "
+    "saver by the energy it delivered (docs/pricing.md, The aggregator). Needs a [grid]. "
+    "Absent: one market for everyone. Ignored with mechanism utility (no local market).",
+    (
+        Key("participant", "str", "aggregator", "the aggregator's name in the market (its wallet)"),
+        Key(
+            "fee_bp",
+            "int",
+            0,
+            "the aggregator's fee: basis points of its city revenue (rounded down)",
+            "bp",
+            0,
+            9999,
+        ),
+        Key("lower_area", "str", "campus", "the area whose surplus is pooled", choices=AREAS),
+        Key("upper_area", "str", "city", "the area the pool is offered in", choices=AREAS),
+    ),
+)
+
 BATTERY = Table(
     "battery",
     "The shared store: a meter with emulated battery physics, owned by an aggregator "
@@ -702,6 +725,7 @@ DOCUMENT = Table(
         PARTICIPANTS,
         SESSIONS,
         GRID,
+        AGGREGATOR,
         BATTERY,
         MQTT,
         SITE,

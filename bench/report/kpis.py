@@ -22,7 +22,12 @@ Energy as the meters and the settlement saw it (Wh), per run and per area:
 - ``peak_import_w``: the largest interval-average import through the feeder (or bought
   from the grid without one);
 - ``emissions_avoided_kg``: ``pv_wh`` (PV that reached a load or the grid, so curtailed
-  PV avoids nothing) times ``[grid] emission_factor_g_per_kwh`` (0 without a grid).
+  PV avoids nothing) times ``[grid] emission_factor_g_per_kwh`` (0 without a grid);
+- with an ``[aggregator]``: ``via_aggregator_wh``, the campus energy the aggregator sold
+  to the city (counted once: in ``traded_local_wh`` and ``shortfall_covered_wh`` as the
+  city's purchase, never again as the savers' delivery); ``pass_through_wei``, what it
+  paid the savers for it (their revenue); ``aggregator_fee_wei``, what it kept (the
+  run's only: the aggregator is in no area).
 
 Per area (``[[participants]] area``, :func:`area_kpis`) the same names mean the area's own
 participants: its producers' PV, what they sold to the grid (``exported_wh``; the
@@ -64,6 +69,9 @@ class Kpis:
     battery_throughput_wh: float = 0.0
     peak_import_w: float = 0.0
     emissions_avoided_kg: float = 0.0
+    via_aggregator_wh: float = 0.0
+    pass_through_wei: int = 0
+    aggregator_fee_wei: int = 0
 
     def as_json(self) -> dict[str, float | int | None]:
         """The KPIs as a JSON object (the ``kpis`` of ``gridbench report --json``)."""
@@ -79,6 +87,7 @@ SERIES = (
     "shortfall_covered_wh",
     "curtailed_wh",
     "shed_wh",
+    "via_aggregator_wh",
 )
 """The energy KPIs :func:`interval_series` gives per interval."""
 
@@ -124,6 +133,8 @@ def compute_kpis(
     factor_g_per_kwh = 0.0 if config.grid is None else config.grid.emission_factor_g_per_kwh
     battery = config.battery.participant if config.battery is not None else None
     area_of = {p.agent.participant: p.area for p in config.participants}
+    agg = None if config.aggregator is None else config.aggregator.participant
+    lower = None if config.aggregator is None else config.aggregator.lower_area
 
     def mine(name: str) -> bool:  # the run: everyone but the grid; an area: its participants
         return name != grid and (area is None or area_of.get(name) == area)
@@ -138,7 +149,8 @@ def compute_kpis(
     traded_local_wh = covered_wh = sold_to_grid_wh = bought_from_grid_wh = 0.0
     sold_out_wh = feeder_export_wh = feeder_import_wh = peak_wh = 0.0
     feeder_seen = False
-    revenue_wei = savings_wei = 0
+    revenue_wei = savings_wei = passed_wei = agg_revenue_wei = 0
+    via_wh = 0.0
     for kept in intervals:
         for m in kept.metered:
             if m.participant in producers:
@@ -158,6 +170,27 @@ def compute_kpis(
         for t in kept.settled_trades:
             buyer_own, seller_own = mine(t.buyer), mine(t.seller)
             value_wei = t.energy_wh * t.price_wei_per_wh
+            if agg is not None and t.buyer == agg:  # a saver's delivery to the pool
+                if seller_own:
+                    revenue_wei += value_wei
+                    passed_wei += value_wei
+                    if area is not None:  # it left the area (the city's purchase counts it)
+                        via_wh += t.energy_wh
+                        sold_out_wh += t.energy_wh if t.seller in producers else 0.0
+                continue
+            if agg is not None and t.seller == agg:  # the pool sold to the city
+                agg_revenue_wei += value_wei
+                if buyer_own:
+                    via_wh += t.energy_wh if area is not None else 0.0
+                    savings_wei += (
+                        0 if tariff is None else (tariff - t.price_wei_per_wh) * t.energy_wh
+                    )
+                if area is None:
+                    via_wh += t.energy_wh
+                    traded_local_wh += t.energy_wh
+                if buyer_own or area == lower:
+                    covered_wh += t.energy_wh
+                continue
             if seller_own:
                 revenue_wei += value_wei
             if t.buyer == grid and seller_own:
@@ -202,6 +235,9 @@ def compute_kpis(
         battery_throughput_wh=throughput_wh,
         peak_import_w=peak_wh * 3600.0 / config.market_interval_s,
         emissions_avoided_kg=pv_wh / 1000.0 * factor_g_per_kwh / 1000.0,
+        via_aggregator_wh=via_wh,
+        pass_through_wei=passed_wei,
+        aggregator_fee_wei=agg_revenue_wei - passed_wei if area is None else 0,
     )
 
 

@@ -29,6 +29,7 @@ from bench.store import CatchUpRow, Journal, RecordedInterval
 from bench.store.digest import chain_digest, config_sha256, genesis
 from pricing import (
     MECHANISMS,
+    AreaPlan,
     AuditPolicy,
     AuditReport,
     Clearing,
@@ -40,7 +41,9 @@ from pricing import (
     Side,
     Trade,
     audit,
+    clear_areas,
 )
+from pricing.areas import tie_cap_wh, tie_export_wh
 from pricing.units import labc, labc_per_kwh
 
 RUN = 0
@@ -187,8 +190,10 @@ class _Replay:
             self._orders(intervals, config)
         self._amounts(intervals, amounts)
         mechanism = config.market.mechanism if config is not None else "pay_as_clear"
+        areas = None if config is None else config.area_plan
         records = [
-            self._record(kept, amounts.get(kept.interval_id, []), mechanism) for kept in intervals
+            self._record(kept, amounts.get(kept.interval_id, []), mechanism, areas)
+            for kept in intervals
         ]
         policy = config.audit_policy if config is not None else AuditPolicy()
         market = _audit(records, intervals, policy)
@@ -203,6 +208,8 @@ class _Replay:
             if config is not None and config.grid is not None:
                 names.append(config.grid.participant)  # the grid settles like a participant
                 names += [spec.participant for spec in config.supply_owners]
+            if config is not None and config.aggregator is not None:
+                names.append(config.aggregator.participant)
             found, reached = reconcile(
                 url,
                 str(j.meta("market_address") or ""),
@@ -356,6 +363,8 @@ class _Replay:
                 books.setdefault(order.participant, []).append(order)
             if config.grid is not None:
                 self._grid_orders(i, books.pop(config.grid.participant, []), config)
+            if config.aggregator is not None:  # the two areas' clearing gives its orders:
+                books.pop(config.aggregator.participant, None)  # the market audit checks them
             for name, spec in specs.items():
                 m = metered.get(name)
                 net_wh = (m.import_wh - m.export_wh if m else 0.0) + carry[name]
@@ -463,10 +472,23 @@ class _Replay:
                 )
 
     def _record(
-        self, kept: RecordedInterval, paid: list[tuple[Trade, int, str]], mechanism: str
+        self,
+        kept: RecordedInterval,
+        paid: list[tuple[Trade, int, str]],
+        mechanism: str,
+        areas: AreaPlan | None = None,
     ) -> IntervalRecord:
-        """The interval for the market audit: the book cleared again, the settled amounts."""
+        """The interval for the market audit: the book cleared again (both areas' with an
+        aggregator), the settled amounts."""
         again = MECHANISMS[mechanism](kept.orders) if mechanism in MECHANISMS else None
+        if areas is not None and again is not None:
+            tie = tie_export_wh(
+                ((m.participant, m.import_wh, m.export_wh) for m in kept.metered), areas
+            )
+            again = clear_areas(
+                kept.orders, areas, MECHANISMS[mechanism], tie_wh=tie_cap_wh(tie)
+            ).clearing
+            mechanism = again.mechanism
         trades = again.trades if again is not None else kept.settled_trades
         cleared = Clearing(
             kept.price_wei_per_wh, kept.volume_wh, tuple(trades), mechanism=mechanism
@@ -484,6 +506,7 @@ class _Replay:
             orders=kept.orders,
             price_components_wei_per_wh=kept.price_components_wei_per_wh,
             grid=kept.grid,
+            areas=areas,
         )
 
     # -- energy found late -------------------------------------------------------------

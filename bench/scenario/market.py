@@ -17,6 +17,7 @@ from bench.config import ScenarioConfig
 from bench.events import MeteredEnergy
 from pricing import (
     MECHANISMS,
+    AreaClearing,
     AuditReport,
     Forecast,
     GridFlow,
@@ -26,9 +27,11 @@ from pricing import (
     Order,
     SettledTrade,
     audit,
+    clear_areas,
     instantaneous_price,
     price_interval,
 )
+from pricing.areas import tie_cap_wh, tie_export_wh
 
 _FORECAST_HORIZON_H = 24.0
 
@@ -54,6 +57,8 @@ class IntervalMarket:
             self.soc_wh = config.battery.capacity_wh * config.battery.initial_soc_fraction
         self.policy = config.audit_policy
         self.grid_participant = None if config.grid is None else config.grid.participant
+        self.areas = config.area_plan
+        """The campus and city areas and the aggregator between them (None: one market)."""
 
     def supply_prices(self, start_hour: float) -> list[float]:
         """The PDE's external supply price for each forecast step from ``start_hour``: the
@@ -80,14 +85,34 @@ class IntervalMarket:
             forecast_price_wei_per_wh,
         )
 
+    def tie_wh(self, metered: Mapping[str, MeteredEnergy]) -> float:
+        """What the campus sent towards the city (its metered net export; 0 with one
+        market): the aggregator's bench-attested counters rise by it both ways."""
+        if self.areas is None:
+            return 0.0
+        return tie_export_wh(
+            ((m.participant, m.import_wh, m.export_wh) for m in metered.values()), self.areas
+        )
+
+    def clear_areas(
+        self, orders: Sequence[Order], metered: Mapping[str, MeteredEnergy]
+    ) -> AreaClearing | None:
+        """With an ``[aggregator]``: the campus, then the city with the campus's pooled
+        surplus (at most its metered net export), and the pass-through (None without)."""
+        if self.areas is None:
+            return None
+        return clear_areas(orders, self.areas, self._clear, tie_wh=tie_cap_wh(self.tie_wh(metered)))
+
     def clear(
         self,
         orders: Sequence[Order],
         metered: Mapping[str, MeteredEnergy],
         start_hour: float | None = None,
+        cleared: AreaClearing | None = None,
     ) -> IntervalPricing:
-        """Clear the interval (that began at ``start_hour``), re-solve the storage value
-        from the next interval on, compose the price and book the state of charge."""
+        """Clear the interval (that began at ``start_hour``; ``cleared``: the two areas'
+        clearing already done), re-solve the storage value from the next interval on,
+        compose the price and book the state of charge."""
         battery = self.battery_participant
         net_wh = sum(m.import_wh - m.export_wh for n, m in metered.items() if n != battery)
         self._net_load_history_w.append(net_wh / self._step_h)
@@ -106,7 +131,7 @@ class IntervalMarket:
             forecast=forecast,
             model=self._storage,
             charges=self._charges,
-            mechanism=self._clear,
+            mechanism=self._clear if cleared is None else (lambda _book: cleared.clearing),
         )
         if self._battery is None:
             self.soc_wh = result.storage.advance(soc, self._step_h)
@@ -172,5 +197,6 @@ class IntervalMarket:
             orders=orders,
             price_components_wei_per_wh=pricing.price.as_dict(),
             grid=grid,
+            areas=self.areas,
         )
         return audit([record], self.policy.widened(step_allowance_wh))

@@ -107,7 +107,10 @@ class IntervalProcedure:
         )
         grid_participant = self.market.grid_participant
         orders += tuple(self.market.grid_orders(hour, end_s))
-        pricing = self.market.clear(orders, metered, hour)
+        areas = self.market.clear_areas(orders, metered)
+        if areas is not None:  # the aggregator's city offer and campus bid join the book
+            orders = areas.orders
+        pricing = self.market.clear(orders, metered, hour, areas)
         # the battery's next setpoint goes out as soon as the HJB is solved, before the
         # chain settles: a slow settlement must not leave it on the last interval's power
         setpoint = self.market.battery_setpoint_w(pricing)
@@ -129,6 +132,10 @@ class IntervalProcedure:
                     sum(m.import_wh for m in metered.values()),
                 )
             to_settle = {**metered, grid_participant: counters}
+        if self.market.areas is not None:  # the aggregator's counters: the campus-city tie
+            tie_wh = self.market.tie_wh(metered)
+            agg = self.market.areas.aggregator
+            to_settle = {**to_settle, agg: MeteredEnergy(agg, tie_wh, tie_wh)}
         settlement = self.chain.settle(
             interval_id, pricing.clearing.trades, to_settle, orders=orders, signed=signed
         )

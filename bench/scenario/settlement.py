@@ -101,6 +101,8 @@ class ChainSession:
                 session.bench_only = {meters[config.grid.participant]}
             elif config.grid is not None:  # the feeder's counters back the grid's trades
                 session.grid_meter = (meters[config.grid.participant], grid_allowance_bp(config))
+            if config.aggregator is not None:  # the campus-city tie, summed by the bench
+                session.bench_only |= {meters[config.aggregator.participant]}
             yield session
 
     @classmethod
@@ -115,6 +117,8 @@ class ChainSession:
         session = cls(market, url, list(meters), meters, config.market_interval_s)
         session.node = node
         session.bench_only = {meters[config.grid.participant]} if config.grid else set()
+        if config.aggregator is not None:
+            session.bench_only |= {meters[config.aggregator.participant]}
         registry = market.registry
         for name, meter in meters.items():
             market.accounts.index(name)  # the wallet's index: trades read back by name
@@ -315,4 +319,6 @@ def _participant_meters(config: ScenarioConfig) -> dict[str, str]:
         points = {s.owner: s.meter_id for s in config.sessions}
         for owner in config.supply_owners:
             meters[owner.participant] = points[owner.participant]
+    if config.aggregator is not None:  # no meter of its own: the tie's counters, bench-signed
+        meters[config.aggregator.participant] = config.aggregator.participant
     return meters

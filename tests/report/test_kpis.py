@@ -6,13 +6,14 @@ import contextlib
 import io
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
 import pytest
 
-from bench.config import parse_scenario
+from bench.config import AggregatorConfig, parse_scenario
 from bench.events import MeteredEnergy
 from bench.report import svg_plot
 from bench.report.kpis import SERIES, area_kpis, compute_kpis
@@ -328,3 +329,39 @@ def test_curtailed_and_shed_rows_reach_the_kpis_and_the_digest_covers_them(
     # rows added after the intervals were digested: the digest chain no longer matches
     assert code == 1
     assert any("digest" in f for f in report["findings"]), report["findings"]
+
+
+def test_the_aggregator_flows_are_counted_once_in_the_run_and_each_area() -> None:
+    """One interval at 200 wei/Wh (hour 12): roof exports 1,000 Wh, dorm takes 300 Wh of
+    it at 120; the pool's 700 Wh go to the city through the aggregator: shop buys them at
+    200 (140,000 wei), the aggregator keeps 5 % (7,000) and pays roof 133,000 (190/Wh).
+    Energy: 300 + 700 = 1,000 Wh traded locally, 700 through the aggregator, 700 of the
+    city's demand covered; roof's revenue 36,000 + 133,000; shop saves nothing (it paid
+    the tariff), dorm saves 80 × 300."""
+    cfg = config()
+    cfg = replace(cfg, aggregator=AggregatorConfig(fee_bp=500))
+    kept = interval(
+        3,
+        {"roof": (0.0, 1000.0), "dorm": (300.0, 0.0), "shop": (700.0, 0.0)},
+        [
+            ("roof", "dorm", 300, 120),
+            ("aggregator", "shop", 700, 200),
+            ("roof", "aggregator", 700, 190),
+        ],
+        (0.0, 14.0),
+    )
+    run = compute_kpis(cfg, [kept])
+    assert run.traded_local_wh == 1000 and run.via_aggregator_wh == 700
+    assert run.shortfall_covered_wh == 700
+    assert run.prosumer_revenue_wei == 300 * 120 + 700 * 190
+    assert run.pass_through_wei == 133_000 and run.aggregator_fee_wei == 7_000
+    assert run.consumer_savings_wei == 80 * 300
+    areas = area_kpis(cfg, [kept])
+    campus, city = areas["campus"], areas["city"]
+    assert campus.via_aggregator_wh == city.via_aggregator_wh == 700
+    assert campus.shortfall_covered_wh == city.shortfall_covered_wh == 700
+    assert campus.traded_local_wh == 300 and city.traded_local_wh == 0
+    assert campus.pass_through_wei == 133_000 and city.pass_through_wei == 0
+    assert campus.prosumer_revenue_wei == 300 * 120 + 133_000
+    assert campus.self_consumed_wh == 300  # the 700 Wh left the campus
+    assert city.consumer_savings_wei == 0 and city.city_demand_wh == 700
