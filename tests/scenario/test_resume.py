@@ -321,6 +321,48 @@ def test_intervals_the_saved_state_lost_are_settled_again_once_from_the_journal(
         assert market.client.w3.eth.get_transaction_count(market.operator.address) == sent
 
 
+def test_an_intent_without_the_carried_state_resumes_with_it_started_afresh(
+    live_run: LiveRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The killed interval's intent journaled without the state (as a bench from before
+    it did; the recorded intervals' states are in their digests, so only this one can be
+    missing): the resume says what starts afresh, and the run and the report's order
+    replay still add up."""
+    run_dir = _killed_run(live_run, tmp_path, "intent", "before_send")
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        db.execute("DELETE FROM carry_state WHERE interval_id = ?", (KILLED,))
+    assert main(["run", "--resume", str(run_dir), "--json"]) == 0  # complete and clean
+    assert json.loads(capsys.readouterr().out)["verdict_pass"] is True
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    warned = [s.message for s in journal.status_lines() if "start afresh" in s.message]
+    journal.close()
+    assert warned == [
+        f"the journal holds no state after interval {KILLED}: the battery's state of charge, "
+        "the strategies and the flexible loads start afresh"
+    ]
+
+
+def test_the_carried_state_of_a_recorded_interval_is_in_its_digest(
+    live_run: LiveRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A state edited after its interval was recorded (a state of charge raised, so a
+    resume would start from it) breaks the journal's digest chain: the report says so."""
+    path = tmp_path / "journal.sqlite"
+    shutil.copy(live_run.run_dir / "journal.sqlite", path)
+    with sqlite3.connect(path) as db:
+        (text,) = db.execute("SELECT state_json FROM carry_state WHERE interval_id = 1").fetchone()
+        state = json.loads(text)
+        state["market"]["soc_wh"] += 1000.0
+        db.execute(
+            "UPDATE carry_state SET state_json = ? WHERE interval_id = 1", (json.dumps(state),)
+        )
+    assert main(["report", str(path), "--json"]) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert findings == [
+        "interval 1: digest_mismatch: the interval's record was edited after the run"
+    ]
+
+
 def test_a_resume_without_its_chain_fails_saying_what_to_do(
     live_run: LiveRun, tmp_path: Path
 ) -> None:
