@@ -532,6 +532,9 @@ class SettleIntent:
     tx_hash: str
     nonce: int
     calldata_hex: str
+    carry_state_json: str = ""
+    """What the interval after this one starts from (``IntervalProcedure.carry_state``,
+    JSON): a resumed run restores it."""
 
 
 StatusEvent = (

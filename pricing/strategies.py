@@ -4,6 +4,8 @@ Every strategy has one interface: :meth:`price_wei_per_wh(side, view)` gives the
 price for an order on ``side`` given the interval's :class:`MarketView`, and
 :meth:`observe(side, price, clearing)` lets it learn from the interval's outcome
 (only ZIP uses it). Prices are whole wei/Wh, clipped to ``[0, MAX_PRICE_WEI_PER_WH]``.
+:meth:`state` and :meth:`restore` carry what a strategy learned across a restart (a
+resumed run): a JSON-able dict, empty for the strategies that learn nothing.
 
 * ``FixedStrategy`` — a constant price.
 * ``TariffStrategy`` — a position ``k`` between the feed-in (0) and import tariff (1).
@@ -18,7 +20,7 @@ price for an order on ``side`` given the interval's :class:`MarketView`, and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -46,6 +48,14 @@ class BiddingStrategy(Protocol):
         """Learn from the interval: own price, the uniform price (None if nothing cleared)."""
         ...
 
+    def state(self) -> dict[str, Any]:
+        """What it learned so far (JSON-able; empty when it learns nothing)."""
+        ...
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Carry on from :meth:`state` as it was."""
+        ...
+
 
 def _whole(price: float) -> int:
     return int(min(max(round(price), 0), MAX_PRICE_WEI_PER_WH))
@@ -61,6 +71,12 @@ class FixedStrategy:
         return _whole(self.price)
 
     def observe(self, side: Side, price_wei_per_wh: int, clearing_wei_per_wh: int | None) -> None:
+        return None
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
         return None
 
 
@@ -81,6 +97,12 @@ class TariffStrategy:
     def observe(self, side: Side, price_wei_per_wh: int, clearing_wei_per_wh: int | None) -> None:
         return None
 
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        return None
+
 
 @dataclass
 class SignalStrategy:
@@ -95,6 +117,12 @@ class SignalStrategy:
         return _whole(min(max(price, low), high))
 
     def observe(self, side: Side, price_wei_per_wh: int, clearing_wei_per_wh: int | None) -> None:
+        return None
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
         return None
 
 
@@ -145,6 +173,20 @@ class ZIPStrategy:
         self.momentum = self.gamma * self.momentum + (1.0 - self.gamma) * delta
         if self.limit > 0:
             self.margin = self._clip(side, (p + self.momentum) / self.limit - 1.0)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "margin": self.margin,
+            "momentum": self.momentum,
+            "limit": self.limit,
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.margin = float(state["margin"])
+        self.momentum = float(state["momentum"])
+        self.limit = float(state["limit"])
+        self.rng.bit_generator.state = state["rng"]
 
     @staticmethod
     def _clip(side: Side, margin: float) -> float:

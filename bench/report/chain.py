@@ -102,12 +102,15 @@ def reconcile(
     *,
     heads: tuple[Mapping[int, str], str] | None = None,
     recovered: Mapping[int, tuple[str, str, int, int, int, bool]] | None = None,
+    resettled: Mapping[int, str] | None = None,
 ) -> tuple[list[Finding], bool]:
     """(findings, reached): ``reached`` is False when the chain could not be read.
     ``heads``: the journal's recomputed digest chain (:func:`journal_heads`), compared
     with the digests the chain committed. ``recovered``: the settlements a resume
     recorded for a killed run (:meth:`Journal.recovered_settlements`), checked against
-    the chain's by transaction, batch and value."""
+    the chain's by transaction, batch and value. ``resettled``: recorded intervals a
+    resume settled again, by the same calldata, on a chain that had lost them
+    (:meth:`Journal.resettled`): the chain has them in that transaction."""
     try:
         market = Market.attach(url, market_address)
         on_chain = market.settled_intervals()
@@ -164,6 +167,7 @@ def reconcile(
         committed[i] = chain.journal_digest
         findings += [Finding(i, "chain_mismatch", f"on chain: {f}") for f in checked.findings]
         _, tx, batch, _, _, _ = settlements[i]
+        tx = (resettled or {}).get(i, tx)
         if (tx, batch) != (chain.tx_hash, chain.batch_hash):
             findings.append(
                 Finding(

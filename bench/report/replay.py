@@ -219,6 +219,7 @@ class _Replay:
                 names,
                 heads=journal_heads(j, intervals, config_hash),
                 recovered=j.recovered_settlements(),
+                resettled=j.resettled(),
             )
             if reached or chain_url:  # a recorded Anvil long gone is no finding
                 self.findings += found
@@ -355,8 +356,12 @@ class _Replay:
         restarts = set(resumed_at) if isinstance(resumed_at, list) else set()
         for kept in intervals:
             i = kept.interval_id
-            if i in restarts:  # a resumed bench starts its sub-Wh rests at 0 again
+            if i in restarts:  # a resumed bench restores its sub-Wh rests (or starts at 0)
                 carry = dict.fromkeys(specs, 0.0)
+                state = self.journal.carry_state(i - 1)
+                for name, agent in ({} if state is None else state["agents"]).items():
+                    if name in carry:
+                        carry[name] = float(agent["carry_wh"])
             metered = {m.participant: m for m in kept.metered}
             books: dict[str, list[Order]] = {}
             for order in kept.orders:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 from bench.config import AgentSpec, Role
 from bench.events import MeteredEnergy
@@ -62,6 +63,21 @@ class Agent:
         if self._shout is not None:
             side, price = self._shout
             self._strategies[side].observe(side, price, clearing_wei_per_wh)
+
+    def state(self) -> dict[str, Any]:
+        """What carries over to the next interval: the sub-Wh rest and what each side's
+        strategy learned (JSON-able, for a resumed run)."""
+        return {
+            "carry_wh": self._carry_wh,
+            "bid": self._strategies[Side.BID].state(),
+            "offer": self._strategies[Side.OFFER].state(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Carry on from :meth:`state`."""
+        self._carry_wh = float(state["carry_wh"])
+        self._strategies[Side.BID].restore(state["bid"])
+        self._strategies[Side.OFFER].restore(state["offer"])
 
     def respond_to_signal(self, price_wei_per_wh: float | None) -> float:
         """Scale this participant's load for the next interval by the instantaneous price

@@ -29,6 +29,14 @@ class FlexibleSchedule:
         self.responsive = responsive
         self.drawn_wh = 0.0
 
+    def state(self) -> dict[str, float]:
+        """What it drew so far in its window (for a resumed run)."""
+        return {"drawn_wh": self.drawn_wh}
+
+    def restore(self, state: dict[str, float]) -> None:
+        """Carry on from :meth:`state`."""
+        self.drawn_wh = float(state["drawn_wh"])
+
     def book(self, interval_id: int, import_wh: float) -> None:
         """Count what the load's meter imported in an interval of its window."""
         if self.load.first <= interval_id <= self.load.last:

@@ -11,6 +11,7 @@ HJB's optimal policy as a simulated store.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from bench.chain import Settlement
 from bench.config import ScenarioConfig
@@ -59,6 +60,16 @@ class IntervalMarket:
         self.grid_participant = None if config.grid is None else config.grid.participant
         self.areas = config.area_plan
         """The campus and city areas and the aggregator between them (None: one market)."""
+
+    def state(self) -> dict[str, object]:
+        """What the next interval starts from: the state of charge and the recent net
+        load the forecast is made of (as much of it as the forecast reads)."""
+        return {"soc_wh": self.soc_wh, "net_load_w": self._net_load_history_w[-self._steps :]}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Carry on from :meth:`state` (a resumed run)."""
+        self.soc_wh = float(state["soc_wh"])
+        self._net_load_history_w = [float(w) for w in state["net_load_w"]]
 
     def supply_prices(self, start_hour: float) -> list[float]:
         """The PDE's external supply price for each forecast step from ``start_hour``: the

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from bench.attestation import SignedCounters
 from bench.config import ScenarioConfig
@@ -18,6 +18,9 @@ from bench.scenario.flexible import FlexibleSchedule
 from bench.scenario.market import IntervalMarket
 from bench.scenario.settlement import ChainSession
 from pricing import GridFlow, MarketView
+
+CarryState = dict[str, Any]
+"""What one interval hands the next (:meth:`IntervalProcedure.restore`), JSON-able."""
 
 
 class LoadControl(Protocol):
@@ -70,17 +73,61 @@ class IntervalProcedure:
         self._step_wh_per_w = 2.0 * config.bench.reading_interval_s * config.speed / 3600.0
         self._step_allowance_wh = 0.0
         self._utility = config.market.mechanism == "utility"
+        self.carry_state: CarryState | None = None
+        """What the next interval starts from, as of the last interval run (or restored):
+        journaled with each settle intent, restored by a resumed run."""
+        self._restored: tuple[float, float | None] | None = None
 
     def start_hour(self, interval_id: int) -> float:
         """Simulated hour of day at which interval ``interval_id`` (1-based) starts."""
         return self._start_hour + (interval_id - 1) * self._step_h
 
     def prepare_first(self, sim_time_s: float, interval_id: int = 1) -> PriceSignal:
-        """Before the run's first interval (``interval_id`` on a resume): publish its price
-        (the tariff; nothing metered yet) and set the flexible loads."""
-        view = self.market.view(self.start_hour(interval_id), 0.0)
-        price = view.import_tariff_wei_per_wh
+        """Before the run's first interval: publish its price (the tariff; nothing metered
+        yet) and set the flexible loads. On a resume (``interval_id`` after a
+        :meth:`restore`) the battery's setpoint and the price are those the interrupted
+        run had set for it."""
+        restored = self._restored
+        if restored is None:
+            view = self.market.view(self.start_hour(interval_id), 0.0)
+            return self._publish(interval_id, sim_time_s, view.import_tariff_wei_per_wh, view)
+        price, setpoint = restored
+        battery = self.market.battery_participant
+        if setpoint is not None and battery in self.loads:
+            self._command(self.loads[battery], lambda load: load.set_power(setpoint))
+        view = self.market.view(self.start_hour(interval_id), price)
         return self._publish(interval_id, sim_time_s, price, view)
+
+    def _state(self, interval_id: int, price: float, setpoint_w: float | None) -> CarryState:
+        """Everything the interval after ``interval_id`` starts from (JSON-able)."""
+        return {
+            "interval_id": interval_id,
+            "market": self.market.state(),
+            "agents": {name: agent.state() for name, agent in self.agents.items()},
+            "flexible": {name: f.state() for name, f in self.flexible.items()},
+            "signal_wei_per_wh": price,
+            "battery_setpoint_w": setpoint_w,
+        }
+
+    def restore(self, state: CarryState) -> int:
+        """Carry on from the :attr:`carry_state` an interrupted run journaled after an
+        interval (returned): the market's state of charge and net-load history, each
+        agent's sub-Wh rest and learned strategy, each flexible load's energy drawn, and
+        the price and battery setpoint it had set for the next interval."""
+        self.market.restore(state["market"])
+        for name, agent_state in state["agents"].items():
+            if name in self.agents:
+                self.agents[name].restore(agent_state)
+        for name, flexible_state in state["flexible"].items():
+            if name in self.flexible:
+                self.flexible[name].restore(flexible_state)
+        setpoint = state["battery_setpoint_w"]
+        self._restored = (
+            float(state["signal_wei_per_wh"]),
+            None if setpoint is None else float(setpoint),
+        )
+        self.carry_state = state
+        return int(state["interval_id"])
 
     def run(
         self,
@@ -136,16 +183,22 @@ class IntervalProcedure:
             tie_wh = self.market.tie_wh(metered)
             agg = self.market.areas.aggregator
             to_settle = {**to_settle, agg: MeteredEnergy(agg, tie_wh, tie_wh)}
+        # what the next interval starts from depends on the clearing, not on the chain:
+        # it is known (and journaled with the settle intent) before the settlement is sent
+        for agent in self.agents.values():
+            agent.observe(pricing.clearing.price_wei_per_wh)
+        for name, schedule in self.flexible.items():
+            schedule.book(interval_id, metered[name].import_wh)
+        next_hour = hour + self._step_h
+        price = self.market.forecast_price_wei_per_wh(pricing, next_hour)
+        kept_w = setpoint if battery is not None else None
+        self.carry_state = self._state(interval_id, price, kept_w)
         settlement = self.chain.settle(
             interval_id, pricing.clearing.trades, to_settle, orders=orders, signed=signed
         )
         audit = self.market.audit(
             interval_id, orders, metered, pricing, settlement, feeder_import_wh, grid, allowance_wh
         )
-        for agent in self.agents.values():
-            agent.observe(pricing.clearing.price_wei_per_wh)
-        for name, schedule in self.flexible.items():
-            schedule.book(interval_id, metered[name].import_wh)
         report = IntervalReport(
             interval_id=interval_id,
             sim_time_s=end_s,
@@ -161,8 +214,6 @@ class IntervalProcedure:
             signal_wei_per_wh=forecast if signal is not None else None,
             step_allowance_wh=allowance_wh,
         )
-        next_hour = hour + self._step_h
-        price = self.market.forecast_price_wei_per_wh(pricing, next_hour)
         self._publish(interval_id + 1, end_s, price, self.market.view(next_hour, price))
         return report
 

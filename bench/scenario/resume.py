@@ -105,6 +105,7 @@ def resume_run(
         names += [config.aggregator.participant] if config.aggregator is not None else []
         for name in names:  # the market's index of each: trades read back by name
             market.accounts.index(name)
+        _resettle_lost(market, journal, config, status)
         done = [_settle_once(market, intent, status) for _, intent in sorted(intents.items())]
         unaccounted: list[EnergyUnaccounted] = []
         for recovered in done:
@@ -121,11 +122,10 @@ def resume_run(
         recorded = [k.interval_id for k in journal.intervals()]
         settled = market.settled_intervals()
         lost = sorted(set(recorded) - set(settled))
-        if lost:  # the chain restarted from a state older than the journal
+        if lost:  # settled again above: only a chain that refused them gets here
             raise ChainError(
-                f"the run's chain at {node_url} lacks intervals {lost} its journal recorded "
-                f"(its Anvil was restarted from a state saved before them): keep "
-                f"{path.parent / ANVIL_STATE} and the journal, and start a new run"
+                f"the run's chain at {node_url} lacks intervals {lost} its journal recorded: "
+                f"keep {path.parent / ANVIL_STATE} and the journal, and start a new run"
             )
         first = max([*settled, *recorded, 0]) + 1
         worker, why = None, _why_not(config, carry_on)
@@ -146,6 +146,7 @@ def resume_run(
                     findings=tuple(unaccounted),
                     before=_totals(journal, market, done),
                     counters_at_stop=_counters_at(journal, config, first - 1),
+                    carry_state=journal.carry_state(first - 1),
                 ),
             )
             node = None  # the worker stops it
@@ -154,6 +155,50 @@ def resume_run(
         journal.close()
         if node is not None:
             node.stop()
+
+
+def _resettle_lost(
+    market: Market, journal: Journal, config: ScenarioConfig, status: StatusSink
+) -> None:
+    """Settle again, in order and with the calldata the chain mined before, each interval
+    the journal recorded but the chain no longer has: its Anvil was restarted from a
+    state saved before them (saved every few intervals; the orphan that had them gone).
+
+    No interval is settled twice: those intervals are absent from this chain (the only
+    one the run goes on with; the contract refuses an interval it settled, and each is
+    checked before it is sent), and each goes out once with the same orders, readings
+    and journal digest, so the chain ends as the lost one was. Refused (the run kept as
+    it is) when the chain is not this run's earlier state (it has a later interval than
+    a missing one) or when the run had supply sessions, whose transactions the journal
+    does not hold."""
+    recorded = {k.interval_id for k in journal.intervals()}
+    settled = set(market.settled_intervals())
+    lost = sorted(recorded - settled)
+    if not lost:
+        return
+    where = f"the run's chain at {market.client.url}"
+    if max(settled, default=0) > lost[0]:
+        raise ChainError(
+            f"{where} lacks intervals {lost} its journal recorded but has later ones: it "
+            "is not this run's chain as saved earlier; keep the journal and start a new run"
+        )
+    if config.sessions:
+        raise ChainError(
+            f"{where} lacks intervals {lost} its journal recorded (its Anvil was restarted "
+            "from a state saved before them), and the run's supply-session transactions "
+            "are not journaled to send again: keep the journal and start a new run"
+        )
+    for i in lost:
+        calldata = journal.settled_calldata(i)
+        if calldata is None:
+            raise ChainError(
+                f"{where} lacks interval {i} its journal recorded, and the journal holds no "
+                "settle transaction of it to send again: keep the journal, start a new run"
+            )
+        again = _settle_once(market, SettleIntent(0.0, i, "", 0, calldata), status)
+        journal.add_resettled(i, again.settlement.tx_hash, again.settlement.block_number)
+        journal.commit()
+        status(f"interval {i}, lost with the chain's state, settled again")
 
 
 def _energy_of(

@@ -107,12 +107,19 @@ class ChainSession:
 
     @classmethod
     def reattach(
-        cls, config: ScenarioConfig, market: Market, url: str, node: Anvil | None
+        cls,
+        config: ScenarioConfig,
+        market: Market,
+        url: str,
+        node: Anvil | None,
+        counters_wh: Mapping[str, Sequence[float]] | None = None,
     ) -> ChainSession:
         """The session of a killed run, continued on its chain and market (``market``
         attached with the run's keys): its meters as registered, each one's cumulative
         counters and reading sequence as the chain last accepted them, so the next
-        settlement's readings follow on. ``node``: the bench's own Anvil, if it runs one."""
+        settlement's readings follow on. ``node``: the bench's own Anvil, if it runs one.
+        ``counters_wh`` (:meth:`counters_wh` as journaled at the chain's last settlement)
+        keeps their sub-Wh rests where their whole Wh are the chain's."""
         meters = _participant_meters(config)
         session = cls(market, url, list(meters), meters, config.market_interval_s)
         session.node = node
@@ -129,11 +136,24 @@ class ChainSession:
                 "attestation": "meter" if kind == "meter-signed" else "bench",
                 "signer": registry.signer(meter),
             }
-            session._import_wh[name], session._export_wh[name] = last.import_wh, last.export_wh
+            kept = (counters_wh or {}).get(name)
+            if kept is not None and (math.floor(kept[0]), math.floor(kept[1])) == (
+                last.import_wh,
+                last.export_wh,
+            ):
+                session._import_wh[name], session._export_wh[name] = kept[0], kept[1]
+            else:  # the chain's whole Wh: the sub-Wh rests start again
+                session._import_wh[name] = last.import_wh
+                session._export_wh[name] = last.export_wh
             session._settled_time_s = max(session._settled_time_s, last.time_s)
             if kind != "meter-signed":
                 registry.attestor.follow(meter, last.seq)
         return session
+
+    def counters_wh(self) -> dict[str, list[float]]:
+        """Each participant's cumulative (import, export) Wh as the bench attests them,
+        sub-Wh rests included (journaled with each settle intent for a resume)."""
+        return {name: [self._import_wh[name], self._export_wh[name]] for name in self._import_wh}
 
     def resume_signers(self, fleet: MeterFleet) -> list[MeterAttested]:
         """After :meth:`reattach`, with the meters up again: the meter-signed meters read

@@ -83,6 +83,10 @@ class Continuation:
     """Per meter, its (import, export) counters at the last settled interval's end, from
     the journaled readings: a meter that kept counting while the bench was down (one the
     rig does not start) has the energy since then attributed to the outage."""
+    carry_state: dict[str, Any] | None = None
+    """What the first interval still to run starts from (the battery's state of charge,
+    the strategies' learning, the flexible loads' energy drawn, the published price), as
+    journaled with the last settled interval's intent; None: the run starts them afresh."""
 
 
 _FINAL_WAIT_S = 10.0  # for meters still late at the run's end whose link is up
@@ -123,6 +127,7 @@ class ScenarioWorker:
         self._late_intervals: set[int] = set()  # a meter was cut late at their boundary
         self._notes: queue.SimpleQueue[str] = queue.SimpleQueue()  # from other threads
         self._state_saved = (0.0, 0.0, 0)  # (monotonic s at the end, duration s, interval)
+        self._procedure: IntervalProcedure | None = None
 
     # -- control, from any thread ------------------------------------------------------
     def start(self) -> None:
@@ -232,7 +237,10 @@ class ScenarioWorker:
             else:
                 if resumed.node is not None:
                     stack.callback(resumed.node.stop)
-                chain = ChainSession.reattach(cfg, resumed.market, resumed.url, resumed.node)
+                kept = (resumed.carry_state or {}).get("counters_wh")
+                chain = ChainSession.reattach(
+                    cfg, resumed.market, resumed.url, resumed.node, counters_wh=kept
+                )
             chain.journal_head = self._journal_digest
             # simulated time stood still while the bench was down: it carries on at the
             # start of the first interval still to run
@@ -257,7 +265,7 @@ class ScenarioWorker:
             else:
                 self._emit(self._run_started(chain))
             operator = chain.market.operator
-            operator.before_send = self._journal_settle_intent(chain.market.address, clock)
+            operator.before_send = self._journal_settle_intent(chain, clock)
             stack.callback(setattr, operator, "before_send", None)
             loads = {
                 p.agent.participant: load
@@ -265,6 +273,9 @@ class ScenarioWorker:
                 if (load := fleet.load_control(p.meter_id)) is not None
             }
             procedure = IntervalProcedure(cfg, self._agents(fleet, clock), chain, loads)
+            self._procedure = procedure
+            if resumed is not None:
+                self._restore(procedure, resumed, clock.now_s())
             online_timeout_s = cfg.bench.online_timeout_s
             silent = fleet.wait_online(timeout_s=online_timeout_s)
             if silent:
@@ -392,6 +403,23 @@ class ScenarioWorker:
         self.summary = summary
         self._emit(summary)  # always the last event
 
+    def _restore(self, procedure: IntervalProcedure, resumed: Continuation, now_s: float) -> None:
+        """The interrupted run's state carried into the procedure (a warning without it)."""
+        state = resumed.carry_state
+        if state is not None:
+            after = procedure.restore(state)
+            self._progress(
+                now_s, "info", f"the market's and agents' state after interval {after} restored"
+            )
+        elif resumed.first_interval > 1:
+            self._progress(
+                now_s,
+                "warning",
+                f"the journal holds no state after interval {resumed.first_interval - 1}: "
+                "the battery's state of charge, the strategies and the flexible loads start "
+                "afresh",
+            )
+
     def _run_started(self, chain: ChainSession) -> RunStarted:
         """The run's meta: config, policy, chain and market (journaled at once)."""
         cfg = self.config
@@ -439,10 +467,13 @@ class ScenarioWorker:
         self._state_saved = (ended_s, ended_s - started_s, interval_id)
 
     def _journal_settle_intent(
-        self, market_address: str, clock: SimClock
+        self, chain: ChainSession, clock: SimClock
     ) -> Callable[[dict[str, Any], str], None]:
         """The operator wallet's hook: each ``settle`` transaction, once signed, is
-        journaled (and committed) as an intent before it is sent."""
+        journaled (and committed) as an intent before it is sent, with what the next
+        interval starts from (the procedure's carry state and the counters the bench
+        attested in it, sub-Wh rests included)."""
+        market_address = chain.market.address
 
         def journal(tx: dict[str, Any], tx_hash: str) -> None:
             data = bytes(tx.get("data", b""))
@@ -450,12 +481,18 @@ class ScenarioWorker:
                 return
             if data[:4] != SETTLE_SELECTOR:
                 return
+            interval_id = int.from_bytes(data[4:36], "big")
+            procedure = self._procedure
+            state = None if procedure is None else procedure.carry_state
             intent = SettleIntent(
                 clock.now_s(),
-                int.from_bytes(data[4:36], "big"),
+                interval_id,
                 tx_hash,
                 int(tx["nonce"]),
                 "0x" + data.hex(),
+                ""
+                if not state or state["interval_id"] != interval_id
+                else json.dumps({**state, "counters_wh": chain.counters_wh()}),
             )
             for recorder in self.recorders:
                 recorder.record(intent)

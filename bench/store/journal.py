@@ -13,7 +13,7 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from bench.errors import ConfigError
@@ -109,13 +109,22 @@ CREATE TABLE IF NOT EXISTS recovered_settlement (
     block_number INTEGER NOT NULL, value_settled_wei TEXT NOT NULL,
     energy_settled_wh INTEGER NOT NULL, sent_again INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS carry_state (
+    interval_id INTEGER PRIMARY KEY, state_json TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS digest (
     interval_id INTEGER PRIMARY KEY, previous TEXT NOT NULL, digest TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS resettled (
+    interval_id INTEGER PRIMARY KEY, tx_hash TEXT NOT NULL, block_number INTEGER NOT NULL,
+    lost_tx_hash TEXT NOT NULL
 );
 """
 """Tables the verdict reads: each interval's settlement (its transaction, batch and the
 chain's totals), every settled amount, how many readings each meter sent, and the hash
-chain over the interval records (:mod:`bench.store.digest`). ``settle_intent`` holds
+chain over the interval records (:mod:`bench.store.digest`). ``resettled``: a recorded
+interval whose chain was lost (Anvil restarted from a state saved before it), settled
+again by a resume with the same calldata in another transaction. ``settle_intent`` holds
 each settlement transaction as signed, committed before it was sent, and its receipt
 once the interval was recorded: an intent without a receipt is an interval that may be
 on chain but not in the journal (what ``gridbench run --resume`` settles)."""
@@ -379,6 +388,9 @@ class Journal:
             payload[name] = sorted_rows(found)
         if self._has_column("catch_up", "digested_in"):
             payload["catch_ups"] = self._catch_ups_digested("= ?", interval_id)
+        state = self.carry_state(interval_id)
+        if state is not None:  # none journaled by a bench from before the resume's state
+            payload["carry_state"] = state
         return payload
 
     def seal_payload(self, summary: object) -> dict[str, object]:
@@ -458,7 +470,22 @@ class Journal:
                 intent.sim_time_s,
             ),
         )
+        if intent.carry_state_json:
+            self._db.execute(
+                "INSERT OR REPLACE INTO carry_state VALUES (?, ?)",
+                (intent.interval_id, intent.carry_state_json),
+            )
         self.commit()
+
+    def carry_state(self, interval_id: int) -> dict[str, Any] | None:
+        """What the interval after ``interval_id`` starts from, as journaled with its
+        settle intent (None: not journaled, e.g. by a bench from before)."""
+        if not self._has_table("carry_state"):
+            return None
+        row = self._db.execute(
+            "SELECT state_json FROM carry_state WHERE interval_id = ?", (interval_id,)
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
 
     def unrecorded_intents(self) -> list[SettleIntent]:
         """Settlements sent (or about to be) whose interval the journal never recorded."""
@@ -537,6 +564,22 @@ class Journal:
             (interval_id,),
         ).fetchone()
         return None if row is None else str(row[0])
+
+    def add_resettled(self, interval_id: int, tx_hash: str, block_number: int) -> None:
+        """A recorded interval settled again on a chain that lost it (see ``resettled``)."""
+        (lost,) = self._db.execute(
+            "SELECT tx_hash FROM settlement WHERE interval_id = ?", (interval_id,)
+        ).fetchone()
+        self._db.execute(
+            "INSERT OR REPLACE INTO resettled VALUES (?, ?, ?, ?)",
+            (interval_id, tx_hash, block_number, lost),
+        )
+
+    def resettled(self) -> dict[int, str]:
+        """interval -> the transaction that settled it again after its chain lost it."""
+        if not self._has_table("resettled"):
+            return {}
+        return dict(self._db.execute("SELECT interval_id, tx_hash FROM resettled"))
 
     def recovered_settlements(self) -> dict[int, tuple[str, str, int, int, int, bool]]:
         """Interval -> (tx hash, batch hash, block, value wei, energy Wh, sent again) of

@@ -17,7 +17,7 @@ from bench.config import load_scenario
 from bench.events import BenchEvent, BenchStatus, IntervalReport, RunStarted, RunSummary
 from bench.scenario.worker import ScenarioWorker
 from bench.store import JournalRecorder
-from tests.scenario.test_resume import CONFIG
+from tests.scenario.conftest import TWO_METERS as CONFIG
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 

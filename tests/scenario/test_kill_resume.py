@@ -21,50 +21,18 @@ from pathlib import Path
 
 import pytest
 
-from bench.chain import Anvil, Market
 from bench.chain.audit import audit_interval
-from bench.chain.keys import KeyRing
 from bench.chain.registry import LastCounters
 from bench.config import load_scenario
 from bench.scenario.resume import stop_orphans
 from bench.scenario.worker import ANVIL_PID, ANVIL_STATE
 from bench.store import Journal
+from tests.scenario.conftest import INTERVALS, METERS, TWO_METERS, chain_of
 
 pytestmark = pytest.mark.chain
 
 HERE = Path(__file__).parent
-INTERVALS, KILLED = 3, 2
-CONFIG = f"""
-[bench]
-reading_interval_s = 0.05
-
-[scenario]
-market_interval_s = 900
-intervals = {INTERVALS}
-speed = 3600
-
-[[meters]]
-id = "roof"
-kind = "fake"
-power_w = -10000.0
-
-[[meters]]
-id = "flat"
-kind = "fake"
-power_w = 8000.0
-
-[[participants]]
-name = "roof"
-role = "prosumer"
-meter = "roof"
-offer_price_wei_per_wh = 70
-
-[[participants]]
-name = "flat"
-role = "consumer"
-meter = "flat"
-"""
-METERS = {"roof": "roof", "flat": "flat"}  # participant -> meter
+KILLED = 2
 
 
 def _gridbench(*args: str, kill_at: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -94,12 +62,11 @@ def _alive(pid: int) -> bool:
     ],
 )
 def test_a_sigkilled_bench_resumes_to_the_end_with_every_interval_settled_once(
-    tmp_path: Path, kill_at: str, sent_again: bool, swept: bool
+    tmp_path: Path, two_meters: Path, kill_at: str, sent_again: bool, swept: bool
 ) -> None:
-    (tmp_path / "bench.toml").write_text(CONFIG)
     runs = tmp_path / "runs"
     killed = _gridbench(
-        "run", "--config", str(tmp_path / "bench.toml"), "--journal", str(runs), "-q",
+        "run", "--config", str(two_meters), "--journal", str(runs), "-q",
         kill_at=kill_at,
     )  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -128,7 +95,7 @@ def test_a_sigkilled_bench_resumes_to_the_end_with_every_interval_settled_once(
     listed = json.loads(report.stdout)
     assert listed["complete"] is True and listed["audit_clean"] is True
     assert [(r["interval"], r["sent_again"]) for r in listed["recovered"]] == [(KILLED, sent_again)]
-    totals, last = _check_on_chain(run_dir, load_scenario(tmp_path / "bench.toml").deposit_wei)
+    totals, last = _check_on_chain(run_dir, load_scenario(two_meters).deposit_wei)
     # the meters' counters the chain accepted are the journal's totals (whole Wh: at
     # most 1 Wh floored at each settlement and 1 at the resume's restart)
     for name, meter in METERS.items():
@@ -152,11 +119,7 @@ def _check_on_chain(
     totals = journal.energy_totals_wh()
     address = str(journal.meta("market_address"))
     journal.close()
-    keys = KeyRing.from_folder(run_dir / "journal.sqlite.keys")
-    with Anvil(load_state=run_dir / ANVIL_STATE) as node:  # the chain as the run left it
-        market = Market.attach(node.url, address, keys=keys, allow_anvil_key=True)
-        for name in METERS:
-            market.accounts.index(name)  # trades read back by name
+    with chain_of(run_dir, address) as market:  # the chain as the run left it
         events = {i: market.settler.events(i) for i in range(1, INTERVALS + 1)}
         assert {i: [e.interval_id for e in got] for i, got in events.items()} == {
             i: [i] for i in range(1, INTERVALS + 1)
@@ -219,7 +182,7 @@ def test_energy_metered_while_the_bench_was_dead_is_attributed_on_resume(
         f'\n[[meters]]\nid = "{m}"\nkind = "firmata"\nport = "{port}"\nallow_default_key = true\n'
         for m, port in external_meters.items()
     )
-    participants = CONFIG[CONFIG.index("[[participants]]") :]
+    participants = TWO_METERS[TWO_METERS.index("[[participants]]") :]
     (tmp_path / "bench.toml").write_text(
         "[bench]\nreading_interval_s = 0.05\n\n[scenario]\nmarket_interval_s = 60\n"
         f"intervals = {INTERVALS}\nspeed = 60\n{meters}\n{participants}"
@@ -270,12 +233,11 @@ def test_energy_metered_while_the_bench_was_dead_is_attributed_on_resume(
 
 @pytest.mark.slow
 def test_a_resumed_run_killed_again_resumes_again_with_every_interval_settled_once(
-    tmp_path: Path,
+    tmp_path: Path, two_meters: Path
 ) -> None:
-    (tmp_path / "bench.toml").write_text(CONFIG)
     runs = tmp_path / "runs"
     first = _gridbench(
-        "run", "--config", str(tmp_path / "bench.toml"), "--journal", str(runs), "-q",
+        "run", "--config", str(two_meters), "--journal", str(runs), "-q",
         kill_at="after_send",
     )  # fmt: skip
     assert first.returncode == -signal.SIGKILL, first.stderr
@@ -292,7 +254,7 @@ def test_a_resumed_run_killed_again_resumes_again_with_every_interval_settled_on
     out = json.loads(resumed.stdout)
     assert [(r["interval_id"], r["sent_again"]) for r in out["recovered"]] == [(KILLED + 1, True)]
     assert out["verdict_pass"] is True and out["intervals"] == INTERVALS
-    totals, last = _check_on_chain(run_dir, load_scenario(tmp_path / "bench.toml").deposit_wei)
+    totals, last = _check_on_chain(run_dir, load_scenario(two_meters).deposit_wei)
     for name, meter in METERS.items():
         assert abs(last[meter].import_wh - totals[name][0]) <= 3
         assert abs(last[meter].export_wh - totals[name][1]) <= 3

@@ -10,6 +10,7 @@ the bench's own Anvil died with the bench, so the resume restarts it from that s
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sqlite3
 from dataclasses import dataclass
@@ -19,9 +20,9 @@ import pytest
 from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound
 
-from bench.chain import Anvil, Market
+from bench.chain import Anvil
+from bench.chain.audit import audit_interval
 from bench.chain.client import ChainClient
-from bench.chain.keys import KeyRing
 from bench.config import load_scenario
 from bench.errors import ChainError
 from bench.events import BenchEvent, IntervalReport, RunSummary, SettleIntent
@@ -29,39 +30,10 @@ from bench.scenario.resume import recover_run, resume_run
 from bench.scenario.worker import ANVIL_STATE, ScenarioWorker
 from bench.store import Journal, JournalRecorder
 from gridbench.cli import main
+from tests.scenario.conftest import TWO_METERS, chain_of
 
 pytestmark = pytest.mark.chain
 
-CONFIG = """
-[bench]
-reading_interval_s = 0.05
-
-[scenario]
-market_interval_s = 900
-intervals = 3
-speed = 3600
-
-[[meters]]
-id = "roof"
-kind = "fake"
-power_w = -10000.0
-
-[[meters]]
-id = "flat"
-kind = "fake"
-power_w = 8000.0
-
-[[participants]]
-name = "roof"
-role = "prosumer"
-meter = "roof"
-offer_price_wei_per_wh = 70
-
-[[participants]]
-name = "flat"
-role = "consumer"
-meter = "flat"
-"""
 KILLED = 2  # the interval whose settlement each kill interrupts
 
 
@@ -116,6 +88,8 @@ class Killer(JournalRecorder):
             self._keep("after_receipt")  # the receipt is in, the interval not committed
             self.node.dump_state(self.out / "after_receipt.json")
         super().record(event)
+        if isinstance(event, IntervalReport) and event.interval_id == KILLED:
+            self._keep("recorded")  # the interval committed (its chain state saved later)
         if isinstance(event, SettleIntent):
             self._witness(event)
         if isinstance(event, SettleIntent) and event.interval_id == KILLED:
@@ -139,7 +113,7 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
     """One run to the end against an Anvil it attaches to, its kill points kept."""
     folder = tmp_path_factory.mktemp("live")
     path = folder / "bench.toml"
-    path.write_text(CONFIG)
+    path.write_text(TWO_METERS)
     with Anvil() as node:
         killer = Killer(folder / "runs", node, folder / "kills")
         runner = ScenarioWorker(load_scenario(path, chain_url=node.url), recorders=[killer])
@@ -230,9 +204,7 @@ def test_a_killed_settlement_is_settled_exactly_once_on_resume(
     before = Journal(run_dir / "journal.sqlite", read_only=True)
     assert [i.interval_id for i in before.unrecorded_intents()] == [KILLED]
     before.close()
-    keys = KeyRing.from_folder(run_dir / "journal.sqlite.keys")
-    with Anvil(load_state=run_dir / ANVIL_STATE) as node:
-        market = Market.attach(node.url, live_run.market_address, keys=keys, allow_anvil_key=True)
+    with chain_of(run_dir, live_run.market_address) as market:
         sent_before = market.client.w3.eth.get_transaction_count(market.operator.address)
     lines: list[str] = []
     (recovered,) = recover_run(run_dir, lines.append)
@@ -250,8 +222,7 @@ def test_a_killed_settlement_is_settled_exactly_once_on_resume(
     if not sent_again:
         assert got.tx_hash == live.tx_hash  # read back, not settled a second time
     # the chain as the resume left it (saved again): the interval settled exactly once
-    with Anvil(load_state=run_dir / ANVIL_STATE) as node:
-        market = Market.attach(node.url, live_run.market_address, keys=keys, allow_anvil_key=True)
+    with chain_of(run_dir, live_run.market_address) as market:
         assert [e.interval_id for e in market.settler.events(KILLED)] == [KILLED]
         assert market.settled_intervals() == [1, 2]
         operator_txs = market.client.w3.eth.get_transaction_count(market.operator.address)
@@ -261,8 +232,7 @@ def test_a_killed_settlement_is_settled_exactly_once_on_resume(
     after = Journal(run_dir / "journal.sqlite", read_only=True)
     assert after.unrecorded_intents() == []
     after.close()
-    with Anvil(load_state=run_dir / ANVIL_STATE) as node:
-        market = Market.attach(node.url, live_run.market_address, keys=keys, allow_anvil_key=True)
+    with chain_of(run_dir, live_run.market_address) as market:
         assert market.client.w3.eth.get_transaction_count(market.operator.address) == operator_txs
 
 
@@ -281,16 +251,116 @@ def test_the_cli_resumes_reports_the_settlement_and_runs_the_rest(
     journal = Journal(run_dir / "journal.sqlite", read_only=True)
     recorded = [k.interval_id for k in journal.intervals()]
     recovered = journal.recovered_settlements()
+    resumed = {k.interval_id: k for k in journal.intervals()}
+    states = {i: journal.carry_state(i) for i in (KILLED, 3)}
     journal.close()
     assert (recorded, list(recovered)) == ([1, 3], [KILLED])
-    keys = KeyRing.from_folder(run_dir / "journal.sqlite.keys")
-    with Anvil(load_state=run_dir / ANVIL_STATE) as node:  # the chain as the resume left it
-        market = Market.attach(node.url, live_run.market_address, keys=keys, allow_anvil_key=True)
+    # the run carried on from the state journaled with the killed interval's intent
+    # (as the uninterrupted run journaled it): each agent's sub-Wh rest and the bench's
+    # attested counters went on from there, not from zero or the chain's whole Wh
+    live_journal = Journal(live_run.run_dir / "journal.sqlite", read_only=True)
+    assert states[KILLED] == live_journal.carry_state(KILLED)
+    live_journal.close()
+    before, after = states[KILLED], states[3]
+    assert before is not None and after is not None
+    assert any(abs(a["carry_wh"]) > 1e-9 for a in before["agents"].values())  # a rest to keep
+    for m in resumed[3].metered:
+        name = m.participant
+        kept = before["counters_wh"][name]
+        assert after["counters_wh"][name] == [kept[0] + m.import_wh, kept[1] + m.export_wh]
+        net_wh = m.import_wh - m.export_wh + before["agents"][name]["carry_wh"]
+        rest_wh = net_wh - math.copysign(math.floor(abs(net_wh)), net_wh)
+        assert after["agents"][name]["carry_wh"] == pytest.approx(rest_wh, abs=1e-9)
+    with chain_of(run_dir, live_run.market_address) as market:  # as the resume left it
         assert [[e.interval_id for e in market.settler.events(i)] for i in (1, 2, 3)] == [
             [1],
             [2],
             [3],
         ]
+
+
+def test_intervals_the_saved_state_lost_are_settled_again_once_from_the_journal(
+    live_run: LiveRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The orphan Anvil gone and its state saved before interval 2 (the state is saved
+    every few intervals, not after each): the journal recorded interval 2, the chain
+    the run restarts from never saw it. The resume sends its journaled calldata once;
+    the chain ends with every interval once, interval 2 with the batch it had."""
+    run_dir = _killed_run(live_run, tmp_path, "recorded", "before_send")
+    with chain_of(run_dir, live_run.market_address) as market:
+        assert market.settled_intervals() == [1]  # the saved state lacks interval 2
+    assert main(["run", "--resume", str(run_dir), "--json"]) == 0  # complete and clean
+    out = json.loads(capsys.readouterr().out)
+    assert out["recovered"] == [] and out["intervals"] == 3 and out["verdict_pass"] is True
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    resettled = journal.resettled()
+    recorded = {k.interval_id: k.tx_hash for k in journal.intervals()}
+    journal.close()
+    assert list(resettled) == [KILLED] and resettled[KILLED] != recorded[KILLED]
+    live = live_run.report.settlement
+    with chain_of(run_dir, live_run.market_address) as market:
+        assert [[e.interval_id for e in market.settler.events(i)] for i in (1, 2, 3)] == [
+            [1],
+            [2],
+            [3],
+        ]
+        (event,) = market.settler.events(KILLED)
+        assert event.tx_hash == resettled[KILLED]
+        again = audit_interval(market, KILLED).settlement
+    assert (again.batch_hash, again.value_settled_wei, again.energy_settled_wh) == (
+        live.batch_hash,
+        live.value_settled_wei,
+        live.energy_settled_wh,
+    )
+    assert again.settled_trades == live.settled_trades
+    # a second resume has nothing to settle again, and sends nothing
+    with chain_of(run_dir, live_run.market_address) as market:
+        sent = market.client.w3.eth.get_transaction_count(market.operator.address)
+    assert recover_run(run_dir) == []
+    with chain_of(run_dir, live_run.market_address) as market:
+        assert market.client.w3.eth.get_transaction_count(market.operator.address) == sent
+
+
+def test_an_intent_without_the_carried_state_resumes_with_it_started_afresh(
+    live_run: LiveRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The killed interval's intent journaled without the state (as a bench from before
+    it did; the recorded intervals' states are in their digests, so only this one can be
+    missing): the resume says what starts afresh, and the run and the report's order
+    replay still add up."""
+    run_dir = _killed_run(live_run, tmp_path, "intent", "before_send")
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        db.execute("DELETE FROM carry_state WHERE interval_id = ?", (KILLED,))
+    assert main(["run", "--resume", str(run_dir), "--json"]) == 0  # complete and clean
+    assert json.loads(capsys.readouterr().out)["verdict_pass"] is True
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    warned = [s.message for s in journal.status_lines() if "start afresh" in s.message]
+    journal.close()
+    assert warned == [
+        f"the journal holds no state after interval {KILLED}: the battery's state of charge, "
+        "the strategies and the flexible loads start afresh"
+    ]
+
+
+def test_the_carried_state_of_a_recorded_interval_is_in_its_digest(
+    live_run: LiveRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A state edited after its interval was recorded (a state of charge raised, so a
+    resume would start from it) breaks the journal's digest chain: the report says so."""
+    path = tmp_path / "journal.sqlite"
+    shutil.copy(live_run.run_dir / "journal.sqlite", path)
+    with sqlite3.connect(path) as db:
+        (text,) = db.execute("SELECT state_json FROM carry_state WHERE interval_id = 1").fetchone()
+        state = json.loads(text)
+        state["market"]["soc_wh"] += 1000.0
+        db.execute(
+            "UPDATE carry_state SET state_json = ? WHERE interval_id = 1", (json.dumps(state),)
+        )
+    assert main(["report", str(path), "--json"]) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert findings == [
+        "interval 1: digest_mismatch: the interval's record was edited after the run"
+    ]
 
 
 def test_a_resume_without_its_chain_fails_saying_what_to_do(
