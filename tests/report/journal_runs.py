@@ -16,14 +16,18 @@ from bench.store.digest import chain_digest, genesis
 from tests.configs import consumer, meter_block, prosumer, run_config
 
 
-# Two sellers and one buyer: the buyer takes the cheaper seller's whole offer first. Fake
-# meters stamp each reading with the instant its energy was counted, so meters are cut
-# at boundaries without the host's timing jitter (what issue 12's meter-time cut brings
-# to the other kinds): the energy balance closes on a loaded machine.
-def config_text(*, intervals: int = 3, theft_w: float = 0.0, silent_meter: bool = False) -> str:
-    """The run's config; ``silent_meter`` adds an emulated meter that never answers."""
+def write_config(
+    folder: Path, *, intervals: int = 3, theft_w: float = 0.0, silent_meter: bool = False
+) -> Path:
+    """The runs' config, written to ``folder/bench.toml``: two sellers and one buyer (the
+    buyer takes the cheaper seller's whole offer first), ``theft_w`` drawn past the
+    meters; ``silent_meter`` adds an emulated meter that never answers.
+
+    Fake meters stamp each reading with the instant its energy was counted, so meters are
+    cut at boundaries without the host's timing jitter (what issue 12's meter-time cut
+    brings to the other kinds): the energy balance closes on a loaded machine."""
     silent = meter_block("spare", "emulated", faults={"drop_rate": 1.0})
-    return run_config(
+    text = run_config(
         intervals=intervals,
         scenario={"feeder_meter": "feeder", "unmetered_load_w": theft_w},
         meters=[
@@ -35,13 +39,8 @@ def config_text(*, intervals: int = 3, theft_w: float = 0.0, silent_meter: bool 
         ],
         participants=[prosumer("roof", 70), prosumer("barn", 60), consumer("flat")],
     )
-
-
-def write_config(
-    folder: Path, *, intervals: int = 3, theft_w: float = 0.0, silent_meter: bool = False
-) -> Path:
     path = folder / "bench.toml"
-    path.write_text(config_text(intervals=intervals, theft_w=theft_w, silent_meter=silent_meter))
+    path.write_text(text)
     return path
 
 
