@@ -41,6 +41,7 @@ CONFIG = run_config(
         close_interval=390,
     ),
 )
+
 _START_TIMEOUT_S = 120.0  # imports, Anvil, deployment: slow on a loaded machine
 _STOP_TIMEOUT_S = 60.0
 
