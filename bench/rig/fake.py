@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Sequence
 
 from bench.config import BenchConfig, MeterConfig
@@ -38,17 +37,12 @@ def start_fakes(
 ) -> dict[str, MeterSite]:
     """A fake per meter, integrating energy on the scenario's clock."""
     sites = {}
-    if sim.real_time_of is not None:
-        host_time_of = sim.real_time_of
-    else:  # no inverse given: the host's time at the read (a preemption apart)
-
-        def host_time_of(_sim_s: float) -> float:
-            return time.monotonic()
-
     for m in meters:
         if m.profile:
             raise ConfigError(f"meter {m.meter_id!r}: a fake meter takes power_w, not a profile")
-        fake = FakeMeter(m.meter_id, power_w=m.power_w, clock=sim.now_s, host_time_of=host_time_of)
+        fake = FakeMeter(
+            m.meter_id, power_w=m.power_w, clock=sim.now_s, host_time_of=sim.real_time_of
+        )
         sites[m.meter_id] = MeterSite(fake.url, FakeLoad(fake), driver=fake)
     return sites
 

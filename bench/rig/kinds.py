@@ -48,10 +48,10 @@ class SimTime:
 
     now_s: Callable[[], float]
     """Simulated seconds now (the energy the meters integrate follows it)."""
+    real_time_of: Callable[[float], float]
+    """The host monotonic instant at which ``now_s`` showed a simulated time."""
     speed: float = 1.0
     """Simulated seconds per real second."""
-    real_time_of: Callable[[float], float] | None = None
-    """The host monotonic instant at which ``now_s`` showed a simulated time (when known)."""
 
 
 Starter = Callable[

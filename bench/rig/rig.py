@@ -26,6 +26,11 @@ from bench.rig.load import LimitedLoad, LoadControl
 from bench.rig.meter_time import meter_clock, with_meter_time
 
 
+def _host_instant(host_s: float) -> float:
+    """The inverse of the host's monotonic clock: the instant itself."""
+    return host_s
+
+
 class Rig:
     """The started meters of one bench config (a context manager)."""
 
@@ -34,10 +39,15 @@ class Rig:
         bench: BenchConfig,
         meter_ids: Iterable[str] | None = None,
         *,
-        sim_now_s: Callable[[], float] = time.monotonic,
+        sim_now_s: Callable[[], float] | None = None,
         speed: float = 1.0,
         real_time_of: Callable[[float], float] | None = None,
     ) -> None:
+        """The meters of ``bench`` (those in ``meter_ids``, else all) on the scenario's
+        clock ``sim_now_s`` and its inverse ``real_time_of`` (given together; without
+        them, on the host's monotonic clock)."""
+        if (sim_now_s is None) != (real_time_of is None):
+            raise TypeError("Rig takes sim_now_s and real_time_of together, or neither")
         wanted = None if meter_ids is None else set(meter_ids)
         self.bench = bench
         self.meters = {
@@ -46,7 +56,9 @@ class Rig:
         unknown = sorted((wanted or set()) - set(self.meters))
         if unknown:
             raise ConfigError(f"no [[meters]] entry for {unknown}; add them to the bench config")
-        self._time = SimTime(sim_now_s, speed, real_time_of)
+        if sim_now_s is None or real_time_of is None:
+            sim_now_s, real_time_of = time.monotonic, _host_instant
+        self._time = SimTime(sim_now_s, real_time_of, speed)
         self._sites: dict[str, MeterSite] = {}
         self._stack = contextlib.ExitStack()
 

@@ -9,76 +9,34 @@ from pathlib import Path
 import pytest
 
 from bench.chain import Anvil, Market
-from bench.config import load_scenario
-from bench.events import RunSummary
-from bench.scenario.worker import ScenarioWorker
+from tests.configs import consumer, meter_block, prosumer, run_config
+from tests.worker_runs import run_worker
 
 pytestmark = pytest.mark.chain
 
-CONFIG = """
-[bench]
-reading_interval_s = 0.05
 
-[scenario]
-market_interval_s = 900
-intervals = 3
-speed = 3600
-feeder_meter = "feeder"
-
-[market]
-loss_fraction = 0.02
-
-[chain]
-url = "{url}"
-deposit_wei = 50000000
-
-[grid]
-import_schedule = [[0, 200]]
-feed_in_wei_per_wh = 60
-
-[[meters]]
-id = "roof"
-kind = "emulated"
-power_w = -12000.0
-
-[[meters]]
-id = "flat"
-kind = "emulated"
-power_w = 3000.0
-
-[[meters]]
-id = "feeder"
-kind = "emulated"
-
-[[participants]]
-name = "roof"
-role = "prosumer"
-meter = "roof"
-offer_price_wei_per_wh = 50
-
-[[participants]]
-name = "flat"
-role = "consumer"
-meter = "flat"
-bid_price_wei_per_wh = 300
-"""
-
-
-def _run(tmp_path: Path, text: str) -> RunSummary:
-    path = tmp_path / "bench.toml"
-    path.write_text(text)
-    worker = ScenarioWorker(load_scenario(path))
-    worker.start()
-    worker.join(timeout=180)
-    assert not worker.is_alive()
-    summary = worker.summary
-    assert isinstance(summary, RunSummary)
-    return summary
+def _config(url: str, **market: str | float) -> str:
+    """The campus exports 9 kW past its feeder; the grid sells at 200 wei/Wh and buys at 60."""
+    return run_config(
+        intervals=3,
+        scenario={"feeder_meter": "feeder"},
+        sections={
+            "market": {"loss_fraction": 0.02, **market},
+            "chain": {"url": url, "deposit_wei": 50000000},
+            "grid": {"import_schedule": [[0, 200]], "feed_in_wei_per_wh": 60},
+        },
+        meters=[
+            meter_block("roof", "emulated", -12000.0),
+            meter_block("flat", "emulated", 3000.0),
+            meter_block("feeder", "emulated"),
+        ],
+        participants=[prosumer("roof", 50), consumer("flat", 300)],
+    )
 
 
 def test_the_grid_buys_the_surplus_backed_by_the_meter_signed_feeder(tmp_path: Path) -> None:
     with Anvil() as node:
-        summary = _run(tmp_path, CONFIG.format(url=node.url))
+        summary = run_worker(_config(node.url), tmp_path, timeout_s=180).summary
         assert summary.attestation["feeder"]["attestation"] == "meter"
         market = Market.attach(node.url, summary.market_address)
         contract = market.contract.functions
@@ -102,8 +60,8 @@ def test_with_no_local_market_the_utility_settles_at_every_meter_bench_attested(
     counters are the sum of every meter's, which no meter signs: the bench attests them,
     and no grid meter is registered (the mutation: registering the feeder as one)."""
     with Anvil() as node:
-        text = CONFIG.format(url=node.url)
-        summary = _run(tmp_path, text.replace("[market]\n", '[market]\nmechanism = "utility"\n'))
+        text = _config(node.url, mechanism="utility")
+        summary = run_worker(text, tmp_path, timeout_s=180).summary
         assert summary.attestation["feeder"]["attestation"] == "bench"
         assert summary.trades_settled > 0 and summary.trades_rejected == 0
         assert summary.audit_clean

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bench.devices.firmata_meter import FirmataMeter
-from bench.errors import ToolMissingError
-from bench.firmware import SimMeter, build_firmware, build_runner
+from bench.firmware import SimMeter
+from tests.firmware.sim_meters import SimFactory, firmware_images_or_skip
 
 
 @pytest.fixture(scope="session")
 def firmware_images() -> tuple[Path, Path]:
     """(firmware ELF, simavr runner), built once per session."""
-    try:
-        return build_firmware("uno"), build_runner()
-    except ToolMissingError as exc:
-        pytest.skip(str(exc))
-
-
-SimFactory = Callable[..., tuple[SimMeter, FirmataMeter]]
+    return firmware_images_or_skip()
 
 
 @pytest.fixture

@@ -19,37 +19,21 @@ from bench.devices import MeterOutage, Reading
 from bench.devices.firmata_meter import FirmataMeter
 from bench.devices.keystore import fingerprint, read_key_file
 from bench.errors import DeviceError
-from bench.firmware import SimMeter, Waveform
+from bench.firmware import SimMeter
 from bench.rig import Rig
 from gridbench.cli import main
+from tests.firmware import sim_meters
 
 pytestmark = pytest.mark.firmware
 
-WAVE = Waveform(v_rms=230.0, i_rms=5.0)
 TIMEOUT = ["--reset-wait", "0", "--timeout", "30"]  # simulated as fast as the machine can
 
 
 @pytest.fixture
 def fresh_meter(firmware_images: tuple[Path, Path], tmp_path: Path) -> Iterator[SimMeter]:
-    """A meter as flashed (id 'meter', all-zero key, no signing key) whose front end reads
-    6 % high in voltage and 5 % low in current with the factory gains."""
-    elf, runner = firmware_images
-    sim = SimMeter(speed=0, elf=elf, runner=runner, eeprom=tmp_path / "eeprom.bin")
-    try:
-        sim.set_waveform(WAVE)
-        with FirmataMeter.open(sim.pty_path, timeout_s=30.0) as m:
-            cal = m.calibration()
-            m.set_calibration(
-                replace(
-                    cal,
-                    v_gain_uv_per_count=round(cal.v_gain_uv_per_count * 1.06),
-                    i_gain_ua_per_count=round(cal.i_gain_ua_per_count * 0.95),
-                )
-            )
-            m.set_relay(True)  # the reference current flows through the meter
+    """A fresh meter (tests.firmware.sim_meters) with the reference current flowing."""
+    with sim_meters.fresh_meter(firmware_images, tmp_path / "eeprom.bin", relay_closed=True) as sim:
         yield sim
-    finally:
-        sim.close()
 
 
 def _readings(rig: Rig, meter_id: str, n: int) -> list[Any]:

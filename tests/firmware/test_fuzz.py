@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from bench.devices.firmata_meter import FirmataMeter
 from bench.firmware import SimMeter, Waveform
 from bench.transport.firmata import Version
+from tests.firmware.sim_meters import SimFactory
 
 pytestmark = pytest.mark.firmware
 
@@ -87,16 +86,10 @@ def fuzz(sim: SimMeter, meter: FirmataMeter, data: bytes) -> None:
 
 
 @pytest.fixture
-def fuzz_meter(firmware_images: tuple[Path, Path]) -> Iterator[tuple[SimMeter, FirmataMeter]]:
-    elf, runner = firmware_images
-    sim = SimMeter(speed=0, elf=elf, runner=runner)
+def fuzz_meter(sim_meter_factory: SimFactory) -> tuple[SimMeter, FirmataMeter]:
+    sim, meter = sim_meter_factory(speed=0)
     sim.set_waveform(Waveform(v_rms=230, i_rms=3))
-    meter = FirmataMeter.open(sim.pty_path, timeout_s=2.0)
-    try:
-        yield sim, meter
-    finally:
-        meter.close()
-        sim.close()
+    return sim, meter
 
 
 def test_20_kb_of_fuzz_leaves_the_meter_answering(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,11 +10,10 @@ import pytest
 from bench.devices import wire
 from bench.devices.firmata_meter import FirmataMeter
 from bench.devices.wire import AuthCmd, Cmd, ErrorCode, MeterRefusedError
-from bench.firmware import SimMeter, Waveform
+from bench.firmware import Waveform
 from bench.transport import firmata
 from bench.transport.firmata import Sysex
-
-SimFactory = Callable[..., tuple[SimMeter, FirmataMeter]]
+from tests.firmware.sim_meters import SimFactory
 
 pytestmark = pytest.mark.firmware
 

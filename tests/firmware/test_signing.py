@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from bench.devices.firmata_meter import FirmataMeter
 from bench.firmware import SimMeter, Waveform
 from bench.firmware.build import firmware_size
 from bench.transport.firmata import Sysex
+from tests.firmware.sim_meters import SimFactory
 
 pytestmark = pytest.mark.firmware
 
@@ -63,18 +63,8 @@ def address_of(pub: bytes) -> str:
 
 
 @pytest.fixture
-def signing_meter(
-    firmware_images: tuple[Path, Path], tmp_path: Path
-) -> Iterator[tuple[SimMeter, FirmataMeter]]:
-    elf, runner = firmware_images
-    eeprom = tmp_path / "eeprom.bin"
-    sim = SimMeter(speed=0, elf=elf, runner=runner, eeprom=eeprom)
-    meter = FirmataMeter.open(sim.pty_path, timeout_s=2.0)
-    try:
-        yield sim, meter
-    finally:
-        meter.close()
-        sim.close()
+def signing_meter(sim_meter_factory: SimFactory, tmp_path: Path) -> tuple[SimMeter, FirmataMeter]:
+    return sim_meter_factory(speed=0, eeprom=tmp_path / "eeprom.bin")
 
 
 def test_signed_readings_verify_in_python_and_seq_and_clock_survive_a_reboot(

@@ -14,38 +14,15 @@ from bench.config import load_scenario
 from bench.scenario.worker import ScenarioWorker
 from bench.store import JournalRecorder
 from gui.panel import PanelWindow
+from tests.configs import consumer, meter_block, prosumer, run_config
 
 pytestmark = [pytest.mark.gui, pytest.mark.chain]
 
-CONFIG = """
-[bench]
-reading_interval_s = 0.05
-
-[scenario]
-market_interval_s = 900
-intervals = 200
-speed = 3600
-
-[[meters]]
-id = "roof"
-kind = "fake"
-power_w = -8000.0
-
-[[meters]]
-id = "flat"
-kind = "fake"
-power_w = 3000.0
-
-[[participants]]
-name = "roof"
-role = "prosumer"
-meter = "roof"
-
-[[participants]]
-name = "flat"
-role = "consumer"
-meter = "flat"
-"""
+CONFIG = run_config(
+    intervals=200,  # far more than the test waits for: the run is on when the window closes
+    meters=[meter_block("roof", "fake", -8000.0), meter_block("flat", "fake", 3000.0)],
+    participants=[prosumer("roof"), consumer("flat")],
+)
 
 
 def _anvils() -> set[int]:

@@ -8,42 +8,25 @@ import socket
 import stat
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from PyQt6.QtWidgets import QApplication
 
-from bench.devices.firmata_meter import FirmataMeter
 from bench.devices.keystore import read_key_file
-from bench.errors import ToolMissingError
-from bench.firmware import SimMeter, Waveform, build_firmware, build_runner
+from bench.firmware import SimMeter
 from gui.commission_dialog import CommissionDialog
+from tests.firmware import sim_meters
 
 pytestmark = [pytest.mark.gui, pytest.mark.firmware]
 
 
 @pytest.fixture
 def fresh_meter(tmp_path: Path) -> Iterator[SimMeter]:
-    try:
-        elf, runner = build_firmware("uno"), build_runner()
-    except ToolMissingError as exc:
-        pytest.skip(str(exc))
-    sim = SimMeter(speed=0, elf=elf, runner=runner, eeprom=tmp_path / "eeprom.bin")
-    try:
-        sim.set_waveform(Waveform(v_rms=230.0, i_rms=5.0))
-        with FirmataMeter.open(sim.pty_path, timeout_s=30.0) as m:
-            cal = m.calibration()
-            m.set_calibration(
-                replace(
-                    cal,
-                    v_gain_uv_per_count=round(cal.v_gain_uv_per_count * 1.06),
-                    i_gain_ua_per_count=round(cal.i_gain_ua_per_count * 0.95),
-                )
-            )
+    """A fresh meter (tests.firmware.sim_meters), its relay open."""
+    images = sim_meters.firmware_images_or_skip()
+    with sim_meters.fresh_meter(images, tmp_path / "eeprom.bin") as sim:
         yield sim
-    finally:
-        sim.close()
 
 
 def finish(app: QApplication, dialog: CommissionDialog, timeout_s: float = 120.0) -> str:

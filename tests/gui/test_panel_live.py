@@ -10,49 +10,21 @@ from PyQt6.QtGui import QImage
 from bench.config import load_scenario
 from bench.scenario.worker import ScenarioWorker
 from gui.panel import PanelWindow
+from tests.configs import consumer, meter_block, prosumer, run_config
 
 pytestmark = [pytest.mark.gui, pytest.mark.chain]
 
-CONFIG = """
-[bench]
-reading_interval_s = 0.05
-
-[scenario]
-market_interval_s = 900
-intervals = 12
-speed = 1800
-start_hour = 11.0
-
-[[meters]]
-id = "roof"
-kind = "emulated"
-power_w = -9000.0
-
-[[meters]]
-id = "flat"
-kind = "emulated"
-power_w = 2500.0
-
-[[meters]]
-id = "shop"
-kind = "emulated"
-power_w = 4000.0
-
-[[participants]]
-name = "roof"
-role = "prosumer"
-meter = "roof"
-
-[[participants]]
-name = "flat"
-role = "consumer"
-meter = "flat"
-
-[[participants]]
-name = "shop"
-role = "consumer"
-meter = "shop"
-"""
+CONFIG = run_config(
+    intervals=12,
+    speed=1800,
+    scenario={"start_hour": 11.0},
+    meters=[
+        meter_block("roof", "emulated", -9000.0),
+        meter_block("flat", "emulated", 2500.0),
+        meter_block("shop", "emulated", 4000.0),
+    ],
+    participants=[prosumer("roof"), consumer("flat"), consumer("shop")],
+)
 
 
 def test_panel_runs_a_scenario_and_opens_a_relay(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -21,45 +21,23 @@ from bench.events import RunSummary, WorkerState
 from gridbench.cli import main
 from gui.panel import PanelWindow, run_verdict
 from gui.run_browser import HEADERS
+from tests.configs import consumer, meter_block, prosumer, run_config
 
 pytestmark = [pytest.mark.gui, pytest.mark.chain]
 
-CONFIG = """
-[bench]
-reading_interval_s = 0.05
 
-[scenario]
-market_interval_s = 900
-intervals = 2
-speed = 3600
-feeder_meter = "feeder"
-unmetered_load_w = {theft_w}
-
-[[meters]]
-id = "roof"
-kind = "fake"
-power_w = -10000.0
-
-[[meters]]
-id = "flat"
-kind = "fake"
-power_w = 6000.0
-
-[[meters]]
-id = "feeder"
-kind = "fake"
-
-[[participants]]
-name = "roof"
-role = "prosumer"
-meter = "roof"
-offer_price_wei_per_wh = 70
-
-[[participants]]
-name = "flat"
-role = "consumer"
-meter = "flat"
-"""
+def _config(theft_w: float) -> str:
+    """Fake meters: the roof's 10 kW, the flat's 6 kW, the feeder; ``theft_w`` unmetered."""
+    return run_config(
+        intervals=2,
+        scenario={"feeder_meter": "feeder", "unmetered_load_w": theft_w},
+        meters=[
+            meter_block("roof", "fake", -10000.0),
+            meter_block("flat", "fake", 6000.0),
+            meter_block("feeder", "fake"),
+        ],
+        participants=[prosumer("roof", 70), consumer("flat")],
+    )
 
 
 @dataclass(frozen=True)
@@ -71,7 +49,7 @@ class Runs:
 
 def _run(folder: Path, name: str, theft_w: float, url: str, *options: str) -> Path:
     config = folder / f"{name}.toml"
-    config.write_text(CONFIG.format(theft_w=theft_w))
+    config.write_text(_config(theft_w))
     with contextlib.redirect_stdout(io.StringIO()):
         args = ["run", "-q", "--config", str(config), "--chain-url", url, "--journal"]
         main([*args, str(folder), *options])
@@ -126,7 +104,7 @@ def test_browser_lists_replays_exports_and_compares_runs(qtbot, runs: Runs, tmp_
     # the effective parameters: what the file sets (read here with tomllib, not the schema),
     # the override marked, the headline ones even at their default
     shown = dict(s.split("=", 1) for s in honest[col["parameters"]].split(", "))
-    scenario = tomllib.loads(CONFIG.format(theft_w=0.0))["scenario"]
+    scenario = tomllib.loads(_config(0.0))["scenario"]
     for key, value in scenario.items():
         if key != "speed":
             text = shown[key]

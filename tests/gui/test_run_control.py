@@ -14,39 +14,17 @@ from bench.events import WorkerState
 from bench.scenario.worker import ScenarioWorker
 from bench.store import JournalRecorder
 from gui.panel import PanelWindow, Runner
+from tests.configs import consumer, meter_block, prosumer, run_config
 
 pytestmark = [pytest.mark.gui, pytest.mark.chain]
 
-CONFIG = """
-[bench]
-reading_interval_s = 0.05
-
-[scenario]
-market_interval_s = 900
-intervals = 12
-speed = 1800
-start_hour = 11.0
-
-[[meters]]
-id = "roof"
-kind = "emulated"
-power_w = -9000.0
-
-[[meters]]
-id = "flat"
-kind = "emulated"
-power_w = 2500.0
-
-[[participants]]
-name = "roof"
-role = "prosumer"
-meter = "roof"
-
-[[participants]]
-name = "flat"
-role = "consumer"
-meter = "flat"
-"""
+CONFIG = run_config(
+    intervals=12,
+    speed=1800,
+    scenario={"start_hour": 11.0},
+    meters=[meter_block("roof", "emulated", -9000.0), meter_block("flat", "emulated", 2500.0)],
+    participants=[prosumer("roof"), consumer("flat")],
+)
 
 
 @pytest.fixture

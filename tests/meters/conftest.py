@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from bench.emulator import MeterFarm
+from bench.errors import ToolMissingError
+from bench.transport.mosquitto import Mosquitto
 
 
 @pytest.fixture
@@ -29,6 +31,17 @@ def fast_farm() -> Iterator[MeterFarm]:
     with MeterFarm(speed=3600.0) as f:
         yield f
         assert f.loop_error is None, f"farm I/O thread died: {f.loop_error!r}"
+
+
+@pytest.fixture
+def broker() -> Iterator[Mosquitto]:
+    """A started mosquitto broker of its own (the test skipped when none is installed)."""
+    try:
+        server = Mosquitto()
+    except ToolMissingError as exc:
+        pytest.skip(str(exc))
+    with server:
+        yield server
 
 
 def pytest_configure(config: pytest.Config) -> None:

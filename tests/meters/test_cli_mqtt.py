@@ -6,24 +6,12 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from bench.errors import ToolMissingError
 from bench.transport.mosquitto import Mosquitto
 from bench.transport.mqtt_link import Broker, MqttHub
-
-
-@pytest.fixture
-def broker() -> Iterator[Mosquitto]:
-    try:
-        server = Mosquitto()
-    except ToolMissingError as exc:
-        pytest.skip(str(exc))
-    with server:
-        yield server
 
 
 @pytest.mark.slow

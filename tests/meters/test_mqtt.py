@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,16 +19,6 @@ from bench.transport import mosquitto
 from bench.transport.link import handshake_or_close
 from bench.transport.mosquitto import Mosquitto
 from bench.transport.mqtt_link import Broker, MqttHub
-
-
-@pytest.fixture
-def broker() -> Iterator[Mosquitto]:
-    try:
-        server = Mosquitto()
-    except ToolMissingError as exc:
-        pytest.skip(str(exc))
-    with server:
-        yield server
 
 
 def _wait(condition: Any, timeout_s: float) -> bool:

@@ -13,76 +13,34 @@ from pathlib import Path
 
 from bench.store import Journal
 from bench.store.digest import chain_digest, genesis
-
-# Two sellers and one buyer: the buyer takes the cheaper seller's whole offer first. Fake
-# meters stamp each reading with the instant its energy was counted, so meters are cut
-# at boundaries without the host's timing jitter (what issue 12's meter-time cut brings
-# to the other kinds): the energy balance closes on a loaded machine.
-CONFIG = """
-[bench]
-reading_interval_s = 0.05
-
-[scenario]
-market_interval_s = 900
-intervals = {intervals}
-speed = 3600
-feeder_meter = "feeder"
-unmetered_load_w = {theft_w}
-
-[[meters]]
-id = "roof"
-kind = "fake"
-power_w = -10000.0
-
-[[meters]]
-id = "barn"
-kind = "fake"
-power_w = -5000.0
-
-[[meters]]
-id = "flat"
-kind = "fake"
-power_w = 8000.0
-
-[[meters]]
-id = "feeder"
-kind = "fake"
-{extra_meter}
-[[participants]]
-name = "roof"
-role = "prosumer"
-meter = "roof"
-offer_price_wei_per_wh = 70
-
-[[participants]]
-name = "barn"
-role = "prosumer"
-meter = "barn"
-offer_price_wei_per_wh = 60
-
-[[participants]]
-name = "flat"
-role = "consumer"
-meter = "flat"
-"""
-
-SILENT_METER = """
-[[meters]]
-id = "spare"
-kind = "emulated"
-faults = { drop_rate = 1.0 }
-"""
+from tests.configs import consumer, meter_block, prosumer, run_config
 
 
 def write_config(
     folder: Path, *, intervals: int = 3, theft_w: float = 0.0, silent_meter: bool = False
 ) -> Path:
-    path = folder / "bench.toml"
-    path.write_text(
-        CONFIG.format(
-            intervals=intervals, theft_w=theft_w, extra_meter=SILENT_METER if silent_meter else ""
-        )
+    """The runs' config, written to ``folder/bench.toml``: two sellers and one buyer (the
+    buyer takes the cheaper seller's whole offer first), ``theft_w`` drawn past the
+    meters; ``silent_meter`` adds an emulated meter that never answers.
+
+    Fake meters stamp each reading with the instant its energy was counted, so meters are
+    cut at boundaries without the host's timing jitter (what issue 12's meter-time cut
+    brings to the other kinds): the energy balance closes on a loaded machine."""
+    silent = meter_block("spare", "emulated", faults={"drop_rate": 1.0})
+    text = run_config(
+        intervals=intervals,
+        scenario={"feeder_meter": "feeder", "unmetered_load_w": theft_w},
+        meters=[
+            meter_block("roof", "fake", -10000.0),
+            meter_block("barn", "fake", -5000.0),
+            meter_block("flat", "fake", 8000.0),
+            meter_block("feeder", "fake"),
+            *([silent] if silent_meter else []),
+        ],
+        participants=[prosumer("roof", 70), prosumer("barn", 60), consumer("flat")],
     )
+    path = folder / "bench.toml"
+    path.write_text(text)
     return path
 
 

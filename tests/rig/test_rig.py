@@ -85,7 +85,12 @@ def test_fake_meters_need_no_farm_and_follow_their_load() -> None:
         {"meters": [{"id": "f1", "kind": "fake", "power_w": 1800.0}, {"id": "e1"}]}
     )
     assert not _farm_running()
-    with Rig(bench, ["f1"], sim_now_s=lambda: 3600.0 * time.monotonic()) as rig:
+    with Rig(
+        bench,
+        ["f1"],
+        sim_now_s=lambda: 3600.0 * time.monotonic(),
+        real_time_of=lambda sim_s: sim_s / 3600.0,
+    ) as rig:
         assert not _farm_running()  # no emulated meter in use: no farm
         with pytest.raises(ConfigError, match="not started"):
             rig.url("e1")
@@ -102,6 +107,16 @@ def test_fake_meters_need_no_farm_and_follow_their_load() -> None:
         1800 * sim_hours, rel=0.05
     )
     assert abs(last.t_s - time.monotonic()) < 60
+
+
+def test_a_rig_on_a_simulated_clock_needs_its_inverse() -> None:
+    """A fake stamps each reading with the host instant of its energy, found through the
+    inverse (the host's time at the read is a preemption away from it)."""
+    bench = parse_bench_config({"meters": [{"id": "f1", "kind": "fake"}]})
+    with pytest.raises(TypeError, match="together"):
+        Rig(bench, sim_now_s=lambda: 3600.0 * time.monotonic())
+    with pytest.raises(TypeError, match="together"):
+        Rig(bench, real_time_of=lambda sim_s: sim_s / 3600.0)
 
 
 def test_emulated_meters_run_in_a_farm_only_while_the_rig_runs() -> None:

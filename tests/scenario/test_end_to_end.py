@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import queue
 from collections import Counter
 from pathlib import Path
 
@@ -13,86 +12,43 @@ from bench.chain.keys import KeyRing
 from bench.config import load_scenario, parse_scenario
 from bench.errors import ChainError, ConfigError
 from bench.events import (
-    IntervalReport,
     MeterSample,
-    RunSummary,
     SessionState,
     SessionStatus,
     StatusEvent,
 )
 from bench.scenario.worker import ScenarioWorker
-from bench.store import Journal, JournalRecorder
+from bench.store import Journal
+from tests.configs import consumer, meter_block, prosumer, run_config, session_block
+from tests.worker_runs import run_worker
 
 pytestmark = pytest.mark.chain
 
-THREE_METERS = """
-[bench]
-reading_interval_s = 0.05
 
-[scenario]
-market_interval_s = 900
-intervals = 4
-speed = 3600
-start_hour = 10.0
-
-[chain]
-deposit_wei = {deposit}
-
-[[meters]]
-id = "roof"
-kind = "emulated"
-power_w = -12000.0
-
-[[meters]]
-id = "flat"
-kind = "emulated"
-power_w = 3000.0
-
-[[meters]]
-id = "shop"
-kind = "emulated"
-power_w = 5000.0
-
-[[participants]]
-name = "roof"
-role = "prosumer"
-meter = "roof"
-offer_price_wei_per_wh = 80
-
-[[participants]]
-name = "flat"
-role = "consumer"
-meter = "flat"
-bid_price_wei_per_wh = 300
-
-[[participants]]
-name = "shop"
-role = "consumer"
-meter = "shop"
-bid_price_wei_per_wh = 250
-"""
-
-
-def _config(tmp_path: Path, deposit_wei: int = 50_000_000) -> Path:
-    path = tmp_path / "bench.toml"
-    path.write_text(THREE_METERS.format(deposit=deposit_wei))
-    return path
-
-
-def _run(runner: ScenarioWorker) -> tuple[list[object], RunSummary]:
-    runner.start()
-    runner.join(timeout=120)
-    assert not runner.is_alive(), "the scenario did not finish in 120 s"
-    events: list[object] = []
-    while True:
-        try:
-            events.append(runner.events.get_nowait())
-        except queue.Empty:
-            break
-    assert runner.error is None, runner.error
-    summary = events[-1]
-    assert isinstance(summary, RunSummary)
-    return events, summary
+def _three_meters(
+    *,
+    deposit_wei: int = 50_000_000,
+    intervals: int = 4,
+    bench: dict[str, str] | None = None,
+    scenario: dict[str, str | float] | None = None,
+    meters: tuple[str, ...] = (),
+    extra: str = "",
+) -> str:
+    """The roof's 12 kW sold to a flat (3 kW) and a shop (5 kW) from 10:00."""
+    return run_config(
+        intervals=intervals,
+        bench=bench,
+        scenario={"start_hour": 10.0, **(scenario or {})},
+        sections={"chain": {"deposit_wei": deposit_wei}},
+        meters=[
+            meter_block("roof", "emulated", -12000.0),
+            meter_block("flat", "emulated", 3000.0),
+            meter_block("shop", "emulated", 5000.0),
+            *meters,
+        ],
+        participants=[prosumer("roof", 80), consumer("flat", 300), consumer("shop", 250)],
+        extra=extra,
+    )
 
 
 @pytest.mark.parametrize("backend", ["native", "pyfirmata2"])
@@ -100,16 +56,12 @@ def test_three_meters_several_intervals_settle_exactly_on_anvil(
     tmp_path: Path, backend: str
 ) -> None:
     deposit_wei = 50_000_000
-    path = _config(tmp_path, deposit_wei)
-    path.write_text(path.read_text().replace("[bench]", f'[bench]\nbackend = "{backend}"'))
+    text = _three_meters(deposit_wei=deposit_wei, bench={"backend": backend})
     with Anvil() as node:
-        config = load_scenario(path, chain_url=node.url)
-        assert config.bench.backend == backend
-        events, summary = _run(
-            ScenarioWorker(config, recorders=[JournalRecorder(tmp_path / "runs")])
-        )
-        reports = [e for e in events if isinstance(e, IntervalReport)]
-        samples = [e for e in events if isinstance(e, MeterSample)]
+        run = run_worker(text, tmp_path, chain_url=node.url, journal=True)
+        assert run.worker.config.bench.backend == backend
+        summary, reports = run.summary, run.reports
+        samples = [e for e in run.events if isinstance(e, MeterSample)]
 
         assert summary.meters == 3 and summary.intervals == 4 == len(reports)
         assert {s.meter_id for s in samples} == {"roof", "flat", "shop"}
@@ -153,9 +105,8 @@ def test_three_meters_several_intervals_settle_exactly_on_anvil(
 
 def test_a_buyer_without_funds_is_rejected_and_the_rest_settles(tmp_path: Path) -> None:
     with Anvil() as node:
-        config = load_scenario(_config(tmp_path, deposit_wei=1), chain_url=node.url, intervals=2)
-        events, summary = _run(ScenarioWorker(config))
-    reports = [e for e in events if isinstance(e, IntervalReport)]
+        run = run_worker(_three_meters(deposit_wei=1), tmp_path, chain_url=node.url, intervals=2)
+    summary, reports = run.summary, run.reports
     assert summary.trades_rejected > 0
     assert summary.escrow_conserved
     assert all(reason for r in reports for _, reason in r.settlement.rejected_trades)
@@ -167,7 +118,9 @@ def test_a_buyer_without_funds_is_rejected_and_the_rest_settles(tmp_path: Path) 
 
 
 def test_a_dead_chain_is_a_clear_error(tmp_path: Path) -> None:
-    config = load_scenario(_config(tmp_path), chain_url="http://127.0.0.1:9")
+    path = tmp_path / "bench.toml"
+    path.write_text(_three_meters())
+    config = load_scenario(path, chain_url="http://127.0.0.1:9")
     runner = ScenarioWorker(config)
     runner.start()
     runner.join(timeout=60)
@@ -202,25 +155,15 @@ def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
         load_scenario(tmp_path / "absent.toml")
 
 
-FEEDER = """
-[[meters]]
-id = "feeder"
-kind = "emulated"
-"""
-
-
 @pytest.mark.parametrize("theft_w", [0.0, 2000.0])
 def test_theft_shows_up_in_the_energy_balance(tmp_path: Path, theft_w: float) -> None:
-    text = THREE_METERS.format(deposit=50_000_000).replace(
-        "start_hour = 10.0",
-        f'start_hour = 10.0\nfeeder_meter = "feeder"\nunmetered_load_w = {theft_w}',
+    text = _three_meters(
+        scenario={"feeder_meter": "feeder", "unmetered_load_w": theft_w},
+        meters=(meter_block("feeder", "emulated"),),
     )
-    path = tmp_path / "bench.toml"
-    path.write_text(text + FEEDER)
     with Anvil() as node:
-        config = load_scenario(path, chain_url=node.url)
-        events, summary = _run(ScenarioWorker(config))
-    reports = [e for e in events if isinstance(e, IntervalReport)]
+        run = run_worker(text, tmp_path, chain_url=node.url)
+    summary, reports = run.summary, run.reports
     assert summary.meters == 4
     imbalance = [[f for f in r.findings if "energy_imbalance" in f] for r in reports]
     if theft_w == 0:
@@ -240,38 +183,29 @@ def test_theft_shows_up_in_the_energy_balance(tmp_path: Path, theft_w: float) ->
         assert not summary.audit_clean
 
 
-SUPPLY_POINT = """
-[[meters]]
-id = "charger"
-kind = "emulated"
-power_w = 6000.0
-
-[[sessions]]
-consumer = "shop"
-meter = "charger"
-owner = "charge-co"
-tariff_wei_per_wh = 200
-cap_wei = 9000000
-open_interval = 2
-close_interval = 4
-"""
+SESSION = session_block(
+    "shop",
+    "charger",
+    "charge-co",
+    tariff_wei_per_wh=200,
+    cap_wei=9000000,
+    open_interval=2,
+    close_interval=4,
+)
 
 
 def test_a_supply_session_unlocks_the_relay_and_bills_the_metered_energy(
     tmp_path: Path,
 ) -> None:
-    text = THREE_METERS.format(deposit=50_000_000).replace("intervals = 4", "intervals = 5")
-    path = tmp_path / "bench.toml"
-    path.write_text(text + SUPPLY_POINT)
+    text = _three_meters(
+        intervals=5, meters=(meter_block("charger", "emulated", 6000.0),), extra=SESSION
+    )
     with Anvil() as node:
-        config = load_scenario(path, chain_url=node.url)
-        events, summary = _run(
-            ScenarioWorker(config, recorders=[JournalRecorder(tmp_path / "runs")])
-        )
+        run = run_worker(text, tmp_path, chain_url=node.url, journal=True)
+        events, summary, reports = run.events, run.summary, run.reports
         keys = KeyRing.from_folder(Path(f"{summary.journal_path}.keys"))
         market = Market.attach(node.url, summary.market_address, keys=keys)
         (bill,) = market.session_bills()
-        reports = [e for e in events if isinstance(e, IntervalReport)]
         shop_trades_wei = sum(
             t.value_wei for r in reports for t in r.settlement.settled_trades if t.buyer == "shop"
         )

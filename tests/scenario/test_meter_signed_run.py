@@ -24,62 +24,45 @@ from bench.chain import Anvil, Market
 from bench.chain.events import decode_log, topic
 from bench.chain.keys import save_key
 from bench.config import load_scenario, parse_scenario
-from bench.events import MeteredEnergy, RunSummary
+from bench.events import MeteredEnergy
 from bench.scenario.clock import SimClock
 from bench.scenario.fleet import MeterFleet
 from bench.scenario.settlement import ChainSession
-from bench.scenario.worker import ScenarioWorker
-from bench.store import JournalRecorder
 from pricing import Order, Side, Trade
+from tests.configs import consumer, meter_block, prosumer, run_config
+from tests.worker_runs import run_worker
 
 pytestmark = pytest.mark.chain
 
-CONFIG = """
-[bench]
-reading_interval_s = 0.05
 
-[scenario]
-market_interval_s = 900
-intervals = {intervals}
-speed = 3600
-
-[chain]
-url = "{url}"
-deposit_wei = 50000000
-
-[[meters]]
-id = "roof"
-kind = "emulated"
-power_w = -12000.0
-
-[[meters]]
-id = "flat"
-kind = "emulated"
-power_w = 3000.0
-
-[[meters]]
-id = "shed"
-kind = "fake"
-power_w = 2000.0
-
-[[participants]]
-name = "roof"
-role = "prosumer"
-meter = "roof"
-offer_price_wei_per_wh = 80
-
-[[participants]]
-name = "flat"
-role = "consumer"
-meter = "flat"
-bid_price_wei_per_wh = 300
-
-[[participants]]
-name = "shed"
-role = "consumer"
-meter = "shed"
-bid_price_wei_per_wh = 250
-"""
+def _config(
+    url: str,
+    *,
+    intervals: int = 1,
+    operator_key_file: str | None = None,
+    flat_key_file: str | None = None,
+) -> str:
+    """Two emulated meters that sign their readings and a fake one the bench attests."""
+    return run_config(
+        intervals=intervals,
+        sections={
+            "chain": {
+                "url": url,
+                "deposit_wei": 50000000,
+                "operator_key_file": operator_key_file,
+            }
+        },
+        meters=[
+            meter_block("roof", "emulated", -12000.0),
+            meter_block("flat", "emulated", 3000.0),
+            meter_block("shed", "fake", 2000.0),
+        ],
+        participants=[
+            prosumer("roof", 80),
+            consumer("flat", 300, key_file=flat_key_file),
+            consumer("shed", 250),
+        ],
+    )
 
 
 def _silent(*_: object) -> None:
@@ -94,7 +77,7 @@ def _wire_address(fleet: MeterFleet, meter_id: str) -> str:
 
 def test_emulated_meters_settle_meter_signed_readings_and_tampering_is_rejected() -> None:
     with Anvil() as node:
-        config = parse_scenario(tomllib.loads(CONFIG.format(intervals=1, url=node.url)))
+        config = parse_scenario(tomllib.loads(_config(node.url)))
         clock = SimClock(speed=config.speed, start_s=config.start_s)
         with (
             ChainSession.open(config, _silent) as chain,
@@ -150,7 +133,7 @@ def test_emulated_meters_settle_meter_signed_readings_and_tampering_is_rejected(
 
 def test_a_trade_above_a_submitted_bid_is_rejected_by_the_contract() -> None:
     with Anvil() as node:
-        config = parse_scenario(tomllib.loads(CONFIG.format(intervals=1, url=node.url)))
+        config = parse_scenario(tomllib.loads(_config(node.url)))
         with ChainSession.open(config, _silent) as chain:
             metered = {
                 "roof": MeteredEnergy("roof", 0.0, 1000.0),
@@ -181,10 +164,7 @@ def test_keys_come_from_the_configs_keystore_files(tmp_path: Path) -> None:
     save_key(operator, tmp_path / "operator.json")
     save_key(flat, tmp_path / "flat.json")
     with Anvil() as node:
-        text = CONFIG.format(intervals=1, url=node.url).replace(
-            "deposit_wei = 50000000", 'deposit_wei = 50000000\noperator_key_file = "operator.json"'
-        )
-        text = text.replace('meter = "flat"', 'meter = "flat"\nkey_file = "flat.json"')
+        text = _config(node.url, operator_key_file="operator.json", flat_key_file="flat.json")
         path = tmp_path / "bench.toml"
         path.write_text(text)
         with ChainSession.open(load_scenario(path), _silent) as chain:
@@ -196,15 +176,7 @@ def test_keys_come_from_the_configs_keystore_files(tmp_path: Path) -> None:
 
 def test_a_run_reports_which_meters_sign_in_summary_report_and_on_chain(tmp_path: Path) -> None:
     with Anvil() as node:
-        path = tmp_path / "bench.toml"
-        path.write_text(CONFIG.format(intervals=2, url=node.url))
-        recorder = JournalRecorder(tmp_path / "runs")
-        worker = ScenarioWorker(load_scenario(path), recorders=[recorder])
-        worker.start()
-        worker.join(timeout=120)
-        assert not worker.is_alive()
-        summary = worker.summary
-        assert isinstance(summary, RunSummary)
+        summary = run_worker(_config(node.url, intervals=2), tmp_path, journal=True).summary
         kinds = {m: how["attestation"] for m, how in summary.attestation.items()}
         assert kinds == {"roof": "meter", "flat": "meter", "shed": "bench"}
         assert summary.trades_settled > 0 and summary.trades_rejected == 0

@@ -10,69 +10,33 @@ import pytest
 
 from bench.chain import Anvil
 from bench.cli.report import run_report
-from bench.config import load_scenario
 from bench.errors import ConfigError
 from bench.events import IntervalReport
 from bench.report import replay
-from bench.scenario.worker import ScenarioWorker
-from bench.store import JournalRecorder
+from tests.configs import consumer, meter_block, prosumer, run_config
+from tests.worker_runs import run_worker
 
 pytestmark = pytest.mark.chain
 
-CONFIG = """
-[bench]
-reading_interval_s = 0.05
 
-[scenario]
-market_interval_s = 900
-intervals = 3
-speed = 3600
-feeder_meter = "feeder"
-unmetered_load_w = {theft_w}
-
-[[meters]]
-id = "roof"
-kind = "emulated"
-power_w = -10000.0
-
-[[meters]]
-id = "flat"
-kind = "emulated"
-power_w = 4000.0
-
-[[meters]]
-id = "feeder"
-kind = "emulated"
-
-[[participants]]
-name = "roof"
-role = "prosumer"
-meter = "roof"
-
-[[participants]]
-name = "flat"
-role = "consumer"
-meter = "flat"
-"""
+def _config(theft_w: float) -> str:
+    """The roof's 10 kW, the flat's 4 kW and the feeder; ``theft_w`` drawn past the meters."""
+    return run_config(
+        intervals=3,
+        scenario={"feeder_meter": "feeder", "unmetered_load_w": theft_w},
+        meters=[
+            meter_block("roof", "emulated", -10000.0),
+            meter_block("flat", "emulated", 4000.0),
+            meter_block("feeder", "emulated"),
+        ],
+        participants=[prosumer("roof"), consumer("flat")],
+    )
 
 
 def _run(tmp_path: Path, theft_w: float) -> tuple[Path, list[IntervalReport]]:
-    path = tmp_path / "bench.toml"
-    path.write_text(CONFIG.format(theft_w=theft_w))
-    runs = tmp_path / "runs"
     with Anvil() as node:
-        runner = ScenarioWorker(
-            load_scenario(path, chain_url=node.url), recorders=[JournalRecorder(runs)]
-        )
-        runner.start()
-        runner.join(timeout=120)
-    assert runner.error is None and runner.summary is not None
-    reports = []
-    while not runner.events.empty():
-        event = runner.events.get_nowait()
-        if isinstance(event, IntervalReport):
-            reports.append(event)
-    return Path(runner.summary.journal_path or ""), reports
+        run = run_worker(_config(theft_w), tmp_path, chain_url=node.url, journal=True)
+    return Path(run.summary.journal_path or ""), run.reports
 
 
 def test_replay_reproduces_the_run_and_catches_tampering(tmp_path: Path) -> None:

@@ -11,52 +11,21 @@ from pathlib import Path
 import pytest
 
 from bench.store import Journal
+from tests.configs import consumer, meter_block, prosumer, run_config
 
 pytestmark = pytest.mark.chain
 
-CONFIG = """
-[bench]
-reading_interval_s = 0.05
-seed = 7
-
-[scenario]
-market_interval_s = 900
-intervals = 6
-speed = 3600
-start_hour = 10.0
-
-[[meters]]
-id = "roof"
-kind = "fake"
-power_w = -7003.0
-
-[[meters]]
-id = "flat"
-kind = "fake"
-power_w = 2602.0
-
-[[meters]]
-id = "shop"
-kind = "fake"
-power_w = 3303.0
-
-[[participants]]
-name = "roof"
-role = "prosumer"
-meter = "roof"
-
-[[participants]]
-name = "flat"
-role = "consumer"
-meter = "flat"
-bid_price_wei_per_wh = 300
-
-[[participants]]
-name = "shop"
-role = "consumer"
-meter = "shop"
-bid_price_wei_per_wh = 240
-"""
+CONFIG = run_config(
+    intervals=6,
+    bench={"seed": 7},
+    scenario={"start_hour": 10.0},
+    meters=[
+        meter_block("roof", "fake", -7003.0),
+        meter_block("flat", "fake", 2602.0),
+        meter_block("shop", "fake", 3303.0),
+    ],
+    participants=[prosumer("roof"), consumer("flat", 300), consumer("shop", 240)],
+)
 
 
 def _run(args: list[str], cwd: Path) -> dict[str, object]:

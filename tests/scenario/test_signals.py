@@ -16,56 +16,31 @@ from pathlib import Path
 
 import pytest
 
+from tests.configs import consumer, meter_block, prosumer, run_config, session_block
+
 pytestmark = pytest.mark.chain
 
-CONFIG = """
-[bench]
-reading_interval_s = 0.05
-
-[scenario]
-market_interval_s = 900
-intervals = 400
-speed = 3600
-
-[chain]
-deposit_wei = 50000000
-
-[[meters]]
-id = "roof"
-kind = "fake"
-power_w = -10000.0
-
-[[meters]]
-id = "flat"
-kind = "fake"
-power_w = 3000.0
-
-[[meters]]
-id = "charger"
-kind = "fake"
-power_w = 6000.0
-
-[[participants]]
-name = "roof"
-role = "prosumer"
-meter = "roof"
-offer_price_wei_per_wh = 80
-
-[[participants]]
-name = "flat"
-role = "consumer"
-meter = "flat"
-bid_price_wei_per_wh = 300
-
-[[sessions]]
-consumer = "flat"
-meter = "charger"
-owner = "charge-co"
-tariff_wei_per_wh = 200
-cap_wei = 40000000
-open_interval = 1
-close_interval = 390
-"""
+# 400 intervals: the run is still going whenever the signal comes; the charger's session
+# is open from interval 1 to 390.
+CONFIG = run_config(
+    intervals=400,
+    sections={"chain": {"deposit_wei": 50000000}},
+    meters=[
+        meter_block("roof", "fake", -10000.0),
+        meter_block("flat", "fake", 3000.0),
+        meter_block("charger", "fake", 6000.0),
+    ],
+    participants=[prosumer("roof", 80), consumer("flat", 300)],
+    extra=session_block(
+        "flat",
+        "charger",
+        "charge-co",
+        tariff_wei_per_wh=200,
+        cap_wei=40000000,
+        open_interval=1,
+        close_interval=390,
+    ),
+)
 
 _START_TIMEOUT_S = 120.0  # imports, Anvil, deployment: slow on a loaded machine
 _STOP_TIMEOUT_S = 60.0

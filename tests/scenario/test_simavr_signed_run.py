@@ -9,68 +9,37 @@ import pytest
 
 from bench.chain import Anvil, Market
 from bench.chain.events import decode_log, topic
-from bench.config import load_scenario
-from bench.events import MeterAttested, RunSummary
-from bench.scenario.worker import ScenarioWorker
+from bench.events import MeterAttested
+from tests.configs import consumer, meter_block, prosumer, run_config
+from tests.worker_runs import run_worker
 
 pytestmark = [pytest.mark.chain, pytest.mark.firmware]
 
-# One signature is ~3.2 s of AVR time; at speed 4 (the runner's most) that is ~0.8 s of
-# real time when the machine keeps up (two simulators at speed 2 on the loaded 2-core
-# machine took over the driver's 5 s), and a 120 s interval lasts 30 s of real time.
-CONFIG = """
-[bench]
-reading_interval_s = 0.5
 
-[scenario]
-market_interval_s = 120
-intervals = 2
-speed = 4
+def _config(url: str) -> str:
+    """Two simavr meters: the roof exports 2.3 kW, the flat draws 1.15 kW.
 
-[chain]
-url = "{url}"
-
-[[meters]]
-id = "roof"
-kind = "simavr"
-power_w = -2300.0
-
-[[meters]]
-id = "flat"
-kind = "simavr"
-power_w = 1150.0
-
-[[participants]]
-name = "roof"
-role = "prosumer"
-meter = "roof"
-offer_price_wei_per_wh = 80
-
-[[participants]]
-name = "flat"
-role = "consumer"
-meter = "flat"
-bid_price_wei_per_wh = 300
-"""
+    One signature is ~3.2 s of AVR time; at speed 4 (the runner's most) that is ~0.8 s of
+    real time when the machine keeps up (two simulators at speed 2 on the loaded 2-core
+    machine took over the driver's 5 s), and a 120 s interval lasts 30 s of real time."""
+    return run_config(
+        intervals=2,
+        speed=4,
+        market_interval_s=120,
+        reading_interval_s=0.5,
+        sections={"chain": {"url": url}},
+        meters=[meter_block("roof", "simavr", -2300.0), meter_block("flat", "simavr", 1150.0)],
+        participants=[prosumer("roof", 80), consumer("flat", 300)],
+    )
 
 
 def test_simavr_meters_get_distinct_keys_and_settle_meter_signed_readings(
     tmp_path: Path,
 ) -> None:
     with Anvil() as node:
-        path = tmp_path / "bench.toml"
-        path.write_text(CONFIG.format(url=node.url))
-        worker = ScenarioWorker(load_scenario(path))
-        worker.start()
-        worker.join(timeout=280)
-        assert not worker.is_alive(), "the simavr scenario did not finish"
-        assert worker.error is None, worker.error
-        events = []
-        while not worker.events.empty():
-            events.append(worker.events.get_nowait())
-        summary = worker.summary
-        assert isinstance(summary, RunSummary)
-        attested = {e.meter_id: e for e in events if isinstance(e, MeterAttested)}
+        run = run_worker(_config(node.url), tmp_path, timeout_s=280)
+        summary = run.summary
+        attested = {e.meter_id: e for e in run.events if isinstance(e, MeterAttested)}
         kinds = {m: e.attestation for m, e in attested.items()}
         assert kinds == {"roof": "meter", "flat": "meter"}, [e.message for e in attested.values()]
         # a fresh key mixed with host entropy each: the firmware's own first key is the

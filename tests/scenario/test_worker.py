@@ -26,49 +26,25 @@ from bench.scenario.procedure import IntervalProcedure
 from bench.scenario.settlement import ChainSession
 from bench.scenario.worker import ScenarioWorker, in_run_clean
 from pricing import Finding
+from tests.configs import consumer, meter_block, prosumer, run_config
 
 pytestmark = pytest.mark.chain
 
-CONFIG = """
-[bench]
-reading_interval_s = 0.02
 
-[scenario]
-market_interval_s = 900
-intervals = {intervals}
-speed = 3600
-
-[chain]
-url = "{url}"
-deposit_wei = 50000000
-
-[[meters]]
-id = "roof"
-kind = "fake"
-power_w = -8000.0
-
-[[meters]]
-id = "flat"
-kind = "fake"
-power_w = 3000.0
-
-[[participants]]
-name = "roof"
-role = "prosumer"
-meter = "roof"
-offer_price_wei_per_wh = 80
-
-[[participants]]
-name = "flat"
-role = "consumer"
-meter = "flat"
-bid_price_wei_per_wh = 300
-"""
+def _config(url: str, intervals: int) -> str:
+    """Two fake meters read every 20 ms: the roof exports 8 kW, the flat draws 3."""
+    return run_config(
+        intervals=intervals,
+        reading_interval_s=0.02,
+        sections={"chain": {"url": url, "deposit_wei": 50000000}},
+        meters=[meter_block("roof", "fake", -8000.0), meter_block("flat", "fake", 3000.0)],
+        participants=[prosumer("roof", 80), consumer("flat", 300)],
+    )
 
 
 def test_the_procedure_turns_one_interval_into_one_record() -> None:
     with Anvil() as node:
-        config = parse_scenario(tomllib.loads(CONFIG.format(intervals=1, url=node.url)))
+        config = parse_scenario(tomllib.loads(_config(node.url, intervals=1)))
         with ChainSession.open(config, lambda *_: None) as chain:
             agents = {p.agent.participant: Agent(p.agent) for p in config.participants}
             procedure = IntervalProcedure(config, agents, chain)
@@ -95,7 +71,7 @@ def test_the_procedure_turns_one_interval_into_one_record() -> None:
 def test_pause_stops_simulated_time_and_resume_carries_on(tmp_path: Path) -> None:
     path = tmp_path / "bench.toml"
     with Anvil() as node:
-        path.write_text(CONFIG.format(intervals=3, url=node.url))
+        path.write_text(_config(node.url, intervals=3))
         worker = ScenarioWorker(load_scenario(path))
         seen: list[object] = []
 
