@@ -15,9 +15,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.builds import locate
 from bench.devices.firmata_meter import FirmataMeter
 from bench.errors import TransportError
-from bench.builds import locate
 from bench.firmware.build import build_firmware, build_runner
 
 

@@ -8,6 +8,7 @@ V·I, energy V·I over the simulated seconds between the two readings' requests.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from dataclasses import dataclass
@@ -62,7 +63,9 @@ class Run:
     seconds: float
 
 
-def measure(elf: Path, runner: Path, freq: float, volts: float, amps: list[float]) -> dict[float, Run]:
+def measure(
+    elf: Path, runner: Path, freq: float, volts: float, amps: list[float]
+) -> dict[float, Run]:
     sims = {a: SimMeter(speed=0, elf=elf, runner=runner) for a in amps}
     meters: dict[float, FirmataMeter] = {}
     try:
@@ -103,7 +106,7 @@ def mains_run(
 def test_the_table_covers_one_amp_up_to_the_clipping_edge() -> None:
     rows = sorted(table_rows(), key=lambda r: r.from_a)
     assert rows[0].from_a == 0.1 and rows[-1].bound == 0.005
-    assert all(a.below_a == b.from_a for a, b in zip(rows, rows[1:], strict=False))
+    assert all(a.below_a == b.from_a for a, b in itertools.pairwise(rows))
     assert rows[-1].below_a > CLIP_EDGE[0] and rows[-1].below_a < CLIP_EDGE[1]
 
 
@@ -132,7 +135,7 @@ def test_each_row_holds_for_readings_and_energy(
 def test_beyond_the_edge_every_reading_is_clipped_and_not_valid(
     mains_run: tuple[float, float, dict[float, Run]],
 ) -> None:
-    _, volts, runs = mains_run
+    _, _volts, runs = mains_run
     clipped = runs[CLIP_EDGE[1]]
     assert all(r.clipped and not r.valid for r in clipped.readings), [
         (r.current_a, r.voltage_v, r.clipped, r.valid) for r in clipped.readings
