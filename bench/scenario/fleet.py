@@ -24,6 +24,7 @@ from bench.devices import (
     MeterRebooted,
     MeterReconnected,
     Reading,
+    StreamClock,
 )
 from bench.devices.protocol import Meter
 from bench.errors import ConfigError
@@ -82,6 +83,12 @@ class MeterFleet:
         # meters whose own clock the bench can read: their readings are placed at the
         # instant the meter read its counters, not at their arrival
         self._meter_clock = {meter_id: rig.meter_clock(meter_id) for meter_id in pollers}
+        # boards: placed from their frames' seq on a clock fitted to their arrivals
+        self._stream_clocks: dict[str, StreamClock] = {}
+        for meter_id in pollers:
+            period_s = rig.stream_period_s(meter_id)
+            if self._meter_clock[meter_id] is None and period_s is not None:
+                self._stream_clocks[meter_id] = StreamClock(period_s)
         if started_t_s is not None:
             for meter_id in pollers:
                 if rig.kind(meter_id) in _ZERO_START_KINDS:
@@ -150,13 +157,37 @@ class MeterFleet:
             if isinstance(item, Reading):
                 readings.append(item)
                 self._note_clipping(item)
-                self._counters.add(item, self.taken_at_s(item))
+                for reading, t_s in self._placed(item):
+                    self._counters.add(reading, t_s)
                 self._latest[item.meter_id] = item
                 self._down.discard(item.meter_id)
             else:
                 if isinstance(item, MeterOutage):
                     self._down.add(item.meter_id)
+                    self._flush_held(item.meter_id)
+                if isinstance(item, MeterReconnected | MeterOnline):
+                    self._restream(item.meter_id)
                 self._links.append(item)
+
+    def _placed(self, reading: Reading) -> list[tuple[Reading, float]]:
+        """The reading (and any held before it) with the host instant it was read at."""
+        stream = self._stream_clocks.get(reading.meter_id)
+        if stream is None:
+            return [(reading, self.taken_at_s(reading))]
+        return stream.add(reading)
+
+    def _restream(self, meter_id: str) -> None:
+        """The poller asked the meter to stream again: a new cadence."""
+        stream = self._stream_clocks.get(meter_id)
+        if stream is not None:
+            self._flush_held(meter_id)
+            stream.restart()
+
+    def _flush_held(self, meter_id: str) -> None:
+        stream = self._stream_clocks.get(meter_id)
+        if stream is not None:
+            for reading, t_s in stream.flush():
+                self._counters.add(reading, t_s)
 
     def _note_clipping(self, reading: Reading) -> None:
         """A finding at the first clipped reading of each episode: energy the meter
@@ -295,6 +326,8 @@ class MeterFleet:
         ):
             time.sleep(0.01)
             self.drain()
+        for meter_id in self._stream_clocks:
+            self._flush_held(meter_id)
         events = self.energy_events()
         now_s = self._sim_s(time.monotonic())
         for meter_id, (last_t_s, intervals) in sorted(self._counters.pending().items()):
