@@ -372,7 +372,8 @@ METER_TIME_KINDS = frozenset({"emulated", "fake", "firmata", "simavr", "mqtt", "
 """Meter kinds whose readings are placed on the meter's own clock (emulators and fakes
 by their simulated time, boards by their frames' seq on a fitted stream clock, generic
 boards at the instant the host integrated them: ``bench.rig.meter_time``), so arrival
-jitter never enters their cut at a boundary. Modbus meters (``pzem004t``, ``sdm120``, ``sdm630``) are cut at their reads."""
+jitter never enters their cut at a boundary. Modbus meters (``pzem004t``, ``sdm120``,
+``sdm630``) are cut at their reads."""
 
 
 @dataclass(frozen=True)
