@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import queue
 import random
+import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -244,3 +245,66 @@ def test_cutting_boards_by_arrival_moves_energy_across_boundaries() -> None:
         excess -= _bound_wh(frames, b0) + _bound_wh(frames, b1)
         worst = max(worst, excess)
     assert worst > 100.0
+
+
+E2E_PLACE_S = 0.005
+
+
+def test_a_board_on_a_pty_is_placed_where_it_read_its_counters() -> None:
+    """The real driver and poller read an emulated board on a pty (frames garbled, lost
+    and cut short at 10 %, a reboot, a 3 s stall) for 10 s; the stream clock places
+    each reading against the emulator's own record of when it read the counters (its
+    simulated instant, mapped to the host's clock). The emulator's cadence is its loop's,
+    not a crystal's: a frame its loop sent late is placed on the cadence, so the bound
+    is that lateness (from the emulator's records alone: how far each frame's instant
+    lies above the cadence's lower envelope) plus ``E2E_PLACE_S``."""
+    from functools import partial
+
+    from bench.config import Faults
+    from bench.devices import FirmataMeter
+    from bench.emulator import EmulatedMeter, MeterFarm
+
+    faults = Faults(garbage_rate=0.1, drop_rate=0.1, truncate_rate=0.1)
+    rows: list[tuple[tuple[int, int], int, float, float]] = []  # cadence, seq, true, placed
+    with MeterFarm(speed=SPEED) as farm:
+        board = farm.add(EmulatedMeter("b", power_w=3000.0, faults=faults, seed=3))
+        q: queue.Queue[Any] = queue.Queue()
+        opener = partial(FirmataMeter.open, board.port, timeout_s=1.0)
+        clock = StreamClock(PERIOD_S)
+        truth: dict[tuple[int, int], tuple[tuple[int, int], float]] = {}
+        restarts = 0
+        poller = MeterPoller(opener, q, url=board.port, interval_s=PERIOD_S, expect_meter_id="b")
+
+        def place(items: list[tuple[Reading, float]]) -> None:
+            for r, t_s in items:
+                cadence, true_s = truth[(r.boot_count, r.seq)]
+                rows.append((cadence, r.seq, true_s, t_s))
+
+        with poller:
+            began = time.monotonic()
+            acts = {3.0: board.reboot, 6.0: lambda: board.stall(3.0)}
+            while time.monotonic() - began < 10.0:
+                for at in [a for a in acts if time.monotonic() - began >= a]:
+                    acts.pop(at)()
+                try:
+                    item = q.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if isinstance(item, Reading):
+                    sim_s = board.reading_time_s(item.boot_count, item.seq)
+                    real_s = None if sim_s is None else board.real_time_of(sim_s)
+                    assert real_s is not None
+                    truth[(item.boot_count, item.seq)] = ((item.boot_count, restarts), real_s)
+                    place(clock.add(item))
+                elif isinstance(item, MeterReconnected):
+                    place(clock.flush())
+                    clock.restart()
+                    restarts += 1
+            place(clock.flush())
+    assert len(rows) == len(truth) > 100
+    envelope: dict[tuple[int, int], float] = {}
+    for cadence, seq, true_s, _ in rows:
+        envelope[cadence] = min(envelope.get(cadence, math.inf), true_s - PERIOD_S * seq)
+    for cadence, seq, true_s, placed_s in rows:
+        late_s = true_s - PERIOD_S * seq - envelope[cadence]
+        assert -late_s - E2E_PLACE_S <= placed_s - true_s <= E2E_PLACE_S, (seq, late_s)
