@@ -10,7 +10,9 @@ at that instant plus a delay that is never negative (link, scheduling, a busy ho
 
 - ``b`` is fitted to the lower envelope of (n, arrival): the line through the earliest
   arrival of the older and of the newer half of the frames of the last
-  ``slope_window_s`` (from the nominal period until they span ``min_span_s``);
+  ``slope_window_s`` (from the nominal period until they span ``min_span_s``, or from
+  ``first_span_s`` when the nominal period is off by more than ``PRIOR_TOLERANCE``:
+  a simavr runner at 0.55 of the speed asked);
 - ``a`` is the smallest ``arrival - b·n`` of the last ``offset_window_s``: the delay of
   the least-delayed recent frame is what is left of the jitter (its floor is the link's
   fixed latency, which moves every cut alike).
@@ -35,6 +37,10 @@ from bench.devices.reading import Reading
 from bench.errors import ConfigError
 
 SEQ_WRAP = 1 << 28
+PRIOR_TOLERANCE = 0.1
+"""How far (relative) a rate fitted over less than ``min_span_s`` may be off the nominal
+period before it replaces it: far more than a crystal's drift, far less than a runner
+slower than asked."""
 Placed = tuple[Reading, float]
 
 
@@ -48,6 +54,7 @@ class StreamClock:
         offset_window_s: float = 10.0,
         slope_window_s: float = 60.0,
         min_span_s: float = 20.0,
+        first_span_s: float = 2.0,
         slip_s: float = 0.5,
         confirm_s: float = 0.3,
     ) -> None:
@@ -60,6 +67,7 @@ class StreamClock:
         self.offset_window_s = offset_window_s
         self.slope_window_s = slope_window_s
         self.min_span_s = min_span_s
+        self.first_span_s = first_span_s
         self.slip_s = slip_s
         self.confirm_s = confirm_s
         self._boot: int | None = None
@@ -71,6 +79,7 @@ class StreamClock:
         self._last_t_s = float("-inf")
         self._since_fit = 0
         self._line_known = False
+        self._prior_off = False  # the nominal period is far off: fitted over less
 
     def add(self, reading: Reading) -> list[Placed]:
         """Account one reading (in arrival order); returns the readings now placed, each
@@ -127,10 +136,22 @@ class StreamClock:
         return self._offset_s + self.rate_s * n
 
     def _restart_line(self) -> list[Placed]:
-        """The held frames are the cadence the meter keeps now: a new line from them."""
+        """The held frames are the cadence the meter keeps now: a new line from them;
+        unless the frames before and the held ones are one line of a rate far off the
+        nominal period (then the line carries on at that rate)."""
         self._line_known = True
-        self._points.clear()
-        self._points.extend((n, r.t_s) for r, n in self._held)
+        held = [(n, r.t_s) for r, n in self._held]
+        carried_on = False
+        if not self._prior_off and self._points:
+            before = self._points
+            self._points = deque([*before, *held])
+            self._fit_rate(self._points[-1][1] - self._points[0][1])
+            carried_on = self._prior_off
+            if not carried_on:
+                self._points = before
+        if not carried_on:
+            self._points.clear()
+            self._points.extend(held)
         self._fit()
         out = [self._place(r, min(r.t_s, self._line(n))) for r, n in self._held]
         self._held.clear()
@@ -143,27 +164,34 @@ class StreamClock:
             points.popleft()
         self._since_fit += 1
         span_s = newest_s - points[0][1]
-        if span_s >= self.min_span_s and self._since_fit >= 8:
+        if span_s >= min(self.min_span_s, self.first_span_s) and self._since_fit >= 8:
             self._since_fit = 0
-            self._fit_rate()
+            self._fit_rate(span_s)
         rate = self.rate_s
         floor_s = min(newest_s - self.offset_window_s, points[max(0, len(points) - 64)][1])
         self._offset_s = min(y - rate * n for n, y in points if y >= floor_s)
 
-    def _fit_rate(self) -> None:
+    def _fit_rate(self, span_s: float) -> None:
         """The rate through the earliest arrival (for the current rate) of the older and
-        of the newer half of the points."""
+        of the newer half of the points: taken once they span ``min_span_s``, or over a
+        shorter span when the nominal period is off by more than ``PRIOR_TOLERANCE`` (a
+        simavr runner slower than asked)."""
         points = list(self._points)
         half = len(points) // 2
-        if half < 16:
+        if half < 4:
             return
-        for _ in range(2):
-            rate = self.rate_s
+        rate = self.rate_s
+        for _ in range(3):
             older = min(points[:half], key=lambda p: p[1] - rate * p[0])
             newer = min(points[half:], key=lambda p: p[1] - rate * p[0])
             if newer[0] <= older[0] or newer[1] <= older[1]:
                 return
-            self.rate_s = (newer[1] - older[1]) / (newer[0] - older[0])
+            rate = (newer[1] - older[1]) / (newer[0] - older[0])
+        if span_s < self.min_span_s and not self._prior_off:
+            if abs(rate / self.rate_s - 1) <= PRIOR_TOLERANCE:
+                return
+            self._prior_off = True
+        self.rate_s = rate
 
     def _place(self, r: Reading, t_s: float) -> Placed:
         t_s = max(t_s, self._last_t_s + 1e-6)  # the counters need readings in order

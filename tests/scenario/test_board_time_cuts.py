@@ -112,7 +112,10 @@ def _stream(seed: int, drift_ppm: float) -> list[Frame]:
     return frames
 
 
-@pytest.mark.parametrize(("seed", "drift_ppm"), [(1, 500.0), (2, -500.0), (3, 120.0)])
+PACES = [(1, 500.0), (2, -500.0), (3, 120.0)]  # a crystal's drift
+
+
+@pytest.mark.parametrize(("seed", "drift_ppm"), PACES)
 def test_the_stream_clock_places_each_frame_at_the_instant_it_was_sent(
     seed: int, drift_ppm: float
 ) -> None:
@@ -133,6 +136,32 @@ def test_the_stream_clock_places_each_frame_at_the_instant_it_was_sent(
         f = sent[(r.boot_count, r.seq, r.t_s)]
         assert abs(t_s - f.sent_s) <= _place_bound_s(f), (f, t_s - f.sent_s)
     assert clock.rate_s == pytest.approx(PERIOD_S * (1 + drift_ppm * 1e-6), rel=1e-4)
+
+
+def test_a_simavr_meter_slower_than_asked_is_placed_on_its_own_pace() -> None:
+    """A runner at 0.55 of the speed asked: the AVR's frames come 1/0.55 of the nominal
+    period apart on the host's clock. The fit follows the AVR's pace (the nominal
+    period, 45 % off, is dropped within the first 2 s of frames), and once a cadence has
+    run 10 s every frame is placed within ``PLACE_S``."""
+    pace = 0.55
+    frames = _stream(4, (1 / pace - 1) * 1e6)
+    readings = [f for f in frames if isinstance(f.reading, Reading)]
+    sent = {(f.reading.boot_count, f.reading.seq, f.reading.t_s): f for f in readings}
+    clock = StreamClock(PERIOD_S)
+    placed: list[tuple[Reading, float]] = []
+    for f in frames:
+        if isinstance(f.reading, Reading):
+            placed += clock.add(f.reading)
+        else:
+            placed += clock.flush()
+            clock.restart()
+    placed += clock.flush()
+    assert len(placed) == len(readings)
+    assert clock.rate_s == pytest.approx(PERIOD_S / pace, rel=1e-3)
+    for r, t_s in placed:
+        f = sent[(r.boot_count, r.seq, r.t_s)]
+        if f.sent_s - f.segment_start_s >= 10.0:
+            assert abs(t_s - f.sent_s) <= PLACE_S, (f, t_s - f.sent_s)
 
 
 class _Board:
@@ -208,7 +237,7 @@ def _outage_intervals() -> range:
     return range(first, math.ceil((OUTAGE_AT_S + OUTAGE_S + 1.0) * SPEED / INTERVAL_S) + 1)
 
 
-@pytest.mark.parametrize(("seed", "drift_ppm"), [(1, 500.0), (2, -500.0), (3, 120.0)])
+@pytest.mark.parametrize(("seed", "drift_ppm"), PACES)
 def test_each_board_interval_equals_the_true_energy_between_its_boundaries(
     seed: int, drift_ppm: float
 ) -> None:
