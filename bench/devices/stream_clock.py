@@ -143,12 +143,13 @@ class StreamClock:
         held = [(n, r.t_s) for r, n in self._held]
         carried_on = False
         if not self._prior_off and self._points:
-            before = self._points
+            before, rate_s = self._points, self.rate_s
             self._points = deque([*before, *held])
-            self._fit_rate(self._points[-1][1] - self._points[0][1])
+            span_s = self._points[-1][1] - self._points[0][1]
+            self._fit_rate(min(span_s, self.min_span_s - 1e-9))  # only if far off
             carried_on = self._prior_off
             if not carried_on:
-                self._points = before
+                self._points, self.rate_s = before, rate_s
         if not carried_on:
             self._points.clear()
             self._points.extend(held)
