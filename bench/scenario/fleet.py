@@ -4,7 +4,9 @@ Every kind of meter is driven by the same code: a :class:`MeterPoller` per meter
 reader thread each, opened by the rig for the meter's kind) puts readings and link
 events on one queue. The fleet turns
 the readings' cumulative counters into per-participant energy with
-:class:`EnergyTracker`, so an outage or a reboot loses nothing.
+:class:`EnergyTracker`, so an outage or a reboot loses nothing. Each reading is placed
+at the host instant the meter read its counters (:mod:`bench.rig.meter_time`): an
+emulator's own clock, or for a board its frames' seq on a :class:`StreamClock`.
 """
 
 from __future__ import annotations
@@ -420,7 +422,12 @@ class MeterFleet:
         the meters that integrate on it held their counters until then. Without that
         point a cut just after the resume would spread the energy taken between the
         resume and the next reading back over the hold (a fake's or an emulator's readings
-        taken in the hold are placed at the host instant they were read)."""
+        taken in the hold are placed at the host instant they were read).
+
+        ``t_s`` is ``SimClock.real_time_of`` of the held instant, which maps it to the
+        resume: that mapping also places the run's first boundary (the held instant) at
+        the resume and is what makes this point fall there; each one alone leaves an
+        interval after a hold short (tests/scenario/test_meter_time_cuts.py)."""
         for meter_id in self._metered_ids():
             if self.kind(meter_id) in _SCENARIO_CLOCK_KINDS:
                 self._counters.held_until(meter_id, t_s)

@@ -136,10 +136,10 @@ def _at_sim(worker: ScenarioWorker, sim_s: float, stop: threading.Event) -> bool
     return False
 
 
-# slow (2-2.5 min at load 17-25) and still failing on a loaded machine: the worker falls
-# tens of real seconds behind at 3600x, a meter's readings stop for simulated hours
-# across the run's last boundary, and the outage's energy is placed pro rata, which the
-# counters' 10 %/h drift (power x19 over the run) makes 1.4 % too much (see CHANGELOG)
+# slow: 48 intervals at 3600x (the 25 s unplug and its reconnect must end inside the
+# run: an outage across the run's last boundary is known only pro rata, which the
+# counters' 10 %/h drift made +1.4-9 % off) after the 15 s wait for the silent "dud":
+# 150-170 s of wall time at load 12 (17-20 s of CPU)
 @pytest.mark.slow
 def test_journaled_energy_equals_the_meters_truth_under_every_fault(tmp_path: Path) -> None:
     faults = {
