@@ -45,6 +45,7 @@ INTERVAL_S = 3600.0  # one real second
 PERIOD_S = 0.05  # nominal stream period, real seconds (180 simulated)
 MEAN_W, SWING_W, CURVE_S = 3000.0, 2500.0, 4 * 3600.0
 H0 = 1000.0  # host instant the curve starts at
+COUNTERS_AT_H0_WH = 50_000.0  # the board streams from 2 s before: counters stay > 0
 INTERVALS = 100
 PLACE_S = 0.025
 START_S = 0.100
@@ -106,7 +107,7 @@ def _stream(seed: int, drift_ppm: float) -> list[Frame]:
             if s < 0:
                 frames.append(Frame(sent, MeterReconnected("pty", "b", wake, OUTAGE_S, 3), start))
                 continue
-            e = round(_energy_wh(sent), 3)  # the counters are whole mWh
+            e = round(COUNTERS_AT_H0_WH + _energy_wh(sent), 3)  # the counters are whole mWh
             r = Reading("b", wake, 230.0, 0.0, 0.0, 1.0, 50.0, e, 0.0, True, s, b)
             frames.append(Frame(sent, r, start))
     return frames
@@ -257,6 +258,11 @@ def test_each_board_interval_equals_the_true_energy_between_its_boundaries(
     span_wh = sum(cuts.get(n, 0.0) for n in outage) + cuts.get(-1, 0.0)
     bound = _bound_wh(frames, b0) + _bound_wh(frames, b1)
     assert span_wh == pytest.approx(_energy_wh(b1) - _energy_wh(b0), abs=bound)
+    # and the run's total: every Wh between its first and last boundary, once (seed 1's
+    # reader stalls 1.6 s across the first boundary: the energy before it is not the run's)
+    end = H0 + INTERVALS * INTERVAL_S / SPEED
+    bound = _bound_wh(frames, H0) + _bound_wh(frames, end)
+    assert sum(cuts.values()) == pytest.approx(_energy_wh(end) - _energy_wh(H0), abs=bound)
 
 
 def test_cutting_boards_by_arrival_moves_energy_across_boundaries() -> None:
