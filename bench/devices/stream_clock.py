@@ -2,17 +2,17 @@
 
 A board's READING frame carries no time (firmware/PROTOCOL.md §5.2), only ``seq``: +1
 per frame since boot, the frames streamed every STREAM interval of the meter's own clock
-(its crystal; in simavr the AVR's simulated time, paced by the runner). The meter read
+(its crystal). The meter read
 the counters of frame n at ``a + b·n`` on the host's monotonic clock, for a rate ``b``
 (host seconds per frame: the stream period over the meter clock's pace, which absorbs a
-crystal's drift and a simavr runner slower than asked) and an offset ``a``. Frames arrive
+crystal's drift or a period far off the nominal one) and an offset ``a``. Frames arrive
 at that instant plus a delay that is never negative (link, scheduling, a busy host), so:
 
 - ``b`` is fitted to the lower envelope of (n, arrival): the line through the earliest
   arrival of the older and of the newer half of the frames of the last
   ``slope_window_s`` (from the nominal period until they span ``min_span_s``, or from
   ``first_span_s`` when the nominal period is off by more than ``PRIOR_TOLERANCE``:
-  a simavr runner at 0.55 of the speed asked);
+  a meter clocked at 0.55 of its nominal pace);
 - ``a`` is the smallest ``arrival - b·n`` of the last ``offset_window_s``: the delay of
   the least-delayed recent frame is what is left of the jitter (its floor is the link's
   fixed latency, which moves every cut alike).
@@ -175,8 +175,7 @@ class StreamClock:
     def _fit_rate(self, span_s: float) -> None:
         """The rate through the earliest arrival (for the current rate) of the older and
         of the newer half of the points: taken once they span ``min_span_s``, or over a
-        shorter span when the nominal period is off by more than ``PRIOR_TOLERANCE`` (a
-        simavr runner slower than asked)."""
+        shorter span when the nominal period is off by more than ``PRIOR_TOLERANCE``."""
         points = list(self._points)
         half = len(points) // 2
         if half < 4:

@@ -8,20 +8,20 @@ boundary, ``SimClock.real_time_of``). By kind:
   own simulated clock when it read the counters of each READING frame;
   :func:`with_meter_time` stamps the reading with it (``Reading.meter_time_s``) and
   :func:`meter_clock` maps it to the host's monotonic clock.
-- ``firmata``, ``simavr``, ``mqtt``: a READING frame carries no time (firmware/PROTOCOL.md
-  §5.2), only ``seq``, +1 per frame streamed every STREAM interval of the meter's own
-  clock. The meter's time of frame n is n × interval (from its boot); the fleet fits the
-  host instant ``a + b·n`` to the frames' arrivals (:class:`bench.devices.StreamClock`:
-  the rate ``b`` follows the meter's clock, the offset ``a`` the least-delayed frames),
-  so arrival jitter, a board's crystal drift and the host's scheduling drop out.
-  :func:`stream_period_s` gives the nominal ``b`` the fit starts from. A ``simavr``
-  meter's clock is the AVR's simulated time, which its runner paces at the scenario's
-  speed when it keeps up (8 runners on 2 cores: about 0.55 of it): its counters
-  integrate the injected power over AVR time, so in a scenario interval they count what
-  the AVR lived through in the real span the interval took (0.55 of the interval's
-  energy then). The fit follows that slower rate: the cut at boundary B is the
-  counters at the host instant the scenario clock showed B, whatever the AVR's pace;
-  AVR time maps to scenario time only through that host instant.
+- ``firmata``, ``mqtt``: a READING frame carries no time (firmware/PROTOCOL.md §5.2),
+  only ``seq``, +1 per frame streamed every STREAM interval of the meter's own clock. The
+  meter's time of frame n is n × interval (from its boot); the fleet fits the host
+  instant ``a + b·n`` to the frames' arrivals (:class:`bench.devices.StreamClock`: the
+  rate ``b`` follows the meter's clock, the offset ``a`` the least-delayed frames), so
+  arrival jitter, a board's crystal drift and the host's scheduling drop out.
+  :func:`stream_period_s` gives the nominal ``b`` the fit starts from.
+- ``simavr``: placed at its arrival. The AVR's clock is the runner's simulated time,
+  and the runner simulates in bursts paced by the host's scheduling: its counters at a
+  host instant are what it has simulated by then, so a frame was read when the runner
+  made it, just before it left on the pty. Its pace is no steady clock a line could
+  follow (8 runners asked for 4x on 2 loaded cores kept 0.20-0.41 of it, changing from
+  second to second; a fitted rate was off by up to 2.2x over 10 s). At the at most 4x
+  a simavr meter runs, the reader's delay is seconds of simulated time at most.
 - ``generic``: the host integrates the analog samples itself and stamps each reading
   with the instant it integrated to (``Reading.t_s``): its arrival is its time.
 - ``fake``: stamped on the scenario clock when integrated; ``modbus``: the instant of
@@ -97,14 +97,12 @@ def meter_clock(url: str) -> Callable[[float], float | None] | None:
     return None if emulated is None else emulated.real_time_of
 
 
-STREAM_KINDS = frozenset({"firmata", "simavr", "mqtt"})
+STREAM_KINDS = frozenset({"firmata", "mqtt"})
 """Kinds whose READING frames count a stream cadence of the meter's own clock (``seq``)."""
 
 
 def stream_period_s(kind: str, bench: BenchConfig, speed: float) -> float | None:
     """Nominal host seconds between a meter's READING frames, for the kinds whose ``seq``
     is a cadence of their own clock (None for the others): the STREAM interval
-    (``reading_interval_s``) of its clock, which for ``simavr`` runs at ``speed``."""
-    if kind not in STREAM_KINDS:
-        return None
-    return bench.reading_interval_s / (speed if kind == "simavr" else 1.0)
+    (``reading_interval_s``); ``speed`` is the scenario's (a board streams in real time)."""
+    return bench.reading_interval_s if kind in STREAM_KINDS else None

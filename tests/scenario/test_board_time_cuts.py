@@ -6,7 +6,7 @@ each frame is sent. A host reader that wakes every 0–300 ms (2 % of the time 0
 late: a burst) receives them; 10 % of the frames are lost, the board reboots once (seq
 from 0, a new boot count, its cadence restarted) and is unplugged for 25 s (its frames
 lost meanwhile, its cadence restarted by the host's STREAM when it is back); the cuts
-are also checked for a simavr board whose runner keeps 0.55 of the speed asked. The
+are also checked for a board whose cadence is steadily 1/0.55 of the nominal period. The
 oracle is the curve's integral between the boundaries' instants.
 
 The bound is derived in two steps. (1) :class:`StreamClock` places every frame within
@@ -140,11 +140,12 @@ def test_the_stream_clock_places_each_frame_at_the_instant_it_was_sent(
     assert clock.rate_s == pytest.approx(PERIOD_S * (1 + drift_ppm * 1e-6), rel=1e-4)
 
 
-def test_a_simavr_meter_slower_than_asked_is_placed_on_its_own_pace() -> None:
-    """A runner at 0.55 of the speed asked: the AVR's frames come 1/0.55 of the nominal
-    period apart on the host's clock. The fit follows the AVR's pace (the nominal
-    period, 45 % off, is dropped within the first 2 s of frames), and once a cadence has
-    run 10 s every frame is placed within ``PLACE_S``."""
+def test_a_board_far_off_its_nominal_period_is_placed_on_its_own_cadence() -> None:
+    """Frames 1/0.55 of the nominal period apart on the host's clock (a cadence the
+    board keeps, not the one asked: a gateway's own interval, a STREAM value the firmware
+    raises). The fit follows it (the nominal period, 45 % off, is dropped within the
+    first 2 s of frames), and once a cadence has run 10 s every frame is placed within
+    ``PLACE_S``."""
     pace = 0.55
     frames = _stream(4, (1 / pace - 1) * 1e6)
     readings = [f for f in frames if isinstance(f.reading, Reading)]
