@@ -380,9 +380,13 @@ class BatteryConfig:
 READING_TIME_UNCERTAINTY_S = 0.005
 """How far a reading's host receipt time may stray from when the meter measured it."""
 
-METER_TIME_KINDS = frozenset({"emulated", "fake"})
-"""Meter kinds whose readings are placed on the meter's own clock (the bench's in-process
-emulators and fakes), so arrival jitter never enters their cut at a boundary."""
+METER_TIME_KINDS = frozenset({"emulated", "fake", "firmata", "mqtt", "generic"})
+"""Meter kinds whose readings are placed on the meter's own clock (emulators and fakes
+by their simulated time, boards by their frames' seq on a fitted stream clock, generic
+boards at the instant the host integrated them: ``bench.rig.meter_time``), so arrival
+jitter never enters their cut at a boundary. Modbus meters (``pzem004t``, ``sdm120``,
+``sdm630``) are cut at their reads, ``simavr`` meters at their arrival (the runner's
+pace is no steady clock)."""
 
 
 @dataclass(frozen=True)
@@ -464,8 +468,8 @@ class ScenarioConfig:
         The energy balance's relative tolerance is the meters' declared accuracy (the
         least accurate meter's ``accuracy_fraction``, of the energy injected). Meters of
         the kinds in
-        ``METER_TIME_KINDS`` are cut on their own clock; any other meter is cut by the
-        host time its readings arrived, uncertain by about
+        ``METER_TIME_KINDS`` are cut on their own clock; any other meter (Modbus, simavr) is
+        cut by the host time its readings arrived, uncertain by about
         ``READING_TIME_UNCERTAINTY_S``, which an accelerated clock multiplies by
         ``speed``: then the tolerance widens by ``speed * uncertainty /
         market_interval_s`` (nothing at real time, 1 % at 1800x and 15 min).

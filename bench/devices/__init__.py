@@ -13,6 +13,7 @@ from bench.devices.poller import (
 )
 from bench.devices.protocol import Meter
 from bench.devices.reading import Calibration, EnergyDelta, Identity, Reading
+from bench.devices.stream_clock import StreamClock
 from bench.devices.wire import MeterRefusedError
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "MeterRefusedError",
     "PollerStats",
     "Reading",
+    "StreamClock",
 ]

@@ -1,12 +1,31 @@
-"""The meter's own clock, for meters the bench can read it from: emulators in its process.
+"""The meter's own clock: where the bench places each meter's readings in time.
 
-A READING frame carries no time (PROTOCOL.md §5.2): over a wire the bench knows only
-when a reading arrived, late by the link and the host's scheduling (at an accelerated
-clock, seconds of simulated time on a busy machine). An emulated meter in the bench's
-own process can say when it read its counters, on its own (simulated) clock:
-:func:`with_meter_time` stamps each reading with that time (``Reading.meter_time_s``)
-and :func:`meter_clock` maps the meter's clock to the host's monotonic clock, so the
-scenario cuts the meter at a boundary on the meter's own time.
+A meter's boundary cut needs the host instant at which it read the counters of each
+reading (the fleet cuts every meter at the host instant the scenario clock shows the
+boundary, ``SimClock.real_time_of``). By kind:
+
+- ``emulated`` (and boards emulated by a farm in this process): the emulator says on its
+  own simulated clock when it read the counters of each READING frame;
+  :func:`with_meter_time` stamps the reading with it (``Reading.meter_time_s``) and
+  :func:`meter_clock` maps it to the host's monotonic clock.
+- ``firmata``, ``mqtt``: a READING frame carries no time (firmware/PROTOCOL.md §5.2),
+  only ``seq``, +1 per frame streamed every STREAM interval of the meter's own clock. The
+  meter's time of frame n is n × interval (from its boot); the fleet fits the host
+  instant ``a + b·n`` to the frames' arrivals (:class:`bench.devices.StreamClock`: the
+  rate ``b`` follows the meter's clock, the offset ``a`` the least-delayed frames), so
+  arrival jitter, a board's crystal drift and the host's scheduling drop out.
+  :func:`stream_period_s` gives the nominal ``b`` the fit starts from.
+- ``simavr``: placed at its arrival. The AVR's clock is the runner's simulated time,
+  and the runner simulates in bursts paced by the host's scheduling: its counters at a
+  host instant are what it has simulated by then, so a frame was read when the runner
+  made it, just before it left on the pty. Its pace is no steady clock a line could
+  follow (8 runners asked for 4x on 2 loaded cores kept 0.20-0.41 of it, changing from
+  second to second; a fitted rate was off by up to 2.2x over 10 s). At the at most 4x
+  a simavr meter runs, the reader's delay is seconds of simulated time at most.
+- ``generic``: the host integrates the analog samples itself and stamps each reading
+  with the instant it integrated to (``Reading.t_s``): its arrival is its time.
+- ``fake``: stamped on the scenario clock when integrated; ``modbus``: the instant of
+  the register read.
 """
 
 from __future__ import annotations
@@ -14,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from bench.config import BenchConfig
 from bench.devices import Calibration, Identity, Reading
 from bench.devices.protocol import Meter
 from bench.emulator import EmulatedMeter, emulated_meter_on
@@ -75,3 +95,14 @@ def meter_clock(url: str) -> Callable[[float], float | None] | None:
     (None for a meter whose clock the bench cannot read)."""
     emulated = emulated_meter_on(url)
     return None if emulated is None else emulated.real_time_of
+
+
+STREAM_KINDS = frozenset({"firmata", "mqtt"})
+"""Kinds whose READING frames count a stream cadence of the meter's own clock (``seq``)."""
+
+
+def stream_period_s(kind: str, bench: BenchConfig, speed: float) -> float | None:
+    """Nominal host seconds between a meter's READING frames, for the kinds whose ``seq``
+    is a cadence of their own clock (None for the others): the STREAM interval
+    (``reading_interval_s``); ``speed`` is the scenario's (a board streams in real time)."""
+    return bench.reading_interval_s if kind in STREAM_KINDS else None

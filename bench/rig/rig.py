@@ -23,7 +23,7 @@ from bench.rig.feeder import FeederDriver
 from bench.rig.kinds import Capability, MeterSite, SimTime, meter_kind, open_meter
 from bench.rig.limits import GridLimits
 from bench.rig.load import LimitedLoad, LoadControl
-from bench.rig.meter_time import meter_clock, with_meter_time
+from bench.rig.meter_time import meter_clock, stream_period_s, with_meter_time
 
 
 def _host_instant(host_s: float) -> float:
@@ -111,6 +111,12 @@ class Rig:
         """Maps the meter's own clock (``Reading.meter_time_s``) to host monotonic seconds;
         None for a meter whose clock the bench cannot read (its readings carry none)."""
         return meter_clock(self._site(meter_id).url)
+
+    def stream_period_s(self, meter_id: str) -> float | None:
+        """Nominal host seconds between the meter's READING frames when their ``seq``
+        counts a cadence of the meter's own clock (boards: :mod:`bench.rig.meter_time`);
+        None for a meter placed otherwise."""
+        return stream_period_s(self.meters[meter_id].kind, self.bench, self._time.speed)
 
     def load_control(self, meter_id: str) -> LoadControl | None:
         """The meter's load, when the bench drives it; None for a real load."""

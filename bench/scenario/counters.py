@@ -13,7 +13,8 @@ moves no energy across the boundary.
 A boundary is cut on schedule whether or not every meter has reported after it. A
 meter with no reading after the boundary yet (late, or out) is cut at its last reading
 and the boundary is kept *pending*; when its readings cover the boundary, the energy it
-consumed before the boundary comes out as a :class:`CatchUp` for that interval. Across
+consumed before the boundary comes out as a :class:`CatchUp` for that interval (at the
+run's first boundary, which ends no interval, it is dropped: it is before the run). Across
 a gap between readings longer than ``max_gap_s`` the counters cannot say when the energy
 was consumed: it comes out as a catch-up for the gap (``interval_id`` None), pro rata up
 to the last boundary cut, and one more for each boundary cut inside the gap after that
@@ -179,6 +180,8 @@ class BoundaryCounters:
             interval_id, resolved_t_s = meter.pending.pop(0)
             prev = meter.times_s[max(0, bisect_left(meter.times_s, resolved_t_s) - 1)]
             imp, exp = self._attribute(meter_id, meter, resolved_t_s)
+            if interval_id is None and resolved_t_s == self._start_t_s:
+                continue  # the run's first boundary: what came before it is not the run's
             if imp > 0 or exp > 0:
                 self._catch_ups.append(CatchUp(meter_id, interval_id, prev, resolved_t_s, imp, exp))
         if resolved_t_s is not None:

@@ -4,7 +4,9 @@ Every kind of meter is driven by the same code: a :class:`MeterPoller` per meter
 reader thread each, opened by the rig for the meter's kind) puts readings and link
 events on one queue. The fleet turns
 the readings' cumulative counters into per-participant energy with
-:class:`EnergyTracker`, so an outage or a reboot loses nothing.
+:class:`EnergyTracker`, so an outage or a reboot loses nothing. Each reading is placed
+at the host instant the meter read its counters (:mod:`bench.rig.meter_time`): an
+emulator's own clock, or for a board its frames' seq on a :class:`StreamClock`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bench.devices import (
     MeterRebooted,
     MeterReconnected,
     Reading,
+    StreamClock,
 )
 from bench.devices.protocol import Meter
 from bench.errors import ConfigError
@@ -82,6 +85,12 @@ class MeterFleet:
         # meters whose own clock the bench can read: their readings are placed at the
         # instant the meter read its counters, not at their arrival
         self._meter_clock = {meter_id: rig.meter_clock(meter_id) for meter_id in pollers}
+        # boards: placed from their frames' seq on a clock fitted to their arrivals
+        self._stream_clocks: dict[str, StreamClock] = {}
+        for meter_id in pollers:
+            period_s = rig.stream_period_s(meter_id)
+            if self._meter_clock[meter_id] is None and period_s is not None:
+                self._stream_clocks[meter_id] = StreamClock(period_s)
         if started_t_s is not None:
             for meter_id in pollers:
                 if rig.kind(meter_id) in _ZERO_START_KINDS:
@@ -150,13 +159,37 @@ class MeterFleet:
             if isinstance(item, Reading):
                 readings.append(item)
                 self._note_clipping(item)
-                self._counters.add(item, self.taken_at_s(item))
+                for reading, t_s in self._placed(item):
+                    self._counters.add(reading, t_s)
                 self._latest[item.meter_id] = item
                 self._down.discard(item.meter_id)
             else:
                 if isinstance(item, MeterOutage):
                     self._down.add(item.meter_id)
+                    self._flush_held(item.meter_id)
+                if isinstance(item, MeterReconnected | MeterOnline):
+                    self._restream(item.meter_id)
                 self._links.append(item)
+
+    def _placed(self, reading: Reading) -> list[tuple[Reading, float]]:
+        """The reading (and any held before it) with the host instant it was read at."""
+        stream = self._stream_clocks.get(reading.meter_id)
+        if stream is None:
+            return [(reading, self.taken_at_s(reading))]
+        return stream.add(reading)
+
+    def _restream(self, meter_id: str) -> None:
+        """The poller asked the meter to stream again: a new cadence."""
+        stream = self._stream_clocks.get(meter_id)
+        if stream is not None:
+            self._flush_held(meter_id)
+            stream.restart()
+
+    def _flush_held(self, meter_id: str) -> None:
+        stream = self._stream_clocks.get(meter_id)
+        if stream is not None:
+            for reading, t_s in stream.flush():
+                self._counters.add(reading, t_s)
 
     def _note_clipping(self, reading: Reading) -> None:
         """A finding at the first clipped reading of each episode: energy the meter
@@ -295,6 +328,8 @@ class MeterFleet:
         ):
             time.sleep(0.01)
             self.drain()
+        for meter_id in self._stream_clocks:
+            self._flush_held(meter_id)
         events = self.energy_events()
         now_s = self._sim_s(time.monotonic())
         for meter_id, (last_t_s, intervals) in sorted(self._counters.pending().items()):
@@ -387,7 +422,12 @@ class MeterFleet:
         the meters that integrate on it held their counters until then. Without that
         point a cut just after the resume would spread the energy taken between the
         resume and the next reading back over the hold (a fake's or an emulator's readings
-        taken in the hold are placed at the host instant they were read)."""
+        taken in the hold are placed at the host instant they were read).
+
+        ``t_s`` is ``SimClock.real_time_of`` of the held instant, which maps it to the
+        resume: that mapping also places the run's first boundary (the held instant) at
+        the resume and is what makes this point fall there; each one alone leaves an
+        interval after a hold short (tests/scenario/test_meter_time_cuts.py)."""
         for meter_id in self._metered_ids():
             if self.kind(meter_id) in _SCENARIO_CLOCK_KINDS:
                 self._counters.held_until(meter_id, t_s)

@@ -37,6 +37,9 @@ class _NoMeterClock:
     def kind(self, meter_id: str) -> str:
         return "emulated"
 
+    def stream_period_s(self, meter_id: str) -> None:
+        return None
+
 
 def test_a_clipped_meter_raises_one_finding_per_episode() -> None:
     config = parse_scenario(tomllib.loads(CONFIG))

@@ -35,7 +35,7 @@ def test_balance_tolerance_widens_with_the_clock_speed_only_for_meters_cut_by_ar
     from bench.config.model import READING_TIME_UNCERTAINTY_S
 
     def policy(kind: str, speed: int) -> AuditPolicy:
-        port = 'port = "/dev/null"\n' if kind == "firmata" else ""
+        port = 'port = "/dev/null"\n' if kind in ("firmata", "sdm120") else ""
         text = (
             f'[[meters]]\nid = "m"\nkind = "{kind}"\n{port}'
             '[[participants]]\nname = "p"\nmeter = "m"\n'
@@ -44,15 +44,16 @@ def test_balance_tolerance_widens_with_the_clock_speed_only_for_meters_cut_by_ar
         return parse_scenario(tomllib.loads(text)).audit_policy
 
     default = AuditPolicy().tolerance_fraction
-    # a board's readings carry no meter time: cut by arrival, uncertain × speed
-    real_time, fast = policy("firmata", 1), policy("firmata", 3600)
+    # a Modbus meter (sdm120) is polled: cut by arrival, uncertain × speed
+    real_time, fast = policy("sdm120", 1), policy("sdm120", 3600)
     assert real_time.tolerance_fraction == pytest.approx(default + READING_TIME_UNCERTAINTY_S / 900)
     assert fast.tolerance_fraction == pytest.approx(
         default + 3600 * READING_TIME_UNCERTAINTY_S / 900
     )
     assert fast.loss_fraction == real_time.loss_fraction == 0.02
-    # emulated meters are cut on their own clock: the meters' accuracy alone, at any speed
+    # emulated meters and boards are cut on their own clock: the meters' accuracy alone
     assert policy("emulated", 3600).tolerance_fraction == default
+    assert policy("firmata", 3600).tolerance_fraction == default
 
 
 def test_the_emulated_feeder_counts_the_true_flow_through_a_ramp_and_a_step_when_starved() -> None:

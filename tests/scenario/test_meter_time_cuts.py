@@ -58,6 +58,9 @@ class _MeterClocks:
     def kind(self, meter_id: str) -> str:
         return "fake"  # integrates on the scenario clock
 
+    def stream_period_s(self, meter_id: str) -> None:
+        return None
+
 
 def _fleet(clock: SimClock, readings: queue.Queue[Any]) -> MeterFleet:
     text = '[[meters]]\nid = "m"\n[[participants]]\nname = "p"\nmeter = "m"\n'
