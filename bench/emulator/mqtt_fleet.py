@@ -74,7 +74,9 @@ class _MeterClient(mqtt.Client):
     the kernel: paho's CONNECT waits in its queue until the socket is writable, a
     refused connect fails that write (a lost connection: the fleet retries), and a
     broker that never answers is dropped at the keep-alive. Plain TCP only: over TLS
-    paho's own connect and handshake are kept.
+    paho's own connect and handshake are kept. paho has no public hook for this, so
+    this overrides a private method: pyproject.toml pins paho-mqtt to the versions
+    tests/meters/test_mqtt_connect.py checks.
     """
 
     def _create_socket_connection(self) -> socket.socket:
