@@ -210,6 +210,7 @@ def mqtt_step(
     online, elapsed, error, machine_busy = 0, duration_s, "", None
     cores: dict[str, float] = {}
     cpu_bench = hub_thread = handle = listen = verify = 0.0
+    reads = messages = 0
     with hub:
         procs = MeterProcesses(
             names,
@@ -234,6 +235,7 @@ def mqtt_step(
             busy0, total0 = machine_ticks()
             thread0 = cpu_s(me, tid) or 0.0
             handle0, listen0, verify0 = hub.handle_cpu_s, tally.listen_cpu_s, tally.verify_cpu_s
+            reads0, messages0 = hub.reads, hub.messages
             cpu0, t0 = time.process_time(), time.monotonic()
             with tally.lock:
                 tally.counting = True
@@ -244,6 +246,7 @@ def mqtt_step(
             hub_thread = (cpu_s(me, tid) or 0.0) - thread0
             handle = hub.handle_cpu_s - handle0
             listen, verify = tally.listen_cpu_s - listen0, tally.verify_cpu_s - verify0
+            reads, messages = hub.reads - reads0, hub.messages - messages0
             cores = _cores(before, {k: cpu_s(pid) for k, pid in pids.items()}, elapsed)
             busy1, total1 = machine_ticks()
             machine_busy = (busy1 - busy0) / (total1 - total0) if total1 > total0 else None
@@ -296,6 +299,7 @@ def mqtt_step(
             if per_reading_us["total"] is not None
             else None
         ),
+        "hub_messages_per_read": messages / reads if reads else None,
         "machine_busy_fraction": machine_busy,
         "load_average": os.getloadavg()[0],
         "error": error,
@@ -364,6 +368,8 @@ def run_mqtt_benchmark(*, quick: bool = False) -> dict[str, Any]:
         "mqtt_p99_latency_ms": best["p99_latency_ms"],
         "mqtt_p99_vs_floor": best["p99_vs_floor"],
         "mqtt_cpu_fraction": best["cpu_fraction"],
+        "mqtt_cpu_us_per_reading": best["cpu_us_per_reading"],
+        "mqtt_cores_for_target": best["cores_for_target"],
         "mqtt_knee_meters": knee["meters"] if knee else None,
         "mqtt_knee_bound": knee["bound"] if knee else None,
         "mqtt_latency_floor_ms": floor["p50_ms"],
@@ -404,6 +410,19 @@ def format_mqtt_table(r: dict[str, Any]) -> str:
         f"{pty['meter_hz']:.3f} rd/s/meter, {pty['frames_lost']} lost, "
         f"{pty['cpu_cores']:.3f} cores (emulator included), {pty_per:.5f} cores/meter"
     )
+    lines.append(
+        f"CPU µs per reading, by part (checkpoint every {r['mqtt_steps'][0]['checkpoint_every']} "
+        f"readings), and the cores {TARGET_METERS:,} meters at 1 Hz would need:"
+    )
+    names = list(r["mqtt_steps"][0]["cpu_us_per_reading"])
+    lines.append(f"{'meters':>7}" + "".join(f"{n:>12}" for n in names) + f"{'cores@10k':>11}")
+    for s in r["mqtt_steps"]:
+        per = s["cpu_us_per_reading"]
+        lines.append(
+            f"{s['meters']:>7d}"
+            + "".join(f"{per[n]:>12.1f}" if per[n] is not None else f"{'-':>12}" for n in names)
+            + (f"{s['cores_for_target']:>11.2f}" if s["cores_for_target"] is not None else "")
+        )
     knee = r["mqtt_knee_meters"]
     lines.append(
         f"kept up to {r['mqtt_meters']} meters"

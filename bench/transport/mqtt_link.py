@@ -126,6 +126,8 @@ class MqttHub:
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()
         self._messages = 0
+        self.reads = 0
+        """Wakes that found the socket readable (each reads every message queued)."""
         self._lock = threading.Lock()
         self._tx: dict[str, queue.SimpleQueue[bytes]] = {}
         self.status: dict[str, dict[str, Any]] = {}
@@ -223,6 +225,7 @@ class MqttHub:
                 with contextlib.suppress(BlockingIOError, OSError):
                     self._wake_r.recv(4096)
             if sock in readable:
+                self.reads += 1
                 self._drain(sock)
             if client.socket() is not None and (writable or client.want_write()):
                 self._write_corked()
@@ -267,6 +270,11 @@ class MqttHub:
         client.subscribe([(f"{self.prefix}/meters/+/{leaf}", QOS) for leaf in TOPICS])
         self.connected.set()
         self._answered.set()
+
+    @property
+    def messages(self) -> int:
+        """Messages received so far."""
+        return self._messages
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._messages += 1
