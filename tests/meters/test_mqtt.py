@@ -262,3 +262,32 @@ def test_the_hub_reads_every_queued_message_per_wake_and_acknowledges_each(
         sender.disconnect()
         sender.loop_stop()
     assert seqs == list(range(201))
+
+
+def test_a_meter_pings_only_when_the_broker_has_been_quiet(
+    broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A meter that publishes and hears its PUBACKs sends no PINGREQ (paho's own check
+    pinged every keep-alive regardless); a stalled one keeps its connection alive with
+    pings, and stays online past the broker's 1.5 keep-alives."""
+    from bench.emulator import mqtt_fleet
+
+    pings: dict[str, int] = {}
+    send_pingreq = mqtt_fleet._MeterClient._send_pingreq  # a spy on paho's packet
+
+    def counted(client: Any) -> Any:
+        name = client._client_id.decode().rsplit("-", 1)[-1]
+        pings[name] = pings.get(name, 0) + 1
+        return send_pingreq(client)
+
+    monkeypatch.setattr(mqtt_fleet._MeterClient, "_send_pingreq", counted)
+    address = Broker.from_url(broker.url, keepalive_s=2)
+    meters = [MqttEmulatedMeter(f"ka{i}", power_w=100.0) for i in range(3)]
+    hub = MqttHub(address, prefix="ka")
+    with hub, MqttFleet(meters, address, prefix="ka", reading_interval_s=0.5):
+        assert all(hub.wait_status(m.name, "online", 10.0) for m in meters)
+        meters[0].stall(7.0)
+        time.sleep(6.0)  # three keep-alives, twice the broker's limit of 1.5
+        assert hub.online("ka0")
+    assert pings.get("ka0", 0) >= 1
+    assert pings.get("ka1", 0) == pings.get("ka2", 0) == 0
