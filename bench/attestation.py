@@ -75,8 +75,14 @@ class SignedCounters:
         s_int = int.from_bytes(self.s, "big")
         if not 0 < s_int <= SECP256K1_N // 2:
             raise ValueError("s is not in the lower half of the curve order")
+        from eth_keys.exceptions import BadSignature
+
         signature = keys.Signature(vrs=(self.v - 27, int.from_bytes(self.r, "big"), s_int))
-        return signature.recover_public_key_from_msg_hash(self.digest()).to_checksum_address()
+        try:
+            public_key = signature.recover_public_key_from_msg_hash(self.digest())
+        except BadSignature as exc:  # no point of the curve has this r
+            raise ValueError(f"the signature recovers no key: {exc}") from exc
+        return public_key.to_checksum_address()
 
 
 def sign_counters(

@@ -65,6 +65,22 @@ def test_a_changed_counter_recovers_another_address() -> None:
     assert forged.signer_address() != address
 
 
+def test_an_r_of_no_curve_point_is_a_value_error() -> None:
+    """r = 0 is no x coordinate on secp256k1: no key recovers (eth_keys' own
+    BadSignature must not escape the documented ValueError)."""
+    signed = sign_counters(
+        secrets.token_bytes(32),
+        meter_id=meter_id_bytes32("m"),
+        seq=1,
+        import_wh=1,
+        export_wh=0,
+        time_s=1,
+    )
+    forged = SignedCounters(**{**signed.__dict__, "r": bytes(32)})
+    with pytest.raises(ValueError, match="recovers no key"):
+        forged.signer_address()
+
+
 def test_high_s_is_refused() -> None:
     signed = sign_counters(
         secrets.token_bytes(32),

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from bench.attestation import SignedCounters, meter_id_bytes32
 from bench.emulator.benchmark import capacity
 from bench.emulator.mqtt_procs import MeterProcesses, MqttOptions
 from bench.errors import BenchError, TransportError
@@ -37,19 +38,33 @@ RATE_FLOOR = 0.95
 FLOOR_MESSAGES = 100
 STEPS = (100, 500, 1000, 2000, 5000, 10_000)
 QUICK_STEPS = (50, 200)
+CHECKPOINT_EVERY = 10
+"""A signed checkpoint every 10 readings, as ``gridbench emulate run`` by default."""
+TARGET_METERS = 10_000
 
 
 class _Tally:
-    """What the bench received in the counting window."""
+    """What the bench received in the counting window, and the CPU its hub's thread
+    spent on it: queueing each reading, checking each checkpoint's signature."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.counting = False
         self.latencies_ms: list[float] = []
         self.seqs: dict[str, set[int]] = {}
+        self.checkpoints: dict[str, set[int]] = {}
+        self.signers: dict[str, str] = {}
+        self.bad_signatures = 0
         self.queue: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self.listen_cpu_s = 0.0
+        self.verify_cpu_s = 0.0
 
     def __call__(self, meter_id: str, leaf: str, payload: dict[str, Any]) -> None:
+        t0 = time.thread_time()
+        if leaf == "checkpoint":
+            self._checkpoint(meter_id, payload)
+            self.listen_cpu_s += time.thread_time() - t0
+            return
         if leaf != "reading":
             return
         self.queue.put(payload)  # the bench's queue: latency ends here
@@ -58,6 +73,44 @@ class _Tally:
             if self.counting:
                 self.latencies_ms.append(latency_ms)
                 self.seqs.setdefault(meter_id, set()).add(payload["seq"])
+        self.listen_cpu_s += time.thread_time() - t0
+
+    def _checkpoint(self, meter_id: str, c: dict[str, Any]) -> None:
+        """The bench's check of a checkpoint: the meter's own signature (the same
+        signer as its earlier ones)."""
+        t0 = time.thread_time()
+        try:
+            signer = SignedCounters(
+                meter_id_bytes32(meter_id),
+                c["seq"],
+                c["import_wh"],
+                c["export_wh"],
+                c["time_s"],
+                c["v"],
+                bytes.fromhex(c["r"]),
+                bytes.fromhex(c["s"]),
+            ).signer_address()
+        except (KeyError, ValueError):
+            signer = ""
+        self.verify_cpu_s += time.thread_time() - t0
+        with self.lock:
+            if signer and self.signers.setdefault(meter_id, signer) == signer:
+                if self.counting:
+                    self.checkpoints.setdefault(meter_id, set()).add(c["seq"])
+            elif self.counting:
+                self.bad_signatures += 1
+
+
+class _TimedHub(MqttHub):
+    """The bench's hub, also counting the CPU its thread spends handling messages
+    (payload decode and listeners), so the rest of its thread is paho's loop."""
+
+    handle_cpu_s = 0.0
+
+    def _on_message(self, c: Any, u: Any, msg: Any) -> None:
+        t0 = time.thread_time()
+        super()._on_message(c, u, msg)
+        self.handle_cpu_s += time.thread_time() - t0
 
 
 def percentile(values: Iterable[float], q: float) -> float:
@@ -68,10 +121,12 @@ def percentile(values: Iterable[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))]
 
 
-def cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of process ``pid`` so far (None if it is gone)."""
+def cpu_s(pid: int, tid: int | None = None) -> float | None:
+    """User + system CPU seconds of process ``pid`` (or of its thread ``tid``) so far
+    (None if it is gone)."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat"
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -142,20 +197,26 @@ def mqtt_step(
     *,
     broker_pid: int | None = None,
     processes: int = PROCESSES,
+    checkpoint_every: int = CHECKPOINT_EVERY,
 ) -> dict[str, Any]:
-    """One step: ``meters`` meters in ``processes`` processes, counted for ``duration_s``."""
+    """One step: ``meters`` meters in ``processes`` processes, counted for ``duration_s``;
+    each meter signs a checkpoint every ``checkpoint_every`` readings (0: none), which
+    the bench checks."""
     prefix = f"bench{meters}"
     tally = _Tally()
-    hub = MqttHub(Broker.from_url(url), prefix=prefix, client_id=f"gridbench-bench-{prefix}")
+    hub = _TimedHub(Broker.from_url(url), prefix=prefix, client_id=f"gridbench-bench-{prefix}")
     hub.listeners.append(tally)
     names = [f"m{i}" for i in range(meters)]
     online, elapsed, error, machine_busy = 0, duration_s, "", None
     cores: dict[str, float] = {}
-    cpu_bench = 0.0
+    cpu_bench = hub_thread = handle = listen = verify = 0.0
+    reads = messages = 0
     with hub:
         procs = MeterProcesses(
             names,
-            MqttOptions(url, prefix, power_w=500.0, interval_s=1 / hz, checkpoint_every=0),
+            MqttOptions(
+                url, prefix, power_w=500.0, interval_s=1 / hz, checkpoint_every=checkpoint_every
+            ),
             processes,
         )
         try:
@@ -169,8 +230,12 @@ def mqtt_step(
             pids = {p.name: p.pid for p in procs.procs if p.pid is not None}
             if broker_pid is not None:
                 pids["broker"] = broker_pid
+            me, tid = os.getpid(), hub._thread.native_id if hub._thread else None
             before = {k: cpu_s(pid) for k, pid in pids.items()}
             busy0, total0 = machine_ticks()
+            thread0 = cpu_s(me, tid) or 0.0
+            handle0, listen0, verify0 = hub.handle_cpu_s, tally.listen_cpu_s, tally.verify_cpu_s
+            reads0, messages0 = hub.reads, hub.messages
             cpu0, t0 = time.process_time(), time.monotonic()
             with tally.lock:
                 tally.counting = True
@@ -178,6 +243,10 @@ def mqtt_step(
             with tally.lock:
                 tally.counting = False
             cpu_bench, elapsed = time.process_time() - cpu0, time.monotonic() - t0
+            hub_thread = (cpu_s(me, tid) or 0.0) - thread0
+            handle = hub.handle_cpu_s - handle0
+            listen, verify = tally.listen_cpu_s - listen0, tally.verify_cpu_s - verify0
+            reads, messages = hub.reads - reads0, hub.messages - messages0
             cores = _cores(before, {k: cpu_s(pid) for k, pid in pids.items()}, elapsed)
             busy1, total1 = machine_ticks()
             machine_busy = (busy1 - busy0) / (total1 - total0) if total1 > total0 else None
@@ -188,15 +257,34 @@ def mqtt_step(
                 error = str(exc)
     received = sum(len(s) for s in tally.seqs.values())
     lost = sum(max(s) - min(s) + 1 - len(s) for s in tally.seqs.values() if s)
+    lost_checkpoints = sum(max(s) - min(s) + 1 - len(s) for s in tally.checkpoints.values() if s)
     silent = meters - len(tally.seqs)
     emulator = [v for k, v in cores.items() if k != "broker"]
     lat = tally.latencies_ms
+    parts = {  # CPU seconds over the window, by part
+        "meters": sum(emulator) * elapsed if emulator else None,
+        "broker": cores["broker"] * elapsed if "broker" in cores else None,
+        "hub_paho": hub_thread - handle,
+        "hub_decode": handle - listen,
+        "hub_queue": listen - verify,
+        "hub_verify": verify,
+        "bench_other": cpu_bench - hub_thread,
+    }
+    per_reading_us = {
+        k: (v / received * 1e6 if received and v is not None else None) for k, v in parts.items()
+    }
+    known = [v for v in per_reading_us.values() if v is not None]
+    per_reading_us["total"] = sum(known) if known and len(known) == len(parts) else None
     return {
         "meters": meters,
         "online": online,
         "meter_hz": received / (meters * elapsed),
         "target_hz": hz,
         "lost": lost + silent * int(duration_s * hz),
+        "checkpoint_every": checkpoint_every,
+        "checkpoints": sum(len(s) for s in tally.checkpoints.values()),
+        "lost_checkpoints": lost_checkpoints,
+        "bad_signatures": tally.bad_signatures,
         "p50_latency_ms": percentile(lat, 0.5),
         "p99_latency_ms": percentile(lat, 0.99),
         "max_latency_ms": max(lat, default=float("inf")),
@@ -205,6 +293,13 @@ def mqtt_step(
         "broker_cores": cores.get("broker"),
         "emulator_cores": sum(emulator) if emulator else None,
         "emulator_max_process_cores": max(emulator, default=None),
+        "cpu_us_per_reading": per_reading_us,
+        "cores_for_target": (
+            per_reading_us["total"] * TARGET_METERS * hz / 1e6
+            if per_reading_us["total"] is not None
+            else None
+        ),
+        "hub_messages_per_read": messages / reads if reads else None,
         "machine_busy_fraction": machine_busy,
         "load_average": os.getloadavg()[0],
         "error": error,
@@ -212,11 +307,14 @@ def mqtt_step(
 
 
 def keeps_up(step: dict[str, Any]) -> bool:
-    """The bench read every meter at its rate, lost nothing, p99 within the limit."""
+    """The bench read every meter at its rate, lost nothing (readings, checkpoints, a
+    signature), p99 within the limit."""
     return (
         not step["error"]
         and step["meter_hz"] >= RATE_FLOOR * step["target_hz"]
         and step["lost"] == 0
+        and step["lost_checkpoints"] == 0
+        and step["bad_signatures"] == 0
         and step["p99_latency_ms"] <= P99_LIMIT_MS
     )
 
@@ -270,6 +368,8 @@ def run_mqtt_benchmark(*, quick: bool = False) -> dict[str, Any]:
         "mqtt_p99_latency_ms": best["p99_latency_ms"],
         "mqtt_p99_vs_floor": best["p99_vs_floor"],
         "mqtt_cpu_fraction": best["cpu_fraction"],
+        "mqtt_cpu_us_per_reading": best["cpu_us_per_reading"],
+        "mqtt_cores_for_target": best["cores_for_target"],
         "mqtt_knee_meters": knee["meters"] if knee else None,
         "mqtt_knee_bound": knee["bound"] if knee else None,
         "mqtt_latency_floor_ms": floor["p50_ms"],
@@ -310,6 +410,19 @@ def format_mqtt_table(r: dict[str, Any]) -> str:
         f"{pty['meter_hz']:.3f} rd/s/meter, {pty['frames_lost']} lost, "
         f"{pty['cpu_cores']:.3f} cores (emulator included), {pty_per:.5f} cores/meter"
     )
+    lines.append(
+        f"CPU µs per reading, by part (checkpoint every {r['mqtt_steps'][0]['checkpoint_every']} "
+        f"readings), and the cores {TARGET_METERS:,} meters at 1 Hz would need:"
+    )
+    names = list(r["mqtt_steps"][0]["cpu_us_per_reading"])
+    lines.append(f"{'meters':>7}" + "".join(f"{n:>12}" for n in names) + f"{'cores@10k':>11}")
+    for s in r["mqtt_steps"]:
+        per = s["cpu_us_per_reading"]
+        lines.append(
+            f"{s['meters']:>7d}"
+            + "".join(f"{per[n]:>12.1f}" if per[n] is not None else f"{'-':>12}" for n in names)
+            + (f"{s['cores_for_target']:>11.2f}" if s["cores_for_target"] is not None else "")
+        )
     knee = r["mqtt_knee_meters"]
     lines.append(
         f"kept up to {r['mqtt_meters']} meters"

@@ -12,8 +12,12 @@ broker and delivered when it returns.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
+import random
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +33,14 @@ from bench.transport.firmata import FirmataParser, Message
 from bench.transport.link import LinkStats
 
 QOS = 1
+MISC_TICK_S = 1.0
+"""How often the hub looks after its keep-alive."""
+RECONNECT_S = 1.0
+"""After a lost connection the hub tries again in 1-2 s (paho's own loop: 1 s, then up
+to the ``reconnect_delay_set`` maximum)."""
+DRAIN_MAX = 1000
+"""Packets the hub reads per wake at most before it writes its acknowledgements."""
+STOP_TIMEOUT_S = 5.0
 TOPICS = ("tx", "status", "reading", "checkpoint")
 """What the bench subscribes to, per meter."""
 
@@ -65,6 +77,18 @@ def topic(prefix: str, meter_id: str, leaf: str) -> str:
     return f"{prefix}/meters/{meter_id}/{leaf}"
 
 
+def _cork(sock: Any, on: bool) -> bool:
+    """Hold (``on``) or push what is written to a TCP socket as full segments
+    (TCP_CORK); False where the socket has no such option."""
+    if sock is None or not hasattr(socket, "TCP_CORK"):
+        return False
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, int(on))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def new_client(
     broker: Broker, client_id: str, *, clean: bool, cls: type[mqtt.Client] = mqtt.Client
 ) -> mqtt.Client:
@@ -97,18 +121,29 @@ class MqttHub:
         self.client = new_client(broker, client_id, clean=False)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_socket_register_write = self._on_register_write
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._messages = 0
+        self.reads = 0
+        """Wakes that found the socket readable (each reads every message queued)."""
         self._lock = threading.Lock()
         self._tx: dict[str, queue.SimpleQueue[bytes]] = {}
         self.status: dict[str, dict[str, Any]] = {}
         self._status_changed = threading.Condition(self._lock)
         self.listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
-        """Called as (meter_id, "reading" | "checkpoint", payload) in paho's thread."""
+        """Called as (meter_id, "reading" | "checkpoint", payload) in the hub's thread."""
         self.connected = threading.Event()
         self._answered = threading.Event()
         self._refused = ""
 
     def start(self) -> MqttHub:
-        """Connect (persistent session) and serve in paho's thread."""
+        """Connect (persistent session) and serve in the hub's thread."""
+        if self._wake_r.fileno() < 0:  # started again after a stop
+            self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         try:
             self.client.connect(self.broker.host, self.broker.port, self.broker.keepalive_s)
         except OSError as exc:
@@ -116,7 +151,9 @@ class MqttHub:
                 f"cannot reach the MQTT broker {self.broker.url}: {exc}; start it, or leave "
                 "[mqtt] url empty so the bench starts its own mosquitto"
             ) from exc
-        self.client.loop_start()
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._serve, name="mqtt-hub", daemon=True)
+        self._thread.start()
         if not self._answered.wait(10.0) or not self.connected.is_set():
             self.stop()
             why = self._refused or "no answer within 10 s"
@@ -127,15 +164,103 @@ class MqttHub:
         return self
 
     def stop(self) -> None:
-        """Disconnect (the session stays on the broker) and stop paho's thread."""
+        """Disconnect (the session stays on the broker) and stop the hub's thread."""
+        self._stopping.set()
         self.client.disconnect()
-        self.client.loop_stop()
+        self._wake()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(STOP_TIMEOUT_S)
+        sock = self.client.socket()
+        if sock is not None:  # the DISCONNECT did not go out in time
+            with contextlib.suppress(OSError):
+                sock.close()
+        self._wake_r.close()
+        self._wake_w.close()
 
     def __enter__(self) -> MqttHub:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # -- the hub's thread: paho's external loop ----------------------------------------
+    def _wake(self) -> None:
+        """Break the hub's wait (another thread queued a packet, or stop)."""
+        with contextlib.suppress(BlockingIOError, OSError):
+            self._wake_w.send(b"x")
+
+    def _on_register_write(self, _c: mqtt.Client, _u: Any, _s: Any) -> None:
+        if threading.current_thread() is not self._thread:
+            self._wake()
+
+    def _serve(self) -> None:
+        """Read every packet the socket holds per wake, then write every reply (the
+        PUBACKs) corked into as few segments as the kernel can; reconnect after a
+        lost connection, as paho's own loop would."""
+        client = self.client
+        misc_at = time.monotonic() + MISC_TICK_S
+        reconnect_at = 0.0
+        while True:
+            now = time.monotonic()
+            sock = client.socket()
+            if sock is None:
+                if self._stopping.is_set():
+                    return
+                if now >= reconnect_at:
+                    reconnect_at = now + RECONNECT_S * (1 + random.random())
+                    with contextlib.suppress(OSError):
+                        client.reconnect()
+                    continue
+                self._wake_r_wait(reconnect_at - now)
+                continue
+            wants = [sock] if client.want_write() else []
+            try:
+                readable, writable, _ = select.select(
+                    [sock, self._wake_r], wants, [], max(0.0, misc_at - now)
+                )
+            except (OSError, ValueError):  # closed under us: paho sees it at its next call
+                readable, writable = [sock], []
+            if self._wake_r in readable:
+                with contextlib.suppress(BlockingIOError, OSError):
+                    self._wake_r.recv(4096)
+            if sock in readable:
+                self.reads += 1
+                self._drain(sock)
+            if client.socket() is not None and (writable or client.want_write()):
+                self._write_corked()
+            now = time.monotonic()
+            if now >= misc_at:
+                misc_at = now + MISC_TICK_S
+                client.loop_misc()
+
+    def _wake_r_wait(self, timeout_s: float) -> None:
+        readable, _, _ = select.select([self._wake_r], [], [], max(0.0, timeout_s))
+        if readable:
+            with contextlib.suppress(BlockingIOError, OSError):
+                self._wake_r.recv(4096)
+
+    def _drain(self, sock: Any) -> None:
+        """``loop_read`` while it keeps finding messages (paho reads one packet a call);
+        a packet that is not a message ends the burst: the next wait wakes at once
+        for what is left."""
+        client = self.client
+        for _ in range(DRAIN_MAX):
+            before = self._messages
+            if client.loop_read() != mqtt.MQTT_ERR_SUCCESS or client.socket() is not sock:
+                return
+            pending = getattr(sock, "pending", None)  # TLS: bytes decrypted, unread
+            if self._messages == before and not (pending and pending()):
+                return
+
+    def _write_corked(self) -> None:
+        sock = self.client.socket()
+        corked = _cork(sock, True)
+        try:
+            self.client.loop_write()
+        finally:
+            if corked:
+                _cork(self.client.socket() or sock, False)
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
@@ -146,7 +271,13 @@ class MqttHub:
         self.connected.set()
         self._answered.set()
 
+    @property
+    def messages(self) -> int:
+        """Messages received so far."""
+        return self._messages
+
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self._messages += 1
         parts = msg.topic.split("/")
         if len(parts) != 4 or parts[1] != "meters":
             return

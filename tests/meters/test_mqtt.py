@@ -3,7 +3,9 @@ will marks a vanished meter offline, the rig runs mqtt meters from a config."""
 
 from __future__ import annotations
 
+import json
 import queue
+import threading
 import time
 from typing import Any
 
@@ -18,7 +20,7 @@ from bench.rig import Rig
 from bench.transport import mosquitto
 from bench.transport.link import handshake_or_close
 from bench.transport.mosquitto import Mosquitto
-from bench.transport.mqtt_link import Broker, MqttHub
+from bench.transport.mqtt_link import Broker, MqttHub, new_client
 
 
 def _wait(condition: Any, timeout_s: float) -> bool:
@@ -204,3 +206,77 @@ def test_reboot_stall_and_unplug_over_the_broker(broker: Mosquitto) -> None:
         assert _wait(lambda: len(readings) > n + 3, 10.0)
     seqs = [p["seq"] for _, p in readings if p["boot_count"] == boot + 1]
     assert seqs == list(range(1, len(seqs) + 1))  # stalls and unplugs lose no seq
+
+
+def test_the_hub_reads_every_queued_message_per_wake_and_acknowledges_each(
+    broker: Mosquitto,
+) -> None:
+    """While the hub's thread is held, 200 readings queue on its socket; released, it
+    reads them in a few wakes (paho's own loop took one wake per message), every one
+    acknowledged: none comes again after a reconnect."""
+    address = Broker.from_url(broker.url)
+    held, release = threading.Event(), threading.Event()
+    seqs: list[int] = []
+
+    def listen(meter_id: str, leaf: str, payload: dict[str, Any]) -> None:
+        seqs.append(payload["seq"])
+        if payload["seq"] == 0:
+            held.set()
+            release.wait(10.0)
+
+    hub = MqttHub(address, prefix="burst", client_id="burst-bench")
+    hub.listeners.append(listen)
+    sender = new_client(address, "burst-sender", clean=True)
+    sender.connect(address.host, address.port, 5)
+    sender.loop_start()
+    try:
+        with hub:
+            sender.publish("burst/meters/m1/reading", json.dumps({"seq": 0}), qos=1)
+            assert held.wait(10.0)
+            infos = [
+                sender.publish("burst/meters/m1/reading", json.dumps({"seq": s}), qos=1)
+                for s in range(1, 201)
+            ]
+            for info in infos:  # with the broker, queued for the held hub
+                info.wait_for_publish(10.0)
+            time.sleep(0.2)
+            reads = hub.reads
+            release.set()
+            assert _wait(lambda: len(seqs) == 201, 10.0)
+            assert hub.reads - reads <= 20
+        with MqttHub(address, prefix="burst", client_id="burst-bench") as again:
+            again.listeners.append(listen)  # its session: nothing unacknowledged is left
+            time.sleep(1.0)
+    finally:
+        sender.disconnect()
+        sender.loop_stop()
+    assert seqs == list(range(201))
+
+
+def test_a_meter_pings_only_when_the_broker_has_been_quiet(
+    broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A meter that publishes and hears its PUBACKs sends no PINGREQ (paho's own check
+    pinged every keep-alive regardless); a stalled one keeps its connection alive with
+    pings, and stays online past the broker's 1.5 keep-alives."""
+    from bench.emulator import mqtt_fleet
+
+    pings: dict[str, int] = {}
+    send_pingreq = mqtt_fleet._MeterClient._send_pingreq  # a spy on paho's packet
+
+    def counted(client: Any) -> Any:
+        name = client._client_id.decode().rsplit("-", 1)[-1]
+        pings[name] = pings.get(name, 0) + 1
+        return send_pingreq(client)
+
+    monkeypatch.setattr(mqtt_fleet._MeterClient, "_send_pingreq", counted)
+    address = Broker.from_url(broker.url, keepalive_s=2)
+    meters = [MqttEmulatedMeter(f"ka{i}", power_w=100.0) for i in range(3)]
+    hub = MqttHub(address, prefix="ka")
+    with hub, MqttFleet(meters, address, prefix="ka", reading_interval_s=0.5):
+        assert all(hub.wait_status(m.name, "online", 10.0) for m in meters)
+        meters[0].stall(7.0)
+        time.sleep(6.0)  # three keep-alives, twice the broker's limit of 1.5
+        assert hub.online("ka0")
+    assert pings.get("ka0", 0) >= 1
+    assert pings.get("ka1", 0) == pings.get("ka2", 0) == 0

@@ -1,9 +1,9 @@
 """The Modbus meters (PZEM-004T v3, Eastron SDM120 / SDM630) on emulated buses.
 
-Each runs on Modbus-RTU over a pty, the SDM630 also on Modbus-TCP (by default only the
-PZEM on RTU runs, test_modbus.py covering every model on both transports; ``-m slow``
-adds the SDMs here); every bus carries a
-second meter at another address, so the driver must reach its own by address. The PZEM
+Each runs on Modbus-RTU over a pty, the SDM630 also on Modbus-TCP (by default every
+model runs once, the PZEM and the SDM120 on RTU, the SDM630 on TCP; ``-m slow`` adds
+the SDM630 on RTU); every bus carries a second meter at another address, so the driver
+must reach its own by address. The PZEM
 measures magnitudes with a 1 Wh counter: it lacks ``export`` and its energy resolution
 is 1 Wh.
 """
@@ -54,7 +54,7 @@ def pzem_rtu(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
 SLOW = [pytest.mark.slow]  # the same bus and driver as the kinds above: -m slow runs them
 
 
-@register_kind("sdm120-rtu", runtime="sdm120", caps={"truth"}, marks=SLOW)
+@register_kind("sdm120-rtu", runtime="sdm120", caps={"truth"})
 def sdm120_rtu(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
     """SDM120 on Modbus-RTU over a pty."""
     yield from _modbus("sdm120", tcp=False)
@@ -66,7 +66,7 @@ def sdm630_rtu(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
     yield from _modbus("sdm630", tcp=False)
 
 
-@register_kind("sdm630-tcp", runtime="sdm630", caps={"truth"}, marks=SLOW)
+@register_kind("sdm630-tcp", runtime="sdm630", caps={"truth"})
 def sdm630_tcp(request: pytest.FixtureRequest) -> Iterator[MeterUnderTest]:
     """SDM630 on Modbus-TCP over loopback."""
     yield from _modbus("sdm630", tcp=True)
