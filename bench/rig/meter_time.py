@@ -6,13 +6,17 @@ clock, seconds of simulated time on a busy machine). An emulated meter in the be
 own process can say when it read its counters, on its own (simulated) clock:
 :func:`with_meter_time` stamps each reading with that time (``Reading.meter_time_s``)
 and :func:`meter_clock` maps the meter's clock to the host's monotonic clock, so the
-scenario cuts the meter at a boundary on the meter's own time.
+scenario cuts the meter at a boundary on the meter's own time. Such a meter also latches
+its counters at each market boundary on its own clock, as a billing register does
+(:func:`boundary_register`): the scenario cuts it there exactly, however late the host
+got to it and whatever the gap between its readings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Protocol
 
 from bench.devices import Calibration, Identity, Reading
 from bench.devices.protocol import Meter
@@ -75,3 +79,19 @@ def meter_clock(url: str) -> Callable[[float], float | None] | None:
     (None for a meter whose clock the bench cannot read)."""
     emulated = emulated_meter_on(url)
     return None if emulated is None else emulated.real_time_of
+
+
+class BoundaryRegister(Protocol):
+    """A meter's counters latched at the market's boundaries on its own clock."""
+
+    def latch_boundaries(self, origin_s: float, period_s: float) -> None:
+        """Latch at every simulated ``origin_s + k * period_s`` (k ≥ 1) from now on."""
+
+    def latched_wh(self, k: int) -> tuple[float, float] | None:
+        """(import, export) Wh at boundary ``k`` (None before the meter's clock got there)."""
+
+
+def boundary_register(url: str) -> BoundaryRegister | None:
+    """The boundary register of the emulated meter on ``url`` (None for a meter the
+    bench cannot read in process)."""
+    return emulated_meter_on(url)

@@ -23,7 +23,7 @@ from bench.rig.feeder import FeederDriver
 from bench.rig.kinds import Capability, MeterSite, SimTime, meter_kind, open_meter
 from bench.rig.limits import GridLimits
 from bench.rig.load import LimitedLoad, LoadControl
-from bench.rig.meter_time import meter_clock, with_meter_time
+from bench.rig.meter_time import BoundaryRegister, boundary_register, meter_clock, with_meter_time
 
 
 class Rig:
@@ -99,6 +99,11 @@ class Rig:
         """Maps the meter's own clock (``Reading.meter_time_s``) to host monotonic seconds;
         None for a meter whose clock the bench cannot read (its readings carry none)."""
         return meter_clock(self._site(meter_id).url)
+
+    def boundary_register(self, meter_id: str) -> BoundaryRegister | None:
+        """The meter's counters latched at the market's boundaries on its own clock (an
+        emulator of this process); None for the others."""
+        return boundary_register(self._site(meter_id).url)
 
     def load_control(self, meter_id: str) -> LoadControl | None:
         """The meter's load, when the bench drives it; None for a real load."""

@@ -82,6 +82,13 @@ class MeterFleet:
         # meters whose own clock the bench can read: their readings are placed at the
         # instant the meter read its counters, not at their arrival
         self._meter_clock = {meter_id: rig.meter_clock(meter_id) for meter_id in pollers}
+        # meters that latch their counters at each boundary on their own clock
+        self._registers = {
+            meter_id: register
+            for meter_id in pollers
+            if (register := rig.boundary_register(meter_id)) is not None
+        }
+        self._latching = False
         if started_t_s is not None:
             for meter_id in pollers:
                 if rig.kind(meter_id) in _ZERO_START_KINDS:
@@ -209,6 +216,25 @@ class MeterFleet:
     def _metered_ids(self) -> list[str]:
         return [*self._participant, *([self.feeder_meter_id] if self.feeder_meter_id else [])]
 
+    def latch_boundaries(self, origin_s: float, interval_s: float) -> None:
+        """The meters that can latch their counters on their own clock do so at every
+        simulated ``origin_s + k * interval_s``: boundary ``k`` of :meth:`interval_energy`
+        is cut there exactly (interval ``k`` ends there), not interpolated between
+        readings, so a host fallen behind (readings late, or far apart on the meter's
+        clock) skews no energy across it."""
+        for register in self._registers.values():
+            register.latch_boundaries(origin_s, interval_s)
+        self._latching = bool(self._registers)
+
+    def _pin_latched(self, boundary_t_s: float, interval_id: int) -> None:
+        """Each latching meter whose link is up: its counters at the boundary."""
+        for meter_id, register in self._registers.items():
+            if meter_id in self._down:
+                continue
+            latched = register.latched_wh(interval_id)
+            if latched is not None:
+                self._counters.pin(meter_id, boundary_t_s, *latched)
+
     def interval_energy(
         self,
         boundary_t_s: float | None = None,
@@ -219,7 +245,8 @@ class MeterFleet:
 
         Every meter is cut at the same instant ``boundary_t_s`` (host monotonic clock,
         default now) from its own counters, interpolated there between the readings it
-        took before and after it (on its own clock when it tells it). The bench waits (at most
+        took before and after it (on its own clock when it tells it), or where it latched
+        them (:meth:`latch_boundaries`, boundary ``interval_id``). The bench waits (at most
         ``wait_s``, default a few reading periods) only for meters whose link is up; a
         meter that is out or late is cut at its last reading and reported
         (:class:`MeterLate`); its energy before the boundary comes as a catch-up when it
@@ -229,6 +256,8 @@ class MeterFleet:
         wait_s = self._wait_s if wait_s is None else wait_s
         deadline = time.monotonic() + wait_s
         self.drain()
+        if self._latching and interval_id is not None:
+            self._pin_latched(boundary, interval_id)
         while time.monotonic() < deadline and not all(
             self._counters.seen_after(m, boundary)
             for m in self._metered_ids()

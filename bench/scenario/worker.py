@@ -291,6 +291,7 @@ class ScenarioWorker:
             _resume(clock, fleet)
             begin_s = clock.now_s()
             t0_s = chain.origin_s = begin_s - skipped_s  # where interval 1 started
+            fleet.latch_boundaries(t0_s, cfg.market_interval_s)
             supply = SupplyPoints(
                 fleet,
                 {s.meter_id for s in cfg.sessions},
