@@ -316,6 +316,7 @@ class MeterFarm:
             meter._farm = self
             meter.lock = self._lock
             meter.physics.use_clock(self._sim_clock)
+            meter.device.before_relay = self._settle_followers  # a step in the flow
             slot = _Slot(
                 meter, out=bytearray(), t_credit=time.monotonic(), rx=UartRx(self.bytes_per_s)
             )
@@ -580,7 +581,6 @@ class MeterFarm:
         """Bytes that reached the meter by ``now``: into its loop, or its ring, or lost."""
         rx = slot.rx
         assert rx is not None
-        self._settle_followers()  # a command may switch the relay: a step in the flow
         replies = rx.deliver(slot.meter.device, now)
         if replies and slot.fd >= 0 and now >= slot.stalled_until:
             assert slot.out is not None

@@ -79,7 +79,10 @@ class FeederDriver:
 
     def _run(self) -> None:
         while not self._stop.wait(self.period_s):
-            self.update()
+            if self._following:  # only the integration: nobody reads the flow here
+                self.feeder.settle()  # type: ignore[attr-defined]
+            else:
+                self.update()
 
     def __enter__(self) -> FeederDriver:
         if self._following:
