@@ -12,6 +12,7 @@ from typing import Any
 
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
+    QComboBox,
     QGridLayout,
     QGroupBox,
     QLabel,
@@ -24,7 +25,15 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from bench.config.overrides import RUN_MODES
+from bench.fixtures import SCENARIO_TITLES
 from gui.param_form import ParameterForm
+
+MODE_TIPS = {
+    "market": "the config's local market",
+    "conventional": "no local market: everyone buys from and sells to the [grid] at its "
+    "tariffs, the campus and the city as two connections (the counterfactual to compare)",
+}
 
 
 @dataclass
@@ -33,11 +42,14 @@ class QueuedRun:
 
     number: int
     overrides: dict[str, Any] = field(default_factory=dict)
+    mode: str = "market"
 
     def label(self) -> str:
-        """``#2  market.mechanism=pay_as_bid`` (``defaults`` without overrides)."""
+        """``#2  market.mechanism=pay_as_bid`` (``defaults`` without overrides), the mode
+        in front when it is not the config's market."""
         changed = ", ".join(f"{k}={v}" for k, v in self.overrides.items()) or "file's values"
-        return f"#{self.number}  {changed}"
+        mode = f"{self.mode}: " if self.mode != "market" else ""
+        return f"#{self.number}  {mode}{changed}"
 
 
 class RunPane(QWidget):
@@ -51,6 +63,21 @@ class RunPane(QWidget):
         self.recent_button = QToolButton()
         self.recent_button.setText("Recent")
         self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.scenario_combo = QComboBox()
+        self.scenario_combo.addItem("Library scenario…", None)
+        for name, title in SCENARIO_TITLES.items():
+            self.scenario_combo.addItem(name, name)
+            self.scenario_combo.setItemData(
+                self.scenario_combo.count() - 1, title, Qt.ItemDataRole.ToolTipRole
+            )
+        self.scenario_combo.setToolTip("open a scenario of the bundled library")
+        self.mode_combo = QComboBox()
+        for mode in RUN_MODES:
+            self.mode_combo.addItem(mode)
+            self.mode_combo.setItemData(
+                self.mode_combo.count() - 1, MODE_TIPS[mode], Qt.ItemDataRole.ToolTipRole
+            )
+        self.mode_combo.setToolTip("how the runs started or queued trade (gridbench run --mode)")
         self.form = ParameterForm()
         self.queue_list = QListWidget()
         self.queue_list.setMaximumHeight(80)
@@ -77,6 +104,9 @@ class RunPane(QWidget):
         grid.addWidget(self.config_label, 0, 0, 1, 2)
         grid.addWidget(self.open_button, 1, 0)
         grid.addWidget(self.recent_button, 1, 1)
+        grid.addWidget(self.scenario_combo, 2, 0, 1, 2)
+        grid.addWidget(QLabel("Mode"), 3, 0)
+        grid.addWidget(self.mode_combo, 3, 1)
 
         params = QScrollArea()
         params.setWidgetResizable(True)
