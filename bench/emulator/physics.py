@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 DEFAULT_CAL = Calibration()
 MAX_STEP_S = 60.0
+"""Integration steps end on this grid of simulated seconds (profiles' knots and the
+grid's control steps lie on it)."""
 MWH_PER_WS = 1000 / 3600
 LATCHED_KEPT = 64
 """Boundaries whose latched counters a meter keeps."""
@@ -160,16 +162,25 @@ class MeterPhysics:
             return
         ee = self.eeprom
         if ee.relay_closed:
-            varying = self.profile is not None or self.power_source is not None
-            steps = max(1, math.ceil(dt / MAX_STEP_S)) if varying else 1
-            h = dt / steps
-            for k in range(steps):
-                t_mid = self._t + (k + 0.5) * h
+            varying = (
+                self.profile is not None
+                or self.power_source is not None
+                or self.limiter is not None
+            )
+            t = self._t
+            while t < now:
+                # steps end on the MAX_STEP_S grid (the profiles' knots, the limits' control
+                # steps): the midpoint rule is exact on each, so the counters do not depend
+                # on the instants the host happened to integrate at
+                end = min(now, (math.floor(t / MAX_STEP_S) + 1) * MAX_STEP_S) if varying else now
+                h = end - t
+                t_mid = t + 0.5 * h
                 p = self.true_power_w(t_mid) * self._gain_v(t_mid) * self._gain_i(t_mid)
                 if p > 0:
                     ee.import_mwh += p * h * MWH_PER_WS
                 else:
                     ee.export_mwh -= p * h * MWH_PER_WS
+                t = end
         self._t = now
 
     @property
