@@ -57,8 +57,8 @@ def _counters(instants: list[float]) -> tuple[float, float]:
 def test_counters_are_the_exact_integral_whatever_the_instants(seed: int) -> None:
     rng = random.Random(seed)
     end_s = 80_000.0
-    coarse = sorted(rng.uniform(0, end_s) for _ in range(300)) + [end_s]
-    fine = sorted(rng.uniform(0, end_s) for _ in range(3000)) + [end_s]
+    coarse = [*sorted(rng.uniform(0, end_s) for _ in range(300)), end_s]
+    fine = [*sorted(rng.uniform(0, end_s) for _ in range(3000)), end_s]
     got_coarse, got_fine = _counters(coarse), _counters(fine)
     want = _exact_mwh(end_s)
     # a step in which the power changes sign counts its net on one side: a few mWh at
