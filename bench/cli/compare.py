@@ -96,7 +96,7 @@ def write_plots(run_a: Path, run_b: Path, folder: Path) -> list[Path]:
     for name in SERIES:
         path = folder / f"{name}.svg"
         chart = line_chart(
-            f"{PLOT_TITLES.get(name, name)} ({name})",
+            f"{PLOT_TITLES.get(name, name)} [{name}]",
             f"Wh per {per}",
             {labels[0]: series[0][name], labels[1]: series[1][name]},
             x_label=f"{per} of the run",
