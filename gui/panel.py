@@ -336,7 +336,7 @@ class PanelWindow(QMainWindow):
 
     def set_mode(self, mode: str) -> None:
         """Run the next started or queued runs in ``mode`` (market or conventional)."""
-        self.pane.mode_combo.setCurrentText(mode)
+        self.pane.mode_combo.setCurrentIndex(self.pane.mode_combo.findData(mode))
 
     def _remember(self, path: Path) -> None:
         recent = [str(path)] + [p for p in self.recent_files() if p != str(path)]
@@ -369,7 +369,7 @@ class PanelWindow(QMainWindow):
         except ConfigError as exc:
             self.show_error("A parameter is not valid", str(exc), "Correct the marked field.")
             return None
-        mode = self.pane.mode_combo.currentText()
+        mode = str(self.pane.mode_combo.currentData())
         run = QueuedRun(self._next_number, {**overrides, **mode_overrides(mode)}, mode)
         self._next_number += 1
         self.queued.append(run)

@@ -65,7 +65,8 @@ def test_a_library_scenario_starts_in_the_chosen_mode(qtbot, tmp_path: Path, mod
     combo = window.pane.scenario_combo
     combo.activated.emit(combo.findData("vacation-week"))  # as a click on the item does
     assert window.config_path is not None and window.config_path.name == "vacation-week.toml"
-    window.pane.mode_combo.setCurrentText(mode)
+    window.set_mode(mode)
+    assert window.pane.mode_combo.currentText() == mode
     window.start_button.click()
     (config,) = started
     want = _cli(mode)
