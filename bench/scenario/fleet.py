@@ -256,8 +256,8 @@ class MeterFleet:
         wait_s = self._wait_s if wait_s is None else wait_s
         deadline = time.monotonic() + wait_s
         self.drain()
-        if self._latching and interval_id is not None:
-            self._pin_latched(boundary, interval_id)
+        # the readings taken up to the boundary are in before it is cut (each interval's
+        # coverage); a latching meter is then cut at its latched counters, late or not
         while time.monotonic() < deadline and not all(
             self._counters.seen_after(m, boundary)
             for m in self._metered_ids()
@@ -265,6 +265,8 @@ class MeterFleet:
         ):
             time.sleep(0.002)
             self.drain()
+        if self._latching and interval_id is not None:
+            self._pin_latched(boundary, interval_id)
         if interval_id is not None:
             for meter_id in self._metered_ids():
                 if not self._counters.seen_after(meter_id, boundary):
