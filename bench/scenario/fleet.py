@@ -89,6 +89,7 @@ class MeterFleet:
             if (register := rig.boundary_register(meter_id)) is not None
         }
         self._latching = False
+        self._drained: list[Reading] = []  # taken from the queue, not yet drained
         if started_t_s is not None:
             for meter_id in pollers:
                 if rig.kind(meter_id) in _ZERO_START_KINDS:
@@ -147,13 +148,21 @@ class MeterFleet:
         return self._participant.get(meter_id, meter_id)
 
     def drain(self) -> list[Reading]:
-        """Readings that arrived since the last call; their energy is accumulated."""
-        readings: list[Reading] = []
+        """Readings that arrived since the last call (those the fleet took meanwhile, to
+        cut a boundary, included); their energy is accumulated."""
+        self._collect()
+        readings, self._drained = self._drained, []
+        return readings
+
+    def _collect(self) -> None:
+        """Account every reading and link event that arrived; keep the readings for
+        :meth:`drain`."""
+        readings = self._drained
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return readings
+                return
             if isinstance(item, Reading):
                 readings.append(item)
                 self._note_clipping(item)
@@ -255,7 +264,7 @@ class MeterFleet:
         boundary = time.monotonic() if boundary_t_s is None else boundary_t_s
         wait_s = self._wait_s if wait_s is None else wait_s
         deadline = time.monotonic() + wait_s
-        self.drain()
+        self._collect()
         # the readings taken up to the boundary are in before it is cut (each interval's
         # coverage); a latching meter is then cut at its latched counters, late or not
         while time.monotonic() < deadline and not all(
@@ -264,7 +273,7 @@ class MeterFleet:
             if m not in self._down
         ):
             time.sleep(0.002)
-            self.drain()
+            self._collect()
         if self._latching and interval_id is not None:
             self._pin_latched(boundary, interval_id)
         if interval_id is not None:
@@ -320,12 +329,12 @@ class MeterFleet:
         or never reported holds nothing up), then report what is still not attributed
         (and meters that never reported)."""
         deadline = time.monotonic() + wait_s
-        self.drain()
+        self._collect()
         while time.monotonic() < deadline and any(
             m not in self._down for m in self._counters.pending()
         ):
             time.sleep(0.01)
-            self.drain()
+            self._collect()
         events = self.energy_events()
         now_s = self._sim_s(time.monotonic())
         for meter_id, (last_t_s, intervals) in sorted(self._counters.pending().items()):
@@ -375,7 +384,7 @@ class MeterFleet:
         """Wait for a reading of the meter received after ``t_s`` (monotonic); None if none."""
         deadline = time.monotonic() + timeout_s
         while True:
-            self.drain()
+            self._collect()
             reading = self._latest.get(meter_id)
             if reading is not None and reading.t_s > t_s:
                 return reading

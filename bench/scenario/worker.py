@@ -321,6 +321,7 @@ class ScenarioWorker:
                 metered, feeder_wh = fleet.interval_energy(
                     clock.real_time_of(end_s), interval_id=interval_id
                 )
+                self._samples(clock, fleet)  # those read to cut it count in this interval
                 for energy_event in fleet.energy_events():
                     self._emit(energy_event)
                 curtailed, shed = fleet.limited_wh(end_s - cfg.market_interval_s, end_s)
@@ -488,18 +489,7 @@ class ScenarioWorker:
         now_s = clock.now_s()
         while not self._notes.empty():
             self._progress(now_s, "warning", self._notes.get_nowait())
-        for reading in fleet.drain():
-            self._emit(
-                MeterSample(
-                    reading.meter_id,
-                    fleet.participant_of(reading.meter_id),
-                    now_s,
-                    reading.power_w,
-                    reading.energy_import_wh,
-                    reading.energy_export_wh,
-                    reading.relay_closed,
-                )
-            )
+        self._samples(clock, fleet)
         for link in fleet.drain_links(now_s):
             if link.state is LinkState.OUTAGE:
                 sessions.meter_fault(link.meter_id)
@@ -513,6 +503,22 @@ class ScenarioWorker:
                 self._emit(outcome)
         for event in [*supply.poll(), *fleet.energy_events()]:
             self._emit(event)
+
+    def _samples(self, clock: SimClock, fleet: MeterFleet) -> None:
+        """The readings that arrived, as live samples (the journal counts them)."""
+        now_s = clock.now_s()
+        for reading in fleet.drain():
+            self._emit(
+                MeterSample(
+                    reading.meter_id,
+                    fleet.participant_of(reading.meter_id),
+                    now_s,
+                    reading.power_w,
+                    reading.energy_import_wh,
+                    reading.energy_export_wh,
+                    reading.relay_closed,
+                )
+            )
 
     def _wind_down(self, clock: SimClock, sessions: SupplySessions) -> None:
         """On any way out (stop, chain or meter failure): lock the supply points and close

@@ -148,7 +148,8 @@ def test_the_cut_still_waits_for_a_reading_past_the_boundary_of_a_latching_meter
     journal counts per meter) needs the readings taken before the boundary in before the
     interval is recorded: the fleet waits for one past it, as for any meter (pinning
     first, the mutation, cut at once and left them to the next interval: ``no_reading``
-    findings in a loaded week)."""
+    findings in a loaded week); the readings it took to cut are handed on by the next
+    :meth:`MeterFleet.drain` (they were dropped: never journaled, never counted)."""
     import threading
 
     text = '[[meters]]\nid = "m"\n[[participants]]\nname = "p"\nmeter = "m"\n'
@@ -168,4 +169,6 @@ def test_the_cut_still_waits_for_a_reading_past_the_boundary_of_a_latching_meter
     timer.join()
     latest = fleet.latest("m")
     assert latest is not None and latest.seq == 1  # drained before the cut
+    # and handed on with the others (the worker journals them in this interval)
+    assert [r.seq for r in fleet.drain()] == [0, 1]
     assert energy["p"].import_wh == pytest.approx(_energy_wh(INTERVAL_S), abs=0.002)
