@@ -205,6 +205,13 @@ class MeterFleet:
                 return t_s
         return reading.t_s
 
+    def sim_time_of(self, reading: Reading) -> float:
+        """The simulated instant the meter read the reading's counters: its own clock
+        when it tells it, else its arrival on the scenario's clock."""
+        if reading.meter_time_s is not None and self._meter_clock.get(reading.meter_id):
+            return reading.meter_time_s
+        return self._sim_s(reading.t_s)
+
     def wait_online(self, timeout_s: float) -> list[str]:
         """Wait until every meter has sent a reading; return the ids still silent."""
         deadline = time.monotonic() + timeout_s

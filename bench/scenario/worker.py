@@ -321,7 +321,7 @@ class ScenarioWorker:
                 metered, feeder_wh = fleet.interval_energy(
                     clock.real_time_of(end_s), interval_id=interval_id
                 )
-                self._samples(clock, fleet)  # those read to cut it count in this interval
+                self._samples(fleet)  # those read to cut it count in this interval
                 for energy_event in fleet.energy_events():
                     self._emit(energy_event)
                 curtailed, shed = fleet.limited_wh(end_s - cfg.market_interval_s, end_s)
@@ -489,7 +489,7 @@ class ScenarioWorker:
         now_s = clock.now_s()
         while not self._notes.empty():
             self._progress(now_s, "warning", self._notes.get_nowait())
-        self._samples(clock, fleet)
+        self._samples(fleet)
         for link in fleet.drain_links(now_s):
             if link.state is LinkState.OUTAGE:
                 sessions.meter_fault(link.meter_id)
@@ -504,15 +504,15 @@ class ScenarioWorker:
         for event in [*supply.poll(), *fleet.energy_events()]:
             self._emit(event)
 
-    def _samples(self, clock: SimClock, fleet: MeterFleet) -> None:
-        """The readings that arrived, as live samples (the journal counts them)."""
-        now_s = clock.now_s()
+    def _samples(self, fleet: MeterFleet) -> None:
+        """The readings that arrived, as live samples at the instants they were taken
+        (the journal counts each in the interval it was taken in)."""
         for reading in fleet.drain():
             self._emit(
                 MeterSample(
                     reading.meter_id,
                     fleet.participant_of(reading.meter_id),
-                    now_s,
+                    fleet.sim_time_of(reading),
                     reading.power_w,
                     reading.energy_import_wh,
                     reading.energy_export_wh,
