@@ -29,6 +29,7 @@ from PyQt6.QtWidgets import (
 )
 
 from bench.config import ScenarioConfig, load_with_overrides
+from bench.config.overrides import mode_overrides
 from bench.errors import BenchError, ConfigError
 from bench.events import (
     BenchEvent,
@@ -38,6 +39,7 @@ from bench.events import (
     WorkerState,
     WorkerStatus,
 )
+from bench.fixtures import scenario_config
 from bench.report.run_data import RunData, load_run, verdict_text
 from bench.scenario.progress import Progress, duration_text
 from gui.bridge import EventBridge
@@ -261,6 +263,7 @@ class PanelWindow(QMainWindow):
     def _wire_pane(self) -> None:
         pane = self.pane
         pane.open_button.clicked.connect(self.choose_config)
+        pane.scenario_combo.activated.connect(self._open_scenario)
         pane.add_button.clicked.connect(self.add_to_queue)
         pane.remove_button.clicked.connect(self._remove_queued)
         pane.start_button.clicked.connect(self._start)
@@ -316,6 +319,25 @@ class PanelWindow(QMainWindow):
         self.status_label.setText(f"config {path.name} opened: edit, queue or start")
         return True
 
+    def open_scenario(self, name: str) -> bool:
+        """Open the library scenario ``name`` (``gridbench run --scenario NAME``)."""
+        try:
+            path = scenario_config(name)
+        except ConfigError as exc:
+            self.show_error("No such scenario", str(exc), "Pick one of the library's.")
+            return False
+        return self.open_config(path)
+
+    def _open_scenario(self, index: int) -> None:
+        name = self.pane.scenario_combo.itemData(index)
+        self.pane.scenario_combo.setCurrentIndex(0)
+        if name:
+            self.open_scenario(str(name))
+
+    def set_mode(self, mode: str) -> None:
+        """Run the next started or queued runs in ``mode`` (market or conventional)."""
+        self.pane.mode_combo.setCurrentIndex(self.pane.mode_combo.findData(mode))
+
     def _remember(self, path: Path) -> None:
         recent = [str(path)] + [p for p in self.recent_files() if p != str(path)]
         self.settings.setValue("recent_files", recent[:MAX_RECENT])
@@ -347,7 +369,8 @@ class PanelWindow(QMainWindow):
         except ConfigError as exc:
             self.show_error("A parameter is not valid", str(exc), "Correct the marked field.")
             return None
-        run = QueuedRun(self._next_number, overrides)
+        mode = str(self.pane.mode_combo.currentData())
+        run = QueuedRun(self._next_number, {**overrides, **mode_overrides(mode)}, mode)
         self._next_number += 1
         self.queued.append(run)
         self.pane.queue_list.addItem(run.label())

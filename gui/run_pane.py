@@ -12,6 +12,7 @@ from typing import Any
 
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
+    QComboBox,
     QGridLayout,
     QGroupBox,
     QLabel,
@@ -24,7 +25,16 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from bench.config.overrides import RUN_MODES
+from bench.fixtures import SCENARIO_TITLES
 from gui.param_form import ParameterForm
+
+MODE_TIPS = {
+    "market": "the config's local market",
+    "conventional": "no local market: everyone buys from and sells to the [grid] at its "
+    "tariffs, the campus and the city as two connections (the counterfactual to compare); "
+    'it runs [market] mechanism = "utility", whatever the form says',
+}
 
 
 @dataclass
@@ -33,11 +43,14 @@ class QueuedRun:
 
     number: int
     overrides: dict[str, Any] = field(default_factory=dict)
+    mode: str = "market"
 
     def label(self) -> str:
-        """``#2  market.mechanism=pay_as_bid`` (``defaults`` without overrides)."""
+        """``#2  market.mechanism=pay_as_bid`` (``defaults`` without overrides), the mode
+        in front when it is not the config's market."""
         changed = ", ".join(f"{k}={v}" for k, v in self.overrides.items()) or "file's values"
-        return f"#{self.number}  {changed}"
+        mode = f"{self.mode}: " if self.mode != "market" else ""
+        return f"#{self.number}  {mode}{changed}"
 
 
 class RunPane(QWidget):
@@ -47,10 +60,28 @@ class RunPane(QWidget):
         super().__init__()
         self.config_label = QLabel("no bench config: open one")
         self.config_label.setWordWrap(True)
-        self.open_button = QPushButton("Open config…")
+        self.open_button = QPushButton("Open…")
+        self.open_button.setToolTip("open a bench config file")
         self.recent_button = QToolButton()
         self.recent_button.setText("Recent")
         self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.scenario_combo = QComboBox()
+        self.scenario_combo.addItem("Library…", None)
+        for name, title in SCENARIO_TITLES.items():
+            self.scenario_combo.addItem(name, name)
+            self.scenario_combo.setItemData(
+                self.scenario_combo.count() - 1, title, Qt.ItemDataRole.ToolTipRole
+            )
+        self.scenario_combo.setToolTip("open a scenario of the bundled library")
+        self.mode_combo = QComboBox()
+        for mode in RUN_MODES:
+            self.mode_combo.addItem(mode, mode)
+            self.mode_combo.setItemData(
+                self.mode_combo.count() - 1, MODE_TIPS[mode], Qt.ItemDataRole.ToolTipRole
+            )
+        self.mode_combo.setToolTip(
+            "mode of the runs started or queued next: market or conventional (gridbench run --mode)"
+        )
         self.form = ParameterForm()
         self.queue_list = QListWidget()
         self.queue_list.setMaximumHeight(80)
@@ -74,9 +105,10 @@ class RunPane(QWidget):
 
         config_box = QGroupBox("Bench config")
         grid = QGridLayout(config_box)
-        grid.addWidget(self.config_label, 0, 0, 1, 2)
+        grid.addWidget(self.config_label, 0, 0, 1, 3)
         grid.addWidget(self.open_button, 1, 0)
         grid.addWidget(self.recent_button, 1, 1)
+        grid.addWidget(self.scenario_combo, 1, 2)
 
         params = QScrollArea()
         params.setWidgetResizable(True)
@@ -97,7 +129,8 @@ class RunPane(QWidget):
         run_layout.addWidget(self.stop_button, 0, 2)
         run_layout.addWidget(self.progress_bar, 1, 0, 1, 3)
         run_layout.addWidget(self.progress_label, 2, 0, 1, 3)
-        run_layout.addWidget(self.export_button, 3, 0, 1, 3)
+        run_layout.addWidget(self.mode_combo, 3, 0)
+        run_layout.addWidget(self.export_button, 3, 1, 1, 2)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

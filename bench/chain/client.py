@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from eth_abi import decode as abi_decode
@@ -44,6 +45,7 @@ HISTORY_TXS = 256
 restarted from older state lost."""
 """A transaction unknown to the node this long after it was sent is sent again."""
 _TRANSIENT = (requests.ConnectionError, requests.Timeout)
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class RetryingHTTPProvider(HTTPProvider):
@@ -52,11 +54,19 @@ class RetryingHTTPProvider(HTTPProvider):
     raises :class:`ChainError`."""
 
     def __init__(self, url: str, *, timeout_s: float, retry_s: float = RETRY_S) -> None:
+        session = requests.Session()
+        # a node on this host is never behind a proxy: requests would otherwise read the
+        # proxy settings from the environment again for every call (a tenth of the
+        # settlement's CPU)
+        session.trust_env = urlsplit(url).hostname not in _LOOPBACK
         super().__init__(
             url,
             request_kwargs={"timeout": timeout_s},
-            session=requests.Session(),
+            session=session,
             exception_retry_configuration=None,
+            # web3 validates every eth_call against the chain id, one more call each
+            cache_allowed_requests=True,
+            cacheable_requests={RPCEndpoint("eth_chainId")},
         )
         self.retry_s = retry_s
         self.retries = 0

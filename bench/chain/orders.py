@@ -11,12 +11,14 @@ wei/Wh).
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from eth_account.messages import encode_typed_data
+from coincurve import PrivateKey
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 
 from bench.chain.encoding import (
     MAX_BATCH_PARTICIPANTS,
@@ -40,6 +42,13 @@ ORDER_TYPES = {
         {"name": "offerLimitPriceWeiPerWh", "type": "uint64"},
     ]
 }
+_ORDER_TYPEHASH = keccak(
+    text="Order(" + ",".join(f"{f['type']} {f['name']}" for f in ORDER_TYPES["Order"]) + ")"
+)
+_DOMAIN_TYPEHASH = keccak(
+    text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+_DOMAIN_NAME = "GridMarket"
 _NO_ORDER = bytes(81)
 _SIDES = struct.Struct(">IIII")
 _TRADE = struct.Struct(">HHII")
@@ -76,23 +85,37 @@ def sign_order(
             )
     if bid[0] == 0 and offer[0] == 0:
         raise BatchEncodingError("an order needs energy on its bid or its offer side")
-    domain = {
-        "name": "GridMarket",
-        "version": DOMAIN_VERSION,
-        "chainId": chain_id,
-        "verifyingContract": market,
-    }
-    message = {
-        "participant": key.address,
-        "intervalId": interval_id,
-        "bidEnergyWh": bid[0],
-        "bidLimitPriceWeiPerWh": bid[1],
-        "offerEnergyWh": offer[0],
-        "offerLimitPriceWeiPerWh": offer[1],
-    }
-    signed = key.sign_message(encode_typed_data(domain, ORDER_TYPES, message))
-    sig = signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big") + bytes([signed.v])
-    return Order(bid, offer, sig)
+    struct_hash = keccak(
+        _ORDER_TYPEHASH
+        + _word(int(key.address, 16))
+        + b"".join(_word(v) for v in (interval_id, *bid, *offer))
+    )
+    digest = keccak(b"\x19\x01" + _domain_separator(chain_id, market) + struct_hash)
+    sig = _signing_key(bytes(key.key)).sign_recoverable(digest, hasher=None)
+    return Order(bid, offer, sig[:64] + bytes([sig[64] + 27]))
+
+
+def _word(value: int) -> bytes:
+    """One ABI word (uint256, or an address left-padded)."""
+    return value.to_bytes(32, "big")
+
+
+@functools.lru_cache(maxsize=64)
+def _domain_separator(chain_id: int, market: str) -> bytes:
+    """EIP-712 ``hashStruct(EIP712Domain)`` of the market on its chain."""
+    return keccak(
+        _DOMAIN_TYPEHASH
+        + keccak(text=_DOMAIN_NAME)
+        + keccak(text=DOMAIN_VERSION)
+        + _word(chain_id)
+        + _word(int(market, 16))
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _signing_key(secret: bytes) -> PrivateKey:
+    """A participant's secp256k1 key, its public point derived once (not per order)."""
+    return PrivateKey(secret)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,17 @@ from bench.report.kpis import (
 from bench.report.svg_plot import line_chart
 
 UNITS = {"_wh": "Wh", "_wei": "wei", "_w": "W", "_kg": "kg"}
+PLOT_TITLES = {
+    "pv_wh": "PV delivered",
+    "self_consumed_wh": "PV consumed inside the microgrid",
+    "traded_local_wh": "Traded locally",
+    "exported_wh": "Exported to the city grid",
+    "city_demand_wh": "City demand",
+    "shortfall_covered_wh": "City shortfall covered by the campus",
+    "curtailed_wh": "PV curtailed (wasted)",
+    "shed_wh": "City load shed",
+}
+"""Each plotted KPI's title (the plot's file keeps the KPI's name)."""
 
 
 def _journal(run: Path) -> Path:
@@ -67,19 +78,29 @@ def comparison(
 
 def write_plots(run_a: Path, run_b: Path, folder: Path) -> list[Path]:
     """One SVG per energy KPI of :data:`SERIES`: A's and B's values interval by interval."""
-    series = []
-    for run in (run_a, run_b):
+    series, labels, minutes = [], [], set()
+    for tag, run in (("A", run_a), ("B", run_b)):
         path = _journal(run)
         config, intervals = journal_intervals(path)
         assert config is not None  # _kpis read the same journal first
         curtailed = recorded_by_interval(path, "curtailment")
         shed = recorded_by_interval(path, "shedding")
         series.append(interval_series(config, intervals, curtailed, shed))
+        mode = "conventional" if config.market.mechanism == "utility" else "market"
+        name = path.parent.name
+        labels.append(f"{tag}: {mode}, {name if len(name) <= 26 else name[:25] + '…'}")
+        minutes.add(config.market_interval_s / 60)
+    per = f"{minutes.pop():g}-min interval" if len(minutes) == 1 else "interval"
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name in SERIES:
         path = folder / f"{name}.svg"
-        chart = line_chart(name, "Wh per interval", {"A": series[0][name], "B": series[1][name]})
+        chart = line_chart(
+            f"{PLOT_TITLES.get(name, name)} [{name}]",
+            f"Wh per {per}",
+            {labels[0]: series[0][name], labels[1]: series[1][name]},
+            x_label=f"{per} of the run",
+        )
         path.write_text(chart)
         written.append(path)
     return written

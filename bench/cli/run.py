@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench.cli.progress_bar import ProgressBar
 from bench.config import ScenarioConfig, load_with_overrides
+from bench.config.overrides import RUN_MODES, mode_overrides
 from bench.config.schema import check_value
 from bench.config.tables import SCENARIO
 from bench.errors import ConfigError
@@ -71,8 +72,7 @@ def config_from_args(args: argparse.Namespace) -> ScenarioConfig:
         for name in ("intervals", "speed")
         if getattr(args, name) is not None
     }
-    if getattr(args, "mode", None) == "conventional":  # the same scenario, no local market
-        overrides["market.mechanism"] = "utility"
+    overrides.update(mode_overrides(getattr(args, "mode", None) or "market"))
     from_run = getattr(args, "from_run", None)
     if from_run is not None:
         past = rerun_config(from_run)
@@ -346,7 +346,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--mode",
-        choices=("market", "conventional"),
+        choices=RUN_MODES,
         default="market",
         help="market: the config's local market (default); conventional: none, everyone "
         "buys from and sells to the [grid] at its tariffs, the campus and the city as two "

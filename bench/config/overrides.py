@@ -166,3 +166,17 @@ def load_with_overrides(
     given = dict(overrides or {})
     config = parse_scenario(apply_overrides(data, given), source=path)
     return replace(config, source_text=text, overrides=tuple(sorted(given.items())))
+
+
+RUN_MODES = ("market", "conventional")
+"""How a scenario runs: ``market``, its config's local market; ``conventional``, the
+counterfactual without one (``gridbench run --mode``, the panel's mode)."""
+
+
+def mode_overrides(mode: str) -> dict[str, Any]:
+    """The overrides that run a config in ``mode``: ``conventional`` is the same scenario
+    with no local market (``[market] mechanism = "utility"``: everyone buys from and sells
+    to the ``[grid]`` at its tariffs)."""
+    if mode not in RUN_MODES:
+        raise ConfigError(f"no run mode {mode!r}; pick one of {', '.join(RUN_MODES)}")
+    return {"market.mechanism": "utility"} if mode == "conventional" else {}

@@ -95,6 +95,9 @@ class MeterDevice:
         self.sign_s = sign_s  # link time one signature keeps the meter busy (AVR: up to 3 s)
         self.busy_until = 0.0  # the loop is signing until then: it reads no bytes
         self._deferred = b""  # the reply the signature in progress will send
+        self.before_relay: Callable[[], None] = lambda: None
+        """Called just before the relay switches (the farm integrates the meters that
+        follow this one's power up to that instant)."""
         if eeprom.signing_key is None:  # first power-up: the key is born inside the meter
             eeprom.signing_key = self._new_private_key(b"")
         self._public_key: bytes | None = None  # derived at the first SIGNER (~10 ms)
@@ -348,6 +351,7 @@ class MeterDevice:
                 return self._error(ErrorCode.BAD_LENGTH, Cmd.AUTH, received)
             if args[0] > 1:
                 return self._error(ErrorCode.BAD_VALUE, Cmd.AUTH, 1)
+            self.before_relay()
             self.physics.advance()
             ee.relay_closed = bool(args[0])
         elif cmd == AuthCmd.SET_CALIBRATION:

@@ -168,6 +168,20 @@ class EmulatedMeter(TruthHandles):
         ``boot_count`` (see :meth:`MeterDevice.reading_time_s`)."""
         return self.device.reading_time_s(boot_count, seq)
 
+    def latch_boundaries(self, origin_s: float, period_s: float) -> None:
+        """Latch the counters at every ``origin_s + k * period_s`` of the meter's own
+        clock (k ≥ 1), as a billing register does (:meth:`MeterPhysics.latch_boundaries`)."""
+        with self.lock:
+            self.physics.latch_boundaries(origin_s, period_s)
+
+    def latched_wh(self, k: int) -> tuple[float, float] | None:
+        """(import, export) Wh the meter's registers showed at boundary ``k`` of
+        :meth:`latch_boundaries` (whole mWh, as a READING carries them); None before its
+        clock got there. Not on the wire: the bench cuts an in-process emulator there."""
+        with self.lock:
+            latched = self.physics.latched_mwh(k)
+        return None if latched is None else (latched[0] / 1000, latched[1] / 1000)
+
     def real_time_of(self, meter_time_s: float) -> float | None:
         """The host monotonic instant at which this meter's clock showed
         ``meter_time_s``; None when it is in no farm or its farm follows an outside clock
@@ -302,6 +316,7 @@ class MeterFarm:
             meter._farm = self
             meter.lock = self._lock
             meter.physics.use_clock(self._sim_clock)
+            meter.device.before_relay = self._settle_followers  # a step in the flow
             slot = _Slot(
                 meter, out=bytearray(), t_credit=time.monotonic(), rx=UartRx(self.bytes_per_s)
             )
@@ -566,7 +581,6 @@ class MeterFarm:
         """Bytes that reached the meter by ``now``: into its loop, or its ring, or lost."""
         rx = slot.rx
         assert rx is not None
-        self._settle_followers()  # a command may switch the relay: a step in the flow
         replies = rx.deliver(slot.meter.device, now)
         if replies and slot.fd >= 0 and now >= slot.stalled_until:
             assert slot.out is not None

@@ -18,7 +18,11 @@ if TYPE_CHECKING:
 
 DEFAULT_CAL = Calibration()
 MAX_STEP_S = 60.0
+"""Integration steps end on this grid of simulated seconds (profiles' knots and the
+grid's control steps lie on it)."""
 MWH_PER_WS = 1000 / 3600
+LATCHED_KEPT = 64
+"""Boundaries whose latched counters a meter keeps."""
 CLIP_SHARE = 1 / 16
 """A cycle with more of its samples at the ADC's rail is clipped (as in
 firmware/src/cycle_accumulator.h)."""
@@ -76,6 +80,8 @@ class MeterPhysics:
         self._rng = random.Random(seed)
         self._t = sim_clock()
         self._t_start = self._t
+        self._boundaries: tuple[float, float] | None = None
+        self._latched: dict[int, tuple[int, int]] = {}
 
     def use_clock(self, sim_clock: Callable[[], float]) -> None:
         """Integrate on ``sim_clock`` from now on (counters integrated up to now first)."""
@@ -115,24 +121,66 @@ class MeterPhysics:
         self.advance()
         self.profile, self.power_source = profile, None
 
+    def latch_boundaries(self, origin_s: float, period_s: float) -> None:
+        """Latch the counters at every simulated ``origin_s + k * period_s`` (k ≥ 1) from
+        now on, as a meter's billing register does at the end of each period on its own
+        clock: :meth:`latched_mwh` tells them, however late the host asks."""
+        self.advance()
+        self._boundaries = (origin_s, period_s)
+        self._latched.clear()
+
+    def latched_mwh(self, k: int) -> tuple[int, int] | None:
+        """(import, export) mWh as the meter's registers showed them (whole mWh, as in a
+        READING) at boundary ``k`` of :meth:`latch_boundaries`; None before the meter's
+        clock reached it or when it is no longer kept."""
+        if self._boundaries is not None:
+            self.advance()
+        return self._latched.get(k)
+
     def advance(self) -> None:
-        """Integrate the counters up to the simulated now."""
+        """Integrate the counters up to the simulated now (split at latched boundaries)."""
         now = self.sim_clock()
+        if now <= self._t:
+            return
+        if self._boundaries is not None:
+            origin_s, period_s = self._boundaries
+            k = max(1, math.floor((self._t - origin_s) / period_s) + 1)
+            while (b := origin_s + k * period_s) <= now:
+                if b > self._t:
+                    self._integrate(b)
+                ee = self.eeprom
+                self._latched[k] = (int(ee.import_mwh), int(ee.export_mwh))
+                if len(self._latched) > LATCHED_KEPT:
+                    del self._latched[next(iter(self._latched))]
+                k += 1
+        self._integrate(now)
+
+    def _integrate(self, now: float) -> None:
+        """Integrate the counters from the last instant up to simulated ``now``."""
         dt = now - self._t
         if dt <= 0:
             return
         ee = self.eeprom
         if ee.relay_closed:
-            varying = self.profile is not None or self.power_source is not None
-            steps = max(1, math.ceil(dt / MAX_STEP_S)) if varying else 1
-            h = dt / steps
-            for k in range(steps):
-                t_mid = self._t + (k + 0.5) * h
+            varying = (
+                self.profile is not None
+                or self.power_source is not None
+                or self.limiter is not None
+            )
+            t = self._t
+            while t < now:
+                # steps end on the MAX_STEP_S grid (the profiles' knots, the limits' control
+                # steps): the midpoint rule is exact on each, so the counters do not depend
+                # on the instants the host happened to integrate at
+                end = min(now, (math.floor(t / MAX_STEP_S) + 1) * MAX_STEP_S) if varying else now
+                h = end - t
+                t_mid = t + 0.5 * h
                 p = self.true_power_w(t_mid) * self._gain_v(t_mid) * self._gain_i(t_mid)
                 if p > 0:
                     ee.import_mwh += p * h * MWH_PER_WS
                 else:
                     ee.export_mwh -= p * h * MWH_PER_WS
+                t = end
         self._t = now
 
     @property

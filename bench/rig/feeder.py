@@ -58,8 +58,9 @@ class FeederDriver:
         When every meter is an emulated :class:`FollowingLoad`, the feeder draws the flow
         as a function of simulated time (the others' profiles at each instant), so a
         late update never holds a stale power through a ramp; an update then only
-        integrates the feeder's counters up to now, bounding what a step in another
-        load (a relay, a setpoint) can skew to one update period.
+        integrates the feeder's counters up to now. No thread updates it then: the farm
+        integrates the feeder at every step in another load (a relay, a setpoint), and
+        its counters do not depend on when else they are integrated.
         """
         if self._following:
             self.feeder.settle()  # type: ignore[attr-defined]
@@ -85,9 +86,11 @@ class FeederDriver:
         if self._following:
             self.feeder.follow(self.flow_at_w)  # type: ignore[attr-defined]
         self.update()
-        self._thread.start()
+        if not self._following:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(2.0)
+        if self._thread.ident is not None:
+            self._thread.join(2.0)

@@ -26,12 +26,18 @@ boundary, ``SimClock.real_time_of``). By kind:
   with the instant it integrated to (``Reading.t_s``): its arrival is its time.
 - ``fake``: stamped on the scenario clock when integrated; ``modbus``: the instant of
   the register read.
+
+An emulated meter also latches its counters at each market boundary on its own
+clock, as a billing register does (:func:`boundary_register`): the scenario cuts it
+there exactly, however late the host got to it and whatever the gap between its
+readings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Protocol
 
 from bench.config import BenchConfig
 from bench.devices import Calibration, Identity, Reading
@@ -106,3 +112,19 @@ def stream_period_s(kind: str, bench: BenchConfig, speed: float) -> float | None
     is a cadence of their own clock (None for the others): the STREAM interval
     (``reading_interval_s``); ``speed`` is the scenario's (a board streams in real time)."""
     return bench.reading_interval_s if kind in STREAM_KINDS else None
+
+
+class BoundaryRegister(Protocol):
+    """A meter's counters latched at the market's boundaries on its own clock."""
+
+    def latch_boundaries(self, origin_s: float, period_s: float) -> None:
+        """Latch at every simulated ``origin_s + k * period_s`` (k ≥ 1) from now on."""
+
+    def latched_wh(self, k: int) -> tuple[float, float] | None:
+        """(import, export) Wh at boundary ``k`` (None before the meter's clock got there)."""
+
+
+def boundary_register(url: str) -> BoundaryRegister | None:
+    """The boundary register of the emulated meter on ``url`` (None for a meter the
+    bench cannot read in process)."""
+    return emulated_meter_on(url)

@@ -23,7 +23,13 @@ from bench.rig.feeder import FeederDriver
 from bench.rig.kinds import Capability, MeterSite, SimTime, meter_kind, open_meter
 from bench.rig.limits import GridLimits
 from bench.rig.load import LimitedLoad, LoadControl
-from bench.rig.meter_time import meter_clock, stream_period_s, with_meter_time
+from bench.rig.meter_time import (
+    BoundaryRegister,
+    boundary_register,
+    meter_clock,
+    stream_period_s,
+    with_meter_time,
+)
 
 
 def _host_instant(host_s: float) -> float:
@@ -117,6 +123,11 @@ class Rig:
         counts a cadence of the meter's own clock (boards: :mod:`bench.rig.meter_time`);
         None for a meter placed otherwise."""
         return stream_period_s(self.meters[meter_id].kind, self.bench, self._time.speed)
+
+    def boundary_register(self, meter_id: str) -> BoundaryRegister | None:
+        """The meter's counters latched at the market's boundaries on its own clock (an
+        emulator of this process); None for the others."""
+        return boundary_register(self._site(meter_id).url)
 
     def load_control(self, meter_id: str) -> LoadControl | None:
         """The meter's load, when the bench drives it; None for a real load."""

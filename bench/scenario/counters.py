@@ -28,6 +28,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from bench.devices import EnergyTracker, Reading
+from bench.devices.wire import ENERGY_WRAP_MWH
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,28 @@ class _Meter:
     pending: list[tuple[int | None, float]] = field(default_factory=list)
     # long gaps already attributed: the reading opening the gap → up to when
     gaps_done: dict[float, float] = field(default_factory=dict)
+    # the last reading's raw registers (mWh, as on the wire) and cumulative Wh
+    reading_mwh: tuple[int, int] | None = None
+    reading_wh: tuple[float, float] = (0.0, 0.0)
+    pinned_from_s: float = float("inf")  # the first boundary pinned (:meth:`pin`)
+
+
+def _mwh(import_wh: float, export_wh: float) -> tuple[int, int]:
+    """Registers in whole mWh, wrapped as on the wire."""
+    return round(import_wh * 1000) % ENERGY_WRAP_MWH, round(export_wh * 1000) % ENERGY_WRAP_MWH
+
+
+def _signed_mwh(d: int) -> int:
+    """A register difference across the wrap, signed."""
+    d %= ENERGY_WRAP_MWH
+    return d - ENERGY_WRAP_MWH if d > ENERGY_WRAP_MWH // 2 else d
+
+
+def _last(meter: _Meter) -> tuple[float, float]:
+    return (
+        meter.import_wh[-1] if meter.import_wh else 0.0,
+        meter.export_wh[-1] if meter.export_wh else 0.0,
+    )
 
 
 class BoundaryCounters:
@@ -87,19 +110,52 @@ class BoundaryCounters:
         meter = self._meters.setdefault(reading.meter_id, _Meter())
         if not meter.times_s:
             self._first_reading(reading, t)
-        imp = meter.import_wh[-1] if meter.import_wh else 0.0
-        exp = meter.export_wh[-1] if meter.export_wh else 0.0
+        imp, exp = meter.reading_wh if meter.reading_mwh is not None else _last(meter)
         if delta is not None:
             imp += delta.import_wh
             exp += delta.export_wh
-        if meter.times_s and t <= meter.times_s[-1]:
+        meter.reading_wh = (imp, exp)
+        meter.reading_mwh = _mwh(reading.energy_import_wh, reading.energy_export_wh)
+        times = meter.times_s
+        if times and t <= times[-1]:
+            i = bisect_left(times, t)
+            if times[i] > t and meter.pinned_from_s <= t:
+                # taken before a boundary pinned already (it arrived late): in its place
+                times.insert(i, t)
+                meter.import_wh.insert(i, imp)
+                meter.export_wh.insert(i, exp)
+                return
             # taken at the same instant as the previous reading: it supersedes it
             meter.import_wh[-1], meter.export_wh[-1] = imp, exp
             return
-        meter.times_s.append(t)
+        times.append(t)
         meter.import_wh.append(imp)
         meter.export_wh.append(exp)
         self._resolve(reading.meter_id, meter)
+
+    def pin(self, meter_id: str, t_s: float, import_wh: float, export_wh: float) -> None:
+        """The meter's registers showed (``import_wh``, ``export_wh``) at ``t_s``, on
+        its own clock (latched at a boundary): a point there, cumulative from its last
+        reading, so a cut at ``t_s`` is exact whatever the gaps between readings. Only
+        after the meter's first reading (before it, nothing to count from)."""
+        meter = self._meters.get(meter_id)
+        if meter is None or meter.reading_mwh is None:
+            return
+        last_imp, last_exp = meter.reading_mwh
+        pin_imp, pin_exp = _mwh(import_wh, export_wh)
+        cum_imp, cum_exp = meter.reading_wh
+        imp = cum_imp + _signed_mwh(pin_imp - last_imp) / 1000
+        exp = cum_exp + _signed_mwh(pin_exp - last_exp) / 1000
+        times = meter.times_s
+        i = bisect_left(times, t_s)
+        if i < len(times) and times[i] == t_s:
+            meter.import_wh[i], meter.export_wh[i] = imp, exp
+        else:
+            times.insert(i, t_s)
+            meter.import_wh.insert(i, imp)
+            meter.export_wh.insert(i, exp)
+        meter.pinned_from_s = min(meter.pinned_from_s, t_s)
+        self._resolve(meter_id, meter)
 
     def _first_reading(self, r: Reading, t_s: float) -> None:
         """A meter first seen after the first boundary: its energy since then, pro rata

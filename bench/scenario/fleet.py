@@ -91,6 +91,14 @@ class MeterFleet:
             period_s = rig.stream_period_s(meter_id)
             if self._meter_clock[meter_id] is None and period_s is not None:
                 self._stream_clocks[meter_id] = StreamClock(period_s)
+        # meters that latch their counters at each boundary on their own clock
+        self._registers = {
+            meter_id: register
+            for meter_id in pollers
+            if (register := rig.boundary_register(meter_id)) is not None
+        }
+        self._latching = False
+        self._drained: list[Reading] = []  # taken from the queue, not yet drained
         if started_t_s is not None:
             for meter_id in pollers:
                 if rig.kind(meter_id) in _ZERO_START_KINDS:
@@ -149,13 +157,21 @@ class MeterFleet:
         return self._participant.get(meter_id, meter_id)
 
     def drain(self) -> list[Reading]:
-        """Readings that arrived since the last call; their energy is accumulated."""
-        readings: list[Reading] = []
+        """Readings that arrived since the last call (those the fleet took meanwhile, to
+        cut a boundary, included); their energy is accumulated."""
+        self._collect()
+        readings, self._drained = self._drained, []
+        return readings
+
+    def _collect(self) -> None:
+        """Account every reading and link event that arrived; keep the readings for
+        :meth:`drain`."""
+        readings = self._drained
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return readings
+                return
             if isinstance(item, Reading):
                 readings.append(item)
                 self._note_clipping(item)
@@ -222,6 +238,13 @@ class MeterFleet:
                 return t_s
         return reading.t_s
 
+    def sim_time_of(self, reading: Reading) -> float:
+        """The simulated instant the meter read the reading's counters: its own clock
+        when it tells it, else its arrival on the scenario's clock."""
+        if reading.meter_time_s is not None and self._meter_clock.get(reading.meter_id):
+            return reading.meter_time_s
+        return self._sim_s(reading.t_s)
+
     def wait_online(self, timeout_s: float) -> list[str]:
         """Wait until every meter has sent a reading; return the ids still silent."""
         deadline = time.monotonic() + timeout_s
@@ -242,6 +265,25 @@ class MeterFleet:
     def _metered_ids(self) -> list[str]:
         return [*self._participant, *([self.feeder_meter_id] if self.feeder_meter_id else [])]
 
+    def latch_boundaries(self, origin_s: float, interval_s: float) -> None:
+        """The meters that can latch their counters on their own clock do so at every
+        simulated ``origin_s + k * interval_s``: boundary ``k`` of :meth:`interval_energy`
+        is cut there exactly (interval ``k`` ends there), not interpolated between
+        readings, so a host fallen behind (readings late, or far apart on the meter's
+        clock) skews no energy across it."""
+        for register in self._registers.values():
+            register.latch_boundaries(origin_s, interval_s)
+        self._latching = bool(self._registers)
+
+    def _pin_latched(self, boundary_t_s: float, interval_id: int) -> None:
+        """Each latching meter whose link is up: its counters at the boundary."""
+        for meter_id, register in self._registers.items():
+            if meter_id in self._down:
+                continue
+            latched = register.latched_wh(interval_id)
+            if latched is not None:
+                self._counters.pin(meter_id, boundary_t_s, *latched)
+
     def interval_energy(
         self,
         boundary_t_s: float | None = None,
@@ -252,7 +294,8 @@ class MeterFleet:
 
         Every meter is cut at the same instant ``boundary_t_s`` (host monotonic clock,
         default now) from its own counters, interpolated there between the readings it
-        took before and after it (on its own clock when it tells it). The bench waits (at most
+        took before and after it (on its own clock when it tells it), or where it latched
+        them (:meth:`latch_boundaries`, boundary ``interval_id``). The bench waits (at most
         ``wait_s``, default a few reading periods) only for meters whose link is up; a
         meter that is out or late is cut at its last reading and reported
         (:class:`MeterLate`); its energy before the boundary comes as a catch-up when it
@@ -261,14 +304,18 @@ class MeterFleet:
         boundary = time.monotonic() if boundary_t_s is None else boundary_t_s
         wait_s = self._wait_s if wait_s is None else wait_s
         deadline = time.monotonic() + wait_s
-        self.drain()
+        self._collect()
+        # the readings taken up to the boundary are in before it is cut (each interval's
+        # coverage); a latching meter is then cut at its latched counters, late or not
         while time.monotonic() < deadline and not all(
             self._counters.seen_after(m, boundary)
             for m in self._metered_ids()
             if m not in self._down
         ):
             time.sleep(0.002)
-            self.drain()
+            self._collect()
+        if self._latching and interval_id is not None:
+            self._pin_latched(boundary, interval_id)
         if interval_id is not None:
             for meter_id in self._metered_ids():
                 if not self._counters.seen_after(meter_id, boundary):
@@ -322,12 +369,12 @@ class MeterFleet:
         or never reported holds nothing up), then report what is still not attributed
         (and meters that never reported)."""
         deadline = time.monotonic() + wait_s
-        self.drain()
+        self._collect()
         while time.monotonic() < deadline and any(
             m not in self._down for m in self._counters.pending()
         ):
             time.sleep(0.01)
-            self.drain()
+            self._collect()
         for meter_id in self._stream_clocks:
             self._flush_held(meter_id)
         events = self.energy_events()
@@ -379,7 +426,7 @@ class MeterFleet:
         """Wait for a reading of the meter received after ``t_s`` (monotonic); None if none."""
         deadline = time.monotonic() + timeout_s
         while True:
-            self.drain()
+            self._collect()
             reading = self._latest.get(meter_id)
             if reading is not None and reading.t_s > t_s:
                 return reading

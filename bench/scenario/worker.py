@@ -302,6 +302,7 @@ class ScenarioWorker:
             _resume(clock, fleet)
             begin_s = clock.now_s()
             t0_s = chain.origin_s = begin_s - skipped_s  # where interval 1 started
+            fleet.latch_boundaries(t0_s, cfg.market_interval_s)
             supply = SupplyPoints(
                 fleet,
                 {s.meter_id for s in cfg.sessions},
@@ -331,6 +332,7 @@ class ScenarioWorker:
                 metered, feeder_wh = fleet.interval_energy(
                     clock.real_time_of(end_s), interval_id=interval_id
                 )
+                self._samples(fleet)  # those read to cut it count in this interval
                 for energy_event in fleet.energy_events():
                     self._emit(energy_event)
                 curtailed, shed = fleet.limited_wh(end_s - cfg.market_interval_s, end_s)
@@ -524,18 +526,7 @@ class ScenarioWorker:
         now_s = clock.now_s()
         while not self._notes.empty():
             self._progress(now_s, "warning", self._notes.get_nowait())
-        for reading in fleet.drain():
-            self._emit(
-                MeterSample(
-                    reading.meter_id,
-                    fleet.participant_of(reading.meter_id),
-                    now_s,
-                    reading.power_w,
-                    reading.energy_import_wh,
-                    reading.energy_export_wh,
-                    reading.relay_closed,
-                )
-            )
+        self._samples(fleet)
         for link in fleet.drain_links(now_s):
             if link.state is LinkState.OUTAGE:
                 sessions.meter_fault(link.meter_id)
@@ -549,6 +540,22 @@ class ScenarioWorker:
                 self._emit(outcome)
         for event in [*supply.poll(), *fleet.energy_events()]:
             self._emit(event)
+
+    def _samples(self, fleet: MeterFleet) -> None:
+        """The readings that arrived, as live samples at the instants they were taken
+        (the journal counts each in the interval it was taken in)."""
+        for reading in fleet.drain():
+            self._emit(
+                MeterSample(
+                    reading.meter_id,
+                    fleet.participant_of(reading.meter_id),
+                    fleet.sim_time_of(reading),
+                    reading.power_w,
+                    reading.energy_import_wh,
+                    reading.energy_export_wh,
+                    reading.relay_closed,
+                )
+            )
 
     def _wind_down(self, clock: SimClock, sessions: SupplySessions) -> None:
         """On any way out (stop, chain or meter failure): lock the supply points and close

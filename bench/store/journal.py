@@ -179,7 +179,7 @@ class Journal:
 
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = Path(path)
-        self._readings: Counter[str] = Counter()
+        self._sampled: list[tuple[str, float]] = []  # (meter, taken at) since a cut
         self._read_only = read_only
         if read_only:
             self._db = _open_read_only(self.path)
@@ -213,7 +213,7 @@ class Journal:
 
     def add_sample(self, sample: MeterSample) -> None:
         """Record one meter reading as the bench saw it."""
-        self._readings[sample.meter_id] += 1
+        self._sampled.append((sample.meter_id, sample.sim_time_s))
         self._db.execute(
             "INSERT INTO reading VALUES (?, ?, ?, ?, ?, ?)",
             (
@@ -342,11 +342,16 @@ class Journal:
                 for t in s.settled_trades
             ],
         )
+        # each reading counts in the interval it was taken in (not the one it arrived
+        # in: a bench fallen behind drains several intervals' readings at once); one
+        # taken before an interval already recorded counts in this one
+        end_s = report.sim_time_s
+        counts = Counter(meter for meter, t_s in self._sampled if t_s <= end_s)
+        self._sampled = [(meter, t_s) for meter, t_s in self._sampled if t_s > end_s]
         self._db.executemany(
             "INSERT OR REPLACE INTO coverage VALUES (?, ?, ?)",
-            [(i, meter, n) for meter, n in sorted(self._readings.items())],
+            [(i, meter, n) for meter, n in sorted(counts.items())],
         )
-        self._readings.clear()
         previous = self.last_digest()
         self._db.execute(
             "INSERT OR REPLACE INTO digest VALUES (?, ?, ?)",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import grp
+import math
 import os
 import select
 import termios
@@ -206,7 +207,8 @@ class NativeLink:
             if data and not waiting and port.in_waiting:
                 data += port.read(port.in_waiting)
             return bytes(data)
-        if not self._poll.poll(max(0, int(timeout_s * 1000))):
+        # whole ms, rounded up: rounded down, the last ms before a deadline spun
+        if not self._poll.poll(max(0, math.ceil(timeout_s * 1000))):
             return b""
         try:
             data = os.read(self._fd, 4096)

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import functools
+
+
+@functools.cache
+def _shifts(bits: int) -> tuple[int, ...]:
+    return tuple(range(0, bits, 7))
+
 
 def pack_uint(value: int, bits: int) -> bytes:
     """``uN``: ``value`` in ``bits`` bits (a multiple of 7), little-endian septets."""
     if bits % 7 or not 0 <= value < (1 << bits):
         raise ValueError(f"{value} does not fit u{bits}")
-    return bytes((value >> shift) & 0x7F for shift in range(0, bits, 7))
+    return bytes([(value >> shift) & 0x7F for shift in _shifts(bits)])
 
 
 def unpack_uint(data: bytes | bytearray, offset: int, bits: int) -> int:
     """Read a ``uN`` at ``offset``; the caller has checked the length."""
     value = 0
-    for i, shift in enumerate(range(0, bits, 7)):
-        value |= (data[offset + i] & 0x7F) << shift
+    for i, shift in enumerate(_shifts(bits), offset):
+        value |= (data[i] & 0x7F) << shift
     return value
 
 

@@ -285,10 +285,17 @@ def test_the_chart_puts_zero_on_the_axis_and_the_largest_value_on_top(tmp_path: 
     svg = tmp_path / "c.svg"
     svg.write_text(line_chart("pv", "Wh", {"A": [0.0, 50.0, 100.0], "B": [25.0, 25.0, 25.0]}))
     lines = polylines(svg)
-    bottom, top = svg_plot.HEIGHT - svg_plot.MARGIN, svg_plot.MARGIN
-    left, right = svg_plot.MARGIN, svg_plot.WIDTH - svg_plot.MARGIN
+    bottom, top = svg_plot.BOTTOM, svg_plot.TOP  # the axis runs 0..100, a round top
+    left, right = svg_plot.LEFT, svg_plot.RIGHT
     assert lines["A"] == [(left, bottom), ((left + right) / 2, (top + bottom) / 2), (right, top)]
     assert {y for _, y in lines["B"]} == {bottom - (bottom - top) / 4}
+
+
+def test_the_axis_tops_at_a_round_value_labelled_in_kwh_from_10_kwh() -> None:
+    assert svg_plot.axis_top(42_446.0) == 50_000.0  # 42,446 / 5 ticks: 10 kWh steps
+    assert svg_plot.axis_top(0.0) == 1.0 and svg_plot.axis_top(100.0) == 100.0
+    chart = line_chart("pv", "Wh per 15-min interval", {"A": [0.0, 42_446.0]})
+    assert "kWh per 15-min interval" in chart and ">50<" in chart and ">40<" in chart
 
 
 def test_compare_writes_the_per_interval_plots(
@@ -305,7 +312,8 @@ def test_compare_writes_the_per_interval_plots(
         assert main(["compare", str(honest_run.journal), str(journal), "--plots", str(plots)]) == 0
     assert sorted(p.stem for p in plots.glob("*.svg")) == sorted(SERIES)
     lines = polylines(plots / "pv_wh.svg")
-    a, b = lines["A"], lines["B"]
+    (a,) = [pts for label, pts in lines.items() if label.startswith("A: market")]
+    (b,) = [pts for label, pts in lines.items() if label.startswith("B: market")]
     assert len(a) == len(b) == 3  # three intervals
     moved = [i for i, (pa, pb) in enumerate(zip(a, b, strict=True)) if pa != pb]
     assert moved == [1] and b[1][1] < a[1][1]  # interval 2 only, and higher

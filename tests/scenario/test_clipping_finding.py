@@ -34,6 +34,9 @@ class _NoMeterClock:
     def meter_clock(self, meter_id: str) -> None:
         return None
 
+    def boundary_register(self, meter_id: str) -> None:
+        return None
+
     def kind(self, meter_id: str) -> str:
         return "emulated"
 

@@ -102,3 +102,34 @@ def test_unwritable_folder_is_a_config_error(tmp_path: Path) -> None:
     recorder = JournalRecorder(blocker)
     with pytest.raises(ConfigError, match="--journal"):
         recorder.record(MeterLink(0.0, "m", LinkState.ONLINE, "gridmeter"))
+
+
+def test_each_reading_counts_in_the_interval_it_was_taken_in(tmp_path: Path) -> None:
+    """A bench fallen behind drains several intervals' readings at once: each counts in
+    the interval its own time falls in (2,700 s ends interval 3 here), not the one being
+    recorded when it arrived (counted by arrival, interval 3 got all five and interval 4
+    none: a ``no_reading`` finding for a meter that reported all along)."""
+    from dataclasses import replace
+
+    from bench.events import MeterSample
+
+    recorder = JournalRecorder(tmp_path / "runs")
+    recorder.record(RunStarted("bench.toml", "pay_as_clear", 0.02, 0.5, "http://x", "0xm"))
+    for t_s in (2000.0, 2400.0, 2700.0, 3000.0, 3300.0):
+        recorder.record(MeterSample("roof", "roof", t_s, -500.0, 0.0, 1.0, True))
+    report = _report()
+    recorder.record(report)
+    recorder.record(
+        replace(
+            report,
+            interval_id=4,
+            sim_time_s=3600.0,
+            settlement=replace(report.settlement, interval_id=4),
+        )
+    )
+    recorder.close()
+    assert recorder.path is not None
+    journal = Journal(recorder.path)
+    coverage = journal.coverage()
+    journal.close()
+    assert coverage[3] == {"roof": 3} and coverage[4] == {"roof": 2}

@@ -55,6 +55,9 @@ class _MeterClocks:
     def meter_clock(self, meter_id: str) -> Callable[[float], float | None]:
         return self._clock.real_time_of
 
+    def boundary_register(self, meter_id: str) -> None:
+        return None
+
     def kind(self, meter_id: str) -> str:
         return "fake"  # integrates on the scenario clock
 
