@@ -179,6 +179,9 @@ class _Board:
     def stream_period_s(self, meter_id: str) -> float | None:
         return self._period_s
 
+    def boundary_register(self, meter_id: str) -> None:
+        return None  # a board latches nothing the bench can read
+
     def kind(self, meter_id: str) -> str:
         return "firmata"
 

@@ -85,6 +85,9 @@ class _Rig:
     def boundary_register(self, meter_id: str) -> _Register | None:
         return self._register
 
+    def stream_period_s(self, meter_id: str) -> None:
+        return None  # on its own clock: no stream fit
+
     def kind(self, meter_id: str) -> str:
         return "emulated"
 
