@@ -10,6 +10,7 @@ would leave them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from bench.chain.audit import audit_interval
+from bench.chain.events import decode_log, topic
 from bench.chain.registry import LastCounters
 from bench.config import load_scenario
 from bench.scenario.resume import stop_orphans
@@ -262,3 +264,137 @@ def test_a_resumed_run_killed_again_resumes_again_with_every_interval_settled_on
     assert sorted(journal.recovered_settlements()) == [KILLED, KILLED + 1]
     assert journal.meta("resumed_at") == [KILLED + 1, KILLED + 2]
     journal.close()
+
+
+SUPPLY_POINT = """
+[[meters]]
+id = "charger"
+kind = "fake"
+power_w = 3000.0
+
+[[sessions]]
+consumer = "flat"
+meter = "charger"
+owner = "charge-co"
+tariff_wei_per_wh = 200
+cap_wei = {cap_wei}
+open_interval = 1
+close_interval = 3
+"""
+"""An EV charger (bench-attested: a fake meter cannot sign; it restarts from 0 with the
+bench) drawing 3 kW in a session of the flat's over the whole run."""
+CHARGER_W = 3000.0
+
+
+def _charger_segments(run_dir: Path) -> tuple[list[tuple[float, float, bool]], ...]:
+    """The charger's journaled readings (sim s, import Wh, relay closed), in the order
+    recorded, split where its counter fell: the killed run's, then the resumed run's."""
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    rows = journal._db.execute(
+        "SELECT sim_time_s, energy_import_wh, relay_closed FROM reading "
+        "WHERE meter_id = 'charger' ORDER BY rowid"
+    ).fetchall()
+    journal.close()
+    cut = next(i for i in range(1, len(rows)) if rows[i][1] < rows[i - 1][1])
+    return [(t, e, bool(r)) for t, e, r in rows[:cut]], [(t, e, bool(r)) for t, e, r in rows[cut:]]
+
+
+def _killed_in_a_session(tmp_path: Path, cap_wei: int) -> tuple[Path, dict[str, object]]:
+    """The two-meter run with the charger's session open, SIGKILLed after sending
+    interval 2's settlement, then resumed: (run folder, the resume's JSON summary)."""
+    path = tmp_path / "bench.toml"
+    # at 600x (1.5 real s an interval) opening the session leaves interval 1 its readings
+    slower = TWO_METERS.replace("speed = 3600", "speed = 600")
+    path.write_text(slower + SUPPLY_POINT.format(cap_wei=cap_wei))
+    runs = tmp_path / "runs"
+    killed = _gridbench(
+        "run", "--config", str(path), "--journal", str(runs), "-q", kill_at="after_send"
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (run_dir,) = runs.iterdir()
+    resumed = _gridbench("run", "--resume", str(run_dir), "--json")
+    assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+    out = json.loads(resumed.stdout)
+    assert out["verdict_pass"] is True and out["intervals"] == INTERVALS
+    assert [(r["interval_id"], r["sent_again"]) for r in out["recovered"]] == [(KILLED, False)]
+    return run_dir, out
+
+
+def _session_on_chain(run_dir: Path, deposit_wei: int) -> tuple[object, int]:
+    """The chain's one session and its one bill (never opened or billed twice, the
+    charger registered once), every interval settled once, and the escrow: nothing held
+    for sessions, the flat's balance its deposit plus what it sold less what it bought
+    and its bill, the owner's its bill, the token's supply all in wallets or the market.
+    Returns (the bill, the session's start counter)."""
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    address = str(journal.meta("market_address"))
+    journal.close()
+    with chain_of(run_dir, address) as market:
+        assert market.settled_intervals() == list(range(1, INTERVALS + 1))
+        for i in range(1, INTERVALS + 1):
+            assert len(market.settler.events(i)) == 1
+        (opened,) = market.sessions.opened()
+        (bill,) = market.session_bills()
+        assert (opened.meter, bill.meter, bill.session_id) == ("charger", "charger", 1)
+        registered = market.event_logs(topic("MeterRegistered"))
+        assert len([e for e in map(decode_log, registered) if e is not None]) == 3  # once each
+        assert market.sessions.deposits_wei() == 0
+        start_wh = market.sessions.record(opened.session_id).start_import_wh
+        net = dict.fromkeys(METERS, 0)
+        for i in range(1, INTERVALS + 1):
+            for trade in audit_interval(market, i).settlement.settled_trades:
+                net[trade.seller] += trade.value_wei
+                net[trade.buyer] -= trade.value_wei
+        assert market.balance_wei("roof") == deposit_wei + net["roof"]
+        assert market.balance_wei("flat") == deposit_wei + net["flat"] - bill.billed_wei
+        assert market.balance_wei("charge-co") == bill.billed_wei
+        names = [*METERS, "charge-co"]
+        held = sum(market.accounts.wallet_wei(n) for n in names) + market.total_holdings_wei()
+        assert held == 2 * deposit_wei  # all the LABC minted, no wei made or lost
+    return bill, start_wh
+
+
+def test_a_run_killed_in_an_open_session_resumes_it_and_bills_it_once(
+    tmp_path: Path, two_meters: Path
+) -> None:
+    run_dir, _ = _killed_in_a_session(tmp_path, cap_wei=9_000_000)  # 45 kWh: never reached
+    bill, start_wh = _session_on_chain(run_dir, load_scenario(two_meters).deposit_wei)
+    killed, resumed = _charger_segments(run_dir)
+    config = load_scenario(tmp_path / "bench.toml")
+    stop_s = config.start_s + KILLED * config.market_interval_s  # where the resume took up
+    # the killed run's counter at the stop (the boundary the resume took up from, as
+    # simulated time goes on from there): between its readings either side of it
+    (t0, e0), (t1, e1) = next(
+        ((a[0], a[1]), (b[0], b[1])) for a, b in itertools.pairwise(killed) if a[0] <= stop_s < b[0]
+    )
+    at_stop_wh = e0 + (e1 - e0) * (stop_s - t0) / (t1 - t0)
+    # the meter's own counters: up to the stop in the killed run, all of the resumed run
+    # (it restarted from 0 and was locked until the session was reattached); whole Wh
+    # floored at the open and at the close
+    metered_wh = at_stop_wh - start_wh + resumed[-1][1]
+    assert abs(bill.energy_wh - metered_wh) <= 1, (bill, at_stop_wh, start_wh, resumed[-1])
+    assert bill.billed_wei == bill.energy_wh * 200
+    # charging went on after the resume, and ended locked
+    assert resumed[-1][1] > 0 and any(closed for _, _, closed in resumed)
+    assert not resumed[-1][2] and resumed[0][1] == 0
+    # locked at the resume until a reading re-read its counter, then unlocked
+    assert not resumed[0][2]
+    # at most 3 kW over the session's simulated span (the whole run: three intervals)
+    assert 0 < bill.energy_wh <= CHARGER_W * INTERVALS * config.market_interval_s / 3600
+
+
+def test_a_session_at_its_cap_when_the_run_was_killed_stays_locked_and_is_billed_at_the_cap(
+    tmp_path: Path, two_meters: Path
+) -> None:
+    cap_wh = 300  # reached in interval 1 (3 kW x 900 s = 750 Wh): locked by the killed run
+    run_dir, _ = _killed_in_a_session(tmp_path, cap_wei=cap_wh * 200)
+    bill, start_wh = _session_on_chain(run_dir, load_scenario(two_meters).deposit_wei)
+    killed, resumed = _charger_segments(run_dir)
+    # the resume re-read the counter, found the cap reached and closed the session: the
+    # relay never closed again, and the bill is what the killed run metered, at the cap
+    assert not any(closed for _, _, closed in resumed)
+    assert all(e == 0 for _, e, _ in resumed)
+    assert not killed[-1][2]  # locked at the cap before the kill
+    assert abs(bill.energy_wh - (killed[-1][1] - start_wh)) <= 1
+    assert bill.billed_wei == min(bill.energy_wh * 200, cap_wh * 200)
+    assert bill.energy_wh <= cap_wh  # locked ahead of the cap
