@@ -10,7 +10,6 @@ would leave them.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import signal
@@ -21,11 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hexbytes import HexBytes
 
+from bench.chain import SessionBill
 from bench.chain.audit import audit_interval
 from bench.chain.events import decode_log, topic
 from bench.chain.registry import LastCounters
 from bench.config import load_scenario
+from bench.scenario.resume import _readings as _settled_readings
 from bench.scenario.resume import stop_orphans
 from bench.scenario.worker import ANVIL_PID, ANVIL_STATE
 from bench.store import Journal
@@ -299,6 +301,19 @@ def _charger_segments(run_dir: Path) -> tuple[list[tuple[float, float, bool]], .
     return [(t, e, bool(r)) for t, e, r in rows[:cut]], [(t, e, bool(r)) for t, e, r in rows[cut:]]
 
 
+def _counter_at(readings: list[tuple[float, float, bool]], t_s: float) -> float:
+    """The import counter at ``t_s`` (the boundary the resume took up from: simulated
+    time goes on from there) as the readings tell: between the two either side of it,
+    else the last before it (the meter's energy after it was never read)."""
+    before = [(t, e) for t, e, _ in readings if t <= t_s]
+    after = [(t, e) for t, e, _ in readings if t > t_s]
+    (t0, e0) = before[-1]
+    if not after:
+        return e0
+    (t1, e1) = after[0]
+    return e0 + (e1 - e0) * (t_s - t0) / (t1 - t0)
+
+
 def _killed_in_a_session(tmp_path: Path, cap_wei: int) -> tuple[Path, dict[str, object]]:
     """The two-meter run with the charger's session open, SIGKILLed after sending
     interval 2's settlement, then resumed: (run folder, the resume's JSON summary)."""
@@ -320,12 +335,13 @@ def _killed_in_a_session(tmp_path: Path, cap_wei: int) -> tuple[Path, dict[str, 
     return run_dir, out
 
 
-def _session_on_chain(run_dir: Path, deposit_wei: int) -> tuple[object, int]:
+def _session_on_chain(run_dir: Path, deposit_wei: int) -> tuple[SessionBill, int, dict[int, int]]:
     """The chain's one session and its one bill (never opened or billed twice, the
     charger registered once), every interval settled once, and the escrow: nothing held
     for sessions, the flat's balance its deposit plus what it sold less what it bought
     and its bill, the owner's its bill, the token's supply all in wallets or the market.
-    Returns (the bill, the session's start counter)."""
+    Returns (the bill, the session's start counter, the charger's import counter the
+    chain took with each interval's settlement)."""
     journal = Journal(run_dir / "journal.sqlite", read_only=True)
     address = str(journal.meta("market_address"))
     journal.close()
@@ -340,6 +356,11 @@ def _session_on_chain(run_dir: Path, deposit_wei: int) -> tuple[object, int]:
         assert len([e for e in map(decode_log, registered) if e is not None]) == 3  # once each
         assert market.sessions.deposits_wei() == 0
         start_wh = market.sessions.record(opened.session_id).start_import_wh
+        charger = {}  # interval -> the charger's import counter in its settle transaction
+        for i in range(1, INTERVALS + 1):
+            (settled,) = market.settler.events(i)
+            sent = market.client.w3.eth.get_transaction(HexBytes(settled.tx_hash))
+            charger[i] = _settled_readings("0x" + bytes(sent["input"]).hex())["charger"][0]
         net = dict.fromkeys(METERS, 0)
         for i in range(1, INTERVALS + 1):
             for trade in audit_interval(market, i).settlement.settled_trades:
@@ -351,26 +372,27 @@ def _session_on_chain(run_dir: Path, deposit_wei: int) -> tuple[object, int]:
         names = [*METERS, "charge-co"]
         held = sum(market.accounts.wallet_wei(n) for n in names) + market.total_holdings_wei()
         assert held == 2 * deposit_wei  # all the LABC minted, no wei made or lost
-    return bill, start_wh
+    return bill, start_wh, charger
 
 
 def test_a_run_killed_in_an_open_session_resumes_it_and_bills_it_once(
     tmp_path: Path, two_meters: Path
 ) -> None:
     run_dir, _ = _killed_in_a_session(tmp_path, cap_wei=9_000_000)  # 45 kWh: never reached
-    bill, start_wh = _session_on_chain(run_dir, load_scenario(two_meters).deposit_wei)
+    bill, start_wh, accepted = _session_on_chain(run_dir, load_scenario(two_meters).deposit_wei)
     killed, resumed = _charger_segments(run_dir)
     config = load_scenario(tmp_path / "bench.toml")
-    stop_s = config.start_s + KILLED * config.market_interval_s  # where the resume took up
-    # the killed run's counter at the stop (the boundary the resume took up from, as
-    # simulated time goes on from there): between its readings either side of it
-    (t0, e0), (t1, e1) = next(
-        ((a[0], a[1]), (b[0], b[1])) for a, b in itertools.pairwise(killed) if a[0] <= stop_s < b[0]
-    )
-    at_stop_wh = e0 + (e1 - e0) * (stop_s - t0) / (t1 - t0)
-    # the meter's own counters: up to the stop in the killed run, all of the resumed run
-    # (it restarted from 0 and was locked until the session was reattached); whole Wh
-    # floored at the open and at the close
+    stop_s = KILLED * config.market_interval_s  # the boundary the resume took up from
+    # the charger's counter at the stop as the chain took it (the settlement of interval
+    # KILLED), which the meter's own readings either side of the boundary bear out
+    # (within two readings' energy: 60 simulated s at 3 kW; the journal times a reading
+    # when the worker took it in, a little after the meter took it)
+    at_stop_wh = accepted[KILLED]
+    read_wh = _counter_at(killed, config.start_s + stop_s)
+    assert abs(at_stop_wh - read_wh) <= CHARGER_W * 60 / 3600 + 1, (at_stop_wh, read_wh)
+    # billed once for what the meter counted: up to the stop in the killed run, and all of
+    # the resumed run (it restarted from 0, locked until the session was reattached);
+    # whole Wh floored at the stop and at the close
     metered_wh = at_stop_wh - start_wh + resumed[-1][1]
     assert abs(bill.energy_wh - metered_wh) <= 1, (bill, at_stop_wh, start_wh, resumed[-1])
     assert bill.billed_wei == bill.energy_wh * 200
@@ -388,7 +410,7 @@ def test_a_session_at_its_cap_when_the_run_was_killed_stays_locked_and_is_billed
 ) -> None:
     cap_wh = 300  # reached in interval 1 (3 kW x 900 s = 750 Wh): locked by the killed run
     run_dir, _ = _killed_in_a_session(tmp_path, cap_wei=cap_wh * 200)
-    bill, start_wh = _session_on_chain(run_dir, load_scenario(two_meters).deposit_wei)
+    bill, start_wh, _ = _session_on_chain(run_dir, load_scenario(two_meters).deposit_wei)
     killed, resumed = _charger_segments(run_dir)
     # the resume re-read the counter, found the cap reached and closed the session: the
     # relay never closed again, and the bill is what the killed run metered, at the cap
