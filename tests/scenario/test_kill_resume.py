@@ -420,3 +420,36 @@ def test_a_session_at_its_cap_when_the_run_was_killed_stays_locked_and_is_billed
     assert abs(bill.energy_wh - (killed[-1][1] - start_wh)) <= 1
     assert bill.billed_wei == min(bill.energy_wh * 200, cap_wh * 200)
     assert bill.energy_wh <= cap_wh  # locked ahead of the cap
+
+
+def test_a_meter_signed_supply_point_that_restarted_from_zero_stays_locked_with_a_finding(
+    tmp_path: Path,
+) -> None:
+    # an emulated charger signs its own counters and restarts from 0 with the bench: no
+    # reading of it can close the session (the chain refuses a falling counter)
+    path = tmp_path / "bench.toml"
+    charger = SUPPLY_POINT.format(cap_wei=9_000_000).replace('kind = "fake"', 'kind = "emulated"')
+    path.write_text(TWO_METERS.replace("speed = 3600", "speed = 600") + charger)
+    runs = tmp_path / "runs"
+    killed = _gridbench(
+        "run", "--config", str(path), "--journal", str(runs), "-q", kill_at="after_send"
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (run_dir,) = runs.iterdir()
+    resumed = _gridbench("run", "--resume", str(run_dir), "--json")
+    assert resumed.returncode == 1, (resumed.stdout, resumed.stderr)
+    out = json.loads(resumed.stdout)
+    assert out["intervals"] == INTERVALS and out["escrow_conserved"] is True
+    assert out["findings"] == ["run: in_run_audit: the audit during the run had findings"]
+    _, resumed_readings = _charger_segments(run_dir)
+    assert not any(closed for _, _, closed in resumed_readings)  # locked all along
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    address = str(journal.meta("market_address"))
+    lines = [s.message for s in journal.status_lines()]
+    journal.close()
+    assert any("session 1 stays open on chain" in line for line in lines), lines
+    with chain_of(run_dir, address) as market:
+        assert market.settled_intervals() == list(range(1, INTERVALS + 1))
+        assert market.registry.attestation("charger") == "meter-signed"
+        assert market.session_bills() == [] and market.sessions.open_ids() == [1]
+        assert market.sessions.deposits_wei() == 9_000_000  # still escrowed, not lost
