@@ -27,6 +27,17 @@ class SessionOpened:
 
 
 @dataclass(frozen=True)
+class SessionRecord:
+    """A session as the market holds it: its escrow, starting counter, price and state."""
+
+    session_id: int
+    deposit_wei: int
+    start_import_wh: int
+    price_wei_per_wh: int
+    open: bool
+
+
+@dataclass(frozen=True)
 class SessionBill:
     """A closed supply session: metered energy, what was billed and refunded."""
 
@@ -149,6 +160,18 @@ class Sessions:
         """Every closed session of this market, oldest first (for the panel and audit)."""
         events = filter(None, map(decode_log, self._logs(topic("SessionClosed"))))
         return [b for e in events if isinstance(b := session_event(e, self.accounts), SessionBill)]
+
+    def opened(self) -> list[SessionOpened]:
+        """Every session opened on this market, oldest first (closed ones included)."""
+        events = filter(None, map(decode_log, self._logs(topic("SessionOpened"))))
+        return [
+            o for e in events if isinstance(o := session_event(e, self.accounts), SessionOpened)
+        ]
+
+    def record(self, session_id: int) -> SessionRecord:
+        """Session ``session_id`` as the market holds it now."""
+        s = self.market.functions.sessions(session_id).call()
+        return SessionRecord(session_id, int(s[1]), int(s[3]), int(s[5]), bool(s[6]))
 
     def open_ids(self) -> list[int]:
         """Ids of the sessions still open."""

@@ -11,7 +11,8 @@ even against a second resume. The bench's own Anvil is carried on: the one a SIG
 bench left running (named by ``anvil.pid``) has its state saved and is stopped, and a
 supervised Anvil is started from the run's saved state (``anvil-state.json``) on its port.
 The run then goes on from the interval after the chain's last settled one, on the same
-market with the same keys, into the same journal.
+market with the same keys, into the same journal; its supply sessions are carried on
+(:meth:`SupplySessions.carry_on`: those open on chain reattached, never opened again).
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def resume_run(
                 f"keep {path.parent / ANVIL_STATE} and the journal, and start a new run"
             )
         first = max([*settled, *recorded, 0]) + 1
-        worker, why = None, _why_not(config, carry_on)
+        worker, why = None, "" if carry_on else "asked to settle the pending intervals only"
         if not why:
             before = journal.meta("resumed_at")
             journal.set_meta("resumed_at", [*(before if isinstance(before, list) else []), first])
@@ -146,6 +147,9 @@ def resume_run(
                     findings=tuple(unaccounted),
                     before=_totals(journal, market, done),
                     counters_at_stop=_counters_at(journal, config, first - 1),
+                    supply_power_w={
+                        s.meter_id: journal.peak_power_w(s.meter_id) for s in config.sessions
+                    },
                     carry_state=journal.carry_state(first - 1),
                 ),
             )
@@ -287,19 +291,6 @@ def _readings(calldata_hex: str) -> dict[str, tuple[int, int]]:
     data = bytes.fromhex(calldata_hex.removeprefix("0x"))
     readings = abi_decode(list(SETTLE_TYPES), data[4:])[2]
     return {bytes(r[0]).rstrip(b"\0").decode("ascii"): (int(r[2]), int(r[3])) for r in readings}
-
-
-def _why_not(config: ScenarioConfig, carry_on: bool) -> str:
-    """Why the run cannot be carried on ("" when it can)."""
-    if not carry_on:
-        return "asked to settle the pending intervals only"
-    if config.sessions:
-        return (
-            "a run with supply sessions is not carried on by --resume yet (their sessions "
-            "and relays are not restored): its pending settlements are settled; start a "
-            "new run for the rest"
-        )
-    return ""
 
 
 def _chain(url: str, address: str, run_dir: Path, status: StatusSink) -> tuple[str, Anvil | None]:

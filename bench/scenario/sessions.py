@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 
 from bench.attestation import SignedCounters
 from bench.chain import SessionBill
+from bench.chain.sessions import SessionRecord
 from bench.chain.watcher import EventWatcher, SessionOpened
 from bench.config import SessionPlan
 from bench.devices.reading import Reading
@@ -60,13 +61,19 @@ class SupplySessions:
         self.bills: list[SessionBill] = []
         self._ids: dict[SessionPlan, int] = {}
         self._opened: dict[SessionPlan, int] = {}
-        self._start_counter_wh: dict[int, int] = {}
+        self._start_counter_wh: dict[int, float] = {}
         self._faulted: set[str] = set()
         self._watcher: EventWatcher | None = None
         self._time_s = 0
         self._signers: MeterSigners | None = None
         self.attested: list[MeterAttested] = []
         """How each supply point's meter was registered (for the run's events)."""
+        self.resumed: list[StatusEvent] = []
+        """What :meth:`carry_on` did with the killed run's sessions (for the run's events)."""
+        self._offset_wh: dict[str, tuple[float, float]] = {}
+        self._carried: dict[int, int] = {}  # session id -> cap escrowed before the resume
+        self._started: set[SessionPlan] = set()  # opened before the resume
+        self._unbillable: set[str] = set()  # meter-signed, restarted from 0: cannot bill
 
     @classmethod
     @contextlib.contextmanager
@@ -93,11 +100,172 @@ class SupplySessions:
             market.sessions.set_tariff(plan.owner, plan.meter_id, plan.tariff_wei_per_wh)
         for meter_id in sorted(set(owners.values())):
             supply.lock_and_confirm(meter_id, "supply point starts locked", _RELAY_TIMEOUT_S)
-        sessions._watcher = EventWatcher(market, poll_s=0.05).start()
-        try:
+        with sessions._watching():
             yield sessions
+
+    @classmethod
+    @contextlib.contextmanager
+    def carry_on(
+        cls,
+        plans: tuple[SessionPlan, ...],
+        chain: ChainSession,
+        fleet: MeterFleet,
+        supply: SupplyPoints,
+        first_interval: int,
+        counters_at_stop: dict[str, tuple[float, float]],
+        power_w: dict[str, float],
+        sim_time_s: float,
+    ) -> Iterator[SupplySessions]:
+        """The sessions of a killed run resumed at ``first_interval``: its supply points
+        as registered on chain (never registered again), each session the chain holds
+        open reattached (see the module's docstring); ``counters_at_stop``: each meter's
+        journaled counters at the last settled interval's end; ``power_w``: the most each
+        supply point drew before the stop (a session within its lead of the cap is closed)."""
+        sessions = cls(plans, chain, fleet, supply)
+        if not plans:
+            yield sessions
+            return
+        sessions._follow(fleet, counters_at_stop, sim_time_s)
+        with sessions._watching():  # the bills of sessions closed at the resume too
+            sessions.resumed = sessions._reattach(first_interval, power_w, sim_time_s)
+            yield sessions
+
+    @contextlib.contextmanager
+    def _watching(self) -> Iterator[None]:
+        self._watcher = EventWatcher(self.chain.market, poll_s=0.05).start()
+        try:
+            yield
         finally:
-            sessions._watcher.stop()
+            self._watcher.stop()
+
+    def _follow(
+        self, fleet: MeterFleet, counters_at_stop: dict[str, tuple[float, float]], now_s: float
+    ) -> None:
+        """Take up each supply point as the chain registered it: its owner's balance
+        as it is now (the escrow check's start), its attestation, and for a bench-attested
+        meter the chain's reading sequence and time, offset by its counters at the stop
+        when it restarted from 0."""
+        market = self.chain.market
+        registry = market.registry
+        signed = []
+        for meter_id, owner in sorted({p.meter_id: p.owner for p in self.plans}.items()):
+            kind = registry.attestation(meter_id)
+            if kind == "unregistered":
+                raise ChainError(
+                    f"supply point {meter_id} is not registered on the run's market (the "
+                    "run was killed before its sessions started): start a new run"
+                )
+            self.chain.note_starting_balance(owner)
+            how = "meter" if kind == "meter-signed" else "bench"
+            signer = registry.signer(meter_id)
+            self.chain.attestation[meter_id] = {"attestation": how, "signer": signer}
+            self.attested.append(MeterAttested(now_s, meter_id, how, signer))
+            if how == "meter":
+                signed.append(meter_id)
+                if fleet.counts_from_zero(meter_id):
+                    self._unbillable.add(meter_id)
+                continue
+            if self.chain.bench_counters(meter_id) is not None:
+                continue  # a participant's meter: the chain session follows it
+            last = registry.last_counters(meter_id)
+            registry.attestor.follow(meter_id, last.seq)
+            self._time_s = max(self._time_s, last.time_s)
+            if fleet.counts_from_zero(meter_id):
+                at_stop = counters_at_stop.get(meter_id, (0.0, 0.0))
+                self._offset_wh[meter_id] = (
+                    max(float(last.import_wh), at_stop[0]),
+                    max(float(last.export_wh), at_stop[1]),
+                )
+        if signed:
+            self._signers = MeterSigners(fleet, signed)
+            self._signers.signers = {m: registry.signer(m) for m in signed}
+
+    def _reattach(
+        self, first_interval: int, power_w: dict[str, float], now_s: float
+    ) -> list[StatusEvent]:
+        """Match the sessions opened on chain to the plans due by ``first_interval`` (in
+        order, per supply point), so none is opened again; reattach those still open."""
+        out: list[StatusEvent] = []
+        opened = self.chain.market.sessions.opened()
+        for meter_id in sorted({p.meter_id for p in self.plans}):
+            due = sorted(
+                (
+                    p
+                    for p in self.plans
+                    if p.meter_id == meter_id and p.open_interval <= first_interval
+                ),
+                key=lambda p: p.open_interval,
+            )
+            events = [e for e in opened if e.meter == meter_id]
+            for plan, event in zip(due, events, strict=False):
+                self._started.add(plan)
+                self._opened[plan] = event.session_id
+                record = self.chain.market.sessions.record(event.session_id)
+                if record.open:
+                    self._carried[event.session_id] = record.deposit_wei
+                    lead_wh = self.supply.lead_wh(power_w.get(meter_id, 0.0))
+                    out.extend(self._resume_session(plan, record, first_interval, lead_wh, now_s))
+        return out
+
+    def _resume_session(
+        self,
+        plan: SessionPlan,
+        record: SessionRecord,
+        first_interval: int,
+        lead_wh: float,
+        now_s: float,
+    ) -> list[StatusEvent]:
+        """Lock the supply point and re-read its counter; then carry the session on
+        (its relay closed again) or close and bill it (due, or within ``lead_wh`` of its
+        cap, where the live run locks it)."""
+        meter_id, session_id = plan.meter_id, record.session_id
+        if meter_id in self._unbillable:
+            self.supply.lock(meter_id, f"session {session_id} cannot be billed after the resume")
+            return [
+                SupplyPointFinding(
+                    now_s,
+                    meter_id,
+                    SupplyFault.SESSION,
+                    f"session {session_id} stays open on chain with its cap escrowed and "
+                    "the supply point locked: its meter signs its own counters and restarted "
+                    "from 0, so no reading of it can close the session; close it when it "
+                    "expires (closeExpiredSession)",
+                )
+            ]
+        final = self.supply.lock_and_confirm(
+            meter_id, f"session {session_id} reattached: locked until its counter is re-read",
+            _RELAY_TIMEOUT_S,
+        )  # fmt: skip
+        self._ids[plan] = session_id
+        if final is None:
+            return [
+                SupplyPointFinding(
+                    now_s,
+                    meter_id,
+                    SupplyFault.RELAY,
+                    f"not confirmed locked at the resume: session {session_id} stays locked "
+                    "and is closed at its end with the meter's last reading",
+                )
+            ]
+        offset_wh = self._offset_wh.get(meter_id, (0.0, 0.0))[0]
+        used_wh = final.energy_import_wh + offset_wh - record.start_import_wh
+        cap_wh = cap_energy_wh(record.deposit_wei, record.price_wei_per_wh)
+        if plan.close_interval < first_interval or used_wh + lead_wh >= cap_wh:
+            del self._ids[plan]
+            why = "it was due" if plan.close_interval < first_interval else "it reached its cap"
+            return self._close(plan, session_id, now_s, f"closed at the resume: {why}")
+        self._start_counter_wh[session_id] = record.start_import_wh - offset_wh
+        self.supply.unlock(meter_id, session_id, self._start_counter_wh[session_id], cap_wh)
+        return [
+            SessionStatus(
+                now_s,
+                meter_id,
+                SessionState.OPENED,
+                plan.consumer,
+                session_id,
+                f"reattached at the resume: {used_wh:.0f} of its cap of {cap_wh:.0f} Wh used",
+            )
+        ]
 
     def balance_changes_wei(self) -> dict[str, int]:
         """How the sessions moved prepaid balances: open caps held, bills paid to owners."""
@@ -105,7 +273,14 @@ class SupplySessions:
         billed = {bill.session_id: bill for bill in self.bills}
         for plan, session_id in self._opened.items():
             bill = billed.get(session_id)
-            if bill is None:
+            held_wei = self._carried.get(session_id)
+            if held_wei is not None:  # escrowed before the resume: only its bill moves
+                if bill is not None:
+                    changes[plan.consumer] = (
+                        changes.get(plan.consumer, 0) + held_wei - bill.billed_wei
+                    )
+                    changes[plan.owner] = changes.get(plan.owner, 0) + bill.billed_wei
+            elif bill is None:
                 changes[plan.consumer] = changes.get(plan.consumer, 0) - plan.cap_wei
             else:
                 changes[plan.consumer] = changes.get(plan.consumer, 0) - bill.billed_wei
@@ -137,18 +312,22 @@ class SupplySessions:
         if settled is not None:  # a participant's meter: what the settlements attested
             return self.chain.market.registry.attestor.sign(meter_id, *settled)
         self._time_s = max(self._time_s, self.chain.bench_time_s(sim_time_s))
+        import_offset_wh, export_offset_wh = self._offset_wh.get(meter_id, (0.0, 0.0))
         return self.chain.market.registry.attestor.sign(
             meter_id,
-            math.floor(reading.energy_import_wh),
-            math.floor(reading.energy_export_wh),
+            math.floor(reading.energy_import_wh + import_offset_wh),
+            math.floor(reading.energy_export_wh + export_offset_wh),
             self._time_s,
         )
 
-    def start_of_interval(self, interval_id: int, sim_time_s: float) -> list[SessionStatus]:
+    def start_of_interval(self, interval_id: int, sim_time_s: float) -> list[StatusEvent]:
         """Open the sessions planned for this interval (the consumer's transaction)."""
-        out = []
+        out: list[StatusEvent] = []
         for plan in self.plans:
-            if plan.open_interval == interval_id:
+            if plan.open_interval == interval_id and plan not in self._started:
+                if plan.meter_id in self._unbillable:
+                    out.append(self._not_opened(plan, sim_time_s))
+                    continue
                 opening = self.fleet.latest(plan.meter_id)
                 opened = self.chain.market.sessions.open_event(
                     plan.consumer,
@@ -168,6 +347,16 @@ class SupplySessions:
                 )
                 out.append(self._unlock(opened, sim_time_s))
         return out
+
+    @staticmethod
+    def _not_opened(plan: SessionPlan, sim_time_s: float) -> SupplyPointFinding:
+        return SupplyPointFinding(
+            sim_time_s,
+            plan.meter_id,
+            SupplyFault.SESSION,
+            f"the session of {plan.consumer} is not opened: the supply point's meter signs "
+            "its own counters and restarted from 0 at the resume, below the chain's",
+        )
 
     def _unlock(self, event: SessionOpened, sim_time_s: float) -> SessionStatus:
         """The chain's SessionOpened (from the open transaction's receipt): unlock."""

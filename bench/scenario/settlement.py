@@ -250,6 +250,12 @@ class ChainSession:
             self._settled_time_s,
         )
 
+    def note_starting_balance(self, name: str) -> None:
+        """Take ``name``'s prepaid balance now as where it starts (a supply point's owner
+        in a resumed run, not a participant; a new run's owners start at 0)."""
+        if name not in self.participants:
+            self._initial_balance_wei[name] = self.market.balance_wei(name)
+
     def _total_wei(self) -> int:
         """Everything the participants own: wallets plus what the market holds."""
         wallets = sum(self.market.accounts.wallet_wei(p) for p in self.participants)
@@ -315,7 +321,8 @@ class ChainSession:
         Two checks: wallets plus market holdings are what they were before the first
         settlement, and every prepaid balance moved by exactly the value of the trades
         settled for it plus ``session_changes_wei`` (caps escrowed by open supply
-        sessions, bills paid by consumers to supply-point owners, who start at 0).
+        sessions, bills paid by consumers to supply-point owners, who start at 0 or, in a
+        resumed run, at their balance at the resume: :meth:`note_starting_balance`).
         """
         if self._total_wei() != self._initial_total_wei:
             return False
@@ -326,7 +333,10 @@ class ChainSession:
             )
             if self.market.balance_wei(name) != expected:
                 return False
-        return all(self.market.balance_wei(name) == wei for name, wei in changes.items())
+        return all(
+            self.market.balance_wei(name) == self._initial_balance_wei.get(name, 0) + wei
+            for name, wei in changes.items()
+        )
 
 
 def _participant_meters(config: ScenarioConfig) -> dict[str, str]:

@@ -82,6 +82,7 @@ class SupplyPoints:
         self._confirm_timeout_s = confirm_timeout_s
         self._retries = retries
         self._manual: dict[str, _Point] = {}
+        self._held: list[Reading] = []
 
     # -- what authorises a relay -----------------------------------------------------
     def unlock(
@@ -105,11 +106,21 @@ class SupplyPoints:
             self.lock(meter_id, reason)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and not all(p.confirmed for p in self._points.values()):
-            self.fleet.drain()
+            self._held.extend(self.fleet.drain())
             for point in self._points.values():
                 self._account(point)
                 self._drive(point)
             time.sleep(0.005)
+
+    def lead_wh(self, power_w: float) -> float:
+        """The energy ahead of a cap at which a supply point drawing ``power_w`` is locked."""
+        return max(0.0, power_w) * self._lead_h
+
+    def take_held(self) -> list[Reading]:
+        """The readings drained while waiting for a relay to confirm, since the last call
+        (for the run's record: one of them is the counter a session was billed with)."""
+        held, self._held = self._held, []
+        return held
 
     def session_of(self, meter_id: str) -> int | None:
         """The session that holds the supply point open, if any."""
@@ -167,7 +178,7 @@ class SupplyPoints:
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline:
-                self.fleet.drain()
+                self._held.extend(self.fleet.drain())
                 self._account(point)
                 self._drive(point)
                 if point.confirmed:
@@ -299,7 +310,7 @@ class SupplyPoints:
                 )
             )
             point.beyond_cap_wh = over_wh
-        ahead_wh = max(0.0, reading.power_w) * self._lead_h
+        ahead_wh = self.lead_wh(reading.power_w)
         if point.wanted_closed and used_wh + ahead_wh >= session.cap_wh:
             cap = session.cap_wh
             self._want(

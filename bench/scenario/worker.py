@@ -22,6 +22,7 @@ from typing import Any
 from bench.chain import Anvil, Market
 from bench.chain.settlement import SETTLE_SELECTOR
 from bench.config import ScenarioConfig
+from bench.devices import Reading
 from bench.errors import BenchError
 from bench.events import (
     BenchEvent,
@@ -83,6 +84,9 @@ class Continuation:
     """Per meter, its (import, export) counters at the last settled interval's end, from
     the journaled readings: a meter that kept counting while the bench was down (one the
     rig does not start) has the energy since then attributed to the outage."""
+    supply_power_w: dict[str, float] = field(default_factory=dict)
+    """Per supply point, the most power its meter showed before the stop: a session
+    reattached within that power's lead of its cap is closed, not unlocked."""
     carry_state: dict[str, Any] | None = None
     """What the first interval still to run starts from (the battery's state of charge,
     the strategies' learning, the flexible loads' energy drawn, the published price), as
@@ -310,11 +314,24 @@ class ScenarioWorker:
                 speed=clock.speed,
                 reading_interval_s=cfg.bench.reading_interval_s,
             )
-            sessions = stack.enter_context(
-                SupplySessions.open(cfg.sessions, chain, fleet, supply, clock.now_s())
-            )
-            for attested in sessions.attested:
-                self._emit(attested)
+            if resumed is None:
+                opening = SupplySessions.open(cfg.sessions, chain, fleet, supply, clock.now_s())
+            else:
+                opening = SupplySessions.carry_on(
+                    cfg.sessions,
+                    chain,
+                    fleet,
+                    supply,
+                    first,
+                    resumed.counters_at_stop,
+                    resumed.supply_power_w,
+                    clock.now_s(),
+                )
+            sessions = stack.enter_context(opening)
+            for taken_up in [*sessions.attested, *sessions.resumed]:
+                self._emit(taken_up)
+            if journal_path is not None and cfg.sessions:  # the owners' keys too
+                chain.market.keys.save(Path(f"{journal_path}.keys"))
             stack.callback(self._wind_down, clock, sessions)
             fleet.interval_energy(clock.real_time_of(begin_s))  # count energy from here on
             if resumed is not None:
@@ -526,7 +543,7 @@ class ScenarioWorker:
         now_s = clock.now_s()
         while not self._notes.empty():
             self._progress(now_s, "warning", self._notes.get_nowait())
-        self._samples(fleet)
+        self._samples(fleet, sessions.supply.take_held())
         for link in fleet.drain_links(now_s):
             if link.state is LinkState.OUTAGE:
                 sessions.meter_fault(link.meter_id)
@@ -541,10 +558,11 @@ class ScenarioWorker:
         for event in [*supply.poll(), *fleet.energy_events()]:
             self._emit(event)
 
-    def _samples(self, fleet: MeterFleet) -> None:
-        """The readings that arrived, as live samples at the instants they were taken
-        (the journal counts each in the interval it was taken in)."""
-        for reading in fleet.drain():
+    def _samples(self, fleet: MeterFleet, held: Iterable[Reading] = ()) -> None:
+        """The readings that arrived (and ``held``: those the supply points took while
+        waiting for a relay), as live samples at the instants they were taken (the
+        journal counts each in the interval it was taken in)."""
+        for reading in [*held, *fleet.drain()]:
             self._emit(
                 MeterSample(
                     reading.meter_id,

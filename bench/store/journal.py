@@ -597,6 +597,13 @@ class Journal:
         )
         return {i: (tx, b, n, int(v), e, bool(a)) for i, tx, b, n, v, e, a in rows}
 
+    def peak_power_w(self, meter_id: str) -> float:
+        """The largest power (W, either direction) of a meter's journaled readings."""
+        row = self._db.execute(
+            "SELECT MAX(ABS(power_w)) FROM reading WHERE meter_id = ?", (meter_id,)
+        ).fetchone()
+        return float(row[0] or 0.0)
+
     def power_series(self) -> dict[str, tuple[list[float], list[float]]]:
         """Each meter's readings as (simulated times s, power W), in the order recorded."""
         out: dict[str, tuple[list[float], list[float]]] = {}

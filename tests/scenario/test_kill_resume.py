@@ -20,10 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hexbytes import HexBytes
 
+from bench.chain import SessionBill
 from bench.chain.audit import audit_interval
+from bench.chain.events import decode_log, topic
 from bench.chain.registry import LastCounters
 from bench.config import load_scenario
+from bench.scenario.resume import _readings as _settled_readings
 from bench.scenario.resume import stop_orphans
 from bench.scenario.worker import ANVIL_PID, ANVIL_STATE
 from bench.store import Journal
@@ -262,3 +266,191 @@ def test_a_resumed_run_killed_again_resumes_again_with_every_interval_settled_on
     assert sorted(journal.recovered_settlements()) == [KILLED, KILLED + 1]
     assert journal.meta("resumed_at") == [KILLED + 1, KILLED + 2]
     journal.close()
+
+
+SUPPLY_POINT = """
+[[meters]]
+id = "charger"
+kind = "fake"
+power_w = 3000.0
+
+[[sessions]]
+consumer = "flat"
+meter = "charger"
+owner = "charge-co"
+tariff_wei_per_wh = 200
+cap_wei = {cap_wei}
+open_interval = 1
+close_interval = 3
+"""
+"""An EV charger (bench-attested: a fake meter cannot sign; it restarts from 0 with the
+bench) drawing 3 kW in a session of the flat's over the whole run."""
+CHARGER_W = 3000.0
+
+
+def _charger_segments(run_dir: Path) -> tuple[list[tuple[float, float, bool]], ...]:
+    """The charger's journaled readings (sim s, import Wh, relay closed), in the order
+    recorded, split where its counter fell: the killed run's, then the resumed run's."""
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    rows = journal._db.execute(
+        "SELECT sim_time_s, energy_import_wh, relay_closed FROM reading "
+        "WHERE meter_id = 'charger' ORDER BY rowid"
+    ).fetchall()
+    journal.close()
+    cut = next(i for i in range(1, len(rows)) if rows[i][1] < rows[i - 1][1])
+    return [(t, e, bool(r)) for t, e, r in rows[:cut]], [(t, e, bool(r)) for t, e, r in rows[cut:]]
+
+
+def _counter_at(readings: list[tuple[float, float, bool]], t_s: float) -> float:
+    """The import counter at ``t_s`` (the boundary the resume took up from: simulated
+    time goes on from there) as the readings tell: between the two either side of it,
+    else the last before it (the meter's energy after it was never read)."""
+    before = [(t, e) for t, e, _ in readings if t <= t_s]
+    after = [(t, e) for t, e, _ in readings if t > t_s]
+    (t0, e0) = before[-1]
+    if not after:
+        return e0
+    (t1, e1) = after[0]
+    return e0 + (e1 - e0) * (t_s - t0) / (t1 - t0)
+
+
+def _killed_in_a_session(tmp_path: Path, cap_wei: int) -> tuple[Path, dict[str, object]]:
+    """The two-meter run with the charger's session open, SIGKILLed after sending
+    interval 2's settlement, then resumed: (run folder, the resume's JSON summary)."""
+    path = tmp_path / "bench.toml"
+    # at 600x (1.5 real s an interval) opening the session leaves interval 1 its readings
+    slower = TWO_METERS.replace("speed = 3600", "speed = 600")
+    path.write_text(slower + SUPPLY_POINT.format(cap_wei=cap_wei))
+    runs = tmp_path / "runs"
+    killed = _gridbench(
+        "run", "--config", str(path), "--journal", str(runs), "-q", kill_at="after_send"
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (run_dir,) = runs.iterdir()
+    resumed = _gridbench("run", "--resume", str(run_dir), "--json")
+    assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+    out = json.loads(resumed.stdout)
+    assert out["verdict_pass"] is True and out["intervals"] == INTERVALS
+    assert [(r["interval_id"], r["sent_again"]) for r in out["recovered"]] == [(KILLED, False)]
+    return run_dir, out
+
+
+def _session_on_chain(run_dir: Path, deposit_wei: int) -> tuple[SessionBill, int, dict[int, int]]:
+    """The chain's one session and its one bill (never opened or billed twice, the
+    charger registered once), every interval settled once, and the escrow: nothing held
+    for sessions, the flat's balance its deposit plus what it sold less what it bought
+    and its bill, the owner's its bill, the token's supply all in wallets or the market.
+    Returns (the bill, the session's start counter, the charger's import counter the
+    chain took with each interval's settlement)."""
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    address = str(journal.meta("market_address"))
+    journal.close()
+    with chain_of(run_dir, address) as market:
+        assert market.settled_intervals() == list(range(1, INTERVALS + 1))
+        for i in range(1, INTERVALS + 1):
+            assert len(market.settler.events(i)) == 1
+        (opened,) = market.sessions.opened()
+        (bill,) = market.session_bills()
+        assert (opened.meter, bill.meter, bill.session_id) == ("charger", "charger", 1)
+        registered = market.event_logs(topic("MeterRegistered"))
+        assert len([e for e in map(decode_log, registered) if e is not None]) == 3  # once each
+        assert market.sessions.deposits_wei() == 0
+        start_wh = market.sessions.record(opened.session_id).start_import_wh
+        charger = {}  # interval -> the charger's import counter in its settle transaction
+        for i in range(1, INTERVALS + 1):
+            (settled,) = market.settler.events(i)
+            sent = market.client.w3.eth.get_transaction(HexBytes(settled.tx_hash))
+            charger[i] = _settled_readings("0x" + bytes(sent["input"]).hex())["charger"][0]
+        net = dict.fromkeys(METERS, 0)
+        for i in range(1, INTERVALS + 1):
+            for trade in audit_interval(market, i).settlement.settled_trades:
+                net[trade.seller] += trade.value_wei
+                net[trade.buyer] -= trade.value_wei
+        assert market.balance_wei("roof") == deposit_wei + net["roof"]
+        assert market.balance_wei("flat") == deposit_wei + net["flat"] - bill.billed_wei
+        assert market.balance_wei("charge-co") == bill.billed_wei
+        names = [*METERS, "charge-co"]
+        held = sum(market.accounts.wallet_wei(n) for n in names) + market.total_holdings_wei()
+        assert held == 2 * deposit_wei  # all the LABC minted, no wei made or lost
+    return bill, start_wh, charger
+
+
+def test_a_run_killed_in_an_open_session_resumes_it_and_bills_it_once(
+    tmp_path: Path, two_meters: Path
+) -> None:
+    run_dir, _ = _killed_in_a_session(tmp_path, cap_wei=9_000_000)  # 45 kWh: never reached
+    bill, start_wh, accepted = _session_on_chain(run_dir, load_scenario(two_meters).deposit_wei)
+    killed, resumed = _charger_segments(run_dir)
+    config = load_scenario(tmp_path / "bench.toml")
+    stop_s = KILLED * config.market_interval_s  # the boundary the resume took up from
+    # the charger's counter at the stop as the chain took it (the settlement of interval
+    # KILLED), which the meter's own readings either side of the boundary bear out
+    # (within two readings' energy: 60 simulated s at 3 kW; the journal times a reading
+    # when the worker took it in, a little after the meter took it)
+    at_stop_wh = accepted[KILLED]
+    read_wh = _counter_at(killed, config.start_s + stop_s)
+    assert abs(at_stop_wh - read_wh) <= CHARGER_W * 60 / 3600 + 1, (at_stop_wh, read_wh)
+    # billed once for what the meter counted: up to the stop in the killed run, and all of
+    # the resumed run (it restarted from 0, locked until the session was reattached);
+    # whole Wh floored at the stop and at the close
+    metered_wh = at_stop_wh - start_wh + resumed[-1][1]
+    assert abs(bill.energy_wh - metered_wh) <= 1, (bill, at_stop_wh, start_wh, resumed[-1])
+    assert bill.billed_wei == bill.energy_wh * 200
+    # charging went on after the resume, and ended locked
+    assert resumed[-1][1] > 0 and any(closed for _, _, closed in resumed)
+    assert not resumed[-1][2] and resumed[0][1] == 0
+    # locked at the resume until a reading re-read its counter, then unlocked
+    assert not resumed[0][2]
+    # at most 3 kW over the session's simulated span (the whole run: three intervals)
+    assert 0 < bill.energy_wh <= CHARGER_W * INTERVALS * config.market_interval_s / 3600
+
+
+def test_a_session_at_its_cap_when_the_run_was_killed_stays_locked_and_is_billed_at_the_cap(
+    tmp_path: Path, two_meters: Path
+) -> None:
+    cap_wh = 300  # reached in interval 1 (3 kW x 900 s = 750 Wh): locked by the killed run
+    run_dir, _ = _killed_in_a_session(tmp_path, cap_wei=cap_wh * 200)
+    bill, start_wh, _ = _session_on_chain(run_dir, load_scenario(two_meters).deposit_wei)
+    killed, resumed = _charger_segments(run_dir)
+    # the resume re-read the counter, found the cap reached and closed the session: the
+    # relay never closed again, and the bill is what the killed run metered, at the cap
+    assert not any(closed for _, _, closed in resumed)
+    assert all(e == 0 for _, e, _ in resumed)
+    assert not killed[-1][2]  # locked at the cap before the kill
+    assert abs(bill.energy_wh - (killed[-1][1] - start_wh)) <= 1
+    # (locked ahead of the cap by the killed run; how far ahead depends on its latency
+    # and on a loaded machine can be past it: the contract bills at most the cap)
+    assert bill.billed_wei == min(bill.energy_wh * 200, cap_wh * 200)
+
+
+def test_a_meter_signed_supply_point_that_restarted_from_zero_stays_locked_with_a_finding(
+    tmp_path: Path,
+) -> None:
+    # an emulated charger signs its own counters and restarts from 0 with the bench: no
+    # reading of it can close the session (the chain refuses a falling counter)
+    path = tmp_path / "bench.toml"
+    charger = SUPPLY_POINT.format(cap_wei=9_000_000).replace('kind = "fake"', 'kind = "emulated"')
+    path.write_text(TWO_METERS.replace("speed = 3600", "speed = 600") + charger)
+    runs = tmp_path / "runs"
+    killed = _gridbench(
+        "run", "--config", str(path), "--journal", str(runs), "-q", kill_at="after_send"
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (run_dir,) = runs.iterdir()
+    resumed = _gridbench("run", "--resume", str(run_dir), "--json")
+    assert resumed.returncode == 1, (resumed.stdout, resumed.stderr)
+    out = json.loads(resumed.stdout)
+    assert out["intervals"] == INTERVALS and out["escrow_conserved"] is True
+    assert out["findings"] == ["run: in_run_audit: the audit during the run had findings"]
+    _, resumed_readings = _charger_segments(run_dir)
+    assert not any(closed for _, _, closed in resumed_readings)  # locked all along
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    address = str(journal.meta("market_address"))
+    lines = [s.message for s in journal.status_lines()]
+    journal.close()
+    assert any("session 1 stays open on chain" in line for line in lines), lines
+    with chain_of(run_dir, address) as market:
+        assert market.settled_intervals() == list(range(1, INTERVALS + 1))
+        assert market.registry.attestation("charger") == "meter-signed"
+        assert market.session_bills() == [] and market.sessions.open_ids() == [1]
+        assert market.sessions.deposits_wei() == 9_000_000  # still escrowed, not lost
