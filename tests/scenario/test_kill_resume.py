@@ -314,20 +314,27 @@ def _counter_at(readings: list[tuple[float, float, bool]], t_s: float) -> float:
     return e0 + (e1 - e0) * (t_s - t0) / (t1 - t0)
 
 
-def _killed_in_a_session(tmp_path: Path, cap_wei: int) -> tuple[Path, dict[str, object]]:
-    """The two-meter run with the charger's session open, SIGKILLed after sending
-    interval 2's settlement, then resumed: (run folder, the resume's JSON summary)."""
+def _kill_and_resume(
+    tmp_path: Path, supply_point: str
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The two-meter run with ``supply_point`` at 600x (1.5 real s an interval: opening the
+    session leaves interval 1 its readings), SIGKILLed after sending interval 2's
+    settlement, then resumed: (run folder, the resume's completed process)."""
     path = tmp_path / "bench.toml"
-    # at 600x (1.5 real s an interval) opening the session leaves interval 1 its readings
-    slower = TWO_METERS.replace("speed = 3600", "speed = 600")
-    path.write_text(slower + SUPPLY_POINT.format(cap_wei=cap_wei))
+    path.write_text(TWO_METERS.replace("speed = 3600", "speed = 600") + supply_point)
     runs = tmp_path / "runs"
     killed = _gridbench(
         "run", "--config", str(path), "--journal", str(runs), "-q", kill_at="after_send"
     )  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     (run_dir,) = runs.iterdir()
-    resumed = _gridbench("run", "--resume", str(run_dir), "--json")
+    return run_dir, _gridbench("run", "--resume", str(run_dir), "--json")
+
+
+def _killed_in_a_session(tmp_path: Path, cap_wei: int) -> tuple[Path, dict[str, object]]:
+    """The two-meter run with the charger's session open, SIGKILLed after sending
+    interval 2's settlement, then resumed: (run folder, the resume's JSON summary)."""
+    run_dir, resumed = _kill_and_resume(tmp_path, SUPPLY_POINT.format(cap_wei=cap_wei))
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     out = json.loads(resumed.stdout)
     assert out["verdict_pass"] is True and out["intervals"] == INTERVALS
@@ -428,16 +435,8 @@ def test_a_meter_signed_supply_point_that_restarted_from_zero_stays_locked_with_
 ) -> None:
     # an emulated charger signs its own counters and restarts from 0 with the bench: no
     # reading of it can close the session (the chain refuses a falling counter)
-    path = tmp_path / "bench.toml"
     charger = SUPPLY_POINT.format(cap_wei=9_000_000).replace('kind = "fake"', 'kind = "emulated"')
-    path.write_text(TWO_METERS.replace("speed = 3600", "speed = 600") + charger)
-    runs = tmp_path / "runs"
-    killed = _gridbench(
-        "run", "--config", str(path), "--journal", str(runs), "-q", kill_at="after_send"
-    )  # fmt: skip
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
-    (run_dir,) = runs.iterdir()
-    resumed = _gridbench("run", "--resume", str(run_dir), "--json")
+    run_dir, resumed = _kill_and_resume(tmp_path, charger)
     assert resumed.returncode == 1, (resumed.stdout, resumed.stderr)
     out = json.loads(resumed.stdout)
     assert out["intervals"] == INTERVALS and out["escrow_conserved"] is True
