@@ -98,6 +98,9 @@ class MeterDevice:
         self.before_relay: Callable[[], None] = lambda: None
         """Called just before the relay switches (the farm integrates the meters that
         follow this one's power up to that instant)."""
+        self.keep: Callable[[Eeprom], None] = lambda _eeprom: None
+        """Called with the EEPROM before the meter reports its counters or answers a
+        command that changed it (a memory file saves it then: :mod:`.memory`)."""
         if eeprom.signing_key is None:  # first power-up: the key is born inside the meter
             eeprom.signing_key = self._new_private_key(b"")
         self._public_key: bytes | None = None  # derived at the first SIGNER (~10 ms)
@@ -111,6 +114,7 @@ class MeterDevice:
     def boot(self, now: float) -> bytes:
         """Power-up or reset: count the boot, reset RAM state, announce (§4)."""
         self.eeprom.boot_count = (self.eeprom.boot_count + 1) % 16384
+        self.keep(self.eeprom)
         self._seq = 0
         self.busy_until, self._deferred = 0.0, b""
         self._reset_state(now)
@@ -291,6 +295,7 @@ class MeterDevice:
         self.physics.advance()
         ee.signed_seq += 1  # persisted before the reply: no seq is ever signed twice
         ee.signed_time_s = max(ee.signed_time_s, int(self.physics.sim_clock()))
+        self.keep(ee)
         signed = attestation.sign_counters(
             ee.signing_key,
             meter_id=attestation.meter_id_bytes32(ee.meter_id),
@@ -336,6 +341,7 @@ class MeterDevice:
         expected = pack_bytes(wire.auth_tag(self.eeprom.key, nonce, msg))
         if not hmac.compare_digest(expected, tag):
             self.eeprom.auth_failures += 1
+            self.keep(self.eeprom)  # a lockout survives a power cut
             failures = self.eeprom.auth_failures
             if failures >= 3:
                 self._locked_until = now + self._lockout_s(failures)
@@ -383,6 +389,7 @@ class MeterDevice:
             self._public_key = None
         else:
             return self._error(ErrorCode.UNKNOWN_COMMAND, Cmd.AUTH)
+        self.keep(ee)
         return self._frame(Cmd.AUTH, bytes((cmd, 0)))
 
     # -- helpers -------------------------------------------------------------------
@@ -480,6 +487,7 @@ class MeterDevice:
 
     def _reading_frame(self, now: float) -> bytes:
         m = self.physics.measure()
+        self.keep(self.eeprom)
         clipped = self.physics.clipped()
         frame = wire.ReadingFrame(
             seq=self._seq,

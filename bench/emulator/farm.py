@@ -31,6 +31,7 @@ from pathlib import Path
 from bench.config import FAULT_FIELDS, Faults
 from bench.devices import wire
 from bench.emulator.device import TX_BUFFER, DeviceStats, Eeprom, MeterDevice
+from bench.emulator.memory import MemoryFile
 from bench.emulator.physics import MeterPhysics, TruthHandles
 from bench.emulator.profile import Profile
 from bench.emulator.uart import UartRx
@@ -79,16 +80,23 @@ class EmulatedMeter(TruthHandles):
         nonce_source: Callable[[int], bytes] = os.urandom,
         sign_s: float = 0.0,
         factory_front_end: bool = False,
+        memory: Path | None = None,
     ) -> None:
         """``factory_front_end``: model the firmware's factory front end (325 V and 25 A
         peak), so a larger input clips (READING flags bit 3) as on a real board; by
-        default the sensors are sized for whatever load the meter carries."""
+        default the sensors are sized for whatever load the meter carries. ``memory``: a
+        file the meter keeps its EEPROM in (:mod:`.memory`); a meter that finds one there
+        comes up from it (:attr:`restored`), with its counters, keys and signed-reading
+        sequence, instead of as a fresh meter."""
         if not meter_id or len(meter_id) > 16 or set(meter_id) - wire.METER_ID_CHARS:
             raise ConfigError(
                 f"meter id {meter_id!r} is invalid: use 1–16 characters from A–Z a–z 0–9 - _ ."
             )
         self.faults = faults or Faults()
-        self.eeprom = Eeprom(meter_id=meter_id, key=key)
+        saved = None if memory is None else MemoryFile.load(memory, meter_id)
+        self.restored = saved is not None
+        """The meter came up from its memory file (its counters did not start at 0)."""
+        self.eeprom = saved or Eeprom(meter_id=meter_id, key=key)
         self.physics = MeterPhysics(
             self.eeprom,
             self.faults,
@@ -110,6 +118,11 @@ class EmulatedMeter(TruthHandles):
             nonce_source=nonce_source,
             sign_s=sign_s,
         )
+        if memory is not None:
+            kept = MemoryFile(memory)
+            weakref.finalize(self, kept.close)
+            self.device.keep = kept.save
+            kept.save(self.eeprom)  # a fresh meter's signing key, born at power-up
         self.name = meter_id
         self.tcp = tcp
         self.lock = threading.RLock()
@@ -180,6 +193,8 @@ class EmulatedMeter(TruthHandles):
         clock got there. Not on the wire: the bench cuts an in-process emulator there."""
         with self.lock:
             latched = self.physics.latched_mwh(k)
+            if latched is not None:
+                self.device.keep(self.eeprom)
         return None if latched is None else (latched[0] / 1000, latched[1] / 1000)
 
     def real_time_of(self, meter_time_s: float) -> float | None:

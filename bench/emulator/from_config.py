@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from bench.config import BenchConfig, MeterConfig
 from bench.devices.keystore import relay_key
@@ -23,8 +24,13 @@ def meter_profile(config: BenchConfig, meter: MeterConfig) -> Profile | None:
     return generated.plus(daily) if daily else generated
 
 
-def emulated_meters(config: BenchConfig, *, seed: int | None = None) -> list[EmulatedMeter]:
-    """One :class:`EmulatedMeter` per emulated entry, not yet in a farm."""
+def emulated_meters(
+    config: BenchConfig, *, seed: int | None = None, memory_dir: Path | None = None
+) -> list[EmulatedMeter]:
+    """One :class:`EmulatedMeter` per emulated entry, not yet in a farm; with
+    ``memory_dir``, each keeps its EEPROM there (``<id>.eeprom``, mode 0600)."""
+    if memory_dir is not None:
+        memory_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     meters = []
     for i, m in enumerate(config.meters):
         if not m.emulated:
@@ -37,6 +43,7 @@ def emulated_meters(config: BenchConfig, *, seed: int | None = None) -> list[Emu
                 key=relay_key(m),
                 faults=replace(m.faults),  # each meter mutates its own copy
                 seed=None if seed is None else seed + i,
+                memory=None if memory_dir is None else memory_dir / f"{m.meter_id}.eeprom",
             )
         )
     return meters

@@ -69,14 +69,19 @@ class EmulatedLoad(TruthLoad):
 def start_farm(
     stack: contextlib.ExitStack, meters: Sequence[MeterConfig], bench: BenchConfig, time: SimTime
 ) -> dict[str, MeterSite]:
-    """One farm for every emulated meter, integrating on the scenario's clock."""
-    emulated = emulated_meters(replace(bench, meters=tuple(meters)), seed=bench.seed)
+    """One farm for every emulated meter, integrating on the scenario's clock (each
+    keeping its EEPROM in ``time.memory_dir`` when given)."""
+    emulated = emulated_meters(
+        replace(bench, meters=tuple(meters)), seed=bench.seed, memory_dir=time.memory_dir
+    )
     farm = stack.enter_context(
         MeterFarm(emulated, baud=bench.baud, sim_clock=time.now_s, real_time_of=time.real_time_of)
     )
     return {
         m.meter_id: MeterSite(
-            farm.meters[m.meter_id].port, EmulatedLoad(farm.meters[m.meter_id], m)
+            farm.meters[m.meter_id].port,
+            EmulatedLoad(farm.meters[m.meter_id], m),
+            restored=farm.meters[m.meter_id].restored,
         )
         for m in meters
     }

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from bench.config import BenchConfig, MeterConfig
 from bench.devices.protocol import Meter
@@ -40,6 +41,9 @@ class MeterSite:
     url: str
     load: LoadControl | None = None
     driver: Meter | None = None
+    restored: bool = False
+    """The rig's own meter came up from the memory it kept across a bench restart
+    (:attr:`SimTime.memory_dir`), so its counters did not start at 0."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,9 @@ class SimTime:
     """The host monotonic instant at which ``now_s`` showed a simulated time."""
     speed: float = 1.0
     """Simulated seconds per real second."""
+    memory_dir: Path | None = None
+    """Where the meters the rig runs itself (emulated) keep their EEPROM, so a resumed
+    run finds them as a killed one left them (the run's folder); None: kept in RAM."""
 
 
 Starter = Callable[

@@ -13,6 +13,7 @@ import queue
 import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from bench.config import BenchConfig, MeterConfig
@@ -48,10 +49,12 @@ class Rig:
         sim_now_s: Callable[[], float] | None = None,
         speed: float = 1.0,
         real_time_of: Callable[[float], float] | None = None,
+        memory_dir: Path | None = None,
     ) -> None:
         """The meters of ``bench`` (those in ``meter_ids``, else all) on the scenario's
         clock ``sim_now_s`` and its inverse ``real_time_of`` (given together; without
-        them, on the host's monotonic clock)."""
+        them, on the host's monotonic clock); ``memory_dir``: see
+        :attr:`SimTime.memory_dir`."""
         if (sim_now_s is None) != (real_time_of is None):
             raise TypeError("Rig takes sim_now_s and real_time_of together, or neither")
         wanted = None if meter_ids is None else set(meter_ids)
@@ -64,7 +67,7 @@ class Rig:
             raise ConfigError(f"no [[meters]] entry for {unknown}; add them to the bench config")
         if sim_now_s is None or real_time_of is None:
             sim_now_s, real_time_of = time.monotonic, _host_instant
-        self._time = SimTime(sim_now_s, real_time_of, speed)
+        self._time = SimTime(sim_now_s, real_time_of, speed, memory_dir)
         self._sites: dict[str, MeterSite] = {}
         self._stack = contextlib.ExitStack()
 
@@ -101,6 +104,10 @@ class Rig:
     def kind(self, meter_id: str) -> str:
         """The meter's kind."""
         return self.meters[meter_id].kind
+
+    def restored(self, meter_id: str) -> bool:
+        """The meter came up from the memory it kept across a bench restart."""
+        return self._site(meter_id).restored
 
     def capabilities(self, meter_id: str) -> frozenset[Capability]:
         """What the meter can do."""

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from bench.builds import locate
 from bench.config import BenchConfig, MeterConfig
+from bench.config.keyfiles import key_file_problem
 from bench.devices import wire
 from bench.devices.firmata_meter import FirmataMeter
 from bench.devices.keystore import relay_key
@@ -67,16 +68,24 @@ def start_runners(
             )
     elf = locate("firmware", build=lambda: build_firmware("uno"))
     runner = build_runner()
+    if time.memory_dir is not None:
+        time.memory_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     sites = {}
     for m in meters:
-        sim = SimMeter(speed=time.speed, elf=elf, runner=runner)
-        stack.callback(sim.close)
-        with FirmataMeter.open(sim.url, timeout_s=2.0, key=wire.DEFAULT_KEY) as driver:
-            driver.set_meter_id(m.meter_id)
-            key = relay_key(m)
-            if key != wire.DEFAULT_KEY:
-                driver.set_key(key)
-        sites[m.meter_id] = MeterSite(sim.url, SimavrLoad(sim, m.power_w))
+        eeprom = None if time.memory_dir is None else time.memory_dir / f"{m.meter_id}.eep"
+        restored = eeprom is not None and eeprom.is_file() and eeprom.stat().st_size > 0
+        problem = key_file_problem(eeprom) if restored and eeprom is not None else None
+        if problem:  # it holds the meter's keys
+            raise ConfigError(f"simavr meter {m.meter_id}'s EEPROM file: {problem}")
+        sim = SimMeter(speed=time.speed, elf=elf, runner=runner, eeprom=eeprom)
+        stack.callback(sim.close)  # (the runner writes its EEPROM file as it stops)
+        if not restored:  # a fresh board: named and keyed; one from its EEPROM is already
+            with FirmataMeter.open(sim.url, timeout_s=2.0, key=wire.DEFAULT_KEY) as driver:
+                driver.set_meter_id(m.meter_id)
+                key = relay_key(m)
+                if key != wire.DEFAULT_KEY:
+                    driver.set_key(key)
+        sites[m.meter_id] = MeterSite(sim.url, SimavrLoad(sim, m.power_w), restored=restored)
     return sites
 
 

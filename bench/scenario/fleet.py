@@ -16,6 +16,7 @@ import queue
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, TypeVar
 
 from bench.config import ScenarioConfig
@@ -101,7 +102,7 @@ class MeterFleet:
         self._drained: list[Reading] = []  # taken from the queue, not yet drained
         if started_t_s is not None:
             for meter_id in pollers:
-                if rig.kind(meter_id) in _ZERO_START_KINDS:
+                if self.counts_from_zero(meter_id):
                     self._counters.counters_zero_at(meter_id, started_t_s)
         self.last_feeder_wh: tuple[float, float] | None = None
         """The feeder's (import, export) Wh in the last :meth:`interval_energy` cut."""
@@ -111,9 +112,14 @@ class MeterFleet:
     @classmethod
     @contextlib.contextmanager
     def open(
-        cls, config: ScenarioConfig, clock: SimClock, status: StatusSink
+        cls,
+        config: ScenarioConfig,
+        clock: SimClock,
+        status: StatusSink,
+        memory_dir: Path | None = None,
     ) -> Iterator[MeterFleet]:
-        """Start the rig's meters, then one poller per meter; stop all on exit."""
+        """Start the rig's meters (those it runs itself keeping their EEPROM in
+        ``memory_dir``), then one poller per meter; stop all on exit."""
         used = {p.meter_id for p in config.participants} | {s.meter_id for s in config.sessions}
         if config.feeder_meter:
             used.add(config.feeder_meter)
@@ -124,6 +130,7 @@ class MeterFleet:
                 sim_now_s=clock.now_s,
                 speed=clock.speed,
                 real_time_of=clock.real_time_of,
+                memory_dir=memory_dir,
             ) as rig,
             contextlib.ExitStack() as stack,
         ):
@@ -481,8 +488,9 @@ class MeterFleet:
 
     def counts_from_zero(self, meter_id: str) -> bool:
         """True for a meter the rig starts itself with its counters at 0 (emulated,
-        simavr, fake): it stops counting when the bench does."""
-        return self.kind(meter_id) in _ZERO_START_KINDS
+        simavr, fake), not from a memory it kept across a restart: it stops counting
+        when the bench does, and starts again from 0."""
+        return self._rig.kind(meter_id) in _ZERO_START_KINDS and not self._rig.restored(meter_id)
 
 
 def _link(event: object, sim_time_s: float) -> MeterLink | None:

@@ -56,6 +56,9 @@ from pricing import Finding
 _TICK_S = 0.05
 ANVIL_STATE = "anvil-state.json"
 """The bench's own Anvil's state, saved beside the journal after every interval."""
+METER_MEMORY = "meters"
+"""The folder, beside the journal, where the meters the bench runs itself keep their
+EEPROM (``<id>.eeprom``): a resumed run finds them with their counters and keys."""
 ANVIL_PID = "anvil.pid"
 """The bench's own Anvil's process id and port and the bench's process id (JSON), beside
 the journal while it runs: a resume (or the next run) stops the Anvil a killed bench
@@ -253,8 +256,13 @@ class ScenarioWorker:
             # held at the configured start while the meters come up and are commissioned,
             # so interval 1 starts at start_hour on the meters' clock as on the tariffs'
             clock.pause()
+            journal_path = next((r.path for r in self.recorders if r.path is not None), None)
+            run_dir = None if journal_path is None else Path(journal_path).parent
             self._progress(clock.now_s(), "info", "starting the meters")
-            fleet = stack.enter_context(MeterFleet.open(cfg, clock, self._progress))
+            memory_dir = None if run_dir is None else run_dir / METER_MEMORY
+            fleet = stack.enter_context(
+                MeterFleet.open(cfg, clock, self._progress, memory_dir=memory_dir)
+            )
             self._fleet = fleet
             stack.callback(setattr, self, "_fleet", None)
             if resumed is not None:
@@ -295,8 +303,6 @@ class ScenarioWorker:
                 attested_meters = chain.resume_signers(fleet)
             for attested in attested_meters:
                 self._emit(attested)
-            journal_path = next((r.path for r in self.recorders if r.path is not None), None)
-            run_dir = None if journal_path is None else Path(journal_path).parent
             if journal_path is not None:  # the keys now: a killed run can be resumed
                 chain.market.keys.save(Path(f"{journal_path}.keys"))
             self._save_chain_state(chain, run_dir)

@@ -296,12 +296,29 @@ static void eeprom_io(int save) {
   avr_eeprom_desc_t d = {.ee = NULL, .offset = 0, .size = 0};
   avr_ioctl(avr, AVR_IOCTL_EEPROM_GET, &d);
   if (!d.ee) return;
-  FILE *f = fopen(eeprom_path, save ? "wb" : "rb");
-  if (!f) return;
   size_t n = (size_t)avr->e2end + 1;
-  if (save) fwrite(d.ee, 1, n, f);
-  else if (fread(d.ee, 1, n, f) != n) fprintf(stderr, "meter_sim: short EEPROM file\n");
-  fclose(f);
+  if (!save) {
+    FILE *f = fopen(eeprom_path, "rb");
+    if (!f) return;
+    size_t got = fread(d.ee, 1, n, f);
+    if (got != 0 && got != n) fprintf(stderr, "meter_sim: short EEPROM file\n");
+    fclose(f); /* an empty file: a fresh board */
+    return;
+  }
+  /* private (it holds the meter's keys), and never half written: a new file renamed */
+  char tmp[4096];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp", eeprom_path) >= (int)sizeof tmp) return;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return;
+  FILE *f = fdopen(fd, "wb");
+  if (!f) {
+    close(fd);
+    return;
+  }
+  int ok = fwrite(d.ee, 1, n, f) == n;
+  ok = fclose(f) == 0 && ok;
+  if (ok) rename(tmp, eeprom_path);
+  else unlink(tmp);
 }
 
 static int set_field(waveform_t *w, const char *key, double v) {

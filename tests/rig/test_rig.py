@@ -6,12 +6,14 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.attestation import SignedCounters
 from bench.config import BenchConfig, MeterConfig, parse_bench_config
-from bench.devices import Reading
+from bench.devices import FirmataMeter, Reading
 from bench.emulator import EmulatedMeter, MeterFarm
 from bench.errors import ConfigError, ToolMissingError
 from bench.rig import Capability, Rig, registered_kinds
@@ -196,3 +198,35 @@ def test_simavr_refuses_a_clock_it_cannot_keep() -> None:
     bench = parse_bench_config({"meters": [{"id": "fw-1", "kind": "simavr"}]})
     with pytest.raises(ConfigError, match="speed"), Rig(bench, speed=1800.0):
         pass
+
+
+@pytest.mark.parametrize("kind", ["emulated", pytest.param("simavr", marks=pytest.mark.firmware)])
+def test_the_rigs_own_meters_come_back_from_the_memory_the_run_kept(
+    kind: str, tmp_path: Path
+) -> None:
+    # a bench restarted on the same run folder finds its own meters as it left them:
+    # counters never below what they reported, the same signing key, no seq signed twice
+    bench = parse_bench_config({"meters": [{"id": "kept-1", "kind": kind, "power_w": 2300.0}]})
+    memory = tmp_path / "meters"
+    seen: list[tuple[Reading, SignedCounters, str]] = []
+    for _ in range(2):
+        try:
+            rig = Rig(bench, memory_dir=memory).__enter__()
+        except ToolMissingError as exc:
+            pytest.skip(str(exc))
+        try:
+            restored = rig.restored("kept-1")
+            reading = _readings(rig, "kept-1", n=3, timeout_s=20.0)[-1]
+            with FirmataMeter.open(rig.url("kept-1"), timeout_s=5.0) as driver:
+                if not restored:  # commissioned: its key made (the firmware makes it lazily)
+                    driver.new_signing_key(timeout_s=60.0)
+                seen.append((reading, driver.signed_reading(), driver.signer_address()))
+        finally:
+            rig.__exit__(None, None, None)
+        assert restored is (len(seen) == 2)
+    (first, first_signed, first_signer), (back, back_signed, back_signer) = seen
+    assert {p.stat().st_mode & 0o077 for p in memory.iterdir()} == {0}  # private: keys
+    assert back_signer == first_signer
+    assert back_signed.seq > first_signed.seq and back_signed.time_s >= first_signed.time_s
+    assert back_signed.import_wh >= first_signed.import_wh
+    assert back.energy_import_wh >= first.energy_import_wh > 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_keys import keys
 from hexbytes import HexBytes
 
 from bench.chain import SessionBill
@@ -27,9 +29,10 @@ from bench.chain.audit import audit_interval
 from bench.chain.events import decode_log, topic
 from bench.chain.registry import LastCounters
 from bench.config import load_scenario
+from bench.emulator.memory import MemoryFile
 from bench.scenario.resume import _readings as _settled_readings
 from bench.scenario.resume import stop_orphans
-from bench.scenario.worker import ANVIL_PID, ANVIL_STATE
+from bench.scenario.worker import ANVIL_PID, ANVIL_STATE, METER_MEMORY
 from bench.store import Journal
 from tests.scenario.conftest import INTERVALS, METERS, TWO_METERS, chain_of
 
@@ -315,11 +318,12 @@ def _counter_at(readings: list[tuple[float, float, bool]], t_s: float) -> float:
 
 
 def _kill_and_resume(
-    tmp_path: Path, supply_point: str
+    tmp_path: Path, supply_point: str, *, forget_meters: bool = False
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """The two-meter run with ``supply_point`` at 600x (1.5 real s an interval: opening the
     session leaves interval 1 its readings), SIGKILLed after sending interval 2's
-    settlement, then resumed: (run folder, the resume's completed process)."""
+    settlement, then resumed (with ``forget_meters``, its meters' memory deleted first):
+    (run folder, the resume's completed process)."""
     path = tmp_path / "bench.toml"
     path.write_text(TWO_METERS.replace("speed = 3600", "speed = 600") + supply_point)
     runs = tmp_path / "runs"
@@ -328,6 +332,8 @@ def _kill_and_resume(
     )  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     (run_dir,) = runs.iterdir()
+    if forget_meters:
+        shutil.rmtree(run_dir / METER_MEMORY)
     return run_dir, _gridbench("run", "--resume", str(run_dir), "--json")
 
 
@@ -348,7 +354,7 @@ def _session_on_chain(run_dir: Path, deposit_wei: int) -> tuple[SessionBill, int
     for sessions, the flat's balance its deposit plus what it sold less what it bought
     and its bill, the owner's its bill, the token's supply all in wallets or the market.
     Returns (the bill, the session's start counter, the charger's import counter the
-    chain took with each interval's settlement)."""
+    chain took with each interval's settlement, when it attested them)."""
     journal = Journal(run_dir / "journal.sqlite", read_only=True)
     address = str(journal.meta("market_address"))
     journal.close()
@@ -367,7 +373,9 @@ def _session_on_chain(run_dir: Path, deposit_wei: int) -> tuple[SessionBill, int
         for i in range(1, INTERVALS + 1):
             (settled,) = market.settler.events(i)
             sent = market.client.w3.eth.get_transaction(HexBytes(settled.tx_hash))
-            charger[i] = _settled_readings("0x" + bytes(sent["input"]).hex())["charger"][0]
+            attested = _settled_readings("0x" + bytes(sent["input"]).hex())
+            if "charger" in attested:  # (a meter-signed charger's counters are not there)
+                charger[i] = attested["charger"][0]
         net = dict.fromkeys(METERS, 0)
         for i in range(1, INTERVALS + 1):
             for trade in audit_interval(market, i).settlement.settled_trades:
@@ -430,13 +438,53 @@ def test_a_session_at_its_cap_when_the_run_was_killed_stays_locked_and_is_billed
     assert bill.billed_wei == min(bill.energy_wh * 200, cap_wh * 200)
 
 
-def test_a_meter_signed_supply_point_that_restarted_from_zero_stays_locked_with_a_finding(
-    tmp_path: Path,
+def test_a_meter_signed_supply_point_resumes_from_the_memory_it_kept_and_is_billed_once(
+    tmp_path: Path, two_meters: Path
 ) -> None:
-    # an emulated charger signs its own counters and restarts from 0 with the bench: no
-    # reading of it can close the session (the chain refuses a falling counter)
+    # an emulated charger signs its own counters: it keeps its EEPROM in the run's folder
+    # (as a board keeps it across a power cut), so the resumed bench finds it with its
+    # counters, its signing key and its signed-reading sequence, and the session the
+    # killed run opened is billed once from the meter's own signed counter
     charger = SUPPLY_POINT.format(cap_wei=9_000_000).replace('kind = "fake"', 'kind = "emulated"')
     run_dir, resumed = _kill_and_resume(tmp_path, charger)
+    assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+    out = json.loads(resumed.stdout)
+    assert out["verdict_pass"] is True and out["intervals"] == INTERVALS
+    bill, start_wh, accepted = _session_on_chain(run_dir, load_scenario(two_meters).deposit_wei)
+    # the oracle: the meter's own memory at the end, written by the emulated meter
+    memory = MemoryFile.load(run_dir / METER_MEMORY / "charger.eeprom", "charger")
+    assert memory is not None and memory.signing_key is not None
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    address = str(journal.meta("market_address"))
+    readings = journal._db.execute(
+        "SELECT sim_time_s, energy_import_wh FROM reading WHERE meter_id = 'charger' ORDER BY rowid"
+    ).fetchall()
+    journal.close()
+    counters = [e for _, e in readings]
+    assert counters == sorted(counters)  # never fell across the kill: it did not restart
+    final_wh = int(memory.import_mwh) // 1000
+    assert accepted == {} and counters[-1] <= final_wh + 1
+    stop_s = load_scenario(tmp_path / "bench.toml").start_s + KILLED * 900
+    assert final_wh > max(e for t, e in readings if t <= stop_s) + 1  # charged on after it
+    # billed once: from the session's start counter to the meter's counter at the close
+    # (locked before the close, so the counter stood still from then to the end)
+    assert bill.energy_wh == final_wh - start_wh, (bill, start_wh, final_wh)
+    assert bill.billed_wei == bill.energy_wh * 200
+    with chain_of(run_dir, address) as market:
+        assert market.registry.attestation("charger") == "meter-signed"
+        signer = keys.PrivateKey(memory.signing_key).public_key.to_checksum_address()
+        assert market.registry.signer("charger").lower() == signer.lower()  # the same key
+        assert market.sessions.open_ids() == []
+
+
+def test_a_meter_signed_supply_point_that_lost_its_memory_stays_locked_with_a_finding(
+    tmp_path: Path,
+) -> None:
+    # an emulated charger whose memory was lost (a run folder without its meters/) signs
+    # its own counters from 0 again with a new key: no reading of it can close the session
+    # (the chain refuses a falling counter), so it stays locked, escrowed, with a finding
+    charger = SUPPLY_POINT.format(cap_wei=9_000_000).replace('kind = "fake"', 'kind = "emulated"')
+    run_dir, resumed = _kill_and_resume(tmp_path, charger, forget_meters=True)
     assert resumed.returncode == 1, (resumed.stdout, resumed.stderr)
     out = json.loads(resumed.stdout)
     assert out["intervals"] == INTERVALS and out["escrow_conserved"] is True
