@@ -121,6 +121,7 @@ class MqttHub:
         self.client = new_client(broker, client_id, clean=False)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_socket_register_write = self._on_register_write
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -268,7 +269,14 @@ class MqttHub:
             self._answered.set()
             return
         client.subscribe([(f"{self.prefix}/meters/+/{leaf}", QOS) for leaf in TOPICS])
-        self.connected.set()
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
+        """The broker's SUBACK: only now can no meter's message be missed (started)."""
+        refused = [str(code) for code in codes if code.is_failure]
+        if refused:
+            self._refused = f"subscription refused: {', '.join(refused)}"
+        else:
+            self.connected.set()
         self._answered.set()
 
     @property
