@@ -93,6 +93,7 @@ class EmulatedMeter(TruthHandles):
                 f"meter id {meter_id!r} is invalid: use 1–16 characters from A–Z a–z 0–9 - _ ."
             )
         self.faults = faults or Faults()
+        kept = None if memory is None else MemoryFile(memory)  # private, or refused
         saved = None if memory is None else MemoryFile.load(memory, meter_id)
         self.restored = saved is not None
         """The meter came up from its memory file (its counters did not start at 0)."""
@@ -118,8 +119,7 @@ class EmulatedMeter(TruthHandles):
             nonce_source=nonce_source,
             sign_s=sign_s,
         )
-        if memory is not None:
-            kept = MemoryFile(memory)
+        if kept is not None:
             weakref.finalize(self, kept.close)
             self.device.keep = kept.save
             kept.save(self.eeprom)  # a fresh meter's signing key, born at power-up

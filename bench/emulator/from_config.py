@@ -28,9 +28,8 @@ def emulated_meters(
     config: BenchConfig, *, seed: int | None = None, memory_dir: Path | None = None
 ) -> list[EmulatedMeter]:
     """One :class:`EmulatedMeter` per emulated entry, not yet in a farm; with
-    ``memory_dir``, each keeps its EEPROM there (``<id>.eeprom``, mode 0600)."""
-    if memory_dir is not None:
-        memory_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ``memory_dir`` (a folder that exists), each keeps its EEPROM there (``<id>.eeprom``,
+    mode 0600)."""
     meters = []
     for i, m in enumerate(config.meters):
         if not m.emulated:

@@ -72,7 +72,7 @@ def start_farm(
     """One farm for every emulated meter, integrating on the scenario's clock (each
     keeping its EEPROM in ``time.memory_dir`` when given)."""
     emulated = emulated_meters(
-        replace(bench, meters=tuple(meters)), seed=bench.seed, memory_dir=time.memory_dir
+        replace(bench, meters=tuple(meters)), seed=bench.seed, memory_dir=time.memory_folder()
     )
     farm = stack.enter_context(
         MeterFarm(emulated, baud=bench.baud, sim_clock=time.now_s, real_time_of=time.real_time_of)

@@ -57,8 +57,16 @@ class SimTime:
     speed: float = 1.0
     """Simulated seconds per real second."""
     memory_dir: Path | None = None
-    """Where the meters the rig runs itself (emulated) keep their EEPROM, so a resumed
-    run finds them as a killed one left them (the run's folder); None: kept in RAM."""
+    """Where the meters the rig runs itself (emulated, simavr) keep their EEPROM, so a
+    resumed run finds them as a killed one left them (a private folder in the run's
+    folder, made by :meth:`memory_folder`); None: kept in RAM."""
+
+    def memory_folder(self) -> Path | None:
+        """:attr:`memory_dir`, made (mode 0700) if it is new, for a kind that keeps
+        memory there; None without one."""
+        if self.memory_dir is not None:
+            self.memory_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self.memory_dir
 
 
 Starter = Callable[

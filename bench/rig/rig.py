@@ -32,6 +32,9 @@ from bench.rig.meter_time import (
     with_meter_time,
 )
 
+_ZERO_START_KINDS = frozenset({"emulated", "simavr", "fake"})
+"""Kinds the rig starts itself, their counters at 0 unless restored from memory."""
+
 
 def _host_instant(host_s: float) -> float:
     """The inverse of the host's monotonic clock: the instant itself."""
@@ -105,9 +108,12 @@ class Rig:
         """The meter's kind."""
         return self.meters[meter_id].kind
 
-    def restored(self, meter_id: str) -> bool:
-        """The meter came up from the memory it kept across a bench restart."""
-        return self._site(meter_id).restored
+    def counts_from_zero(self, meter_id: str) -> bool:
+        """True for a meter the rig started itself with its counters at 0 (emulated,
+        simavr, fake), not from the memory it kept across a bench restart: it stops
+        counting when the bench does, and starts again from 0."""
+        kind = self.meters[meter_id].kind
+        return kind in _ZERO_START_KINDS and not self._site(meter_id).restored
 
     def capabilities(self, meter_id: str) -> frozenset[Capability]:
         """What the meter can do."""

@@ -68,11 +68,10 @@ def start_runners(
             )
     elf = locate("firmware", build=lambda: build_firmware("uno"))
     runner = build_runner()
-    if time.memory_dir is not None:
-        time.memory_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    memory_dir = time.memory_folder()
     sites = {}
     for m in meters:
-        eeprom = None if time.memory_dir is None else time.memory_dir / f"{m.meter_id}.eep"
+        eeprom = None if memory_dir is None else memory_dir / f"{m.meter_id}.eep"
         restored = eeprom is not None and eeprom.is_file() and eeprom.stat().st_size > 0
         problem = key_file_problem(eeprom) if restored and eeprom is not None else None
         if problem:  # it holds the meter's keys

@@ -43,8 +43,6 @@ from bench.rig import Capability, GridLimits, LoadControl, Rig, schedule_w
 from bench.scenario.clock import SimClock
 from bench.scenario.counters import BoundaryCounters, CatchUp
 
-# kinds whose counters start at 0 when the rig starts them
-_ZERO_START_KINDS = frozenset({"emulated", "simavr", "fake"})
 _SCENARIO_CLOCK_KINDS = frozenset({"emulated", "fake"})
 """Kinds whose energy integrates on the scenario's clock: a pause holds their counters."""
 
@@ -487,10 +485,8 @@ class MeterFleet:
                 self._counters.held_until(meter_id, t_s)
 
     def counts_from_zero(self, meter_id: str) -> bool:
-        """True for a meter the rig starts itself with its counters at 0 (emulated,
-        simavr, fake), not from a memory it kept across a restart: it stops counting
-        when the bench does, and starts again from 0."""
-        return self._rig.kind(meter_id) in _ZERO_START_KINDS and not self._rig.restored(meter_id)
+        """See :meth:`Rig.counts_from_zero`."""
+        return self._rig.counts_from_zero(meter_id)
 
 
 def _link(event: object, sim_time_s: float) -> MeterLink | None:

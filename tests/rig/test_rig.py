@@ -215,7 +215,7 @@ def test_the_rigs_own_meters_come_back_from_the_memory_the_run_kept(
         except ToolMissingError as exc:
             pytest.skip(str(exc))
         try:
-            restored = rig.restored("kept-1")
+            restored = not rig.counts_from_zero("kept-1")
             reading = _readings(rig, "kept-1", n=3, timeout_s=20.0)[-1]
             with FirmataMeter.open(rig.url("kept-1"), timeout_s=5.0) as driver:
                 if not restored:  # commissioned: its key made (the firmware makes it lazily)
