@@ -58,7 +58,8 @@ ANVIL_STATE = "anvil-state.json"
 """The bench's own Anvil's state, saved beside the journal after every interval."""
 METER_MEMORY = "meters"
 """The folder, beside the journal, where the meters the bench runs itself keep their
-EEPROM (``<id>.eeprom``): a resumed run finds them with their counters and keys."""
+EEPROM (``<id>.eeprom`` emulated, ``<id>.eep`` simavr): a resumed run finds them with
+their counters and keys."""
 ANVIL_PID = "anvil.pid"
 """The bench's own Anvil's process id and port and the bench's process id (JSON), beside
 the journal while it runs: a resume (or the next run) stops the Anvil a killed bench
