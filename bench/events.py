@@ -537,6 +537,34 @@ class SettleIntent:
     JSON): a resumed run restores it."""
 
 
+@dataclass(frozen=True)
+class TransactionSigned:
+    """A transaction one of the run's wallets signed, about to be broadcast: journaled
+    and committed before it goes out, so a resume can send again what a chain restarted
+    from older state lost (``replaces``: the hash of one it carries, signed again)."""
+
+    interval_id: int
+    """The interval in progress (0: the run's setup, before interval 1)."""
+    sender: str
+    nonce: int
+    to: str | None
+    data_hex: str
+    value_wei: int
+    gas: int
+    tx_hash: str
+    raw_hex: str
+    replaces: str | None = None
+
+
+@dataclass(frozen=True)
+class TransactionOutcome:
+    """A journaled transaction not mined as sent: ``refused`` by the node (never sent)
+    or ``reverted``."""
+
+    tx_hash: str
+    outcome: str
+
+
 StatusEvent = (
     BenchStatus
     | MeterLink
@@ -554,4 +582,13 @@ StatusEvent = (
     | MaintenanceMode
     | PriceSignal
 )
-BenchEvent = MeterSample | IntervalReport | RunStarted | StatusEvent | RunSummary | SettleIntent
+BenchEvent = (
+    MeterSample
+    | IntervalReport
+    | RunStarted
+    | StatusEvent
+    | RunSummary
+    | SettleIntent
+    | TransactionSigned
+    | TransactionOutcome
+)

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -40,10 +40,10 @@ CONNECT_RETRY_S = 3.0
 BACKOFF_FIRST_S = 0.05
 BACKOFF_MAX_S = 2.0
 RESEND_AFTER_S = 2.0
+"""A transaction unknown to the node this long after it was sent is sent again."""
 HISTORY_TXS = 256
 """Transactions each wallet keeps after they were mined, to send again the ones a node
 restarted from older state lost."""
-"""A transaction unknown to the node this long after it was sent is sent again."""
 _TRANSIENT = (requests.ConnectionError, requests.Timeout)
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -133,6 +133,38 @@ class Receipt:
     logs: tuple[Any, ...]
 
 
+@dataclass(frozen=True)
+class SignedTx:
+    """A transaction a wallet signed, about to be broadcast: enough to send it again as
+    it is (``raw``) or to sign it again at another nonce (``to``, ``data``, ``value``,
+    ``gas``). ``replaces``: the hash of the transaction it carries, signed again."""
+
+    sender: str
+    nonce: int
+    to: str | None
+    data: bytes
+    value_wei: int
+    gas: int
+    tx_hash: str
+    raw: bytes
+    replaces: str | None = None
+
+
+class TxLog(Protocol):
+    """Where every transaction the wallets of one client sign is kept (the run journal):
+    :meth:`signed` before it is broadcast (a failure there stops the send), then what
+    became of it if not mined as it should be."""
+
+    def signed(self, tx: SignedTx) -> None:
+        """``tx`` is signed and about to be broadcast."""
+
+    def refused(self, tx_hash: str) -> None:
+        """The node refused the transaction: it was never sent."""
+
+    def reverted(self, tx_hash: str) -> None:
+        """The transaction was mined and reverted."""
+
+
 class ChainClient:
     """One connection to a JSON-RPC node (Anvil, a devnet or a testnet)."""
 
@@ -156,6 +188,8 @@ class ChainClient:
                 "(`gridbench chain anvil`) or pass the URL of a running node with --chain-url"
             ) from exc
         self.provider.retry_s = retry_s
+        self.tx_log: TxLog | None = None
+        """Told of every transaction a wallet on this client signs (see :class:`TxLog`)."""
         if expected_chain_id is not None and self.chain_id != expected_chain_id:
             raise ChainError(
                 f"the node at {url} is on chain id {self.chain_id}, not {expected_chain_id}: "
@@ -242,8 +276,11 @@ class Wallet:
     def from_key(cls, client: ChainClient, private_key: str | bytes) -> Wallet:
         return cls(client, Account.from_key(private_key))
 
-    def send(self, to: str | None, data: bytes, *, gas: int, value: int = 0) -> str:
-        """Sign and send one transaction; returns its hash without waiting."""
+    def send(
+        self, to: str | None, data: bytes, *, gas: int, value: int = 0, replaces: str | None = None
+    ) -> str:
+        """Sign and send one transaction; returns its hash without waiting. ``replaces``:
+        the hash of a lost transaction this one carries (for the client's log)."""
         with self._lock:
             if self._nonce is None:  # after a failure: the chain says
                 self._nonce = self._chain_nonce("pending")
@@ -261,15 +298,70 @@ class Wallet:
             sent = self._sign(tx)
             if self.before_send is not None:
                 self.before_send(tx, sent.tx_hash)
+            self._log(sent, replaces)
             try:
                 self._broadcast(sent)
             except ChainError:
                 self._nonce = None
+                if self.client.tx_log is not None:
+                    self.client.tx_log.refused(sent.tx_hash)
                 raise
             self._nonce += 1
             self._unmined[sent.tx_hash] = sent
             self._history.append(sent)
         return sent.tx_hash
+
+    def send_again(self, lost: SignedTx) -> str:
+        """Send ``lost`` (one of this wallet's transactions a node restarted from older
+        state never had) again: as it was signed when its nonce is the chain's next, else
+        signed again at the chain's nonce (logged as replacing it). Returns the hash sent,
+        not awaited."""
+        if lost.sender.lower() != self.address.lower():
+            raise ChainError(f"transaction {lost.tx_hash} is {lost.sender}'s, not {self.address}'s")
+        with self._lock:
+            nonce = self._chain_nonce("pending")
+            tx: dict[str, Any] = {
+                "chainId": self.client.chain_id,
+                "nonce": nonce,
+                "gas": lost.gas,
+                "maxFeePerGas": self._max_fee(),
+                "maxPriorityFeePerGas": self.tip_wei,
+                "data": lost.data,
+                "value": lost.value_wei,
+            }
+            if lost.to is not None:
+                tx["to"] = lost.to
+            if lost.nonce == nonce:
+                again = _Sent(tx, lost.raw, lost.tx_hash)
+            else:
+                again = self._sign(tx)
+                self._log(again, replaces=lost.tx_hash)
+            self._broadcast(again)
+            self._nonce = nonce + 1
+            self._unmined[again.tx_hash] = again
+            self._history.append(again)
+            self.resent += 1
+        return again.tx_hash
+
+    def _log(self, sent: _Sent, replaces: str | None = None) -> None:
+        """Tell the client's transaction log of a transaction signed (before it goes out)."""
+        if self.client.tx_log is None:
+            return
+        tx = sent.tx
+        to = tx.get("to")
+        self.client.tx_log.signed(
+            SignedTx(
+                self.address,
+                int(tx["nonce"]),
+                None if to is None else str(to),
+                bytes(tx.get("data", b"")),
+                int(tx.get("value", 0)),
+                int(tx["gas"]),
+                sent.tx_hash,
+                sent.raw,
+                replaces,
+            )
+        )
 
     def _sign(self, tx: dict[str, Any]) -> _Sent:
         signed = self.account.sign_transaction(tx)
@@ -325,6 +417,8 @@ class Wallet:
             logs=tuple(raw["logs"]),
         )
         if raw["status"] != 1:
+            if self.client.tx_log is not None:
+                self.client.tx_log.reverted(current)
             raise self._explain_failure(current, raw)
         return receipt
 
@@ -377,6 +471,7 @@ class Wallet:
                     again = lost
                 else:
                     again = self._sign({**lost.tx, "nonce": nonce})
+                    self._log(again, replaces=lost.tx_hash)
                 if self.client.is_anvil or not self._known(again.tx_hash):
                     self._broadcast(again)
                     self.resent += 1

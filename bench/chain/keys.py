@@ -104,6 +104,10 @@ class KeyRing:
         """The bench's attestor key for ``meter`` (a meter that cannot sign itself)."""
         return self._get(f"attestor:{meter}")
 
+    def participants(self) -> list[str]:
+        """The names of the participants whose wallet keys the ring holds."""
+        return [s.partition(":")[2] for s in self._accounts if s.startswith("participant:")]
+
     @classmethod
     def from_folder(cls, folder: Path) -> KeyRing:
         """The keys a run saved with :meth:`save` (e.g. to attach to its market again)."""

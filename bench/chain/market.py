@@ -15,7 +15,7 @@ from web3.exceptions import Web3Exception
 
 from bench.chain.accounts import Accounts
 from bench.chain.artifacts import load_artifact
-from bench.chain.client import ChainClient, Wallet
+from bench.chain.client import ChainClient, TxLog, Wallet
 from bench.chain.deployment import connect, deploy_contract, require_gas, wait_all
 from bench.chain.keys import KeyRing
 from bench.chain.orders import SignedBook
@@ -59,10 +59,18 @@ class Market:
 
     @classmethod
     def deploy(
-        cls, url: str, *, max_interval_step: int = 4, keys: KeyRing | None = None, **how: Any
+        cls,
+        url: str,
+        *,
+        max_interval_step: int = 4,
+        keys: KeyRing | None = None,
+        tx_log: TxLog | None = None,
+        **how: Any,
     ) -> Market:
-        """Deploy LabCredit and GridMarket (``how``: operator key and chain, see ``connect``)."""
+        """Deploy LabCredit and GridMarket (``how``: operator key and chain, see
+        ``connect``); ``tx_log`` is told of every transaction from the first one on."""
         client, operator = connect(url, **how)
+        client.tx_log = tx_log
         require_gas(client, operator)
         start = int(client.w3.eth.block_number)
         token = deploy_contract(operator, "LabCredit", [])

@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench.attestation import SignedCounters, meter_id_bytes32
 from bench.emulator.benchmark import capacity
+from bench.emulator.mqtt_fleet import checkpoint_signer
 from bench.emulator.mqtt_procs import MeterProcesses, MqttOptions
 from bench.errors import BenchError, TransportError
 from bench.transport.mosquitto import Mosquitto
@@ -80,16 +80,7 @@ class _Tally:
         signer as its earlier ones)."""
         t0 = time.thread_time()
         try:
-            signer = SignedCounters(
-                meter_id_bytes32(meter_id),
-                c["seq"],
-                c["import_wh"],
-                c["export_wh"],
-                c["time_s"],
-                c["v"],
-                bytes.fromhex(c["r"]),
-                bytes.fromhex(c["s"]),
-            ).signer_address()
+            signer = checkpoint_signer(meter_id, c)
         except (KeyError, ValueError):
             signer = ""
         self.verify_cpu_s += time.thread_time() - t0

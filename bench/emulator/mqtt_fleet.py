@@ -222,6 +222,23 @@ class MqttEmulatedMeter(TruthHandles):
         return self._fleet
 
 
+def checkpoint_signer(meter_id: str, checkpoint: dict[str, Any]) -> str:
+    """The address that signed a checkpoint (:meth:`MqttEmulatedMeter.checkpoint_payload`)
+    of ``meter_id``; ``KeyError`` or ``ValueError`` for a malformed or badly signed one."""
+    from bench.attestation import SignedCounters, meter_id_bytes32
+
+    return SignedCounters(
+        meter_id_bytes32(meter_id),
+        checkpoint["seq"],
+        checkpoint["import_wh"],
+        checkpoint["export_wh"],
+        checkpoint["time_s"],
+        checkpoint["v"],
+        bytes.fromhex(checkpoint["r"]),
+        bytes.fromhex(checkpoint["s"]),
+    ).signer_address()
+
+
 class MqttFleet:
     """Emulated meters publishing to one broker, served by one thread (a context manager)."""
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import contextlib
 import queue
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from bench.config import ScenarioConfig
@@ -162,21 +163,21 @@ class MeterFleet:
         return self._participant.get(meter_id, meter_id)
 
     def drain(self) -> list[Reading]:
-        """Readings that arrived since the last call (those the fleet took meanwhile, to
-        cut a boundary, included); their energy is accumulated."""
-        self._collect()
+        """Readings that arrived since the last call (those collected meanwhile, to cut
+        a boundary or confirm a relay, included); their energy is accumulated."""
+        self.collect()
         readings, self._drained = self._drained, []
         return readings
 
-    def _collect(self) -> None:
-        """Account every reading and link event that arrived; keep the readings for
-        :meth:`drain`."""
+    def collect(self) -> Mapping[str, Reading]:
+        """Account every reading and link event that arrived, keeping the readings for
+        the next :meth:`drain` (which journals them); the latest reading of each meter."""
         readings = self._drained
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return
+                return MappingProxyType(self._latest)
             if isinstance(item, Reading):
                 readings.append(item)
                 self._note_clipping(item)
@@ -309,7 +310,7 @@ class MeterFleet:
         boundary = time.monotonic() if boundary_t_s is None else boundary_t_s
         wait_s = self._wait_s if wait_s is None else wait_s
         deadline = time.monotonic() + wait_s
-        self._collect()
+        self.collect()
         # the readings taken up to the boundary are in before it is cut (each interval's
         # coverage); a latching meter is then cut at its latched counters, late or not
         while time.monotonic() < deadline and not all(
@@ -318,7 +319,7 @@ class MeterFleet:
             if m not in self._down
         ):
             time.sleep(0.002)
-            self._collect()
+            self.collect()
         if self._latching and interval_id is not None:
             self._pin_latched(boundary, interval_id)
         if interval_id is not None:
@@ -374,12 +375,12 @@ class MeterFleet:
         or never reported holds nothing up), then report what is still not attributed
         (and meters that never reported)."""
         deadline = time.monotonic() + wait_s
-        self._collect()
+        self.collect()
         while time.monotonic() < deadline and any(
             m not in self._down for m in self._counters.pending()
         ):
             time.sleep(0.01)
-            self._collect()
+            self.collect()
         for meter_id in self._stream_clocks:
             self._flush_held(meter_id)
         events = self.energy_events()
@@ -431,7 +432,7 @@ class MeterFleet:
         """Wait for a reading of the meter received after ``t_s`` (monotonic); None if none."""
         deadline = time.monotonic() + timeout_s
         while True:
-            self._collect()
+            self.collect()
             reading = self._latest.get(meter_id)
             if reading is not None and reading.t_s > t_s:
                 return reading

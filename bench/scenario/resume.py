@@ -9,10 +9,12 @@ rebuilt from its receipt; one the chain does not have is sent again with the ver
 calldata (the same signed orders and readings), so the contract's exactly-once rule holds
 even against a second resume. The bench's own Anvil is carried on: the one a SIGKILLed
 bench left running (named by ``anvil.pid``) has its state saved and is stopped, and a
-supervised Anvil is started from the run's saved state (``anvil-state.json``) on its port.
-The run then goes on from the interval after the chain's last settled one, on the same
-market with the same keys, into the same journal; its supply sessions are carried on
-(:meth:`SupplySessions.carry_on`: those open on chain reattached, never opened again).
+supervised Anvil is started from the run's saved state (``anvil-state.json``) on its port;
+every journaled transaction of the run that state lacks is sent again first, once each
+and in order (:mod:`bench.scenario.sent_txs`). The run then goes on from the interval
+after the chain's last settled one, on the same market with the same keys, into the
+same journal; its supply sessions are carried on (:meth:`SupplySessions.carry_on`:
+those open on chain reattached, never opened again).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,7 @@ from bench.chain.settlement import SETTLE_SELECTOR, SETTLE_TYPES
 from bench.config import ScenarioConfig
 from bench.errors import BenchError, ChainError, ConfigError
 from bench.events import EnergyCatchUp, EnergyUnaccounted, SettleIntent
+from bench.scenario.sent_txs import JournalTxLog, into_journal, send_lost_again
 from bench.scenario.worker import ANVIL_PID, ANVIL_STATE, Continuation, ScenarioWorker
 from bench.store import Journal, JournalRecorder, rerun_config
 from pricing import Trade
@@ -106,8 +109,12 @@ def resume_run(
         names += [config.aggregator.participant] if config.aggregator is not None else []
         for name in names:  # the market's index of each: trades read back by name
             market.accounts.index(name)
-        _resettle_lost(market, journal, config, status)
+        last = max((k.interval_id for k in journal.intervals()), default=0)
+        market.client.tx_log = JournalTxLog(into_journal(journal), last)  # its sends too
+        pending = {i.tx_hash for i in intents.values()}
+        _resettle_lost(market, journal, config, status, pending)
         done = [_settle_once(market, intent, status) for _, intent in sorted(intents.items())]
+        market.client.tx_log = None  # the worker journals its own
         unaccounted: list[EnergyUnaccounted] = []
         for recovered in done:
             journal.add_recovered_settlement(recovered.settlement, recovered.sent_again)
@@ -162,35 +169,47 @@ def resume_run(
 
 
 def _resettle_lost(
-    market: Market, journal: Journal, config: ScenarioConfig, status: StatusSink
+    market: Market,
+    journal: Journal,
+    config: ScenarioConfig,
+    status: StatusSink,
+    pending: Set[str],
 ) -> None:
-    """Settle again, in order and with the calldata the chain mined before, each interval
-    the journal recorded but the chain no longer has: its Anvil was restarted from a
-    state saved before them (saved every few intervals; the orphan that had them gone).
+    """Bring the chain back to the journal's when its Anvil was restarted from a state
+    saved before some of the run's transactions (saved every few intervals; the orphan
+    that had them gone): every journaled transaction it lacks is sent again, once each
+    and in order (:func:`send_lost_again`; ``pending``: the unrecorded settle intents,
+    settled by the resume itself), the settlements of recorded intervals among them
+    journaled as re-settled.
 
-    No interval is settled twice: those intervals are absent from this chain (the only
-    one the run goes on with; the contract refuses an interval it settled, and each is
-    checked before it is sent), and each goes out once with the same orders, readings
-    and journal digest, so the chain ends as the lost one was. Refused (the run kept as
-    it is) when the chain is not this run's earlier state (it has a later interval than
-    a missing one) or when the run had supply sessions, whose transactions the journal
-    does not hold."""
+    Nothing goes out twice: a transaction is sent only when its sender's nonce on this
+    chain (the only one the run goes on with) is not past it, and each is awaited before
+    the next. A journal from a bench before every transaction was journaled has its lost
+    intervals settled again from their calldata instead, with the same orders, readings
+    and journal digest. Refused (the run kept as it is) when the chain is not this run's
+    earlier state (it has a later interval than a missing one) or when an older journal's
+    run had supply sessions, whose transactions it does not hold."""
     recorded = {k.interval_id for k in journal.intervals()}
     settled = set(market.settled_intervals())
     lost = sorted(recorded - settled)
-    if not lost:
-        return
     where = f"the run's chain at {market.client.url}"
-    if max(settled, default=0) > lost[0]:
+    if lost and max(settled, default=0) > lost[0]:
         raise ChainError(
             f"{where} lacks intervals {lost} its journal recorded but has later ones: it "
             "is not this run's chain as saved earlier; keep the journal and start a new run"
         )
+    sent = journal.sent_transactions()
+    if sent is not None:
+        send_lost_again(market, journal, sent, status, leave=pending)
+        return
+    if not lost:
+        return
     if config.sessions:
         raise ChainError(
             f"{where} lacks intervals {lost} its journal recorded (its Anvil was restarted "
-            "from a state saved before them), and the run's supply-session transactions "
-            "are not journaled to send again: keep the journal and start a new run"
+            "from a state saved before them), and the journal, from a bench before every "
+            "transaction was journaled, does not hold the run's supply-session "
+            "transactions to send again: keep the journal and start a new run"
         )
     for i in lost:
         calldata = journal.settled_calldata(i)
@@ -398,7 +417,8 @@ def _settle_once(market: Market, intent: SettleIntent, status: StatusSink) -> Re
         sent_again = False
     else:
         gas = operator.estimate_gas(market.address, data)
-        receipt = operator.wait(operator.send(market.address, data, gas=gas))
+        replaces = intent.tx_hash or None  # journaled as carrying the lost one
+        receipt = operator.wait(operator.send(market.address, data, gas=gas, replaces=replaces))
         status(f"interval {i} was not on chain: settled now ({receipt.tx_hash})")
         sent_again = True
     try:

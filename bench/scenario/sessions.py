@@ -72,6 +72,7 @@ class SupplySessions:
         """What :meth:`carry_on` did with the killed run's sessions (for the run's events)."""
         self._offset_wh: dict[str, tuple[float, float]] = {}
         self._carried: dict[int, int] = {}  # session id -> cap escrowed before the resume
+        self._billed_before: set[int] = set()  # sessions closed before the resume
         self._started: set[SessionPlan] = set()  # opened before the resume
         self._unbillable: set[str] = set()  # meter-signed, restarted from 0: cannot bill
 
@@ -201,7 +202,9 @@ class SupplySessions:
                 self._started.add(plan)
                 self._opened[plan] = event.session_id
                 record = self.chain.market.sessions.record(event.session_id)
-                if record.open:
+                if not record.open:  # billed by the killed run: in the balances at the resume
+                    self._billed_before.add(event.session_id)
+                else:
                     self._carried[event.session_id] = record.deposit_wei
                     lead_wh = self.supply.lead_wh(power_w.get(meter_id, 0.0))
                     out.extend(self._resume_session(plan, record, first_interval, lead_wh, now_s))
@@ -272,6 +275,8 @@ class SupplySessions:
         changes: dict[str, int] = {}
         billed = {bill.session_id: bill for bill in self.bills}
         for plan, session_id in self._opened.items():
+            if session_id in self._billed_before:
+                continue
             bill = billed.get(session_id)
             held_wei = self._carried.get(session_id)
             if held_wei is not None:  # escrowed before the resume: only its bill moves

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from bench.attestation import SignedCounters
 from bench.chain import Anvil, Market, Settlement
+from bench.chain.client import TxLog
 from bench.chain.deployment import wait_all
 from bench.chain.keys import KeyRing
 from bench.chain.registry import MAX_LOSS_ALLOWANCE_BP
@@ -69,11 +70,13 @@ class ChainSession:
 
     @classmethod
     @contextlib.contextmanager
-    def open(cls, config: ScenarioConfig, status: StatusSink) -> Iterator[ChainSession]:
+    def open(
+        cls, config: ScenarioConfig, status: StatusSink, tx_log: TxLog | None = None
+    ) -> Iterator[ChainSession]:
         """Start Anvil (or attach to ``config.chain_url``), deploy, and fund the participants
         with the keys the config names (``key_file``, ``operator_key_file``) or fresh ones.
         Their meters are registered by :meth:`commission` (or as bench-attested on the
-        first settlement)."""
+        first settlement). ``tx_log`` is told of every transaction, the first one on."""
         with contextlib.ExitStack() as stack:
             if config.chain_url:
                 url = config.chain_url
@@ -89,6 +92,7 @@ class ChainSession:
                 keys=keys,
                 operator_key_file=config.operator_key_file,
                 allow_anvil_key=config.allow_well_known_key,
+                tx_log=tx_log,
             )
             meters = _participant_meters(config)
             names = list(meters)

@@ -82,7 +82,6 @@ class SupplyPoints:
         self._confirm_timeout_s = confirm_timeout_s
         self._retries = retries
         self._manual: dict[str, _Point] = {}
-        self._held: list[Reading] = []
 
     # -- what authorises a relay -----------------------------------------------------
     def unlock(
@@ -106,21 +105,15 @@ class SupplyPoints:
             self.lock(meter_id, reason)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and not all(p.confirmed for p in self._points.values()):
-            self._held.extend(self.fleet.drain())
+            latest = self.fleet.collect()  # kept for the worker's drain: all journaled
             for point in self._points.values():
-                self._account(point)
+                self._account(point, latest.get(point.meter_id))
                 self._drive(point)
             time.sleep(0.005)
 
     def lead_wh(self, power_w: float) -> float:
         """The energy ahead of a cap at which a supply point drawing ``power_w`` is locked."""
         return max(0.0, power_w) * self._lead_h
-
-    def take_held(self) -> list[Reading]:
-        """The readings drained while waiting for a relay to confirm, since the last call
-        (for the run's record: one of them is the counter a session was billed with)."""
-        held, self._held = self._held, []
-        return held
 
     def session_of(self, meter_id: str) -> int | None:
         """The session that holds the supply point open, if any."""
@@ -161,7 +154,7 @@ class SupplyPoints:
         """Send, confirm and retry relay commands; lock at caps; account energy."""
         out: list[StatusEvent] = []
         for point in [*self._points.values(), *self._manual.values()]:
-            self._account(point)
+            self._account(point, self.fleet.latest(point.meter_id))
             self._drive(point)
             out.extend(point.findings)
             point.findings.clear()
@@ -178,8 +171,8 @@ class SupplyPoints:
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline:
-                self._held.extend(self.fleet.drain())
-                self._account(point)
+                latest = self.fleet.collect()  # kept for the worker's drain: all journaled
+                self._account(point, latest.get(meter_id))
                 self._drive(point)
                 if point.confirmed:
                     return point.last
@@ -266,10 +259,9 @@ class SupplyPoints:
         point.future = fut
         fut.add_done_callback(done)
 
-    def _account(self, point: _Point) -> None:
-        """Energy since the previous reading: unauthorised, maintenance or past the cap;
-        and the lock ahead of the cap."""
-        reading = self.fleet.latest(point.meter_id)
+    def _account(self, point: _Point, reading: Reading | None) -> None:
+        """Energy since the previous reading (``reading``, the meter's latest):
+        unauthorised, maintenance or past the cap; and the lock ahead of the cap."""
         prev, point.last = point.last, reading
         if reading is None or prev is None or reading is prev or reading.t_s <= prev.t_s:
             return

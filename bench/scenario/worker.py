@@ -22,7 +22,6 @@ from typing import Any
 from bench.chain import Anvil, Market
 from bench.chain.settlement import SETTLE_SELECTOR
 from bench.config import ScenarioConfig
-from bench.devices import Reading
 from bench.errors import BenchError
 from bench.events import (
     BenchEvent,
@@ -46,6 +45,7 @@ from bench.scenario.agents import Agent, Role
 from bench.scenario.clock import SimClock
 from bench.scenario.fleet import MeterFleet
 from bench.scenario.procedure import IntervalProcedure
+from bench.scenario.sent_txs import JournalTxLog
 from bench.scenario.sessions import SupplySessions
 from bench.scenario.settlement import ChainSession
 from bench.scenario.supply_points import SupplyPoints
@@ -55,7 +55,8 @@ from pricing import Finding
 
 _TICK_S = 0.05
 ANVIL_STATE = "anvil-state.json"
-"""The bench's own Anvil's state, saved beside the journal after every interval."""
+"""The bench's own Anvil's state, saved beside the journal when due (see
+:meth:`ScenarioWorker._state_due`)."""
 METER_MEMORY = "meters"
 """The folder, beside the journal, where the meters the bench runs itself keep their
 EEPROM (``<id>.eeprom`` emulated, ``<id>.eep`` simavr): a resumed run finds them with
@@ -238,10 +239,11 @@ class ScenarioWorker:
     def _run(self) -> None:
         cfg, resumed = self.config, self.continuation
         first = 1 if resumed is None else resumed.first_interval
+        tx_log = JournalTxLog(self._record, first - 1)
         with contextlib.ExitStack() as stack:
             if resumed is None:
                 self._progress(0.0, "info", "starting the chain")
-                chain = stack.enter_context(ChainSession.open(cfg, self._progress))
+                chain = stack.enter_context(ChainSession.open(cfg, self._progress, tx_log))
             else:
                 if resumed.node is not None:
                     stack.callback(resumed.node.stop)
@@ -249,6 +251,8 @@ class ScenarioWorker:
                 chain = ChainSession.reattach(
                     cfg, resumed.market, resumed.url, resumed.node, counters_wh=kept
                 )
+                resumed.market.client.tx_log = tx_log
+            stack.callback(setattr, chain.market.client, "tx_log", None)
             chain.journal_head = self._journal_digest
             # simulated time stood still while the bench was down: it carries on at the
             # start of the first interval still to run
@@ -348,6 +352,7 @@ class ScenarioWorker:
             self._emit(procedure.prepare_first(begin_s, first))
             reports: list[IntervalReport] = []
             for interval_id in range(first, cfg.intervals + 1):
+                tx_log.interval_id = interval_id
                 end_s = t0_s + interval_id * cfg.market_interval_s
                 for event in sessions.start_of_interval(interval_id, clock.now_s()):
                     self._emit(event)
@@ -520,10 +525,15 @@ class ScenarioWorker:
                 if not state or state["interval_id"] != interval_id
                 else json.dumps({**state, "counters_wh": chain.counters_wh()}),
             )
-            for recorder in self.recorders:
-                recorder.record(intent)
+            self._record(intent)
 
         return journal
+
+    def _record(self, event: BenchEvent) -> None:
+        """Hand ``event`` to the recorders only (a settle intent, a transaction signed):
+        journaled and committed before the transaction goes out, not shown."""
+        for recorder in self.recorders:
+            recorder.record(event)
 
     def _journal_digest(self) -> str | None:
         """The journal's chained digest so far (None without a journal recorder)."""
@@ -550,7 +560,7 @@ class ScenarioWorker:
         now_s = clock.now_s()
         while not self._notes.empty():
             self._progress(now_s, "warning", self._notes.get_nowait())
-        self._samples(fleet, sessions.supply.take_held())
+        self._samples(fleet)
         for link in fleet.drain_links(now_s):
             if link.state is LinkState.OUTAGE:
                 sessions.meter_fault(link.meter_id)
@@ -565,11 +575,11 @@ class ScenarioWorker:
         for event in [*supply.poll(), *fleet.energy_events()]:
             self._emit(event)
 
-    def _samples(self, fleet: MeterFleet, held: Iterable[Reading] = ()) -> None:
-        """The readings that arrived (and ``held``: those the supply points took while
-        waiting for a relay), as live samples at the instants they were taken (the
+    def _samples(self, fleet: MeterFleet) -> None:
+        """The readings that arrived (those the supply points collected while waiting
+        for a relay included), as live samples at the instants they were taken (the
         journal counts each in the interval it was taken in)."""
-        for reading in [*held, *fleet.drain()]:
+        for reading in fleet.drain():
             self._emit(
                 MeterSample(
                     reading.meter_id,

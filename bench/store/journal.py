@@ -24,6 +24,8 @@ from bench.events import (
     MeteredEnergy,
     MeterSample,
     SettleIntent,
+    TransactionOutcome,
+    TransactionSigned,
 )
 from bench.store.digest import chain_digest, genesis, sorted_rows
 from pricing import GridFlow, Order, Side, Trade
@@ -119,6 +121,12 @@ CREATE TABLE IF NOT EXISTS resettled (
     interval_id INTEGER PRIMARY KEY, tx_hash TEXT NOT NULL, block_number INTEGER NOT NULL,
     lost_tx_hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sent_tx (
+    seq INTEGER PRIMARY KEY, interval_id INTEGER NOT NULL, sender TEXT NOT NULL,
+    nonce INTEGER NOT NULL, to_address TEXT, data TEXT NOT NULL, value_wei TEXT NOT NULL,
+    gas INTEGER NOT NULL, tx_hash TEXT NOT NULL, raw TEXT NOT NULL, replaces TEXT,
+    outcome TEXT, digested_in INTEGER
+);
 """
 """Tables the verdict reads: each interval's settlement (its transaction, batch and the
 chain's totals), every settled amount, how many readings each meter sent, and the hash
@@ -127,7 +135,15 @@ interval whose chain was lost (Anvil restarted from a state saved before it), se
 again by a resume with the same calldata in another transaction. ``settle_intent`` holds
 each settlement transaction as signed, committed before it was sent, and its receipt
 once the interval was recorded: an intent without a receipt is an interval that may be
-on chain but not in the journal (what ``gridbench run --resume`` settles)."""
+on chain but not in the journal (what ``gridbench run --resume`` settles). ``sent_tx``:
+every transaction the run's wallets signed, committed before it was broadcast, in send
+order (``seq``), signed (``raw``) and with what re-signs it; ``replaces`` names one it
+carries signed again at another nonce, ``outcome`` is ``refused`` (never sent) or
+``reverted``; its rows are in the digest of the interval recorded after them
+(``digested_in``), those after the last one in the run's seal."""
+SENT_TX_FROM_START = "sent_tx_from_start"
+"""Meta key, true in a journal created with ``sent_tx``: it holds every transaction of
+the run (one from an older bench only those since it was reopened)."""
 
 _TABLES = frozenset(("run", "reading", "metered", "feeder", "orders", "clearing", "trade", "event"))
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -173,6 +189,25 @@ class CatchUpRow:
     export_wh: float
 
 
+@dataclass(frozen=True)
+class SentTx:
+    """One journaled transaction (a ``sent_tx`` row); hex strings as ``0x…``."""
+
+    interval_id: int
+    sender: str
+    nonce: int
+    to: str | None
+    data_hex: str
+    value_wei: int
+    gas: int
+    tx_hash: str
+    raw_hex: str
+    replaces: str | None
+    outcome: str | None
+    """None: broadcast (mined as sent, unless the run was killed first); ``refused``:
+    the node refused it, never sent; ``reverted``: mined and reverted."""
+
+
 class Journal:
     """Append-only journal of one run; ``read_only`` opens an existing one to read it
     (SQLite ``mode=ro``: nothing is created or written)."""
@@ -190,10 +225,14 @@ class Journal:
             # WAL: a commit is durable at once, a kill leaves no rollback journal to undo
             # it, and readers (the panel, `gridbench report`) never block the writer.
             self._db.execute("PRAGMA journal_mode = WAL")
+            new = not self._has_table("run")
             self._db.executescript(_SCHEMA)
             self._db.executescript(_VERDICT_SCHEMA)
             if not self._has_column("catch_up", "digested_in"):  # a journal from before
                 self._db.execute("ALTER TABLE catch_up ADD COLUMN digested_in INTEGER")
+            if new:  # every transaction of this run is journaled, from its first one
+                self.set_meta(SENT_TX_FROM_START, True)
+                self.commit()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(
                 f"cannot open the run journal {self.path}: {exc}; "
@@ -352,6 +391,7 @@ class Journal:
             "INSERT OR REPLACE INTO coverage VALUES (?, ?, ?)",
             [(i, meter, n) for meter, n in sorted(counts.items())],
         )
+        self._db.execute("UPDATE sent_tx SET digested_in = ? WHERE digested_in IS NULL", (i,))
         previous = self.last_digest()
         self._db.execute(
             "INSERT OR REPLACE INTO digest VALUES (?, ?, ?)",
@@ -396,6 +436,9 @@ class Journal:
         state = self.carry_state(interval_id)
         if state is not None:  # none journaled by a bench from before the resume's state
             payload["carry_state"] = state
+        sent = self._sent_digested("= ?", interval_id)
+        if sent:  # none in a journal from before, nor in an interval that sent none
+            payload["sent_tx"] = sent
         return payload
 
     def seal_payload(self, summary: object) -> dict[str, object]:
@@ -407,7 +450,21 @@ class Journal:
             late = self._catch_ups_digested("> ?", last or 0)
             if late:
                 payload["catch_ups"] = late
+        sent = self._sent_digested("IS ?", None)
+        if sent:
+            payload["sent_tx"] = sent
         return payload
+
+    def _sent_digested(self, condition: str, interval_id: int | None) -> list[list[object]]:
+        """The digested columns of the transactions one digest covers: who sent which
+        (the hash binds the signed bytes), and which it replaced."""
+        if not self._has_table("sent_tx"):
+            return []
+        found = self._db.execute(
+            f"SELECT sender, nonce, tx_hash, replaces FROM sent_tx WHERE digested_in {condition}",
+            (interval_id,),
+        ).fetchall()
+        return sorted_rows(found)
 
     def _catch_ups_digested(self, condition: str, interval_id: int) -> list[list[object]]:
         found = self._db.execute(
@@ -569,6 +626,47 @@ class Journal:
             (interval_id,),
         ).fetchone()
         return None if row is None else str(row[0])
+
+    def add_sent_tx(self, tx: TransactionSigned) -> None:
+        """Record a transaction about to be broadcast, and commit at once."""
+        self._db.execute(
+            "INSERT INTO sent_tx (interval_id, sender, nonce, to_address, data, value_wei, "
+            "gas, tx_hash, raw, replaces) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                tx.interval_id,
+                tx.sender,
+                tx.nonce,
+                tx.to,
+                tx.data_hex,
+                str(tx.value_wei),
+                tx.gas,
+                tx.tx_hash,
+                tx.raw_hex,
+                tx.replaces,
+            ),
+        )
+        self.commit()
+
+    def set_tx_outcome(self, outcome: TransactionOutcome) -> None:
+        """Mark a journaled transaction refused (never sent) or reverted; commits."""
+        self._db.execute(
+            "UPDATE sent_tx SET outcome = ? WHERE tx_hash = ?", (outcome.outcome, outcome.tx_hash)
+        )
+        self.commit()
+
+    def sent_transactions(self) -> list[SentTx] | None:
+        """Every transaction the run's wallets signed, in send order; None when the
+        journal does not hold them all (one from a bench before they were journaled)."""
+        if self.meta(SENT_TX_FROM_START) is not True or not self._has_table("sent_tx"):
+            return None
+        rows = self._db.execute(
+            "SELECT interval_id, sender, nonce, to_address, data, value_wei, gas, tx_hash, "
+            "raw, replaces, outcome FROM sent_tx ORDER BY seq"
+        )
+        return [
+            SentTx(i, sender, nonce, to, data, int(value), gas, tx, raw, replaces, outcome)
+            for i, sender, nonce, to, data, value, gas, tx, raw, replaces, outcome in rows
+        ]
 
     def add_resettled(self, interval_id: int, tx_hash: str, block_number: int) -> None:
         """A recorded interval settled again on a chain that lost it (see ``resettled``)."""

@@ -17,6 +17,8 @@ from bench.events import (
     RunStarted,
     RunSummary,
     SettleIntent,
+    TransactionOutcome,
+    TransactionSigned,
     WorkerState,
     WorkerStatus,
 )
@@ -85,6 +87,10 @@ class JournalRecorder:
             journal.add_interval(event)
         elif isinstance(event, SettleIntent):
             journal.add_settle_intent(event)
+        elif isinstance(event, TransactionSigned):
+            journal.add_sent_tx(event)
+        elif isinstance(event, TransactionOutcome):
+            journal.set_tx_outcome(event)
         elif isinstance(event, EnergyCatchUp):
             journal.add_catch_up(event)
             journal.add_event(event.sim_time_s, event.level, event.message)

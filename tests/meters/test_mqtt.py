@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from bench.attestation import SignedCounters, meter_id_bytes32
 from bench.config import parse_bench_config
 from bench.devices.firmata_meter import FirmataMeter
-from bench.emulator.mqtt_fleet import MqttEmulatedMeter, MqttFleet
+from bench.emulator.mqtt_fleet import MqttEmulatedMeter, MqttFleet, checkpoint_signer
 from bench.errors import ToolMissingError, TransportError
 from bench.rig import Rig
 from bench.transport import mosquitto
@@ -38,20 +37,6 @@ def _collector(hub: MqttHub, into: dict[str, list[dict[str, Any]]]) -> None:
             into.setdefault(meter_id, []).append(payload)
 
     hub.listeners.append(listen)
-
-
-def _verified(meter_id: str, c: dict[str, Any]) -> str:
-    signed = SignedCounters(
-        meter_id_bytes32(meter_id),
-        c["seq"],
-        c["import_wh"],
-        c["export_wh"],
-        c["time_s"],
-        c["v"],
-        bytes.fromhex(c["r"]),
-        bytes.fromhex(c["s"]),
-    )
-    return signed.signer_address()
 
 
 def test_no_checkpoint_is_lost_across_broker_restarts_and_a_bench_restart(
@@ -92,7 +77,7 @@ def test_no_checkpoint_is_lost_across_broker_restarts_and_a_bench_restart(
         seqs = sorted({c["seq"] for c in got[m.name]})
         assert seqs == list(range(1, last[m.name] + 1))  # none lost, none invented
         assert last[m.name] > away[m.name] > signed_while_down[m.name] > 1
-        signers = {_verified(m.name, c) for c in got[m.name]}
+        signers = {checkpoint_signer(m.name, c) for c in got[m.name]}
         assert len(signers) == 1  # every checkpoint is the meter's own signature
         energy = [c["import_wh"] for c in sorted(got[m.name], key=lambda c: c["seq"])]
         assert energy == sorted(energy) and energy[-1] > 0

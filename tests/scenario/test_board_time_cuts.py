@@ -117,6 +117,19 @@ def _stream(seed: int, drift_ppm: float) -> list[Frame]:
 PACES = [(1, 500.0), (2, -500.0), (3, 120.0)]  # a crystal's drift
 
 
+def _placed(clock: StreamClock, frames: list[Frame]) -> list[tuple[Reading, float]]:
+    """Each reading of ``frames`` with the instant ``clock`` placed it at (the stream
+    restarted at each reconnection)."""
+    placed: list[tuple[Reading, float]] = []
+    for f in frames:
+        if isinstance(f.reading, Reading):
+            placed += clock.add(f.reading)
+        else:
+            placed += clock.flush()
+            clock.restart()
+    return placed + clock.flush()
+
+
 @pytest.mark.parametrize(("seed", "drift_ppm"), PACES)
 def test_the_stream_clock_places_each_frame_at_the_instant_it_was_sent(
     seed: int, drift_ppm: float
@@ -125,14 +138,7 @@ def test_the_stream_clock_places_each_frame_at_the_instant_it_was_sent(
     readings = [f for f in frames if isinstance(f.reading, Reading)]
     sent = {(f.reading.boot_count, f.reading.seq, f.reading.t_s): f for f in readings}
     clock = StreamClock(PERIOD_S)
-    placed: list[tuple[Reading, float]] = []
-    for f in frames:
-        if isinstance(f.reading, Reading):
-            placed += clock.add(f.reading)
-        else:
-            placed += clock.flush()
-            clock.restart()
-    placed += clock.flush()
+    placed = _placed(clock, frames)
     assert len(placed) == len(readings)
     for r, t_s in placed:
         f = sent[(r.boot_count, r.seq, r.t_s)]
@@ -151,14 +157,7 @@ def test_a_board_far_off_its_nominal_period_is_placed_on_its_own_cadence() -> No
     readings = [f for f in frames if isinstance(f.reading, Reading)]
     sent = {(f.reading.boot_count, f.reading.seq, f.reading.t_s): f for f in readings}
     clock = StreamClock(PERIOD_S)
-    placed: list[tuple[Reading, float]] = []
-    for f in frames:
-        if isinstance(f.reading, Reading):
-            placed += clock.add(f.reading)
-        else:
-            placed += clock.flush()
-            clock.restart()
-    placed += clock.flush()
+    placed = _placed(clock, frames)
     assert len(placed) == len(readings)
     assert clock.rate_s == pytest.approx(PERIOD_S / pace, rel=1e-3)
     for r, t_s in placed:

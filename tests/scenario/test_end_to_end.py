@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
+import queue
+import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench.chain import Anvil, Market
 from bench.chain.keys import KeyRing
 from bench.config import load_scenario, parse_scenario
+from bench.devices import Reading
 from bench.errors import ChainError, ConfigError
 from bench.events import (
     MeterSample,
@@ -17,6 +24,8 @@ from bench.events import (
     SessionStatus,
     StatusEvent,
 )
+from bench.scenario.fleet import MeterFleet
+from bench.scenario.supply_points import SupplyPoints
 from bench.scenario.worker import ScenarioWorker
 from bench.store import Journal
 from tests.configs import consumer, meter_block, prosumer, run_config, session_block
@@ -236,3 +245,78 @@ def test_a_supply_session_unlocks_the_relay_and_bills_the_metered_energy(
     assert 0 < bill.energy_wh <= 6000 * span_s / 3600
     assert bill.billed_wei == bill.energy_wh * 200
     assert summary.escrow_conserved and summary.meters == 4
+
+
+class _Tap:
+    """The fleet's queue from its pollers, recording each reading the fleet takes off it
+    (what the meters sent) and what the bench was doing then: ``"relay"`` while a supply
+    point waited for a relay, ``"online"`` while the bench waited for its meters to come
+    online (before the run: those only tell it they are up, they are not its record)."""
+
+    def __init__(self, readings: queue.Queue[Any]) -> None:
+        self._readings = readings
+        self.taken: list[tuple[Reading, str]] = []
+        self.doing = ""
+
+    def get_nowait(self) -> Any:
+        item = self._readings.get_nowait()
+        if isinstance(item, Reading):
+            self.taken.append((item, self.doing))
+        return item
+
+
+def test_readings_taken_while_waiting_for_a_relay_are_journaled_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The supply points collect the charger's readings while they wait for a lock to be
+    confirmed (at the start, at the session's close, at the run's end). Oracle: the
+    readings the fleet took from the pollers. The journal holds each of them once, and
+    counts each in the interval whose span its meter time falls in."""
+    taps: list[_Tap] = []
+    fleets: list[MeterFleet] = []
+    fleet_init = MeterFleet.__init__
+
+    def tapped(fleet: MeterFleet, config: Any, readings: Any, *args: Any, **kw: Any) -> None:
+        taps.append(_Tap(readings))
+        fleets.append(fleet)
+        fleet_init(fleet, config, taps[-1], *args, **kw)
+
+    def doing(what: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            taps[-1].doing = what
+            try:
+                return method(*args, **kw)
+            finally:
+                taps[-1].doing = ""
+
+        return wrapper
+
+    monkeypatch.setattr(MeterFleet, "__init__", tapped)
+    monkeypatch.setattr(MeterFleet, "wait_online", doing("online", MeterFleet.wait_online))
+    for name in ("lock_and_confirm", "lock_all"):
+        monkeypatch.setattr(SupplyPoints, name, doing("relay", getattr(SupplyPoints, name)))
+    text = _three_meters(
+        intervals=5, meters=(meter_block("charger", "emulated", 6000.0),), extra=SESSION
+    )
+    with Anvil() as node:
+        run = run_worker(text, tmp_path, chain_url=node.url, journal=True)
+    (tap,), (fleet,) = taps, fleets
+    sent = [(fleet.sim_time_of(r), r, doing) for r, doing in tap.taken if doing != "online"]
+    waited = [r for _, r, doing in sent if doing == "relay" and r.meter_id == "charger"]
+    assert len(waited) >= 2, "no reading of the charger came while its relay was awaited"
+    with contextlib.closing(sqlite3.connect(run.summary.journal_path or "")) as db:
+        rows = db.execute(
+            "SELECT meter_id, sim_time_s, power_w, energy_import_wh, energy_export_wh, "
+            "relay_closed FROM reading"
+        ).fetchall()
+    assert Counter(rows) == Counter(
+        (r.meter_id, t, r.power_w, r.energy_import_wh, r.energy_export_wh, int(r.relay_closed))
+        for t, r, _ in sent
+    )
+    journal = Journal(run.summary.journal_path or "", read_only=True)
+    coverage = journal.coverage()
+    journal.close()
+    ends_s = [r.sim_time_s for r in run.reports]
+    for i, (start_s, end_s) in enumerate(zip([-math.inf, *ends_s], ends_s, strict=False), 1):
+        taken = Counter(r.meter_id for t, r, _ in sent if start_s < t <= end_s)
+        assert coverage[i] == taken, f"interval {i}"

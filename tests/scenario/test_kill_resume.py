@@ -33,7 +33,7 @@ from bench.emulator.memory import MemoryFile
 from bench.scenario.resume import _readings as _settled_readings
 from bench.scenario.resume import stop_orphans
 from bench.scenario.worker import ANVIL_PID, ANVIL_STATE, METER_MEMORY
-from bench.store import Journal
+from bench.store import Journal, SentTx
 from tests.scenario.conftest import INTERVALS, METERS, TWO_METERS, chain_of
 
 pytestmark = pytest.mark.chain
@@ -318,17 +318,21 @@ def _counter_at(readings: list[tuple[float, float, bool]], t_s: float) -> float:
 
 
 def _kill_and_resume(
-    tmp_path: Path, supply_point: str, *, forget_meters: bool = False
+    tmp_path: Path,
+    supply_point: str,
+    kill_at: str = "after_send",
+    *,
+    forget_meters: bool = False,
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """The two-meter run with ``supply_point`` at 600x (1.5 real s an interval: opening the
     session leaves interval 1 its readings), SIGKILLed after sending interval 2's
-    settlement, then resumed (with ``forget_meters``, its meters' memory deleted first):
-    (run folder, the resume's completed process)."""
+    settlement (``kill_at``, see ``killed_bench.py``), then resumed (with ``forget_meters``,
+    its meters' memory deleted first): (run folder, the resume's completed process)."""
     path = tmp_path / "bench.toml"
     path.write_text(TWO_METERS.replace("speed = 3600", "speed = 600") + supply_point)
     runs = tmp_path / "runs"
     killed = _gridbench(
-        "run", "--config", str(path), "--journal", str(runs), "-q", kill_at="after_send"
+        "run", "--config", str(path), "--journal", str(runs), "-q", kill_at=kill_at
     )  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     (run_dir,) = runs.iterdir()
@@ -337,14 +341,19 @@ def _kill_and_resume(
     return run_dir, _gridbench("run", "--resume", str(run_dir), "--json")
 
 
-def _killed_in_a_session(tmp_path: Path, cap_wei: int) -> tuple[Path, dict[str, object]]:
+def _killed_in_a_session(
+    tmp_path: Path, cap_wei: int, kill_at: str = "after_send"
+) -> tuple[Path, dict[str, object]]:
     """The two-meter run with the charger's session open, SIGKILLed after sending
-    interval 2's settlement, then resumed: (run folder, the resume's JSON summary)."""
-    run_dir, resumed = _kill_and_resume(tmp_path, SUPPLY_POINT.format(cap_wei=cap_wei))
+    interval 2's settlement, then resumed: (run folder, the resume's JSON summary). With
+    its Anvil gone too (``anvil_lost``) the chain the resume restarts from lacks interval
+    2's settlement: it is sent again."""
+    run_dir, resumed = _kill_and_resume(tmp_path, SUPPLY_POINT.format(cap_wei=cap_wei), kill_at)
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     out = json.loads(resumed.stdout)
     assert out["verdict_pass"] is True and out["intervals"] == INTERVALS
-    assert [(r["interval_id"], r["sent_again"]) for r in out["recovered"]] == [(KILLED, False)]
+    sent_again = kill_at == "anvil_lost"
+    assert [(r["interval_id"], r["sent_again"]) for r in out["recovered"]] == [(KILLED, sent_again)]
     return run_dir, out
 
 
@@ -390,10 +399,20 @@ def _session_on_chain(run_dir: Path, deposit_wei: int) -> tuple[SessionBill, int
     return bill, start_wh, charger
 
 
+@pytest.mark.parametrize(
+    "kill_at",
+    [
+        "after_send",
+        # the Anvil SIGKILLed with the bench, its state saved at commissioning: the owner's
+        # tariff, the consumer's session, interval 1's settlement and every other
+        # transaction since are lost with it and sent again by the resume from the journal
+        "anvil_lost",
+    ],
+)
 def test_a_run_killed_in_an_open_session_resumes_it_and_bills_it_once(
-    tmp_path: Path, two_meters: Path
+    tmp_path: Path, two_meters: Path, kill_at: str
 ) -> None:
-    run_dir, _ = _killed_in_a_session(tmp_path, cap_wei=9_000_000)  # 45 kWh: never reached
+    run_dir, _ = _killed_in_a_session(tmp_path, 9_000_000, kill_at)  # 45 kWh: never reached
     bill, start_wh, accepted = _session_on_chain(run_dir, load_scenario(two_meters).deposit_wei)
     killed, resumed = _charger_segments(run_dir)
     config = load_scenario(tmp_path / "bench.toml")
@@ -418,6 +437,36 @@ def test_a_run_killed_in_an_open_session_resumes_it_and_bills_it_once(
     assert not resumed[0][2]
     # at most 3 kW over the session's simulated span (the whole run: three intervals)
     assert 0 < bill.energy_wh <= CHARGER_W * INTERVALS * config.market_interval_s / 3600
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    resettled, sent = journal.resettled(), journal.sent_transactions()
+    journal.close()
+    assert sent is not None
+    if kill_at == "anvil_lost":  # interval 1, recorded, was lost with the chain's state
+        assert list(resettled) == [1]
+    else:
+        assert resettled == {}
+    _every_transaction_once(run_dir, sent)
+
+
+def _every_transaction_once(run_dir: Path, sent: list[SentTx]) -> None:
+    """The chain as the run left it holds each journaled transaction that went out (not
+    refused, not replaced by another) and nothing else of the run's accounts: each
+    sender's nonce on chain is the count of its journaled ones, each one's receipt there."""
+    replaced = {t.replaces for t in sent if t.replaces is not None}
+    kept = [t for t in sent if t.outcome != "refused" and t.tx_hash not in replaced]
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    address = str(journal.meta("market_address"))
+    journal.close()
+    with chain_of(run_dir, address) as market:
+        w3 = market.client.w3
+        accounts = [market.operator, *(market.wallet(n) for n in market.keys.participants())]
+        assert len(accounts) == 4  # the operator, roof, flat and the charger's owner
+        for sender in {t.sender for t in kept} | {w.address for w in accounts}:
+            assert w3.eth.get_transaction_count(sender) == len(
+                [t for t in kept if t.sender == sender]
+            ), sender
+        for t in kept:
+            assert w3.eth.get_transaction_receipt(HexBytes(t.tx_hash))["status"] == 1
 
 
 def test_a_session_at_its_cap_when_the_run_was_killed_stays_locked_and_is_billed_at_the_cap(
@@ -436,6 +485,29 @@ def test_a_session_at_its_cap_when_the_run_was_killed_stays_locked_and_is_billed
     # (locked ahead of the cap by the killed run; how far ahead depends on its latency
     # and on a loaded machine can be past it: the contract bills at most the cap)
     assert bill.billed_wei == min(bill.energy_wh * 200, cap_wh * 200)
+
+
+def test_a_session_billed_before_the_kill_is_neither_held_nor_billed_again_by_the_resume(
+    tmp_path: Path, two_meters: Path
+) -> None:
+    # the session closes at interval 1's end, so the killed run billed it; the resume
+    # matches it to its plan (never opened again) and its escrow check starts from the
+    # balances the bill left (it once counted the closed session's cap as still held)
+    charger = SUPPLY_POINT.format(cap_wei=9_000_000).replace(
+        "close_interval = 3", "close_interval = 1"
+    )
+    run_dir, resumed = _kill_and_resume(tmp_path, charger)
+    assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+    out = json.loads(resumed.stdout)
+    assert out["escrow_conserved"] is True and out["verdict_pass"] is True
+    bill, start_wh, accepted = _session_on_chain(run_dir, load_scenario(two_meters).deposit_wei)
+    # billed from its start counter to where the relay locked at interval 1's end (the
+    # counter stood still from then: interval 2's settlement attested it), early in
+    # interval 2 (the lock's latency: less than its 750 Wh at 3 kW); never unlocked again
+    assert accepted[1] <= accepted[2] < accepted[1] + CHARGER_W * 900 / 3600, accepted
+    assert abs(bill.energy_wh - (accepted[2] - start_wh)) <= 1, (bill, start_wh, accepted)
+    _, resumed_readings = _charger_segments(run_dir)
+    assert not any(closed for _, _, closed in resumed_readings)
 
 
 def test_a_meter_signed_supply_point_resumes_from_the_memory_it_kept_and_is_billed_once(

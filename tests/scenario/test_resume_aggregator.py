@@ -11,13 +11,10 @@ from pathlib import Path
 import pytest
 
 from bench.chain import Anvil
-from bench.config import load_scenario
-from bench.events import IntervalReport, RunSummary
-from bench.scenario.worker import ScenarioWorker
 from bench.store import Journal
 from gridbench.cli import main
 from tests.chain.test_aggregator_run import CONFIG as TWO_AREAS
-from tests.scenario.test_resume import KILLED, Killer, LiveRun, _killed_run
+from tests.scenario.test_resume import KILLED, _killed_run, run_to_the_end
 
 pytestmark = pytest.mark.chain
 
@@ -27,30 +24,10 @@ def test_a_killed_two_area_settlement_is_settled_once_and_the_run_carried_on(
 ) -> None:
     folder = tmp_path / "live"
     folder.mkdir()
-    path = folder / "bench.toml"
     text = TWO_AREAS.format(url="", deposit=50_000_000, fee=500)
-    path.write_text(text.replace('kind = "emulated"', 'kind = "fake"'))  # keys that survive
+    text = text.replace('kind = "emulated"', 'kind = "fake"')  # keys that survive
     with Anvil() as node:
-        killer = Killer(folder / "runs", node, folder / "kills")
-        runner = ScenarioWorker(load_scenario(path, chain_url=node.url), recorders=[killer])
-        runner.start()
-        runner.join(timeout=180)
-        assert not runner.is_alive() and runner.error is None, runner.error
-        events = []
-        while not runner.events.empty():
-            events.append(runner.events.get_nowait())
-    summary = events[-1]
-    assert isinstance(summary, RunSummary) and summary.journal_path is not None
-    reports = {e.interval_id: e for e in events if isinstance(e, IntervalReport)}
-    live = LiveRun(
-        Path(summary.journal_path).parent,
-        reports[KILLED],
-        folder / "kills",
-        summary.market_address,
-        reports,
-        killer.intents,
-        {},
-    )
+        live = run_to_the_end(folder, text, node)
     killed = live.report.settlement
     assert any(t.buyer == "aggregator" for t in killed.settled_trades)
     run_dir = _killed_run(live, tmp_path, "intent", "before_send")

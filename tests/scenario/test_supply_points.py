@@ -72,8 +72,8 @@ class StandInFleet:
     def latest(self, meter_id: str) -> Reading | None:
         return self.meter.latest
 
-    def drain(self) -> list[Reading]:
-        return []
+    def collect(self) -> dict[str, Reading]:
+        return {} if self.meter.latest is None else {"ev": self.meter.latest}
 
 
 def _points(meter: StandInMeter, confirm_timeout_s: float = 60.0, **kwargs: float) -> SupplyPoints:
