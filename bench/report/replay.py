@@ -560,7 +560,10 @@ class _Replay:
                 if i in ends
                 and ends[i] - config.market_interval_s < c.to_sim_s - slack_s
                 and ends[i] > c.from_sim_s + slack_s
-            ] or [ids[-1]]
+            ] or [  # none recorded (an interval recovered from the chain, an instant):
+                # the interval the bench came back in, as its meters' counters did
+                next((i for i in ids if i in ends and ends[i] > c.to_sim_s + slack_s), ids[-1])
+            ]
             join(members)
             placed.setdefault(members[-1], []).append(c)
         changed = set(placed)
@@ -648,7 +651,7 @@ def _group_balance(
             else (feeder + kept.feeder_import_wh)
         )
     for c in catch_ups:
-        if feeder_meter is not None and c.participant == feeder_meter:
+        if feeder_meter is not None and c.meter_id == feeder_meter:
             feeder = None if feeder is None else feeder + c.import_wh - c.export_wh
             continue
         imports[c.participant] = imports.get(c.participant, 0.0) + c.import_wh

@@ -345,9 +345,16 @@ class ScenarioWorker:
                 chain.market.keys.save(Path(f"{journal_path}.keys"))
             stack.callback(self._wind_down, clock, sessions)
             fleet.interval_energy(clock.real_time_of(begin_s))  # count energy from here on
-            if resumed is not None:
+            if resumed is not None and first <= cfg.intervals:
                 for event in _outage_energy(fleet, resumed, begin_s, t0_s + skipped_s):
                     self._emit(event)
+            elif resumed is not None:  # killed after its last interval was journaled
+                self._progress(
+                    begin_s,
+                    "info",
+                    "every interval was journaled before the stop: the energy metered "
+                    "since the run's end belongs to no interval and is not attributed",
+                )
             self._emit(WorkerStatus(clock.now_s(), WorkerState.RUNNING))
             self._emit(procedure.prepare_first(begin_s, first))
             reports: list[IntervalReport] = []

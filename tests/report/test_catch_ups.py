@@ -123,3 +123,40 @@ def test_an_outage_catch_up_is_balanced_with_every_interval_it_overlaps(
     assert rows[2] == pytest.approx(honest[1] + honest[2], abs=1e-6)  # type: ignore[operator]
     cusum = replay(journal).cusum
     assert cusum is not None and [s.interval_id for s in cusum.steps] == [1, 3]
+
+
+def test_the_feeder_s_catch_up_is_the_feeder_s_whatever_participant_it_is_filed_under(
+    journal: Path, honest_run: HonestRun
+) -> None:
+    """An interval the resume recovered from the chain files the feeder's energy under
+    the grid's participant: it is still the feeder's (by its meter), not a consumer's."""
+    honest = _unexplained(honest_run.journal)
+    x = _one(journal, "SELECT import_wh FROM feeder WHERE interval_id = 2")
+    assert abs(x) > 100.0  # enough to show in the balance
+    edit(
+        journal,
+        f"UPDATE feeder SET import_wh = {0.4 * x} WHERE interval_id = 2",
+        "INSERT INTO catch_up VALUES ('grid', 'feeder', 2, 3, "
+        f"{_end_s(journal, 2) - 100}, {_end_s(journal, 2)}, {0.6 * x}, 0.0, 3)",
+    )
+    reseal(journal)
+    assert _energy_findings(journal) == []
+    assert _unexplained(journal) == pytest.approx(honest, abs=1e-6)
+
+
+def test_a_catch_up_of_an_instant_joins_the_interval_the_bench_came_back_in(
+    journal: Path, honest_run: HonestRun
+) -> None:
+    """Energy a meter counted at a boundary, in no recorded interval's time (a resume at
+    the end of interval 1), is balanced with the interval that follows, not the last."""
+    honest = _unexplained(honest_run.journal)
+    x = _flat_wh(journal, 2)
+    at_s = _end_s(journal, 1)
+    edit(
+        journal,
+        f"UPDATE metered SET import_wh = {0.5 * x} WHERE participant = 'flat' AND interval_id = 2",
+        _catch_up(None, at_s, at_s, 0.5 * x),
+    )
+    reseal(journal)
+    assert _energy_findings(journal) == []
+    assert _unexplained(journal) == pytest.approx(honest, abs=1e-6)

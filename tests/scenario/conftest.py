@@ -4,7 +4,7 @@ run folder left behind, read back as the oracle."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -57,12 +57,13 @@ def two_meters(tmp_path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def chain_of(run_dir: Path, address: str) -> Iterator[Market]:
+def chain_of(run_dir: Path, address: str, names: Iterable[str] = tuple(METERS)) -> Iterator[Market]:
     """The market of the run in ``run_dir`` on an Anvil started from the state it saved
-    (the chain as the run left it), attached with the run's keys; stopped on exit."""
+    (the chain as the run left it), attached with the run's keys and its participants
+    ``names`` registered (trades are read back by name); stopped on exit."""
     keys = KeyRing.from_folder(run_dir / "journal.sqlite.keys")
     with Anvil(load_state=run_dir / ANVIL_STATE) as node:
         market = Market.attach(node.url, address, keys=keys, allow_anvil_key=True)
-        for name in METERS:
-            market.accounts.index(name)  # trades read back by name
+        for name in names:
+            market.accounts.index(name)
         yield market
