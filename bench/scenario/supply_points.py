@@ -72,13 +72,18 @@ class SupplyPoints:
         *,
         speed: float = 1.0,
         reading_interval_s: float = 0.1,
+        service_interval_s: float = 0.0,
         confirm_timeout_s: float = _CONFIRM_TIMEOUT_S,
         retries: int = _RETRIES,
     ) -> None:
         self.fleet = fleet
         self._now_s = now_s
         self._points = {m: _Point(m) for m in sorted(meter_ids)}
-        self._lead_h = speed * 1.5 * reading_interval_s / 3600.0
+        self._speed = speed
+        # what passes between the reading that shows a cap near and the relay opening:
+        # a reading period, the caller's period of :meth:`poll` and the relay command
+        self._reaction_s = reading_interval_s + service_interval_s
+        self._command_s = 0.0  # the slowest relay command timed so far
         self._confirm_timeout_s = confirm_timeout_s
         self._retries = retries
         self._manual: dict[str, _Point] = {}
@@ -112,8 +117,12 @@ class SupplyPoints:
             time.sleep(0.005)
 
     def lead_wh(self, power_w: float) -> float:
-        """The energy ahead of a cap at which a supply point drawing ``power_w`` is locked."""
-        return max(0.0, power_w) * self._lead_h
+        """The energy ahead of a cap at which a supply point drawing ``power_w`` is locked:
+        what it draws, in simulated time, over half again the bench's reaction (a reading
+        period, a service period and the slowest relay command seen in this run, so a
+        loaded machine locks earlier rather than past the cap)."""
+        window_s = 1.5 * (self._reaction_s + self._command_s)
+        return max(0.0, power_w) * self._speed * window_s / 3600.0
 
     def session_of(self, meter_id: str) -> int | None:
         """The session that holds the supply point open, if any."""
@@ -246,6 +255,7 @@ class SupplyPoints:
     def _send(self, point: _Point) -> None:
         point.attempts += 1
         point.done_t_s = None
+        sent_t_s = time.monotonic()
         try:
             fut = self.fleet.set_relay(point.meter_id, point.wanted_closed)
         except BenchError as exc:
@@ -255,6 +265,8 @@ class SupplyPoints:
         def done(f: Future[None], point: _Point = point) -> None:
             if point.future is f:
                 point.done_t_s = time.monotonic()
+                if f.exception() is None:
+                    self._command_s = max(self._command_s, point.done_t_s - sent_t_s)
 
         point.future = fut
         fut.add_done_callback(done)

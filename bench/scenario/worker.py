@@ -324,6 +324,7 @@ class ScenarioWorker:
                 clock.now_s,
                 speed=clock.speed,
                 reading_interval_s=cfg.bench.reading_interval_s,
+                service_interval_s=_TICK_S,
             )
             if resumed is None:
                 opening = SupplySessions.open(cfg.sessions, chain, fleet, supply, clock.now_s())

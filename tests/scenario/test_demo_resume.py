@@ -48,17 +48,25 @@ def _gridbench(*args: str, kill: tuple[str, int] | None = None) -> subprocess.Co
 
 
 @pytest.mark.parametrize(
-    ("kill_at", "interval_id"),
+    ("kill_at", "interval_id", "sent_again"),
     [
-        ("after_send", 3),  # in the EV session, interval 3 mined and not journaled
+        # in the EV session (open in intervals 2 and 3), at each step of interval 3's
+        # settle: the intent journaled, not sent; sent and mined, the receipt not read;
+        # the receipt read, not journaled; sent with the Anvil killed too, its state
+        # last saved at commissioning (every transaction since sent again from the journal)
+        ("before_send", 3, True),
+        ("after_send", 3, False),
+        ("before_commit", 3, False),
+        ("anvil_lost", 3, True),
+        ("after_commit", 3, None),
         # after the last interval was journaled, before the run finished: the meters'
         # energy after the run's end is no interval's (it once came back as a catch-up
         # into interval 6)
-        ("after_commit", INTERVALS),
+        ("after_commit", INTERVALS, None),
     ],
 )
 def test_the_demo_killed_and_resumed_passes_with_every_interval_settled_once(
-    tmp_path: Path, kill_at: str, interval_id: int
+    tmp_path: Path, kill_at: str, interval_id: int, sent_again: bool | None
 ) -> None:
     runs = tmp_path / "runs"
     config = str(_demo(tmp_path))
@@ -72,16 +80,17 @@ def test_the_demo_killed_and_resumed_passes_with_every_interval_settled_once(
     assert out["intervals"] == INTERVALS
     assert out["escrow_conserved"] is True and out["audit_clean"] is True
     assert out["verdict_pass"] is True
-    recovered = [r["interval_id"] for r in out["recovered"]]
-    assert recovered == ([interval_id] if kill_at == "after_send" else [])
+    recovered = [(r["interval_id"], r["sent_again"]) for r in out["recovered"]]
+    assert recovered == ([] if sent_again is None else [(interval_id, sent_again)])
     journal = Journal(run_dir / "journal.sqlite", read_only=True)
     address = str(journal.meta("market_address"))
     catch_ups = journal.catch_up_rows()
     journal.close()
-    if kill_at == "after_commit":  # what the meters counted after the run's end is no one's
+    if interval_id == INTERVALS:  # what the meters counted after the run's end is no one's
         assert catch_ups == []
-    else:  # interval 3 from the chain, then the meters' counting up to the kill
-        assert {c.interval_id for c in catch_ups} == {3, None}
+    else:  # interval 3 from the chain where it was not journaled, the meters' counting
+        # up to the kill (in no interval: the resumed clock starts at the stop)
+        assert {c.interval_id for c in catch_ups} == ({None} if sent_again is None else {3, None})
     names = [p["name"] for p in tomllib.loads(Path(config).read_text())["participants"]]
     with chain_of(run_dir, address, names) as market:
         assert market.settled_intervals() == list(range(1, INTERVALS + 1))

@@ -12,6 +12,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import cast
 
+import pytest
+
 from bench.devices import Reading
 from bench.errors import TransportError
 from bench.events import (
@@ -209,3 +211,30 @@ def test_energy_while_a_session_close_waits_for_its_lock_is_billed_not_unauthori
         if isinstance(e, SupplyPointFinding) and e.fault is SupplyFault.UNAUTHORISED
     ]
     assert unauthorised == []
+
+
+def test_the_lead_at_a_cap_grows_with_the_slowest_relay_command_seen() -> None:
+    """A loaded machine's slow relay command (here 0.3 s to be acknowledged) locks later:
+    the lead ahead of a cap takes it in, so the next lock goes out earlier."""
+    meter = StandInMeter(relay_closed=False)
+    points = _points(meter, speed=6.0, reading_interval_s=0.1)
+    before_wh = points.lead_wh(6000.0)
+    assert before_wh == pytest.approx(6000.0 * 6.0 * 1.5 * 0.1 / 3600.0, rel=0.05)
+    fleet = points.fleet
+    set_relay = fleet.set_relay
+
+    def slow(meter_id: str, closed: bool) -> Future[None]:
+        fut: Future[None] = Future()
+        threading.Timer(0.3, lambda: set_relay(meter_id, closed).add_done_callback(
+            lambda _f: fut.set_result(None))).start()  # fmt: skip
+        return fut
+
+    fleet.set_relay = slow  # type: ignore[method-assign]
+    points.unlock("ev", 7, start_counter_wh=meter.import_wh, cap_wh=None)
+    deadline = time.monotonic() + 5.0
+    while not meter.relay_closed and time.monotonic() < deadline:
+        _run(points, meter, 1, dt_s=0.0)
+        time.sleep(0.01)
+    _run(points, meter, 2)
+    assert points.lead_wh(6000.0) >= 6000.0 * 6.0 * 1.5 * (0.1 + 0.3) / 3600.0
+    assert points.lead_wh(6000.0) < 6000.0 * 6.0 * 1.5 * (0.1 + 1.0) / 3600.0
