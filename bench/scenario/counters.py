@@ -191,6 +191,15 @@ class BoundaryCounters:
         meter.export_wh.append(meter.export_wh[-1])
         self._resolve(meter_id, meter)
 
+    def since_cut(self, meter_id: str) -> tuple[float, float]:
+        """(import, export) Wh the meter counted from the last cut to its last reading
+        (0 before its first reading or while its cut waits for a reading after it)."""
+        meter = self._meters.get(meter_id)
+        if meter is None or meter.reading_mwh is None:
+            return 0.0, 0.0
+        imp, exp = meter.reading_wh
+        return max(0.0, imp - meter.mark_import_wh), max(0.0, exp - meter.mark_export_wh)
+
     def seen_after(self, meter_id: str, t_s: float) -> bool:
         """True once the meter has reported at or after ``t_s``."""
         meter = self._meters.get(meter_id)

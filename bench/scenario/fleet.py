@@ -424,6 +424,11 @@ class MeterFleet:
         """Every meter of the run: participants', supply points' and the feeder's."""
         return tuple(self._pollers)
 
+    def counted_since_cut(self, meter_id: str) -> tuple[float, float]:
+        """(import, export) Wh the meter counted after the last boundary cut, up to its
+        latest reading (the next interval's so far)."""
+        return self._counters.since_cut(meter_id)
+
     def latest(self, meter_id: str) -> Reading | None:
         """The meter's most recent reading."""
         return self._latest.get(meter_id)

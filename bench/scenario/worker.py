@@ -652,9 +652,10 @@ def _outage_energy(
     fleet: MeterFleet, resumed: Continuation, begin_s: float, stop_s: float
 ) -> list[BenchEvent]:
     """The energy each meter that kept counting while the bench was down (its counters
-    now less those at the last settled interval's end, ``stop_s``): a catch-up for the
-    outage, not traded. A meter with no reading yet is a finding; one whose counters
-    went back restarted with the bench, and had nothing to attribute."""
+    at the resume's first cut, ``begin_s``, less those at the last settled interval's
+    end, ``stop_s``): a catch-up for the outage, not traded. A meter with no reading yet
+    is a finding; one whose counters went back restarted with the bench, and had
+    nothing to attribute."""
     events: list[BenchEvent] = []
     for meter_id, (import_wh, export_wh) in sorted(resumed.counters_at_stop.items()):
         if meter_id not in fleet.meter_ids or fleet.counts_from_zero(meter_id):
@@ -670,7 +671,11 @@ def _outage_energy(
                 )
             )
             continue
-        got_import, got_export = latest.energy_import_wh, latest.energy_export_wh
+        # its counters at the cut that starts the first interval resumed (its latest
+        # reading came after it: what it counted since is that interval's)
+        after_import, after_export = fleet.counted_since_cut(meter_id)
+        got_import = latest.energy_import_wh - after_import
+        got_export = latest.energy_export_wh - after_export
         if got_import < import_wh or got_export < export_wh:
             events.append(
                 BenchStatus(

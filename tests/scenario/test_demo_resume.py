@@ -17,7 +17,7 @@ import pytest
 from bench.store import Journal
 from tests.scenario.conftest import chain_of
 
-pytestmark = [pytest.mark.chain, pytest.mark.slow]
+pytestmark = pytest.mark.chain  # about 100 s: every kill point on the real demo
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
