@@ -116,6 +116,16 @@ class SupplyPoints:
                 self._drive(point)
             time.sleep(0.005)
 
+    @property
+    def relay_command_s(self) -> float:
+        """The slowest relay command acknowledged so far (seconds, host clock)."""
+        return self._command_s
+
+    def carry_command_s(self, seconds: float) -> None:
+        """Take up a killed run's :attr:`relay_command_s`, so the resume locks a session
+        at the lead the killed run locked it at (never reopening one it locked at its cap)."""
+        self._command_s = max(self._command_s, seconds)
+
     def lead_wh(self, power_w: float) -> float:
         """The energy ahead of a cap at which a supply point drawing ``power_w`` is locked:
         what it draws, in simulated time, over half again the bench's reaction (a reading

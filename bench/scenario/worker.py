@@ -137,6 +137,7 @@ class ScenarioWorker:
         self._notes: queue.SimpleQueue[str] = queue.SimpleQueue()  # from other threads
         self._state_saved = (0.0, 0.0, 0)  # (monotonic s at the end, duration s, interval)
         self._procedure: IntervalProcedure | None = None
+        self._supply: SupplyPoints | None = None
 
     # -- control, from any thread ------------------------------------------------------
     def start(self) -> None:
@@ -326,6 +327,12 @@ class ScenarioWorker:
                 reading_interval_s=cfg.bench.reading_interval_s,
                 service_interval_s=_TICK_S,
             )
+            if resumed is not None:
+                kept_s = (resumed.carry_state or {}).get("relay_command_s")
+                if isinstance(kept_s, int | float):
+                    supply.carry_command_s(float(kept_s))
+            self._supply = supply
+            stack.callback(setattr, self, "_supply", None)
             if resumed is None:
                 opening = SupplySessions.open(cfg.sessions, chain, fleet, supply, clock.now_s())
             else:
@@ -510,8 +517,8 @@ class ScenarioWorker:
     ) -> Callable[[dict[str, Any], str], None]:
         """The operator wallet's hook: each ``settle`` transaction, once signed, is
         journaled (and committed) as an intent before it is sent, with what the next
-        interval starts from (the procedure's carry state and the counters the bench
-        attested in it, sub-Wh rests included)."""
+        interval starts from (the procedure's carry state, the counters the bench
+        attested in it, sub-Wh rests included, and the slowest relay command so far)."""
         market_address = chain.market.address
 
         def journal(tx: dict[str, Any], tx_hash: str) -> None:
@@ -521,7 +528,7 @@ class ScenarioWorker:
             if data[:4] != SETTLE_SELECTOR:
                 return
             interval_id = int.from_bytes(data[4:36], "big")
-            procedure = self._procedure
+            procedure, supply = self._procedure, self._supply
             state = None if procedure is None else procedure.carry_state
             intent = SettleIntent(
                 clock.now_s(),
@@ -531,7 +538,13 @@ class ScenarioWorker:
                 "0x" + data.hex(),
                 ""
                 if not state or state["interval_id"] != interval_id
-                else json.dumps({**state, "counters_wh": chain.counters_wh()}),
+                else json.dumps(
+                    {
+                        **state,
+                        "counters_wh": chain.counters_wh(),
+                        "relay_command_s": None if supply is None else supply.relay_command_s,
+                    }
+                ),
             )
             self._record(intent)
 

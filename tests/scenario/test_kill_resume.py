@@ -490,6 +490,12 @@ def test_a_session_at_its_cap_when_the_run_was_killed_stays_locked_and_is_billed
     # (locked ahead of the cap by the killed run; how far ahead depends on its latency
     # and on a loaded machine can be past it: the contract bills at most the cap)
     assert bill.billed_wei == min(bill.energy_wh * 200, cap_wh * 200)
+    # the resume locks at the killed run's lead (it reopened the relay once when the
+    # killed run's slower relay commands had made its lead the wider): carried over
+    journal = Journal(run_dir / "journal.sqlite", read_only=True)
+    states = [journal.carry_state(i) for i in (1, 2)]
+    journal.close()
+    assert all(s is not None and s["relay_command_s"] > 0 for s in states), states
 
 
 def test_a_session_billed_before_the_kill_is_neither_held_nor_billed_again_by_the_resume(

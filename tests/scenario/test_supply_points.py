@@ -238,3 +238,13 @@ def test_the_lead_at_a_cap_grows_with_the_slowest_relay_command_seen() -> None:
     _run(points, meter, 2)
     assert points.lead_wh(6000.0) >= 6000.0 * 6.0 * 1.5 * (0.1 + 0.3) / 3600.0
     assert points.lead_wh(6000.0) < 6000.0 * 6.0 * 1.5 * (0.1 + 1.0) / 3600.0
+
+
+def test_a_resume_takes_up_the_killed_run_s_relay_latency_and_never_narrows_it() -> None:
+    meter = StandInMeter(relay_closed=False)
+    points = _points(meter, speed=6.0, reading_interval_s=0.1)
+    points.carry_command_s(0.3)
+    assert points.relay_command_s == pytest.approx(0.3)
+    assert points.lead_wh(6000.0) == pytest.approx(6000.0 * 6.0 * 1.5 * 0.4 / 3600.0)
+    points.carry_command_s(0.1)
+    assert points.relay_command_s == pytest.approx(0.3)
