@@ -60,6 +60,7 @@ class _Meter:
     # the last reading's raw registers (mWh, as on the wire) and cumulative Wh
     reading_mwh: tuple[int, int] | None = None
     reading_wh: tuple[float, float] = (0.0, 0.0)
+    reading_raw_wh: tuple[float, float] = (0.0, 0.0)  # its registers as it reported them
     pinned_from_s: float = float("inf")  # the first boundary pinned (:meth:`pin`)
 
 
@@ -116,6 +117,7 @@ class BoundaryCounters:
             exp += delta.export_wh
         meter.reading_wh = (imp, exp)
         meter.reading_mwh = _mwh(reading.energy_import_wh, reading.energy_export_wh)
+        meter.reading_raw_wh = (reading.energy_import_wh, reading.energy_export_wh)
         times = meter.times_s
         if times and t <= times[-1]:
             i = bisect_left(times, t)
@@ -191,14 +193,18 @@ class BoundaryCounters:
         meter.export_wh.append(meter.export_wh[-1])
         self._resolve(meter_id, meter)
 
-    def since_cut(self, meter_id: str) -> tuple[float, float]:
-        """(import, export) Wh the meter counted from the last cut to its last reading
-        (0 before its first reading or while its cut waits for a reading after it)."""
+    def registers_at_cut(self, meter_id: str) -> tuple[float, float] | None:
+        """The meter's own (import, export) counters, as it reports them, at the last
+        cut: its last reading's less what it counted since (None before a reading)."""
         meter = self._meters.get(meter_id)
         if meter is None or meter.reading_mwh is None:
-            return 0.0, 0.0
+            return None
         imp, exp = meter.reading_wh
-        return max(0.0, imp - meter.mark_import_wh), max(0.0, exp - meter.mark_export_wh)
+        raw_imp, raw_exp = meter.reading_raw_wh
+        return (
+            raw_imp - max(0.0, imp - meter.mark_import_wh),
+            raw_exp - max(0.0, exp - meter.mark_export_wh),
+        )
 
     def seen_after(self, meter_id: str, t_s: float) -> bool:
         """True once the meter has reported at or after ``t_s``."""

@@ -424,10 +424,10 @@ class MeterFleet:
         """Every meter of the run: participants', supply points' and the feeder's."""
         return tuple(self._pollers)
 
-    def counted_since_cut(self, meter_id: str) -> tuple[float, float]:
-        """(import, export) Wh the meter counted after the last boundary cut, up to its
-        latest reading (the next interval's so far)."""
-        return self._counters.since_cut(meter_id)
+    def counters_at_cut(self, meter_id: str) -> tuple[float, float] | None:
+        """The meter's (import, export) counters at the last boundary cut, as it reports
+        them (None before a reading of it was accounted)."""
+        return self._counters.registers_at_cut(meter_id)
 
     def latest(self, meter_id: str) -> Reading | None:
         """The meter's most recent reading."""

@@ -673,8 +673,8 @@ def _outage_energy(
     for meter_id, (import_wh, export_wh) in sorted(resumed.counters_at_stop.items()):
         if meter_id not in fleet.meter_ids or fleet.counts_from_zero(meter_id):
             continue  # its counting stood still with the bench (and simulated time)
-        latest = fleet.latest(meter_id)
-        if latest is None:
+        at_cut = fleet.counters_at_cut(meter_id)  # the first resumed interval's start
+        if at_cut is None:
             events.append(
                 EnergyUnaccounted(
                     begin_s,
@@ -684,11 +684,7 @@ def _outage_energy(
                 )
             )
             continue
-        # its counters at the cut that starts the first interval resumed (its latest
-        # reading came after it: what it counted since is that interval's)
-        after_import, after_export = fleet.counted_since_cut(meter_id)
-        got_import = latest.energy_import_wh - after_import
-        got_export = latest.energy_export_wh - after_export
+        got_import, got_export = at_cut
         if got_import < import_wh or got_export < export_wh:
             events.append(
                 BenchStatus(

@@ -4,6 +4,8 @@ run folder left behind, read back as the oracle."""
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -67,3 +69,16 @@ def chain_of(run_dir: Path, address: str, names: Iterable[str] = tuple(METERS)) 
         for name in names:
             market.accounts.index(name)
         yield market
+
+
+def gridbench(
+    *args: str, kill: tuple[str, int] | None = None, timeout_s: float = 300.0
+) -> subprocess.CompletedProcess[str]:
+    """``gridbench ARGS`` in a subprocess; with ``kill`` (point, interval), the bench of
+    ``killed_bench.py`` that SIGKILLs itself there."""
+    here = Path(__file__).parent
+    script = [str(here / "killed_bench.py"), kill[0], str(kill[1])] if kill else []
+    command = [sys.executable, *script] if script else [sys.executable, "-m", "gridbench.cli"]
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=timeout_s, check=False
+    )

@@ -155,3 +155,16 @@ def test_boundaries_cut_inside_an_outage_after_its_end_arrived_are_caught_up_not
     total_wh = sum(c[0] for c in cuts) + sum(c.import_wh for c in gaps)
     assert total_wh == pytest.approx(5.0 + 45.0 * 2.5 / 4)
     assert counters.cut("m", 5.0, 4) == pytest.approx((55.0 - total_wh, 0.0))
+
+
+def test_the_registers_at_the_last_cut_are_the_meter_s_own_between_its_readings() -> None:
+    """A meter counting 1 Wh/s from 100 Wh on its registers: cut at t = 5 s, its
+    registers there are 105 Wh, whatever it has reported since."""
+    c = BoundaryCounters()
+    assert c.registers_at_cut("m") is None
+    c.add(_reading(0.0, 100.0, 7.0))
+    c.add(_reading(10.0, 110.0, 7.0))
+    c.cut("m", 5.0)
+    assert c.registers_at_cut("m") == pytest.approx((105.0, 7.0))
+    c.add(_reading(20.0, 120.0, 7.5))
+    assert c.registers_at_cut("m") == pytest.approx((105.0, 7.0))

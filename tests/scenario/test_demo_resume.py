@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from bench.store import Journal
-from tests.scenario.conftest import chain_of
+from tests.scenario.conftest import chain_of, gridbench
 
 pytestmark = pytest.mark.chain  # about 100 s: every kill point on the real demo
 
-HERE = Path(__file__).parent
-ROOT = HERE.parent.parent
+ROOT = Path(__file__).parent.parent.parent
 INTERVALS = 6
 
 
@@ -37,14 +34,6 @@ def _demo(tmp_path: Path) -> Path:
     path = tmp_path / "demo.toml"
     path.write_text(text)
     return path
-
-
-def _gridbench(*args: str, kill: tuple[str, int] | None = None) -> subprocess.CompletedProcess[str]:
-    script = [str(HERE / "killed_bench.py"), kill[0], str(kill[1])] if kill else []
-    command = [sys.executable, *script] if script else [sys.executable, "-m", "gridbench.cli"]
-    return subprocess.run(
-        [*command, *args], capture_output=True, text=True, timeout=300, check=False
-    )
 
 
 @pytest.mark.parametrize(
@@ -70,11 +59,11 @@ def test_the_demo_killed_and_resumed_passes_with_every_interval_settled_once(
 ) -> None:
     runs = tmp_path / "runs"
     config = str(_demo(tmp_path))
-    killed = _gridbench("run", "--config", config, "--journal", str(runs), "-q",
+    killed = gridbench("run", "--config", config, "--journal", str(runs), "-q",
                         kill=(kill_at, interval_id))  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     (run_dir,) = runs.iterdir()
-    resumed = _gridbench("run", "--resume", str(run_dir), "--json")
+    resumed = gridbench("run", "--resume", str(run_dir), "--json")
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     out = json.loads(resumed.stdout)
     assert out["intervals"] == INTERVALS

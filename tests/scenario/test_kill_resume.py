@@ -34,7 +34,7 @@ from bench.scenario.resume import _readings as _settled_readings
 from bench.scenario.resume import stop_orphans
 from bench.scenario.worker import ANVIL_PID, ANVIL_STATE, METER_MEMORY
 from bench.store import Journal, SentTx
-from tests.scenario.conftest import INTERVALS, METERS, TWO_METERS, chain_of
+from tests.scenario.conftest import INTERVALS, METERS, TWO_METERS, chain_of, gridbench
 
 pytestmark = pytest.mark.chain
 
@@ -43,11 +43,7 @@ KILLED = 2
 
 
 def _gridbench(*args: str, kill_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    script = [str(HERE / "killed_bench.py"), kill_at, str(KILLED)] if kill_at else []
-    command = [sys.executable, *script] if script else [sys.executable, "-m", "gridbench.cli"]
-    return subprocess.run(
-        [*command, *args], capture_output=True, text=True, timeout=240, check=False
-    )
+    return gridbench(*args, kill=None if kill_at is None else (kill_at, KILLED), timeout_s=240)
 
 
 def _alive(pid: int) -> bool:
