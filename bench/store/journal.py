@@ -190,22 +190,13 @@ class CatchUpRow:
 
 
 @dataclass(frozen=True)
-class SentTx:
-    """One journaled transaction (a ``sent_tx`` row); hex strings as ``0x…``."""
+class SentTx(TransactionSigned):
+    """One journaled transaction (a ``sent_tx`` row; hex strings as ``0x…``): the
+    transaction as signed, and what became of it. ``outcome`` None: broadcast (mined as
+    sent, unless the run was killed first); ``refused``: the node refused it, never sent;
+    ``reverted``: mined and reverted."""
 
-    interval_id: int
-    sender: str
-    nonce: int
-    to: str | None
-    data_hex: str
-    value_wei: int
-    gas: int
-    tx_hash: str
-    raw_hex: str
-    replaces: str | None
-    outcome: str | None
-    """None: broadcast (mined as sent, unless the run was killed first); ``refused``:
-    the node refused it, never sent; ``reverted``: mined and reverted."""
+    outcome: str | None = None
 
 
 class Journal:
