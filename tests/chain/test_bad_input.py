@@ -36,7 +36,7 @@ def test_contract_missing_at_address(anvil: Anvil) -> None:
 
 
 def test_unfunded_operator(anvil: Anvil) -> None:
-    key = "0x" + "42" * 32
+    key = "0x" + bytes(Account.create().key).hex()  # a fresh key, no ETH
     market = Market.deploy(anvil.url, operator_key=key)
     market.add_participants(["alice", "bob"], 100)
     readings = Meters(market, ("alice", "bob")).next()
@@ -58,7 +58,10 @@ def test_unfunded_sender_is_told_to_fund(anvil: Anvil) -> None:
 
 def test_revert_is_decoded_with_its_error_name(market: Market) -> None:
     outsider = Market.attach(
-        market.client.url, market.address, operator_key="0x" + "11" * 32, keys=market.keys
+        market.client.url,
+        market.address,
+        operator_key="0x" + bytes(Account.create().key).hex(),
+        keys=market.keys,
     )
     outsider.client.set_balance(outsider.operator.address, 10**18)
     with pytest.raises(ChainError) as info:

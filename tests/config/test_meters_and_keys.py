@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def test_meter_entries_that_cannot_work_are_refused(entry: dict[str, object], me
 
 def key_file(tmp_path: Path, name: str, mode: int) -> Path:
     path = tmp_path / name
-    path.write_text("0x" + "11" * 32 + "\n")
+    path.write_text("0x" + secrets.token_hex(32) + "\n")
     path.chmod(mode)
     return path
 
