@@ -445,6 +445,18 @@ class ScenarioConfig:
         )
 
     @property
+    def meter_owners(self) -> dict[str, str]:
+        """The name each meter's energy is journaled and settled under: a participant's
+        meter its participant, a supply point's meter its own id, the feeder the grid's
+        participant (its own id without a ``[grid]``)."""
+        owners = {p.meter_id: p.agent.participant for p in self.participants}
+        owners.update({s.meter_id: s.meter_id for s in self.sessions})
+        if self.feeder_meter:
+            grid = self.grid
+            owners[self.feeder_meter] = self.feeder_meter if grid is None else grid.participant
+        return owners
+
+    @property
     def supply_owners(self) -> tuple[AgentSpec, ...]:
         """With a ``[grid]``: each supply point's owner as a market participant, bidding at
         the import tariff for what its meter counted (it resells it to the session

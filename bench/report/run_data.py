@@ -186,7 +186,7 @@ def _read(journal: Journal, path: Path, report: RunReport) -> RunData:
         amounts=amounts,
         participants=_totals(journal, amounts, intervals),
         power=journal.power_series(),
-        meter_participant=_meter_owners(config),
+        meter_participant={} if config is None else config.meter_owners,
         summary=dict(summary) if isinstance(summary, dict) else {},
         settlements=journal.settlements(),
     )
@@ -211,17 +211,6 @@ def _parameters(
     except (tomllib.TOMLDecodeError, BenchError):
         return {}, frozenset()
     return parameter_values(document), frozenset(given_parameters(document))
-
-
-def _meter_owners(config: ScenarioConfig | None) -> dict[str, str]:
-    if config is None:
-        return {}
-    owners = {p.meter_id: p.agent.participant for p in config.participants}
-    if config.battery is not None:
-        owners[config.battery.meter_id] = config.battery.participant
-    if config.feeder_meter:
-        owners[config.feeder_meter] = config.grid.participant if config.grid else "feeder"
-    return owners
 
 
 def _totals(

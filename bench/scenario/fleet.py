@@ -65,10 +65,11 @@ class MeterFleet:
     ) -> None:
         self._queue = readings
         self._rig = rig
-        self._participant = {p.meter_id: p.agent.participant for p in config.participants}
-        # supply points are metered (for the energy balance) under their meter id
-        self._participant.update({s.meter_id: s.meter_id for s in config.sessions})
+        self._owner = config.meter_owners
         self.feeder_meter_id = config.feeder_meter
+        # every meter but the feeder is metered under its owner; the feeder's cut is the
+        # grid's flow (supply points under their meter id, for the energy balance)
+        self._participant = {m: o for m, o in self._owner.items() if m != self.feeder_meter_id}
         reading_s = config.bench.reading_interval_s
         self._counters = BoundaryCounters(max_gap_s=max(0.5, 10 * reading_s))
         # a meter whose link is up reports within a reading period; one that hangs is
@@ -159,8 +160,8 @@ class MeterFleet:
             yield fleet
 
     def participant_of(self, meter_id: str) -> str:
-        """The participant a meter measures."""
-        return self._participant.get(meter_id, meter_id)
+        """The participant a meter measures (:attr:`ScenarioConfig.meter_owners`)."""
+        return self._owner.get(meter_id, meter_id)
 
     def drain(self) -> list[Reading]:
         """Readings that arrived since the last call (those collected meanwhile, to cut

@@ -236,9 +236,7 @@ def _energy_of(
     now = _readings(recovered.intent.calldata_hex)
     previous_hex = journal.settled_calldata(i - 1) if i > 1 else None
     before = _readings(previous_hex) if previous_hex is not None else {}
-    owners = {p.meter_id: p.agent.participant for p in config.participants}
-    if config.grid is not None:
-        owners[config.feeder_meter or config.grid.participant] = config.grid.participant
+    owners = config.meter_owners
     attested = journal.meta("meters")
     kinds = attested if isinstance(attested, dict) else {}
     from_s = config.start_s + (i - 1) * config.market_interval_s

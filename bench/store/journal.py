@@ -745,12 +745,16 @@ class Journal:
 
     def energy_totals_wh(self) -> dict[str, tuple[float, float]]:
         """Each participant's (import, export) Wh over the run: every interval's metered
-        energy plus its catch-ups (the feeder under ``"feeder"``)."""
+        energy plus its catch-ups; the feeder's (its interval cuts are the grid's flow)
+        under the grid's participant."""
         totals: dict[str, tuple[float, float]] = {}
         rows = self._db.execute(
             "SELECT participant, SUM(import_wh), SUM(export_wh) FROM "
             "(SELECT participant, import_wh, export_wh FROM metered "
-            " UNION ALL SELECT participant, import_wh, export_wh FROM catch_up) "
+            " UNION ALL SELECT participant, import_wh, export_wh FROM catch_up "
+            " UNION ALL SELECT grid_participant, COALESCE(feeder_import_wh, 0), "
+            " COALESCE(feeder_export_wh, 0) "
+            " FROM market_state WHERE grid_participant IS NOT NULL) "
             "GROUP BY participant"
         )
         for participant, imp, exp in rows:

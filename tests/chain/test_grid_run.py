@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.chain import Anvil, Market
+from bench.store import Journal
 from tests.configs import consumer, meter_block, prosumer, run_config
 from tests.worker_runs import run_worker
 
@@ -36,7 +37,18 @@ def _config(url: str, **market: str | float) -> str:
 
 def test_the_grid_buys_the_surplus_backed_by_the_meter_signed_feeder(tmp_path: Path) -> None:
     with Anvil() as node:
-        summary = run_worker(_config(node.url), tmp_path, timeout_s=180).summary
+        summary = run_worker(_config(node.url), tmp_path, journal=True, timeout_s=180).summary
+        # the journal's totals hold the feeder's energy under the grid, the participant
+        # its counters settle under: the lines' physics (F = imports - exports + losses of
+        # 2 % of what is injected, solved for F) applied to the other meters' totals
+        journal = Journal(summary.journal_path or "", read_only=True)
+        totals = journal.energy_totals_wh()
+        journal.close()
+        assert "feeder" not in totals
+        exports_wh, imports_wh = totals["roof"][1], totals["flat"][0]
+        expected_export_wh = (exports_wh - imports_wh - 0.02 * exports_wh) / 0.98
+        assert totals["grid"][0] == 0.0
+        assert totals["grid"][1] == pytest.approx(expected_export_wh, rel=0.02)
         assert summary.attestation["feeder"]["attestation"] == "meter"
         market = Market.attach(node.url, summary.market_address)
         contract = market.contract.functions

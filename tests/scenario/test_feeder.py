@@ -132,3 +132,35 @@ def test_the_balance_tolerance_is_the_least_accurate_meters_declared_accuracy() 
     bad = '[[meters]]\nid = "m"\nkind = "emulated"\naccuracy_fraction = nan\n'
     with pytest.raises(ConfigError, match="accuracy_fraction"):
         parse_scenario(tomllib.loads(bad + '[[participants]]\nname = "p"\nmeter = "m"\n'))
+
+
+def test_the_feeder_s_energy_is_journaled_under_the_participant_it_settles_under() -> None:
+    """A live catch-up of the feeder (the fleet's name for it) and one a resume takes from
+    the chain (the settlement's) go under one name: the grid's, whose counters the
+    settlement backs with the feeder meter (the mutation: the fleet naming the feeder by
+    its meter id, as before)."""
+    import queue
+    import tomllib
+
+    from bench.config import parse_scenario
+    from bench.scenario.fleet import MeterFleet
+    from bench.scenario.settlement import _participant_meters
+    from tests.configs import consumer, meter_block, prosumer, run_config
+
+    text = run_config(
+        intervals=1,
+        scenario={"feeder_meter": "feeder"},
+        sections={"grid": {"import_schedule": [[0, 200]], "feed_in_wei_per_wh": 60}},
+        meters=[
+            meter_block("roof", "emulated", -12000.0),
+            meter_block("flat", "emulated", 3000.0),
+            meter_block("feeder", "emulated"),
+        ],
+        participants=[prosumer("roof", 50), consumer("flat", 300)],
+    )
+    config = parse_scenario(tomllib.loads(text))
+    on_chain = {meter: name for name, meter in _participant_meters(config).items()}
+    fleet = MeterFleet(config, queue.Queue(), rig=None, pollers={})  # type: ignore[arg-type]
+    for meter in ("roof", "flat", "feeder"):
+        assert fleet.participant_of(meter) == config.meter_owners[meter] == on_chain[meter]
+    assert on_chain["feeder"] == "grid"
