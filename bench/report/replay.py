@@ -720,19 +720,27 @@ def format_report(report: RunReport) -> str:
         f"run journal {report.journal}",
         "interval  cleared Wh  price LABC/kWh  settled  rejected  value LABC  unexplained Wh",
     ]
+    rows: list[tuple[int, str]] = []  # in interval order, the resume's among the others
     for r in report.rows:
         price = labc_per_kwh(r.price_wei_per_wh)
         unexplained = "-" if r.unexplained_wh is None else f"{r.unexplained_wh:.1f}"
-        lines.append(
-            f"{r.interval_id:8d}  {r.cleared_wh:10d}  {price:>14}  {r.settled:7d}  "
-            f"{r.rejected:8d}  {labc(r.value_settled_wei):>10}  {unexplained:>14}"
+        rows.append(
+            (
+                r.interval_id,
+                f"{r.interval_id:8d}  {r.cleared_wh:10d}  {price:>14}  {r.settled:7d}  "
+                f"{r.rejected:8d}  {labc(r.value_settled_wei):>10}  {unexplained:>14}",
+            )
         )
     for i, (tx, _, _, value_wei, energy_wh, sent_again) in sorted(report.recovered.items()):
         how = "sent again" if sent_again else "found on chain"
-        lines.append(
-            f"{i:8d}  settled by a resume ({how}): {energy_wh} Wh for {labc(value_wei)} LABC "
-            f"in {tx}"
+        rows.append(
+            (
+                i,
+                f"{i:8d}  settled by a resume ({how}): {energy_wh} Wh for "
+                f"{labc(value_wei)} LABC in {tx}",
+            )
         )
+    lines += [line for _, line in sorted(rows, key=lambda row: row[0])]
     a = report.audit
     lines.append(
         f"{a.settlements_checked} settlements recomputed: {labc(a.value_recomputed_wei)} LABC "

@@ -26,6 +26,7 @@ from bench.chain.client import ChainClient
 from bench.config import load_scenario
 from bench.errors import ChainError
 from bench.events import BenchEvent, IntervalReport, RunSummary, SettleIntent
+from bench.report import format_report, replay
 from bench.scenario.resume import recover_run, resume_run
 from bench.scenario.worker import ANVIL_STATE, ScenarioWorker
 from bench.store import Journal, JournalRecorder
@@ -280,6 +281,11 @@ def test_the_cli_resumes_reports_the_settlement_and_runs_the_rest(
             [2],
             [3],
         ]
+    # the report lists the interval the resume settled in its place, with its transaction
+    table = format_report(replay(run_dir / "journal.sqlite")).splitlines()
+    firsts = [line.split()[0] for line in table[2:5]]
+    assert firsts == ["1", str(KILLED), "3"]
+    assert "settled by a resume (sent again)" in table[3] and recovered[KILLED][0] in table[3]
 
 
 def test_intervals_the_saved_state_lost_are_settled_again_once_from_the_journal(
