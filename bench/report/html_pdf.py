@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
@@ -51,12 +52,23 @@ def _draw_table(
         return
     table = ax.table(cellText=[list(r) for r in rows], colLabels=list(headers), loc="upper left")
     table.auto_set_font_size(False)
-    table.set_fontsize(7)
     table.auto_set_column_width(list(range(len(headers))))
     for (row, _), cell in table.get_celld().items():
         cell.set_height(min(0.9 / (len(rows) + 1), 0.06))
         if row == 0:
             cell.set_facecolor("#eeeeee")
+    # the columns are as wide as their text: smaller type (down to 4 pt) until the table
+    # fits the page
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    width_px = ax.get_window_extent(renderer).width
+    size = 7.0
+    table.set_fontsize(size)
+    for _ in range(4):
+        over = table.get_window_extent(renderer).width / width_px
+        if over <= 1.0 or size == 4.0:
+            return
+        size = max(4.0, round(size / over - 0.05, 1))
+        table.set_fontsize(size)
 
 
 def _first_page(data: RunData, tables: dict[str, Table]) -> Figure:

@@ -124,8 +124,13 @@ def participants_table(data: RunData) -> Table:
 
 
 def intervals_table(data: RunData) -> Table:
-    """One row per interval: the book, the clearing, the settlement and the balance."""
-    rows = []
+    """One row per interval: the book, the clearing, the settlement and the balance; an
+    interval a resume settled for a killed run has its settlement only (its book and
+    clearing were never recorded)."""
+    rows: list[tuple[str, ...]] = []
+    for i, (_, _, _, value_wei, _, sent_again) in data.report.recovered.items():
+        how = "a resume (sent again)" if sent_again else "a resume (found on chain)"
+        rows.append((str(i), *[""] * 7, labc(value_wei), *[""] * 5, str(value_wei), how))
     for r in data.report.rows:
         rows.append(
             (
@@ -144,8 +149,10 @@ def intervals_table(data: RunData) -> Table:
                 _wh(r.grid_export_wh),
                 "" if r.price_wei_per_wh is None else str(r.price_wei_per_wh),
                 str(r.value_settled_wei),
+                "the run",
             )
         )
+    rows.sort(key=lambda row: int(row[0]))
     return Table(
         "intervals",
         "Intervals",
@@ -165,6 +172,7 @@ def intervals_table(data: RunData) -> Table:
             "grid export (Wh)",
             "price_wei_per_wh",
             "value_wei",
+            "settled by",
         ),
         tuple(rows),
     )

@@ -274,3 +274,31 @@ def test_meter_colours_depend_on_the_id_only() -> None:
     assert meter_colors(list(reversed(ids))) == first
     assert meter_colors(ids[:3])["roof"] == first["roof"] == meter_color("roof")
     assert len(set(first.values())) == len(ids), "no two curves of a view share a colour"
+
+
+def test_a_pdf_table_wider_than_the_page_is_set_smaller_until_it_fits() -> None:
+    """The intervals table's 14 readable columns at 7 pt overran an A4 page (its last
+    column cut off); the type shrinks until the table fits (the mutation: a fixed 7 pt).
+    The oracle: the table's drawn extent against its axes', as Agg renders them."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from bench.report.html_pdf import _draw_table, _page
+
+    headers = [
+        *("interval", "bid (Wh)", "offered (Wh)", "cleared (Wh)", "price (LABC/kWh)"),
+        *("instantaneous (LABC/kWh)", "settled", "rejected", "value (LABC)"),
+        *("unexplained (Wh)", "battery SoC (Wh)", "grid import (Wh)", "grid export (Wh)"),
+        "settled by",
+    ]
+    row = ["12", *["123456.7"] * 12, "a resume (found on chain)"]
+    fig = _page("wide")
+    _draw_table(fig, headers, [row], top=0.88, height=0.84)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    (ax,) = fig.axes
+    (table,) = ax.tables
+    assert table.get_window_extent(renderer).width <= ax.get_window_extent(renderer).width
+    # a table that fits keeps the 7 pt type
+    fig = _page("narrow")
+    _draw_table(fig, ["a", "b"], [["1", "2"]], top=0.88, height=0.84)
+    (cell,) = [c for (r, col), c in fig.axes[0].tables[0].get_celld().items() if (r, col) == (0, 0)]
+    assert cell.get_text().get_fontsize() == 7.0

@@ -9,6 +9,7 @@ the bench's own Anvil died with the bench, so the resume restarts it from that s
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import shutil
@@ -286,6 +287,14 @@ def test_the_cli_resumes_reports_the_settlement_and_runs_the_rest(
     firsts = [line.split()[0] for line in table[2:5]]
     assert firsts == ["1", str(KILLED), "3"]
     assert "settled by a resume (sent again)" in table[3] and recovered[KILLED][0] in table[3]
+    # and so do its CSV tables, with the value the chain settled
+    assert main(["report", str(run_dir), "--csv", str(tmp_path / "csv")]) == 0
+    with (tmp_path / "csv" / "intervals.csv").open() as f:
+        shown = {int(r["interval"]): r for r in csv.DictReader(f)}
+    assert sorted(shown) == [1, KILLED, 3]
+    assert shown[KILLED]["settled by"] == "a resume (sent again)"
+    assert int(shown[KILLED]["value_wei"]) == live.value_settled_wei
+    assert shown[1]["settled by"] == shown[3]["settled by"] == "the run"
 
 
 def test_intervals_the_saved_state_lost_are_settled_again_once_from_the_journal(
