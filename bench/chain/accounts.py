@@ -85,6 +85,11 @@ class Accounts:
             self._name_of[idx] = name
         return self._index[name]
 
+    def name_wallet(self, name: str, address: str) -> None:
+        """Label ``address`` as participant ``name`` (a wallet whose key the bench lacks:
+        an auditor's view, named by the meters the chain says it owns)."""
+        self._name_by_address[Web3.to_checksum_address(address)] = name
+
     def label(self, address: str) -> str:
         """The participant name of a wallet address if this bench knows it, else the address."""
         return self._name_by_address.get(address, address)

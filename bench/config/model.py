@@ -445,6 +445,22 @@ class ScenarioConfig:
         )
 
     @property
+    def participant_meters(self) -> dict[str, str]:
+        """Every market participant and the meter that backs its trades on chain: its
+        own; the grid's is the feeder; with a grid, a supply point's owner buys what its
+        supply point's meter counted; the aggregator's is the campus-city tie (its own
+        name: counters the bench derives)."""
+        meters = {p.agent.participant: p.meter_id for p in self.participants}
+        if self.grid is not None:
+            meters[self.grid.participant] = self.feeder_meter or self.grid.participant
+            points = {s.owner: s.meter_id for s in self.sessions}
+            for owner in self.supply_owners:
+                meters[owner.participant] = points[owner.participant]
+        if self.aggregator is not None:
+            meters[self.aggregator.participant] = self.aggregator.participant
+        return meters
+
+    @property
     def meter_owners(self) -> dict[str, str]:
         """The name each meter's energy is journaled and settled under: a participant's
         meter its participant, a supply point's meter its own id, the feeder the grid's

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 
 from web3.exceptions import Web3Exception
 
+from bench.attestation import meter_id_bytes32
 from bench.chain import Market
 from bench.chain.audit import audit_interval
 from bench.errors import BenchError
@@ -98,13 +99,15 @@ def reconcile(
     intervals: Sequence[RecordedInterval],
     amounts: Mapping[int, Sequence[tuple[Trade, int, str]]],
     settlements: Mapping[int, tuple[float, str, str, int, int, int]],
-    participants: Sequence[str],
+    participant_meters: Mapping[str, str],
     *,
     heads: tuple[Mapping[int, str], str] | None = None,
     recovered: Mapping[int, tuple[str, str, int, int, int, bool]] | None = None,
     resettled: Mapping[int, str] | None = None,
 ) -> tuple[list[Finding], bool]:
     """(findings, reached): ``reached`` is False when the chain could not be read.
+    ``participant_meters``: each participant and the meter backing its trades; the chain's
+    owner of that meter is its wallet, so the chain's trades are compared by name.
     ``heads``: the journal's recomputed digest chain (:func:`journal_heads`), compared
     with the digests the chain committed. ``recovered``: the settlements a resume
     recorded for a killed run (:meth:`Journal.recovered_settlements`), checked against
@@ -114,9 +117,13 @@ def reconcile(
     try:
         market = Market.attach(url, market_address)
         on_chain = market.settled_intervals()
+        for name, meter in participant_meters.items():
+            owner = market.contract.functions.meterOwner(meter_id_bytes32(meter)).call()
+            if int(owner, 16):
+                market.accounts.name_wallet(name, owner)
     except (BenchError, Web3Exception, OSError, ValueError) as exc:
         return [Finding(0, "chain_unreachable", f"cannot read the market at {url}: {exc}")], False
-    known = set(participants)
+    known = set(participant_meters)
     findings: list[Finding] = []
     recorded = {k.interval_id for k in intervals if k.interval_id in settlements}
     committed: dict[int, str] = {}
@@ -133,6 +140,7 @@ def reconcile(
             )
             continue
         chain = audit_interval(market, i).settlement
+        findings += _trade_findings(i, chain.settled_trades, amounts.get(i, ()), known)
         if (tx, batch, value) != (chain.tx_hash, chain.batch_hash, chain.value_settled_wei):
             findings.append(
                 Finding(
@@ -177,34 +185,45 @@ def reconcile(
                     f"{chain.tx_hash} batch {chain.batch_hash}",
                 )
             )
-        # a market attached without the run's keys names wallets by address: then the
-        # trades are compared by energy and price only
-        named = all({t.buyer, t.seller} <= known for t in chain.settled_trades)
-        theirs = Counter(_key(t, named) for t in chain.settled_trades)
-        ours = Counter(_key(t, named) for t, _, _ in amounts.get(i, ()))
-        for trade, n in (theirs - ours).items():
-            findings.append(
-                Finding(
-                    i,
-                    "chain_mismatch",
-                    f"settled on chain but not in the journal: {trade.buyer}←{trade.seller} "
-                    f"{trade.energy_wh} Wh at {labc_per_kwh(trade.price_wei_per_wh)} LABC/kWh",
-                    amount=n * trade.value_wei,
-                )
-            )
-        for trade, n in (ours - theirs).items():
-            findings.append(
-                Finding(
-                    i,
-                    "chain_mismatch",
-                    f"in the journal but not settled on chain: {trade.buyer}←{trade.seller} "
-                    f"{trade.energy_wh} Wh at {labc_per_kwh(trade.price_wei_per_wh)} LABC/kWh",
-                    amount=-n * trade.value_wei,
-                )
-            )
+        findings += _trade_findings(i, chain.settled_trades, amounts.get(i, ()), known)
     if heads is not None:
         findings += _digest_findings(market, committed, *heads)
     return findings, True
+
+
+def _trade_findings(
+    interval_id: int,
+    on_chain: Sequence[Trade],
+    amounts: Sequence[tuple[Trade, int, str]],
+    participants: set[str],
+) -> list[Finding]:
+    """The trades the chain settled in an interval against the journal's amounts."""
+    # a market attached without the run's keys names wallets by address: then the
+    # trades are compared by energy and price only
+    named = all({t.buyer, t.seller} <= participants for t in on_chain)
+    theirs = Counter(_key(t, named) for t in on_chain)
+    ours = Counter(_key(t, named) for t, _, _ in amounts)
+    findings = [
+        Finding(
+            interval_id,
+            "chain_mismatch",
+            f"settled on chain but not in the journal: {trade.buyer}←{trade.seller} "
+            f"{trade.energy_wh} Wh at {labc_per_kwh(trade.price_wei_per_wh)} LABC/kWh",
+            amount=n * trade.value_wei,
+        )
+        for trade, n in (theirs - ours).items()
+    ]
+    findings += [
+        Finding(
+            interval_id,
+            "chain_mismatch",
+            f"in the journal but not settled on chain: {trade.buyer}←{trade.seller} "
+            f"{trade.energy_wh} Wh at {labc_per_kwh(trade.price_wei_per_wh)} LABC/kWh",
+            amount=-n * trade.value_wei,
+        )
+        for trade, n in (ours - theirs).items()
+    ]
+    return findings
 
 
 def _key(trade: Trade, named: bool) -> Trade:

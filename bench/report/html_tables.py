@@ -130,7 +130,10 @@ def intervals_table(data: RunData) -> Table:
     rows: list[tuple[str, ...]] = []
     for i, (_, _, _, value_wei, _, sent_again) in data.report.recovered.items():
         how = "a resume (sent again)" if sent_again else "a resume (found on chain)"
-        rows.append((str(i), *[""] * 7, labc(value_wei), *[""] * 5, str(value_wei), how))
+        settled = str(len(data.amounts.get(i, [])))
+        rows.append(
+            (str(i), *[""] * 5, settled, "", labc(value_wei), *[""] * 5, str(value_wei), how)
+        )
     for r in data.report.rows:
         rows.append(
             (
@@ -181,8 +184,8 @@ def intervals_table(data: RunData) -> Table:
 def trades_table(data: RunData) -> Table:
     """Every trade settled (with its amount and transaction) or rejected (with why)."""
     rows = []
-    for kept in data.intervals:
-        i = kept.interval_id
+    recorded = {kept.interval_id: kept for kept in data.intervals}
+    for i in sorted(set(recorded) | set(data.amounts)):  # with those a resume settled
         for trade, value_wei, tx in data.amounts.get(i, []):
             rows.append(
                 (
@@ -198,7 +201,7 @@ def trades_table(data: RunData) -> Table:
                     str(value_wei),
                 )
             )
-        for trade, reason in kept.rejected_trades:
+        for trade, reason in recorded[i].rejected_trades if i in recorded else ():
             rows.append(
                 (
                     str(i),

@@ -204,19 +204,13 @@ class _Replay:
         if url and intervals:
             from bench.report.chain import journal_heads, reconcile  # web3: only then
 
-            names = [p.agent.participant for p in config.participants] if config else []
-            if config is not None and config.grid is not None:
-                names.append(config.grid.participant)  # the grid settles like a participant
-                names += [spec.participant for spec in config.supply_owners]
-            if config is not None and config.aggregator is not None:
-                names.append(config.aggregator.participant)
             found, reached = reconcile(
                 url,
                 str(j.meta("market_address") or ""),
                 intervals,
                 amounts,
                 j.settlements(),
-                names,
+                {} if config is None else config.participant_meters,
                 heads=journal_heads(j, intervals, config_hash),
                 recovered=j.recovered_settlements(),
                 resettled=j.resettled(),
@@ -464,17 +458,34 @@ class _Replay:
                     self.flag("settlement_missing", "trades but no settlement transaction", i)
                 continue
             _, _, _, _, chain_wei, chain_wh = settlements[i]
-            total_wei = sum(v for _, v, _ in paid)
-            total_wh = sum(t.energy_wh for t, _, _ in paid)
-            if (total_wei, total_wh) != (chain_wei, chain_wh):
-                self.flag(
-                    "settled_total_mismatch",
-                    f"the amounts add up to {labc(total_wei)} LABC for {total_wh} Wh, the "
-                    f"chain's IntervalSettled event said {labc(chain_wei)} LABC for "
-                    f"{chain_wh} Wh",
-                    i,
-                    amount=total_wei - chain_wei,
-                )
+            self._settled_total(i, paid, chain_wei, chain_wh)
+        recorded = {kept.interval_id for kept in intervals}
+        recovered = self.journal.recovered_settlements()
+        for i, (_, _, _, chain_wei, chain_wh, _) in recovered.items():
+            if i not in recorded:  # settled by a resume: its amounts are all the journal has
+                self._settled_total(i, amounts.get(i, []), chain_wei, chain_wh)
+        for i in sorted(set(amounts) - recorded - set(recovered)):
+            self.flag(
+                "settlement_missing",
+                f"{len(amounts[i])} settled amounts for an interval neither recorded nor "
+                "settled by a resume",
+                i,
+            )
+
+    def _settled_total(
+        self, i: int, paid: Sequence[tuple[Trade, int, str]], chain_wei: int, chain_wh: int
+    ) -> None:
+        total_wei = sum(v for _, v, _ in paid)
+        total_wh = sum(t.energy_wh for t, _, _ in paid)
+        if (total_wei, total_wh) != (chain_wei, chain_wh):
+            self.flag(
+                "settled_total_mismatch",
+                f"the amounts add up to {labc(total_wei)} LABC for {total_wh} Wh, the "
+                f"chain's IntervalSettled event said {labc(chain_wei)} LABC for "
+                f"{chain_wh} Wh",
+                i,
+                amount=total_wei - chain_wei,
+            )
 
     def _record(
         self,

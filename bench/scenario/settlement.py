@@ -94,7 +94,7 @@ class ChainSession:
                 allow_anvil_key=config.allow_well_known_key,
                 tx_log=tx_log,
             )
-            meters = _participant_meters(config)
+            meters = config.participant_meters
             names = list(meters)
             market.add_participants(names, config.deposit_wei, register_meters=False)
             status(0.0, "info", f"market {market.address} deployed; {len(names)} wallets funded")
@@ -124,7 +124,7 @@ class ChainSession:
         settlement's readings follow on. ``node``: the bench's own Anvil, if it runs one.
         ``counters_wh`` (:meth:`counters_wh` as journaled at the chain's last settlement)
         keeps their sub-Wh rests where their whole Wh are the chain's."""
-        meters = _participant_meters(config)
+        meters = config.participant_meters
         session = cls(market, url, list(meters), meters, config.market_interval_s)
         session.node = node
         session.bench_only = {meters[config.grid.participant]} if config.grid else set()
@@ -341,18 +341,3 @@ class ChainSession:
             self.market.balance_wei(name) == self._initial_balance_wei.get(name, 0) + wei
             for name, wei in changes.items()
         )
-
-
-def _participant_meters(config: ScenarioConfig) -> dict[str, str]:
-    """Every market participant of ``config`` and the meter that backs its trades."""
-    meters = {p.agent.participant: p.meter_id for p in config.participants}
-    if config.grid is not None:  # the city grid: a participant metered by the feeder
-        meters[config.grid.participant] = config.feeder_meter or config.grid.participant
-        # a supply point's owner buys its energy in the market (its meter backs the
-        # purchases) and bills the session consumer at its tariff
-        points = {s.owner: s.meter_id for s in config.sessions}
-        for owner in config.supply_owners:
-            meters[owner.participant] = points[owner.participant]
-    if config.aggregator is not None:  # no meter of its own: the tie's counters, bench-signed
-        meters[config.aggregator.participant] = config.aggregator.participant
-    return meters

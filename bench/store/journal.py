@@ -356,22 +356,7 @@ class Journal:
                 s.energy_settled_wh,
             ),
         )
-        self._db.executemany(
-            "INSERT INTO amount VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    i,
-                    t.buyer,
-                    t.seller,
-                    t.energy_wh,
-                    t.price_wei_per_wh,
-                    str(t.value_wei),
-                    s.tx_hash,
-                    s.batch_hash,
-                )
-                for t in s.settled_trades
-            ],
-        )
+        self._add_amounts(s)
         # each reading counts in the interval it was taken in (not the one it arrived
         # in: a bench fallen behind drains several intervals' readings at once); one
         # taken before an interval already recorded counts in this one
@@ -551,10 +536,32 @@ class Journal:
         )
         return [SettleIntent(t, i, tx, nonce, data) for t, i, tx, nonce, data in rows]
 
+    def _add_amounts(self, s: Settlement) -> None:
+        """The amounts of a settlement's trades, as the chain settled them."""
+        self._db.executemany(
+            "INSERT INTO amount VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    s.interval_id,
+                    t.buyer,
+                    t.seller,
+                    t.energy_wh,
+                    t.price_wei_per_wh,
+                    str(t.value_wei),
+                    s.tx_hash,
+                    s.batch_hash,
+                )
+                for t in s.settled_trades
+            ],
+        )
+
     def add_recovered_settlement(self, settlement: Settlement, sent_again: bool) -> None:
         """Record the settlement a resume found on chain (or sent again) for an interval
-        the killed run never recorded; its intent gets the receipt. Commits."""
+        the killed run never recorded, with its amounts; its intent gets the receipt.
+        Commits."""
         s = settlement
+        self._db.execute("DELETE FROM amount WHERE interval_id = ?", (s.interval_id,))
+        self._add_amounts(s)
         self._db.execute(
             "INSERT OR REPLACE INTO recovered_settlement VALUES (?, ?, ?, ?, ?, ?, ?)",
             (

@@ -144,7 +144,6 @@ def test_the_feeder_s_energy_is_journaled_under_the_participant_it_settles_under
 
     from bench.config import parse_scenario
     from bench.scenario.fleet import MeterFleet
-    from bench.scenario.settlement import _participant_meters
     from tests.configs import consumer, meter_block, prosumer, run_config
 
     text = run_config(
@@ -159,7 +158,7 @@ def test_the_feeder_s_energy_is_journaled_under_the_participant_it_settles_under
         participants=[prosumer("roof", 50), consumer("flat", 300)],
     )
     config = parse_scenario(tomllib.loads(text))
-    on_chain = {meter: name for name, meter in _participant_meters(config).items()}
+    on_chain = {meter: name for name, meter in config.participant_meters.items()}
     fleet = MeterFleet(config, queue.Queue(), rig=None, pollers={})  # type: ignore[arg-type]
     for meter in ("roof", "flat", "feeder"):
         assert fleet.participant_of(meter) == config.meter_owners[meter] == on_chain[meter]

@@ -282,6 +282,7 @@ def test_the_cli_resumes_reports_the_settlement_and_runs_the_rest(
             [2],
             [3],
         ]
+        on_chain = {i: audit_interval(market, i).settlement for i in (1, 2, 3)}
     # the report lists the interval the resume settled in its place, with its transaction
     table = format_report(replay(run_dir / "journal.sqlite")).splitlines()
     firsts = [line.split()[0] for line in table[2:5]]
@@ -295,6 +296,43 @@ def test_the_cli_resumes_reports_the_settlement_and_runs_the_rest(
     assert shown[KILLED]["settled by"] == "a resume (sent again)"
     assert int(shown[KILLED]["value_wei"]) == live.value_settled_wei
     assert shown[1]["settled by"] == shown[3]["settled by"] == "the run"
+    assert int(shown[KILLED]["settled"]) == len(live.settled_trades)
+    # its trades are the chain's, in its transaction, and count in every participant's
+    # totals: each paid and received what the chain's three settlements moved
+    with (tmp_path / "csv" / "trades.csv").open() as f:
+        trades = [r for r in csv.DictReader(f) if r["status"] == "settled"]
+    assert sorted(
+        (int(r["interval"]), r["buyer"], r["seller"], int(r["energy (Wh)"]), r["transaction"])
+        for r in trades
+    ) == sorted(
+        (i, t.buyer, t.seller, t.energy_wh, s.tx_hash)
+        for i, s in on_chain.items()
+        for t in s.settled_trades
+    )
+    with (tmp_path / "csv" / "participants.csv").open() as f:
+        totals = {r["participant"]: r for r in csv.DictReader(f)}
+    for name in ("roof", "flat"):
+        paid = sum(
+            t.value_wei for s in on_chain.values() for t in s.settled_trades if t.buyer == name
+        )
+        got = sum(
+            t.value_wei for s in on_chain.values() for t in s.settled_trades if t.seller == name
+        )
+        assert (int(totals[name]["paid_wei"]), int(totals[name]["received_wei"])) == (paid, got)
+    # the attack: the interval's amounts rewritten, buyer and seller swapped (its totals
+    # unchanged): the journal alone cannot tell, the chain can
+    forged = tmp_path / "forged"
+    shutil.copytree(run_dir, forged)
+    db = sqlite3.connect(forged / "journal.sqlite")
+    db.execute("UPDATE amount SET buyer = seller, seller = buyer WHERE interval_id = ?", (KILLED,))
+    db.commit()
+    db.close()
+    assert replay(forged / "journal.sqlite").clean
+    with chain_of(run_dir, live_run.market_address) as market:  # reconciled with the chain
+        reconciled = replay(run_dir / "journal.sqlite", chain_url=market.client.url)
+        caught = replay(forged / "journal.sqlite", chain_url=market.client.url)
+    assert reconciled.chain_checked and reconciled.clean, reconciled.audit.findings
+    assert {(f.kind, f.interval_id) for f in caught.audit.findings} == {("chain_mismatch", KILLED)}
 
 
 def test_intervals_the_saved_state_lost_are_settled_again_once_from_the_journal(
