@@ -274,3 +274,21 @@ def test_mutation_an_audit_that_skips_a_comparison_is_caught(
     if skipped == "_amounts":
         monkeypatch.setattr(sys.modules["pricing.audit"], "_check_values", lambda record: [])
     assert replay(journal).clean
+
+
+def test_swap_a_trades_buyer_and_seller(journal: Path, honest_run: HonestRun) -> None:
+    """Every trade of interval 2 journaled the other way round, the hash chain rewritten:
+    the same energy at the same price, so the totals still add up; the chain, whose
+    wallets the audit names by the meters they own (it holds none of the run's keys),
+    settled them the right way round (the mutation: trades compared by energy and price
+    alone)."""
+    for table in ("trade", "amount"):
+        edit(journal, f"UPDATE {table} SET buyer = seller, seller = buyer WHERE interval_id = 2")
+    reseal(journal)
+    trades = _rows(journal, "SELECT energy_wh * price_wei_per_wh FROM amount WHERE interval_id=2")
+    found = _kinds(journal, honest_run.chain_url)
+    assert "settled_total_mismatch" not in found  # the totals cannot tell
+    # each real trade missing from the journal, each swapped one extra
+    assert sorted(found["chain_mismatch"]) == sorted(
+        [v for (v,) in trades] + [-v for (v,) in trades]
+    )
