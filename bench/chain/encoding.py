@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from eth_utils import keccak
 
-MAX_BATCH_TRADES = 8192
-MAX_BATCH_PARTICIPANTS = 256
+MAX_BATCH_TRADES = 4096
+MAX_BATCH_PARTICIPANTS = 128
 U32_MAX = 2**32 - 1
 RECORD_BYTES = 85  # u32 index, 4 x u32 (bid Wh, limit, offer Wh, limit), r, s, v
 _TRADE = struct.Struct(">HHII")

@@ -63,9 +63,10 @@ contract GridMarket {
 
     // ------------------------------------------------------------ constants
 
-    /// @notice Largest batch accepted by settle (trades, participants); see docs/chain.md.
-    uint256 public constant MAX_BATCH_TRADES = 8192;
-    uint256 public constant MAX_BATCH_PARTICIPANTS = 256;
+    /// @notice Largest batch accepted by settle (trades, participants): the largest fits
+    /// one transaction under EIP-7825's 2^24 gas cap; see docs/chain.md.
+    uint256 public constant MAX_BATCH_TRADES = 4096;
+    uint256 public constant MAX_BATCH_PARTICIPANTS = 128;
     /// @notice Largest line-loss allowance of a grid connection, in basis points (10 %).
     uint256 public constant MAX_LOSS_ALLOWANCE_BP = 1000;
     /// @notice Longest supply session a consumer may open, in seconds.

@@ -151,6 +151,19 @@ contract GridMarketTest is Fixture {
         assertEq(reasonsOf(vm.getRecordedLogs()).length, 0, "the order as signed settles");
     }
 
+    /// The batch limits: one participant or one trade past them is refused before any
+    /// record is read (so the largest accepted batch is the one the gas test measures).
+    function test_batchPastItsLimitsIsRefused() public {
+        uint256 k = market.MAX_BATCH_PARTICIPANTS();
+        uint256 n = market.MAX_BATCH_TRADES();
+        bytes memory records = new bytes(market.RECORD_BYTES() * (k + 1));
+        vm.expectRevert(abi.encodeWithSelector(GridMarket.BatchTooLarge.selector, k + 1, uint256(0)));
+        market.settle(1, abi.encodePacked(uint16(k + 1), records), noReadings(), bytes32(0));
+        bytes memory trades = new bytes(12 * (n + 1));
+        vm.expectRevert(abi.encodeWithSelector(GridMarket.BatchTooLarge.selector, uint256(0), n + 1));
+        market.settle(1, abi.encodePacked(uint16(0), trades), noReadings(), bytes32(0));
+    }
+
     /// The journal digest given to settle is committed in IntervalSettled; commitJournal
     /// commits the last one, only for a settled interval and only by the settler.
     function test_journalDigestIsCommittedWithTheSettlement() public {

@@ -44,7 +44,6 @@ def test_gas_bound_holds_when_every_trade_is_rejected(anvil: Anvil) -> None:
     assert gas <= settle_gas_bound(sent, 40, 0)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("deposit_wei", [10**15, 0], ids=["all-settle", "all-rejected"])
 def test_largest_batch_fits_one_transaction(anvil: Anvil, deposit_wei: int) -> None:
     gas, sent, _ = settle_all(anvil, MAX_BATCH_PARTICIPANTS, MAX_BATCH_TRADES, deposit_wei)
