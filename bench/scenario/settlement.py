@@ -11,9 +11,11 @@ from bench.attestation import SignedCounters
 from bench.chain import Anvil, Market, Settlement
 from bench.chain.client import TxLog
 from bench.chain.deployment import wait_all
+from bench.chain.encoding import MAX_BATCH_PARTICIPANTS
 from bench.chain.keys import KeyRing
 from bench.chain.registry import MAX_LOSS_ALLOWANCE_BP
 from bench.config import ScenarioConfig
+from bench.errors import ConfigError
 from bench.events import MeterAttested, SignedReadingMissing
 from bench.scenario.agents import MeteredEnergy
 from bench.scenario.fleet import MeterFleet
@@ -77,6 +79,13 @@ class ChainSession:
         with the keys the config names (``key_file``, ``operator_key_file``) or fresh ones.
         Their meters are registered by :meth:`commission` (or as bench-attested on the
         first settlement). ``tx_log`` is told of every transaction, the first one on."""
+        participants = len(config.participant_meters)
+        if participants > MAX_BATCH_PARTICIPANTS:  # before any node starts
+            raise ConfigError(
+                f"{participants} market participants, but one settlement takes at most "
+                f"{MAX_BATCH_PARTICIPANTS} (the most that fit one transaction's gas): "
+                "put fewer [[participants]] in the config"
+            )
         with contextlib.ExitStack() as stack:
             if config.chain_url:
                 url = config.chain_url

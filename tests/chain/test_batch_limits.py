@@ -49,3 +49,28 @@ def test_largest_batch_fits_one_transaction(anvil: Anvil, deposit_wei: int) -> N
     gas, sent, _ = settle_all(anvil, MAX_BATCH_PARTICIPANTS, MAX_BATCH_TRADES, deposit_wei)
     assert sent > MAX_BATCH_TRADES * 0.99
     assert gas < TX_GAS_CAP
+
+
+def test_a_market_with_more_participants_than_a_settlement_takes_is_refused_at_once() -> None:
+    """129 participants cannot settle in one transaction: the run is refused with what to
+    do before any node starts or contract is deployed (the mutation: no check, and the
+    first settlement fails mid-run)."""
+    import tomllib
+
+    from bench.config import parse_scenario
+    from bench.errors import ConfigError
+    from bench.scenario.settlement import ChainSession
+    from tests.configs import consumer, meter_block, run_config
+
+    count = MAX_BATCH_PARTICIPANTS + 1
+    text = run_config(
+        intervals=1,
+        meters=[meter_block(f"m{i}", "emulated", 100.0) for i in range(count)],
+        participants=[consumer(f"m{i}", 300) for i in range(count)],
+    )
+    config = parse_scenario(tomllib.loads(text))
+    lines: list[str] = []
+    with pytest.raises(ConfigError, match=f"{count} market participants.*at most 128"):
+        with ChainSession.open(config, lambda _t, _level, line: lines.append(line)):
+            pass
+    assert lines == []  # no Anvil started, nothing deployed
