@@ -70,7 +70,9 @@ def test_a_market_with_more_participants_than_a_settlement_takes_is_refused_at_o
     )
     config = parse_scenario(tomllib.loads(text))
     lines: list[str] = []
-    with pytest.raises(ConfigError, match=f"{count} market participants.*at most 128"):
-        with ChainSession.open(config, lambda _t, _level, line: lines.append(line)):
-            pass
+    with (
+        pytest.raises(ConfigError, match=f"{count} market participants.*at most 128"),
+        ChainSession.open(config, lambda _t, _level, line: lines.append(line)),
+    ):
+        pass
     assert lines == []  # no Anvil started, nothing deployed
